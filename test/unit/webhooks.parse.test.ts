@@ -1,0 +1,156 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { normalizeWebhook, parseWebhookBody } from '../../core/webhooks';
+
+const dir = join(__dirname, '../fixtures/webhooks');
+
+describe('parseWebhookBody', () => {
+  it.each(readdirSync(dir).filter((f) => f.endsWith('.json')))('accepts the fixture %s', (file) => {
+    const r = parseWebhookBody(readFileSync(join(dir, file)));
+    expect(r.ok).toBe(true);
+  });
+
+  it('answers 413 when the body is over maxBytes, before parsing it', () => {
+    const r = parseWebhookBody('{"object":"whatsapp_business_account","entry":[]}  ', { maxBytes: 50 });
+    expect(r).toEqual({ ok: false, status: 413, reason: 'The body is 51 bytes; the limit is 50.' });
+  });
+
+  it('counts bytes, not characters, against the limit', () => {
+    const body = `{"object":"whatsapp_business_account","entry":[],"x":"${'é'.repeat(10)}"}`;
+    expect(parseWebhookBody(body, { maxBytes: body.length }).ok).toBe(false);
+    expect(parseWebhookBody(body, { maxBytes: Buffer.byteLength(body) }).ok).toBe(true);
+  });
+
+  it('answers 400 for invalid JSON', () => {
+    expect(parseWebhookBody('{"object":')).toEqual({ ok: false, status: 400, reason: 'The body is not valid JSON.' });
+  });
+
+  it('answers 400 for an empty body', () => {
+    const r = parseWebhookBody(Buffer.alloc(0));
+    expect(r.ok === false && r.status).toBe(400);
+  });
+
+  it('answers 400 naming the field when the envelope is not a WhatsApp one', () => {
+    const r = parseWebhookBody('{"object":"page","entry":[]}');
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.status).toBe(400);
+      expect(r.reason).toMatch(/^Not a WhatsApp Business Account webhook: object: /);
+    }
+    const r2 = parseWebhookBody('{"object":"whatsapp_business_account","entry":[{"id":"1"}]}');
+    expect(r2.ok === false && r2.reason).toMatch(/entry\[0\]\.changes: Required/);
+  });
+
+  it.each([['null'], ['[]'], ['"text"'], ['42'], ['{"object":"whatsapp_business_account","entry":{}}']])(
+    'never throws on %s',
+    (body) => {
+      const r = parseWebhookBody(body);
+      expect(r.ok).toBe(false);
+    },
+  );
+
+  it('does not throw when handed something that is not bytes', () => {
+    const r = parseWebhookBody(42 as unknown as string);
+    expect(r.ok === false && r.status).toBe(400);
+  });
+
+  it('accepts a batch of 1,000 statuses within the default limit', () => {
+    const statuses = Array.from({ length: 1000 }, (_, i) => ({
+      id: `wamid.${i}`,
+      status: 'delivered',
+      timestamp: '1750263775',
+      recipient_id: '16467043595',
+      biz_opaque_callback_data: `wj1:j=bulk;c=${'x'.repeat(400)}`,
+    }));
+    const body = JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '1',
+          changes: [{ field: 'messages', value: { metadata: { display_phone_number: '1', phone_number_id: '2' }, statuses } }],
+        },
+      ],
+    });
+    const r = parseWebhookBody(body);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(normalizeWebhook(r.body)).toHaveLength(1000);
+  });
+});
+
+describe('normalizeWebhook on malformed input', () => {
+  it.each([[undefined], [null], ['text'], [{}], [{ object: 'whatsapp_business_account', entry: 'x' }]])(
+    'returns no events and does not throw for %p',
+    (body) => {
+      expect(normalizeWebhook(body)).toEqual([]);
+    },
+  );
+
+  it('skips a change whose value does not fit its field, keeps the others, and reports why', () => {
+    const problems: Array<{ field: string; reason: string }> = [];
+    const body = {
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '1',
+          changes: [
+            { field: 'messages', value: { statuses: [] } },
+            { field: 'message_template_status_update', value: { event: 'APPROVED' } },
+            {
+              field: 'messages',
+              value: {
+                metadata: { display_phone_number: '1', phone_number_id: '2' },
+                statuses: [{ id: 'wamid.ok', status: 'sent', timestamp: '1' }],
+              },
+            },
+          ],
+        },
+      ],
+    };
+    const events = normalizeWebhook(body, { onInvalid: (p) => problems.push(p) });
+    expect(events.map((e) => e.eventId)).toEqual(['status:wamid.ok:sent']);
+    expect(problems).toEqual([
+      { field: 'messages', reason: 'metadata: Required' },
+      { field: 'message_template_status_update', reason: 'message_template_id: Required' },
+    ]);
+  });
+
+  it('drops a malformed sub-object instead of the whole status', () => {
+    const body = {
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '1',
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                metadata: { display_phone_number: '1', phone_number_id: '2' },
+                statuses: [
+                  { id: 'wamid.a', status: 'sent', timestamp: 'not-a-time' },
+                  { id: 'wamid.b', status: 'sent', timestamp: '10', pricing: 'free', conversation: 7, errors: [null, { code: 'x' }] },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    };
+    const problems: string[] = [];
+    const events = normalizeWebhook(body, { onInvalid: (p) => problems.push(p.reason) });
+    expect(events).toEqual([
+      {
+        kind: 'status',
+        eventId: 'status:wamid.b:sent',
+        messageId: 'wamid.b',
+        status: 'sent',
+        recipientId: '',
+        timestamp: '1970-01-01T00:00:10.000Z',
+        timestampUnix: 10,
+        phoneNumberId: '2',
+        displayPhoneNumber: '1',
+        wabaId: '1',
+      },
+    ]);
+    expect(problems).toEqual(['1 malformed statuses skipped']);
+  });
+});
