@@ -1,0 +1,132 @@
+/**
+ * What happens to normalised webhook events before they reach a journey: de-duplication (Meta retries for 7 days),
+ * no status regression (statuses arrive out of order), and the side effects that keep the journey state store true
+ * (inbound messages open the 24 h window, ad referrals the 72 h free entry point window, opt-outs are recorded).
+ * Shared by the n8n trigger and the Node-RED node.
+ */
+import type { JourneyStateStore } from './state';
+import type { WebhookEvent, WebhookEventKind } from './webhooks';
+
+export type LateStatusHandling = 'drop' | 'flag';
+
+export interface IngestOptions {
+  /** Emit each event id once (durable, 7 days). */
+  deduplicate: boolean;
+  /** What to do with a status lower than one already recorded (delivered after read). */
+  lateStatuses: LateStatusHandling;
+  /** Record inbound messages as window openers. */
+  recordWindows: boolean;
+  /** Record opt-outs from user_preferences webhooks and from STOP keywords. */
+  recordOptOuts: boolean;
+  /** Inbound texts (trimmed, case-insensitive, whole message) that count as "stop marketing". */
+  stopKeywords: string[];
+  /** Event kinds to emit; side effects apply to every event regardless. Status kinds are "status:<name>". */
+  emit: Set<string>;
+}
+
+export type IngestedEvent = WebhookEvent & {
+  /** Set on a status that arrived after a higher one (only when lateStatuses is "flag"). */
+  lateStatus?: boolean;
+  previousStatus?: string;
+  /** Set on an inbound message whose text is a stop keyword. */
+  optOut?: boolean;
+};
+
+export interface IngestResult {
+  events: IngestedEvent[];
+  duplicates: number;
+  lateDropped: number;
+}
+
+export function parseStopKeywords(text: string): string[] {
+  return text
+    .split(/[,\n]/)
+    .map((k) => k.trim().toLowerCase())
+    .filter((k) => k.length > 0);
+}
+
+export function emitKey(event: WebhookEvent): string {
+  return event.kind === 'status' ? `status:${event.status}` : event.kind;
+}
+
+export const ALL_EVENT_KINDS: readonly string[] = [
+  'status:sent',
+  'status:delivered',
+  'status:read',
+  'status:failed',
+  'status:played',
+  'message',
+  'user_preference',
+  'template_status',
+  'template_quality',
+  'template_category',
+  'error',
+] satisfies ReadonlyArray<`status:${string}` | WebhookEventKind>;
+
+/** Scope of an event's keys: the business phone number, or the WABA for account-level events. */
+function scopeOf(event: WebhookEvent): string {
+  return 'phoneNumberId' in event && event.phoneNumberId ? event.phoneNumberId : `waba:${event.wabaId}`;
+}
+
+export async function ingestWebhookEvents(events: WebhookEvent[], store: JourneyStateStore, options: IngestOptions): Promise<IngestResult> {
+  const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0 };
+  for (const event of events) {
+    const phoneNumberId = scopeOf(event);
+    if (options.deduplicate && !(await store.rememberEvent({ phoneNumberId, eventId: event.eventId }))) {
+      result.duplicates++;
+      continue;
+    }
+    const out: IngestedEvent = { ...event };
+    switch (event.kind) {
+      case 'status': {
+        const outcome = await store.recordStatus({
+          phoneNumberId,
+          messageId: event.messageId,
+          status: event.status,
+          at: new Date(event.timestampUnix * 1000),
+        });
+        if (outcome.regression) {
+          if (options.lateStatuses === 'drop') {
+            result.lateDropped++;
+            continue;
+          }
+          out.lateStatus = true;
+          out.previousStatus = outcome.previous;
+        }
+        break;
+      }
+      case 'message': {
+        if (options.recordWindows) {
+          await store.recordInbound({
+            phoneNumberId,
+            waId: event.from,
+            at: new Date(event.timestampUnix * 1000),
+            referral: event.referral !== undefined,
+          });
+        }
+        const text = (event.text ?? event.button?.text ?? '').trim().toLowerCase();
+        if (options.recordOptOuts && text && options.stopKeywords.includes(text)) {
+          await store.setOptOut({ phoneNumberId, waId: event.from, optedOut: true, at: new Date(event.timestampUnix * 1000), reason: `keyword:${text}` });
+          out.optOut = true;
+        }
+        break;
+      }
+      case 'user_preference': {
+        if (options.recordOptOuts) {
+          await store.setOptOut({
+            phoneNumberId,
+            waId: event.waId,
+            optedOut: event.value === 'stop',
+            at: new Date(event.timestampUnix * 1000),
+            reason: `user_preferences:${event.category}`,
+          });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (options.emit.has(emitKey(event))) result.events.push(out);
+  }
+  return result;
+}
