@@ -1,0 +1,117 @@
+import type {
+  IAuthenticateGeneric,
+  Icon,
+  ICredentialTestRequest,
+  ICredentialType,
+  INodeProperties,
+} from 'n8n-workflow';
+
+/**
+ * Meta WhatsApp Cloud API credential. The access token travels only in the Authorization header added by
+ * `authenticate`; nodes never read it into items. Base URL and Graph version are settings so the same credential
+ * shape works against graph.facebook.com and against the local sandbox.
+ */
+export class MetaWhatsAppCloudApi implements ICredentialType {
+  name = 'metaWhatsAppCloudApi';
+
+  displayName = 'Meta WhatsApp Cloud API';
+
+  icon: Icon = 'file:whatsapp.svg';
+
+  documentationUrl = 'https://developers.facebook.com/docs/whatsapp/cloud-api/get-started';
+
+  properties: INodeProperties[] = [
+    {
+      displayName: 'Access Token',
+      name: 'accessToken',
+      type: 'string',
+      typeOptions: { password: true },
+      default: '',
+      required: true,
+      description:
+        'A System User access token with the whatsapp_business_messaging and whatsapp_business_management permissions (Business Settings → System users → Generate token)',
+    },
+    {
+      displayName: 'Phone Number ID',
+      name: 'phoneNumberId',
+      type: 'string',
+      default: '',
+      required: true,
+      description: 'The ID of the business phone number that sends (WhatsApp Manager → API Setup), not the phone number itself',
+    },
+    {
+      displayName: 'WhatsApp Business Account ID',
+      name: 'wabaId',
+      type: 'string',
+      default: '',
+      required: true,
+      description: 'The WABA that owns the message templates and the phone number',
+    },
+    {
+      displayName: 'App Secret',
+      name: 'appSecret',
+      type: 'string',
+      typeOptions: { password: true },
+      default: '',
+      description:
+        'The Meta app secret (App settings → Basic). Used to verify webhook signatures (X-Hub-Signature-256) and, when the app requires it, to sign API calls with appsecret_proof.',
+    },
+    {
+      displayName: 'Use App Secret Proof',
+      name: 'useAppSecretProof',
+      type: 'boolean',
+      default: false,
+      description: 'Whether to add appsecret_proof to every Graph API call (needed when the app has "Require App Secret" on)',
+    },
+    {
+      displayName: 'Webhook Verify Token',
+      name: 'verifyToken',
+      type: 'string',
+      typeOptions: { password: true },
+      default: '',
+      description: 'A random string you also enter in the Meta app when subscribing the webhook; the trigger answers the verification challenge only when it matches',
+    },
+    {
+      displayName: 'Graph API Version',
+      name: 'apiVersion',
+      type: 'string',
+      default: 'v25.0',
+      placeholder: 'v25.0',
+      description: 'Graph API version used for every call, e.g. v25.0',
+    },
+    {
+      displayName: 'Base URL',
+      name: 'baseUrl',
+      type: 'string',
+      default: 'https://graph.facebook.com',
+      description: 'Keep the default for Meta. Point it at the local sandbox (npm run sandbox) to rehearse journeys without a Meta account.',
+    },
+  ];
+
+  authenticate: IAuthenticateGeneric = {
+    type: 'generic',
+    properties: {
+      headers: {
+        Authorization: '=Bearer {{$credentials.accessToken}}',
+      },
+    },
+  };
+
+  test: ICredentialTestRequest = {
+    request: {
+      baseURL: '={{$credentials.baseUrl.replace(/\\/+$/, "")}}/{{$credentials.apiVersion}}',
+      url: '=/{{$credentials.phoneNumberId}}',
+      qs: { fields: 'id,display_phone_number,verified_name,quality_rating,throughput' },
+    },
+    rules: [
+      {
+        type: 'responseSuccessBody',
+        properties: {
+          key: 'id',
+          value: undefined,
+          message: 'The Graph API answered without a phone number ID: check the Phone Number ID',
+        },
+      },
+    ],
+  };
+}

@@ -1,0 +1,25 @@
+// n8n's community-node rules on nodes/ and credentials/, TypeScript-aware rules everywhere we ship code.
+import tseslint from 'typescript-eslint';
+import { n8nCommunityNodesPlugin } from '@n8n/eslint-plugin-community-nodes';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  {
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.recommended],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['nodes/**/*.ts', 'credentials/**/*.ts', 'package.json'],
+    ...n8nCommunityNodesPlugin.configs.recommendedWithoutN8nCloudSupport,
+    rules: {
+      ...n8nCommunityNodesPlugin.configs.recommendedWithoutN8nCloudSupport.rules,
+      // This package targets self-hosted n8n: its journey state store needs node:sqlite / Redis and it uses
+      // a phone-number library and zod at runtime. Each dependency is justified in README ("Runtime dependencies").
+      '@n8n/community-nodes/no-runtime-dependencies': 'off',
+    },
+  },
+);

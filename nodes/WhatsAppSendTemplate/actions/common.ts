@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } from 'n8n-workflow';
+
+import {
+  DEFAULT_MESSAGES_PER_SECOND,
+  DEFAULT_PAIR_INTERVAL_MS,
+  SendPacer,
+  WhatsAppApiError,
+  encodeTracking,
+  normalizePhoneNumber,
+  processSlotStore,
+  sendBatch,
+  z,
+} from '../../../core';
+import type { CloudApiClient, OutgoingMessage, SendOutcome, SlotReserver, TrackingData } from '../../../core';
+import { getStateStore } from '../../shared/store';
+import { createClient } from '../../shared/transport';
+import type { MetaCredential } from '../../shared/credentials';
+
+/** Batch-wide options, read once (item 0) and validated: they shape the whole run, not one message. */
+const batchOptionsSchema = z.object({
+  messagesPerSecond: z.number().min(1).max(1000).default(DEFAULT_MESSAGES_PER_SECOND),
+  pairIntervalSeconds: z.number().min(0).max(60).default(DEFAULT_PAIR_INTERVAL_MS / 1000),
+  maxAttempts: z.number().int().min(1).max(10).default(6),
+  retryUncertain: z.boolean().default(false),
+  timeoutSeconds: z.number().min(1).max(300).default(30),
+  concurrency: z.number().int().min(1).max(256).default(64),
+  dryRun: z.boolean().default(false),
+});
+export type BatchOptions = z.infer<typeof batchOptionsSchema>;
+
+export function readBatchOptions(ctx: IExecuteFunctions): BatchOptions {
+  const raw = ctx.getNodeParameter('options', 0, {}) as IDataObject;
+  const parsed = batchOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new NodeOperationError(ctx.getNode(), `Option "${issue.path.join('.')}": ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** What one input item turned into before anything is sent. */
+export interface PreparedItem extends OutgoingMessage {
+  recipient: string;
+  summary: IDataObject;
+  tracking?: TrackingData;
+  bizOpaqueCallbackData?: string;
+}
+
+export interface ItemFailure {
+  itemIndex: number;
+  error: Error;
+}
+
+export function normalizeRecipient(ctx: IExecuteFunctions, itemIndex: number): { e164: string; waId: string } {
+  const input = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
+  const defaultCountry = (ctx.getNodeParameter('options.defaultCountry', itemIndex, '') as string) || undefined;
+  const normalized = normalizePhoneNumber(input, defaultCountry);
+  return { e164: normalized.e164, waId: normalized.waId };
+}
+
+/** Tracking data echoed on every status webhook: the join key back to this workflow, execution and journey step. */
+export function trackingFor(ctx: IExecuteFunctions, itemIndex: number): { tracking?: TrackingData; data: string } {
+  const override = (ctx.getNodeParameter('options.bizOpaqueCallbackData', itemIndex, '') as string) ?? '';
+  if (override) {
+    if (override.length > 512) throw new Error('Tracking Data Override is longer than 512 characters, the Cloud API limit');
+    return { data: override };
+  }
+  const tracking: TrackingData = {
+    workflowId: ctx.getWorkflow().id ?? undefined,
+    executionId: ctx.getExecutionId() ?? undefined,
+    journey: (ctx.getNodeParameter('options.journey', itemIndex, '') as string) || undefined,
+    step: (ctx.getNodeParameter('options.step', itemIndex, '') as string) || undefined,
+  };
+  return { tracking, data: encodeTracking(tracking) };
+}
+
+/** Uploads each distinct binary file once per execution and hands back its media ID. */
+export class BinaryUploader {
+  private readonly uploaded = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly ctx: IExecuteFunctions,
+    private readonly client: CloudApiClient,
+  ) {}
+
+  async mediaId(itemIndex: number, propertyName: string): Promise<string> {
+    const meta = this.ctx.helpers.assertBinaryData(itemIndex, propertyName);
+    const data = await this.ctx.helpers.getBinaryDataBuffer(itemIndex, propertyName);
+    const key = createHash('sha256').update(data).digest('hex');
+    let id = this.uploaded.get(key);
+    if (!id) {
+      id = this.client.uploadMedia({ data, fileName: meta.fileName ?? 'file', mimeType: meta.mimeType });
+      this.uploaded.set(key, id);
+    }
+    return id;
+  }
+}
+
+function errorJson(error: Error): IDataObject {
+  if (error instanceof WhatsAppApiError) {
+    return {
+      message: error.message,
+      code: error.code,
+      meaning: error.info.meaning,
+      category: error.info.category,
+      retryable: error.info.retryable,
+      retry: error.info.retry,
+      action: error.info.action,
+      httpStatus: error.httpStatus,
+      details: error.details,
+      fbtraceId: error.fbtraceId,
+      mayHaveBeenAccepted: error.acceptedUnknown,
+    };
+  }
+  return { message: error.message };
+}
+
+export function toNodeError(ctx: IExecuteFunctions, error: Error, itemIndex: number): NodeApiError | NodeOperationError {
+  if (error instanceof WhatsAppApiError) {
+    return new NodeApiError(ctx.getNode(), errorJson(error) as JsonObject, {
+      itemIndex,
+      message: error.message,
+      description: `${error.info.meaning} ${error.info.action}`,
+      httpCode: error.httpStatus !== undefined ? String(error.httpStatus) : undefined,
+    });
+  }
+  return new NodeOperationError(ctx.getNode(), error.message, { itemIndex });
+}
+
+/** Sends the prepared items and turns every outcome (and every preparation failure) into output items. */
+export async function sendPrepared(
+  ctx: IExecuteFunctions,
+  prepared: PreparedItem[],
+  failures: ItemFailure[],
+  client: CloudApiClient,
+  credential: MetaCredential,
+  options: BatchOptions,
+): Promise<INodeExecutionData[][]> {
+  const byIndex = new Map<number, INodeExecutionData>();
+  const continueOnFail = ctx.continueOnFail();
+  const fail = (itemIndex: number, error: Error): void => {
+    const nodeError = toNodeError(ctx, error, itemIndex);
+    if (!continueOnFail) throw nodeError;
+    byIndex.set(itemIndex, { json: { error: errorJson(error) }, error: nodeError, pairedItem: { item: itemIndex } });
+  };
+  // A bad item stops the run before any request leaves, unless Continue on Fail routes it aside.
+  for (const failure of failures) fail(failure.itemIndex, failure.error);
+
+  if (options.dryRun) {
+    for (const p of prepared) {
+      byIndex.set(p.itemIndex, {
+        json: { dryRun: true, ...p.summary, request: p.request as IDataObject, marketingMessagesApi: p.marketingMessagesApi === true },
+        pairedItem: { item: p.itemIndex },
+      });
+    }
+  } else if (prepared.length > 0) {
+    let slots: SlotReserver = processSlotStore();
+    if ((ctx.getNodeParameter('stateStore', 0, 'embedded') as string) === 'redis') {
+      // Queue mode: workers share the number's throughput budget through Redis.
+      slots = await getStateStore(ctx);
+    }
+    const pacer = new SendPacer(credential.phoneNumberId, {
+      messagesPerSecond: options.messagesPerSecond,
+      pairIntervalMs: options.pairIntervalSeconds * 1000,
+      slots,
+    });
+    const outcomes = await sendBatch(prepared, { client, pacer, concurrency: options.concurrency });
+    const preparedByIndex = new Map(prepared.map((p) => [p.itemIndex, p]));
+    const firstFailure = outcomes.find((o): o is Extract<SendOutcome, { ok: false }> => !o.ok);
+    if (firstFailure && !continueOnFail) {
+      // Others in the batch were sent; the error says which item failed and why.
+      throw toNodeError(ctx, firstFailure.error, firstFailure.itemIndex);
+    }
+    for (const outcome of outcomes) {
+      const p = preparedByIndex.get(outcome.itemIndex)!;
+      if (outcome.ok) {
+        byIndex.set(outcome.itemIndex, {
+          json: {
+            messageId: outcome.result.messageId,
+            waId: outcome.result.waId ?? p.waId,
+            recipient: p.recipient,
+            messageStatus: outcome.result.messageStatus,
+            ...p.summary,
+            marketingMessagesApi: p.marketingMessagesApi === true,
+            tracking: (p.tracking ?? {}) as IDataObject,
+            bizOpaqueCallbackData: p.bizOpaqueCallbackData,
+            attempts: outcome.result.attempts,
+            sentAt: new Date().toISOString(),
+          },
+          pairedItem: { item: outcome.itemIndex },
+        });
+      } else {
+        const nodeError = toNodeError(ctx, outcome.error, outcome.itemIndex);
+        byIndex.set(outcome.itemIndex, {
+          json: { recipient: p.recipient, ...p.summary, error: { ...errorJson(outcome.error), attempts: outcome.retries.length + 1 } },
+          error: nodeError,
+          pairedItem: { item: outcome.itemIndex },
+        });
+      }
+    }
+  }
+  const items = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
+  return [items];
+}
+
+export async function clientFor(ctx: IExecuteFunctions, options: BatchOptions): Promise<{ client: CloudApiClient; credential: MetaCredential }> {
+  return createClient(ctx, { maxAttempts: options.maxAttempts, retryUncertain: options.retryUncertain, timeoutMs: options.timeoutSeconds * 1000 });
+}

@@ -1,0 +1,106 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import { buildEnvelope, buildSessionMessage } from '../../../core';
+import { BinaryUploader, clientFor, normalizeRecipient, readBatchOptions, sendPrepared, trackingFor } from './common';
+import type { ItemFailure, PreparedItem } from './common';
+
+interface ButtonEntry {
+  id?: string;
+  title?: string;
+}
+interface RowEntry extends ButtonEntry {
+  description?: string;
+  section?: string;
+}
+
+/** Builds the Cloud API message (Meta's shape, before "to") from the node's fields for one item. */
+async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: BinaryUploader): Promise<unknown> {
+  const type = ctx.getNodeParameter('messageType', itemIndex, 'text') as string;
+  const text = ctx.getNodeParameter('text', itemIndex, '') as string;
+  switch (type) {
+    case 'text':
+      return { type: 'text', text: { body: text, preview_url: /https?:\/\//.test(text) } };
+    case 'image':
+    case 'video':
+    case 'audio':
+    case 'document': {
+      const media = (ctx.getNodeParameter('media', itemIndex, '') as string).trim();
+      const binaryProperty = (ctx.getNodeParameter('binaryProperty', itemIndex, '') as string).trim();
+      let ref: IDataObject;
+      if (media) ref = /^\d+$/.test(media) ? { id: media } : { link: media };
+      else if (binaryProperty) ref = { id: await uploader.mediaId(itemIndex, binaryProperty) };
+      else throw new Error(`Media is empty: give a link or media ID, or the Binary Property holding the ${type}`);
+      const caption = type === 'audio' ? '' : (ctx.getNodeParameter('caption', itemIndex, '') as string);
+      if (caption) ref.caption = caption;
+      return { type, [type]: ref };
+    }
+    case 'buttons': {
+      const buttons = ((ctx.getNodeParameter('buttons', itemIndex, {}) as IDataObject).button ?? []) as ButtonEntry[];
+      return {
+        type: 'interactive',
+        interactive: {
+          type: 'button',
+          body: { text },
+          action: { buttons: buttons.map((b) => ({ type: 'reply', reply: { id: b.id ?? '', title: b.title ?? '' } })) },
+        },
+      };
+    }
+    case 'list': {
+      const rows = ((ctx.getNodeParameter('rows', itemIndex, {}) as IDataObject).row ?? []) as RowEntry[];
+      const sections = new Map<string, Array<{ id: string; title: string; description?: string }>>();
+      for (const row of rows) {
+        const key = row.section ?? '';
+        if (!sections.has(key)) sections.set(key, []);
+        sections.get(key)!.push({ id: row.id ?? '', title: row.title ?? '', ...(row.description ? { description: row.description } : {}) });
+      }
+      return {
+        type: 'interactive',
+        interactive: {
+          type: 'list',
+          body: { text },
+          action: {
+            button: ctx.getNodeParameter('listButton', itemIndex, 'Choose') as string,
+            sections: [...sections.entries()].map(([title, sectionRows]) => ({ ...(title ? { title } : {}), rows: sectionRows })),
+          },
+        },
+      };
+    }
+    default: {
+      const raw = ctx.getNodeParameter('messageJson', itemIndex, '{}');
+      if (typeof raw !== 'string') return raw;
+      try {
+        return JSON.parse(raw);
+      } catch (error) {
+        throw new Error(`Message (JSON) is not valid JSON: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+export async function sendSessionMessage(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+  const items = ctx.getInputData();
+  const options = readBatchOptions(ctx);
+  const { client, credential } = await clientFor(ctx, options);
+  const uploader = new BinaryUploader(ctx, client);
+  const prepared: PreparedItem[] = [];
+  const failures: ItemFailure[] = [];
+  for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+    try {
+      const { e164, waId } = normalizeRecipient(ctx, itemIndex);
+      const message = buildSessionMessage(await messageFor(ctx, itemIndex, uploader));
+      const { tracking, data } = trackingFor(ctx, itemIndex);
+      prepared.push({
+        itemIndex,
+        waId,
+        recipient: e164,
+        request: buildEnvelope(e164, message, { bizOpaqueCallbackData: data }),
+        tracking,
+        bizOpaqueCallbackData: data,
+        summary: { type: message.type },
+      });
+    } catch (error) {
+      failures.push({ itemIndex, error: error as Error });
+    }
+  }
+  return sendPrepared(ctx, prepared, failures, client, credential, options);
+}

@@ -1,0 +1,261 @@
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import type {
+  IDataObject,
+  IHookFunctions,
+  INodeType,
+  INodeTypeDescription,
+  IWebhookFunctions,
+  IWebhookResponseData,
+} from 'n8n-workflow';
+
+import {
+  ALL_EVENT_KINDS,
+  ingestWebhookEvents,
+  normalizeWebhook,
+  parseStopKeywords,
+  parseWebhookBody,
+  verifySignature,
+  verifySubscription,
+} from '../../core';
+import { getStateStore, stateStoreProperties } from '../shared/store';
+import { createClient, getMetaCredential } from '../shared/transport';
+
+const EVENT_OPTIONS = [
+  { name: 'Status: Sent', value: 'status:sent' },
+  { name: 'Status: Delivered', value: 'status:delivered' },
+  { name: 'Status: Read', value: 'status:read' },
+  { name: 'Status: Failed', value: 'status:failed' },
+  { name: 'Status: Played (Voice)', value: 'status:played' },
+  { name: 'Inbound Message', value: 'message' },
+  { name: 'User Marketing Preference', value: 'user_preference' },
+  { name: 'Template Status Update', value: 'template_status' },
+  { name: 'Template Quality Update', value: 'template_quality' },
+  { name: 'Template Category Update', value: 'template_category' },
+  { name: 'Webhook Error', value: 'error' },
+];
+
+const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
+
+export class WhatsAppWebhookStatus implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'WhatsApp Webhook Status Trigger',
+    name: 'whatsAppWebhookStatus',
+    icon: 'file:whatsapp.svg',
+    group: ['trigger'],
+    version: 1,
+    subtitle: '={{$parameter["registration"] === "automatic" ? "auto-registered webhook" : "manual webhook"}}',
+    description:
+      'Starts the workflow on WhatsApp status updates (sent, delivered, read, failed) and inbound messages, verified, de-duplicated and joined back to the journey that sent them',
+    defaults: { name: 'WhatsApp Webhook Status' },
+    usableAsTool: true,
+    inputs: [],
+    outputs: [NodeConnectionTypes.Main],
+    credentials: [
+      { name: 'metaWhatsAppCloudApi', required: true },
+      {
+        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse
+        name: 'redis',
+        required: true,
+        displayOptions: { show: { stateStore: ['redis'] } },
+      },
+    ],
+    webhooks: [
+      { name: 'setup', httpMethod: 'GET', responseMode: 'onReceived', path: 'whatsapp' },
+      { name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'whatsapp' },
+    ],
+    properties: [
+      {
+        displayName: 'Registration',
+        name: 'registration',
+        type: 'options',
+        options: [
+          {
+            name: 'Manual',
+            value: 'manual',
+            description: 'Paste this node\'s Production URL and the credential\'s verify token into your Meta app\'s WhatsApp webhook settings',
+          },
+          {
+            name: 'Automatic (Phone Number Override)',
+            value: 'automatic',
+            description:
+              'On activation, point the credential\'s phone number at this workflow with a callback override; removed on deactivation. Lets several workflows and numbers share one Meta app.',
+          },
+        ],
+        default: 'manual',
+      },
+      {
+        displayName:
+          'Manual registration: in your Meta app (WhatsApp → Configuration) set the Callback URL to this node\'s Production URL, the Verify Token to the credential\'s, and subscribe to the "messages" field.',
+        name: 'manualNotice',
+        type: 'notice',
+        default: '',
+        displayOptions: { show: { registration: ['manual'] } },
+      },
+      {
+        displayName: 'Events',
+        name: 'events',
+        type: 'multiOptions',
+        options: EVENT_OPTIONS,
+        default: DEFAULT_EVENTS,
+        description: 'Which events start the workflow. Window, opt-out and status records are kept for every event either way.',
+      },
+      {
+        displayName: 'Options',
+        name: 'options',
+        type: 'collection',
+        placeholder: 'Add Option',
+        default: {},
+        options: [
+          {
+            displayName: 'Allow Unsigned Requests (Insecure, Local Testing)',
+            name: 'allowUnsigned',
+            type: 'boolean',
+            default: false,
+            description:
+              'Whether to accept POSTs without a valid X-Hub-Signature-256 when the credential has no app secret. Anyone who knows the URL could then fake statuses. Never for production.',
+          },
+          {
+            displayName: 'All Phone Numbers',
+            name: 'allPhoneNumbers',
+            type: 'boolean',
+            default: false,
+            description: 'Whether to emit events of every phone number of the app, not only the credential\'s phone number',
+          },
+          {
+            displayName: 'De-Duplicate',
+            name: 'deduplicate',
+            type: 'boolean',
+            default: true,
+            description: 'Whether to emit each event once: Meta retries webhooks for up to 7 days and sends duplicates',
+          },
+          {
+            displayName: 'Include Raw Payload',
+            name: 'includeRaw',
+            type: 'boolean',
+            default: false,
+          },
+          {
+            displayName: 'Late Statuses',
+            name: 'lateStatuses',
+            type: 'options',
+            options: [
+              { name: 'Drop', value: 'drop', description: 'A delivered that arrives after read is not emitted' },
+              { name: 'Emit and Flag', value: 'flag', description: 'Emit it with lateStatus: true; the stored status stays the higher one' },
+            ],
+            default: 'drop',
+          },
+          {
+            displayName: 'Record Conversation Windows',
+            name: 'recordWindows',
+            type: 'boolean',
+            default: true,
+            description: 'Whether inbound messages open the 24-hour window (and ad referrals the 72-hour free entry point window) in the state store',
+          },
+          {
+            displayName: 'Record Opt-Outs',
+            name: 'recordOptOuts',
+            type: 'boolean',
+            default: true,
+            description: 'Whether user marketing preference webhooks and stop keywords are recorded as opt-outs',
+          },
+          {
+            displayName: 'Stop Keywords',
+            name: 'stopKeywords',
+            type: 'string',
+            default: 'STOP, UNSUBSCRIBE',
+            description: 'Comma-separated inbound texts that count as "stop marketing" (whole message, any case)',
+          },
+        ],
+      },
+      ...stateStoreProperties,
+    ],
+  };
+
+  webhookMethods = {
+    default: {
+      async checkExists(this: IHookFunctions): Promise<boolean> {
+        const credential = await getMetaCredential(this);
+        const options = this.getNodeParameter('options', {}) as IDataObject;
+        if (!credential.appSecretValue && options.allowUnsigned !== true) {
+          throw new NodeOperationError(
+            this.getNode(),
+            'The credential has no App Secret, so webhook signatures cannot be checked: add the app secret, or turn on "Allow Unsigned Requests" for local testing only',
+          );
+        }
+        if (this.getNodeParameter('registration', 'manual') !== 'automatic') return true;
+        const { client } = await createClient(this);
+        return (await client.getPhoneNumberCallback()) === this.getNodeWebhookUrl('default');
+      },
+      async create(this: IHookFunctions): Promise<boolean> {
+        if (this.getNodeParameter('registration', 'manual') !== 'automatic') return true;
+        const { client, credential } = await createClient(this);
+        if (!credential.verifyToken) {
+          throw new NodeOperationError(this.getNode(), 'Automatic registration needs a Webhook Verify Token in the credential');
+        }
+        const url = this.getNodeWebhookUrl('default');
+        if (!url) throw new NodeOperationError(this.getNode(), 'n8n did not provide a webhook URL for this node');
+        return client.setPhoneNumberCallback(url, credential.verifyToken);
+      },
+      async delete(this: IHookFunctions): Promise<boolean> {
+        if (this.getNodeParameter('registration', 'manual') !== 'automatic') return true;
+        const { client } = await createClient(this);
+        // Only remove the override if it still points at this workflow: another workflow may have taken it over.
+        if ((await client.getPhoneNumberCallback()) !== this.getNodeWebhookUrl('default')) return true;
+        return client.clearPhoneNumberCallback();
+      },
+    },
+  };
+
+  async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
+    const req = this.getRequestObject();
+    const res = this.getResponseObject();
+    const credential = await getMetaCredential(this);
+
+    if (this.getWebhookName() === 'setup') {
+      const check = verifySubscription(this.getQueryData() as Record<string, unknown>, credential.verifyToken);
+      if (check.ok) res.status(200).type('text/plain').send(check.challenge);
+      else res.status(403).type('text/plain').send('Forbidden');
+      return { noWebhookResponse: true };
+    }
+
+    const options = this.getNodeParameter('options', {}) as IDataObject;
+    const raw: Buffer | string = (req as unknown as { rawBody?: Buffer }).rawBody ?? JSON.stringify(req.body ?? {});
+    if (credential.appSecretValue) {
+      if (!verifySignature(raw, req.header('x-hub-signature-256'), credential.appSecretValue)) {
+        res.status(401).type('text/plain').send('Invalid signature');
+        return { noWebhookResponse: true };
+      }
+    } else if (options.allowUnsigned !== true) {
+      res.status(401).type('text/plain').send('Signature cannot be verified: no app secret configured');
+      return { noWebhookResponse: true };
+    }
+
+    const parsed = parseWebhookBody(raw);
+    if (!parsed.ok) {
+      res.status(parsed.status).type('text/plain').send(parsed.reason);
+      return { noWebhookResponse: true };
+    }
+    const events = normalizeWebhook(parsed.body, {
+      phoneNumberId: options.allPhoneNumbers === true ? undefined : credential.phoneNumberId,
+      includeRaw: options.includeRaw === true,
+    });
+    const selected = this.getNodeParameter('events', DEFAULT_EVENTS) as string[];
+    const store = await getStateStore(this);
+    const ingested = await ingestWebhookEvents(events, store, {
+      deduplicate: options.deduplicate !== false,
+      lateStatuses: options.lateStatuses === 'flag' ? 'flag' : 'drop',
+      recordWindows: options.recordWindows !== false,
+      recordOptOuts: options.recordOptOuts !== false,
+      stopKeywords: parseStopKeywords(typeof options.stopKeywords === 'string' ? options.stopKeywords : 'STOP, UNSUBSCRIBE'),
+      emit: new Set(selected.length > 0 ? selected : ALL_EVENT_KINDS),
+    });
+    if (ingested.events.length === 0) {
+      // Acknowledge so Meta stops retrying, but start no execution for nothing.
+      return { webhookResponse: 'EVENT_RECEIVED' };
+    }
+    return {
+      webhookResponse: 'EVENT_RECEIVED',
+      workflowData: [this.helpers.returnJsonArray(ingested.events as unknown as IDataObject[])],
+    };
+  }
+}
