@@ -1,4 +1,4 @@
-import { buildTemplateMessage, validateTemplateMessage, type TemplateDefinition, type TemplateObject } from '../../core/templates';
+import { buildTemplateMessage, validateTemplateMessage, type TemplateDefinition } from '../../core/templates';
 import { fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
 
 type Json = Record<string, any>;
@@ -231,7 +231,7 @@ describe('validateTemplateMessage: carousel and limited-time offer', () => {
 	});
 
 	it('answers 132000 for an offer sent to a template without one', () => {
-		const message = validMessage('coupon_code') as TemplateObject & Json;
+		const message = validMessage('coupon_code');
 		message.components.push({ type: 'limited_time_offer', parameters: [{ type: 'limited_time_offer', limited_time_offer: { expiration_time_ms: 1 } }] });
 		expect(check('coupon_code', message)?.code).toBe(132000);
 	});
