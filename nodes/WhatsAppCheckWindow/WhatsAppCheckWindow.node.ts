@@ -1,7 +1,7 @@
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
-import { computeConversationWindow, normalizePhoneNumber } from '../../core';
+import { normalizePhoneNumber, windowFrom } from '../../core';
 import type { ConversationWindow } from '../../core';
 import { getStateStore, stateStoreProperties } from '../shared/store';
 import { getMetaCredential } from '../shared/transport';
@@ -172,7 +172,7 @@ export class WhatsAppCheckWindow implements INodeType {
           window = await store.getWindow({ ...key, now });
         } else if ((this.getNodeParameter('source', itemIndex, 'store') as string) === 'item') {
           const last = parseTimestamp(this.getNodeParameter('lastInboundAt', itemIndex, ''), 'Last Inbound Message At');
-          window = computeConversationWindow({ ...key, lastInboundAt: last, now });
+          window = windowFrom(key.phoneNumberId, waId, last?.getTime() ?? 0, 0, now.getTime());
         } else {
           store ??= await getStateStore(this, itemIndex);
           window = await store.getWindow({ ...key, now });

@@ -88,7 +88,7 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
       store = Promise.resolve(
         createStateStore({
           backend: 'redis',
-          redis: { host: c.host, port: c.port, password: c.password || undefined, username: c.user || undefined, db: c.database, tls: c.ssl ? {} : undefined },
+          redis: { host: c.host, port: c.port, password: c.password || undefined, username: c.user || undefined, db: c.database, tls: c.ssl === true },
           keyPrefix,
         }),
       );

@@ -9,7 +9,7 @@ export async function searchTemplates(this: ILoadOptionsFunctions, filter?: stri
   const templates = await listTemplates(client, credential);
   const needle = filter?.trim().toLowerCase();
   const results = templates
-    .filter((t) => t.status === 'APPROVED')
+    .filter((t): t is typeof t & { id: string } => t.status === 'APPROVED' && typeof t.id === 'string')
     .filter((t) => !needle || `${t.name} ${t.language} ${t.category}`.toLowerCase().includes(needle))
     .sort((a, b) => a.name.localeCompare(b.name) || a.language.localeCompare(b.language))
     .map((t) => ({
