@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Random source for everything the sandbox decides by chance (fault ratios, ids, jitter).
+ * With a seed it is a deterministic mulberry32 stream so a test run can be replayed exactly;
+ * without one it draws from the OS so two sandboxes never hand out the same ids.
+ */
+export interface Rng {
+  /** Uniform float in [0, 1). */
+  next(): number;
+  /** Integer in [0, max). */
+  int(max: number): number;
+  /** Lowercase hex string of `bytes` random bytes. */
+  hex(bytes: number): string;
+}
+
+export function createRng(seed?: number): Rng {
+  if (seed === undefined) {
+    return {
+      next: () => randomBytes(4).readUInt32BE(0) / 0x1_0000_0000,
+      int: (max) => Math.floor((randomBytes(4).readUInt32BE(0) / 0x1_0000_0000) * max),
+      hex: (bytes) => randomBytes(bytes).toString('hex'),
+    };
+  }
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  };
+  return {
+    next,
+    int: (max) => Math.floor(next() * max),
+    hex: (bytes) => {
+      let out = '';
+      for (let i = 0; i < bytes; i += 1) out += Math.floor(next() * 256).toString(16).padStart(2, '0');
+      return out;
+    },
+  };
+}
