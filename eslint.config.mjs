@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // typescript-estree parses .json as one object expression, which the package.json rules walk.
+    files: ['package.json'],
+    languageOptions: { parser: tseslint.parser, parserOptions: { extraFileExtensions: ['.json'] } },
+  },
+  {
     files: ['nodes/**/*.ts', 'credentials/**/*.ts', 'package.json'],
     ...n8nCommunityNodesPlugin.configs.recommendedWithoutN8nCloudSupport,
     rules: {

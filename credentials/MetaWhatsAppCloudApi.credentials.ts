@@ -16,7 +16,7 @@ export class MetaWhatsAppCloudApi implements ICredentialType {
 
   displayName = 'Meta WhatsApp Cloud API';
 
-  icon: Icon = 'file:whatsapp.svg';
+  icon: Icon = { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' };
 
   documentationUrl = 'https://developers.facebook.com/docs/whatsapp/cloud-api/get-started';
 
@@ -57,8 +57,8 @@ export class MetaWhatsAppCloudApi implements ICredentialType {
         'The Meta app secret (App settings → Basic). Used to verify webhook signatures (X-Hub-Signature-256) and, when the app requires it, to sign API calls with appsecret_proof.',
     },
     {
-      displayName: 'Use App Secret Proof',
-      name: 'useAppSecretProof',
+      displayName: 'Sign Requests With appsecret_proof',
+      name: 'signRequests',
       type: 'boolean',
       default: false,
       description: 'Whether to add appsecret_proof to every Graph API call (needed when the app has "Require App Secret" on)',

@@ -23,7 +23,7 @@ export class WhatsAppCheckWindow implements INodeType {
   description: INodeTypeDescription = {
     displayName: 'WhatsApp Check Conversation Window',
     name: 'whatsAppCheckWindow',
-    icon: 'file:whatsapp.svg',
+    icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
     group: ['transform'],
     version: 1,
     subtitle: '={{$parameter["operation"] === "recordInbound" ? "record inbound message" : "open or closed?"}}',
@@ -37,7 +37,8 @@ export class WhatsAppCheckWindow implements INodeType {
     credentials: [
       { name: 'metaWhatsAppCloudApi', required: true },
       {
-        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse
+        // n8n's own Redis credential, so queue-mode users reuse the connection they already configured.
+        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
         name: 'redis',
         required: true,
         displayOptions: { show: { stateStore: ['redis'] } },

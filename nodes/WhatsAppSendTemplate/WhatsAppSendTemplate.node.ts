@@ -11,7 +11,7 @@ export class WhatsAppSendTemplate implements INodeType {
   description: INodeTypeDescription = {
     displayName: 'WhatsApp Send Template',
     name: 'whatsAppSendTemplate',
-    icon: 'file:whatsapp.svg',
+    icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
     group: ['output'],
     version: 1,
     subtitle: '={{$parameter["operation"] === "sendTemplate" ? "template: " + ($parameter["template"].cachedResultName || $parameter["template"].value || "") : "session message"}}',
@@ -24,7 +24,7 @@ export class WhatsAppSendTemplate implements INodeType {
       { name: 'metaWhatsAppCloudApi', required: true },
       {
         // n8n's own Redis credential, so queue-mode users reuse the connection they already configured.
-        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse
+        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
         name: 'redis',
         required: true,
         displayOptions: { show: { stateStore: ['redis'] } },

@@ -38,22 +38,22 @@ const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'statu
 
 export class WhatsAppWebhookStatus implements INodeType {
   description: INodeTypeDescription = {
-    displayName: 'WhatsApp Webhook Status Trigger',
+    displayName: 'WhatsApp Webhook Status',
     name: 'whatsAppWebhookStatus',
-    icon: 'file:whatsapp.svg',
+    icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
     group: ['trigger'],
     version: 1,
     subtitle: '={{$parameter["registration"] === "automatic" ? "auto-registered webhook" : "manual webhook"}}',
     description:
       'Starts the workflow on WhatsApp status updates (sent, delivered, read, failed) and inbound messages, verified, de-duplicated and joined back to the journey that sent them',
     defaults: { name: 'WhatsApp Webhook Status' },
-    usableAsTool: true,
     inputs: [],
     outputs: [NodeConnectionTypes.Main],
     credentials: [
       { name: 'metaWhatsAppCloudApi', required: true },
       {
-        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse
+        // n8n's own Redis credential, so queue-mode users reuse the connection they already configured.
+        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
         name: 'redis',
         required: true,
         displayOptions: { show: { stateStore: ['redis'] } },

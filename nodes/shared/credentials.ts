@@ -14,7 +14,7 @@ const credentialSchema = z.object({
     .regex(/^\d+$/, 'Phone Number ID must be the numeric ID from WhatsApp Manager → API Setup, not the phone number'),
   wabaId: z.string().trim().optional().default(''),
   appSecret: z.string().optional().default(''),
-  useAppSecretProof: z.boolean().optional().default(false),
+  signRequests: z.boolean().optional().default(false),
   verifyToken: z.string().optional().default(''),
   apiVersion: z
     .string()
@@ -44,8 +44,8 @@ export function parseCredential(data: ICredentialDataDecryptedObject): MetaCrede
     apiVersion: c.apiVersion,
     baseUrl: c.baseUrl,
     // Only carried for appsecret_proof; the Authorization header comes from the credential's `authenticate`.
-    accessToken: c.useAppSecretProof ? c.accessToken : undefined,
-    appSecret: c.useAppSecretProof ? c.appSecret : undefined,
+    accessToken: c.signRequests ? c.accessToken : undefined,
+    appSecret: c.signRequests ? c.appSecret : undefined,
     appSecretValue: c.appSecret,
     verifyToken: c.verifyToken,
   };

@@ -1,3 +1,4 @@
+import { NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { buildEnvelope, buildSessionMessage } from '../../../core';
@@ -71,7 +72,7 @@ async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: B
       try {
         return JSON.parse(raw);
       } catch (error) {
-        throw new Error(`Message (JSON) is not valid JSON: ${(error as Error).message}`);
+        throw new NodeOperationError(ctx.getNode(), `Message (JSON) is not valid JSON: ${(error as Error).message}`, { itemIndex });
       }
     }
   }

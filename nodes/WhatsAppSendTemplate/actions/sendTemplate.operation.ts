@@ -1,3 +1,4 @@
+import { NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, ResourceMapperValue } from 'n8n-workflow';
 
 import {
@@ -57,7 +58,7 @@ function parseComponentsJson(ctx: IExecuteFunctions, itemIndex: number): unknown
   try {
     return JSON.parse(raw || '[]');
   } catch (error) {
-    throw new Error(`Components (JSON) is not valid JSON: ${(error as Error).message}`);
+    throw new NodeOperationError(ctx.getNode(), `Components (JSON) is not valid JSON: ${(error as Error).message}`, { itemIndex });
   }
 }
 
