@@ -177,7 +177,10 @@ export class CloudApiClient {
         };
       } catch (error) {
         if (!(error instanceof WhatsAppApiError)) throw error;
-        const retryable = error.info.retryable || (error.acceptedUnknown && this.retry.retryUncertain);
+        // A Meta service error (2, 131000, 5xx with an error body) is an answer: the message was refused, so a retry
+        // cannot duplicate it. Only answers that leave the outcome unknown need the user's opt-in.
+        const serviceError = error.info.retry === 'cautious' && !error.acceptedUnknown;
+        const retryable = error.info.retryable || serviceError || (error.acceptedUnknown && this.retry.retryUncertain);
         if (!retryable || attempt >= this.retry.maxAttempts) throw error;
         options.onRetry?.(error, attempt);
         const kind = error.info.category === 'pair_rate' ? 'pairRate' : error.info.category === 'throttled' ? 'throughput' : 'server';
