@@ -8,7 +8,8 @@ export class BoundedLog<T> {
   private nextSeq = 1;
   dropped = 0;
 
-  constructor(private readonly max: number) {}
+  /** `onDrop` hears about entries pushed out by the ceiling (to free what they index elsewhere). */
+  constructor(private readonly max: number, private readonly onDrop?: (dropped: ReadonlyArray<T & { seq: number }>) => void) {}
 
   push(item: T): T & { seq: number } {
     const entry = Object.assign(item as object, { seq: this.nextSeq }) as T & { seq: number };
@@ -16,8 +17,9 @@ export class BoundedLog<T> {
     this.items.push(entry);
     if (this.items.length > this.max) {
       const cut = Math.max(1, Math.floor(this.max / 4));
-      this.items.splice(0, cut);
+      const removed = this.items.splice(0, cut);
       this.dropped += cut;
+      this.onDrop?.(removed);
     }
     return entry;
   }

@@ -16,10 +16,23 @@ export interface Rng {
 
 export function createRng(seed?: number): Rng {
   if (seed === undefined) {
+    // OS randomness drawn in blocks: one syscall per 4 KiB instead of one per id.
+    let pool = randomBytes(4096);
+    let offset = 0;
+    const take = (n: number): Buffer => {
+      if (offset + n > pool.length) {
+        pool = randomBytes(Math.max(4096, n));
+        offset = 0;
+      }
+      const out = pool.subarray(offset, offset + n);
+      offset += n;
+      return out;
+    };
+    const next = (): number => take(4).readUInt32BE(0) / 0x1_0000_0000;
     return {
-      next: () => randomBytes(4).readUInt32BE(0) / 0x1_0000_0000,
-      int: (max) => Math.floor((randomBytes(4).readUInt32BE(0) / 0x1_0000_0000) * max),
-      hex: (bytes) => randomBytes(bytes).toString('hex'),
+      next,
+      int: (max) => Math.floor(next() * max),
+      hex: (bytes) => take(bytes).toString('hex'),
     };
   }
   let state = seed >>> 0;

@@ -10,6 +10,31 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const FREE_ENTRY_POINT_MS = 72 * 60 * 60 * 1000;
 const ERROR_CODES_HREF = 'https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/';
 const PRODUCT_POLICIES = new Set(['CLOUD_API_FALLBACK', 'STRICT']);
+const TEMPLATE_STAND_IN = { name: 'stand_in', language: { code: 'en_US' } };
+/** Recipients seen recently: normalising with full metadata is the costliest step of a send. */
+const RECIPIENT_CACHE_MAX = 100_000;
+
+type Recipient = { waId: string; e164?: string; refusal?: string; unreachable?: boolean };
+
+function recipientOf(cache: Map<string, Recipient>, to: string): Recipient {
+  const cached = cache.get(to);
+  if (cached) return cached;
+  let recipient: Recipient;
+  try {
+    const normalized = normalizePhoneNumber(to, undefined, { validation: 'possible' });
+    recipient = { waId: normalized.waId, e164: normalized.e164 };
+  } catch (error) {
+    // Garbage is refused now; a number Meta cannot reach is accepted and fails later (131026).
+    if (error instanceof PhoneNumberError && (error.reason === 'empty' || error.reason === 'not_a_number')) {
+      recipient = { waId: '', refusal: error.message };
+    } else {
+      recipient = { waId: to.replace(/\D/g, ''), unreachable: true };
+    }
+  }
+  if (cache.size >= RECIPIENT_CACHE_MAX) cache.clear();
+  cache.set(to, recipient);
+  return recipient;
+}
 
 type Json = Record<string, unknown>;
 
@@ -56,7 +81,10 @@ export function handleSend(ctx: SandboxContext, phoneNumberId: string, endpoint:
     return { answer: graphError(ctx, 100, 'Invalid parameter', { details: 'product_policy must be CLOUD_API_FALLBACK or STRICT.' }) };
   }
 
-  const parsed = cloudApiMessageRequestSchema.safeParse(messageBody);
+  // The template object is checked once, by validateTemplateMessage below (which answers 100 when it is
+  // malformed); the envelope check gets a minimal stand-in so zod does not walk it twice per send.
+  const envelope = messageBody.type === 'template' && isObject(messageBody.template) ? { ...messageBody, template: TEMPLATE_STAND_IN } : messageBody;
+  const parsed = cloudApiMessageRequestSchema.safeParse(envelope);
   if (!parsed.success) {
     return { answer: graphError(ctx, 100, 'Invalid parameter', { details: describeZodError(parsed.error) }) };
   }
@@ -69,21 +97,12 @@ export function handleSend(ctx: SandboxContext, phoneNumberId: string, endpoint:
     return { answer: { ...graphError(ctx, 100, 'Invalid parameter', { details: 'Message must be a template message.' }), ...extra } };
   }
 
-  // Recipient: garbage is refused now; a number Meta cannot reach is accepted and fails later (131026).
-  let waId: string;
-  let e164: string | undefined;
-  let unreachable = false;
-  try {
-    const normalized = normalizePhoneNumber(to, undefined, { validation: 'possible' });
-    waId = normalized.waId;
-    e164 = normalized.e164;
-  } catch (error) {
-    if (error instanceof PhoneNumberError && (error.reason === 'empty' || error.reason === 'not_a_number')) {
-      return { answer: { ...graphError(ctx, 100, 'Invalid parameter', { details: `to: ${error.message}` }), ...extra } };
-    }
-    waId = to.replace(/\D/g, '');
-    unreachable = true;
+  const recipient = recipientOf(state.recipientCache, to);
+  if (recipient.refusal !== undefined) {
+    return { answer: { ...graphError(ctx, 100, 'Invalid parameter', { details: `to: ${recipient.refusal}` }), ...extra } };
   }
+  const { waId, e164 } = recipient;
+  const unreachable = recipient.unreachable === true;
   const phone = state.phoneNumbers.get(phoneNumberId);
   if (phone && waId === phone.displayPhoneNumber.replace(/\D/g, '')) {
     return { answer: { ...whatsappError(ctx, 131021, 'The recipient is the sending business phone number.'), ...extra } };

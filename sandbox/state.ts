@@ -185,11 +185,16 @@ export class SandboxState {
   faults: Faults = defaultFaults();
   readonly throughput = new Map<string, ThroughputWindow>();
   pairRate: PairRateLimiter;
+  /** `to` as sent → wa_id / E.164 (see send.ts). */
+  readonly recipientCache = new Map<string, { waId: string; e164?: string; refusal?: string; unreachable?: boolean }>();
   /** Events that had nowhere to go (no callback URL configured). */
   undeliverableEvents = 0;
 
   constructor(private readonly config: SandboxConfig, private readonly initialTemplates: TemplateDefinition[]) {
-    this.messageLog = new BoundedLog(config.maxLogEntries);
+    // Messages live as long as their log entry, so memory stays bounded on long benchmarks.
+    this.messageLog = new BoundedLog(config.maxLogEntries, (dropped) => {
+      for (const entry of dropped) this.messages.delete(entry.id);
+    });
     this.requests = new BoundedLog(config.maxLogEntries);
     this.webhooks = new BoundedLog(config.maxLogEntries);
     this.pairRate = new PairRateLimiter(config.pairRateMs, config.pairBurst);
@@ -212,6 +217,7 @@ export class SandboxState {
     this.optedOut.clear();
     this.requests.clear();
     this.webhooks.clear();
+    this.recipientCache.clear();
     this.media.clear();
     this.phoneOverrides.clear();
     this.wabaOverride = undefined;

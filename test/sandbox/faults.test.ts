@@ -149,3 +149,29 @@ describe('sandbox control API faults', () => {
     expect(bodyAs<{ data: unknown[] }>(await control(sandbox, 'GET', 'requests')).data).toHaveLength(0);
   });
 });
+
+describe('sandbox determinism', () => {
+  async function run(seed: number): Promise<Array<string | number>> {
+    const sandbox = await start({ seed });
+    try {
+      await control(sandbox, 'POST', 'faults', { serverErrorRatio: 0.5 });
+      const out: Array<string | number> = [];
+      for (let i = 0; i < 12; i += 1) {
+        const res = await send(sandbox, orderUpdate(`+44770090090${i % 10}`));
+        out.push(res.status === 200 ? (res.body as { messages: Array<{ id: string }> }).messages[0].id : res.status);
+      }
+      return out;
+    } finally {
+      await sandbox.close();
+    }
+  }
+
+  it('replays the same ids and the same injected failures for the same --seed, and differs for another seed', async () => {
+    const first = await run(1234);
+    const again = await run(1234);
+    const other = await run(9876);
+    expect(again).toEqual(first);
+    expect(first.filter((x) => x === 500).length).toBeGreaterThan(0);
+    expect(other).not.toEqual(first);
+  });
+});
