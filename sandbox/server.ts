@@ -247,7 +247,7 @@ export async function startSandbox(options: SandboxOptionsInput = {}): Promise<S
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         webhooks.close();
-        tracker.cancelAll();
+        tracker.close();
         for (const res of hung) res.destroy();
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();

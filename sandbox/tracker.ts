@@ -7,6 +7,7 @@ export class WorkTracker {
   private pending = 0;
   private waiters: Array<() => void> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
 
   begin(): void {
     this.pending += 1;
@@ -24,6 +25,7 @@ export class WorkTracker {
 
   /** setTimeout that counts as pending work until it fires or is cancelled. */
   later(ms: number, fn: () => void): void {
+    if (this.closed) return;
     this.begin();
     const timer = setTimeout(() => {
       this.timers.delete(timer);
@@ -43,6 +45,12 @@ export class WorkTracker {
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Stops scheduling for good (server closed) and drops what is scheduled. */
+  close(): void {
+    this.closed = true;
+    this.cancelAll();
   }
 
   /** Drops every scheduled timer (reset / close); in-flight requests finish on their own. */

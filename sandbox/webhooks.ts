@@ -212,7 +212,7 @@ export class WebhookDispatcher {
   }
 
   private retryLater(delivery: Delivery, attempt: number): void {
-    if (attempt >= this.config.webhookMaxAttempts) return;
+    if (this.closed || attempt >= this.config.webhookMaxAttempts) return;
     const wait = this.config.webhookRetryBaseMs * 2 ** (attempt - 1);
     this.tracker.later(wait, () => this.attempt(delivery, attempt + 1));
   }
