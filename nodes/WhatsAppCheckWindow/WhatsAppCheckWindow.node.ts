@@ -6,7 +6,10 @@ import type { ConversationWindow } from '../../core';
 import { getStateStore, stateStoreProperties } from '../shared/store';
 import { getMetaCredential } from '../shared/transport';
 
-function parseTimestamp(value: unknown, field: string): Date | undefined {
+/** Clocks of Meta, a CRM and n8n differ a little; a time further ahead than this is a wrong unit or time zone, not skew. */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+function parseTimestamp(value: unknown, field: string, now: Date): Date | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   let date: Date;
   if (typeof value === 'number') date = new Date(value < 1e12 ? value * 1000 : value); // unix seconds or ms
@@ -15,6 +18,12 @@ function parseTimestamp(value: unknown, field: string): Date | undefined {
   else date = new Date(String(value));
   if (Number.isNaN(date.getTime())) {
     throw new Error(`${field} "${String(value)}" is not a date: use an ISO 8601 time or a Unix timestamp`);
+  }
+  // A future time would hold the window open past its real end (e.g. microseconds read as milliseconds: for ever).
+  if (date.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) {
+    throw new Error(
+      `${field} "${String(value)}" is in the future (${date.toISOString()}): use Unix seconds or milliseconds (not microseconds), or an ISO 8601 time with its time zone`,
+    );
   }
   return date;
 }
@@ -162,17 +171,23 @@ export class WhatsAppCheckWindow implements INodeType {
       try {
         const options = this.getNodeParameter('options', itemIndex, {}) as IDataObject;
         const recipient = this.getNodeParameter('recipient', itemIndex, '') as string;
-        const { e164, waId } = normalizePhoneNumber(recipient, (options.defaultCountry as string) || undefined);
+        let phone: ReturnType<typeof normalizePhoneNumber>;
+        try {
+          phone = normalizePhoneNumber(recipient, (options.defaultCountry as string) || undefined);
+        } catch (error) {
+          throw new Error(`Recipient Phone Number: ${(error as Error).message}`);
+        }
+        const { e164, waId } = phone;
         const now = new Date();
         let window: ConversationWindow;
         const key = { phoneNumberId: credential.phoneNumberId, waId };
         if (operation === 'recordInbound') {
           store ??= await getStateStore(this, itemIndex);
-          const at = parseTimestamp(this.getNodeParameter('inboundAt', itemIndex, ''), 'Inbound Message At') ?? now;
+          const at = parseTimestamp(this.getNodeParameter('inboundAt', itemIndex, ''), 'Inbound Message At', now) ?? now;
           await store.recordInbound({ ...key, at, referral: this.getNodeParameter('fromAd', itemIndex, false) as boolean });
           window = await store.getWindow({ ...key, now });
         } else if ((this.getNodeParameter('source', itemIndex, 'store') as string) === 'item') {
-          const last = parseTimestamp(this.getNodeParameter('lastInboundAt', itemIndex, ''), 'Last Inbound Message At');
+          const last = parseTimestamp(this.getNodeParameter('lastInboundAt', itemIndex, ''), 'Last Inbound Message At', now);
           window = windowFrom(key.phoneNumberId, waId, last?.getTime() ?? 0, 0, now.getTime());
         } else {
           store ??= await getStateStore(this, itemIndex);
