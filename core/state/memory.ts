@@ -1,0 +1,113 @@
+/**
+ * In-process state store: for tests and for a single n8n process that wants no file at all.
+ * JavaScript runs each method to completion, so read-modify-write is atomic without locks.
+ */
+import { canAdvanceStatus, isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
+import {
+  EVENT_HORIZON_MS,
+  FREE_ENTRY_POINT_MS,
+  type ConversationWindow,
+  type JourneyStateStore,
+  type StatusRecordResult,
+  requireId,
+  requireInterval,
+  requireTime,
+  STATUS_RETENTION_MS,
+  WINDOW_RETENTION_MS,
+  windowFrom,
+} from './types';
+
+const key = (phoneNumberId: string, id: string) => `${phoneNumberId}\u0000${id}`;
+
+export class MemoryStateStore implements JourneyStateStore {
+  private readonly windows = new Map<string, { lastInbound: number; fepUntil: number }>();
+  private readonly events = new Map<string, number>();
+  private readonly statuses = new Map<string, { status: StatusName; at: number }>();
+  private readonly optOuts = new Map<string, { optedOut: boolean; at: number; reason?: string }>();
+  private readonly slots = new Map<string, number>();
+
+  async recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow> {
+    const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+    const waId = requireId(p.waId, 'waId');
+    const at = requireTime(p.at, 'at');
+    const k = key(phone, waId);
+    const prev = this.windows.get(k) ?? { lastInbound: 0, fepUntil: 0 };
+    const next = {
+      lastInbound: Math.max(prev.lastInbound, at),
+      fepUntil: p.referral ? Math.max(prev.fepUntil, at + FREE_ENTRY_POINT_MS) : prev.fepUntil,
+    };
+    this.windows.set(k, next);
+    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+    return windowFrom(phone, waId, next.lastInbound, next.fepUntil, now);
+  }
+
+  async getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow> {
+    const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+    const waId = requireId(p.waId, 'waId');
+    const w = this.windows.get(key(phone, waId));
+    const now = p.now ? requireTime(p.now, 'now') : Date.now();
+    return windowFrom(phone, waId, w?.lastInbound ?? 0, w?.fepUntil ?? 0, now);
+  }
+
+  async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
+    const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.eventId, 'eventId'));
+    const at = p.at ? requireTime(p.at, 'at') : Date.now();
+    const expires = this.events.get(k);
+    if (expires !== undefined && expires > at) return false;
+    this.events.set(k, at + EVENT_HORIZON_MS);
+    return true;
+  }
+
+  async recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult> {
+    const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId'));
+    const at = requireTime(p.at, 'at');
+    if (!isStatusName(p.status)) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
+    const previous = this.statuses.get(k)?.status;
+    if (canAdvanceStatus(previous, p.status)) {
+      this.statuses.set(k, { status: p.status, at });
+      return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
+    }
+    return { applied: false, previous, regression: previous !== p.status };
+  }
+
+  async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
+    return this.statuses.get(key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId')))?.status;
+  }
+
+  async setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void> {
+    const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.waId, 'waId'));
+    const at = requireTime(p.at, 'at');
+    const cur = this.optOuts.get(k);
+    if (cur && cur.at > at) return;
+    this.optOuts.set(k, { optedOut: p.optedOut === true, at, reason: p.reason });
+  }
+
+  async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
+    return this.optOuts.get(key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.waId, 'waId')))?.optedOut ?? false;
+  }
+
+  async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
+    const k = requireId(p.key, 'key');
+    const interval = requireInterval(p.intervalMs);
+    const now = p.now ?? Date.now();
+    const slot = Math.max(now, this.slots.get(k) ?? 0);
+    this.slots.set(k, slot + interval);
+    return slot;
+  }
+
+  async prune(now: Date = new Date()): Promise<number> {
+    const t = requireTime(now, 'now');
+    let n = 0;
+    for (const [k, w] of this.windows) {
+      if (Math.max(w.lastInbound + WINDOW_RETENTION_MS, w.fepUntil) <= t && this.windows.delete(k)) n++;
+    }
+    for (const [k, expires] of this.events) if (expires <= t && this.events.delete(k)) n++;
+    for (const [k, s] of this.statuses) if (s.at + STATUS_RETENTION_MS <= t && this.statuses.delete(k)) n++;
+    for (const [k, next] of this.slots) if (next <= t && this.slots.delete(k)) n++;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release; the data goes with the object.
+  }
+}

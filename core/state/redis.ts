@@ -1,0 +1,275 @@
+/**
+ * Redis state store, for n8n queue mode or several instances sharing one number.
+ *
+ * Every read-modify-write is one Lua script, so it is atomic across all workers. Each record
+ * carries its own logical expiry (the same rule the other backends apply in `prune`), and a Redis
+ * TTL of the same length so keys disappear once they can no longer matter: windows 72 h after the
+ * last inbound message (or the end of a free entry point), event ids after 7 days, statuses after
+ * 30 days, send slots once passed. Opt-outs never expire.
+ *
+ * Keys: `<prefix><kind>:<phone_number_id>:<id>` with kind w (window), e (event), s (status),
+ * o (opt-out), and `<prefix>r:<key>` for send slots. Single-node Redis (or a proxy that sends
+ * each one-key script to its node); `prune` scans the prefix and suits a single node only.
+ */
+import { createHash } from 'node:crypto';
+import Redis, { type RedisOptions } from 'ioredis';
+import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
+import {
+  EVENT_HORIZON_MS,
+  FREE_ENTRY_POINT_MS,
+  type ConversationWindow,
+  type JourneyStateStore,
+  type StatusRecordResult,
+  requireId,
+  requireInterval,
+  requireTime,
+  STATUS_RETENTION_MS,
+  WINDOW_RETENTION_MS,
+  windowFrom,
+} from './types';
+
+/** A Lua script run by hash, loaded on first NOSCRIPT. */
+class Script {
+  readonly sha: string;
+  constructor(readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+  async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
+      return redis.eval(this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+// Numbers go back to Redis through %.17g (exact for doubles, no exponent below 1e17): Lua's default
+// formatting keeps only 14 digits. Send-slot times can be fractional (1000 / 80 messages per second = 12.5 ms).
+const RECORD_INBOUND = new Script(`
+local li = tonumber(redis.call('HGET', KEYS[1], 'li') or '0')
+local fep = tonumber(redis.call('HGET', KEYS[1], 'fep') or '0')
+local at = tonumber(ARGV[1])
+local newFep = tonumber(ARGV[2])
+if at > li then li = at end
+if newFep > fep then fep = newFep end
+redis.call('HSET', KEYS[1], 'li', string.format('%.17g', li), 'fep', string.format('%.17g', fep))
+local keep = li + tonumber(ARGV[3])
+if fep > keep then keep = fep end
+redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(math.max(1000, keep - at))))
+return {string.format('%.17g', li), string.format('%.17g', fep)}
+`);
+
+const REMEMBER_EVENT = new Script(`
+local expires = tonumber(redis.call('GET', KEYS[1]) or '0')
+if expires > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`);
+
+/** ARGV[3] is the transition table from canAdvanceStatus: char (prev*5 + next + 1) is '1' when allowed. */
+const RECORD_STATUS = new Script(`
+local cur = redis.call('GET', KEYS[1])
+local nextCode = tonumber(ARGV[1])
+local prev = -1
+if cur then prev = tonumber(string.match(cur, '^(%d+)')) end
+if prev >= 0 and string.sub(ARGV[3], prev * 5 + nextCode + 1, prev * 5 + nextCode + 1) ~= '1' then return {0, prev} end
+redis.call('SET', KEYS[1], nextCode .. ':' .. ARGV[2], 'PX', ARGV[4])
+return {1, prev}
+`);
+
+const SET_OPT_OUT = new Script(`
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
+if tonumber(ARGV[2]) < at then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2], 'r', ARGV[3])
+return 1
+`);
+
+const RESERVE_SLOT = new Script(`
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now > slot then slot = now end
+local nextFree = slot + interval
+redis.call('SET', KEYS[1], string.format('%.17g', nextFree), 'PX', string.format('%d', math.ceil(math.max(1000, nextFree - now + 1000))))
+return string.format('%.17g', slot)
+`);
+
+/** Deletes, among KEYS, the records whose logical expiry is at or before ARGV[1]. */
+const PRUNE = new Script(`
+local now = tonumber(ARGV[1])
+local at = tonumber(ARGV[2]) + 1
+local windowKeep = tonumber(ARGV[3])
+local statusKeep = tonumber(ARGV[4])
+local n = 0
+for _, k in ipairs(KEYS) do
+  local kind = string.sub(k, at, at)
+  local expires = nil
+  if kind == 'w' then
+    local li = tonumber(redis.call('HGET', k, 'li') or '0')
+    local fep = tonumber(redis.call('HGET', k, 'fep') or '0')
+    expires = math.max(li + windowKeep, fep)
+  elseif kind == 'e' or kind == 'r' then
+    expires = tonumber(redis.call('GET', k) or '0')
+  elseif kind == 's' then
+    local v = redis.call('GET', k)
+    if v then expires = tonumber(string.match(v, ':(%d+)$')) + statusKeep end
+  end
+  if expires and expires <= now then
+    n = n + redis.call('DEL', k)
+  end
+end
+return n
+`);
+
+/** The status transition table sent to Lua, derived from the one rule in webhooks/status.ts. */
+const TRANSITIONS = STATUS_NAMES.flatMap((prev) => STATUS_NAMES.map((next) => (canAdvanceStatus(prev, next) ? '1' : '0'))).join('');
+
+export interface RedisConnection {
+  host: string;
+  port: number;
+  password?: string;
+  username?: string;
+  db?: number;
+  tls?: boolean;
+}
+
+export interface RedisStateStoreOptions {
+  /** A client to use (not closed by `close()`), or how to connect (the store owns that connection). */
+  redis: Redis | RedisConnection;
+  /** Prefix of every key, so several stores can share one Redis. Default `wj:`. */
+  keyPrefix?: string;
+}
+
+function isClient(r: unknown): r is Redis {
+  return typeof (r as Redis | undefined)?.evalsha === 'function';
+}
+
+export class RedisStateStore implements JourneyStateStore {
+  private readonly redis: Redis;
+  private readonly ownsClient: boolean;
+  readonly keyPrefix: string;
+
+  constructor(options: RedisStateStoreOptions) {
+    if (!options?.redis) throw new Error('redis is required: an ioredis client or { host, port, password?, db?, tls? }.');
+    this.keyPrefix = options.keyPrefix ?? 'wj:';
+    if (isClient(options.redis)) {
+      this.redis = options.redis;
+      this.ownsClient = false;
+    } else {
+      const c = options.redis;
+      const connection: RedisOptions = {
+        host: requireId(c.host, 'redis.host'),
+        port: c.port,
+        password: c.password || undefined,
+        username: c.username || undefined,
+        db: c.db ?? 0,
+        tls: c.tls ? {} : undefined,
+        // Fail a call quickly rather than queueing it forever while Redis is down.
+        maxRetriesPerRequest: 2,
+      };
+      this.redis = new Redis(connection);
+      this.ownsClient = true;
+    }
+  }
+
+  private key(kind: 'w' | 'e' | 's' | 'o', phoneNumberId: string, id: string): string {
+    return `${this.keyPrefix}${kind}:${requireId(phoneNumberId, 'phoneNumberId')}:${id}`;
+  }
+
+  async recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow> {
+    const waId = requireId(p.waId, 'waId');
+    const at = requireTime(p.at, 'at');
+    const fep = p.referral ? at + FREE_ENTRY_POINT_MS : 0;
+    const [li, fepUntil] = (await RECORD_INBOUND.run(this.redis, [this.key('w', p.phoneNumberId, waId)], [
+      at,
+      fep,
+      WINDOW_RETENTION_MS,
+    ])) as [string, string];
+    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+    return windowFrom(p.phoneNumberId, waId, Number(li), Number(fepUntil), now);
+  }
+
+  async getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow> {
+    const waId = requireId(p.waId, 'waId');
+    const now = p.now ? requireTime(p.now, 'now') : Date.now();
+    const [li, fep] = await this.redis.hmget(this.key('w', p.phoneNumberId, waId), 'li', 'fep');
+    return windowFrom(p.phoneNumberId, waId, Number(li ?? 0), Number(fep ?? 0), now);
+  }
+
+  async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
+    const key = this.key('e', p.phoneNumberId, requireId(p.eventId, 'eventId'));
+    const at = p.at ? requireTime(p.at, 'at') : Date.now();
+    const fresh = await REMEMBER_EVENT.run(this.redis, [key], [at, at + EVENT_HORIZON_MS, EVENT_HORIZON_MS]);
+    return fresh === 1;
+  }
+
+  async recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult> {
+    const key = this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId'));
+    const at = requireTime(p.at, 'at');
+    const code = STATUS_NAMES.indexOf(p.status);
+    if (code < 0) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
+    const [applied, prevCode] = (await RECORD_STATUS.run(this.redis, [key], [code, at, TRANSITIONS, STATUS_RETENTION_MS])) as [
+      number,
+      number,
+    ];
+    const previous = prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined;
+    if (applied === 1) return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
+    return { applied: false, previous, regression: previous !== p.status };
+  }
+
+  async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
+    const v = await this.redis.get(this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId')));
+    if (!v) return undefined;
+    return STATUS_NAMES[Number(v.slice(0, v.indexOf(':')))];
+  }
+
+  async setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void> {
+    const key = this.key('o', p.phoneNumberId, requireId(p.waId, 'waId'));
+    await SET_OPT_OUT.run(this.redis, [key], [p.optedOut === true ? '1' : '0', requireTime(p.at, 'at'), p.reason ?? '']);
+  }
+
+  async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
+    return (await this.redis.hget(this.key('o', p.phoneNumberId, requireId(p.waId, 'waId')), 'v')) === '1';
+  }
+
+  async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
+    const key = `${this.keyPrefix}r:${requireId(p.key, 'key')}`;
+    const interval = requireInterval(p.intervalMs);
+    const now = p.now ?? Date.now();
+    return Number(await RESERVE_SLOT.run(this.redis, [key], [now, interval]));
+  }
+
+  /**
+   * Redis expires keys by itself; this also removes records whose logical expiry has passed at
+   * `now`, by scanning the prefix in batches. Cost grows with the number of keys: run it rarely.
+   */
+  async prune(now: Date = new Date()): Promise<number> {
+    const t = requireTime(now, 'now');
+    let removed = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.escapedPrefix()}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) {
+        removed += Number(
+          await PRUNE.run(this.redis, keys, [t, Buffer.byteLength(this.keyPrefix), WINDOW_RETENTION_MS, STATUS_RETENTION_MS]),
+        );
+      }
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  private escapedPrefix(): string {
+    return this.keyPrefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+  }
+
+  async close(): Promise<void> {
+    if (!this.ownsClient) return;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}

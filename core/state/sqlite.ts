@@ -1,0 +1,302 @@
+/**
+ * Embedded state store: one SQLite file through Node's built-in `node:sqlite`.
+ *
+ * Several connections (n8n main + workers on one machine, or two processes) may share the file.
+ * Every write is one statement (an upsert with RETURNING) or an IMMEDIATE transaction, so writers
+ * never interleave a read and a write; WAL lets readers go on while one writes, and busy_timeout
+ * makes a writer wait for the lock instead of failing. With synchronous=NORMAL a commit survives
+ * the process being killed (power loss may drop the last commits, never corrupt the file).
+ *
+ * Compact by design: phone number ids are interned to small integers, event and message ids are
+ * stored as 16-byte hashes, times as integer milliseconds, tables WITHOUT ROWID.
+ */
+import { createHash } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
+import {
+  EVENT_HORIZON_MS,
+  FREE_ENTRY_POINT_MS,
+  type ConversationWindow,
+  type JourneyStateStore,
+  type StatusRecordResult,
+  requireId,
+  requireInterval,
+  requireTime,
+  STATUS_RETENTION_MS,
+  WINDOW_RETENTION_MS,
+  windowFrom,
+} from './types';
+
+type SqliteModule = typeof import('node:sqlite');
+
+export const SQLITE_UNAVAILABLE_MESSAGE =
+  'The embedded state store needs Node ≥ 22.13 (n8n 2.x runs on Node 24), which has the built-in node:sqlite module; ' +
+  `this is Node ${process.versions.node}. On older Node use the Redis store.`;
+
+/**
+ * Loads `node:sqlite` without a static import, so this module can be loaded (and say something
+ * useful) on Node versions that do not have it.
+ */
+export function loadNodeSqlite(
+  getBuiltin: ((id: string) => unknown) | undefined = process.getBuiltinModule?.bind(process) as
+    | ((id: string) => unknown)
+    | undefined,
+): SqliteModule {
+  let mod: unknown;
+  try {
+    mod = getBuiltin?.('node:sqlite');
+  } catch {
+    mod = undefined;
+  }
+  if (!mod || typeof (mod as Partial<SqliteModule>).DatabaseSync !== 'function') throw new Error(SQLITE_UNAVAILABLE_MESSAGE);
+  return mod as SqliteModule;
+}
+
+const SCHEMA_VERSION = '1';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS phones (id INTEGER PRIMARY KEY, phone_number_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS windows (
+  phone INTEGER NOT NULL, wa_id TEXT NOT NULL,
+  last_inbound INTEGER NOT NULL, fep_until INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (phone, wa_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS windows_last_inbound ON windows (last_inbound);
+CREATE TABLE IF NOT EXISTS events (
+  phone INTEGER NOT NULL, id BLOB NOT NULL, expires INTEGER NOT NULL,
+  PRIMARY KEY (phone, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_expires ON events (expires);
+CREATE TABLE IF NOT EXISTS statuses (
+  phone INTEGER NOT NULL, id BLOB NOT NULL, status INTEGER NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (phone, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS statuses_at ON statuses (at);
+CREATE TABLE IF NOT EXISTS opt_outs (
+  phone INTEGER NOT NULL, wa_id TEXT NOT NULL, opted_out INTEGER NOT NULL, at INTEGER NOT NULL, reason TEXT,
+  PRIMARY KEY (phone, wa_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS send_slots (key TEXT PRIMARY KEY, next_free INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS send_slots_next_free ON send_slots (next_free);
+`;
+
+/** 16 bytes of SHA-256: fixed-size keys whatever Meta's id length, with negligible collision odds. */
+function idHash(id: string): Buffer {
+  return createHash('sha256').update(id, 'utf8').digest().subarray(0, 16);
+}
+
+export interface SqliteStateStoreOptions {
+  /** File path (created if missing). `:memory:` works but is private to this connection. */
+  path: string;
+  /** How long a writer waits for another connection's lock before failing. Default 5 s. */
+  busyTimeoutMs?: number;
+  /** For tests: how `node:sqlite` is obtained. */
+  sqlite?: SqliteModule;
+}
+
+export class SqliteStateStore implements JourneyStateStore {
+  private readonly db: DatabaseSync;
+  private readonly phoneIds = new Map<string, number>();
+  private readonly stmt: Record<
+    | 'phoneInsert'
+    | 'phoneSelect'
+    | 'inbound'
+    | 'window'
+    | 'event'
+    | 'statusGet'
+    | 'statusPut'
+    | 'optOutPut'
+    | 'optOutGet'
+    | 'slot'
+    | 'pruneWindows'
+    | 'pruneEvents'
+    | 'pruneStatuses'
+    | 'pruneSlots',
+    StatementSync
+  >;
+  private closed = false;
+
+  constructor(options: SqliteStateStoreOptions) {
+    const path = requireId(options?.path, 'path');
+    const sqlite = options.sqlite ?? loadNodeSqlite();
+    this.db = new sqlite.DatabaseSync(path);
+    try {
+      const busy = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
+      this.db.exec(`PRAGMA busy_timeout = ${busy}`);
+      this.db.exec('PRAGMA journal_mode = WAL');
+      this.db.exec('PRAGMA synchronous = NORMAL');
+      this.immediate(() => {
+        this.db.exec(SCHEMA);
+        this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run('schema', SCHEMA_VERSION);
+      });
+      const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+      if (version?.value !== SCHEMA_VERSION) {
+        throw new Error(`State file ${path} has schema version ${version?.value ?? 'unknown'}; this version of the nodes reads ${SCHEMA_VERSION}.`);
+      }
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+
+    const p = (sql: string) => this.db.prepare(sql);
+    this.stmt = {
+      phoneInsert: p('INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING'),
+      phoneSelect: p('SELECT id FROM phones WHERE phone_number_id = ?'),
+      inbound: p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?, ?, ?, ?)
+        ON CONFLICT (phone, wa_id) DO UPDATE SET
+          last_inbound = max(last_inbound, excluded.last_inbound),
+          fep_until = max(fep_until, excluded.fep_until)
+        RETURNING last_inbound, fep_until`),
+      window: p('SELECT last_inbound, fep_until FROM windows WHERE phone = ? AND wa_id = ?'),
+      // Inserted, or replaced once the earlier sighting has aged out: RETURNING yields a row only then.
+      event: p(`INSERT INTO events (phone, id, expires) VALUES (?, ?, ?)
+        ON CONFLICT (phone, id) DO UPDATE SET expires = excluded.expires WHERE events.expires <= ?
+        RETURNING 1 AS fresh`),
+      statusGet: p('SELECT status FROM statuses WHERE phone = ? AND id = ?'),
+      statusPut: p(`INSERT INTO statuses (phone, id, status, at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (phone, id) DO UPDATE SET status = excluded.status, at = excluded.at`),
+      optOutPut: p(`INSERT INTO opt_outs (phone, wa_id, opted_out, at, reason) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (phone, wa_id) DO UPDATE SET opted_out = excluded.opted_out, at = excluded.at, reason = excluded.reason
+        WHERE excluded.at >= opt_outs.at`),
+      optOutGet: p('SELECT opted_out FROM opt_outs WHERE phone = ? AND wa_id = ?'),
+      slot: p(`INSERT INTO send_slots (key, next_free) VALUES (?, ? + ?)
+        ON CONFLICT (key) DO UPDATE SET next_free = max(send_slots.next_free, ?) + ?
+        RETURNING next_free`),
+      pruneWindows: p('DELETE FROM windows WHERE last_inbound <= ? AND fep_until <= ?'),
+      pruneEvents: p('DELETE FROM events WHERE expires <= ?'),
+      pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
+      pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
+    };
+  }
+
+  /** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */
+  private immediate<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (e) {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // Already rolled back by SQLite (e.g. after SQLITE_BUSY); nothing left to undo.
+      }
+      throw e;
+    }
+  }
+
+  private open(): void {
+    if (this.closed) throw new Error('The state store is closed.');
+  }
+
+  /** Small integer for a phone number id; created on first write. */
+  private phone(phoneNumberId: string, create: boolean): number | undefined {
+    const cached = this.phoneIds.get(phoneNumberId);
+    if (cached !== undefined) return cached;
+    if (create) this.stmt.phoneInsert.run(phoneNumberId);
+    const row = this.stmt.phoneSelect.get(phoneNumberId) as { id: number } | undefined;
+    if (row) this.phoneIds.set(phoneNumberId, row.id);
+    return row?.id;
+  }
+
+  async recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow> {
+    this.open();
+    const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+    const waId = requireId(p.waId, 'waId');
+    const at = requireTime(p.at, 'at');
+    const phone = this.phone(phoneNumberId, true)!;
+    const row = this.stmt.inbound.get(phone, waId, at, p.referral ? at + FREE_ENTRY_POINT_MS : 0) as {
+      last_inbound: number;
+      fep_until: number;
+    };
+    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+    return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
+  }
+
+  async getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow> {
+    this.open();
+    const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+    const waId = requireId(p.waId, 'waId');
+    const now = p.now ? requireTime(p.now, 'now') : Date.now();
+    const phone = this.phone(phoneNumberId, false);
+    const row =
+      phone === undefined
+        ? undefined
+        : (this.stmt.window.get(phone, waId) as { last_inbound: number; fep_until: number } | undefined);
+    return windowFrom(phoneNumberId, waId, row?.last_inbound ?? 0, row?.fep_until ?? 0, now);
+  }
+
+  async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
+    this.open();
+    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
+    const id = idHash(requireId(p.eventId, 'eventId'));
+    const at = p.at ? requireTime(p.at, 'at') : Date.now();
+    return this.stmt.event.get(phone, id, at + EVENT_HORIZON_MS, at) !== undefined;
+  }
+
+  async recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult> {
+    this.open();
+    const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+    const id = idHash(requireId(p.messageId, 'messageId'));
+    const at = requireTime(p.at, 'at');
+    const code = STATUS_NAMES.indexOf(p.status);
+    if (code < 0) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
+    return this.immediate(() => {
+      const phone = this.phone(phoneNumberId, true)!;
+      const row = this.stmt.statusGet.get(phone, id) as { status: number } | undefined;
+      const previous = row ? STATUS_NAMES[row.status] : undefined;
+      if (!canAdvanceStatus(previous, p.status)) return { applied: false, previous, regression: previous !== p.status };
+      this.stmt.statusPut.run(phone, id, code, at);
+      return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
+    });
+  }
+
+  async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
+    this.open();
+    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+    if (phone === undefined) return undefined;
+    const row = this.stmt.statusGet.get(phone, idHash(requireId(p.messageId, 'messageId'))) as { status: number } | undefined;
+    return row ? STATUS_NAMES[row.status] : undefined;
+  }
+
+  async setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void> {
+    this.open();
+    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
+    const waId = requireId(p.waId, 'waId');
+    this.stmt.optOutPut.run(phone, waId, p.optedOut === true ? 1 : 0, requireTime(p.at, 'at'), p.reason ?? null);
+  }
+
+  async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
+    this.open();
+    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+    if (phone === undefined) return false;
+    const row = this.stmt.optOutGet.get(phone, requireId(p.waId, 'waId')) as { opted_out: number } | undefined;
+    return row?.opted_out === 1;
+  }
+
+  async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
+    this.open();
+    const key = requireId(p.key, 'key');
+    const interval = requireInterval(p.intervalMs);
+    const now = p.now ?? Date.now();
+    const row = this.stmt.slot.get(key, now, interval, now, interval) as { next_free: number };
+    return row.next_free - interval;
+  }
+
+  async prune(now: Date = new Date()): Promise<number> {
+    this.open();
+    const t = requireTime(now, 'now');
+    return this.immediate(() => {
+      let n = 0;
+      n += Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes);
+      n += Number(this.stmt.pruneEvents.run(t).changes);
+      n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
+      n += Number(this.stmt.pruneSlots.run(t).changes);
+      return n;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The journey state store: what the trigger learns from webhooks (customer service windows,
+ * statuses, opt-outs, which deliveries it has already handled) shared with the action nodes, which
+ * may run in other workflows or on other n8n workers. Every key is scoped by business phone number id.
+ *
+ * Times are passed in (`at`, `now`) rather than read from the clock inside, so the rules are
+ * testable and a delayed webhook is applied at the time it describes.
+ */
+import type { StatusName } from '../webhooks/status';
+
+export type { StatusName };
+
+export const HOUR_MS = 60 * 60 * 1000;
+export const DAY_MS = 24 * HOUR_MS;
+/** A customer message opens (or resets) a 24 h customer service window. */
+export const SERVICE_WINDOW_MS = 24 * HOUR_MS;
+/** A customer arriving from a Click-to-WhatsApp ad or Page CTA gets a 72 h free entry point. */
+export const FREE_ENTRY_POINT_MS = 72 * HOUR_MS;
+/** How long a window record is kept after the last inbound message: past this it cannot open anything. */
+export const WINDOW_RETENTION_MS = 72 * HOUR_MS;
+/** Meta retries a webhook delivery for up to 7 days, so that is how long a seen event id must be remembered. */
+export const EVENT_HORIZON_MS = 7 * DAY_MS;
+/** Statuses arrive within hours; after a month a message's status no longer changes. */
+export const STATUS_RETENTION_MS = 30 * DAY_MS;
+
+export interface ConversationWindow {
+  waId: string;
+  phoneNumberId: string;
+  /** True while free-form messages may be sent (a customer message in the last 24 h). */
+  open: boolean;
+  lastInboundAt?: string;
+  closesAt?: string;
+  /** Whole seconds until the service window closes, rounded up; 0 when closed. */
+  secondsLeft: number;
+  /**
+   * True inside a free entry point (72 h from a customer message that carried a referral).
+   * Meta counts the 72 h from the business's reply within 24 h; counting from the customer's
+   * message closes it no later than Meta does. It makes messages free, not free-form messages allowed.
+   */
+  freeEntryPointOpen: boolean;
+  freeEntryPointClosesAt?: string;
+}
+
+export interface StatusRecordResult {
+  /** The status became the message's latest. */
+  applied: boolean;
+  /** The latest status before this call, if any. */
+  previous?: StatusName;
+  /** The status arrived after one it must not replace (reordered or late webhook); it was ignored. */
+  regression: boolean;
+}
+
+export interface JourneyStateStore {
+  /** A customer message arrived: opens or extends the 24 h window; with a referral, also a 72 h free entry point. */
+  recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow>;
+  getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow>;
+  /**
+   * True the first time an event id is seen within the 7-day horizon (counted from `at`), false for
+   * repeats. Race-free: of many concurrent calls for one id, exactly one gets true.
+   */
+  rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean>;
+  /** Records a status if it moves the message forward (see `canAdvanceStatus`); never regresses. */
+  recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult>;
+  getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined>;
+  /** Marketing opt-out (or opt-in when `optedOut` is false). An older change never overwrites a newer one. */
+  setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void>;
+  isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean>;
+  /**
+   * GCRA reservation: returns the epoch ms at which the caller may send and atomically moves the
+   * key's next free time one interval on. Shared by every worker using the store.
+   */
+  reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number>;
+  /** Deletes what can no longer matter at `now` (opt-outs are kept). Returns how many records went. */
+  prune(now?: Date): Promise<number>;
+  close(): Promise<void>;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The window as seen at `now`, from the stored last inbound time and free entry point end (0 = none). */
+export function windowFrom(
+  phoneNumberId: string,
+  waId: string,
+  lastInboundMs: number,
+  freeEntryPointUntilMs: number,
+  nowMs: number,
+): ConversationWindow {
+  const w: ConversationWindow = { waId, phoneNumberId, open: false, secondsLeft: 0, freeEntryPointOpen: false };
+  if (lastInboundMs > 0) {
+    const closes = lastInboundMs + SERVICE_WINDOW_MS;
+    w.lastInboundAt = iso(lastInboundMs);
+    w.closesAt = iso(closes);
+    w.open = nowMs < closes;
+    w.secondsLeft = w.open ? Math.ceil((closes - nowMs) / 1000) : 0;
+  }
+  if (freeEntryPointUntilMs > 0) {
+    w.freeEntryPointOpen = nowMs < freeEntryPointUntilMs;
+    w.freeEntryPointClosesAt = iso(freeEntryPointUntilMs);
+  }
+  return w;
+}
+
+/** Checks the arguments every backend shares, with errors that name the field. */
+export function requireId(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new Error(`${field} is required (a non-empty string); got ${value === '' ? 'an empty string' : typeof value}.`);
+  }
+  return value;
+}
+
+export function requireTime(value: unknown, field: string): number {
+  const ms = value instanceof Date ? value.getTime() : NaN;
+  if (!Number.isFinite(ms)) throw new Error(`${field} must be a valid Date.`);
+  return ms;
+}
+
+export function requireInterval(intervalMs: unknown): number {
+  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 0) {
+    throw new Error('intervalMs must be a number of milliseconds ≥ 0.');
+  }
+  return intervalMs;
+}

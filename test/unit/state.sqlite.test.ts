@@ -1,0 +1,193 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createStateStore,
+  loadNodeSqlite,
+  SqliteStateStore,
+  type JourneyStateStore,
+} from '../../core/state';
+import { stateStoreContract } from './state.contract';
+
+const dirs: string[] = [];
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wj-state-'));
+  dirs.push(dir);
+  return join(dir, 'journeys.sqlite');
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const paths = new WeakMap<JourneyStateStore, string>();
+stateStoreContract('SqliteStateStore', {
+  create: async () => {
+    const path = tempFile();
+    const store = new SqliteStateStore({ path });
+    paths.set(store, path);
+    return store;
+  },
+  // A second connection to the same file, as a second n8n worker on the machine would open.
+  connect: async (store) => new SqliteStateStore({ path: paths.get(store)! }),
+});
+
+const REPO = join(__dirname, '../..');
+const CHILD = join(__dirname, 'state.sqlite.child.ts');
+
+const children: ChildProcessWithoutNullStreams[] = [];
+function child(args: string[]): ChildProcessWithoutNullStreams {
+  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', CHILD, ...args], {
+    cwd: REPO,
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+  });
+  children.push(proc);
+  return proc;
+}
+// A failed or timed-out test must not leave writers behind.
+afterEach(() => {
+  for (const proc of children.splice(0)) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+});
+
+/** Resolves with the child's stdout lines as they come; `until` decides when to stop waiting. */
+function lines(proc: ChildProcessWithoutNullStreams, until: (all: string[]) => boolean): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const all: string[] = [];
+    let buf = '';
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop() ?? '';
+      all.push(...parts);
+      if (until(all)) resolve(all);
+    });
+    proc.on('exit', (code, signal) => {
+      if (until(all)) resolve(all);
+      else reject(new Error(`child exited (${code ?? signal}) early: ${err}`));
+    });
+  });
+}
+
+describe('SqliteStateStore specifics', () => {
+  it('keeps everything across close and reopen', async () => {
+    const path = tempFile();
+    const t = new Date(Date.UTC(2025, 5, 18, 12));
+    const a = new SqliteStateStore({ path });
+    await a.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: t, referral: true });
+    await a.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
+    await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
+    await a.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: t });
+    await a.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 });
+    await a.close();
+
+    const b = new SqliteStateStore({ path });
+    expect(await b.getWindow({ phoneNumberId: 'pn', waId: 'wa', now: new Date(t.getTime() + 3600_000) })).toMatchObject({
+      open: true,
+      freeEntryPointOpen: true,
+    });
+    expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(false);
+    expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
+    expect(await b.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
+    expect(await b.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 })).toBe(1100);
+    await b.close();
+  });
+
+  it('refuses calls after close', async () => {
+    const s = new SqliteStateStore({ path: tempFile() });
+    await s.close();
+    await s.close();
+    await expect(s.getStatus({ phoneNumberId: 'pn', messageId: 'm' })).rejects.toThrow(/closed/);
+  });
+
+  it('uses WAL so readers are not blocked by a writer', () => {
+    const path = tempFile();
+    const s = new SqliteStateStore({ path });
+    const { DatabaseSync } = loadNodeSqlite();
+    const db = new DatabaseSync(path);
+    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    db.close();
+    return s.close();
+  });
+
+  it('stays small: a customer with a window, a status and a seen event takes under 230 bytes', async () => {
+    // Measured about 64 bytes per window, 73 per status and 70 per event id (indexes included).
+    const path = tempFile();
+    const s = new SqliteStateStore({ path });
+    const t = new Date(Date.UTC(2025, 5, 18));
+    const n = 5_000;
+    for (let i = 0; i < n; i++) {
+      const wamid = `wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYx${i}`;
+      await s.recordInbound({ phoneNumberId: '106540352242922', waId: String(447_700_000_000 + i), at: t });
+      await s.recordStatus({ phoneNumberId: '106540352242922', messageId: wamid, status: 'sent', at: t });
+      await s.rememberEvent({ phoneNumberId: '106540352242922', eventId: `status:${wamid}:sent`, at: t });
+    }
+    await s.close(); // checkpoints the WAL into the main file
+    expect(statSync(path).size / n).toBeLessThan(230);
+  }, 60_000);
+
+  it('gives each event to exactly one of three processes and distinct send slots to all', async () => {
+    const path = tempFile();
+    await new SqliteStateStore({ path }).close(); // create the schema once
+    const procs = [0, 1, 2].map((w) => child(['race', path, String(w)]));
+    const outputs = procs.map((p) => lines(p, (all) => all.some((l) => l.startsWith('{'))));
+    await Promise.all(procs.map((p) => lines(p, (all) => all.includes('ready'))));
+    for (const p of procs) p.stdin.write('go\n');
+    const results = (await Promise.all(outputs)).map(
+      (all) => JSON.parse(all.find((l) => l.startsWith('{'))!) as { fresh: string[]; slots: number[] },
+    );
+
+    const fresh = results.flatMap((r) => r.fresh);
+    expect(fresh).toHaveLength(2000);
+    expect(new Set(fresh).size).toBe(2000);
+
+    const slots = results.flatMap((r) => r.slots).sort((a, b) => a - b);
+    expect(slots).toHaveLength(300);
+    expect(slots[0]).toBe(1_000_000);
+    for (let i = 1; i < slots.length; i++) expect(slots[i] - slots[i - 1]).toBe(12.5);
+  }, 60_000);
+
+  it('survives a writer killed with SIGKILL mid-write: file intact, every committed write present', async () => {
+    const path = tempFile();
+    await new SqliteStateStore({ path }).close();
+    const proc = child(['write', path]);
+    const committed = await lines(proc, (all) => all.length >= 300);
+    proc.kill('SIGKILL');
+    await new Promise((resolve) => proc.once('exit', resolve));
+
+    const { DatabaseSync } = loadNodeSqlite();
+    const db = new DatabaseSync(path);
+    expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    db.close();
+
+    const s = new SqliteStateStore({ path });
+    for (const line of committed.filter((l) => /^\d+$/.test(l))) {
+      expect(await s.getStatus({ phoneNumberId: 'pn', messageId: `wamid.${line}` })).toBe('sent');
+      expect(await s.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${line}` })).toBe(false);
+    }
+    await s.close();
+  }, 60_000);
+
+  it('says which Node it needs when node:sqlite is missing', () => {
+    expect(() => loadNodeSqlite(() => undefined)).toThrow(
+      /embedded state store needs Node ≥ 22\.13 \(n8n 2\.x runs on Node 24\).*On older Node use the Redis store\./,
+    );
+    expect(() => loadNodeSqlite(() => ({}))).toThrow(/Redis store/);
+    expect(() =>
+      loadNodeSqlite(() => {
+        throw new Error('No such built-in module: node:sqlite');
+      }),
+    ).toThrow(/Node ≥ 22\.13/);
+  });
+
+  it('is what createStateStore builds for the embedded backend', async () => {
+    const s = createStateStore({ backend: 'embedded', path: tempFile() });
+    expect(s).toBeInstanceOf(SqliteStateStore);
+    await s.close();
+  });
+
+  it('asks for a path', () => {
+    expect(() => new SqliteStateStore({ path: '' })).toThrow(/path is required/);
+  });
+});
