@@ -1,0 +1,153 @@
+/**
+ * Node-RED node `whatsapp-webhook-status`: Meta's webhook endpoint on Node-RED's own HTTP server. GET answers the
+ * subscription challenge; POST is verified against X-Hub-Signature-256 on the raw bytes (401 otherwise), answered
+ * 200 at once, then de-duplicated, kept from regressing and recorded in the journey state store (windows,
+ * statuses, opt-outs) exactly as the n8n trigger does, and emitted as one message per event.
+ */
+import {
+  ALL_EVENT_KINDS,
+  emitKey,
+  ingestWebhookEvents,
+  normalizeWebhook,
+  parseStopKeywords,
+  parseWebhookBody,
+  verifySignature,
+  verifySubscription,
+  z,
+} from '../core';
+import type { WebhookBody } from '../core';
+import type { NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
+import { queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
+import { asError, connectionOf, parseNodeSettings } from './lib/node';
+
+const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
+/** Meta batches up to 1,000 statuses in one POST; core refuses bodies past 4 MB, so read no further. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+const settingsSchema = z.object({
+  server: z.string({ required_error: 'choose a WhatsApp Cloud config' }).min(1, 'choose a WhatsApp Cloud config'),
+  url: z
+    .string({ required_error: 'Path is required, e.g. /whatsapp/webhook' })
+    .trim()
+    .regex(/^\/[A-Za-z0-9/_.~-]*$/, 'Path must start with "/" and use letters, digits and / _ . ~ - only (e.g. /whatsapp/webhook)'),
+  events: z
+    .array(z.enum(ALL_EVENT_KINDS as [string, ...string[]], { message: `Events must be among ${ALL_EVENT_KINDS.join(', ')}` }))
+    .default(DEFAULT_EVENTS),
+  allPhoneNumbers: z.boolean().default(false),
+  deduplicate: z.boolean().default(true),
+  includeRaw: z.boolean().default(false),
+  lateStatuses: z.enum(['drop', 'flag'], { message: "Late statuses must be 'drop' or 'flag'" }).default('drop'),
+  recordWindows: z.boolean().default(true),
+  recordOptOuts: z.boolean().default(true),
+  stopKeywords: z.string().default('STOP, UNSUBSCRIBE'),
+  allowUnsigned: z.boolean().default(false),
+});
+type WebhookSettings = z.infer<typeof settingsSchema>;
+type WebhookDef = NodeDef & Partial<Record<keyof WebhookSettings, unknown>>;
+
+function register(RED: NodeAPI): void {
+  /** Paths taken on this Node-RED's HTTP server: a second node on one path would never be reached. */
+  const pathsInUse = new Map<string, string>();
+
+  function WhatsAppWebhookStatusNode(this: NodeInstance, def: WebhookDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let settings: WebhookSettings;
+    let cloud: ReturnType<typeof connectionOf>;
+    try {
+      settings = parseNodeSettings(settingsSchema, def, 'WhatsApp Webhook Status');
+      cloud = connectionOf(RED, settings.server);
+      const owner = pathsInUse.get(settings.url);
+      if (owner && owner !== node.id) throw new Error(`Path ${settings.url} is already used by another WhatsApp Webhook Status node: choose another path`);
+    } catch (error) {
+      const message = asError(error).message;
+      node.status({ fill: 'red', shape: 'ring', text: message.slice(0, 60) });
+      node.error(message);
+      return;
+    }
+    const s = settings;
+    const c = cloud;
+    const emit = new Set(s.events.length > 0 ? s.events : ALL_EVENT_KINDS);
+    const stopKeywords = parseStopKeywords(s.stopKeywords);
+    if (!c.appSecret && !s.allowUnsigned) {
+      const message = 'The WhatsApp Cloud config has no App Secret, so webhook signatures cannot be checked: every POST gets 401. Add the app secret, or tick "Allow unsigned requests" for local testing only';
+      node.status({ fill: 'red', shape: 'ring', text: 'no app secret: POSTs get 401' });
+      node.error(message);
+    } else {
+      node.status({ fill: 'grey', shape: 'ring', text: `listening on ${s.url}` });
+    }
+
+    const counts = { events: 0, duplicates: 0 };
+    let closed = false;
+    const inFlight = new Set<Promise<void>>();
+
+    const ingest = async (body: WebhookBody): Promise<void> => {
+      const events = normalizeWebhook(body, { phoneNumberId: s.allPhoneNumbers ? undefined : c.phoneNumberId, includeRaw: s.includeRaw });
+      if (events.length === 0) return;
+      const result = await ingestWebhookEvents(events, await c.store(), {
+        deduplicate: s.deduplicate,
+        lateStatuses: s.lateStatuses,
+        recordWindows: s.recordWindows,
+        recordOptOuts: s.recordOptOuts,
+        stopKeywords,
+        emit,
+      });
+      counts.duplicates += result.duplicates;
+      if (closed) return;
+      for (const event of result.events) {
+        counts.events++;
+        node.send({ topic: emitKey(event), payload: event });
+      }
+      node.status({ fill: 'green', shape: 'dot', text: `events ${counts.events} · duplicates ${counts.duplicates}` });
+    };
+
+    const challenge: RequestHandler = (req, res) => {
+      const check = verifySubscription(queryOf(req), c.verifyToken);
+      if (check.ok) reply(res, 200, check.challenge);
+      else reply(res, 403, 'Forbidden');
+    };
+
+    const readBody = rawBodyReader(MAX_BODY_BYTES);
+    const receive: RequestHandler = (req, res) => {
+      const raw = req.whatsappRawBody ?? Buffer.alloc(0);
+      if (c.appSecret) {
+        const header = req.headers['x-hub-signature-256'];
+        if (!verifySignature(raw, Array.isArray(header) ? header[0] : header, c.appSecret)) {
+          reply(res, 401, 'Invalid signature');
+          return;
+        }
+      } else if (!s.allowUnsigned) {
+        reply(res, 401, 'Signature cannot be verified: no app secret configured');
+        return;
+      }
+      const parsed = parseWebhookBody(raw);
+      if (!parsed.ok) {
+        reply(res, parsed.status, parsed.reason);
+        return;
+      }
+      // Answer before any work, so Meta never times out and retries a delivery that did arrive.
+      reply(res, 200, 'EVENT_RECEIVED');
+      const work = ingest(parsed.body).catch((error: unknown) => {
+        node.status({ fill: 'red', shape: 'ring', text: 'state store failed: see debug' });
+        // With the body, a Catch flow can keep what could not be recorded.
+        node.error(asError(error), { payload: parsed.body });
+      });
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+    };
+
+    RED.httpNode.get(s.url, challenge);
+    RED.httpNode.post(s.url, readBody, receive);
+    pathsInUse.set(s.url, node.id);
+
+    node.on('close', (_removed, done) => {
+      closed = true;
+      removeRoutes(RED.httpNode, [challenge, receive]);
+      if (pathsInUse.get(s.url) === node.id) pathsInUse.delete(s.url);
+      void Promise.allSettled([...inFlight]).finally(done);
+    });
+  }
+  RED.nodes.registerType('whatsapp-webhook-status', WhatsAppWebhookStatusNode);
+}
+
+export = register;
