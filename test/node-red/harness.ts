@@ -58,7 +58,7 @@ export const newStorePath = (): string => join(tmp, `store-${process.pid}-${++st
 
 export const FLOW_ID = 'flow-journeys';
 
-export function configNode(sandbox: Sandbox, storePath: string, extra: Record<string, unknown> = {}): FlowNode {
+export function configNode(sandbox: Pick<Sandbox, 'url'>, storePath: string, extra: Record<string, unknown> = {}): FlowNode {
   return {
     id: 'cfg',
     type: 'whatsapp-cloud-config',
@@ -76,7 +76,7 @@ export function configNode(sandbox: Sandbox, storePath: string, extra: Record<st
 export const CREDENTIALS = { cfg: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN } };
 
 /** A flow tab, the config, the given nodes, and helper/catch nodes to observe them. Flow nodes need x/y to count as such. */
-export function flow(sandbox: Sandbox, storePath: string, nodes: FlowNode[], configExtra: Record<string, unknown> = {}): FlowNode[] {
+export function flow(sandbox: Pick<Sandbox, 'url'>, storePath: string, nodes: FlowNode[], configExtra: Record<string, unknown> = {}): FlowNode[] {
   return [
     { id: FLOW_ID, type: 'tab', label: 'journeys' },
     configNode(sandbox, storePath, configExtra),
