@@ -36,8 +36,10 @@ export interface StatusEvent extends BusinessNumber {
   eventId: string;
   messageId: string;
   status: StatusName;
-  /** The customer's wa_id (or the group id for group messages). */
+  /** The customer's wa_id (or the group id for group messages); their BSUID when Meta sends no phone number. */
   recipientId: string;
+  /** The customer's business-scoped user id (BSUID), when Meta sends one. */
+  recipientUserId?: string;
   timestamp: string;
   timestampUnix: number;
   /** Present before v24.0 and, from v24.0, only inside a free entry point window. */
@@ -83,8 +85,14 @@ export interface InboundMessage extends BusinessNumber {
   /** `message:<wamid>` */
   eventId: string;
   messageId: string;
-  /** The customer's wa_id. */
+  /**
+   * The customer's wa_id (phone number) — or, for a customer whose number Meta withholds (usernames,
+   * 2026), their BSUID, which is what you reply to then.
+   */
   from: string;
+  /** The customer's business-scoped user id (BSUID), when Meta sends one. */
+  userId?: string;
+  username?: string;
   profileName?: string;
   timestamp: string;
   timestampUnix: number;
@@ -161,7 +169,9 @@ export interface TemplateCategoryUpdate extends TemplateRef {
 export interface UserPreferenceUpdate extends BusinessNumber {
   kind: 'user_preference';
   eventId: string;
+  /** The customer's wa_id, or their BSUID when Meta sends no phone number. */
   waId: string;
+  userId?: string;
   profileName?: string;
   /** `marketing_messages` today. */
   category: string;

@@ -54,9 +54,12 @@ function iso(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString();
 }
 
-/** Short content hash, for event ids of things Meta gives no id to. */
-function digest(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value) ?? '').digest('hex').slice(0, 16);
+/**
+ * Short content hash, for event ids of things Meta gives no id to. Callers pass only the fields
+ * they know, never raw input: unknown, deeply nested data must not be serialised.
+ */
+function digest(parts: Array<string | number | undefined>): string {
+  return createHash('sha256').update(parts.map((p) => (p === undefined ? '' : String(p))).join('\u0000')).digest('hex').slice(0, 16);
 }
 
 /** Drops keys whose value is undefined, so events compare and serialise cleanly. */
@@ -108,7 +111,8 @@ function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): Status
     eventId: `status:${s.id}:${s.status}`,
     messageId: s.id,
     status: s.status,
-    recipientId: s.recipient_id ?? '',
+    recipientId: s.recipient_id || s.recipient_user_id || '',
+    recipientUserId: s.recipient_user_id || undefined,
     timestamp: iso(s.timestamp),
     timestampUnix: s.timestamp,
     ...businessNumber(ctx),
@@ -121,14 +125,30 @@ function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): Status
   });
 }
 
-function toInboundMessage(
-  m: MetaInboundMessage,
-  contacts: Map<string, string | undefined>,
-  ctx: Context,
-  includeRaw: boolean,
-): InboundMessage {
-  // BSUID-era payloads may omit `from`; a single contact entry still tells us who wrote.
-  const from = m.from ?? (contacts.size === 1 ? [...contacts.keys()][0] : '') ?? '';
+interface Sender {
+  waId?: string;
+  userId?: string;
+  name?: string;
+  username?: string;
+}
+
+/**
+ * Who wrote: the message's `from` / `from_user_id`, completed from the matching contact entry
+ * (or the only one). Undefined when nothing identifies the sender.
+ */
+function senderOf(m: MetaInboundMessage, contacts: Sender[]): (Sender & { from: string }) | undefined {
+  const contact =
+    contacts.find((c) => (m.from && c.waId === m.from) || (m.from_user_id && c.userId === m.from_user_id)) ??
+    (contacts.length === 1 ? contacts[0] : undefined);
+  // `||`, not `??`: an empty string identifies nobody.
+  const waId = m.from || contact?.waId || undefined;
+  const userId = m.from_user_id || contact?.userId || undefined;
+  const from = waId || userId;
+  if (!from) return undefined;
+  return { from, waId, userId, name: contact?.name, username: contact?.username };
+}
+
+function toInboundMessage(m: MetaInboundMessage, sender: Sender & { from: string }, ctx: Context, includeRaw: boolean): InboundMessage {
   const mediaType = MEDIA_TYPES.find((t) => t === m.type && m[t]) ?? MEDIA_TYPES.find((t) => m[t]);
   const media = mediaType ? m[mediaType] : undefined;
   const ia = m.interactive;
@@ -139,8 +159,10 @@ function toInboundMessage(
     kind: 'message',
     eventId: `message:${m.id}`,
     messageId: m.id,
-    from,
-    profileName: contacts.get(from),
+    from: sender.from,
+    userId: sender.userId,
+    username: sender.username,
+    profileName: sender.name,
     timestamp: iso(m.timestamp),
     timestampUnix: m.timestamp,
     type: m.type,
@@ -215,10 +237,10 @@ function toInboundMessage(
   });
 }
 
-function contactNames(list: UserPreferencesValue['contacts'] | MessagesValue['contacts']): Map<string, string | undefined> {
-  const names = new Map<string, string | undefined>();
-  for (const c of list ?? []) if (c?.wa_id) names.set(c.wa_id, c.profile?.name);
-  return names;
+function sendersOf(list: UserPreferencesValue['contacts'] | MessagesValue['contacts']): Sender[] {
+  return (list ?? [])
+    .filter((c): c is NonNullable<typeof c> => c !== null && Boolean(c.wa_id || c.user_id))
+    .map((c) => ({ waId: c.wa_id, userId: c.user_id, name: c.profile?.name, username: c.profile?.username }));
 }
 
 function countSkipped(items: unknown[] | undefined, field: string, what: string, opts: NormalizeOptions): void {
@@ -228,8 +250,13 @@ function countSkipped(items: unknown[] | undefined, field: string, what: string,
 
 function fromMessages(value: MessagesValue, ctx: Context, opts: NormalizeOptions, out: WebhookEvent[]): void {
   const includeRaw = opts.includeRaw === true;
-  const names = contactNames(value.contacts);
-  for (const m of value.messages ?? []) if (m) out.push(toInboundMessage(m, names, ctx, includeRaw));
+  const contacts = sendersOf(value.contacts);
+  for (const m of value.messages ?? []) {
+    if (!m) continue;
+    const sender = senderOf(m, contacts);
+    if (sender) out.push(toInboundMessage(m, sender, ctx, includeRaw));
+    else opts.onInvalid?.({ field: 'messages', reason: `message ${m.id} names no sender (no from, no contact); skipped` });
+  }
   for (const s of value.statuses ?? []) {
     if (!s) continue;
     const ev = toStatusEvent(s, ctx, includeRaw);
@@ -241,7 +268,7 @@ function fromMessages(value: MessagesValue, ctx: Context, opts: NormalizeOptions
     out.push(
       compact<WebhookErrorEvent>({
         kind: 'error',
-        eventId: `error:${ctx.phoneNumberId}:${e.code}:${digest([ctx.entryTime, e])}`,
+        eventId: `error:${ctx.phoneNumberId}:${e.code}:${digest([ctx.entryTime, e.title, e.message, e.error_data?.details, e.href])}`,
         ...describeWebhookError(e),
         ...businessNumber(ctx),
         raw: includeRaw ? e : undefined,
@@ -259,9 +286,11 @@ function fromUserPreferences(
   opts: NormalizeOptions,
   out: WebhookEvent[],
 ): void {
-  const names = contactNames(value.contacts);
+  const contacts = sendersOf(value.contacts);
   for (const p of value.user_preferences) {
     if (!p) continue;
+    const waId = (p.wa_id || p.user_id)!;
+    const contact = contacts.find((c) => (p.wa_id && c.waId === p.wa_id) || (p.user_id && c.userId === p.user_id));
     if (p.value !== 'stop' && p.value !== 'resume') {
       opts.onInvalid?.({ field: 'user_preferences', reason: `preference value '${p.value}' is not stop/resume; skipped` });
       continue;
@@ -269,9 +298,10 @@ function fromUserPreferences(
     out.push(
       compact<UserPreferenceUpdate>({
         kind: 'user_preference',
-        eventId: `user_preference:${p.wa_id}:${p.category}:${p.value}:${p.timestamp}`,
-        waId: p.wa_id,
-        profileName: names.get(p.wa_id),
+        eventId: `user_preference:${waId}:${p.category}:${p.value}:${p.timestamp}`,
+        waId,
+        userId: p.user_id,
+        profileName: contact?.name,
         category: p.category,
         value: p.value,
         detail: p.detail,
@@ -300,9 +330,9 @@ function templateRef(
   };
 }
 
-/** Template events carry no id of their own; the entry time (or content) tells repeats from new events. */
-function templateEventSuffix(entryTime: number | undefined, value: unknown): string {
-  return entryTime !== undefined ? String(entryTime) : digest(value);
+/** Template events carry no id of their own; the entry time (or the fields we read) tells repeats from new events. */
+function templateEventSuffix(entryTime: number | undefined, fields: Array<string | number | undefined>): string {
+  return entryTime !== undefined ? String(entryTime) : digest(fields);
 }
 
 /**
@@ -362,7 +392,7 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
           out.push(
             compact<TemplateStatusUpdate>({
               kind: 'template_status',
-              eventId: `template_status:${v.message_template_id}:${v.event}:${templateEventSuffix(entryTime, value)}`,
+              eventId: `template_status:${v.message_template_id}:${v.event}:${templateEventSuffix(entryTime, [v.message_template_language, v.reason ?? undefined, v.message_template_category])}`,
               ...templateRef(v, wabaId, entryTime),
               event: v.event,
               reason: v.reason ?? undefined,
@@ -387,7 +417,7 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
           out.push(
             compact<TemplateQualityUpdate>({
               kind: 'template_quality',
-              eventId: `template_quality:${v.message_template_id}:${v.new_quality_score}:${templateEventSuffix(entryTime, value)}`,
+              eventId: `template_quality:${v.message_template_id}:${v.new_quality_score}:${templateEventSuffix(entryTime, [v.message_template_language, v.previous_quality_score])}`,
               ...templateRef(v, wabaId, entryTime),
               previousQualityScore: v.previous_quality_score,
               newQualityScore: v.new_quality_score,
@@ -407,7 +437,7 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
           out.push(
             compact<TemplateCategoryUpdate>({
               kind: 'template_category',
-              eventId: `template_category:${v.message_template_id}:${impending ? 'impending' : 'changed'}:${v.new_category}:${templateEventSuffix(entryTime, value)}`,
+              eventId: `template_category:${v.message_template_id}:${impending ? 'impending' : 'changed'}:${v.new_category}:${templateEventSuffix(entryTime, [v.message_template_language, v.previous_category, v.correct_category, v.category_update_timestamp])}`,
               ...templateRef(v, wabaId, entryTime),
               impending,
               previousCategory: v.previous_category,

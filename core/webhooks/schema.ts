@@ -8,11 +8,14 @@
  */
 import { z } from 'zod';
 
-/** Unix seconds as Meta sends them: usually a string, sometimes a number. */
+/** Latest instant a JavaScript Date can hold, in seconds. */
+const MAX_UNIX_SECONDS = 8.64e12;
+
+/** Unix seconds as Meta sends them: usually a string of digits, sometimes a number; must fit in a Date. */
 const unixSeconds = z
-  .union([z.string(), z.number()])
+  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/)])
   .transform((v) => Number(v))
-  .refine((n) => Number.isFinite(n) && n >= 0, { message: 'expected unix seconds' });
+  .refine((n) => Number.isFinite(n) && n >= 0 && n <= MAX_UNIX_SECONDS, { message: 'expected unix seconds' });
 
 /** Graph ids: strings in message webhooks, numbers in template webhooks. */
 const graphId = z
@@ -44,10 +47,15 @@ export const metaErrorSchema = z
   .passthrough();
 export type MetaWebhookError = z.infer<typeof metaErrorSchema>;
 
+/**
+ * `wa_id` is the phone number; `user_id` the business-scoped user id (BSUID) Meta adds from 2026,
+ * which replaces the phone number for customers who adopt a username.
+ */
 export const contactSchema = z
   .object({
     wa_id: optionalString,
-    profile: lenient(z.object({ name: optionalString }).passthrough()),
+    user_id: optionalString,
+    profile: lenient(z.object({ name: optionalString, username: optionalString }).passthrough()),
   })
   .passthrough();
 
@@ -65,6 +73,7 @@ export const statusSchema = z
     status: z.string().min(1),
     timestamp: unixSeconds,
     recipient_id: optionalString,
+    recipient_user_id: optionalString,
     biz_opaque_callback_data: optionalString,
     conversation: lenient(
       z
@@ -107,8 +116,9 @@ export const inboundMessageSchema = z
   .object({
     id: z.string().min(1),
     from: optionalString,
+    from_user_id: optionalString,
     timestamp: unixSeconds,
-    type: z.string().catch('unknown'),
+    type: z.string().min(1).catch('unknown'),
     text: lenient(z.object({ body: z.string() }).passthrough()),
     button: lenient(z.object({ payload: optionalString, text: optionalString }).passthrough()),
     interactive: lenient(
@@ -197,13 +207,15 @@ export type MessagesValue = z.infer<typeof messagesValueSchema>;
 
 export const userPreferenceSchema = z
   .object({
-    wa_id: z.string().min(1),
+    wa_id: optionalString,
+    user_id: optionalString,
     detail: optionalString,
     category: z.string().min(1),
     value: z.string().min(1),
     timestamp: unixSeconds,
   })
-  .passthrough();
+  .passthrough()
+  .refine((p) => Boolean(p.wa_id || p.user_id), { message: 'wa_id or user_id is required' });
 
 /** `field: "user_preferences"` — a customer stopped or resumed marketing messages. */
 export const userPreferencesValueSchema = z
@@ -284,7 +296,7 @@ export const webhookBodySchema = z
       z
         .object({
           id: graphId,
-          time: lenient(z.number()),
+          time: lenient(unixSeconds),
           changes: z.array(webhookChangeSchema),
         })
         .passthrough(),

@@ -169,6 +169,38 @@ describe('normalizeWebhook: inbound messages', () => {
     expect(list[0]).toMatchObject({ kind: 'message', type: 'hologram', messageId: 'wamid.FUTURETYPE' });
   });
 
+  it('uses the BSUID as sender when Meta withholds the phone number (usernames)', () => {
+    const m = only('messages-bsuid-username.json', 'message');
+    expect(m).toMatchObject({
+      from: 'US.13491208655302741918',
+      userId: 'US.13491208655302741918',
+      username: '@sheena',
+      profileName: 'Sheena Nelson',
+      text: 'Hi, is my order on its way?',
+    });
+  });
+
+  it('treats an empty from as absent and takes the sender from the contact entry', () => {
+    const body = fixture('messages-text.json') as {
+      entry: Array<{ changes: Array<{ value: { messages: Array<{ from?: string }> } }> }>;
+    };
+    body.entry[0].changes[0].value.messages[0].from = '';
+    expect(normalizeWebhook(body)[0]).toMatchObject({ from: '16505551234', profileName: 'Sheena Nelson' });
+  });
+
+  it('skips, and reports, a message that names no sender at all', () => {
+    const body = fixture('messages-text.json') as {
+      entry: Array<{ changes: Array<{ value: { contacts?: unknown; messages: Array<{ from?: string }> } }> }>;
+    };
+    delete body.entry[0].changes[0].value.contacts;
+    delete body.entry[0].changes[0].value.messages[0].from;
+    const problems: string[] = [];
+    expect(normalizeWebhook(body, { onInvalid: (p) => problems.push(p.reason) })).toEqual([]);
+    expect(problems).toEqual([
+      'message wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA= names no sender (no from, no contact); skipped',
+    ]);
+  });
+
   it('attaches the Meta object as raw only when asked', () => {
     const m = normalizeWebhook(fixture('messages-text.json'), { includeRaw: true })[0] as InboundMessage;
     expect(m.raw).toMatchObject({ id: m.messageId, text: { body: 'Does it come in another color?' } });
@@ -245,6 +277,11 @@ describe('normalizeWebhook: statuses', () => {
       "status 'deleted' of wamid.BATCH2 is not one we know; skipped",
       '1 malformed statuses skipped',
     ]);
+  });
+
+  it('reads a status sent to a BSUID, which has no recipient_id', () => {
+    const s = only('statuses-delivered-bsuid.json', 'status');
+    expect(s).toMatchObject({ recipientId: 'US.13491208655302741918', recipientUserId: 'US.13491208655302741918', status: 'delivered' });
   });
 
   it('keeps only the events of one business number when asked', () => {

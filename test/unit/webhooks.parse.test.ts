@@ -114,6 +114,58 @@ describe('normalizeWebhook on malformed input', () => {
     ]);
   });
 
+  const withStatus = (status: Record<string, unknown>, time?: unknown) => ({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '1',
+        time,
+        changes: [{ field: 'messages', value: { metadata: { display_phone_number: '1', phone_number_id: '2' }, statuses: [status] } }],
+      },
+    ],
+  });
+
+  it.each([[9_999_999_999_999], ['99999999999999999999'], ['1e400'], [''], [' '], ['-5'], [-1], [1e308], ['not-a-number']])(
+    'skips a status whose timestamp %p is not a time a Date can hold, without throwing',
+    (timestamp) => {
+      expect(normalizeWebhook(withStatus({ id: 'wamid.t', status: 'sent', timestamp }))).toEqual([]);
+    },
+  );
+
+  it('ignores an entry time or expiry it cannot read, keeping the event', () => {
+    const events = normalizeWebhook(
+      withStatus({ id: 'wamid.t', status: 'sent', timestamp: '10', conversation: { id: 'c', expiration_timestamp: 1e308 } }, 1e308),
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ conversation: { id: 'c' } });
+    expect(events[0]).not.toHaveProperty('conversation.expiresAt');
+  });
+
+  it('does not serialise unknown deeply nested data (no stack overflow)', () => {
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    const body = {
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '1',
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                metadata: { display_phone_number: '1', phone_number_id: '2' },
+                errors: [{ code: 130429, title: 'Rate limit hit', future_field: deep, error_data: { details: 'x', more: deep } }],
+              },
+            },
+            { field: 'message_template_quality_update', value: { new_quality_score: 'RED', message_template_id: 5, extra: deep } },
+          ],
+        },
+      ],
+    };
+    const events = normalizeWebhook(body);
+    expect(events.map((e) => e.kind)).toEqual(['error', 'template_quality']);
+  });
+
   it('drops a malformed sub-object instead of the whole status', () => {
     const body = {
       object: 'whatsapp_business_account',
