@@ -269,14 +269,25 @@ export class N8nInstance {
 
   /** Imports one workflow (`n8n import:workflow`) and returns its id; verified in the database afterwards. */
   async importWorkflow(workflow: WorkflowJson): Promise<string> {
-    const id = checkId('workflow', workflow.id ?? newWorkflowId());
-    const file = this.writeTempJson(`workflow-${id}.json`, { active: false, settings: {}, ...workflow, id });
+    const [id] = await this.importWorkflows([workflow]);
+    return id ?? '';
+  }
+
+  /**
+   * Imports several workflows in one CLI call (each call boots n8n for seconds, so batch them) and returns their
+   * ids in order; all are verified in the database afterwards.
+   */
+  async importWorkflows(workflows: readonly WorkflowJson[]): Promise<string[]> {
+    const prepared = workflows.map((workflow) => ({ active: false, settings: {}, ...workflow, id: checkId('workflow', workflow.id ?? newWorkflowId()) }));
+    const ids = prepared.map((workflow) => workflow.id);
+    const file = this.writeTempJson(`workflows-${newWorkflowId()}.json`, prepared);
     const result = await this.cli(['import:workflow', `--input=${file}`], { logLevel: 'info' });
-    const count = result.code === 0 ? await psql(this.database.database, `SELECT count(*) FROM workflow_entity WHERE id = '${id}'`) : '-';
-    if (count !== '1') {
-      throw new Error(`import:workflow did not store workflow ${id} (exit ${result.code})\n${tail(result.stdout)}\n${tail(result.stderr)}`);
+    const list = ids.map((id) => `'${id}'`).join(',');
+    const count = result.code === 0 ? Number(await psql(this.database.database, `SELECT count(*) FROM workflow_entity WHERE id IN (${list})`)) : -1;
+    if (count !== new Set(ids).size) {
+      throw new Error(`import:workflow stored ${count}/${ids.length} workflows (exit ${result.code ?? result.signal})\n${tail(result.stdout)}\n${tail(result.stderr)}`);
     }
-    return id;
+    return ids;
   }
 
   /**
