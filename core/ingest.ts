@@ -22,6 +22,11 @@ export interface IngestOptions {
   stopKeywords: string[];
   /** Event kinds to emit; side effects apply to every event regardless. Status kinds are "status:<name>". */
   emit: Set<string>;
+  /**
+   * Who is reading (e.g. workflow id + node id). De-duplication and status order are kept per consumer, so two
+   * workflows fed the same webhooks (or two triggers behind one relay) each see every event once.
+   */
+  consumer?: string;
 }
 
 export type IngestedEvent = WebhookEvent & {
@@ -36,6 +41,8 @@ export interface IngestResult {
   events: IngestedEvent[];
   duplicates: number;
   lateDropped: number;
+  /** Inbound messages that name no sender (no `from`, no single contact): nothing to key a window on, no one to answer. */
+  withoutSender: number;
 }
 
 export function parseStopKeywords(text: string): string[] {
@@ -69,22 +76,23 @@ function scopeOf(event: WebhookEvent): string {
 }
 
 export async function ingestWebhookEvents(events: WebhookEvent[], store: JourneyStateStore, options: IngestOptions): Promise<IngestResult> {
-  const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0 };
+  const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0, withoutSender: 0 };
   for (const event of events) {
     const phoneNumberId = scopeOf(event);
-    if (options.deduplicate && !(await store.rememberEvent({ phoneNumberId, eventId: event.eventId }))) {
+    const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
+    if (options.deduplicate && !(await store.rememberEvent({ phoneNumberId, eventId: consumerKey(event.eventId) }))) {
       result.duplicates++;
       continue;
     }
     const out: IngestedEvent = { ...event };
     switch (event.kind) {
       case 'status': {
-        const outcome = await store.recordStatus({
-          phoneNumberId,
-          messageId: event.messageId,
-          status: event.status,
-          at: new Date(event.timestampUnix * 1000),
-        });
+        const at = new Date(event.timestampUnix * 1000);
+        // The message's latest status is one shared fact; whether this consumer already saw a higher one is its own.
+        let outcome = await store.recordStatus({ phoneNumberId, messageId: event.messageId, status: event.status, at });
+        if (options.consumer) {
+          outcome = await store.recordStatus({ phoneNumberId, messageId: consumerKey(event.messageId), status: event.status, at });
+        }
         if (outcome.regression) {
           if (options.lateStatuses === 'drop') {
             result.lateDropped++;
@@ -96,6 +104,10 @@ export async function ingestWebhookEvents(events: WebhookEvent[], store: Journey
         break;
       }
       case 'message': {
+        if (!event.from) {
+          result.withoutSender++;
+          continue;
+        }
         if (options.recordWindows) {
           await store.recordInbound({
             phoneNumberId,

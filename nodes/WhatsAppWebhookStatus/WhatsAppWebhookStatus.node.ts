@@ -248,6 +248,7 @@ export class WhatsAppWebhookStatus implements INodeType {
       recordOptOuts: options.recordOptOuts !== false,
       stopKeywords: parseStopKeywords(typeof options.stopKeywords === 'string' ? options.stopKeywords : 'STOP, UNSUBSCRIBE'),
       emit: new Set(selected.length > 0 ? selected : ALL_EVENT_KINDS),
+      consumer: `${this.getWorkflow().id ?? ''}:${this.getNode().id}`,
     });
     if (ingested.events.length === 0) {
       // Acknowledge so Meta stops retrying, but start no execution for nothing.

@@ -208,6 +208,7 @@ export async function callWebhook(node: INodeType, parameters: Params, credentia
   const req = { rawBody: call.rawBody, body, header: (name: string) => headers[name.toLowerCase()], headers };
   const ctx = {
     getWebhookName: () => call.webhookName,
+    getWorkflow: () => ({ id: 'wf-trigger', name: 'trigger', active: true }),
     getRequestObject: () => req,
     getResponseObject: () => res,
     getQueryData: () => call.query ?? {},

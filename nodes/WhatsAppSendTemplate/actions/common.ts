@@ -52,6 +52,8 @@ export interface PreparedItem extends OutgoingMessage {
 export interface ItemFailure {
   itemIndex: number;
   error: Error;
+  /** The recipient as normalised (or as typed, when it could not be), so error items say who was skipped. */
+  recipient?: string;
 }
 
 export function normalizeRecipient(ctx: IExecuteFunctions, itemIndex: number): { e164: string; waId: string } {
@@ -141,13 +143,16 @@ export async function sendPrepared(
 ): Promise<INodeExecutionData[][]> {
   const byIndex = new Map<number, INodeExecutionData>();
   const continueOnFail = ctx.continueOnFail();
-  const fail = (itemIndex: number, error: Error): void => {
-    const nodeError = toNodeError(ctx, error, itemIndex);
-    if (!continueOnFail) throw nodeError;
-    byIndex.set(itemIndex, { json: { error: errorJson(error) }, error: nodeError, pairedItem: { item: itemIndex } });
-  };
   // A bad item stops the run before any request leaves, unless Continue on Fail routes it aside.
-  for (const failure of failures) fail(failure.itemIndex, failure.error);
+  for (const failure of failures) {
+    const nodeError = toNodeError(ctx, failure.error, failure.itemIndex);
+    if (!continueOnFail) throw nodeError;
+    byIndex.set(failure.itemIndex, {
+      json: { recipient: failure.recipient, error: errorJson(failure.error) },
+      error: nodeError,
+      pairedItem: { item: failure.itemIndex },
+    });
+  }
 
   if (options.dryRun) {
     for (const p of prepared) {

@@ -86,8 +86,10 @@ export async function sendSessionMessage(ctx: IExecuteFunctions): Promise<INodeE
   const prepared: PreparedItem[] = [];
   const failures: ItemFailure[] = [];
   for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+    let recipient = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
     try {
       const { e164, waId } = normalizeRecipient(ctx, itemIndex);
+      recipient = e164;
       const message = buildSessionMessage(await messageFor(ctx, itemIndex, uploader));
       const { tracking, data } = trackingFor(ctx, itemIndex);
       prepared.push({
@@ -100,7 +102,7 @@ export async function sendSessionMessage(ctx: IExecuteFunctions): Promise<INodeE
         summary: { type: message.type },
       });
     } catch (error) {
-      failures.push({ itemIndex, error: error as Error });
+      failures.push({ itemIndex, error: error as Error, recipient });
     }
   }
   return sendPrepared(ctx, prepared, failures, client, credential, options);

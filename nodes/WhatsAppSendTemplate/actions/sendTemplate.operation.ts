@@ -71,8 +71,10 @@ export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecuti
   const failures: ItemFailure[] = [];
 
   for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+    let recipient = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
     try {
       const { e164, waId } = normalizeRecipient(ctx, itemIndex);
+      recipient = e164;
       const locator = ctx.getNodeParameter('template', itemIndex, undefined, { extractValue: false }) as TemplateLocator;
       const language = (ctx.getNodeParameter('options.templateLanguage', itemIndex, '') as string) || undefined;
       const template = await findTemplate(client, credential, templateRefFromLocator(locator, language));
@@ -123,7 +125,7 @@ export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecuti
         },
       });
     } catch (error) {
-      failures.push({ itemIndex, error: error as Error });
+      failures.push({ itemIndex, error: error as Error, recipient });
     }
   }
   return sendPrepared(ctx, prepared, failures, client, credential, options);
