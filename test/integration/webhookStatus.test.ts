@@ -321,6 +321,8 @@ interface RawStatus {
   status?: string;
   timestamp?: string | number;
   recipient_id?: string;
+  /** The business-scoped user id (BSUID) Meta sends for customers who hide their number behind a username. */
+  recipient_user_id?: string;
   biz_opaque_callback_data?: string;
   pricing?: { billable?: boolean; pricing_model?: string; type?: string; category?: string };
   errors?: RawError[];
@@ -333,7 +335,8 @@ interface RawMedia {
   voice?: boolean;
 }
 interface RawMessage {
-  from: string;
+  from?: string;
+  from_user_id?: string;
   id: string;
   timestamp: string;
   type: string;
@@ -353,7 +356,7 @@ interface RawMessage {
 }
 interface RawValue {
   metadata?: { phone_number_id: string; display_phone_number: string };
-  contacts?: Array<{ wa_id: string; profile?: { name?: string } }>;
+  contacts?: Array<{ wa_id?: string; user_id?: string; profile?: { name?: string; username?: string } }>;
   messages?: RawMessage[];
   statuses?: RawStatus[];
   errors?: RawError[];
@@ -379,11 +382,17 @@ function expectedItems(body: RawBody): Array<Record<string, unknown>> {
   for (const entry of body.entry) {
     for (const { field, value } of entry.changes) {
       const number = { phoneNumberId: value.metadata?.phone_number_id, wabaId: entry.id };
-      const names = new Map((value.contacts ?? []).map((c) => [c.wa_id, c.profile?.name]));
+      const contacts = value.contacts ?? [];
       if (field === 'messages') {
         for (const m of value.messages ?? []) {
-          const e: Record<string, unknown> = { kind: 'message', messageId: m.id, from: m.from, type: m.type, timestamp: isoOf(m.timestamp), ...number };
-          if (names.get(m.from)) e.profileName = names.get(m.from);
+          // The sender is the phone number (wa_id) when Meta shares it, else their BSUID; the contact entry completes it.
+          const contact =
+            contacts.find((c) => (m.from !== undefined && c.wa_id === m.from) || (m.from_user_id !== undefined && c.user_id === m.from_user_id)) ??
+            (contacts.length === 1 ? contacts[0] : undefined);
+          const from = m.from ?? contact?.wa_id ?? m.from_user_id ?? contact?.user_id;
+          const e: Record<string, unknown> = { kind: 'message', messageId: m.id, from, type: m.type, timestamp: isoOf(m.timestamp), ...number };
+          if (contact?.profile?.name) e.profileName = contact.profile.name;
+          if (m.from_user_id ?? contact?.user_id) e.userId = m.from_user_id ?? contact?.user_id;
           if (m.text) e.text = m.text.body;
           if (m.button) e.button = { payload: m.button.payload, text: m.button.text };
           const reply = m.interactive?.button_reply ?? m.interactive?.list_reply;
@@ -409,10 +418,11 @@ function expectedItems(body: RawBody): Array<Record<string, unknown>> {
             kind: 'status',
             messageId: s.id,
             status: s.status,
-            recipientId: s.recipient_id,
+            recipientId: s.recipient_id ?? s.recipient_user_id,
             timestamp: isoOf(s.timestamp),
             ...number,
           };
+          if (s.recipient_user_id) e.recipientUserId = s.recipient_user_id;
           if (s.pricing) e.pricing = { billable: s.pricing.billable, pricingModel: s.pricing.pricing_model, type: s.pricing.type, category: s.pricing.category };
           if (s.errors) e.errors = errorShape(s.errors);
           out.push(e);
