@@ -1,7 +1,7 @@
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
-import { normalizePhoneNumber, windowFrom } from '../../core';
+import { normalizePhoneNumber, PhoneNumberError, windowFrom } from '../../core';
 import type { ConversationWindow } from '../../core';
 import { getStateStore, stateStoreProperties } from '../shared/store';
 import { getMetaCredential } from '../shared/transport';
@@ -171,13 +171,7 @@ export class WhatsAppCheckWindow implements INodeType {
       try {
         const options = this.getNodeParameter('options', itemIndex, {}) as IDataObject;
         const recipient = this.getNodeParameter('recipient', itemIndex, '') as string;
-        let phone: ReturnType<typeof normalizePhoneNumber>;
-        try {
-          phone = normalizePhoneNumber(recipient, (options.defaultCountry as string) || undefined);
-        } catch (error) {
-          throw new Error(`Recipient Phone Number: ${(error as Error).message}`);
-        }
-        const { e164, waId } = phone;
+        const { e164, waId } = normalizePhoneNumber(recipient, (options.defaultCountry as string) || undefined);
         const now = new Date();
         let window: ConversationWindow;
         const key = { phoneNumberId: credential.phoneNumberId, waId };
@@ -201,6 +195,8 @@ export class WhatsAppCheckWindow implements INodeType {
         };
         (isOpen ? open : closed).push(out);
       } catch (error) {
+        // Name the field, as the timestamp errors do.
+        if (error instanceof PhoneNumberError) error.message = `Recipient Phone Number: ${error.message}`;
         const nodeError = new NodeOperationError(this.getNode(), error as Error, { itemIndex });
         if (this.continueOnFail()) {
           // `error` lets n8n move the item to the error output when "Continue (using error output)" is chosen.
