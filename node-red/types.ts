@@ -50,7 +50,7 @@ export interface HttpRequest extends IncomingMessage {
   /** Route parameters (`/:id`), set by Express. */
   params?: Record<string, string>;
   body?: unknown;
-  /** The exact bytes received, set by lib/http's rawBodyReader. */
+  /** The exact bytes received, set by lib/http. */
   whatsappRawBody?: Buffer;
 }
 
@@ -58,6 +58,7 @@ export type RequestHandler = (req: HttpRequest, res: ServerResponse, next: (erro
 
 /** One entry of an Express router stack (enough to find and remove our own routes). */
 export interface RouterLayer {
+  handle?: unknown;
   route?: { path?: string; stack?: Array<{ handle?: unknown }> };
 }
 
@@ -65,6 +66,11 @@ export interface RouterLayer {
 export interface HttpApp {
   get(path: string, ...handlers: RequestHandler[]): unknown;
   post(path: string, ...handlers: RequestHandler[]): unknown;
+  use(handler: RequestHandler): unknown;
+  /** Where the app is mounted ("/" for httpNodeRoot "/"). */
+  path?(): string;
+  /** The application this one is mounted on (Node-RED's root app). */
+  parent?: HttpApp;
   _router?: { stack: RouterLayer[] };
   router?: { stack: RouterLayer[] };
 }

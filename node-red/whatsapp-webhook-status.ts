@@ -17,7 +17,7 @@ import {
 } from '../core';
 import type { WebhookBody } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
-import { queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
+import { RawBodyCapture, queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
 import { asError, connectionOf, parseNodeSettings } from './lib/node';
 
 const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
@@ -48,6 +48,7 @@ type WebhookDef = NodeDef & Partial<Record<keyof WebhookSettings, unknown>>;
 function register(RED: NodeAPI): void {
   /** Paths taken on this Node-RED's HTTP server: a second node on one path would never be reached. */
   const pathsInUse = new Map<string, string>();
+  const rawBodies = new RawBodyCapture(RED.httpNode, MAX_BODY_BYTES);
 
   function WhatsAppWebhookStatusNode(this: NodeInstance, def: WebhookDef): void {
     RED.nodes.createNode(this, def);
@@ -136,6 +137,7 @@ function register(RED: NodeAPI): void {
       void work.finally(() => inFlight.delete(work));
     };
 
+    const captureKey = rawBodies.add(s.url);
     RED.httpNode.get(s.url, challenge);
     RED.httpNode.post(s.url, readBody, receive);
     pathsInUse.set(s.url, node.id);
@@ -143,6 +145,7 @@ function register(RED: NodeAPI): void {
     node.on('close', (_removed, done) => {
       closed = true;
       removeRoutes(RED.httpNode, [challenge, receive]);
+      rawBodies.remove(captureKey);
       if (pathsInUse.get(s.url) === node.id) pathsInUse.delete(s.url);
       void Promise.allSettled([...inFlight]).finally(done);
     });

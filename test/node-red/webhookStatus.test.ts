@@ -24,7 +24,12 @@ function webhookNode(extra: Record<string, unknown> = {}): FlowNode {
   return { id: 'hook', type: 'whatsapp-webhook-status', server: 'cfg', url: PATH, events: ALL_EVENTS, wires: [['events']], ...extra };
 }
 
-async function loadHook(extra: Record<string, unknown> = {}, more: FlowNode[] = [], storePath = newStorePath(), credentials = CREDENTIALS): Promise<Collector> {
+async function loadHook(
+  extra: Record<string, unknown> = {},
+  more: FlowNode[] = [],
+  storePath = newStorePath(),
+  credentials: Record<string, Record<string, string>> = CREDENTIALS,
+): Promise<Collector> {
   const RED = await load(flow(sandbox, storePath, [webhookNode(extra), { id: 'events', type: 'helper' }, ...more]), credentials);
   server.serve(RED);
   return new Collector('events');

@@ -1,0 +1,279 @@
+/**
+ * The package inside a real Node-RED, end to end. The built package (`dist/` + package.json, the tarball's content)
+ * is placed in a fresh user directory's node_modules, where Node-RED finds nodes; Node-RED is started from
+ * node_modules with the three example flows of examples/node-red, pointed at the Cloud API sandbox. Then: the sandbox
+ * registers the webhook route (subscription challenge), an order is POSTed to the flow, the sandbox delivers the
+ * signed statuses to Node-RED, and the events file the flow writes is read back. Also: 401 on a bad signature,
+ * de-duplication of a redelivery, 422 with what to fix for a bad order, and the window routing after a customer writes.
+ *
+ * Builds first (`npm run build`) when dist/ is missing or older than the sources.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { computeSignature } from '../../core';
+import { startSandbox } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
+
+const ROOT = join(__dirname, '..', '..');
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
+const TOKEN = 'sandbox-token-for-node-red-runtime';
+const APP_SECRET = 'app-secret-for-node-red-runtime';
+const VERIFY_TOKEN = 'verify-token-for-node-red-runtime';
+const PHONE_NUMBER_ID = '106540352242922';
+const CONFIG_ID = 'ca11c0f900000001';
+const ORDERS_TAB = '5a1e0c0f00000001';
+
+type FlowNode = { id: string; type: string; [key: string]: unknown };
+
+function newestMtime(dir: string, pattern: RegExp): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p, pattern));
+    else if (pattern.test(entry.name)) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function filesUnder(dir: string, pattern: RegExp): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) return filesUnder(p, pattern);
+    return pattern.test(entry.name) ? [p] : [];
+  });
+}
+
+/** dist/ as `npm run build` leaves it, rebuilt when a source is newer than what Node-RED will load. */
+function ensureBuilt(): void {
+  const compiled = [join(ROOT, 'dist/core/index.js'), ...Object.values(PACKAGE['node-red'].nodes).map((js) => join(ROOT, js))];
+  const newestTs = Math.max(newestMtime(join(ROOT, 'core'), /\.ts$/), newestMtime(join(ROOT, 'node-red'), /\.ts$/));
+  // Copied files (editor HTML, icons) keep their source's mtime (to the millisecond): compare each with its own source.
+  const copies = filesUnder(join(ROOT, 'node-red'), /\.(html|svg)$/).map((source) => ({ source, copy: join(ROOT, 'dist', source.slice(ROOT.length + 1)) }));
+  const stale =
+    compiled.some((file) => !existsSync(file) || statSync(file).mtimeMs < newestTs) ||
+    copies.some(({ source, copy }) => !existsSync(copy) || Math.floor(statSync(copy).mtimeMs) < Math.floor(statSync(source).mtimeMs));
+  if (stale) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 300_000 });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+let sandbox: Sandbox;
+let nodeRed: ChildProcessWithoutNullStreams;
+let nodeRedUrl = '';
+let log = '';
+const userDir = mkdtempSync(join(tmpdir(), 'wj-node-red-runtime-'));
+const eventsFile = join(userDir, 'events', 'whatsapp-events.jsonl');
+
+/** The example flows, merged (they share one config node), pointed at the sandbox and a store in the user dir. */
+function exampleFlows(): FlowNode[] {
+  const byId = new Map<string, FlowNode>();
+  for (const file of ['order-confirmation.json', 'status-sink.json', 'window-routing.json']) {
+    for (const node of JSON.parse(readFileSync(join(ROOT, 'examples/node-red', file), 'utf8')) as FlowNode[]) byId.set(node.id, node);
+  }
+  const config = byId.get(CONFIG_ID);
+  if (!config) throw new Error('the examples lost their shared config node');
+  Object.assign(config, { baseUrl: sandbox.url, storePath: join(userDir, 'journeys.sqlite'), phoneNumberId: PHONE_NUMBER_ID });
+  return [...byId.values()];
+}
+
+function events(): Array<{ kind: string; status?: string; messageId?: string; tracking?: Record<string, string>; from?: string }> {
+  if (!existsSync(eventsFile)) return [];
+  return readFileSync(eventsFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as ReturnType<typeof events>[number]);
+}
+
+async function postJson(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${nodeRedUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  ensureBuilt();
+  sandbox = await startSandbox({ token: TOKEN, appSecret: APP_SECRET, mps: 0, pairRateMs: 0, statusDelayMs: 20 });
+
+  // The published layout: package.json + dist/, nothing else (the tarball's "files"), in <userDir>/node_modules.
+  const installed = join(userDir, 'node_modules', PACKAGE.name);
+  mkdirSync(installed, { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(installed, 'package.json'));
+  cpSync(join(ROOT, 'dist/core'), join(installed, 'dist/core'), { recursive: true });
+  cpSync(join(ROOT, 'dist/node-red'), join(installed, 'dist/node-red'), { recursive: true });
+  writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { [PACKAGE.name]: 'file:' + ROOT } }, null, 2));
+  writeFileSync(join(userDir, 'flows.json'), JSON.stringify(exampleFlows(), null, 2));
+  // credentialSecret: false keeps the credentials file plain JSON, so the test can write it.
+  writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify({ [CONFIG_ID]: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN } }));
+  const port = await freePort();
+  nodeRedUrl = `http://127.0.0.1:${port}`;
+  writeFileSync(
+    join(userDir, 'settings.js'),
+    `module.exports = ${JSON.stringify({
+      uiHost: '127.0.0.1',
+      uiPort: port,
+      flowFile: 'flows.json',
+      credentialSecret: false,
+      logging: { console: { level: 'info', metrics: false, audit: false } },
+      diagnostics: { enabled: false },
+      telemetry: { enabled: false, updateNotification: false },
+      editorTheme: { projects: { enabled: false }, tours: false },
+    })};\n`,
+  );
+
+  nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')], {
+    env: { ...process.env, WHATSAPP_EVENTS_FILE: eventsFile, NODE_RED_ENABLE_PROJECTS: 'false' },
+  });
+  nodeRed.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  nodeRed.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  await until(
+    'Node-RED to start the flows',
+    () => {
+      if (nodeRed.exitCode !== null) throw new Error(`Node-RED exited (${nodeRed.exitCode}):\n${log}`);
+      if (/Waiting for missing types/.test(log)) throw new Error(`Node-RED did not find the nodes:\n${log}`);
+      return /Started flows/.test(log) ? true : undefined;
+    },
+    60_000,
+  );
+}, 360_000);
+
+afterAll(async () => {
+  if (nodeRed && nodeRed.exitCode === null) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = new Promise<void>((resolve) => {
+      nodeRed.once('exit', () => resolve());
+      timer = setTimeout(resolve, 10_000);
+    });
+    nodeRed.kill('SIGINT');
+    await exited;
+    clearTimeout(timer);
+    if (nodeRed.exitCode === null && nodeRed.signalCode === null) nodeRed.kill('SIGKILL');
+  }
+  await sandbox?.close();
+  rmSync(userDir, { recursive: true, force: true });
+});
+
+describe('the package in a real Node-RED runtime', () => {
+  it('loads the four node types from the installed package with their editor definitions', async () => {
+    const response = await fetch(`${nodeRedUrl}/nodes`, { headers: { Accept: 'application/json' } });
+    const sets = (await response.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+    const ours = sets.filter((s) => s.module === PACKAGE.name);
+    expect(ours.flatMap((s) => s.types).sort()).toEqual(['whatsapp-check-window', 'whatsapp-cloud-config', 'whatsapp-send-template', 'whatsapp-webhook-status']);
+    expect(ours.every((s) => s.enabled && !s.err)).toBe(true);
+    const html = await (await fetch(`${nodeRedUrl}/nodes`, { headers: { Accept: 'text/html' } })).text();
+    expect(html).toContain('data-help-name="whatsapp-send-template"');
+    expect(html).not.toContain(TOKEN);
+  });
+
+  it("serves the editor's template picker from the deployed config", async () => {
+    const response = await fetch(`${nodeRedUrl}/whatsapp-cloud/${CONFIG_ID}/templates`);
+    expect(response.status).toBe(200);
+    const { templates } = (await response.json()) as { templates: Array<{ name: string; status: string }> };
+    expect(templates.map((t) => t.name)).toContain('order_confirmation');
+    expect(templates.every((t) => t.status === 'APPROVED')).toBe(true);
+  });
+
+  it("passes Meta's subscription challenge: the sandbox registers the flow's webhook as the number's callback", async () => {
+    const response = await fetch(`${sandbox.url}/v25.0/${PHONE_NUMBER_ID}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ webhook_configuration: { override_callback_uri: `${nodeRedUrl}/whatsapp/webhook`, verify_token: VERIFY_TOKEN } }),
+    });
+    expect(await response.json()).toEqual({ success: true });
+    const refused = await fetch(`${sandbox.url}/v25.0/${PHONE_NUMBER_ID}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ webhook_configuration: { override_callback_uri: `${nodeRedUrl}/whatsapp/webhook?x=1`, verify_token: 'wrong-token' } }),
+    });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+  });
+
+  it('sends an order confirmation and writes its sent, delivered and read statuses, tracked to the journey', async () => {
+    const sent = await postJson('/orders/confirm', {
+      phone: '+44 7911 123456',
+      customer: { firstName: 'Ana' },
+      order: { id: 'A-1042', number: '#A-1042', deliveryDate: '12 March' },
+    });
+    expect(sent.status).toBe(200);
+    const messageId = String(sent.body.messageId);
+    expect(messageId).toMatch(/^wamid\./);
+    expect(sent.body.tracking).toMatchObject({ workflowId: ORDERS_TAB, journey: 'orders', step: 'confirmation' });
+
+    const statuses = await until('three statuses in the events file', () => {
+      const mine = events().filter((e) => e.kind === 'status' && e.messageId === messageId);
+      return mine.length >= 3 ? mine : undefined;
+    });
+    expect(statuses.map((e) => e.status)).toEqual(['sent', 'delivered', 'read']);
+    for (const status of statuses) expect(status.tracking).toMatchObject({ workflowId: ORDERS_TAB, journey: 'orders', step: 'confirmation' });
+  });
+
+  it('answers 401 to a forged delivery and emits a redelivered one only once', async () => {
+    const { data } = (await (await fetch(`${sandbox.url}/__sandbox/webhooks`)).json()) as { data: Array<{ body: string; signature: string; statusCode: number }> };
+    const delivered = data.find((attempt) => attempt.statusCode === 200);
+    if (!delivered) throw new Error('the sandbox delivered no webhook');
+    const before = events().length;
+
+    const forged = await fetch(`${nodeRedUrl}/whatsapp/webhook`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': computeSignature(delivered.body, 'not-the-app-secret') },
+      body: delivered.body,
+    });
+    expect(forged.status).toBe(401);
+    const again = await fetch(`${nodeRedUrl}/whatsapp/webhook`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': delivered.signature },
+      body: delivered.body,
+    });
+    expect(again.status).toBe(200);
+    await sleep(500);
+    expect(events().length).toBe(before);
+  });
+
+  it('answers a bad order 422 with what to fix, and sends nothing', async () => {
+    const before = ((await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as { data: unknown[] }).data.length;
+    const refused = await postJson('/orders/confirm', { phone: '+44 7911 123456', customer: { firstName: 'Ana' }, order: { id: 'A-1043', number: '#A-1043' } });
+    expect(refused.status).toBe(422);
+    expect(String(refused.body.error)).toMatch(/order_confirmation[\s\S]*(body_3|\{\{3\}\})/);
+    const after = ((await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as { data: unknown[] }).data.length;
+    expect(after).toBe(before);
+  });
+
+  it('routes a customer to "template" until they write, then to "session"', async () => {
+    const phone = '+34 612 345 678';
+    expect((await postJson('/customers/window', { phone })).body.channel).toBe('template');
+    const inbound = await fetch(`${sandbox.url}/__sandbox/inbound`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ from: phone, text: 'Hi, is my order on its way?' }),
+    });
+    expect(inbound.status).toBe(200);
+    await until('the inbound message in the events file', () => (events().some((e) => e.kind === 'message' && e.from === '34612345678') ? true : undefined));
+    const open = await postJson('/customers/window', { phone });
+    expect(open.body.channel).toBe('session');
+    expect(open.body.window).toMatchObject({ open: true, waId: '34612345678' });
+  });
+});
