@@ -105,7 +105,7 @@ async function settle(n8n: N8nInstance, sandbox: Sandbox, quietMs = 2500, timeou
   throw new Error('the journeys did not settle within 2 minutes');
 }
 
-interface Report {
+export interface Report {
   routed: { open: string[]; closed: string[] };
   sent: Array<{ journey: string; step: string; recipient: string; messageId: string }>;
   skipped: Array<{ journey: string; recipient: string; reason: string }>;
@@ -224,7 +224,16 @@ export function checkReport(report: Report): string[] {
   return problems;
 }
 
-async function main(): Promise<void> {
+export interface DemoResult {
+  report: Report;
+  problems: string[];
+  n8nUrl: string;
+  /** Stops n8n, the sandbox and the relay. */
+  shutdown(): Promise<void>;
+}
+
+/** Runs the whole demo and returns its report; the caller decides when to shut everything down. */
+export async function runDemo(): Promise<DemoResult> {
   log('starting the Cloud API sandbox');
   let sinkUrl = '';
   let failureUrl = '';
@@ -285,25 +294,28 @@ async function main(): Promise<void> {
   await settle(n8n, sandbox);
 
   const report = await buildReport(n8n, ids);
-  printReport(report, n8n.baseUrl);
-  const problems = checkReport(report);
+  const shutdown = async (): Promise<void> => {
+    await disposeAll();
+    await sandbox.close();
+    await relay.close();
+  };
+  return { report, problems: checkReport(report), n8nUrl: n8n.baseUrl, shutdown };
+}
+
+async function main(): Promise<void> {
+  const { report, problems, n8nUrl, shutdown } = await runDemo();
+  printReport(report, n8nUrl);
   if (problems.length > 0) {
     console.log(`\nThe journeys did NOT behave:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     process.exitCode = 1;
   } else {
     console.log('\nAll journeys behaved as expected.');
   }
-
-  const shutdown = async (): Promise<void> => {
-    await disposeAll();
-    await sandbox.close();
-    await relay.close();
-  };
   if (exitWhenDone) {
     await shutdown();
     return;
   }
-  log(`n8n keeps running at ${n8n.baseUrl} (sandbox at ${sandbox.url}); Ctrl-C stops everything the demo started`);
+  log(`n8n keeps running at ${n8nUrl}; Ctrl-C stops everything the demo started`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

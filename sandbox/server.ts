@@ -219,7 +219,10 @@ export async function startSandbox(options: SandboxOptionsInput = {}): Promise<S
       sendJson(res, 500, failure.body);
     });
   });
-  server.keepAliveTimeout = 5000;
+  // Longer than clients' idle keep-alive (undici: 4 s), so a client never reuses a socket the sandbox is closing
+  // ("other side closed" under load) — Meta's edge keeps connections far longer too.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
