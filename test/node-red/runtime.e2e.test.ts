@@ -27,6 +27,7 @@ const VERIFY_TOKEN = 'verify-token-for-node-red-runtime';
 const PHONE_NUMBER_ID = '106540352242922';
 const CONFIG_ID = 'ca11c0f900000001';
 const ORDERS_TAB = '5a1e0c0f00000001';
+const ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
 
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 
@@ -87,6 +88,7 @@ let sandbox: Sandbox;
 let nodeRed: ChildProcessWithoutNullStreams;
 let nodeRedUrl = '';
 let log = '';
+let adminToken = '';
 const userDir = mkdtempSync(join(tmpdir(), 'wj-node-red-runtime-'));
 const eventsFile = join(userDir, 'events', 'whatsapp-events.jsonl');
 
@@ -131,9 +133,10 @@ beforeAll(async () => {
   writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify({ [CONFIG_ID]: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN } }));
   const port = await freePort();
   nodeRedUrl = `http://127.0.0.1:${port}`;
+  // A secured editor, as in production: the admin API (and the template picker on it) needs a token.
   writeFileSync(
     join(userDir, 'settings.js'),
-    `module.exports = ${JSON.stringify({
+    `module.exports = Object.assign(${JSON.stringify({
       uiHost: '127.0.0.1',
       uiPort: port,
       flowFile: 'flows.json',
@@ -142,7 +145,14 @@ beforeAll(async () => {
       diagnostics: { enabled: false },
       telemetry: { enabled: false, updateNotification: false },
       editorTheme: { projects: { enabled: false }, tours: false },
-    })};\n`,
+    })}, {
+  adminAuth: {
+    type: 'credentials',
+    users: (username) => Promise.resolve(username === ${JSON.stringify(ADMIN.username)} ? { username, permissions: '*' } : null),
+    authenticate: (username, password) =>
+      Promise.resolve(username === ${JSON.stringify(ADMIN.username)} && password === ${JSON.stringify(ADMIN.password)} ? { username, permissions: '*' } : null),
+  },
+});\n`,
   );
 
   nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')], {
@@ -159,7 +169,15 @@ beforeAll(async () => {
     },
     60_000,
   );
+  const login = await fetch(`${nodeRedUrl}/auth/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', ...ADMIN }).toString(),
+  });
+  adminToken = ((await login.json()) as { access_token: string }).access_token;
 }, 360_000);
+
+const asAdmin = (headers: Record<string, string> = {}): Record<string, string> => ({ ...headers, Authorization: `Bearer ${adminToken}` });
 
 afterAll(async () => {
   if (nodeRed && nodeRed.exitCode === null) {
@@ -179,18 +197,28 @@ afterAll(async () => {
 
 describe('the package in a real Node-RED runtime', () => {
   it('loads the four node types from the installed package with their editor definitions', async () => {
-    const response = await fetch(`${nodeRedUrl}/nodes`, { headers: { Accept: 'application/json' } });
+    const response = await fetch(`${nodeRedUrl}/nodes`, { headers: asAdmin({ Accept: 'application/json' }) });
     const sets = (await response.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
     const ours = sets.filter((s) => s.module === PACKAGE.name);
     expect(ours.flatMap((s) => s.types).sort()).toEqual(['whatsapp-check-window', 'whatsapp-cloud-config', 'whatsapp-send-template', 'whatsapp-webhook-status']);
     expect(ours.every((s) => s.enabled && !s.err)).toBe(true);
-    const html = await (await fetch(`${nodeRedUrl}/nodes`, { headers: { Accept: 'text/html' } })).text();
+    const html = await (await fetch(`${nodeRedUrl}/nodes`, { headers: asAdmin({ Accept: 'text/html' }) })).text();
     expect(html).toContain('data-help-name="whatsapp-send-template"');
     expect(html).not.toContain(TOKEN);
   });
 
-  it("serves the editor's template picker from the deployed config", async () => {
-    const response = await fetch(`${nodeRedUrl}/whatsapp-cloud/${CONFIG_ID}/templates`);
+  it('keeps the secrets out of the flow and out of the editor: password credentials come back only as "has_" flags', async () => {
+    const flows = await (await fetch(`${nodeRedUrl}/flows`, { headers: asAdmin() })).text();
+    expect(flows).toContain(CONFIG_ID);
+    for (const secret of [TOKEN, APP_SECRET, VERIFY_TOKEN]) expect(flows).not.toContain(secret);
+    const credentials = (await (await fetch(`${nodeRedUrl}/credentials/whatsapp-cloud-config/${CONFIG_ID}`, { headers: asAdmin() })).json()) as Record<string, unknown>;
+    expect(credentials).toMatchObject({ has_accessToken: true, has_appSecret: true, has_verifyToken: true });
+    for (const secret of [TOKEN, APP_SECRET, VERIFY_TOKEN]) expect(JSON.stringify(credentials)).not.toContain(secret);
+  });
+
+  it("serves the editor's template picker from the deployed config, to signed-in editor users only", async () => {
+    expect((await fetch(`${nodeRedUrl}/whatsapp-cloud/${CONFIG_ID}/templates`)).status).toBe(401);
+    const response = await fetch(`${nodeRedUrl}/whatsapp-cloud/${CONFIG_ID}/templates`, { headers: asAdmin() });
     expect(response.status).toBe(200);
     const { templates } = (await response.json()) as { templates: Array<{ name: string; status: string }> };
     expect(templates.map((t) => t.name)).toContain('order_confirmation');

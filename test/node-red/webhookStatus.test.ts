@@ -4,8 +4,11 @@
  * message per event, de-duplication, no regression, window and opt-out side effects, route removal on close, and
  * the whole loop with the sandbox delivering the statuses of a message the send node sent.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+import Redis from 'ioredis';
 
 import { computeSignature, createStateStore } from '../../core';
 import { startSandbox } from '../../sandbox';
@@ -177,7 +180,7 @@ describe('whatsapp-webhook-status in Node-RED', () => {
     expect(events.messages.map((m) => `${m.topic} ${payloadOf(m).messageId}`).sort()).toEqual(['status:delivered wamid.OTHERNUMBER', 'status:read wamid.BATCH1']);
   });
 
-  it('records inbound messages as open windows and STOP as an opt-out, for the check-window and send nodes', async () => {
+  it('records inbound messages as open windows (read by check window) and STOP as an opt-out in the store', async () => {
     const storePath = newStorePath();
     const events = await loadHook({}, [
       { id: 'window', type: 'whatsapp-check-window', server: 'cfg', wires: [['open'], ['closed']] },
@@ -208,6 +211,42 @@ describe('whatsapp-webhook-status in Node-RED', () => {
       expect(await store.isOptedOut({ phoneNumberId: PHONE_NUMBER_ID, waId: '447911123456' })).toBe(true);
     } finally {
       await store.close();
+    }
+  });
+
+  it('shares de-duplication and windows through Redis when the config says so (several Node-RED instances)', async () => {
+    const keyPrefix = `wjtest:node-red:${process.pid}:${randomBytes(4).toString('hex')}:`;
+    const redisConfig = { storeType: 'redis', redisHost: '127.0.0.1', redisPort: 6379, redisKeyPrefix: keyPrefix };
+    const nodes: FlowNode[] = [
+      webhookNode(),
+      { id: 'events', type: 'helper' },
+      { id: 'window', type: 'whatsapp-check-window', server: 'cfg', wires: [['open'], ['closed']] },
+      { id: 'open', type: 'helper' },
+      { id: 'closed', type: 'helper' },
+    ];
+    const admin = new Redis({ host: '127.0.0.1', port: 6379 });
+    try {
+      server.serve(await load(flow(sandbox, newStorePath(), nodes, redisConfig)));
+      let events = new Collector('events');
+      const body = inboundBody('447911123456', 'Hello from Redis', 'wamid.REDIS1');
+      await post(body);
+      await events.waitFor(1);
+      await helper.unload();
+
+      // A second "instance" (new flow, new connection, another embedded file that is not used): the same event is a duplicate.
+      server.serve(await load(flow(sandbox, newStorePath(), nodes, redisConfig)));
+      events = new Collector('events');
+      const open = new Collector('open');
+      await post(body);
+      await sleep(200);
+      expect(events.messages).toHaveLength(0);
+      helper.getNode('window').receive({ payload: { to: '+447911123456' } });
+      await open.waitFor(1);
+      expect((await admin.keys(`${keyPrefix}*`)).length).toBeGreaterThan(0);
+    } finally {
+      const keys = await admin.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
+      await admin.quit();
     }
   });
 
