@@ -6,9 +6,9 @@
 import { normalizePhoneNumber, windowFrom, z } from '../core';
 import type { ConversationWindow } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
+import { blank } from './lib/cloud';
 import { asError, connectionOf, evaluate, parseNodeSettings } from './lib/node';
 
-const blank = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 const settingsSchema = z.object({
   server: z.string({ required_error: 'choose a WhatsApp Cloud config' }).min(1, 'choose a WhatsApp Cloud config'),
@@ -54,6 +54,8 @@ function register(RED: NodeAPI): void {
     } catch (error) {
       setupError = asError(error);
       node.status({ fill: 'red', shape: 'ring', text: setupError.message.slice(0, 60) });
+      // Logged at deploy; every message then fails with the same error, which Catch nodes see.
+      node.error(setupError.message);
     }
 
     const check = async (msg: NodeMessage): Promise<{ window: ConversationWindow & { recipient: string; checkedAt: string } }> => {

@@ -20,10 +20,10 @@ import {
 } from '../core';
 import type { CloudApiClient, PacerOptions, TemplateDefinition, TemplateObject, TrackingData } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
+import { blank } from './lib/cloud';
 import type { CloudConnection, TemplateRef } from './lib/cloud';
 import { StatusBadge, asError, connectionOf, errorDetails, evaluate, parseNodeSettings } from './lib/node';
 
-const blank = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 const num = (schema: z.ZodNumber, fallback: number) => z.preprocess(blank, z.coerce.number().pipe(schema).default(fallback));
 
 const settingsSchema = z.object({
@@ -164,14 +164,21 @@ function register(RED: NodeAPI): void {
     } catch (error) {
       setupError = asError(error);
       node.status({ fill: 'red', shape: 'ring', text: setupError.message.slice(0, 60) });
+      // Logged at deploy; every message then fails with the same error, which Catch nodes see.
+      node.error(setupError.message);
     }
 
     const pacerFor = (s: SendSettings, c: CloudConnection): Promise<NodePacer> => {
-      pacer ??= c.slots().then(
-        (slots) =>
-          new NodePacer(c.phoneNumberId, { messagesPerSecond: s.messagesPerSecond, pairIntervalMs: s.pairIntervalSeconds * 1000, slots }, sleeper),
-      );
-      pacer.catch(() => (pacer = undefined));
+      if (!pacer) {
+        const pending = c
+          .slots()
+          .then((slots) => new NodePacer(c.phoneNumberId, { messagesPerSecond: s.messagesPerSecond, pairIntervalMs: s.pairIntervalSeconds * 1000, slots }, sleeper));
+        // A store that failed to open is tried again by the next message.
+        pending.catch(() => {
+          if (pacer === pending) pacer = undefined;
+        });
+        pacer = pending;
+      }
       return pacer;
     };
 

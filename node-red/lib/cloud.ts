@@ -22,8 +22,8 @@ import type { JourneyStateStore, RetryPolicy, SlotReserver, TemplateDefinition }
 export const CONFIG_NODE_TYPE = 'whatsapp-cloud-config';
 export const STORE_FILE_NAME = 'whatsapp-journeys.sqlite';
 
-/** The editor saves empty inputs as "": they mean "use the default". */
-const blank = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+/** The editor saves empty inputs as "": they mean "use the default". For z.preprocess. */
+export const blank = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 export const cloudSettingsSchema = z.object({
   phoneNumberId: z
