@@ -1,0 +1,133 @@
+/**
+ * A real n8n for the benchmarks, through the end-to-end test bed (test/e2e/harness): n8n 2.x on Node 24 with its
+ * own PostgreSQL database, our package installed from `npm pack` the way users install community nodes.
+ * Adds what benchmarks need on top: the build, the main process id, and RSS sampling from /proc.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { N8nInstance, type CredentialJson, type WorkflowJson } from '../../test/e2e/harness';
+import { onCleanup } from './cleanup';
+import { REPO_ROOT } from './results';
+
+/** `npm run build`: the package n8n installs is the built tarball, so the bench measures the current sources. */
+export async function buildPackage(log: (m: string) => void): Promise<void> {
+  log('npm run build');
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build failed (${code}):\n${out.slice(-3000)}`))));
+  });
+  log(`built in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+export interface StartedN8n {
+  n8n: N8nInstance;
+  /** pid of `n8n start` (the process that runs executions in regular mode). */
+  pid: number;
+  dispose(): Promise<void>;
+}
+
+/** Creates an instance, installs our tarball, imports credentials and workflows, publishes the active ones, starts. */
+export async function startN8n(options: {
+  label: string;
+  env?: Record<string, string>;
+  credentials: CredentialJson[];
+  workflows: WorkflowJson[];
+  log: (m: string) => void;
+}): Promise<StartedN8n> {
+  const n8n = await N8nInstance.create({ label: options.label, env: options.env });
+  const dispose = onCleanup(`n8n ${options.label}`, () => n8n.dispose());
+  try {
+    options.log(`n8n ${n8n.installation.version}: installing the package tarball`);
+    await n8n.installPackage();
+    if (options.credentials.length) await n8n.importCredentials(options.credentials);
+    for (const workflow of options.workflows) {
+      const id = await n8n.importWorkflow(workflow);
+      if (workflow.active) await n8n.publishWorkflow(id);
+    }
+    options.log('starting n8n');
+    await n8n.start();
+    options.log(`n8n ready in ${Math.round(n8n.lastStartMs / 1000)} s`);
+    return { n8n, pid: listeningPid(n8n.port), dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** The pid listening on a local TCP port (from `ss`), i.e. the n8n main process. */
+export function listeningPid(port: number): number {
+  const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+  const match = /pid=(\d+)/.exec(out);
+  if (!match) throw new Error(`no process listens on port ${port}: ${out}`);
+  return Number(match[1]);
+}
+
+function statusField(pid: number, field: string): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // Gone.
+  }
+  return out;
+}
+
+function descendants(pid: number): number[] {
+  const all: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift()!;
+    all.push(p);
+    queue.push(...children(p));
+  }
+  return all;
+}
+
+/** Samples the RSS of a process (and, separately, of it with its children, e.g. n8n's task runner) every `everyMs`. */
+export class RssSampler {
+  peakMain = 0;
+  peakTree = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pid: number,
+    private readonly everyMs = 100,
+  ) {}
+
+  start(): this {
+    const sample = (): void => {
+      const main = statusField(this.pid, 'VmRSS');
+      const tree = descendants(this.pid).reduce((sum, p) => sum + statusField(p, 'VmRSS'), 0);
+      this.peakMain = Math.max(this.peakMain, main);
+      this.peakTree = Math.max(this.peakTree, tree);
+    };
+    sample();
+    this.timer = setInterval(sample, this.everyMs);
+    return this;
+  }
+
+  stop(): { peakMainBytes: number; peakTreeBytes: number; hwmBytes: number } {
+    if (this.timer) clearInterval(this.timer);
+    return { peakMainBytes: this.peakMain, peakTreeBytes: this.peakTree, hwmBytes: statusField(this.pid, 'VmHWM') };
+  }
+}
+
+export const MIB = 2 ** 20;
