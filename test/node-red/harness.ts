@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,6 +53,8 @@ helper.init(require.resolve('node-red'));
 export const NODES: NodeModule[] = [cloudConfigNode, sendTemplateNode, checkWindowNode, webhookStatusNode];
 
 const tmp = mkdtempSync(join(tmpdir(), 'wj-node-red-'));
+// Registered in the importing test file: its store files go when it ends.
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let storeSeq = 0;
 export const newStorePath = (): string => join(tmp, `store-${process.pid}-${++storeSeq}.sqlite`);
 
