@@ -146,9 +146,11 @@ async function buildReport(n8n: N8nInstance, ids: Record<string, string>): Promi
           if (item.messageId) report.sent.push({ journey, step: String((item.tracking as { step?: string }).step ?? ''), recipient: String(item.recipient), messageId: String(item.messageId) });
         }
         for (const item of safeJsonOf(data, node, 1)) {
-          const error = item.error as { message?: string } | string | undefined;
+          if (process.env.DEMO_DEBUG) log(`error item: ${JSON.stringify(item).slice(0, 600)}`);
+          const error = item.error as { message?: string; recipient?: string } | string | undefined;
           const message = typeof error === 'string' ? error : error?.message ?? JSON.stringify(item);
-          report.skipped.push({ journey, recipient: String(item.phone ?? item.recipient ?? ''), reason: message.replace(/\s+/g, ' ').slice(0, 110) });
+          const recipient = typeof error === 'object' && error?.recipient ? error.recipient : String(item.phone ?? '');
+          report.skipped.push({ journey, recipient, reason: message.replace(/\s+/g, ' ').slice(0, 110) });
         }
         break;
       }

@@ -197,13 +197,13 @@ export class WhatsAppCheckWindow implements INodeType {
       } catch (error) {
         // Name the field, as the timestamp errors do.
         if (error instanceof PhoneNumberError) error.message = `Recipient Phone Number: ${error.message}`;
-        const nodeError = new NodeOperationError(this.getNode(), error as Error, { itemIndex });
         if (this.continueOnFail()) {
-          // `error` lets n8n move the item to the error output when "Continue (using error output)" is chosen.
-          closed.push({ json: { ...items[itemIndex].json, error: (error as Error).message }, error: nodeError, pairedItem: { item: itemIndex } });
+          // Only `error` at the top level: n8n then routes the item to the error output (merged with the input
+          // item) under "Continue (using error output)", or keeps it on Closed under "Continue".
+          closed.push({ json: { error: (error as Error).message }, pairedItem: { item: itemIndex } });
           continue;
         }
-        throw nodeError;
+        throw new NodeOperationError(this.getNode(), error as Error, { itemIndex });
       }
     }
     return [open, closed];

@@ -144,12 +144,12 @@ export async function sendPrepared(
   const byIndex = new Map<number, INodeExecutionData>();
   const continueOnFail = ctx.continueOnFail();
   // A bad item stops the run before any request leaves, unless Continue on Fail routes it aside.
+  // Failed items carry only `error` at the top level: that is how n8n recognises them for the error output,
+  // where it merges them with the input item (so the customer's own fields stay next to the reason).
   for (const failure of failures) {
-    const nodeError = toNodeError(ctx, failure.error, failure.itemIndex);
-    if (!continueOnFail) throw nodeError;
+    if (!continueOnFail) throw toNodeError(ctx, failure.error, failure.itemIndex);
     byIndex.set(failure.itemIndex, {
-      json: { recipient: failure.recipient, error: errorJson(failure.error) },
-      error: nodeError,
+      json: { error: { ...errorJson(failure.error), recipient: failure.recipient } },
       pairedItem: { item: failure.itemIndex },
     });
   }
@@ -198,10 +198,8 @@ export async function sendPrepared(
           pairedItem: { item: outcome.itemIndex },
         });
       } else {
-        const nodeError = toNodeError(ctx, outcome.error, outcome.itemIndex);
         byIndex.set(outcome.itemIndex, {
-          json: { recipient: p.recipient, ...p.summary, error: { ...errorJson(outcome.error), attempts: outcome.retries.length + 1 } },
-          error: nodeError,
+          json: { error: { ...errorJson(outcome.error), recipient: p.recipient, ...p.summary, attempts: outcome.retries.length + 1 } },
           pairedItem: { item: outcome.itemIndex },
         });
       }

@@ -1,0 +1,239 @@
+/**
+ * Queue mode (main + two workers + Redis + PostgreSQL) with the journey state in Redis:
+ * - the Webhook Status trigger runs on the main process, the Check Conversation Window node on workers, and both
+ *   see the same windows;
+ * - a duplicated webhook starts one execution;
+ * - two executions sending for one phone number on two workers share its throughput budget through Redis, so the
+ *   sandbox (--mps) refuses nothing.
+ */
+import { computeSignature } from '../../core';
+import { startSandbox } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
+import { N8nInstance, disposeAll, jsonOf, newWorkflowId } from './harness';
+import type { WorkflowJson } from './harness';
+import { runCommand } from './harness/process';
+
+const APP_SECRET = 'queue-app-secret';
+const TOKEN = 'queue-access-token';
+const MPS = 40;
+const PER_EXECUTION = 120;
+const CREDENTIAL = { id: 'wjQueueCred00001', name: 'WhatsApp (queue e2e)' };
+const REDIS_CREDENTIAL = { id: 'wjQueueRedis0001', name: 'Redis (queue e2e)' };
+const keyPrefix = `wj-e2e-${process.pid}-${Date.now()}:`;
+const store = { stateStore: 'redis', redisKeyPrefix: keyPrefix };
+const creds = { metaWhatsAppCloudApi: CREDENTIAL, redis: REDIS_CREDENTIAL };
+
+let sandbox: Sandbox;
+let n8n: N8nInstance;
+const ids = { trigger: newWorkflowId(), check: newWorkflowId(), send: newWorkflowId() };
+const triggerWebhookId = '5d6c7b8a-9e0f-4a1b-8c2d-3e4f5a6b7c8d';
+
+const webhookNode = (name: string, path: string) => ({
+  id: `${name}-w`,
+  name,
+  type: 'n8n-nodes-base.webhook',
+  typeVersion: 2,
+  position: [0, 0],
+  webhookId: `${path}-0000-4000-8000-000000000000`.slice(0, 36),
+  parameters: { httpMethod: 'POST', path, responseMode: 'lastNode', options: {} },
+});
+
+const workflows: WorkflowJson[] = [
+  {
+    id: ids.trigger,
+    name: 'queue: status trigger',
+    active: false,
+    settings: { executionOrder: 'v1' },
+    connections: {},
+    nodes: [
+      {
+        id: 'trig',
+        name: 'Statuses',
+        type: 'n8n-nodes-whatsapp-journeys.whatsAppWebhookStatus',
+        typeVersion: 1,
+        position: [0, 0],
+        webhookId: triggerWebhookId,
+        credentials: creds,
+        parameters: { registration: 'manual', events: ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'message'], options: {}, ...store },
+      },
+    ],
+  },
+  {
+    id: ids.check,
+    name: 'queue: check window',
+    active: false,
+    settings: { executionOrder: 'v1' },
+    nodes: [
+      webhookNode('Check request', 'queue-check'),
+      {
+        id: 'chk',
+        name: 'Window',
+        type: 'n8n-nodes-whatsapp-journeys.whatsAppCheckWindow',
+        typeVersion: 1,
+        position: [200, 0],
+        credentials: creds,
+        parameters: { operation: 'check', recipient: '={{ $json.body.phone }}', source: 'store', options: {}, ...store },
+      },
+    ],
+    connections: { 'Check request': { main: [[{ node: 'Window', type: 'main', index: 0 }]] } },
+  },
+  {
+    id: ids.send,
+    name: 'queue: send batch',
+    active: false,
+    settings: { executionOrder: 'v1' },
+    nodes: [
+      webhookNode('Send request', 'queue-send'),
+      { id: 'split', name: 'Split', type: 'n8n-nodes-base.splitOut', typeVersion: 1, position: [200, 0], parameters: { fieldToSplitOut: 'body.recipients', options: {} } },
+      {
+        id: 'send',
+        name: 'Send',
+        type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
+        typeVersion: 1,
+        position: [400, 0],
+        credentials: creds,
+        parameters: {
+          operation: 'sendTemplate',
+          recipient: '={{ $json.phone }}',
+          template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
+          variablesMode: 'mapper',
+          variables: {
+            mappingMode: 'defineBelow',
+            value: { header_text_1: '#1', body_1: 'Ana', body_2: '#1', body_3: 'today', button_0_url: 'o1' },
+            matchingColumns: [],
+            schema: [],
+          },
+          options: { messagesPerSecond: MPS, pairIntervalSeconds: 0 },
+          ...store,
+        },
+      },
+    ],
+    connections: {
+      'Send request': { main: [[{ node: 'Split', type: 'main', index: 0 }]] },
+      Split: { main: [[{ node: 'Send', type: 'main', index: 0 }]] },
+    },
+  },
+];
+
+async function postJson(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await response.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // keep text
+  }
+  return { status: response.status, json };
+}
+
+beforeAll(async () => {
+  n8n = await N8nInstance.create({ label: 'queue-journeys', mode: 'queue' });
+  sandbox = await startSandbox({
+    token: TOKEN,
+    appSecret: APP_SECRET,
+    mps: MPS,
+    pairRateMs: 0,
+    statusDelayMs: 60_000,
+    callbackUrl: n8n.webhookUrl(`${triggerWebhookId}/whatsapp`),
+  });
+  await n8n.installPackage();
+  await n8n.importCredentials([
+    {
+      ...CREDENTIAL,
+      type: 'metaWhatsAppCloudApi',
+      data: {
+        accessToken: TOKEN,
+        phoneNumberId: sandbox.config.phoneNumberId,
+        wabaId: sandbox.config.wabaId,
+        appSecret: APP_SECRET,
+        verifyToken: 'v',
+        apiVersion: 'v25.0',
+        baseUrl: sandbox.url,
+      },
+    },
+    { ...REDIS_CREDENTIAL, type: 'redis', data: { host: '127.0.0.1', port: 6379, database: 0, password: '' } },
+  ]);
+  for (const workflow of workflows) {
+    await n8n.importWorkflow(workflow);
+    await n8n.publishWorkflow(workflow.id ?? '');
+  }
+  await n8n.start();
+  await n8n.startWorker({ concurrency: 2 });
+  await n8n.startWorker({ concurrency: 2 });
+}, 20 * 60_000);
+
+afterAll(async () => {
+  await disposeAll();
+  await sandbox?.close();
+  await runCommand('sh', ['-c', `redis-cli -h 127.0.0.1 --scan --pattern '${keyPrefix}*' | xargs -r redis-cli -h 127.0.0.1 DEL`], { timeoutMs: 20_000 }).catch(() => undefined);
+}, 120_000);
+
+describe('journeys in n8n queue mode with the Redis store', () => {
+  it('a customer message taken by the trigger on main opens the window the check node on a worker reads', async () => {
+    const before = await n8n.lastExecutionId();
+    await postJson(`${sandbox.url}/__sandbox/inbound`, { from: '447911123456', text: 'hello' });
+    await n8n.waitForExecution({ workflowId: ids.trigger, afterId: before, timeoutMs: 120_000 });
+
+    const open = await postJson(n8n.webhookUrl('queue-check'), { phone: '+447911123456' });
+    expect(open.status).toBe(200);
+    expect(open.json).toMatchObject({ whatsappWindow: { open: true, waId: '447911123456' } });
+    const closed = await postJson(n8n.webhookUrl('queue-check'), { phone: '+447911654321' });
+    // "Closed" is output 1: with responseMode lastNode n8n answers with the last node's first output item, so read the run.
+    expect(closed.status).toBe(200);
+    const executions = await n8n.executions({ workflowId: ids.check });
+    const last = await n8n.execution(executions[executions.length - 1].id);
+    expect(jsonOf(last.data, 'Window', { output: 1 })).toEqual([expect.objectContaining({ whatsappWindow: expect.objectContaining({ open: false }) })]);
+  }, 300_000);
+
+  it('a webhook Meta delivers twice starts one execution (de-duplication in Redis)', async () => {
+    const body = JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: sandbox.config.wabaId,
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { display_phone_number: sandbox.config.displayPhoneNumber, phone_number_id: sandbox.config.phoneNumberId },
+                statuses: [{ id: 'wamid.QUEUE-DUP', status: 'delivered', timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: '447911123456' }],
+              },
+            },
+          ],
+        },
+      ],
+    });
+    const headers = { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature(body, APP_SECRET) };
+    const before = await n8n.lastExecutionId();
+    const url = n8n.webhookUrl(`${triggerWebhookId}/whatsapp`);
+    const answers = await Promise.all([fetch(url, { method: 'POST', headers, body }), fetch(url, { method: 'POST', headers, body })]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    await n8n.waitForExecution({ workflowId: ids.trigger, afterId: before, timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(await n8n.executions({ workflowId: ids.trigger, afterId: before })).toHaveLength(1);
+  }, 300_000);
+
+  it('two executions on two workers sending for one number stay under the sandbox limit together', async () => {
+    const recipients = (offset: number) =>
+      Array.from({ length: PER_EXECUTION }, (_, i) => ({ phone: `+44 7911 2${String(offset + i).padStart(5, '0')}` }));
+    const started = Date.now();
+    const answers = await Promise.all([
+      postJson(n8n.webhookUrl('queue-send'), { recipients: recipients(0) }),
+      postJson(n8n.webhookUrl('queue-send'), { recipients: recipients(PER_EXECUTION) }),
+    ]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    const messages = (await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as { data: Array<{ to: string }> };
+    const batch = messages.data.filter((m) => m.to.startsWith('+4479112'));
+    expect(batch).toHaveLength(2 * PER_EXECUTION);
+    expect(new Set(batch.map((m) => m.to)).size).toBe(2 * PER_EXECUTION);
+    const throttled = (await (await fetch(`${sandbox.url}/__sandbox/requests?code=130429`)).json()) as { data: unknown[] };
+    expect(throttled.data).toHaveLength(0);
+    // Together they cannot have been faster than the shared limit allows.
+    expect(seconds).toBeGreaterThanOrEqual((2 * PER_EXECUTION) / MPS - 1);
+    const sendExecutions = await n8n.executions({ workflowId: ids.send });
+    expect(sendExecutions.filter((e) => e.status === 'success')).toHaveLength(2);
+  }, 600_000);
+});
