@@ -64,7 +64,7 @@ interface CatalogueEntry {
 const RETRYABLE_CODES: ReadonlySet<number> = new Set([130429, 131056, 4, 80007]);
 
 const SERVICE_ACTION =
-	'Meta had a temporary problem. Retry only if you can tolerate a possible duplicate; check the WhatsApp Business Platform status page first.';
+	'Meta had a temporary problem and refused the message, so a retry cannot duplicate it: the send node retries with backoff. If it persists, check the WhatsApp Business Platform status page.';
 const FIX_REQUEST_ACTION = 'Fix the request (see the details) and send again; retrying unchanged fails the same way.';
 
 const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
