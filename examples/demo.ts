@@ -146,7 +146,6 @@ async function buildReport(n8n: N8nInstance, ids: Record<string, string>): Promi
           if (item.messageId) report.sent.push({ journey, step: String((item.tracking as { step?: string }).step ?? ''), recipient: String(item.recipient), messageId: String(item.messageId) });
         }
         for (const item of safeJsonOf(data, node, 1)) {
-          if (process.env.DEMO_DEBUG) log(`error item: ${JSON.stringify(item).slice(0, 600)}`);
           const error = item.error as { message?: string; recipient?: string } | string | undefined;
           const message = typeof error === 'string' ? error : error?.message ?? JSON.stringify(item);
           const recipient = typeof error === 'object' && error?.recipient ? error.recipient : String(item.phone ?? '');
@@ -222,7 +221,9 @@ export function checkReport(report: Report): string[] {
   if (report.sent.some((s) => ['+14155552671', '+34612345678'].includes(s.recipient))) problems.push('a policy-skipped customer was messaged');
   if (!report.failures.some((f) => f.recipient === '33612345678' && f.code === '131026')) problems.push('Eve\'s undeliverable message did not come back as failed 131026');
   if ((report.statuses['order-confirmation/confirm-session']?.read ?? 0) < 1) problems.push('no read status joined back to order-confirmation/confirm-session');
-  if (report.followUps.fallback + report.followUps.retry < 1) problems.push('the delivery-failure journey did not handle the failed status');
+  if (report.followUps.fallback !== 1 || report.followUps.retry !== 0) {
+    problems.push(`the delivery-failure journey should send Eve's 131026 to the fallback channel (fallback ${report.followUps.fallback}, retry ${report.followUps.retry})`);
+  }
   return problems;
 }
 
