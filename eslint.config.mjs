@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // Node-RED's constructor functions capture the node as `const node = this` for its callbacks, by convention.
+    files: ['node-red/**/*.ts'],
+    rules: { '@typescript-eslint/no-this-alias': 'off' },
+  },
+  {
     // typescript-estree parses .json as one object expression, which the package.json rules walk.
     files: ['package.json'],
     languageOptions: { parser: tseslint.parser, parserOptions: { extraFileExtensions: ['.json'] } },

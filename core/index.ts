@@ -16,3 +16,5 @@ export * from './limits';
 export * from './send';
 export * from './templateCache';
 export * from './ingest';
+export * from './time';
+export * from './failure';

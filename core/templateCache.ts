@@ -23,6 +23,18 @@ export interface TemplateCacheOptions {
   now?: () => number;
 }
 
+export interface TemplateRef {
+  id?: string;
+  name?: string;
+  language?: string;
+}
+
+/** "order_update" or "order_update (en_US)", as people copy it from WhatsApp Manager. */
+export function parseTemplateName(text: string): TemplateRef {
+  const match = /^(.+?)\s*\(([A-Za-z_]+)\)$/.exec(text.trim());
+  return match ? { name: match[1], language: match[2] } : { name: text.trim() };
+}
+
 export class TemplateNotFoundError extends Error {
   constructor(
     message: string,

@@ -3,7 +3,7 @@
  * output 1 "open" (a free-form message may be sent), output 2 "closed" (only a template may). `msg.window`
  * carries the ConversationWindow. Can also record an inbound message that reached the flow another way.
  */
-import { normalizePhoneNumber, windowFrom, z } from '../core';
+import { normalizePhoneNumber, parseTimestamp, windowFrom, z } from '../core';
 import type { ConversationWindow } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import { blank } from './lib/cloud';
@@ -27,20 +27,6 @@ const settingsSchema = z.object({
 });
 type CheckSettings = z.infer<typeof settingsSchema>;
 type CheckDef = NodeDef & Partial<Record<keyof CheckSettings, unknown>>;
-
-/** ISO 8601, Unix seconds or milliseconds (number or digits), or a Date; empty means "none". */
-function parseTimestamp(value: unknown, field: string): Date | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  let date: Date;
-  if (value instanceof Date) date = value;
-  else if (typeof value === 'number') date = new Date(value < 1e12 ? value * 1000 : value);
-  else if (typeof value === 'string' && /^\d+$/.test(value.trim())) {
-    const n = Number(value.trim());
-    date = new Date(n < 1e12 ? n * 1000 : n);
-  } else date = new Date(String(value));
-  if (Number.isNaN(date.getTime())) throw new Error(`${field} "${String(value)}" is not a date: use an ISO 8601 time or a Unix timestamp`);
-  return date;
-}
 
 function register(RED: NodeAPI): void {
   function WhatsAppCheckWindowNode(this: NodeInstance, def: CheckDef): void {

@@ -14,6 +14,7 @@ import {
   extractTemplateVariables,
   isUsNumber,
   normalizePhoneNumber,
+  parseTemplateName,
   sendBatch,
   validateTemplateMessage,
   z,
@@ -82,11 +83,6 @@ function fieldOf<S extends z.ZodTypeAny>(schema: S, value: unknown, field: strin
   return parsed.data as z.output<S>;
 }
 
-/** "order_update" or "order_update (en_US)" as copied from WhatsApp Manager. */
-function refFromText(text: string): TemplateRef {
-  const match = /^(.+?)\s*\(([A-Za-z_]+)\)$/.exec(text);
-  return match ? { name: match[1], language: match[2] } : { name: text };
-}
 
 interface Prepared {
   waId: string;
@@ -184,7 +180,7 @@ function register(RED: NodeAPI): void {
 
     const templateFor = (s: SendSettings, c: CloudConnection, api: CloudApiClient, override: TemplateOverride | undefined): Promise<TemplateDefinition> => {
       let ref: TemplateRef;
-      if (typeof override === 'string') ref = refFromText(override);
+      if (typeof override === 'string') ref = parseTemplateName(override);
       else if (override) ref = { id: override.id, name: override.name, language: override.language };
       else ref = { id: s.templateId || undefined, name: s.templateName || undefined, language: s.templateLanguage || undefined };
       if (!ref.id && !ref.name) throw new Error('No template: pick one in the node, or set msg.template to its name (or { name, language })');

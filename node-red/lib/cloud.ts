@@ -17,7 +17,7 @@ import {
   processTemplateCache,
   z,
 } from '../../core';
-import type { JourneyStateStore, RetryPolicy, SlotReserver, TemplateDefinition } from '../../core';
+import type { JourneyStateStore, RetryPolicy, SlotReserver, TemplateDefinition, TemplateRef } from '../../core';
 
 export const CONFIG_NODE_TYPE = 'whatsapp-cloud-config';
 export const STORE_FILE_NAME = 'whatsapp-journeys.sqlite';
@@ -79,11 +79,7 @@ export function parseCloudConfig(settings: unknown, secrets: unknown): { setting
   return { settings: s.data, secrets: c.data };
 }
 
-export interface TemplateRef {
-  id?: string;
-  name?: string;
-  language?: string;
-}
+export type { TemplateRef };
 
 /** One Meta app + business number, as configured in one config node. */
 export class CloudConnection {

@@ -1,5 +1,5 @@
 /** Small helpers the three flow nodes share: reading their settings, the config node, typed inputs, errors, badges. */
-import { TemplateValidationError, WhatsAppApiError, z } from '../../core';
+import { describeFailure, z } from '../../core';
 import type { NodeAPI, NodeInstance, NodeMessage } from '../types';
 import { CONFIG_NODE_TYPE, describeIssue } from './cloud';
 import type { CloudConnection } from './cloud';
@@ -40,27 +40,7 @@ export function evaluate(RED: NodeAPI, node: NodeInstance, msg: NodeMessage, val
 }
 
 /** A plain object describing a failure, for `msg.whatsappError` (Catch nodes see it next to `msg.error`). */
-export function errorDetails(error: unknown): Record<string, unknown> {
-  if (error instanceof WhatsAppApiError) {
-    return {
-      message: error.message,
-      code: error.code,
-      meaning: error.info.meaning,
-      category: error.info.category,
-      retryable: error.info.retryable,
-      retry: error.info.retry,
-      action: error.info.action,
-      httpStatus: error.httpStatus,
-      details: error.details,
-      fbtraceId: error.fbtraceId,
-      mayHaveBeenAccepted: error.acceptedUnknown,
-    };
-  }
-  if (error instanceof TemplateValidationError) {
-    return { message: error.message, code: error.code, template: error.template, language: error.language, issues: error.issues };
-  }
-  return { message: error instanceof Error ? error.message : String(error) };
-}
+export const errorDetails = describeFailure;
 
 export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));

@@ -1,32 +1,10 @@
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
-import { normalizePhoneNumber, PhoneNumberError, windowFrom } from '../../core';
+import { normalizePhoneNumber, parseTimestamp, PhoneNumberError, windowFrom } from '../../core';
 import type { ConversationWindow } from '../../core';
 import { getStateStore, stateStoreProperties } from '../shared/store';
 import { getMetaCredential } from '../shared/transport';
-
-/** Clocks of Meta, a CRM and n8n differ a little; a time further ahead than this is a wrong unit or time zone, not skew. */
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-
-function parseTimestamp(value: unknown, field: string, now: Date): Date | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  let date: Date;
-  if (typeof value === 'number') date = new Date(value < 1e12 ? value * 1000 : value); // unix seconds or ms
-  else if (value instanceof Date) date = value;
-  else if (typeof value === 'string' && /^\d+$/.test(value.trim())) date = new Date(Number(value) < 1e12 ? Number(value) * 1000 : Number(value));
-  else date = new Date(String(value));
-  if (Number.isNaN(date.getTime())) {
-    throw new Error(`${field} "${String(value)}" is not a date: use an ISO 8601 time or a Unix timestamp`);
-  }
-  // A future time would hold the window open past its real end (e.g. microseconds read as milliseconds: for ever).
-  if (date.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) {
-    throw new Error(
-      `${field} "${String(value)}" is in the future (${date.toISOString()}): use Unix seconds or milliseconds (not microseconds), or an ISO 8601 time with its time zone`,
-    );
-  }
-  return date;
-}
 
 export class WhatsAppCheckWindow implements INodeType {
   description: INodeTypeDescription = {

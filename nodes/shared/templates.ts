@@ -1,4 +1,4 @@
-import { processTemplateCache } from '../../core';
+import { parseTemplateName, processTemplateCache } from '../../core';
 import type { CloudApiClient, TemplateDefinition } from '../../core';
 import type { MetaCredential } from './credentials';
 
@@ -39,8 +39,6 @@ export function templateRefFromLocator(locator: TemplateLocator | string, langua
   const mode = typeof locator === 'string' ? 'name' : locator.mode;
   if (!value) throw new Error('Template is empty: pick one from the list, or enter its name or ID');
   if (mode === 'list' || mode === 'id') return { id: value };
-  // "By name" accepts "order_update" or "order_update (en_US)" as typed by people who copy from WhatsApp Manager.
-  const match = /^(.+?)\s*\(([A-Za-z_]+)\)$/.exec(value);
-  if (match) return { name: match[1], language: language || match[2] };
-  return { name: value, language: language || undefined };
+  const ref = parseTemplateName(value);
+  return { name: ref.name, language: language || ref.language };
 }

@@ -8,6 +8,7 @@ import {
   DEFAULT_PAIR_INTERVAL_MS,
   SendPacer,
   WhatsAppApiError,
+  describeFailure,
   encodeTracking,
   normalizePhoneNumber,
   processSlotStore,
@@ -101,24 +102,7 @@ export class BinaryUploader {
   }
 }
 
-function errorJson(error: Error): IDataObject {
-  if (error instanceof WhatsAppApiError) {
-    return {
-      message: error.message,
-      code: error.code,
-      meaning: error.info.meaning,
-      category: error.info.category,
-      retryable: error.info.retryable,
-      retry: error.info.retry,
-      action: error.info.action,
-      httpStatus: error.httpStatus,
-      details: error.details,
-      fbtraceId: error.fbtraceId,
-      mayHaveBeenAccepted: error.acceptedUnknown,
-    };
-  }
-  return { message: error.message };
-}
+const errorJson = (error: Error): IDataObject => describeFailure(error) as IDataObject;
 
 export function toNodeError(ctx: IExecuteFunctions, error: Error, itemIndex: number): NodeApiError | NodeOperationError {
   if (error instanceof WhatsAppApiError) {
