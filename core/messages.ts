@@ -275,7 +275,11 @@ export const cloudApiMessageRequestSchema = envelopeBaseSchema.superRefine((body
 	}
 	if (type === 'template') {
 		const parsed = templateObjectSchema.safeParse(content);
-		if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ['template', ...issue.path] });
+		if (!parsed.success) {
+			for (const issue of parsed.error.issues) {
+				ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['template', ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))], message: issue.message });
+			}
+		}
 		return;
 	}
 	if (!SESSION_TYPES.has(type)) {
@@ -315,6 +319,17 @@ export function buildEnvelope(to: string, body: OutboundMessage | TemplateObject
 		...(data !== undefined && data !== '' ? { biz_opaque_callback_data: data } : {}),
 		...(extras.replyToMessageId ? { context: { message_id: extras.replyToMessageId } } : {}),
 	};
+	if (message.type === 'template') {
+		// Template objects come from buildTemplateMessage or were checked by validateTemplateMessage against their
+		// definition, which is stricter than the envelope schema; parsing them again would double the per-message cost.
+		if (data !== undefined && data.length > 512) {
+			throw new MessageValidationError([{ path: 'biz_opaque_callback_data', message: `is ${data.length} characters; the Cloud API allows at most 512` }], 'Request');
+		}
+		if (!message.template?.name || !message.template.language?.code) {
+			throw new MessageValidationError([{ path: 'template', message: 'needs a name and a language code' }], 'Request');
+		}
+		return request as CloudApiMessageRequest;
+	}
 	const parsed = cloudApiMessageRequestSchema.safeParse(request);
 	if (!parsed.success) throw new MessageValidationError(messageIssuesOf(parsed.error), 'Request');
 	return request as CloudApiMessageRequest;

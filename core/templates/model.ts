@@ -7,6 +7,7 @@
  * uppercase) but strictly where we depend on a field: header format, body text, button urls.
  */
 import { z } from 'zod';
+import { z as z4 } from 'zod/v4';
 
 // ---------------------------------------------------------------------------------------------
 // Definition (GET /{waba-id}/message_templates item)
@@ -522,9 +523,11 @@ export const TEMPLATE_PARAMETER_TYPES = [
 	'limited_time_offer',
 ] as const;
 
-const parameterShapeSchema = z.object({ type: z.enum(TEMPLATE_PARAMETER_TYPES) }).passthrough();
+// The per-message structure check runs on every send (node and sandbox): zod's v4 engine (shipped inside zod 3.25)
+// parses it about ten times faster than v3.
+const parameterShapeSchema = z4.looseObject({ type: z4.enum(TEMPLATE_PARAMETER_TYPES) });
 
-const indexSchema = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'must be a button position such as 0')]);
+const indexSchema = z4.union([z4.number().int().min(0), z4.string().regex(/^\d+$/, 'must be a button position such as 0')]);
 
 const lowerType = (v: unknown): unknown => lowerCaseKeys(v, ['type', 'sub_type']);
 
@@ -538,51 +541,43 @@ function lowerCaseKeys(value: unknown, keys: readonly string[]): unknown {
 	return copy;
 }
 
-const simpleComponentShape = z.preprocess(
+const simpleComponentShape = z4.preprocess(
 	lowerType,
-	z.discriminatedUnion('type', [
-		z.object({ type: z.literal('header'), parameters: z.array(parameterShapeSchema) }).passthrough(),
-		z.object({ type: z.literal('body'), parameters: z.array(parameterShapeSchema) }).passthrough(),
-		z
-			.object({
-				type: z.literal('button'),
-				sub_type: z.string().min(1),
+	z4.discriminatedUnion('type', [
+		z4.looseObject({ type: z4.literal('header'), parameters: z4.array(parameterShapeSchema) }),
+		z4.looseObject({ type: z4.literal('body'), parameters: z4.array(parameterShapeSchema) }),
+		z4.looseObject({
+				type: z4.literal('button'),
+				sub_type: z4.string().min(1),
 				index: indexSchema,
-				parameters: z.array(parameterShapeSchema).optional(),
-			})
-			.passthrough(),
-		z.object({ type: z.literal('limited_time_offer'), parameters: z.array(parameterShapeSchema) }).passthrough(),
+				parameters: z4.array(parameterShapeSchema).optional(),
+			}),
+		z4.looseObject({ type: z4.literal('limited_time_offer'), parameters: z4.array(parameterShapeSchema) }),
 	]),
 );
 
-const carouselShape = z.preprocess(
+const carouselShape = z4.preprocess(
 	lowerType,
-	z
-		.object({
-			type: z.literal('carousel'),
-			cards: z
+	z4.looseObject({
+			type: z4.literal('carousel'),
+			cards: z4
 				.array(
-					z
-						.object({
-							card_index: z.union([z.number().int().min(0), z.string().regex(/^\d+$/)]),
-							components: z.array(simpleComponentShape),
-						})
-						.passthrough(),
+					z4.looseObject({
+							card_index: z4.union([z4.number().int().min(0), z4.string().regex(/^\d+$/)]),
+							components: z4.array(simpleComponentShape),
+						}),
 				)
 				.min(1),
-		})
-		.passthrough(),
+		}),
 );
 
 /**
  * The structure of a template object (names, nesting, parameter types). Structural failures are what
  * Meta answers with 100; whether the parameters fit the template is validateTemplateMessage's job.
  */
-export const templateObjectSchema = z
-	.object({
-		name: z.string().min(1),
-		language: z.object({ code: z.string().min(1), policy: z.literal('deterministic').optional() }).passthrough(),
-		components: z.array(z.union([carouselShape, simpleComponentShape])).optional(),
-		namespace: z.string().optional(),
-	})
-	.passthrough();
+export const templateObjectSchema = z4.looseObject({
+		name: z4.string().min(1),
+		language: z4.looseObject({ code: z4.string().min(1), policy: z4.literal('deterministic').optional() }),
+		components: z4.array(z4.union([carouselShape, simpleComponentShape])).optional(),
+		namespace: z4.string().optional(),
+	});

@@ -376,7 +376,7 @@ export function validateTemplateMessage(
 		return issue({
 			code: 100,
 			component: 'template',
-			message: `Invalid parameter: ${first ? `${describePath(first.path)}: ${first.message}` : 'the template object is malformed'}.`,
+			message: `Invalid parameter: ${first ? `${describePath(first.path.map((k) => (typeof k === 'number' ? k : String(k))))}: ${first.message}` : 'the template object is malformed'}.`,
 		});
 	}
 	const { name, language: lang } = parsed.data;
