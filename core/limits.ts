@@ -62,6 +62,14 @@ export const sleep = (ms: number): Promise<void> =>
   });
 
 /**
+ * How late a sender may wake after its slot and still send. A busy event loop (or a stalled worker) wakes many
+ * senders at once; if they all sent, their messages would reach Meta as a burst above the limit. A sender that wakes
+ * later than this gives its slot up and reserves a new one. Slots are spaced (1000 + LATE_TOLERANCE_MS) / mps apart,
+ * so even senders that were up to this late never put more than mps messages into any one-second window.
+ */
+export const LATE_TOLERANCE_MS = 25;
+
+/**
  * Paces sends for one business phone number. `await pacer.acquire(waId)` returns when a message to `waId` may leave.
  */
 export class SendPacer {
@@ -79,27 +87,31 @@ export class SendPacer {
         `messagesPerSecond must be between 1 and ${MAX_MESSAGES_PER_SECOND} (Meta's highest throughput level); got ${options.messagesPerSecond}`,
       );
     }
-    this.intervalMs = 1000 / options.messagesPerSecond;
+    this.intervalMs = (1000 + LATE_TOLERANCE_MS) / options.messagesPerSecond;
     this.slots = options.slots ?? processSlotStore();
     this.sleepFn = options.sleep ?? sleep;
     this.now = options.now ?? Date.now;
   }
 
   async acquire(waId: string): Promise<void> {
-    const now = this.now();
-    let at = await this.slots.reserveSendSlot({ key: `tput:${this.phoneNumberId}`, intervalMs: this.intervalMs, now });
-    if (this.options.pairIntervalMs > 0) {
-      const pairAt = await this.slots.reserveSendSlot({
-        key: `pair:${this.phoneNumberId}:${waId}`,
-        intervalMs: this.options.pairIntervalMs,
-        now,
-      });
-      // A recipient still inside its pair interval waits; its throughput slot is then simply spent early,
-      // which only makes the stream sparser, never denser.
-      at = Math.max(at, pairAt);
+    // Bounded: under a pathological stall we still send rather than spin for ever (the client retries a 130429).
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const now = this.now();
+      let at = await this.slots.reserveSendSlot({ key: `tput:${this.phoneNumberId}`, intervalMs: this.intervalMs, now });
+      if (this.options.pairIntervalMs > 0) {
+        const pairAt = await this.slots.reserveSendSlot({
+          key: `pair:${this.phoneNumberId}:${waId}`,
+          intervalMs: this.options.pairIntervalMs,
+          now,
+        });
+        // A recipient still inside its pair interval waits; its throughput slot is then simply spent early,
+        // which only makes the stream sparser, never denser.
+        at = Math.max(at, pairAt);
+      }
+      const wait = at - this.now();
+      if (wait > 0) await this.sleepFn(wait);
+      if (this.now() - at <= LATE_TOLERANCE_MS) return;
     }
-    const wait = at - this.now();
-    if (wait > 0) await this.sleepFn(wait);
   }
 }
 
