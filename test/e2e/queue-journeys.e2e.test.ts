@@ -28,14 +28,14 @@ let n8n: N8nInstance;
 const ids = { trigger: newWorkflowId(), check: newWorkflowId(), send: newWorkflowId() };
 const triggerWebhookId = '5d6c7b8a-9e0f-4a1b-8c2d-3e4f5a6b7c8d';
 
-const webhookNode = (name: string, path: string) => ({
+const webhookNode = (name: string, path: string, responseMode = 'lastNode') => ({
   id: `${name}-w`,
   name,
   type: 'n8n-nodes-base.webhook',
   typeVersion: 2,
   position: [0, 0],
   webhookId: `${path}-0000-4000-8000-000000000000`.slice(0, 36),
-  parameters: { httpMethod: 'POST', path, responseMode: 'lastNode', options: {} },
+  parameters: { httpMethod: 'POST', path, responseMode, options: {} },
 });
 
 const workflows: WorkflowJson[] = [
@@ -64,7 +64,7 @@ const workflows: WorkflowJson[] = [
     active: false,
     settings: { executionOrder: 'v1' },
     nodes: [
-      webhookNode('Check request', 'queue-check'),
+      webhookNode('Check request', 'queue-check', 'onReceived'),
       {
         id: 'chk',
         name: 'Window',
@@ -175,15 +175,20 @@ describe('journeys in n8n queue mode with the Redis store', () => {
     await postJson(`${sandbox.url}/__sandbox/inbound`, { from: '447911123456', text: 'hello' });
     await n8n.waitForExecution({ workflowId: ids.trigger, afterId: before, timeoutMs: 120_000 });
 
-    const open = await postJson(n8n.webhookUrl('queue-check'), { phone: '+447911123456' });
-    expect(open.status).toBe(200);
-    expect(open.json).toMatchObject({ whatsappWindow: { open: true, waId: '447911123456' } });
-    const closed = await postJson(n8n.webhookUrl('queue-check'), { phone: '+447911654321' });
-    // "Closed" is output 1: with responseMode lastNode n8n answers with the last node's first output item, so read the run.
-    expect(closed.status).toBe(200);
-    const executions = await n8n.executions({ workflowId: ids.check });
-    const last = await n8n.execution(executions[executions.length - 1].id);
-    expect(jsonOf(last.data, 'Window', { output: 1 })).toEqual([expect.objectContaining({ whatsappWindow: expect.objectContaining({ open: false }) })]);
+    // Ask the check workflow (run by a worker) about a customer who wrote and one who never did.
+    const route = async (phone: string): Promise<{ open: unknown[]; closed: unknown[] }> => {
+      const afterId = await n8n.lastExecutionId();
+      expect((await postJson(n8n.webhookUrl('queue-check'), { phone })).status).toBe(200);
+      const execution = await n8n.waitForExecution({ workflowId: ids.check, afterId, timeoutMs: 120_000 });
+      expect({ status: execution.status, error: execution.data.resultData.error?.message }).toEqual({ status: 'success', error: undefined });
+      return { open: jsonOf(execution.data, 'Window', { output: 0 }), closed: jsonOf(execution.data, 'Window', { output: 1 }) };
+    };
+    const wrote = await route('+447911123456');
+    expect(wrote.open).toEqual([expect.objectContaining({ whatsappWindow: expect.objectContaining({ open: true, waId: '447911123456' }) })]);
+    expect(wrote.closed).toEqual([]);
+    const silent = await route('+447911123499');
+    expect(silent.open).toEqual([]);
+    expect(silent.closed).toEqual([expect.objectContaining({ whatsappWindow: expect.objectContaining({ open: false }) })]);
   }, 300_000);
 
   it('a webhook Meta delivers twice starts one execution (de-duplication in Redis)', async () => {
