@@ -14,7 +14,9 @@ export class WhatsAppSendTemplate implements INodeType {
     icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
     group: ['output'],
     version: 1,
-    subtitle: '={{$parameter["operation"] === "sendTemplate" ? "template: " + ($parameter["template"].cachedResultName || $parameter["template"].value || "") : "session message"}}',
+    // The locator may arrive as its object or as its extracted value, depending on where n8n renders the subtitle.
+    subtitle:
+      '={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : "session message" }}',
     description: 'Send Meta-approved WhatsApp template messages (and session messages) through the WhatsApp Cloud API, paced to your throughput limit',
     defaults: { name: 'WhatsApp Send Template' },
     usableAsTool: true,
