@@ -62,6 +62,11 @@ export function metaStatus(spec: StatusSpec): Record<string, unknown> {
 
 /** One webhook POST body carrying these statuses in one change, as Meta batches them. */
 export function statusWebhookBody(specs: StatusSpec[]): Record<string, unknown> {
+  return webhookBodyOf(specs.map(metaStatus));
+}
+
+/** The same envelope around Meta status objects given as they are (repeats are sent byte for byte). */
+export function webhookBodyOf(statuses: Array<Record<string, unknown>>): Record<string, unknown> {
   return {
     object: 'whatsapp_business_account',
     entry: [
@@ -72,7 +77,7 @@ export function statusWebhookBody(specs: StatusSpec[]): Record<string, unknown> 
             value: {
               messaging_product: 'whatsapp',
               metadata: { display_phone_number: DISPLAY_PHONE_NUMBER, phone_number_id: PHONE_NUMBER_ID },
-              statuses: specs.map(metaStatus),
+              statuses,
             },
             field: 'messages',
           },

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { N8nInstance, type CredentialJson, type WorkflowJson } from '../../test/e2e/harness';
+import { N8nInstance, psql, type CredentialJson, type WorkflowJson } from '../../test/e2e/harness';
 import { onCleanup } from './cleanup';
 import { REPO_ROOT } from './results';
 
@@ -45,17 +45,39 @@ export async function startN8n(options: {
     options.log(`n8n ${n8n.installation.version}: installing the package tarball`);
     await n8n.installPackage();
     if (options.credentials.length) await n8n.importCredentials(options.credentials);
-    for (const workflow of options.workflows) {
-      const id = await n8n.importWorkflow(workflow);
-      if (workflow.active) await n8n.publishWorkflow(id);
+    const activeIds: string[] = [];
+    for (const { active, ...workflow } of options.workflows) {
+      // Imported inactive, then published: the 2.x way to activate (the harness checks activeVersionId).
+      const id = await n8n.importWorkflow({ ...workflow, active: false });
+      if (active) {
+        await n8n.publishWorkflow(id);
+        activeIds.push(id);
+      }
     }
     options.log('starting n8n');
     await n8n.start();
-    options.log(`n8n ready in ${Math.round(n8n.lastStartMs / 1000)} s`);
+    await waitForWebhooks(n8n, activeIds);
+    options.log(`n8n ready in ${Math.round(n8n.lastStartMs / 1000)} s, webhooks of ${activeIds.length} active workflow(s) registered`);
     return { n8n, pid: listeningPid(n8n.port), dispose };
   } catch (error) {
     await dispose();
     throw error;
+  }
+}
+
+/**
+ * n8n answers /healthz before it has registered the webhooks of published workflows (its publication reconciler
+ * re-enqueues them just after start-up), so a POST right after `start()` can get 404. Wait for webhook_entity.
+ */
+async function waitForWebhooks(n8n: N8nInstance, workflowIds: string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const id of workflowIds) {
+    for (;;) {
+      const count = Number(await psql(n8n.database.database, `SELECT count(*) FROM webhook_entity WHERE "workflowId" = '${id}'`));
+      if (count > 0) break;
+      if (Date.now() > deadline) throw new Error(`n8n did not register the webhooks of workflow ${id} within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 
@@ -131,3 +153,8 @@ export class RssSampler {
 }
 
 export const MIB = 2 ** 20;
+
+/** The last lines n8n printed, for errors that need them. */
+export function n8nLogTail(started: StartedN8n, lines = 30): string {
+  return started.n8n.mainLogs.split('\n').slice(-lines).join('\n');
+}

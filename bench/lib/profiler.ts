@@ -54,7 +54,7 @@ export function hottest(summary: ProfileSummary, count = 4, pattern?: RegExp): s
   const seenLibraries = new Set<string>();
   const rows = summary.inclusive.filter((l) => {
     if (pattern && !pattern.test(l.fn)) return false;
-    const library = /node_modules\/([^/]+)\//.exec(l.fn)?.[1];
+    const library = /(?:node_modules\/|~\/)((?:@[^/]+\/)?[^/]+)\//.exec(l.fn)?.[1];
     if (!library) return true;
     if (seenLibraries.has(library)) return false;
     seenLibraries.add(library);

@@ -91,3 +91,37 @@ export function builtinSendWorkflow(opts: { id: string; path: string; credential
     settings: { executionOrder: 'v1' },
   };
 }
+
+/** Our WhatsApp Webhook Status trigger alone (manual registration, defaults: de-duplication on, embedded store). */
+export function oursTriggerWorkflow(opts: { id: string; webhookId: string; credentialId: string }): WorkflowJson {
+  return {
+    id: opts.id,
+    name: 'bench: webhook status (ours)',
+    active: true,
+    nodes: [
+      node('WhatsApp Webhook Status', `${PACKAGE}.whatsAppWebhookStatus`, 1, [0, 0], { registration: 'manual', options: {} }, {
+        webhookId: opts.webhookId,
+        credentials: { metaWhatsAppCloudApi: { id: opts.credentialId, name: 'Meta WhatsApp (bench sandbox)' } },
+      }),
+    ],
+    connections: {},
+    settings: { executionOrder: 'v1' },
+  };
+}
+
+/** n8n's built-in WhatsApp Trigger on the "messages" field (statuses arrive there), default options. */
+export function builtinTriggerWorkflow(opts: { id: string; webhookId: string; credentialId: string }): WorkflowJson {
+  return {
+    id: opts.id,
+    name: 'bench: WhatsApp Trigger (built-in)',
+    active: true,
+    nodes: [
+      node('WhatsApp Trigger', 'n8n-nodes-base.whatsAppTrigger', 1, [0, 0], { updates: ['messages'], options: {} }, {
+        webhookId: opts.webhookId,
+        credentials: { whatsAppTriggerApi: { id: opts.credentialId, name: 'WhatsApp Trigger (bench sandbox)' } },
+      }),
+    ],
+    connections: {},
+    settings: { executionOrder: 'v1' },
+  };
+}
