@@ -8,6 +8,7 @@ import {
   DEFAULT_PAIR_INTERVAL_MS,
   SendPacer,
   WhatsAppApiError,
+  buildEnvelope,
   describeFailure,
   encodeTracking,
   normalizePhoneNumber,
@@ -15,7 +16,7 @@ import {
   sendBatch,
   z,
 } from '../../../core';
-import type { CloudApiClient, OutgoingMessage, SendOutcome, SlotReserver, TrackingData } from '../../../core';
+import type { CloudApiClient, OutboundMessage, OutgoingMessage, SendOutcome, SlotReserver, TrackingData } from '../../../core';
 import { getStateStore } from '../../shared/store';
 import { createClient } from '../../shared/transport';
 import type { MetaCredential } from '../../shared/credentials';
@@ -196,3 +197,55 @@ export async function sendPrepared(
 export async function clientFor(ctx: IExecuteFunctions, options: BatchOptions): Promise<{ client: CloudApiClient; credential: MetaCredential }> {
   return createClient(ctx, { maxAttempts: options.maxAttempts, retryUncertain: options.retryUncertain, timeoutMs: options.timeoutSeconds * 1000 });
 }
+
+/** What an operation builds for one item, once the recipient is normalised. */
+export interface ItemMessage {
+  message: OutboundMessage;
+  marketingMessagesApi?: boolean;
+  summary: IDataObject;
+}
+
+export interface OperationContext {
+  client: CloudApiClient;
+  credential: MetaCredential;
+  uploader: BinaryUploader;
+}
+
+/**
+ * The skeleton both operations share: per item, normalise the recipient, build the message (the operation's part),
+ * add tracking and the envelope; a bad item becomes a failure before anything is sent; then send the batch.
+ */
+export async function runSendOperation(
+  ctx: IExecuteFunctions,
+  buildItem: (itemIndex: number, recipient: { e164: string; waId: string }, op: OperationContext) => Promise<ItemMessage>,
+): Promise<INodeExecutionData[][]> {
+  const options = readBatchOptions(ctx);
+  const { client, credential } = await clientFor(ctx, options);
+  const op: OperationContext = { client, credential, uploader: new BinaryUploader(ctx, client) };
+  const prepared: PreparedItem[] = [];
+  const failures: ItemFailure[] = [];
+  const count = ctx.getInputData().length;
+  for (let itemIndex = 0; itemIndex < count; itemIndex++) {
+    let recipient = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
+    try {
+      const normalized = normalizeRecipient(ctx, itemIndex);
+      recipient = normalized.e164;
+      const built = await buildItem(itemIndex, normalized, op);
+      const { tracking, data } = trackingFor(ctx, itemIndex);
+      prepared.push({
+        itemIndex,
+        waId: normalized.waId,
+        recipient: normalized.e164,
+        request: buildEnvelope(normalized.e164, built.message, { bizOpaqueCallbackData: data }),
+        marketingMessagesApi: built.marketingMessagesApi,
+        tracking,
+        bizOpaqueCallbackData: data,
+        summary: built.summary,
+      });
+    } catch (error) {
+      failures.push({ itemIndex, error: error as Error, recipient });
+    }
+  }
+  return sendPrepared(ctx, prepared, failures, client, credential, options);
+}
+

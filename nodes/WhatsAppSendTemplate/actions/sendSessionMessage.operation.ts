@@ -1,9 +1,9 @@
 import { NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import { buildEnvelope, buildSessionMessage } from '../../../core';
-import { BinaryUploader, clientFor, normalizeRecipient, readBatchOptions, sendPrepared, trackingFor } from './common';
-import type { ItemFailure, PreparedItem } from './common';
+import { buildSessionMessage } from '../../../core';
+import { runSendOperation } from './common';
+import type { BinaryUploader } from './common';
 
 interface ButtonEntry {
   id?: string;
@@ -79,31 +79,8 @@ async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: B
 }
 
 export async function sendSessionMessage(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-  const items = ctx.getInputData();
-  const options = readBatchOptions(ctx);
-  const { client, credential } = await clientFor(ctx, options);
-  const uploader = new BinaryUploader(ctx, client);
-  const prepared: PreparedItem[] = [];
-  const failures: ItemFailure[] = [];
-  for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
-    let recipient = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
-    try {
-      const { e164, waId } = normalizeRecipient(ctx, itemIndex);
-      recipient = e164;
-      const message = buildSessionMessage(await messageFor(ctx, itemIndex, uploader));
-      const { tracking, data } = trackingFor(ctx, itemIndex);
-      prepared.push({
-        itemIndex,
-        waId,
-        recipient: e164,
-        request: buildEnvelope(e164, message, { bizOpaqueCallbackData: data }),
-        tracking,
-        bizOpaqueCallbackData: data,
-        summary: { type: message.type },
-      });
-    } catch (error) {
-      failures.push({ itemIndex, error: error as Error, recipient });
-    }
-  }
-  return sendPrepared(ctx, prepared, failures, client, credential, options);
+  return runSendOperation(ctx, async (itemIndex, _recipient, { uploader }) => {
+    const message = buildSessionMessage(await messageFor(ctx, itemIndex, uploader));
+    return { message, summary: { type: message.type } };
+  });
 }

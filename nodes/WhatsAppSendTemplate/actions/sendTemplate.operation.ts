@@ -3,7 +3,6 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, ResourceMapper
 
 import {
   TemplateValidationError,
-  buildEnvelope,
   buildTemplateMessage,
   extractTemplateVariables,
   isUsNumber,
@@ -13,8 +12,8 @@ import type { TemplateDefinition, TemplateObject } from '../../../core';
 import { getStateStore } from '../../shared/store';
 import { findTemplate, templateRefFromLocator } from '../../shared/templates';
 import type { TemplateLocator } from '../../shared/templates';
-import { BinaryUploader, clientFor, normalizeRecipient, readBatchOptions, sendPrepared, trackingFor } from './common';
-import type { ItemFailure, PreparedItem } from './common';
+import { runSendOperation } from './common';
+import type { BinaryUploader } from './common';
 
 const MEDIA_KINDS = new Set(['image', 'video', 'document']);
 
@@ -63,70 +62,47 @@ function parseComponentsJson(ctx: IExecuteFunctions, itemIndex: number): unknown
 }
 
 export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-  const items = ctx.getInputData();
-  const options = readBatchOptions(ctx);
-  const { client, credential } = await clientFor(ctx, options);
-  const uploader = new BinaryUploader(ctx, client);
-  const prepared: PreparedItem[] = [];
-  const failures: ItemFailure[] = [];
-
-  for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
-    let recipient = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
-    try {
-      const { e164, waId } = normalizeRecipient(ctx, itemIndex);
-      recipient = e164;
-      const locator = ctx.getNodeParameter('template', itemIndex, undefined, { extractValue: false }) as TemplateLocator;
-      const language = (ctx.getNodeParameter('options.templateLanguage', itemIndex, '') as string) || undefined;
-      const template = await findTemplate(client, credential, templateRefFromLocator(locator, language));
-      if (template.status !== 'APPROVED') {
-        throw new Error(
-          `Template "${template.name}" (${template.language}) is ${template.status}, not APPROVED: Meta only sends approved templates (error 132001)`,
-        );
-      }
-
-      let message: TemplateObject;
-      if ((ctx.getNodeParameter('variablesMode', itemIndex, 'mapper') as string) === 'json') {
-        message = { name: template.name, language: { code: template.language }, components: parseComponentsJson(ctx, itemIndex) } as TemplateObject;
-        const issue = validateTemplateMessage(template, message);
-        if (issue) throw new TemplateValidationError([issue]);
-      } else {
-        const values = mappedValues(ctx, itemIndex, template);
-        await resolveBinaryMedia(values, template, uploader, itemIndex);
-        message = buildTemplateMessage(template, values);
-      }
-
-      const isMarketing = template.category === 'MARKETING';
-      if (isMarketing && isUsNumber(e164) && !(ctx.getNodeParameter('options.allowUsMarketing', itemIndex, false) as boolean)) {
-        throw new Error(
-          `Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or turn on "Allow Marketing to US Numbers".`,
-        );
-      }
-      if (isMarketing && (ctx.getNodeParameter('options.skipOptedOut', itemIndex, true) as boolean)) {
-        const store = await getStateStore(ctx, itemIndex);
-        if (await store.isOptedOut({ phoneNumberId: credential.phoneNumberId, waId })) {
-          throw new Error(
-            `Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`,
-          );
-        }
-      }
-
-      const { tracking, data } = trackingFor(ctx, itemIndex);
-      const marketingMessagesApi = isMarketing && (ctx.getNodeParameter('options.useMarketingMessagesApi', itemIndex, false) as boolean);
-      prepared.push({
-        itemIndex,
-        waId,
-        recipient: e164,
-        request: buildEnvelope(e164, { type: 'template', template: message }, { bizOpaqueCallbackData: data }),
-        marketingMessagesApi,
-        tracking,
-        bizOpaqueCallbackData: data,
-        summary: {
-          template: { id: template.id, name: template.name, language: template.language, category: template.category } as IDataObject,
-        },
-      });
-    } catch (error) {
-      failures.push({ itemIndex, error: error as Error, recipient });
+  return runSendOperation(ctx, async (itemIndex, { e164, waId }, { client, credential, uploader }) => {
+    const locator = ctx.getNodeParameter('template', itemIndex, undefined, { extractValue: false }) as TemplateLocator;
+    const language = (ctx.getNodeParameter('options.templateLanguage', itemIndex, '') as string) || undefined;
+    const template = await findTemplate(client, credential, templateRefFromLocator(locator, language));
+    if (template.status !== 'APPROVED') {
+      throw new Error(
+        `Template "${template.name}" (${template.language}) is ${template.status}, not APPROVED: Meta only sends approved templates (error 132001)`,
+      );
     }
-  }
-  return sendPrepared(ctx, prepared, failures, client, credential, options);
+
+    let message: TemplateObject;
+    if ((ctx.getNodeParameter('variablesMode', itemIndex, 'mapper') as string) === 'json') {
+      message = { name: template.name, language: { code: template.language }, components: parseComponentsJson(ctx, itemIndex) } as TemplateObject;
+      const issue = validateTemplateMessage(template, message);
+      if (issue) throw new TemplateValidationError([issue]);
+    } else {
+      const values = mappedValues(ctx, itemIndex, template);
+      await resolveBinaryMedia(values, template, uploader, itemIndex);
+      message = buildTemplateMessage(template, values);
+    }
+
+    const isMarketing = template.category === 'MARKETING';
+    if (isMarketing && isUsNumber(e164) && !(ctx.getNodeParameter('options.allowUsMarketing', itemIndex, false) as boolean)) {
+      throw new Error(
+        `Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or turn on "Allow Marketing to US Numbers".`,
+      );
+    }
+    if (isMarketing && (ctx.getNodeParameter('options.skipOptedOut', itemIndex, true) as boolean)) {
+      const store = await getStateStore(ctx, itemIndex);
+      if (await store.isOptedOut({ phoneNumberId: credential.phoneNumberId, waId })) {
+        throw new Error(
+          `Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`,
+        );
+      }
+    }
+    return {
+      message: { type: 'template', template: message },
+      marketingMessagesApi: isMarketing && (ctx.getNodeParameter('options.useMarketingMessagesApi', itemIndex, false) as boolean),
+      summary: {
+        template: { id: template.id, name: template.name, language: template.language, category: template.category } as IDataObject,
+      },
+    };
+  });
 }
