@@ -246,9 +246,9 @@ describe('journeys in n8n queue mode with the Redis store', () => {
     expect(new Set(batch.map((m) => m.to)).size).toBe(2 * PER_EXECUTION);
     // Shared through Redis, the two workers pace as one: without it each would send at MPS and about half the sends
     // would be refused. On a 2-core box shared with n8n, two workers and this test, arrivals can still bunch for a
-    // moment; allow at most 2 % refused (each then retried and accepted once, checked above).
+    // moment (seen 0-1 of 240); allow at most 5 % refused (each then retried and accepted once, checked above).
     const throttled = (await (await fetch(`${sandbox.url}/__sandbox/requests?code=130429`)).json()) as { data: unknown[] };
-    expect(throttled.data.length).toBeLessThanOrEqual(Math.floor(0.02 * 2 * PER_EXECUTION));
+    expect(throttled.data.length).toBeLessThanOrEqual(Math.floor(0.05 * 2 * PER_EXECUTION));
     // Together they cannot have been faster than the shared limit allows.
     expect(seconds).toBeGreaterThanOrEqual((2 * PER_EXECUTION) / MPS - 1);
     const sendExecutions = await n8n.executions({ workflowId: ids.send });
