@@ -147,6 +147,18 @@ export function renderBenchmarksMd(results: Partial<Record<ScenarioName, Scenari
   lines.push('to compare. "Ratio" is how many times better ours is than n8n\'s built-in node (or than the target when');
   lines.push('there is no competitor): above 1 is better.');
   lines.push('');
+  const targeted = SCENARIOS.flatMap((name) => (results[name]?.measures ?? []).filter((m) => m.target).map((m) => ({ name, m })));
+  if (targeted.length > 0) {
+    lines.push('## Targets at a glance');
+    lines.push('');
+    lines.push('| Scenario | Measure | Target | Ours (median) | Met | n8n built-in (median) |');
+    lines.push('|---|---|---|---:|:-:|---:|');
+    for (const { name, m } of targeted) {
+      const theirs = m.competitor ? cell(m.competitor.median, m.unit) : '';
+      lines.push(`| ${SCENARIO_ORDER_TEXT[name].split('.')[0]} | ${escape(m.label)} | ${m.target!.text} | ${cell(m.median, m.unit)} | ${m.met ? 'yes' : '**no**'} | ${theirs} |`);
+    }
+    lines.push('');
+  }
   for (const name of SCENARIOS) {
     const r = results[name];
     lines.push(`## ${SCENARIO_ORDER_TEXT[name]}`);
