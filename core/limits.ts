@@ -48,6 +48,7 @@ export const MAX_MESSAGES_PER_SECOND = 1000;
 export const DEFAULT_PAIR_INTERVAL_MS = 6000;
 
 export interface PacerOptions {
+  /** Throughput limit of the phone number; 0 turns throughput pacing off (pair pacing still applies). */
   messagesPerSecond: number;
   /** Minimum spacing between two messages to the same recipient; 0 disables pair pacing. */
   pairIntervalMs: number;
@@ -91,12 +92,12 @@ export class SendPacer {
     private readonly phoneNumberId: string,
     private readonly options: PacerOptions,
   ) {
-    if (!(options.messagesPerSecond > 0) || options.messagesPerSecond > MAX_MESSAGES_PER_SECOND) {
+    if (!(options.messagesPerSecond >= 0) || options.messagesPerSecond > MAX_MESSAGES_PER_SECOND) {
       throw new RangeError(
-        `messagesPerSecond must be between 1 and ${MAX_MESSAGES_PER_SECOND} (Meta's highest throughput level); got ${options.messagesPerSecond}`,
+        `messagesPerSecond must be between 0 (no pacing) and ${MAX_MESSAGES_PER_SECOND} (Meta's highest throughput level); got ${options.messagesPerSecond}`,
       );
     }
-    this.intervalMs = SLOT_WINDOW_MS / options.messagesPerSecond;
+    this.intervalMs = options.messagesPerSecond === 0 ? 0 : SLOT_WINDOW_MS / options.messagesPerSecond;
     this.slots = options.slots ?? processSlotStore();
     this.sleepFn = options.sleep ?? sleep;
     this.now = options.now ?? Date.now;
@@ -106,7 +107,7 @@ export class SendPacer {
     // Bounded: under a pathological stall we still send rather than spin for ever (the client retries a 130429).
     for (let attempt = 0; attempt < 20; attempt++) {
       const now = this.now();
-      let at = await this.slots.reserveSendSlot({ key: `tput:${this.phoneNumberId}`, intervalMs: this.intervalMs, now });
+      let at = this.intervalMs > 0 ? await this.slots.reserveSendSlot({ key: `tput:${this.phoneNumberId}`, intervalMs: this.intervalMs, now }) : now;
       if (this.options.pairIntervalMs > 0) {
         const pairAt = await this.slots.reserveSendSlot({
           key: `pair:${this.phoneNumberId}:${waId}`,

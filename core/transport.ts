@@ -1,6 +1,6 @@
 /**
  * The one seam between core/ and the network. core/ never opens sockets itself: n8n passes a transport built on
- * `this.helpers.httpRequestWithAuthentication`, Node-RED and the tests pass `createFetchTransport()`.
+ * `this.helpers.httpRequest` (nodes/shared/transport.ts), Node-RED and the tests pass `createFetchTransport()`.
  */
 
 export type HttpMethod = 'GET' | 'POST' | 'DELETE';

@@ -7,8 +7,9 @@ import type {
 } from 'n8n-workflow';
 
 /**
- * Meta WhatsApp Cloud API credential. The access token travels only in the Authorization header added by
- * `authenticate`; nodes never read it into items. Base URL and Graph version are settings so the same credential
+ * Meta WhatsApp Cloud API credential. The access token travels only in the Authorization header (`authenticate` for
+ * the credential test and n8n's HTTP Request node; the same header set once per execution by our nodes' transport);
+ * nodes never read it into items. Base URL and Graph version are settings so the same credential
  * shape works against graph.facebook.com and against the local sandbox.
  */
 export class MetaWhatsAppCloudApi implements ICredentialType {

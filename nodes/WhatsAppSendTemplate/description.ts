@@ -286,10 +286,10 @@ export const optionsProperty: INodeProperties = {
       displayName: 'Messages per Second',
       name: 'messagesPerSecond',
       type: 'number',
-      typeOptions: { minValue: 1, maxValue: MAX_MESSAGES_PER_SECOND },
+      typeOptions: { minValue: 0, maxValue: MAX_MESSAGES_PER_SECOND },
       default: DEFAULT_MESSAGES_PER_SECOND,
       description:
-        'Throughput limit of the business phone number (80 by default at Meta, up to 1,000). Shared by every execution in this n8n (and across workers with the Redis store).',
+        'Throughput limit of the business phone number (80 by default at Meta, up to 1,000). Shared by every execution in this n8n (and across workers with the Redis store). 0 turns pacing off: only for a number whose limit is enforced elsewhere — Meta answers 130429 above its limit, and those sends are retried.',
     },
     {
       displayName: 'Pair Rate Interval (Seconds)',

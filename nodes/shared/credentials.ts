@@ -43,7 +43,7 @@ export function parseCredential(data: ICredentialDataDecryptedObject): MetaCrede
     wabaId: c.wabaId || undefined,
     apiVersion: c.apiVersion,
     baseUrl: c.baseUrl,
-    // Only carried for appsecret_proof; the Authorization header comes from the credential's `authenticate`.
+    // Only carried for appsecret_proof; the Authorization header is set by the transport (nodes/shared/transport.ts).
     accessToken: c.signRequests ? c.accessToken : undefined,
     appSecret: c.signRequests ? c.appSecret : undefined,
     appSecretValue: c.appSecret,

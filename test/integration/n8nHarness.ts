@@ -48,13 +48,10 @@ export interface HttpLogEntry {
   headers: Record<string, string>;
 }
 
-/** n8n's httpRequestWithAuthentication: applies the credential's Bearer header, never throws on HTTP status. */
-function makeHttp(credentials: Credentials, log: HttpLogEntry[]) {
-  return async function httpRequestWithAuthentication(credentialType: string, options: IHttpRequestOptions): Promise<unknown> {
-    const credential = credentials[credentialType];
-    if (!credential) throw new Error(`No credential of type ${credentialType}`);
+/** n8n's httpRequest: sends what it is given (headers included), never throws on HTTP status with ignoreHttpStatusErrors. */
+function makeHttp(log: HttpLogEntry[]) {
+  return async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
     const headers: Record<string, string> = { ...((options.headers as Record<string, string>) ?? {}) };
-    headers.Authorization = `Bearer ${String(credential.accessToken)}`;
     let body: string | FormData | undefined;
     if (options.body instanceof FormData) body = options.body;
     else if (options.body !== undefined) {
@@ -82,14 +79,23 @@ function makeHttp(credentials: Credentials, log: HttpLogEntry[]) {
   };
 }
 
-const fakeNode = (type: string) => ({
+const fakeNode = (type: string, parameters: Params = {}) => ({
   id: 'node-1',
   name: type,
   type: `n8n-nodes-whatsapp-journeys.${type}`,
   typeVersion: 1,
   position: [0, 0] as [number, number],
-  parameters: {},
+  parameters,
 });
+
+/**
+ * The node's raw parameters as n8n would store them. Per-item parameters (given as a function of the item) are what
+ * expressions are in n8n, so every one of them reads as an expression; fixed parameters are stored as they are.
+ */
+function rawParameters(parameters: RunOptions['parameters']): Params {
+  if (typeof parameters !== 'function') return parameters;
+  return new Proxy({}, { get: () => '={{ per item }}' }) as Params;
+}
 
 export interface RunOptions {
   parameters: Params | ((itemIndex: number) => Params);
@@ -119,12 +125,12 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
       if (!c) throw new Error(`Node does not have any credentials set for "${type}"`);
       return c;
     },
-    getNode: () => fakeNode(nodeName),
+    getNode: () => fakeNode(nodeName, rawParameters(opts.parameters)),
     getWorkflow: () => ({ id: opts.workflowId ?? 'wf-test', name: 'test', active: false }),
     getExecutionId: () => opts.executionId ?? 'exec-1',
     continueOnFail: () => opts.continueOnFail === true,
     helpers: {
-      httpRequestWithAuthentication: makeHttp(opts.credentials, http),
+      httpRequest: makeHttp(http),
       assertBinaryData: (itemIndex: number, property: string) => {
         const b = opts.binary?.[itemIndex]?.[property];
         if (!b) throw new Error(`Item ${itemIndex} has no binary property "${property}"`);
@@ -150,7 +156,7 @@ export function loadOptionsContext(node: INodeType, parameters: Params, credenti
     getCurrentNodeParameter: (name: string) => resolveParam(parameters, name, 0, undefined),
     getCredentials: async (type: string) => credentials[type],
     getNode: () => fakeNode(node.description.name),
-    helpers: { httpRequestWithAuthentication: makeHttp(credentials, http) },
+    helpers: { httpRequest: makeHttp(http) },
   } as unknown as ILoadOptionsFunctions;
 }
 
@@ -161,7 +167,7 @@ export function hookContext(node: INodeType, parameters: Params, credentials: Cr
     getCredentials: async (type: string) => credentials[type],
     getNode: () => fakeNode(node.description.name),
     getNodeWebhookUrl: () => webhookUrl,
-    helpers: { httpRequestWithAuthentication: makeHttp(credentials, http) },
+    helpers: { httpRequest: makeHttp(http) },
   } as unknown as IHookFunctions;
 }
 

@@ -189,6 +189,22 @@ describe('WhatsApp Send Template against the sandbox', () => {
     expect(output[0].some((i) => Number(i.json.attempts) > 1)).toBe(true);
   });
 
+  it('with Messages per Second 0 sends unpaced, and still retries 130429 so every recipient is accepted once', async () => {
+    await control('reset', {});
+    await control('faults', { throttleRequests: 10 });
+    const recipients = Array.from({ length: 40 }, (_, i) => `+4479111235${String(i).padStart(2, '0')}`);
+    const { output } = await runNode(node, {
+      parameters: (i) => orderTemplate(recipients[i], { options: { pairIntervalSeconds: 0, messagesPerSecond: 0 } }),
+      credentials: credentials(),
+      items: recipients.map(() => ({ json: {} })),
+    });
+    expect(output[0].map((i) => i.json.recipient)).toEqual(recipients);
+    expect(output[0].every((i) => typeof i.json.messageId === 'string')).toBe(true);
+    const { data } = await control('messages');
+    expect(data.map((m) => m.to).sort()).toEqual([...recipients].sort());
+    expect(output[0].some((i) => Number(i.json.attempts) > 1)).toBe(true);
+  });
+
   it('never resends a message whose request timed out after it was sent (accept-then-hang)', async () => {
     await control('faults', { acceptThenHang: 1 });
     const recipients = ['+447911123401', '+447911123402'];

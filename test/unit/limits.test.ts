@@ -59,8 +59,27 @@ describe('SendPacer', () => {
   });
 
   it('refuses a throughput outside Meta\'s levels', () => {
-    expect(() => new SendPacer('1', { messagesPerSecond: 0, pairIntervalMs: 0 })).toThrow(/between 1 and 1000/);
-    expect(() => new SendPacer('1', { messagesPerSecond: 1001, pairIntervalMs: 0 })).toThrow(/between 1 and 1000/);
+    expect(() => new SendPacer('1', { messagesPerSecond: -1, pairIntervalMs: 0 })).toThrow(/between 0 \(no pacing\) and 1000/);
+    expect(() => new SendPacer('1', { messagesPerSecond: 1001, pairIntervalMs: 0 })).toThrow(/between 0 \(no pacing\) and 1000/);
+  });
+
+  it('with throughput pacing off (0), still spaces messages to the same recipient', async () => {
+    let clock = 1_000;
+    const waits: number[] = [];
+    const pacer = new SendPacer('unpaced', {
+      messagesPerSecond: 0,
+      pairIntervalMs: 6000,
+      slots: new LocalSlotStore(),
+      now: () => clock,
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock += ms;
+      },
+    });
+    for (const waId of ['a', 'b', 'c', 'd']) await pacer.acquire(waId);
+    expect(waits).toEqual([]); // distinct recipients leave at once: no throughput slots
+    await pacer.acquire('a');
+    expect(waits).toEqual([6000]); // the same recipient waits its pair interval
   });
 });
 

@@ -16,14 +16,17 @@ import {
   sendBatch,
   z,
 } from '../../../core';
-import type { CloudApiClient, OutboundMessage, OutgoingMessage, SendOutcome, SlotReserver, TrackingData } from '../../../core';
+import type { CloudApiClient, JourneyStateStore, OutboundMessage, OutgoingMessage, SendOutcome, SlotReserver, TrackingData } from '../../../core';
 import { getStateStore } from '../../shared/store';
 import { createClient } from '../../shared/transport';
 import type { MetaCredential } from '../../shared/credentials';
+import { itemParameterReader } from '../../shared/parameters';
+import type { ParameterReader } from '../../shared/parameters';
 
 /** Batch-wide options, read once (item 0) and validated: they shape the whole run, not one message. */
 const batchOptionsSchema = z.object({
-  messagesPerSecond: z.number().min(1).max(1000).default(DEFAULT_MESSAGES_PER_SECOND),
+  // 0 = no throughput pacing: for an endpoint without Meta's limit, or when something upstream already paces.
+  messagesPerSecond: z.number().min(0).max(1000).default(DEFAULT_MESSAGES_PER_SECOND),
   pairIntervalSeconds: z.number().min(0).max(60).default(DEFAULT_PAIR_INTERVAL_MS / 1000),
   maxAttempts: z.number().int().min(1).max(10).default(6),
   retryUncertain: z.boolean().default(false),
@@ -58,16 +61,15 @@ export interface ItemFailure {
   recipient?: string;
 }
 
-export function normalizeRecipient(ctx: IExecuteFunctions, itemIndex: number): { e164: string; waId: string } {
-  const input = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
-  const defaultCountry = (ctx.getNodeParameter('options.defaultCountry', itemIndex, '') as string) || undefined;
+export function normalizeRecipient(param: ParameterReader, itemIndex: number, input: string): { e164: string; waId: string } {
+  const defaultCountry = param<string>('options.defaultCountry', itemIndex, '') || undefined;
   const normalized = normalizePhoneNumber(input, defaultCountry);
   return { e164: normalized.e164, waId: normalized.waId };
 }
 
 /** Tracking data echoed on every status webhook: the join key back to this workflow, execution and journey step. */
-export function trackingFor(ctx: IExecuteFunctions, itemIndex: number): { tracking?: TrackingData; data: string } {
-  const override = (ctx.getNodeParameter('options.bizOpaqueCallbackData', itemIndex, '') as string) ?? '';
+export function trackingFor(ctx: IExecuteFunctions, param: ParameterReader, itemIndex: number): { tracking?: TrackingData; data: string } {
+  const override = param<string>('options.bizOpaqueCallbackData', itemIndex, '') ?? '';
   if (override) {
     if (override.length > 512) throw new Error('Tracking Data Override is longer than 512 characters, the Cloud API limit');
     return { data: override };
@@ -75,8 +77,8 @@ export function trackingFor(ctx: IExecuteFunctions, itemIndex: number): { tracki
   const tracking: TrackingData = {
     workflowId: ctx.getWorkflow().id ?? undefined,
     executionId: ctx.getExecutionId() ?? undefined,
-    journey: (ctx.getNodeParameter('options.journey', itemIndex, '') as string) || undefined,
-    step: (ctx.getNodeParameter('options.step', itemIndex, '') as string) || undefined,
+    journey: param<string>('options.journey', itemIndex, '') || undefined,
+    step: param<string>('options.step', itemIndex, '') || undefined,
   };
   return { tracking, data: encodeTracking(tracking) };
 }
@@ -152,11 +154,14 @@ export async function sendPrepared(
       // Queue mode: workers share the number's throughput budget through Redis.
       slots = await getStateStore(ctx);
     }
-    const pacer = new SendPacer(credential.phoneNumberId, {
-      messagesPerSecond: options.messagesPerSecond,
-      pairIntervalMs: options.pairIntervalSeconds * 1000,
-      slots,
-    });
+    const unpaced = options.messagesPerSecond === 0 && options.pairIntervalSeconds === 0;
+    const pacer = unpaced
+      ? undefined
+      : new SendPacer(credential.phoneNumberId, {
+          messagesPerSecond: options.messagesPerSecond,
+          pairIntervalMs: options.pairIntervalSeconds * 1000,
+          slots,
+        });
     const outcomes = await sendBatch(prepared, { client, pacer, concurrency: options.concurrency });
     const preparedByIndex = new Map(prepared.map((p) => [p.itemIndex, p]));
     const firstFailure = outcomes.find((o): o is Extract<SendOutcome, { ok: false }> => !o.ok);
@@ -209,6 +214,10 @@ export interface OperationContext {
   client: CloudApiClient;
   credential: MetaCredential;
   uploader: BinaryUploader;
+  /** Parameter reads for this item: expression-free parameters are evaluated once per execution. */
+  param: ParameterReader;
+  /** The journey state store, opened once per execution (its settings are per node, not per item). */
+  store: () => Promise<JourneyStateStore>;
 }
 
 /**
@@ -221,17 +230,25 @@ export async function runSendOperation(
 ): Promise<INodeExecutionData[][]> {
   const options = readBatchOptions(ctx);
   const { client, credential } = await clientFor(ctx, options);
-  const op: OperationContext = { client, credential, uploader: new BinaryUploader(ctx, client) };
+  const param = itemParameterReader(ctx);
+  let store: Promise<JourneyStateStore> | undefined;
+  const op: OperationContext = {
+    client,
+    credential,
+    uploader: new BinaryUploader(ctx, client),
+    param,
+    store: () => (store ??= getStateStore(ctx, 0)),
+  };
   const prepared: PreparedItem[] = [];
   const failures: ItemFailure[] = [];
   const count = ctx.getInputData().length;
   for (let itemIndex = 0; itemIndex < count; itemIndex++) {
-    let recipient = String(ctx.getNodeParameter('recipient', itemIndex, '') ?? '');
+    let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
     try {
-      const normalized = normalizeRecipient(ctx, itemIndex);
+      const normalized = normalizeRecipient(param, itemIndex, recipient);
       recipient = normalized.e164;
       const built = await buildItem(itemIndex, normalized, op);
-      const { tracking, data } = trackingFor(ctx, itemIndex);
+      const { tracking, data } = trackingFor(ctx, param, itemIndex);
       prepared.push({
         itemIndex,
         waId: normalized.waId,

@@ -4,6 +4,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { buildSessionMessage } from '../../../core';
 import { runSendOperation } from './common';
 import type { BinaryUploader } from './common';
+import type { ParameterReader } from '../../shared/parameters';
 
 interface ButtonEntry {
   id?: string;
@@ -15,9 +16,9 @@ interface RowEntry extends ButtonEntry {
 }
 
 /** Builds the Cloud API message (Meta's shape, before "to") from the node's fields for one item. */
-async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: BinaryUploader): Promise<unknown> {
-  const type = ctx.getNodeParameter('messageType', itemIndex, 'text') as string;
-  const text = ctx.getNodeParameter('text', itemIndex, '') as string;
+async function messageFor(ctx: IExecuteFunctions, param: ParameterReader, itemIndex: number, uploader: BinaryUploader): Promise<unknown> {
+  const type = param<string>('messageType', itemIndex, 'text');
+  const text = param<string>('text', itemIndex, '');
   switch (type) {
     case 'text':
       return { type: 'text', text: { body: text, preview_url: /https?:\/\//.test(text) } };
@@ -25,18 +26,18 @@ async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: B
     case 'video':
     case 'audio':
     case 'document': {
-      const media = (ctx.getNodeParameter('media', itemIndex, '') as string).trim();
-      const binaryProperty = (ctx.getNodeParameter('binaryProperty', itemIndex, '') as string).trim();
+      const media = param<string>('media', itemIndex, '').trim();
+      const binaryProperty = param<string>('binaryProperty', itemIndex, '').trim();
       let ref: IDataObject;
       if (media) ref = /^\d+$/.test(media) ? { id: media } : { link: media };
       else if (binaryProperty) ref = { id: await uploader.mediaId(itemIndex, binaryProperty) };
       else throw new Error(`Media is empty: give a link or media ID, or the Binary Property holding the ${type}`);
-      const caption = type === 'audio' ? '' : (ctx.getNodeParameter('caption', itemIndex, '') as string);
+      const caption = type === 'audio' ? '' : param<string>('caption', itemIndex, '');
       if (caption) ref.caption = caption;
       return { type, [type]: ref };
     }
     case 'buttons': {
-      const buttons = ((ctx.getNodeParameter('buttons', itemIndex, {}) as IDataObject).button ?? []) as ButtonEntry[];
+      const buttons = (param<IDataObject>('buttons', itemIndex, {}).button ?? []) as ButtonEntry[];
       return {
         type: 'interactive',
         interactive: {
@@ -47,7 +48,7 @@ async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: B
       };
     }
     case 'list': {
-      const rows = ((ctx.getNodeParameter('rows', itemIndex, {}) as IDataObject).row ?? []) as RowEntry[];
+      const rows = (param<IDataObject>('rows', itemIndex, {}).row ?? []) as RowEntry[];
       const sections = new Map<string, Array<{ id: string; title: string; description?: string }>>();
       for (const row of rows) {
         const key = row.section ?? '';
@@ -60,14 +61,14 @@ async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: B
           type: 'list',
           body: { text },
           action: {
-            button: ctx.getNodeParameter('listButton', itemIndex, 'Choose') as string,
+            button: param<string>('listButton', itemIndex, 'Choose'),
             sections: [...sections.entries()].map(([title, sectionRows]) => ({ ...(title ? { title } : {}), rows: sectionRows })),
           },
         },
       };
     }
     default: {
-      const raw = ctx.getNodeParameter('messageJson', itemIndex, '{}');
+      const raw = param<unknown>('messageJson', itemIndex, '{}');
       if (typeof raw !== 'string') return raw;
       try {
         return JSON.parse(raw);
@@ -79,8 +80,8 @@ async function messageFor(ctx: IExecuteFunctions, itemIndex: number, uploader: B
 }
 
 export async function sendSessionMessage(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-  return runSendOperation(ctx, async (itemIndex, _recipient, { uploader }) => {
-    const message = buildSessionMessage(await messageFor(ctx, itemIndex, uploader));
+  return runSendOperation(ctx, async (itemIndex, _recipient, { uploader, param }) => {
+    const message = buildSessionMessage(await messageFor(ctx, param, itemIndex, uploader));
     return { message, summary: { type: message.type } };
   });
 }

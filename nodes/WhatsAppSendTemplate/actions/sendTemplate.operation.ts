@@ -9,17 +9,17 @@ import {
   validateTemplateMessage,
 } from '../../../core';
 import type { TemplateDefinition, TemplateObject } from '../../../core';
-import { getStateStore } from '../../shared/store';
 import { findTemplate, templateRefFromLocator } from '../../shared/templates';
 import type { TemplateLocator } from '../../shared/templates';
 import { runSendOperation } from './common';
 import type { BinaryUploader } from './common';
+import type { ParameterReader } from '../../shared/parameters';
 
 const MEDIA_KINDS = new Set(['image', 'video', 'document']);
 
 /** Values from the resource mapper ("define below") or, in auto-map mode, from the item's own fields. */
-function mappedValues(ctx: IExecuteFunctions, itemIndex: number, template: TemplateDefinition): Record<string, unknown> {
-  const mapper = ctx.getNodeParameter('variables', itemIndex, { mappingMode: 'defineBelow', value: null }) as ResourceMapperValue;
+function mappedValues(ctx: IExecuteFunctions, param: ParameterReader, itemIndex: number, template: TemplateDefinition): Record<string, unknown> {
+  const mapper = param<ResourceMapperValue>('variables', itemIndex, { mappingMode: 'defineBelow', value: null } as unknown as ResourceMapperValue);
   if (mapper.mappingMode === 'autoMapInputData') {
     const json = ctx.getInputData()[itemIndex].json;
     const values: Record<string, unknown> = {};
@@ -51,8 +51,8 @@ async function resolveBinaryMedia(
   }
 }
 
-function parseComponentsJson(ctx: IExecuteFunctions, itemIndex: number): unknown {
-  const raw = ctx.getNodeParameter('componentsJson', itemIndex, '[]');
+function parseComponentsJson(ctx: IExecuteFunctions, param: ParameterReader, itemIndex: number): unknown {
+  const raw = param<unknown>('componentsJson', itemIndex, '[]');
   if (typeof raw !== 'string') return raw;
   try {
     return JSON.parse(raw || '[]');
@@ -62,9 +62,9 @@ function parseComponentsJson(ctx: IExecuteFunctions, itemIndex: number): unknown
 }
 
 export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-  return runSendOperation(ctx, async (itemIndex, { e164, waId }, { client, credential, uploader }) => {
-    const locator = ctx.getNodeParameter('template', itemIndex, undefined, { extractValue: false }) as TemplateLocator;
-    const language = (ctx.getNodeParameter('options.templateLanguage', itemIndex, '') as string) || undefined;
+  return runSendOperation(ctx, async (itemIndex, { e164, waId }, { client, credential, uploader, param, store }) => {
+    const locator = param<TemplateLocator | undefined>('template', itemIndex, undefined, { extractValue: false }) as TemplateLocator;
+    const language = param<string>('options.templateLanguage', itemIndex, '') || undefined;
     const template = await findTemplate(client, credential, templateRefFromLocator(locator, language));
     if (template.status !== 'APPROVED') {
       throw new Error(
@@ -73,25 +73,24 @@ export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecuti
     }
 
     let message: TemplateObject;
-    if ((ctx.getNodeParameter('variablesMode', itemIndex, 'mapper') as string) === 'json') {
-      message = { name: template.name, language: { code: template.language }, components: parseComponentsJson(ctx, itemIndex) } as TemplateObject;
+    if (param<string>('variablesMode', itemIndex, 'mapper') === 'json') {
+      message = { name: template.name, language: { code: template.language }, components: parseComponentsJson(ctx, param, itemIndex) } as TemplateObject;
       const issue = validateTemplateMessage(template, message);
       if (issue) throw new TemplateValidationError([issue]);
     } else {
-      const values = mappedValues(ctx, itemIndex, template);
+      const values = mappedValues(ctx, param, itemIndex, template);
       await resolveBinaryMedia(values, template, uploader, itemIndex);
       message = buildTemplateMessage(template, values);
     }
 
     const isMarketing = template.category === 'MARKETING';
-    if (isMarketing && isUsNumber(e164) && !(ctx.getNodeParameter('options.allowUsMarketing', itemIndex, false) as boolean)) {
+    if (isMarketing && isUsNumber(e164) && !param<boolean>('options.allowUsMarketing', itemIndex, false)) {
       throw new Error(
         `Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or turn on "Allow Marketing to US Numbers".`,
       );
     }
-    if (isMarketing && (ctx.getNodeParameter('options.skipOptedOut', itemIndex, true) as boolean)) {
-      const store = await getStateStore(ctx, itemIndex);
-      if (await store.isOptedOut({ phoneNumberId: credential.phoneNumberId, waId })) {
+    if (isMarketing && param<boolean>('options.skipOptedOut', itemIndex, true)) {
+      if (await (await store()).isOptedOut({ phoneNumberId: credential.phoneNumberId, waId })) {
         throw new Error(
           `Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`,
         );
@@ -99,7 +98,7 @@ export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecuti
     }
     return {
       message: { type: 'template', template: message },
-      marketingMessagesApi: isMarketing && (ctx.getNodeParameter('options.useMarketingMessagesApi', itemIndex, false) as boolean),
+      marketingMessagesApi: isMarketing && param<boolean>('options.useMarketingMessagesApi', itemIndex, false),
       summary: {
         template: { id: template.id, name: template.name, language: template.language, category: template.category } as IDataObject,
       },
