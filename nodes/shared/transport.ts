@@ -6,25 +6,39 @@ import type {
   IWebhookFunctions,
 } from 'n8n-workflow';
 
-import { CloudApiClient, DEFAULT_RETRY_POLICY, toTransportError } from '../../core';
+import { CloudApiClient, DEFAULT_RETRY_POLICY, createFetchTransport, toTransportError } from '../../core';
 import type { RetryPolicy, Transport } from '../../core';
 import { CREDENTIAL_NAME, parseCredential } from './credentials';
 import type { MetaCredential } from './credentials';
 
 export type N8nContext = IExecuteFunctions | ILoadOptionsFunctions | IHookFunctions | IWebhookFunctions;
 
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
+
 /**
- * The single place this package makes HTTP calls inside n8n: through n8n's own request helper, so proxies and TLS
- * settings are n8n's. Non-2xx answers are returned, not thrown, so core/ decides what they mean.
+ * Whether n8n's request helper must carry our requests: when a proxy is configured, or n8n's SSRF protection is on,
+ * only n8n applies them. Read per client (not once at load) so a changed environment is seen by the next execution.
+ */
+export function n8nMustCarryRequests(env: NodeJS.ProcessEnv = process.env): boolean {
+  return PROXY_VARIABLES.some((name) => Boolean(env[name])) || env.N8N_SSRF_PROTECTION_ENABLED === 'true';
+}
+
+/**
+ * The single place this package makes HTTP calls inside n8n. Non-2xx answers are returned, not thrown, so core/
+ * decides what they mean.
  *
- * The bearer header is set here from the credential read once per execution, rather than through
- * `httpRequestWithAuthentication`: that helper loads the credential from the database, decrypts it and evaluates its
- * `authenticate` expression again for every request — a third of n8n's CPU per message in bench:overhead's profile.
- * The header is the same `Bearer <access token>` the credential's `authenticate` (used by the credential test) sends.
+ * Why not always `httpRequestWithAuthentication`: for every call it loads the credential from the database,
+ * decrypts it and evaluates its `authenticate` expression (a third of n8n's CPU per message in bench:overhead), and
+ * n8n's helpers open a new connection (TCP + TLS to graph.facebook.com) per request. So the bearer header is set here
+ * from the credential read once per execution — the same `Bearer <access token>` as the credential's `authenticate` —
+ * and JSON calls go over a kept-alive connection pool (Node's fetch), unless a proxy or n8n's SSRF protection is
+ * configured: then every call goes through n8n's `helpers.httpRequest`, which applies them. Media uploads always do.
  */
 export function n8nTransport(ctx: N8nContext, accessToken: string): Transport {
   const authorization = `Bearer ${accessToken}`;
+  const pooled = n8nMustCarryRequests() ? undefined : createFetchTransport({ accessToken });
   return async (request) => {
+    if (pooled && !request.multipart) return pooled(request);
     const options: IHttpRequestOptions = {
       method: request.method,
       url: request.url,

@@ -205,6 +205,25 @@ describe('WhatsApp Send Template against the sandbox', () => {
     expect(output[0].some((i) => Number(i.json.attempts) > 1)).toBe(true);
   });
 
+  it('sends through n8n\'s request helper when a proxy is configured, and over its own kept-alive pool otherwise', async () => {
+    const run = () =>
+      runNode(node, { parameters: orderTemplate('+447911123456'), credentials: credentials(), items: [{ json: {} }] });
+    const direct = await run();
+    expect(direct.output[0][0].json.messageId).toMatch(/^wamid\./);
+    expect(direct.http.filter((h) => h.url.endsWith('/messages'))).toHaveLength(0);
+
+    process.env.HTTPS_PROXY = 'http://proxy.invalid:3128'; // n8n's helper applies it (the stand-in just records the call)
+    try {
+      const proxied = await run();
+      expect(proxied.output[0][0].json.messageId).toMatch(/^wamid\./);
+      const calls = proxied.http.filter((h) => h.url.endsWith('/messages'));
+      expect(calls).toHaveLength(1);
+      expect(calls[0].headers.Authorization).toBe(`Bearer ${TOKEN}`);
+    } finally {
+      delete process.env.HTTPS_PROXY;
+    }
+  });
+
   it('never resends a message whose request timed out after it was sent (accept-then-hang)', async () => {
     await control('faults', { acceptThenHang: 1 });
     const recipients = ['+447911123401', '+447911123402'];
