@@ -1,6 +1,6 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 
-import { containsExpression, itemParameterReader } from '../../nodes/shared/parameters';
+import { containsExpression, itemParameterReader, jsonFieldPath } from '../../nodes/shared/parameters';
 
 /** A context whose getNodeParameter counts its calls and answers per item like n8n (expressions see the item). */
 function context(parameters: Record<string, unknown>, items: Array<Record<string, unknown>>) {
@@ -14,6 +14,7 @@ function context(parameters: Record<string, unknown>, items: Array<Record<string
   };
   const ctx = {
     getNode: () => ({ parameters }),
+    getInputData: () => items.map((json) => ({ json })),
     getNodeParameter: (name: string, itemIndex: number, fallback: unknown) => {
       calls.push(`${name}#${itemIndex}`);
       let value: unknown = parameters;
@@ -66,10 +67,33 @@ describe('itemParameterReader', () => {
   });
 
   it('treats a path below an expression as per item', () => {
-    const { ctx, calls } = context({ options: '={{ $json.options }}' }, [{}, {}]);
+    const { ctx, calls } = context({ options: '={{ $json.options }}' }, [{ options: 'x' }, { options: 'y' }]);
     const param = itemParameterReader(ctx);
     param('options.journey', 0, '');
     param('options.journey', 1, '');
     expect(calls).toEqual(['options.journey#0', 'options.journey#1']);
+  });
+});
+
+describe('simple $json field expressions', () => {
+  it('reads ={{ $json.a.b }} from the item itself and leaves everything else to n8n', () => {
+    expect(jsonFieldPath('={{ $json.phone }}')).toEqual(['phone']);
+    expect(jsonFieldPath('={{$json.customer.phone}}')).toEqual(['customer', 'phone']);
+    expect(jsonFieldPath('={{ $json.phone.trim() }}')).toBeUndefined();
+    expect(jsonFieldPath('={{ $json["phone"] }}')).toBeUndefined();
+    expect(jsonFieldPath('=+{{ $json.phone }}')).toBeUndefined();
+    expect(jsonFieldPath('={{ $json.phone }} ')).toBeUndefined();
+    expect(jsonFieldPath('={{ $("Customers").item.json.phone }}')).toBeUndefined();
+  });
+
+  it('gives each item its own field value without calling n8n, and asks n8n when the field is missing', () => {
+    const items = [{ customer: { phone: '+44 7911 123456' } }, { customer: { phone: 447911123457 } }, { customer: {} }];
+    const { ctx, calls } = context({ recipient: '={{ $json.customer.phone }}' }, items);
+    const param = itemParameterReader(ctx);
+    expect(param('recipient', 0, '')).toBe('+44 7911 123456');
+    expect(param('recipient', 1, '')).toBe(447911123457);
+    expect(calls).toEqual([]);
+    param('recipient', 2, '');
+    expect(calls).toEqual(['recipient#2']);
   });
 });
