@@ -1,10 +1,10 @@
 /**
  * The payload builder: variable values in, Meta's template object out, or a TemplateValidationError
- * listing every problem before anything is sent. The result is checked by the same rules the
- * validator applies to incoming messages, so what we build is what Meta (and the sandbox) accepts.
+ * listing every problem before anything is sent. Every parameter is checked by the same rules the
+ * validator applies to incoming messages, and the component rules hold by construction or are checked
+ * by the validator's own code, so what we build is what Meta (and the sandbox) accepts.
  */
 import type {
-	ButtonComponentParam,
 	CarouselCardComponentParam,
 	TemplateComponentParam,
 	TemplateDefinition,
@@ -14,7 +14,8 @@ import type {
 import { TemplateValidationError, type TemplateIssue, type TemplateIssueComponent } from './issues';
 import { checkParameter, isRecord, type Problem } from './rules';
 import { checkTemplateComponents, templateStatusProblem } from './validate';
-import { extractTemplateVariables, templateLayout, type ButtonLayout, type HeaderLayout, type BodyLayout, type TemplateVariable } from './variables';
+import { hydratedLength, templatePlan, type ButtonPlan, type CardPlan, type SectionPlan } from './plan';
+import type { TemplateVariable } from './variables';
 
 export interface BuildTemplateOptions {
 	/** Skip values whose key the template does not have, instead of reporting them (code 100). */
@@ -200,10 +201,6 @@ function convert(variable: TemplateVariable, value: unknown, ctx: { isHeader: bo
 	}
 }
 
-function urlPrefixOf(layout: ButtonLayout): string | undefined {
-	return layout.url && layout.url.includes('{{') ? layout.url.slice(0, layout.url.indexOf('{{')) : undefined;
-}
-
 /**
  * Build the template object for a send request from variable values keyed as extractTemplateVariables
  * names them. Values: text as string or number; currency {fallback_value, code, amount_1000}; date_time
@@ -216,8 +213,9 @@ export function buildTemplateMessage(
 	values: Record<string, unknown>,
 	options: BuildTemplateOptions = {},
 ): TemplateObject {
-	const layout = templateLayout(def);
-	const named = layout.parameterFormat === 'NAMED';
+	const plan = templatePlan(def);
+	const layout = plan.layout;
+	const named = plan.named;
 	const issues: TemplateIssue[] = [];
 	const report = (component: TemplateIssueComponent, problem: Problem, variable?: string): void => {
 		issues.push({ template: def.name, language: def.language, component, ...(variable !== undefined ? { variable } : {}), code: problem.code, message: problem.message });
@@ -228,20 +226,16 @@ export function buildTemplateMessage(
 		if (status) report('template', status);
 	}
 
-	const variables = extractTemplateVariables(def);
 	if (!options.ignoreUnknownValues) {
-		const known = new Set(variables.map((v) => v.key));
 		for (const key of Object.keys(values)) {
-			if (!known.has(key)) {
-				const list = variables.length ? variables.map((v) => v.key).join(', ') : 'none';
-				report('template', { code: 100, message: `Unknown variable "${key}": template "${def.name}" has no such variable (it has: ${list}).` });
-			}
+			if (plan.knownKeys.has(key)) continue;
+			report('template', { code: 100, message: `Unknown variable "${key}": template "${def.name}" has no such variable (it has: ${plan.keyList}).` });
 		}
 	}
 
 	// One conversion per variable: the OTP code feeds the body and the button.
 	const converted = new Map<string, TemplateParameter | undefined>();
-	const paramFor = (variable: TemplateVariable, ctx: { isHeader: boolean; urlPrefix?: string }): TemplateParameter | undefined => {
+	const paramFor = (variable: TemplateVariable, isHeader: boolean, urlPrefix?: string): TemplateParameter | undefined => {
 		if (converted.has(variable.key)) return converted.get(variable.key);
 		let result: TemplateParameter | undefined;
 		const raw = values[variable.key];
@@ -250,14 +244,11 @@ export function buildTemplateMessage(
 				report(variable.component, { code: 131008, message: `${variable.displayName} (${variable.key}) is missing. Provide a value${variable.example ? ` such as "${variable.example}"` : ''}.` }, variable.key);
 			}
 		} else {
-			const outcome = convert(variable, raw, { isHeader: ctx.isHeader, named, ...(ctx.urlPrefix !== undefined ? { urlPrefix: ctx.urlPrefix } : {}) });
+			const outcome = convert(variable, raw, urlPrefix !== undefined ? { isHeader, named, urlPrefix } : { isHeader, named });
 			if ('problem' in outcome) {
 				report(variable.component, outcome.problem, variable.key);
 			} else {
-				const problem = checkParameter(variable, outcome.param as unknown as Record<string, unknown>, {
-					isHeader: ctx.isHeader,
-					...(ctx.urlPrefix !== undefined ? { buttonUrlPrefix: ctx.urlPrefix } : {}),
-				});
+				const problem = checkParameter(variable, outcome.param as unknown as Record<string, unknown>, urlPrefix !== undefined ? { isHeader, buttonUrlPrefix: urlPrefix } : { isHeader });
 				if (problem) report(variable.component, problem, variable.key);
 				else result = outcome.param;
 			}
@@ -266,53 +257,59 @@ export function buildTemplateMessage(
 		return result;
 	};
 
-	const section = (type: 'header' | 'body', sectionLayout: HeaderLayout | BodyLayout | undefined): TemplateComponentParam | undefined => {
-		if (!sectionLayout || sectionLayout.variables.length === 0) return undefined;
-		const parameters = sectionLayout.variables.map((v) => paramFor(v, { isHeader: type === 'header' }));
+	// Text sections built, for the length limits (the one rule the construction below does not guarantee).
+	let withinLimits = true;
+	const section = (type: 'header' | 'body', sectionPlan: SectionPlan | undefined): TemplateComponentParam | undefined => {
+		if (!sectionPlan || sectionPlan.variables.length === 0) return undefined;
+		const isHeader = type === 'header';
+		const parameters = sectionPlan.variables.map((v) => paramFor(v, isHeader));
 		if (parameters.some((p) => p === undefined)) return undefined;
+		if (sectionPlan.maxHydrated !== undefined && hydratedLength(sectionPlan, parameters as unknown as Array<Record<string, unknown>>) > sectionPlan.maxHydrated) {
+			withinLimits = false;
+		}
 		return { type, parameters: parameters as TemplateParameter[] };
 	};
 
-	const buttons = (layouts: ButtonLayout[]): ButtonComponentParam[] => {
-		const out: ButtonComponentParam[] = [];
-		for (const button of layouts) {
+	const buttons = (plans: ButtonPlan[], out: Array<TemplateComponentParam | CarouselCardComponentParam>): void => {
+		for (const { layout: button, urlPrefix } of plans) {
 			if (!button.variable || !button.subType) continue;
-			const prefix = urlPrefixOf(button);
-			const param = paramFor(button.variable, { isHeader: false, ...(prefix !== undefined ? { urlPrefix: prefix } : {}) });
+			const param = paramFor(button.variable, false, urlPrefix);
 			if (param) out.push({ type: 'button', sub_type: button.subType, index: button.index, parameters: [param] });
 		}
-		return out;
 	};
 
 	const components: TemplateComponentParam[] = [];
-	const header = section('header', layout.header);
+	const header = section('header', plan.header);
 	if (header) components.push(header);
-	const body = section('body', layout.body);
+	const body = section('body', plan.body);
 	if (body) components.push(body);
 
 	const ltoVariable = layout.limitedTimeOffer?.variable;
 	if (ltoVariable) {
-		const param = paramFor(ltoVariable, { isHeader: false });
+		const param = paramFor(ltoVariable, false);
 		if (param && param.type === 'limited_time_offer') components.push({ type: 'limited_time_offer', parameters: [param] });
 	}
 
-	if (layout.cards) {
-		const cards = layout.cards.map((card) => {
+	if (layout.cards && plan.cards) {
+		const cardPlans = plan.cards;
+		const cards = layout.cards.map((card, i) => {
+			const cardPlan = cardPlans[i] as CardPlan;
 			const cardComponents: CarouselCardComponentParam[] = [];
-			const cardHeader = section('header', card.header);
+			const cardHeader = section('header', cardPlan.header);
 			if (cardHeader && cardHeader.type === 'header') cardComponents.push(cardHeader);
-			const cardBody = section('body', card.body);
+			const cardBody = section('body', cardPlan.body);
 			if (cardBody && cardBody.type === 'body') cardComponents.push(cardBody);
-			cardComponents.push(...buttons(card.buttons));
+			buttons(cardPlan.buttons, cardComponents);
 			return { card_index: card.cardIndex, components: cardComponents };
 		});
 		components.push({ type: 'carousel', cards });
 	}
 
-	components.push(...buttons(layout.buttons));
+	buttons(plan.buttons, components);
 
-	if (issues.length === 0) {
-		// Component-level rules (counts, hydrated lengths) exactly as the validator applies them.
+	if (issues.length === 0 && (!withinLimits || !plan.builderSafe)) {
+		// Counts, naming and parameter types hold by construction (see TemplatePlan.builderSafe); a length
+		// over the limit, or an unusual definition, gets the validator's own check and wording.
 		const problem = checkTemplateComponents(def, components as unknown as Array<Record<string, unknown>>);
 		if (problem) report(problem.component, problem, problem.variable);
 	}

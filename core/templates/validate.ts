@@ -7,6 +7,7 @@
 import type { TemplateDefinition } from './model';
 import { templateObjectSchema } from './model';
 import type { TemplateIssue, TemplateIssueComponent } from './issues';
+import { acceptsTemplateObject } from './plan';
 import { LIMITS, checkParameter, isRecord, parameterText, type Problem } from './rules';
 import {
 	hydrate,
@@ -352,6 +353,18 @@ export function checkTemplateComponents(def: TemplateDefinition, components: Jso
  * receipt. `def` is the registry's definition for the message's name and language, if any.
  */
 export function validateTemplateMessage(
+	def: TemplateDefinition | undefined,
+	message: unknown,
+	opts: ValidateTemplateOptions = {},
+): TemplateIssue | null {
+	// Most messages are fine: a check compiled per definition says so without the schema parse. Anything
+	// it is not sure about gets the full check, the one that finds and words errors.
+	if (def && acceptsTemplateObject(def, unwrapTemplate(message))) return null;
+	return validateTemplateMessageFully(def, message, opts);
+}
+
+/** validateTemplateMessage without the compiled shortcut: schema parse, then every rule. Exported for tests. */
+export function validateTemplateMessageFully(
 	def: TemplateDefinition | undefined,
 	message: unknown,
 	opts: ValidateTemplateOptions = {},
