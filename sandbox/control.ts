@@ -87,6 +87,11 @@ const optOutSchema = z
   .strict()
   .refine((b) => b.wa_id !== undefined || b.from !== undefined, { message: 'wa_id (or from) is required' });
 
+const phoneQualitySchema = z.object({
+  phoneNumberId: z.string().optional(),
+  qualityRating: z.enum(['GREEN', 'YELLOW', 'RED', 'UNKNOWN']),
+});
+
 const templateStatusSchema = z
   .object({
     id: z.string().optional(),
@@ -183,6 +188,17 @@ export class ControlApi {
         const body = await readJson();
         if (!body.ok) return;
         return this.changeTemplateStatus(res, body.value);
+      }
+      case 'POST /__sandbox/phone-quality': {
+        // Meta re-rates a number's quality from customer feedback; journeys should notice a YELLOW or RED rating.
+        const body = await readJson();
+        if (!body.ok) return;
+        const parsed = phoneQualitySchema.safeParse(body.value);
+        if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+        const phone = state.phoneNumbers.get(parsed.data.phoneNumberId ?? config.phoneNumberId);
+        if (!phone) return sendJson(res, 404, { error: { message: 'No such phone number in the sandbox.' } });
+        phone.qualityRating = parsed.data.qualityRating;
+        return sendJson(res, 200, { success: true, id: phone.id, qualityRating: phone.qualityRating });
       }
       case 'POST /__sandbox/inbound': {
         const body = await readJson();

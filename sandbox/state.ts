@@ -204,7 +204,7 @@ export class SandboxState {
       verifiedName: config.verifiedName,
       qualityRating: 'GREEN',
     });
-    for (const extra of config.extraPhoneNumbers) this.phoneNumbers.set(extra.id, extra);
+    for (const extra of config.extraPhoneNumbers) this.phoneNumbers.set(extra.id, { ...extra });
     this.setTemplates(initialTemplates);
   }
 
@@ -226,6 +226,9 @@ export class SandboxState {
     this.throughput.clear();
     this.pairRate = new PairRateLimiter(this.config.pairRateMs, this.config.pairBurst);
     this.undeliverableEvents = 0;
+    // Quality ratings changed through the control API go back to what the sandbox started with.
+    this.phoneNumbers.get(this.config.phoneNumberId)!.qualityRating = 'GREEN';
+    for (const extra of this.config.extraPhoneNumbers) this.phoneNumbers.get(extra.id)!.qualityRating = extra.qualityRating;
   }
 
   setTemplates(templates: TemplateDefinition[]): void {

@@ -15,6 +15,7 @@ import type {
   INodeType,
   IWebhookFunctions,
   IWebhookResponseData,
+  NodeExecutionHint,
 } from 'n8n-workflow';
 
 import { buildUrl } from '../../core/transport';
@@ -110,10 +111,13 @@ export interface RunOptions {
 export interface RunResult {
   output: INodeExecutionData[][];
   http: HttpLogEntry[];
+  /** What the node added with addExecutionHints (n8n shows them in the output pane). */
+  hints: NodeExecutionHint[];
 }
 
 export async function runNode(node: INodeType, opts: RunOptions): Promise<RunResult> {
   const http: HttpLogEntry[] = [];
+  const hints: NodeExecutionHint[] = [];
   const items = opts.items ?? [{ json: {} }];
   const nodeName = node.description.name;
   const ctx = {
@@ -129,6 +133,7 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
     getWorkflow: () => ({ id: opts.workflowId ?? 'wf-test', name: 'test', active: false }),
     getExecutionId: () => opts.executionId ?? 'exec-1',
     continueOnFail: () => opts.continueOnFail === true,
+    addExecutionHints: (...added: NodeExecutionHint[]) => hints.push(...added),
     helpers: {
       httpRequest: makeHttp(http),
       assertBinaryData: (itemIndex: number, property: string) => {
@@ -145,7 +150,7 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
     },
   } as unknown as IExecuteFunctions;
   const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
-  return { output, http };
+  return { output, http, hints };
 }
 
 /** A load-options context (resource locator lists, resource mapper). */

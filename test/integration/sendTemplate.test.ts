@@ -3,6 +3,7 @@ import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppS
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { loadOptionsContext, runNode } from './n8nHarness';
+import { clearPhoneNumberInfoCache } from '../../nodes/shared/phoneNumber';
 import type { Params } from './n8nHarness';
 import { searchTemplates } from '../../nodes/WhatsAppSendTemplate/methods/listSearch';
 import { getTemplateVariables } from '../../nodes/WhatsAppSendTemplate/methods/resourceMapping';
@@ -221,6 +222,26 @@ describe('WhatsApp Send Template against the sandbox', () => {
       expect(calls[0].headers.Authorization).toBe(`Bearer ${TOKEN}`);
     } finally {
       delete process.env.HTTPS_PROXY;
+    }
+  });
+
+  it('tells in the output pane which number sent, and warns when Meta rates its quality YELLOW', async () => {
+    clearPhoneNumberInfoCache();
+    const green = await runNode(node, { parameters: orderTemplate('+447911123456'), credentials: credentials(), items: [{ json: {} }] });
+    expect(green.hints).toEqual([
+      expect.objectContaining({ type: 'info', message: expect.stringMatching(/^Sent from \+1 555.*\(Sandbox Business\): quality rating GREEN/) }),
+    ]);
+
+    await control('phone-quality', { qualityRating: 'YELLOW' });
+    clearPhoneNumberInfoCache(); // n8n would see the new rating within 10 minutes
+    try {
+      const yellow = await runNode(node, { parameters: orderTemplate('+447911123456'), credentials: credentials(), items: [{ json: {} }] });
+      expect(yellow.hints.map((h) => h.type)).toEqual(['info', 'warning']);
+      expect(yellow.hints[1].message).toMatch(/rates .* YELLOW.*messaging limit/);
+      expect(yellow.output[0][0].json.messageId).toMatch(/^wamid\./); // a warning, never a refusal to send
+    } finally {
+      await control('phone-quality', { qualityRating: 'GREEN' });
+      clearPhoneNumberInfoCache();
     }
   });
 

@@ -21,6 +21,7 @@ import { getStateStore } from '../../shared/store';
 import { createClient } from '../../shared/transport';
 import type { MetaCredential } from '../../shared/credentials';
 import { itemParameterReader } from '../../shared/parameters';
+import { phoneNumberHints, phoneNumberInfo } from '../../shared/phoneNumber';
 import type { ParameterReader } from '../../shared/parameters';
 
 /** Batch-wide options, read once (item 0) and validated: they shape the whole run, not one message. */
@@ -230,6 +231,8 @@ export async function runSendOperation(
 ): Promise<INodeExecutionData[][]> {
   const options = readBatchOptions(ctx);
   const { client, credential } = await clientFor(ctx, options);
+  // Read alongside the batch, never in its way: it only feeds the output pane's hints.
+  const sender = phoneNumberInfo(client, credential);
   const param = itemParameterReader(ctx);
   let store: Promise<JourneyStateStore> | undefined;
   const op: OperationContext = {
@@ -263,6 +266,10 @@ export async function runSendOperation(
       failures.push({ itemIndex, error: error as Error, recipient });
     }
   }
-  return sendPrepared(ctx, prepared, failures, client, credential, options);
+  const output = await sendPrepared(ctx, prepared, failures, client, credential, options);
+  const hints = phoneNumberHints(await sender);
+  // addExecutionHints arrived in n8n 1.x's later releases; older hosts simply show no hints.
+  if (hints.length > 0 && typeof ctx.addExecutionHints === 'function') ctx.addExecutionHints(...hints);
+  return output;
 }
 
