@@ -4,7 +4,7 @@
  * (inbound messages open the 24 h window, ad referrals the 72 h free entry point window, opt-outs are recorded).
  * Shared by the n8n trigger and the Node-RED node.
  */
-import type { JourneyStateStore } from './state';
+import type { EventBatchItem, EventWrite, JourneyStateStore } from './state';
 import type { WebhookEvent, WebhookEventKind } from './webhooks';
 
 export type LateStatusHandling = 'drop' | 'flag';
@@ -75,57 +75,43 @@ function scopeOf(event: WebhookEvent): string {
   return 'phoneNumberId' in event && event.phoneNumberId ? event.phoneNumberId : `waba:${event.wabaId}`;
 }
 
+/**
+ * The store work of a whole delivery goes in one batch (one SQLite transaction, one Redis round trip per phase):
+ * Meta sends up to 100 events per POST, and one lock and commit per event was most of the cost of ingesting them.
+ */
 export async function ingestWebhookEvents(events: WebhookEvent[], store: JourneyStateStore, options: IngestOptions): Promise<IngestResult> {
   const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0, withoutSender: 0 };
-  for (const event of events) {
+  if (events.length === 0) return result;
+  const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
+  const outs: IngestedEvent[] = [];
+  const items: EventBatchItem[] = events.map((event) => {
     const phoneNumberId = scopeOf(event);
-    const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
-    if (options.deduplicate && !(await store.rememberEvent({ phoneNumberId, eventId: consumerKey(event.eventId) }))) {
-      result.duplicates++;
-      continue;
-    }
     const out: IngestedEvent = { ...event };
+    outs.push(out);
+    const writes: EventWrite[] = [];
     switch (event.kind) {
       case 'status': {
         const at = new Date(event.timestampUnix * 1000);
         // The message's latest status is one shared fact; whether this consumer already saw a higher one is its own.
-        let outcome = await store.recordStatus({ phoneNumberId, messageId: event.messageId, status: event.status, at });
-        if (options.consumer) {
-          outcome = await store.recordStatus({ phoneNumberId, messageId: consumerKey(event.messageId), status: event.status, at });
-        }
-        if (outcome.regression) {
-          if (options.lateStatuses === 'drop') {
-            result.lateDropped++;
-            continue;
-          }
-          out.lateStatus = true;
-          out.previousStatus = outcome.previous;
-        }
+        writes.push({ kind: 'status', phoneNumberId, messageId: event.messageId, status: event.status, at });
+        if (options.consumer) writes.push({ kind: 'status', phoneNumberId, messageId: consumerKey(event.messageId), status: event.status, at });
         break;
       }
       case 'message': {
-        if (!event.from) {
-          result.withoutSender++;
-          continue;
-        }
-        if (options.recordWindows) {
-          await store.recordInbound({
-            phoneNumberId,
-            waId: event.from,
-            at: new Date(event.timestampUnix * 1000),
-            referral: event.referral !== undefined,
-          });
-        }
+        if (!event.from) break;
+        const at = new Date(event.timestampUnix * 1000);
+        if (options.recordWindows) writes.push({ kind: 'inbound', phoneNumberId, waId: event.from, at, referral: event.referral !== undefined });
         const text = (event.text ?? event.button?.text ?? '').trim().toLowerCase();
         if (options.recordOptOuts && text && options.stopKeywords.includes(text)) {
-          await store.setOptOut({ phoneNumberId, waId: event.from, optedOut: true, at: new Date(event.timestampUnix * 1000), reason: `keyword:${text}` });
+          writes.push({ kind: 'optOut', phoneNumberId, waId: event.from, optedOut: true, at, reason: `keyword:${text}` });
           out.optOut = true;
         }
         break;
       }
-      case 'user_preference': {
+      case 'user_preference':
         if (options.recordOptOuts) {
-          await store.setOptOut({
+          writes.push({
+            kind: 'optOut',
             phoneNumberId,
             waId: event.waId,
             optedOut: event.value === 'stop',
@@ -134,11 +120,36 @@ export async function ingestWebhookEvents(events: WebhookEvent[], store: Journey
           });
         }
         break;
-      }
       default:
         break;
     }
+    return { remember: options.deduplicate ? { phoneNumberId, eventId: consumerKey(event.eventId) } : undefined, writes };
+  });
+  const outcomes = await store.applyEventBatch(items);
+  events.forEach((event, i) => {
+    const outcome = outcomes[i];
+    if (!outcome.fresh) {
+      result.duplicates++;
+      return;
+    }
+    const out = outs[i];
+    if (event.kind === 'message' && !event.from) {
+      result.withoutSender++;
+      return;
+    }
+    if (event.kind === 'status') {
+      // The last status write is this consumer's own record when there is a consumer, else the shared one.
+      const status = outcome.statuses[outcome.statuses.length - 1];
+      if (status?.regression) {
+        if (options.lateStatuses === 'drop') {
+          result.lateDropped++;
+          return;
+        }
+        out.lateStatus = true;
+        out.previousStatus = status.previous;
+      }
+    }
     if (options.emit.has(emitKey(event))) result.events.push(out);
-  }
+  });
   return result;
 }

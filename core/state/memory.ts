@@ -2,15 +2,20 @@
  * In-process state store: for tests and for a single n8n process that wants no file at all.
  * JavaScript runs each method to completion, so read-modify-write is atomic without locks.
  */
-import { canAdvanceStatus, isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
+import { canAdvanceStatus, type StatusName } from '../webhooks/status';
 import {
+  checkEventBatch,
   EVENT_HORIZON_MS,
+  type EventBatchItem,
+  type EventBatchResult,
   FREE_ENTRY_POINT_MS,
   type ConversationWindow,
   type JourneyStateStore,
   type StatusRecordResult,
+  statusOutcome,
   requireId,
   requireInterval,
+  requireStatus,
   requireTime,
   STATUS_RETENTION_MS,
   WINDOW_RETENTION_MS,
@@ -30,15 +35,20 @@ export class MemoryStateStore implements JourneyStateStore {
     const phone = requireId(p.phoneNumberId, 'phoneNumberId');
     const waId = requireId(p.waId, 'waId');
     const at = requireTime(p.at, 'at');
+    const next = this.inbound(phone, waId, at, p.referral === true);
+    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+    return windowFrom(phone, waId, next.lastInbound, next.fepUntil, now);
+  }
+
+  private inbound(phone: string, waId: string, at: number, referral: boolean): { lastInbound: number; fepUntil: number } {
     const k = key(phone, waId);
     const prev = this.windows.get(k) ?? { lastInbound: 0, fepUntil: 0 };
     const next = {
       lastInbound: Math.max(prev.lastInbound, at),
-      fepUntil: p.referral ? Math.max(prev.fepUntil, at + FREE_ENTRY_POINT_MS) : prev.fepUntil,
+      fepUntil: referral ? Math.max(prev.fepUntil, at + FREE_ENTRY_POINT_MS) : prev.fepUntil,
     };
     this.windows.set(k, next);
-    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
-    return windowFrom(phone, waId, next.lastInbound, next.fepUntil, now);
+    return next;
   }
 
   async getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow> {
@@ -50,8 +60,12 @@ export class MemoryStateStore implements JourneyStateStore {
   }
 
   async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-    const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.eventId, 'eventId'));
-    const at = p.at ? requireTime(p.at, 'at') : Date.now();
+    const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+    return this.remember(phone, requireId(p.eventId, 'eventId'), p.at ? requireTime(p.at, 'at') : Date.now());
+  }
+
+  private remember(phone: string, eventId: string, at: number): boolean {
+    const k = key(phone, eventId);
     const expires = this.events.get(k);
     if (expires !== undefined && expires > at) return false;
     this.events.set(k, at + EVENT_HORIZON_MS);
@@ -59,15 +73,18 @@ export class MemoryStateStore implements JourneyStateStore {
   }
 
   async recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult> {
-    const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId'));
+    const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+    const messageId = requireId(p.messageId, 'messageId');
     const at = requireTime(p.at, 'at');
-    if (!isStatusName(p.status)) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
+    return this.status(phone, messageId, requireStatus(p.status), at);
+  }
+
+  private status(phone: string, messageId: string, status: StatusName, at: number): StatusRecordResult {
+    const k = key(phone, messageId);
     const previous = this.statuses.get(k)?.status;
-    if (canAdvanceStatus(previous, p.status)) {
-      this.statuses.set(k, { status: p.status, at });
-      return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
-    }
-    return { applied: false, previous, regression: previous !== p.status };
+    const applied = canAdvanceStatus(previous, status);
+    if (applied) this.statuses.set(k, { status, at });
+    return statusOutcome(previous, status, applied);
   }
 
   async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
@@ -75,11 +92,31 @@ export class MemoryStateStore implements JourneyStateStore {
   }
 
   async setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void> {
-    const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.waId, 'waId'));
-    const at = requireTime(p.at, 'at');
+    const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+    const waId = requireId(p.waId, 'waId');
+    this.optOut(phone, waId, p.optedOut === true, requireTime(p.at, 'at'), p.reason);
+  }
+
+  private optOut(phone: string, waId: string, optedOut: boolean, at: number, reason: string | undefined): void {
+    const k = key(phone, waId);
     const cur = this.optOuts.get(k);
     if (cur && cur.at > at) return;
-    this.optOuts.set(k, { optedOut: p.optedOut === true, at, reason: p.reason });
+    this.optOuts.set(k, { optedOut, at, reason });
+  }
+
+  /** Runs to completion without awaiting, so no other call interleaves with the batch. */
+  async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
+    return checkEventBatch(items).map((item) => {
+      const r = item.remember;
+      if (r && !this.remember(r.phoneNumberId, r.eventId, r.at)) return { fresh: false, statuses: [] };
+      const statuses: StatusRecordResult[] = [];
+      for (const w of item.writes) {
+        if (w.kind === 'status') statuses.push(this.status(w.phoneNumberId, w.messageId, w.status, w.at));
+        else if (w.kind === 'inbound') this.inbound(w.phoneNumberId, w.waId, w.at, w.referral);
+        else this.optOut(w.phoneNumberId, w.waId, w.optedOut, w.at, w.reason);
+      }
+      return { fresh: true, statuses };
+    });
   }
 
   async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {

@@ -15,11 +15,15 @@ import { createHash } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
+  checkEventBatch,
   EVENT_HORIZON_MS,
+  type EventBatchItem,
+  type EventBatchResult,
   FREE_ENTRY_POINT_MS,
   type ConversationWindow,
   type JourneyStateStore,
   type StatusRecordResult,
+  statusOutcome,
   requireId,
   requireInterval,
   requireTime,
@@ -122,6 +126,14 @@ end
 return n
 `);
 
+interface ScriptCall {
+  script: Script;
+  keys: string[];
+  args: Array<string | number>;
+}
+
+const isNoScript = (e: unknown): boolean => e instanceof Error && e.message.startsWith('NOSCRIPT');
+
 /** The status transition table sent to Lua, derived from the one rule in webhooks/status.ts. */
 const TRANSITIONS = STATUS_NAMES.flatMap((prev) => STATUS_NAMES.map((next) => (canAdvanceStatus(prev, next) ? '1' : '0'))).join('');
 
@@ -216,6 +228,70 @@ export class RedisStateStore implements JourneyStateStore {
     const previous = prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined;
     if (applied === 1) return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
     return { applied: false, previous, regression: previous !== p.status };
+  }
+
+  /**
+   * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
+   * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script
+   * still touches one key, so the store keeps working behind proxies that route per key.
+   */
+  async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
+    const checked = checkEventBatch(items);
+    const remembered = checked.filter((item) => item.remember);
+    const seen = await this.pipelined(
+      remembered.map(({ remember: r }) => ({
+        script: REMEMBER_EVENT,
+        keys: [this.key('e', r!.phoneNumberId, r!.eventId)],
+        args: [r!.at, r!.at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
+      })),
+    );
+    const repeats = new Set(remembered.filter((_, i) => seen[i] !== 1));
+    const results = checked.map((item) => ({ fresh: !repeats.has(item), statuses: [] as StatusRecordResult[] }));
+    const calls: ScriptCall[] = [];
+    const statusOf: Array<{ result: EventBatchResult; status: StatusName }> = [];
+    checked.forEach((item, i) => {
+      if (!results[i].fresh) return;
+      for (const w of item.writes) {
+        if (w.kind === 'status') {
+          const code = STATUS_NAMES.indexOf(w.status);
+          calls.push({ script: RECORD_STATUS, keys: [this.key('s', w.phoneNumberId, w.messageId)], args: [code, w.at, TRANSITIONS, STATUS_RETENTION_MS] });
+          statusOf[calls.length - 1] = { result: results[i], status: w.status };
+        } else if (w.kind === 'inbound') {
+          calls.push({ script: RECORD_INBOUND, keys: [this.key('w', w.phoneNumberId, w.waId)], args: [w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0, WINDOW_RETENTION_MS] });
+        } else {
+          calls.push({ script: SET_OPT_OUT, keys: [this.key('o', w.phoneNumberId, w.waId)], args: [w.optedOut ? '1' : '0', w.at, w.reason ?? ''] });
+        }
+      }
+    });
+    const replies = await this.pipelined(calls);
+    replies.forEach((reply, i) => {
+      const target = statusOf[i];
+      if (!target) return;
+      const [applied, prevCode] = reply as [number, number];
+      target.result.statuses.push(statusOutcome(prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined, target.status, applied === 1));
+    });
+    return results;
+  }
+
+  /** Sends script calls in one pipeline; calls refused with NOSCRIPT (Redis lost its script cache) did nothing, so they are loaded and re-sent in order. */
+  private async pipelined(calls: ScriptCall[]): Promise<unknown[]> {
+    if (calls.length === 0) return [];
+    const send = async (list: ScriptCall[]): Promise<Array<[Error | null, unknown]>> => {
+      const pipeline = this.redis.pipeline();
+      for (const c of list) pipeline.evalsha(c.script.sha, c.keys.length, ...c.keys, ...c.args);
+      return (await pipeline.exec()) ?? [];
+    };
+    const replies = await send(calls);
+    const missing = replies.flatMap(([error], i) => (isNoScript(error) ? [i] : []));
+    if (missing.length > 0) {
+      for (const script of new Set(missing.map((i) => calls[i].script))) await this.redis.script('LOAD', script.lua);
+      const again = await send(missing.map((i) => calls[i]));
+      missing.forEach((i, k) => (replies[i] = again[k]));
+    }
+    return replies.map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    });
   }
 
   async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {

@@ -14,11 +14,15 @@ import { createHash } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
+  checkEventBatch,
   EVENT_HORIZON_MS,
+  type EventBatchItem,
+  type EventBatchResult,
   FREE_ENTRY_POINT_MS,
   type ConversationWindow,
   type JourneyStateStore,
   type StatusRecordResult,
+  statusOutcome,
   requireId,
   requireInterval,
   requireTime,
@@ -239,14 +243,16 @@ export class SqliteStateStore implements JourneyStateStore {
     const at = requireTime(p.at, 'at');
     const code = STATUS_NAMES.indexOf(p.status);
     if (code < 0) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-    return this.immediate(() => {
-      const phone = this.phone(phoneNumberId, true)!;
-      const row = this.stmt.statusGet.get(phone, id) as { status: number } | undefined;
-      const previous = row ? STATUS_NAMES[row.status] : undefined;
-      if (!canAdvanceStatus(previous, p.status)) return { applied: false, previous, regression: previous !== p.status };
-      this.stmt.statusPut.run(phone, id, code, at);
-      return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
-    });
+    return this.immediate(() => this.status(this.phone(phoneNumberId, true)!, id, p.status, code, at));
+  }
+
+  /** Read and write of one message's status; the caller holds the write lock (BEGIN IMMEDIATE). */
+  private status(phone: number, id: Buffer, status: StatusName, code: number, at: number): StatusRecordResult {
+    const row = this.stmt.statusGet.get(phone, id) as { status: number } | undefined;
+    const previous = row ? STATUS_NAMES[row.status] : undefined;
+    const applied = canAdvanceStatus(previous, status);
+    if (applied) this.stmt.statusPut.run(phone, id, code, at);
+    return statusOutcome(previous, status, applied);
   }
 
   async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
@@ -262,6 +268,33 @@ export class SqliteStateStore implements JourneyStateStore {
     const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
     const waId = requireId(p.waId, 'waId');
     this.stmt.optOutPut.run(phone, waId, p.optedOut === true ? 1 : 0, requireTime(p.at, 'at'), p.reason ?? null);
+  }
+
+  /** The whole batch in one IMMEDIATE transaction: one lock and one commit (one WAL sync) per webhook delivery. */
+  async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
+    this.open();
+    const checked = checkEventBatch(items);
+    if (checked.length === 0) return [];
+    return this.immediate(() =>
+      checked.map((item): EventBatchResult => {
+        const r = item.remember;
+        if (r && this.stmt.event.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at + EVENT_HORIZON_MS, r.at) === undefined) {
+          return { fresh: false, statuses: [] };
+        }
+        const statuses: StatusRecordResult[] = [];
+        for (const w of item.writes) {
+          const phone = this.phone(w.phoneNumberId, true)!;
+          if (w.kind === 'status') {
+            statuses.push(this.status(phone, idHash(w.messageId), w.status, STATUS_NAMES.indexOf(w.status), w.at));
+          } else if (w.kind === 'inbound') {
+            this.stmt.inbound.get(phone, w.waId, w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0);
+          } else {
+            this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
+          }
+        }
+        return { fresh: true, statuses };
+      }),
+    );
   }
 
   async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {

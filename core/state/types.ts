@@ -6,7 +6,7 @@
  * Times are passed in (`at`, `now`) rather than read from the clock inside, so the rules are
  * testable and a delayed webhook is applied at the time it describes.
  */
-import type { StatusName } from '../webhooks/status';
+import { isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
 
 export type { StatusName };
 
@@ -50,6 +50,26 @@ export interface StatusRecordResult {
   regression: boolean;
 }
 
+/** A write the webhook ingestion makes for an event it has not seen before. */
+export type EventWrite =
+  | { kind: 'status'; phoneNumberId: string; messageId: string; status: StatusName; at: Date }
+  | { kind: 'inbound'; phoneNumberId: string; waId: string; at: Date; referral?: boolean }
+  | { kind: 'optOut'; phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string };
+
+/** One webhook event's store work: remember its id (when de-duplicating), then, only if it was new, its writes. */
+export interface EventBatchItem {
+  /** The de-duplication key; without it the writes always apply. */
+  remember?: { phoneNumberId: string; eventId: string; at?: Date };
+  writes: EventWrite[];
+}
+
+export interface EventBatchResult {
+  /** False when `remember` found the id already seen: none of the item's writes were applied. */
+  fresh: boolean;
+  /** The outcome of each of the item's status writes, in order (empty when not fresh). */
+  statuses: StatusRecordResult[];
+}
+
 export interface JourneyStateStore {
   /** A customer message arrived: opens or extends the 24 h window; with a referral, also a 72 h free entry point. */
   recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow>;
@@ -70,6 +90,12 @@ export interface JourneyStateStore {
    * key's next free time one interval on. Shared by every worker using the store.
    */
   reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number>;
+  /**
+   * A whole webhook delivery's de-duplication and records in one unit of work (one SQLite transaction, one Redis
+   * round trip per phase) instead of one per event. Items are applied in order, exactly as the one-by-one calls
+   * would: a repeat later in the batch sees the earlier item, and statuses of one message advance in sequence.
+   */
+  applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]>;
   /** Deletes what can no longer matter at `now` (opt-outs are kept). Returns how many records went. */
   prune(now?: Date): Promise<number>;
   close(): Promise<void>;
@@ -119,4 +145,56 @@ export function requireInterval(intervalMs: unknown): number {
     throw new Error('intervalMs must be a number of milliseconds ≥ 0.');
   }
   return intervalMs;
+}
+
+export function requireStatus(value: unknown): StatusName {
+  if (!isStatusName(value)) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(value)}.`);
+  return value;
+}
+
+/** A batch item's write with its arguments checked and times in epoch ms. */
+export type CheckedWrite =
+  | { kind: 'status'; phoneNumberId: string; messageId: string; status: StatusName; at: number }
+  | { kind: 'inbound'; phoneNumberId: string; waId: string; at: number; referral: boolean }
+  | { kind: 'optOut'; phoneNumberId: string; waId: string; optedOut: boolean; at: number; reason?: string };
+
+export interface CheckedBatchItem {
+  remember?: { phoneNumberId: string; eventId: string; at: number };
+  writes: CheckedWrite[];
+}
+
+/**
+ * Checks a whole batch before any of it is applied, so a bad argument in item 90 cannot leave items 1–89 half
+ * written in a backend without transactions. `now` is the default time of a `remember` without `at`.
+ */
+export function checkEventBatch(items: EventBatchItem[], now = Date.now()): CheckedBatchItem[] {
+  if (!Array.isArray(items)) throw new Error('applyEventBatch needs an array of items.');
+  return items.map((item, i): CheckedBatchItem => {
+    if (!item || !Array.isArray(item.writes)) throw new Error(`Batch item ${i} needs a writes array.`);
+    const r = item.remember;
+    const remember = r
+      ? { phoneNumberId: requireId(r.phoneNumberId, 'phoneNumberId'), eventId: requireId(r.eventId, 'eventId'), at: r.at ? requireTime(r.at, 'at') : now }
+      : undefined;
+    const writes = item.writes.map((w): CheckedWrite => {
+      const phoneNumberId = requireId(w.phoneNumberId, 'phoneNumberId');
+      const at = requireTime(w.at, 'at');
+      switch (w.kind) {
+        case 'status':
+          return { kind: 'status', phoneNumberId, messageId: requireId(w.messageId, 'messageId'), status: requireStatus(w.status), at };
+        case 'inbound':
+          return { kind: 'inbound', phoneNumberId, waId: requireId(w.waId, 'waId'), at, referral: w.referral === true };
+        case 'optOut':
+          return { kind: 'optOut', phoneNumberId, waId: requireId(w.waId, 'waId'), optedOut: w.optedOut === true, at, reason: w.reason };
+        default:
+          throw new Error(`Unknown batch write kind ${JSON.stringify((w as { kind?: unknown }).kind)}.`);
+      }
+    });
+    return { remember, writes };
+  });
+}
+
+/** The result of a status write, from the latest status before it and whether it advanced. */
+export function statusOutcome(previous: StatusName | undefined, next: StatusName, applied: boolean): StatusRecordResult {
+  if (applied) return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
+  return { applied: false, previous, regression: previous !== next };
 }

@@ -18,6 +18,7 @@ import {
   verifySubscription,
 } from '../../core';
 import { getStateStore, stateStoreProperties } from '../shared/store';
+import type { MetaCredential } from '../shared/credentials';
 import { createClient, getMetaCredential } from '../shared/transport';
 
 const EVENT_OPTIONS = [
@@ -33,6 +34,38 @@ const EVENT_OPTIONS = [
   { name: 'Template Category Update', value: 'template_category' },
   { name: 'Webhook Error', value: 'error' },
 ];
+
+/**
+ * n8n reads a credential from its database, decrypts it and evaluates its defaults in an expression isolate on
+ * every call: at Meta's delivery rates that was a tenth of n8n's CPU. Each trigger node (per workflow) reuses its
+ * last reading for this long; a POST refused with a reading is checked again with a fresh one, so a rotated app
+ * secret applies at once. A reading without an app secret (unsigned testing) is never reused, so adding a secret
+ * is enforced from the next POST. Other fields (the phone number id filter) apply within this time.
+ */
+const CREDENTIAL_REUSE_MS = 30_000;
+const credentialReadings = new Map<string, { at: number; credential: Promise<MetaCredential> }>();
+
+function readCredential(ctx: IWebhookFunctions, fresh: boolean): Promise<MetaCredential> {
+  const node = ctx.getNode();
+  const key = `${ctx.getWorkflow().id ?? ''}|${node.id}|${node.credentials?.metaWhatsAppCloudApi?.id ?? ''}`;
+  const now = Date.now();
+  const last = credentialReadings.get(key);
+  if (!fresh && last && now - last.at < CREDENTIAL_REUSE_MS) return last.credential;
+  const credential = getMetaCredential(ctx);
+  credentialReadings.set(key, { at: now, credential });
+  // A failed read, or one without an app secret, is not kept: the next POST reads again.
+  const forget = (): void => {
+    if (credentialReadings.get(key)?.credential === credential) credentialReadings.delete(key);
+  };
+  credential.then((c) => c.appSecretValue || forget(), forget);
+  return credential;
+}
+
+/** Why a POST must be refused with 401, or undefined when its signature verifies (or unsigned is allowed). */
+function signatureRefusal(credential: MetaCredential, raw: Buffer | string, header: string | undefined, allowUnsigned: boolean): string | undefined {
+  if (credential.appSecretValue) return verifySignature(raw, header, credential.appSecretValue) ? undefined : 'Invalid signature';
+  return allowUnsigned ? undefined : 'Signature cannot be verified: no app secret configured';
+}
 
 const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
 
@@ -209,10 +242,9 @@ export class WhatsAppWebhookStatus implements INodeType {
   async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
     const req = this.getRequestObject();
     const res = this.getResponseObject();
-    const credential = await getMetaCredential(this);
 
     if (this.getWebhookName() === 'setup') {
-      const check = verifySubscription(this.getQueryData() as Record<string, unknown>, credential.verifyToken);
+      const check = verifySubscription(this.getQueryData() as Record<string, unknown>, (await readCredential(this, true)).verifyToken);
       if (check.ok) res.status(200).type('text/plain').send(check.challenge);
       else res.status(403).type('text/plain').send('Forbidden');
       return { noWebhookResponse: true };
@@ -220,13 +252,16 @@ export class WhatsAppWebhookStatus implements INodeType {
 
     const options = this.getNodeParameter('options', {}) as IDataObject;
     const raw: Buffer | string = (req as unknown as { rawBody?: Buffer }).rawBody ?? JSON.stringify(req.body ?? {});
-    if (credential.appSecretValue) {
-      if (!verifySignature(raw, req.header('x-hub-signature-256'), credential.appSecretValue)) {
-        res.status(401).type('text/plain').send('Invalid signature');
-        return { noWebhookResponse: true };
-      }
-    } else if (options.allowUnsigned !== true) {
-      res.status(401).type('text/plain').send('Signature cannot be verified: no app secret configured');
+    const header = req.header('x-hub-signature-256');
+    const allowUnsigned = options.allowUnsigned === true;
+    let credential = await readCredential(this, false);
+    let refusal = signatureRefusal(credential, raw, header, allowUnsigned);
+    if (refusal) {
+      credential = await readCredential(this, true);
+      refusal = signatureRefusal(credential, raw, header, allowUnsigned);
+    }
+    if (refusal) {
+      res.status(401).type('text/plain').send(refusal);
       return { noWebhookResponse: true };
     }
 

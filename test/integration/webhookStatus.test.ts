@@ -278,6 +278,32 @@ describe('signed POSTs', () => {
     expect(itemsOf(genuine)).toEqual([expect.objectContaining({ kind: 'message', from: '447911100001', text: 'hello' })]);
   });
 
+  it('reads the credential once for many POSTs, yet a rotated app secret applies from the next POST', async () => {
+    let secret = 'before-rotation-secret';
+    let reads = 0;
+    const counted: Credentials = {
+      get metaWhatsAppCloudApi() {
+        reads++;
+        return credentials({ appSecret: secret }).metaWhatsAppCloudApi;
+      },
+    };
+    const path = newStorePath();
+    const send = (id: string, signedWith: string) => {
+      const raw = statusesBody([{ id, status: 'sent', timestamp: '1750263773', recipient_id: '16467043595' }]);
+      return post(raw, triggerParams(path), counted, computeSignature(raw, signedWith));
+    };
+    // Whatever an earlier test left, the first POST under this secret re-reads (its signature fails the old reading).
+    expect((await send('wamid.ROT0', secret)).status).toBe(200);
+    const afterFirst = reads;
+    for (let i = 1; i <= 5; i++) expect((await send(`wamid.ROT${i}`, secret)).status).toBe(200);
+    expect(reads).toBe(afterFirst);
+    // The secret is rotated in n8n: Meta's next POST (new secret) is accepted at once, the old secret no longer is.
+    secret = 'after-rotation-secret';
+    expect((await send('wamid.ROT6', 'after-rotation-secret')).status).toBe(200);
+    expect((await send('wamid.ROT7', 'before-rotation-secret')).status).toBe(401);
+    expect(reads).toBe(afterFirst + 2);
+  });
+
   it('without an app secret answers 401, unless "Allow Unsigned Requests" is on', async () => {
     const noSecret = credentials({ appSecret: '' });
     const refused = await post(body, triggerParams(newStorePath()), noSecret, null);

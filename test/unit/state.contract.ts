@@ -3,7 +3,7 @@
  * `stateStoreContract` with a harness that makes fresh stores and extra handles on the same data
  * (another connection, as another n8n worker would have).
  */
-import type { JourneyStateStore, StatusName } from '../../core/state';
+import type { EventBatchItem, EventWrite, JourneyStateStore, StatusName } from '../../core/state';
 import { canAdvanceStatus } from '../../core/webhooks';
 
 export interface StateStoreHarness {
@@ -295,6 +295,85 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 
       it('rejects a negative interval', async () => {
         await expect(store.reserveSendSlot({ key: 'k', intervalMs: -1 })).rejects.toThrow(/intervalMs/);
+      });
+    });
+
+    describe('event batches (one webhook delivery in one unit of work)', () => {
+      const status = (messageId: string, name: StatusName, t: number) =>
+        ({ kind: 'status', phoneNumberId: PN, messageId, status: name, at: at(t) }) as const;
+      const item = (eventId: string, ...writes: EventWrite[]): EventBatchItem => ({ remember: { phoneNumberId: PN, eventId, at: at(0) }, writes });
+
+      it('applies items in order: a repeat inside the batch is not new, and one message\'s statuses advance in sequence', async () => {
+        const results = await store.applyEventBatch([
+          item('status:wamid.B1:sent', status('wamid.B1', 'sent', 0)),
+          item('status:wamid.B1:delivered', status('wamid.B1', 'delivered', 1000)),
+          item('status:wamid.B1:sent', status('wamid.B1', 'sent', 0)),
+          item('status:wamid.B1:read', status('wamid.B1', 'read', 2000)),
+        ]);
+        expect(results).toEqual([
+          { fresh: true, statuses: [{ applied: true, regression: false }] },
+          { fresh: true, statuses: [{ applied: true, previous: 'sent', regression: false }] },
+          { fresh: false, statuses: [] },
+          { fresh: true, statuses: [{ applied: true, previous: 'delivered', regression: false }] },
+        ]);
+        expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B1' })).toBe('read');
+        // The batch's event ids are remembered like single calls would have.
+        expect(await store.rememberEvent({ phoneNumberId: PN, eventId: 'status:wamid.B1:delivered', at: at(HOUR) })).toBe(false);
+      });
+
+      it('gives the same answers and leaves the same state as the one-by-one calls', async () => {
+        await store.recordStatus({ phoneNumberId: PN, messageId: 'wamid.B2', status: 'read', at: at(0) });
+        await store.rememberEvent({ phoneNumberId: PN, eventId: 'status:wamid.B3:sent', at: at(0) });
+        const results = await store.applyEventBatch([
+          // Late: delivered after read is a regression and does not replace it.
+          item('status:wamid.B2:delivered', status('wamid.B2', 'delivered', 500)),
+          // Already seen before the batch: none of its writes apply.
+          item('status:wamid.B3:sent', status('wamid.B3', 'sent', 0)),
+          item('message:wamid.IN', { kind: 'inbound', phoneNumberId: PN, waId: WA, at: at(0), referral: true }),
+          item('message:wamid.STOP', { kind: 'optOut', phoneNumberId: PN, waId: WA, optedOut: true, at: at(1000), reason: 'keyword:stop' }),
+          // No de-duplication key: always applied.
+          { writes: [status('wamid.B4', 'sent', 0), status('wamid.B4', 'failed', 10)] },
+        ]);
+        expect(results).toEqual([
+          { fresh: true, statuses: [{ applied: false, previous: 'read', regression: true }] },
+          { fresh: false, statuses: [] },
+          { fresh: true, statuses: [] },
+          { fresh: true, statuses: [] },
+          { fresh: true, statuses: [{ applied: true, regression: false }, { applied: true, previous: 'sent', regression: false }] },
+        ]);
+        expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B2' })).toBe('read');
+        expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B3' })).toBeUndefined();
+        expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B4' })).toBe('failed');
+        const window = await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(HOUR) });
+        expect(window).toMatchObject({ open: true, freeEntryPointOpen: true });
+        expect(await store.isOptedOut({ phoneNumberId: PN, waId: WA })).toBe(true);
+      });
+
+      it('writes nothing when any item has a bad argument', async () => {
+        await expect(
+          store.applyEventBatch([
+            item('status:wamid.B5:sent', status('wamid.B5', 'sent', 0)),
+            item('status:wamid.B6:sent', { ...status('wamid.B6', 'sent', 0), at: new Date('nope') }),
+          ]),
+        ).rejects.toThrow(/at must be a valid Date/);
+        await expect(store.applyEventBatch([item('x', { ...status('wamid.B7', 'sent', 0), status: 'deleted' as StatusName })])).rejects.toThrow(
+          /status must be one of/,
+        );
+        expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B5' })).toBeUndefined();
+        expect(await store.rememberEvent({ phoneNumberId: PN, eventId: 'status:wamid.B5:sent', at: at(0) })).toBe(true);
+        expect(await store.applyEventBatch([])).toEqual([]);
+      });
+
+      it('lets exactly one of several concurrent batches, across connections, claim each event', async () => {
+        const hs = await handles(4);
+        const ids = Array.from({ length: 30 }, (_, i) => `wamid.C${i}`);
+        const batches = await Promise.all(
+          Array.from({ length: 8 }, (_, b) =>
+            hs[b % hs.length].applyEventBatch(shuffle(ids, b + 1).map((id) => item(`status:${id}:sent`, status(id, 'sent', 0)))),
+          ),
+        );
+        expect(batches.flat().filter((r) => r.fresh)).toHaveLength(ids.length);
+        for (const id of ids) expect(await store.getStatus({ phoneNumberId: PN, messageId: id })).toBe('sent');
       });
     });
 

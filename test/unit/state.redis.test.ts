@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { createStateStore, RedisStateStore, type JourneyStateStore } from '../../core/state';
+import { createStateStore, RedisStateStore, type EventBatchItem, type JourneyStateStore } from '../../core/state';
 import { stateStoreContract } from './state.contract';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
@@ -78,6 +78,29 @@ describe('RedisStateStore specifics', () => {
     await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'before' });
     await admin.script('FLUSH');
     expect(await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'after' })).toBe(true);
+  });
+
+  it('reloads its scripts after Redis forgets them in the middle of batches, applying each item once', async () => {
+    const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+    const t = new Date();
+    const batch = (id: string): EventBatchItem[] =>
+      (['sent', 'read'] as const).map((status) => ({
+        remember: { phoneNumberId: 'pn', eventId: `status:${id}:${status}` },
+        writes: [{ kind: 'status', phoneNumberId: 'pn', messageId: id, status, at: t }],
+      }));
+    await admin.script('FLUSH');
+    const first = await store.applyEventBatch(batch('m1'));
+    expect(first.map((r) => r.statuses[0])).toEqual([
+      { applied: true, regression: false },
+      { applied: true, previous: 'sent', regression: false },
+    ]);
+    await admin.script('FLUSH');
+    const again = await store.applyEventBatch(batch('m1'));
+    expect(again).toEqual([
+      { fresh: false, statuses: [] },
+      { fresh: false, statuses: [] },
+    ]);
+    expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'm1' })).toBe('read');
   });
 
   it('prunes only its own prefix', async () => {
