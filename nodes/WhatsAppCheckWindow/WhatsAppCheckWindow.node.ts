@@ -42,7 +42,7 @@ export class WhatsAppCheckWindow implements INodeType {
             name: 'Check Window',
             value: 'check',
             action: 'Check whether the service window is open',
-            description: 'Is the customer service window open? Items go to the Open or Closed output.',
+            description: 'Is the customer service window open? Items go to the Open or Closed output',
           },
           {
             name: 'Record Inbound Message',

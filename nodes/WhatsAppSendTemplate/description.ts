@@ -3,6 +3,9 @@ import type { INodeProperties } from 'n8n-workflow';
 import { DEFAULT_MESSAGES_PER_SECOND, DEFAULT_PAIR_INTERVAL_MS, MAX_MESSAGES_PER_SECOND } from '../../core';
 import { stateStoreProperties } from '../shared/store';
 
+/** A literal name for the default, so n8n's lint (and the editor) see a plain value. */
+const DEFAULT_PAIR_INTERVAL_SECONDS = DEFAULT_PAIR_INTERVAL_MS / 1000;
+
 const showFor = (operation: string[]) => ({ show: { operation } });
 
 export const operationProperty: INodeProperties = {
@@ -121,14 +124,14 @@ export const sessionProperties: INodeProperties[] = [
     type: 'options',
     displayOptions: showFor(['sendSessionMessage']),
     options: [
-      { name: 'Text', value: 'text' },
-      { name: 'Image', value: 'image' },
-      { name: 'Video', value: 'video' },
       { name: 'Audio', value: 'audio' },
       { name: 'Document', value: 'document' },
-      { name: 'Reply Buttons', value: 'buttons' },
+      { name: 'Image', value: 'image' },
       { name: 'List', value: 'list' },
       { name: 'Raw JSON', value: 'json' },
+      { name: 'Reply Buttons', value: 'buttons' },
+      { name: 'Text', value: 'text' },
+      { name: 'Video', value: 'video' },
     ],
     default: 'text',
   },
@@ -296,7 +299,7 @@ export const optionsProperty: INodeProperties = {
       name: 'pairIntervalSeconds',
       type: 'number',
       typeOptions: { minValue: 0, maxValue: 60, numberPrecision: 1 },
-      default: DEFAULT_PAIR_INTERVAL_MS / 1000,
+      default: DEFAULT_PAIR_INTERVAL_SECONDS,
       description: 'Minimum time between two messages to the same customer (Meta: about one every 6 seconds; 0 turns pacing off)',
     },
     {
