@@ -30,5 +30,10 @@ esbuild.buildSync({
   sourcemap: true,
   minifyWhitespace: false,
   legalComments: 'linked',
+  // Shipped code must not write to the console (n8n's community-package scan: no-console). Our code never does; the
+  // bundled ioredis warns through console.* and logs through `debug`: both are dropped here. Redis connection errors
+  // still reach the caller as failed commands (core/state/redis.ts listens for them).
+  drop: ['console'],
+  alias: { debug: path.join(__dirname, 'shims', 'debug.js') },
   logLevel: 'warning',
 });

@@ -181,6 +181,9 @@ export class RedisStateStore implements JourneyStateStore {
         maxRetriesPerRequest: 2,
       };
       this.redis = new Redis(connection);
+      // Without a listener ioredis reports every failed reconnect as an "unhandled error event" on the console; the
+      // error that matters reaches the caller through the command that fails (maxRetriesPerRequest above).
+      this.redis.on('error', () => undefined);
       this.ownsClient = true;
     }
   }

@@ -129,7 +129,7 @@ export class WhatsAppWebhookStatus implements INodeType {
         name: 'events',
         type: 'multiOptions',
         options: EVENT_OPTIONS,
-        default: DEFAULT_EVENTS,
+        default: [...DEFAULT_EVENTS],
         description: 'Which events start the workflow. Window, opt-out and status records are kept for every event either way.',
       },
       {
@@ -140,19 +140,19 @@ export class WhatsAppWebhookStatus implements INodeType {
         default: {},
         options: [
           {
+            displayName: 'All Phone Numbers',
+            name: 'allPhoneNumbers',
+            type: 'boolean',
+            default: false,
+            description: 'Whether to emit events of every phone number of the app, not only the credential\'s phone number',
+          },
+          {
             displayName: 'Allow Unsigned Requests (Insecure, Local Testing)',
             name: 'allowUnsigned',
             type: 'boolean',
             default: false,
             description:
               'Whether to accept POSTs without a valid X-Hub-Signature-256 when the credential has no app secret. Anyone who knows the URL could then fake statuses. Never for production.',
-          },
-          {
-            displayName: 'All Phone Numbers',
-            name: 'allPhoneNumbers',
-            type: 'boolean',
-            default: false,
-            description: 'Whether to emit events of every phone number of the app, not only the credential\'s phone number',
           },
           {
             displayName: 'De-Duplicate',
