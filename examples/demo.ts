@@ -1,32 +1,48 @@
 /**
  * `npm run demo`: the example journeys running in a real n8n against the local Cloud API sandbox.
  *
- * It starts the sandbox, provisions n8n 2.x (cached; the first run downloads it), installs this package the way
- * n8n installs community packages, creates the credential, imports and activates the example journeys, then plays
+ * By default it starts the sandbox, provisions n8n 2.x (cached; the first run downloads it), installs this package the
+ * way n8n installs community packages, creates the credential, imports and activates the example journeys, then plays
  * customers through them: some write first (window open → free-form message), some never wrote (closed → template),
  * a US +1 marketing recipient, an opted-out customer, an undeliverable number. It prints a journey report read from
  * n8n's own execution data and exits non-zero if the journeys did not behave. n8n stays up for you to look around
  * until Ctrl-C, unless --exit is given (tests use that).
  *
- *   npm run demo [-- --exit] [-- --keep-sandbox-port 0]
+ * With --n8n-url and an API key it runs the same journeys in an n8n you already have (with this package installed),
+ * through n8n's public REST API: it creates a "[demo]" credential and "[demo]" workflows, and deactivates and deletes
+ * exactly those when it ends (also on Ctrl-C).
  */
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
 
 import { decodeTracking } from '../core';
 import { startSandbox } from '../sandbox';
 import type { Sandbox } from '../sandbox';
-import { N8nInstance, disposeAll, freePort, jsonOf } from '../test/e2e/harness';
-import type { StoredExecutionWithData, WorkflowJson } from '../test/e2e/harness';
+import { N8nInstance, disposeAll, freePort, jsonOf, runExecutionDataSchema, sandboxCredential, sandboxCredentialData } from '../test/e2e/harness';
+import type { RunExecutionData, WorkflowJson } from '../test/e2e/harness';
+import { DemoSetupError, N8nPublicApi } from './n8n-public-api';
 
-const args = new Set(process.argv.slice(2));
-const exitWhenDone = args.has('--exit') || process.env.CI === 'true';
+const USAGE = `npm run demo [-- options]
+
+  --exit                 stop everything once the report is printed (default: keep running until Ctrl-C)
+  --json                 print the report as JSON instead of a table
+  --n8n-url <url>        run the journeys in this n8n instead of a provisioned one (env N8N_URL); needs
+  --api-key <key>        an n8n API key (env N8N_API_KEY): Settings → n8n API → Create an API key
+  --sandbox-host <host>  address your n8n reaches this machine at (default 127.0.0.1; another value makes
+                         the sandbox listen on all interfaces)
+  --sandbox-port <n>     sandbox port (default: any free port)
+`;
 
 const APP_SECRET = 'demo-app-secret-not-for-production';
 const TOKEN = 'demo-access-token-not-for-production';
 const VERIFY_TOKEN = 'demo-verify-token';
 const CREDENTIAL = { id: 'wjSandboxCred01', name: 'WhatsApp Cloud API (sandbox)' };
+const SECRETS = { token: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN };
+/** Names of everything the demo creates in someone else's n8n start with this, so it is easy to spot. */
+export const DEMO_PREFIX = '[demo]';
 
 export const CUSTOMERS = {
   ana: { name: 'Ana', phone: '+44 7911 123456', waId: '447911123456' }, // writes first: window open
@@ -38,6 +54,7 @@ export const CUSTOMERS = {
 } as const;
 
 const log = (line: string): void => void process.stderr.write(`demo: ${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function loadExample(file: string): WorkflowJson {
   return JSON.parse(readFileSync(path.join(__dirname, file), 'utf8')) as WorkflowJson;
@@ -86,21 +103,32 @@ async function post(url: string, body: unknown): Promise<number> {
   return response.status;
 }
 
-async function settle(n8n: N8nInstance, sandbox: Sandbox, quietMs = 2500, timeoutMs = 120_000): Promise<void> {
+/** Where the journeys run: a provisioned n8n (read through its database) or the user's (through its public API). */
+interface JourneyHost {
+  readonly url: string;
+  webhookUrl(webhookPath: string): string;
+  /** Executions of the demo's workflows so far, unfinished ones included. */
+  executions(): Promise<Array<{ id: string; workflowId: string; status: string }>>;
+  executionData(id: string): Promise<RunExecutionData>;
+}
+
+const FINAL = ['success', 'error', 'crashed', 'canceled'];
+
+async function settle(host: JourneyHost, sandbox: Sandbox, quietMs = 2500, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   let quietSince = Date.now();
   while (Date.now() < deadline) {
     await sandbox.idle();
-    const executions = await n8n.executions();
-    const running = executions.filter((e) => !['success', 'error', 'crashed', 'canceled'].includes(e.status)).length;
+    const executions = await host.executions();
+    const running = executions.filter((e) => !FINAL.includes(e.status)).length;
     if (executions.length !== last || running > 0) {
       last = executions.length;
       quietSince = Date.now();
     } else if (Date.now() - quietSince >= quietMs) {
       return;
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
   }
   throw new Error('the journeys did not settle within 2 minutes');
 }
@@ -114,7 +142,7 @@ export interface Report {
   followUps: { retry: number; fallback: number };
 }
 
-function safeJsonOf(data: StoredExecutionWithData['data'], node: string, output = 0): Array<Record<string, unknown>> {
+function safeJsonOf(data: RunExecutionData, node: string, output = 0): Array<Record<string, unknown>> {
   try {
     return jsonOf(data, node, { output });
   } catch {
@@ -122,10 +150,10 @@ function safeJsonOf(data: StoredExecutionWithData['data'], node: string, output 
   }
 }
 
-async function buildReport(n8n: N8nInstance, ids: Record<string, string>): Promise<Report> {
+async function buildReport(host: JourneyHost, ids: Record<string, string>): Promise<Report> {
   const report: Report = { routed: { open: [], closed: [] }, sent: [], skipped: [], statuses: {}, failures: [], followUps: { retry: 0, fallback: 0 } };
-  for (const summary of await n8n.executions()) {
-    const { data } = await n8n.execution(summary.id);
+  for (const summary of await host.executions()) {
+    const data = await host.executionData(summary.id);
     switch (summary.workflowId) {
       case ids.order: {
         for (const item of safeJsonOf(data, 'Window open?', 0)) report.routed.open.push(String((item.whatsappWindow as { recipient: string }).recipient));
@@ -227,49 +255,89 @@ export function checkReport(report: Report): string[] {
   return problems;
 }
 
+
+export interface DemoOptions {
+  /** Run in this n8n (with the package installed) instead of provisioning one. Needs `apiKey`. */
+  n8nUrl?: string;
+  apiKey?: string;
+  /** Address `n8nUrl`'s n8n reaches the sandbox at (default 127.0.0.1). */
+  sandboxHost?: string;
+  /** Sandbox port (default: any free one). */
+  sandboxPort?: number;
+  /** Everything started or created is registered here; pass one to release it early (Ctrl-C). */
+  resources?: DemoResources;
+}
+
 export interface DemoResult {
   report: Report;
   problems: string[];
   n8nUrl: string;
-  /** Stops n8n, the sandbox and the relay. */
+  /** Stops n8n, the sandbox and the relay; in --n8n-url mode deactivates and deletes what the demo created. */
   shutdown(): Promise<void>;
 }
 
-/** Runs the whole demo and returns its report; the caller decides when to shut everything down. */
-export async function runDemo(): Promise<DemoResult> {
-  log('starting the Cloud API sandbox');
-  let sinkUrl = '';
-  let failureUrl = '';
-  const relay = await startRelay(() => [sinkUrl, failureUrl].filter(Boolean));
-  const sandbox = await startSandbox({ token: TOKEN, appSecret: APP_SECRET, callbackUrl: relay.url, mps: 80, pairRateMs: 0, statusDelayMs: 200 });
+/**
+ * What the demo started or created, released newest first, once (later calls wait for the first). Steps that create
+ * something run through `step()`: a release (Ctrl-C) waits for the step under way, so what it creates is released
+ * too, and refuses to start new ones.
+ */
+export class DemoResources {
+  private readonly releases: Array<{ label: string; release: () => Promise<void> }> = [];
+  private releasing: Promise<void> | undefined;
+  private inflight: Promise<unknown> = Promise.resolve();
 
-  log('provisioning n8n (cached after the first run; the first run downloads n8n, ~5 min)');
-  const n8n = await N8nInstance.create({ label: 'demo' });
-  log('installing the package into ~/.n8n/nodes (npm pack + npm install, as the editor does)');
-  await n8n.installPackage();
-  await n8n.importCredentials([
-    {
-      ...CREDENTIAL,
-      type: 'metaWhatsAppCloudApi',
-      data: {
-        accessToken: TOKEN,
-        phoneNumberId: sandbox.config.phoneNumberId,
-        wabaId: sandbox.config.wabaId,
-        appSecret: APP_SECRET,
-        verifyToken: VERIFY_TOKEN,
-        apiVersion: 'v25.0',
-        baseUrl: sandbox.url,
-      },
-    },
-  ]);
+  get released(): boolean {
+    return this.releasing !== undefined;
+  }
 
-  const workflows = {
+  step<T>(run: () => Promise<T>): Promise<T> {
+    if (this.releasing) return Promise.reject(new DemoSetupError('stopped'));
+    const running = run();
+    this.inflight = running.catch(() => undefined);
+    return running;
+  }
+
+  add(label: string, release: () => Promise<void>): void {
+    this.releases.push({ label, release });
+  }
+
+  release(): Promise<void> {
+    this.releasing ??= (async () => {
+      await this.inflight;
+      const failures: string[] = [];
+      for (const { label, release } of this.releases.splice(0).reverse()) {
+        try {
+          await release();
+        } catch (error) {
+          failures.push(`${label}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      if (failures.length > 0) throw new Error(`could not clean up (remove these by hand):\n  ${failures.join('\n  ')}`);
+    })();
+    return this.releasing;
+  }
+}
+
+type Workflows = Record<'order' | 'cart' | 'otp' | 'failure' | 'sink', WorkflowJson>;
+
+function loadWorkflows(): Workflows {
+  return {
     order: loadExample('order-confirmation.json'),
     cart: loadExample('abandoned-cart.json'),
     otp: loadExample('otp.json'),
     failure: loadExample('delivery-failure.json'),
     sink: loadExample('status-sink.json'),
   };
+}
+
+/** The default: a fresh n8n of our own, with the package installed from this checkout. */
+async function provisionedHost(workflows: Workflows, sandbox: Sandbox, resources: DemoResources): Promise<{ host: JourneyHost; ids: Record<string, string> }> {
+  log('provisioning n8n (cached after the first run; the first run downloads n8n, ~5 min)');
+  resources.add('n8n', () => disposeAll());
+  const n8n = await N8nInstance.create({ label: 'demo' });
+  log('installing the package into ~/.n8n/nodes (npm pack + npm install, as the editor does)');
+  await n8n.installPackage();
+  await n8n.importCredentials([sandboxCredential(sandbox, { ...CREDENTIAL, ...SECRETS })]);
   const ids: Record<string, string> = {};
   for (const [key, workflow] of Object.entries(workflows)) {
     ids[key] = await n8n.importWorkflow(workflow);
@@ -277,58 +345,265 @@ export async function runDemo(): Promise<DemoResult> {
   }
   log('starting n8n');
   await n8n.start();
-  sinkUrl = n8n.webhookUrl(webhookPathOf(workflows.sink, 'Every status'));
-  failureUrl = n8n.webhookUrl(webhookPathOf(workflows.failure, 'Failed statuses'));
-
-  log('playing customers through the journeys');
-  await post(`${sandbox.url}/__sandbox/faults`, { recipientFailures: { [CUSTOMERS.eve.waId]: 131026 } });
-  await post(`${sandbox.url}/__sandbox/inbound`, { from: CUSTOMERS.ana.waId, name: CUSTOMERS.ana.name, text: 'Hi! Where is my order?' });
-  await post(`${sandbox.url}/__sandbox/opt-out`, { wa_id: CUSTOMERS.dan.waId, name: CUSTOMERS.dan.name });
-  await settle(n8n, sandbox);
-
-  const order = n8n.webhookUrl(webhookPathOf(workflows.order, 'Order placed'));
-  for (const c of [CUSTOMERS.ana, CUSTOMERS.ben, CUSTOMERS.eve]) {
-    await post(order, { phone: c.phone, name: c.name, orderId: `A-${c.waId.slice(-4)}`, deliveryDate: '12 March' });
-  }
-  await post(n8n.webhookUrl(webhookPathOf(workflows.cart, 'Cart abandoned')), {
-    customers: [CUSTOMERS.ben, CUSTOMERS.cara, CUSTOMERS.dan].map((c) => ({ phone: c.phone, name: c.name, points: '1,250' })),
-  });
-  await post(n8n.webhookUrl(webhookPathOf(workflows.otp, 'Login requested')), { phone: CUSTOMERS.fay.phone });
-  await settle(n8n, sandbox);
-
-  const report = await buildReport(n8n, ids);
-  const shutdown = async (): Promise<void> => {
-    await disposeAll();
-    await sandbox.close();
-    await relay.close();
+  const host: JourneyHost = {
+    url: n8n.baseUrl,
+    webhookUrl: (webhookPath) => n8n.webhookUrl(webhookPath),
+    executions: async () => (await n8n.executions()).map((e) => ({ ...e, id: String(e.id) })),
+    executionData: async (id) => (await n8n.execution(Number(id))).data,
   };
-  return { report, problems: checkReport(report), n8nUrl: n8n.baseUrl, shutdown };
+  return { host, ids };
+}
+
+/**
+ * The example workflow as the demo creates it in someone else's n8n: "[demo]" name, the demo credential, fresh
+ * webhook ids and paths (so it cannot clash with their workflows or an earlier run), and executions saved whatever
+ * the instance's defaults are (the report is read from them).
+ */
+function forExistingN8n(workflow: WorkflowJson, credential: { id: string; name: string }, runTag: string): WorkflowJson & { settings: Record<string, unknown> } {
+  const nodes = (workflow.nodes as Array<Record<string, unknown> & { type: string; parameters: Record<string, unknown> }>).map((node) => {
+    const copy: Record<string, unknown> & { parameters: Record<string, unknown> } = { ...node, parameters: { ...node.parameters } };
+    if (node.credentials) copy.credentials = { metaWhatsAppCloudApi: { id: credential.id, name: credential.name } };
+    if (node.webhookId) copy.webhookId = randomUUID();
+    if (node.type === 'n8n-nodes-base.webhook') copy.parameters.path = `demo-${runTag}-${String(node.parameters.path)}`;
+    return copy;
+  });
+  return {
+    ...workflow,
+    name: `${DEMO_PREFIX} ${workflow.name}`,
+    nodes,
+    settings: { ...workflow.settings, saveDataSuccessExecution: 'all', saveDataErrorExecution: 'all' },
+  };
+}
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+
+/** --n8n-url: the user's n8n, driven through its public API; everything created is registered for removal. */
+async function existingHost(
+  options: { n8nUrl: string; apiKey: string },
+  workflows: Workflows,
+  sandboxBaseUrl: string,
+  sandbox: Sandbox,
+  resources: DemoResources,
+): Promise<{ host: JourneyHost; ids: Record<string, string> }> {
+  const api = new N8nPublicApi(options.n8nUrl, options.apiKey);
+  log(`checking the API key at ${api.baseUrl}/api/v1`);
+  await api.checkAccess();
+  if (!(await api.hasCredentialType('metaWhatsAppCloudApi'))) {
+    throw new DemoSetupError(
+      `n8n at ${api.baseUrl} does not have the community package n8n-nodes-whatsapp-journeys installed (it does not know the ` +
+        "credential type 'metaWhatsAppCloudApi'). Install it in n8n: Settings → Community Nodes → Install → n8n-nodes-whatsapp-journeys " +
+        '(self-hosted without the editor: cd ~/.n8n/nodes && npm install n8n-nodes-whatsapp-journeys, then restart n8n), and run the demo again.',
+    );
+  }
+  const runTag = randomUUID().slice(0, 8);
+  const credentialName = `${DEMO_PREFIX} WhatsApp Cloud API (sandbox ${runTag})`;
+  log(`creating the credential "${credentialName}" (Base URL ${sandboxBaseUrl})`);
+  const credential = await resources.step(async () => {
+    const created = await api.createCredential({ name: credentialName, type: 'metaWhatsAppCloudApi', data: sandboxCredentialData(sandbox, SECRETS, sandboxBaseUrl) });
+    resources.add(`credential ${created.id} "${created.name}"`, async () => {
+      await api.deleteCredential(created.id);
+      log(`deleted credential ${created.id}`);
+    });
+    return created;
+  });
+  const ids: Record<string, string> = {};
+  for (const [key, example] of Object.entries(workflows) as Array<[keyof Workflows, WorkflowJson]>) {
+    const workflow = forExistingN8n(example, credential, runTag);
+    // Rewritten in place so the webhook URLs below follow the new paths.
+    workflows[key] = workflow;
+    const created = await resources.step(async () => {
+      const answer = await api.createWorkflow({ name: workflow.name, nodes: workflow.nodes, connections: workflow.connections, settings: workflow.settings });
+      resources.add(`workflow ${answer.id} "${answer.name}"`, async () => {
+        // Deactivating first removes its webhooks the regular way; it fails harmlessly if activation never happened.
+        await api.deactivateWorkflow(answer.id).catch(() => undefined);
+        await api.deleteWorkflow(answer.id);
+        log(`deactivated and deleted workflow ${answer.id} "${answer.name}"`);
+      });
+      return answer;
+    });
+    try {
+      await resources.step(() => api.activateWorkflow(created.id));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/unrecognized node type|unknown node type|is not known/i.test(message)) {
+        throw new DemoSetupError(`n8n could not activate "${workflow.name}": ${message}. Update n8n-nodes-whatsapp-journeys in n8n to this version and restart n8n.`);
+      }
+      throw error;
+    }
+    ids[key] = created.id;
+    log(`created and activated workflow ${created.id} "${created.name}"`);
+  }
+  const ours = new Set(Object.values(ids));
+  const host: JourneyHost = {
+    url: api.baseUrl,
+    webhookUrl: (webhookPath) => `${api.baseUrl}/webhook/${webhookPath.replace(/^\/+/, '')}`,
+    executions: async () => {
+      const lists = await Promise.all([...[...ours].map((id) => api.executions(id)), ...[...ours].map((id) => api.executions(id, 'running'))]);
+      const byId = new Map(lists.flat().map((e) => [e.id, e]));
+      return [...byId.values()].sort((a, b) => Number(a.id) - Number(b.id));
+    },
+    executionData: async (id) => {
+      const execution = await api.execution(id);
+      const parsed = runExecutionDataSchema.safeParse(execution.data);
+      if (!parsed.success) throw new Error(`execution ${id} came back without run data (redacted, or above n8n's EXECUTIONS_DATA_MAX_DISPLAY_SIZE?)`);
+      return parsed.data;
+    },
+  };
+  return { host, ids };
+}
+
+/** Runs the whole demo and returns its report; the caller decides when to shut everything down. */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const resources = options.resources ?? new DemoResources();
+  const existing = options.n8nUrl !== undefined;
+  if (existing && !options.apiKey) throw new DemoSetupError('--n8n-url needs an n8n API key: --api-key <key> or N8N_API_KEY');
+  const sandboxHost = options.sandboxHost ?? '127.0.0.1';
+  if (existing && isLoopback(sandboxHost) && !isLoopback(new URL(options.n8nUrl ?? '').hostname)) {
+    log(`warning: n8n at ${options.n8nUrl} is not on this machine, but the sandbox is advertised at ${sandboxHost}; pass --sandbox-host <this machine's address as n8n sees it>`);
+  }
+  try {
+    log('starting the Cloud API sandbox');
+    let sinkUrl = '';
+    let failureUrl = '';
+    const relay = await startRelay(() => [sinkUrl, failureUrl].filter(Boolean));
+    resources.add('webhook relay', () => relay.close());
+    const sandbox = await startSandbox({
+      token: TOKEN,
+      appSecret: APP_SECRET,
+      callbackUrl: relay.url,
+      mps: 80,
+      pairRateMs: 0,
+      statusDelayMs: 200,
+      host: isLoopback(sandboxHost) ? '127.0.0.1' : '0.0.0.0',
+      port: options.sandboxPort ?? 0,
+    });
+    resources.add('sandbox', () => sandbox.close());
+    // The demo drives the sandbox locally; n8n calls it at the advertised address.
+    const control = `http://127.0.0.1:${sandbox.port}`;
+    const advertised = existing ? `http://${sandboxHost.includes(':') && !sandboxHost.startsWith('[') ? `[${sandboxHost}]` : sandboxHost}:${sandbox.port}` : sandbox.url;
+    if (existing) log(`sandbox (fake Cloud API) listening on ${isLoopback(sandboxHost) ? '127.0.0.1' : 'all interfaces'}, port ${sandbox.port}; n8n must reach it at ${advertised}`);
+
+    const workflows = loadWorkflows();
+    const { host, ids } =
+      existing && options.n8nUrl && options.apiKey
+        ? await existingHost({ n8nUrl: options.n8nUrl, apiKey: options.apiKey }, workflows, advertised, sandbox, resources)
+        : await provisionedHost(workflows, sandbox, resources);
+    sinkUrl = host.webhookUrl(webhookPathOf(workflows.sink, 'Every status'));
+    failureUrl = host.webhookUrl(webhookPathOf(workflows.failure, 'Failed statuses'));
+
+    log('playing customers through the journeys');
+    await post(`${control}/__sandbox/faults`, { recipientFailures: { [CUSTOMERS.eve.waId]: 131026 } });
+    await post(`${control}/__sandbox/inbound`, { from: CUSTOMERS.ana.waId, name: CUSTOMERS.ana.name, text: 'Hi! Where is my order?' });
+    await post(`${control}/__sandbox/opt-out`, { wa_id: CUSTOMERS.dan.waId, name: CUSTOMERS.dan.name });
+    await settle(host, sandbox);
+
+    const order = host.webhookUrl(webhookPathOf(workflows.order, 'Order placed'));
+    for (const c of [CUSTOMERS.ana, CUSTOMERS.ben, CUSTOMERS.eve]) {
+      await post(order, { phone: c.phone, name: c.name, orderId: `A-${c.waId.slice(-4)}`, deliveryDate: '12 March' });
+    }
+    await post(host.webhookUrl(webhookPathOf(workflows.cart, 'Cart abandoned')), {
+      customers: [CUSTOMERS.ben, CUSTOMERS.cara, CUSTOMERS.dan].map((c) => ({ phone: c.phone, name: c.name, points: '1,250' })),
+    });
+    await post(host.webhookUrl(webhookPathOf(workflows.otp, 'Login requested')), { phone: CUSTOMERS.fay.phone });
+    await settle(host, sandbox);
+
+    const report = await buildReport(host, ids);
+    return { report, problems: checkReport(report), n8nUrl: host.url, shutdown: () => resources.release() };
+  } catch (error) {
+    // Ctrl-C's release is already under way; otherwise nothing of a failed run may stay behind.
+    await resources.release().catch((cleanup: unknown) => log(cleanup instanceof Error ? cleanup.message : String(cleanup)));
+    throw error;
+  }
+}
+
+interface CliOptions extends DemoOptions {
+  exit: boolean;
+  json: boolean;
+}
+
+function parseCli(argv: string[]): CliOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      exit: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+      'n8n-url': { type: 'string' },
+      'api-key': { type: 'string' },
+      'sandbox-host': { type: 'string' },
+      'sandbox-port': { type: 'string' },
+    },
+  });
+  if (values.help) return undefined;
+  const n8nUrl = values['n8n-url'] ?? (process.env.N8N_URL || undefined);
+  if (n8nUrl !== undefined && !/^https?:\/\/[^/]+/.test(n8nUrl)) throw new DemoSetupError(`--n8n-url must be an http(s) URL, got "${n8nUrl}"`);
+  const port = values['sandbox-port'] === undefined ? undefined : Number(values['sandbox-port']);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new DemoSetupError('--sandbox-port must be a port number');
+  if (n8nUrl === undefined && (values['sandbox-host'] !== undefined || values['api-key'] !== undefined)) {
+    throw new DemoSetupError('--api-key and --sandbox-host only apply with --n8n-url (or N8N_URL)');
+  }
+  return {
+    exit: values.exit || process.env.CI === 'true',
+    json: values.json,
+    n8nUrl,
+    apiKey: values['api-key'] ?? (process.env.N8N_API_KEY || undefined),
+    sandboxHost: values['sandbox-host'],
+    sandboxPort: port,
+  };
 }
 
 async function main(): Promise<void> {
-  const { report, problems, n8nUrl, shutdown } = await runDemo();
-  printReport(report, n8nUrl);
-  if (problems.length > 0) {
-    console.log(`\nThe journeys did NOT behave:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    process.exitCode = 1;
-  } else {
-    console.log('\nAll journeys behaved as expected.');
-  }
-  if (exitWhenDone) {
-    await shutdown();
+  const cli = parseCli(process.argv.slice(2));
+  if (!cli) {
+    process.stdout.write(USAGE);
     return;
   }
-  log(`n8n keeps running at ${n8nUrl}; Ctrl-C stops everything the demo started`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const resources = new DemoResources();
+  let reported = false;
+  if (cli.n8nUrl !== undefined) {
+    // In someone else's n8n, Ctrl-C must remove what the demo created before it exits.
+    const onSignal = (signal: NodeJS.Signals): void => {
+      // After the report, the handler below shuts down and the exit code says whether the journeys behaved.
+      if (reported || resources.released) return;
+      log(`${signal}: removing what the demo created in n8n`);
+      void resources.release().then(
+        () => process.exit(130),
+        (error: unknown) => {
+          log(error instanceof Error ? error.message : String(error));
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const { report, problems, n8nUrl, shutdown } = await runDemo({ ...cli, resources });
+  if (cli.json) {
+    console.log(JSON.stringify({ report, problems, n8nUrl }));
+  } else {
+    printReport(report, n8nUrl);
+    console.log(problems.length > 0 ? `\nThe journeys did NOT behave:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll journeys behaved as expected.');
+  }
+  if (problems.length > 0) process.exitCode = 1;
+  reported = true;
+  if (!cli.exit) {
+    log(
+      cli.n8nUrl !== undefined
+        ? `the "${DEMO_PREFIX}" workflows stay active in ${n8nUrl} for you to look at; Ctrl-C deactivates and deletes them and the credential`
+        : `n8n keeps running at ${n8nUrl}; Ctrl-C stops everything the demo started`,
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  }
   await shutdown();
 }
 
 if (require.main === module) {
   main().catch(async (error: unknown) => {
-    console.error(error instanceof Error ? error.stack ?? error.message : error);
+    if (error instanceof DemoSetupError) console.error(`demo: ${error.message}`);
+    else console.error(error instanceof Error ? error.stack ?? error.message : error);
     await disposeAll().catch(() => undefined);
     process.exit(1);
   });

@@ -7,7 +7,7 @@
 import { computeSignature } from '../../core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { N8nInstance, disposeAll, jsonOf, newWorkflowId } from './harness';
+import { N8nInstance, disposeAll, jsonOf, newWorkflowId, sandboxCredential, signedWebhookHeaders, statusWebhookBody } from './harness';
 import type { WorkflowJson } from './harness';
 
 const APP_SECRET = 'e2e-app-secret';
@@ -98,46 +98,15 @@ function triggerWorkflow(): WorkflowJson {
   };
 }
 
-function statusBody(messageId: string, status: string): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: sandbox.config.wabaId,
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: sandbox.config.displayPhoneNumber, phone_number_id: sandbox.config.phoneNumberId },
-              statuses: [{ id: messageId, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: '447911123456' }],
-            },
-          },
-        ],
-      },
-    ],
-  });
+function statusBody(messageId: string, status: 'delivered' | 'read'): string {
+  return statusWebhookBody(sandbox.config, [{ messageId, status, recipientId: '447911123456' }]);
 }
 
 beforeAll(async () => {
   sandbox = await startSandbox({ token: TOKEN, appSecret: APP_SECRET, mps: MPS, pairRateMs: 0, statusDelayMs: 100_000 });
   n8n = await N8nInstance.create({ label: 'nodes' });
   await n8n.installPackage();
-  await n8n.importCredentials([
-    {
-      ...CREDENTIAL,
-      type: 'metaWhatsAppCloudApi',
-      data: {
-        accessToken: TOKEN,
-        phoneNumberId: sandbox.config.phoneNumberId,
-        wabaId: sandbox.config.wabaId,
-        appSecret: APP_SECRET,
-        verifyToken: VERIFY_TOKEN,
-        apiVersion: 'v25.0',
-        baseUrl: sandbox.url,
-      },
-    },
-  ]);
+  await n8n.importCredentials([sandboxCredential(sandbox, { ...CREDENTIAL, token: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN })]);
   await n8n.importWorkflow(batchWorkflow());
   await n8n.importWorkflow(triggerWorkflow());
   await n8n.publishWorkflow(triggerWorkflowId);
@@ -194,7 +163,7 @@ describe('WhatsApp Webhook Status on n8n\'s production webhook URL', () => {
   it('emits a verified status once, even when Meta delivers it twice', async () => {
     const before = await n8n.lastExecutionId();
     const body = statusBody('wamid.E2E-ONE', 'read');
-    const headers = { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature(body, APP_SECRET) };
+    const headers = signedWebhookHeaders(body, APP_SECRET);
     expect((await fetch(url(), { method: 'POST', headers, body })).status).toBe(200);
     const execution = await n8n.waitForExecution({ workflowId: triggerWorkflowId, afterId: before, timeoutMs: 120_000 });
     expect(execution.status).toBe('success');

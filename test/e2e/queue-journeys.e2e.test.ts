@@ -6,10 +6,9 @@
  * - two executions sending for one phone number on two workers share its throughput budget through Redis, so the
  *   sandbox (--mps) refuses nothing.
  */
-import { computeSignature } from '../../core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { N8nInstance, disposeAll, jsonOf, newWorkflowId } from './harness';
+import { N8nInstance, disposeAll, jsonOf, newWorkflowId, sandboxCredential, signedWebhookHeaders, statusWebhookBody } from './harness';
 import type { WorkflowJson } from './harness';
 import { runCommand } from './harness/process';
 
@@ -139,19 +138,7 @@ beforeAll(async () => {
   });
   await n8n.installPackage();
   await n8n.importCredentials([
-    {
-      ...CREDENTIAL,
-      type: 'metaWhatsAppCloudApi',
-      data: {
-        accessToken: TOKEN,
-        phoneNumberId: sandbox.config.phoneNumberId,
-        wabaId: sandbox.config.wabaId,
-        appSecret: APP_SECRET,
-        verifyToken: 'v',
-        apiVersion: 'v25.0',
-        baseUrl: sandbox.url,
-      },
-    },
+    sandboxCredential(sandbox, { ...CREDENTIAL, token: TOKEN, appSecret: APP_SECRET, verifyToken: 'v' }),
     { ...REDIS_CREDENTIAL, type: 'redis', data: { host: '127.0.0.1', port: 6379, database: 0, password: '' } },
   ]);
   for (const workflow of workflows) {
@@ -202,25 +189,8 @@ describe('journeys in n8n queue mode with the Redis store', () => {
   }, 300_000);
 
   it('a webhook Meta delivers twice starts one execution (de-duplication in Redis)', async () => {
-    const body = JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [
-        {
-          id: sandbox.config.wabaId,
-          changes: [
-            {
-              field: 'messages',
-              value: {
-                messaging_product: 'whatsapp',
-                metadata: { display_phone_number: sandbox.config.displayPhoneNumber, phone_number_id: sandbox.config.phoneNumberId },
-                statuses: [{ id: 'wamid.QUEUE-DUP', status: 'delivered', timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: '447911123456' }],
-              },
-            },
-          ],
-        },
-      ],
-    });
-    const headers = { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature(body, APP_SECRET) };
+    const body = statusWebhookBody(sandbox.config, [{ messageId: 'wamid.QUEUE-DUP', status: 'delivered', recipientId: '447911123456' }]);
+    const headers = signedWebhookHeaders(body, APP_SECRET);
     const before = await n8n.lastExecutionId();
     const url = n8n.webhookUrl(`${triggerWebhookId}/whatsapp`);
     const answers = await Promise.all([fetch(url, { method: 'POST', headers, body }), fetch(url, { method: 'POST', headers, body })]);

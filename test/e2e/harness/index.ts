@@ -17,4 +17,12 @@ export { installTarball, packAndInstall, packProject, type InstalledPackage } fr
 export { N8N_VERSION, PACKAGE_NAME, REPO_ROOT } from './paths';
 export { freePort } from './ports';
 export { provisionN8n, type N8nInstallation } from './provision';
-export { extractRunJson, itemsOf, jsonOf, type NodeItem, type Run, type RunExecutionData } from './run-data';
+export { extractRunJson, itemsOf, jsonOf, runExecutionDataSchema, type NodeItem, type Run, type RunExecutionData } from './run-data';
+export {
+  sandboxCredential,
+  sandboxCredentialData,
+  signedWebhookHeaders,
+  statusWebhookBody,
+  type SandboxSecrets,
+  type StatusUpdate,
+} from './whatsapp';

@@ -125,7 +125,7 @@ async function httpText(url: string, init?: RequestInit): Promise<{ status: numb
  * Reading results: `execute()` parses what `n8n execute --rawOutput` prints; for runs started any other way
  * (webhooks, workers) `waitForExecution()` reads n8n's `execution_entity` / `execution_data` tables directly.
  * We chose the database over n8n's public REST API because the API needs an owner account and an API key
- * (UI-only flows in 2.x) and returns the same data n8n wrote to these tables.
+ * (`createApiKey()` makes one, for tests of code that uses the API) and returns the same data n8n wrote to these tables.
  */
 export class N8nInstance {
   readonly encryptionKey = randomBytes(24).toString('hex');
@@ -445,6 +445,17 @@ export class N8nInstance {
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${restPath} → HTTP ${response.status}: ${text.slice(0, 500)}`);
     return text === '' ? null : (JSON.parse(text) as unknown);
+  }
+
+  /**
+   * Creates a public-API key for the owner (what Settings → n8n API → Create an API key does: POST /rest/api-keys
+   * with every scope the owner's role may grant) and returns the raw key for the `X-N8N-API-KEY` header.
+   */
+  async createApiKey(label = 'e2e'): Promise<string> {
+    const unwrap = (body: unknown): unknown => (typeof body === 'object' && body !== null && 'data' in body ? body.data : body);
+    const scopes = z.array(z.string()).parse(unwrap(await this.rest('GET', '/rest/api-keys/scopes')));
+    const created = z.object({ rawApiKey: z.string().min(1) }).passthrough().parse(unwrap(await this.rest('POST', '/rest/api-keys', { label, scopes, expiresAt: null })));
+    return created.rawApiKey;
   }
 
   /**

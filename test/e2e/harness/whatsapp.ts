@@ -1,0 +1,72 @@
+/**
+ * WhatsApp fixtures shared by the e2e tests and `npm run demo`: the sandbox credential, and Meta's status webhook
+ * as Meta signs it. One place, so a change in the credential's fields or Meta's payload shape is made once.
+ */
+import { computeSignature } from '../../../core';
+import type { Sandbox } from '../../../sandbox';
+import type { CredentialJson } from './n8n-instance';
+
+export interface SandboxSecrets {
+  /** Access token the sandbox accepts (its `token` option). */
+  readonly token: string;
+  /** App secret the sandbox signs webhooks with (its `appSecret` option). */
+  readonly appSecret: string;
+  readonly verifyToken: string;
+}
+
+/**
+ * Data of a `metaWhatsAppCloudApi` credential that points our nodes at the sandbox instead of graph.facebook.com.
+ * `baseUrl` defaults to the sandbox's own URL; pass another when n8n reaches the sandbox under a different address.
+ */
+export function sandboxCredentialData(sandbox: Pick<Sandbox, 'url' | 'config'>, secrets: SandboxSecrets, baseUrl = sandbox.url): Record<string, string> {
+  return {
+    accessToken: secrets.token,
+    phoneNumberId: sandbox.config.phoneNumberId,
+    wabaId: sandbox.config.wabaId,
+    appSecret: secrets.appSecret,
+    verifyToken: secrets.verifyToken,
+    apiVersion: 'v25.0',
+    baseUrl,
+  };
+}
+
+/** The same credential as `n8n import:credentials` takes it (fixed id, so workflow JSON can reference it). */
+export function sandboxCredential(sandbox: Pick<Sandbox, 'url' | 'config'>, credential: { id: string; name: string } & SandboxSecrets): CredentialJson {
+  const { id, name, ...secrets } = credential;
+  return { id, name, type: 'metaWhatsAppCloudApi', data: sandboxCredentialData(sandbox, secrets) };
+}
+
+export interface StatusUpdate {
+  readonly messageId: string;
+  readonly status: 'sent' | 'delivered' | 'read' | 'failed';
+  /** wa_id of the customer (digits, no +). */
+  readonly recipientId: string;
+}
+
+/** Body of a `messages` webhook carrying status updates, exactly as Meta posts it for the sandbox's number. */
+export function statusWebhookBody(config: Sandbox['config'], statuses: readonly StatusUpdate[]): string {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: config.wabaId,
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: config.displayPhoneNumber, phone_number_id: config.phoneNumberId },
+              statuses: statuses.map((s) => ({ id: s.messageId, status: s.status, timestamp, recipient_id: s.recipientId })),
+            },
+          },
+        ],
+      },
+    ],
+  });
+}
+
+/** Headers Meta sends with a webhook body: JSON, signed with the app secret (X-Hub-Signature-256). */
+export function signedWebhookHeaders(body: string, appSecret: string): Record<string, string> {
+  return { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature(body, appSecret) };
+}
