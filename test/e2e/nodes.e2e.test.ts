@@ -111,6 +111,7 @@ beforeAll(async () => {
   await n8n.importWorkflow(triggerWorkflow());
   await n8n.publishWorkflow(triggerWorkflowId);
   await n8n.start();
+  await n8n.waitForWebhook(`${triggerWebhookId}/whatsapp`);
 }, 20 * 60_000);
 
 afterAll(async () => {

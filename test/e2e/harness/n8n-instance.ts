@@ -409,6 +409,21 @@ export class N8nInstance {
     return `${this.baseUrl}/webhook/${webhookPath.replace(/^\/+/, '')}`;
   }
 
+  /**
+   * Waits until n8n serves a production webhook. n8n reports ready before it has registered the webhooks of active
+   * workflows, and answers 404 for them until then; any other status means the route is there.
+   */
+  async waitForWebhook(webhookPath: string, options: { method?: 'GET' | 'POST'; timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    const method = options.method ?? 'GET';
+    for (;;) {
+      const answer = await httpText(this.webhookUrl(webhookPath), { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+      if (answer && answer.status !== 404) return;
+      if (Date.now() > deadline) throw new Error(`n8n did not register ${method} /webhook/${webhookPath} in time\n${tail(this.main?.logs ?? '', 40)}`);
+      await sleep(250);
+    }
+  }
+
   /** Test webhook (only listens while the editor waits for a test event). */
   webhookTestUrl(webhookPath: string): string {
     return `${this.baseUrl}/webhook-test/${webhookPath.replace(/^\/+/, '')}`;
