@@ -236,7 +236,8 @@ export class RedisStateStore implements JourneyStateStore {
   /**
    * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
    * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script
-   * still touches one key, so the store keeps working behind proxies that route per key.
+   * still touches one key, so the store keeps working behind proxies that route per key. Unlike SQLite's single
+   * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would.
    */
   async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
     const checked = checkEventBatch(items);
