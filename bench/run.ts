@@ -19,6 +19,7 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
   overhead: () => (require('./scenarios/overhead') as { scenario: Scenario }).scenario,
   campaign: () => (require('./scenarios/campaign') as { scenario: Scenario }).scenario,
   webhooks: () => (require('./scenarios/webhooks') as { scenario: Scenario }).scenario,
+  nodered: () => (require('./scenarios/nodered') as { scenario: Scenario }).scenario,
 };
 
 function isScenario(name: string): name is ScenarioName {

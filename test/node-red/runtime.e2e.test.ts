@@ -8,19 +8,16 @@
  *
  * Builds first (`npm run build`) when dist/ is missing or older than the sources.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { computeSignature } from '../../core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
+import { ROOT, PACKAGE, ensureBuilt, sleep, startNodeRed, until } from './runtime';
+import type { FlowNode, NodeRedRuntime } from './runtime';
 
-const ROOT = join(__dirname, '..', '..');
-const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
 const TOKEN = 'sandbox-token-for-node-red-runtime';
 const APP_SECRET = 'app-secret-for-node-red-runtime';
 const VERIFY_TOKEN = 'verify-token-for-node-red-runtime';
@@ -29,65 +26,9 @@ const CONFIG_ID = 'ca11c0f900000001';
 const ORDERS_TAB = '5a1e0c0f00000001';
 const ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
 
-type FlowNode = { id: string; type: string; [key: string]: unknown };
-
-function newestMtime(dir: string, pattern: RegExp): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p, pattern));
-    else if (pattern.test(entry.name)) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function filesUnder(dir: string, pattern: RegExp): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) return filesUnder(p, pattern);
-    return pattern.test(entry.name) ? [p] : [];
-  });
-}
-
-/** dist/ as `npm run build` leaves it, rebuilt when a source is newer than what Node-RED will load. */
-function ensureBuilt(): void {
-  const compiled = [join(ROOT, 'dist/core/index.js'), ...Object.values(PACKAGE['node-red'].nodes).map((js) => join(ROOT, js))];
-  const newestTs = Math.max(newestMtime(join(ROOT, 'core'), /\.ts$/), newestMtime(join(ROOT, 'node-red'), /\.ts$/));
-  // Copied files (editor HTML, icons) keep their source's mtime (to the millisecond): compare each with its own source.
-  const copies = filesUnder(join(ROOT, 'node-red'), /\.(html|svg)$/).map((source) => ({ source, copy: join(ROOT, 'dist', source.slice(ROOT.length + 1)) }));
-  const stale =
-    compiled.some((file) => !existsSync(file) || statSync(file).mtimeMs < newestTs) ||
-    copies.some(({ source, copy }) => !existsSync(copy) || Math.floor(statSync(copy).mtimeMs) < Math.floor(statSync(source).mtimeMs));
-  if (stale) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 300_000 });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 let sandbox: Sandbox;
-let nodeRed: ChildProcessWithoutNullStreams;
+let nodeRed: NodeRedRuntime | undefined;
 let nodeRedUrl = '';
-let log = '';
 let adminToken = '';
 const userDir = mkdtempSync(join(tmpdir(), 'wj-node-red-runtime-'));
 const eventsFile = join(userDir, 'events', 'whatsapp-events.jsonl');
@@ -121,54 +62,22 @@ beforeAll(async () => {
   ensureBuilt();
   sandbox = await startSandbox({ token: TOKEN, appSecret: APP_SECRET, mps: 0, pairRateMs: 0, statusDelayMs: 20 });
 
-  // The published layout: package.json + dist/, nothing else (the tarball's "files"), in <userDir>/node_modules.
-  const installed = join(userDir, 'node_modules', PACKAGE.name);
-  mkdirSync(installed, { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(installed, 'package.json'));
-  cpSync(join(ROOT, 'dist/core'), join(installed, 'dist/core'), { recursive: true });
-  cpSync(join(ROOT, 'dist/node-red'), join(installed, 'dist/node-red'), { recursive: true });
-  writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { [PACKAGE.name]: 'file:' + ROOT } }, null, 2));
-  writeFileSync(join(userDir, 'flows.json'), JSON.stringify(exampleFlows(), null, 2));
-  // credentialSecret: false keeps the credentials file plain JSON, so the test can write it.
-  writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify({ [CONFIG_ID]: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN } }));
-  const port = await freePort();
-  nodeRedUrl = `http://127.0.0.1:${port}`;
-  // A secured editor, as in production: the admin API (and the template picker on it) needs a token.
-  writeFileSync(
-    join(userDir, 'settings.js'),
-    `module.exports = Object.assign(${JSON.stringify({
-      uiHost: '127.0.0.1',
-      uiPort: port,
-      flowFile: 'flows.json',
-      credentialSecret: false,
-      logging: { console: { level: 'info', metrics: false, audit: false } },
-      diagnostics: { enabled: false },
-      telemetry: { enabled: false, updateNotification: false },
-      editorTheme: { projects: { enabled: false }, tours: false },
-    })}, {
+  nodeRed = await startNodeRed({
+    userDir,
+    flows: exampleFlows(),
+    credentials: { [CONFIG_ID]: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN } },
+    // A secured editor, as in production: the admin API (and the template picker on it) needs a token.
+    settingsJs: `{
   adminAuth: {
     type: 'credentials',
     users: (username) => Promise.resolve(username === ${JSON.stringify(ADMIN.username)} ? { username, permissions: '*' } : null),
     authenticate: (username, password) =>
       Promise.resolve(username === ${JSON.stringify(ADMIN.username)} && password === ${JSON.stringify(ADMIN.password)} ? { username, permissions: '*' } : null),
   },
-});\n`,
-  );
-
-  nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')], {
-    env: { ...process.env, WHATSAPP_EVENTS_FILE: eventsFile, NODE_RED_ENABLE_PROJECTS: 'false' },
+}`,
+    env: { WHATSAPP_EVENTS_FILE: eventsFile },
   });
-  nodeRed.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  nodeRed.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  await until(
-    'Node-RED to start the flows',
-    () => {
-      if (nodeRed.exitCode !== null) throw new Error(`Node-RED exited (${nodeRed.exitCode}):\n${log}`);
-      if (/Waiting for missing types/.test(log)) throw new Error(`Node-RED did not find the nodes:\n${log}`);
-      return /Started flows/.test(log) ? true : undefined;
-    },
-    60_000,
-  );
+  nodeRedUrl = nodeRed.url;
   const login = await fetch(`${nodeRedUrl}/auth/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -180,17 +89,7 @@ beforeAll(async () => {
 const asAdmin = (headers: Record<string, string> = {}): Record<string, string> => ({ ...headers, Authorization: `Bearer ${adminToken}` });
 
 afterAll(async () => {
-  if (nodeRed && nodeRed.exitCode === null) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const exited = new Promise<void>((resolve) => {
-      nodeRed.once('exit', () => resolve());
-      timer = setTimeout(resolve, 10_000);
-    });
-    nodeRed.kill('SIGINT');
-    await exited;
-    clearTimeout(timer);
-    if (nodeRed.exitCode === null && nodeRed.signalCode === null) nodeRed.kill('SIGKILL');
-  }
+  await nodeRed?.stop();
   await sandbox?.close();
   rmSync(userDir, { recursive: true, force: true });
 });
