@@ -104,12 +104,15 @@ export class SendPacer {
   }
 
   async acquire(waId: string): Promise<void> {
+    let pairAt: number | undefined;
     // Bounded: under a pathological stall we still send rather than spin for ever (the client retries a 130429).
     for (let attempt = 0; attempt < 20; attempt++) {
       const now = this.now();
       let at = this.intervalMs > 0 ? await this.slots.reserveSendSlot({ key: `tput:${this.phoneNumberId}`, intervalMs: this.intervalMs, now }) : now;
       if (this.options.pairIntervalMs > 0) {
-        const pairAt = await this.slots.reserveSendSlot({
+        // Reserved once per message: a sender that woke late needs a new throughput slot, not a new pair slot —
+        // reserving that again would push this recipient a whole pair interval (6 s) further out.
+        pairAt ??= await this.slots.reserveSendSlot({
           key: `pair:${this.phoneNumberId}:${waId}`,
           intervalMs: this.options.pairIntervalMs,
           now,

@@ -44,7 +44,8 @@ const settingsSchema = z.object({
   allowUsMarketing: z.boolean().default(false),
   skipOptedOut: z.boolean().default(true),
   useMarketingMessagesApi: z.boolean().default(false),
-  messagesPerSecond: num(z.number().min(1, 'Messages per second must be 1–1000').max(1000, 'Messages per second must be 1–1000'), DEFAULT_MESSAGES_PER_SECOND),
+  // 0 turns throughput pacing off (pair pacing still applies), as in the n8n node.
+  messagesPerSecond: num(z.number().min(0, 'Messages per second must be 0 (no pacing) to 1000').max(1000, 'Messages per second must be 0 (no pacing) to 1000'), DEFAULT_MESSAGES_PER_SECOND),
   pairIntervalSeconds: num(z.number().min(0).max(60, 'Pair interval must be 0–60 seconds'), DEFAULT_PAIR_INTERVAL_MS / 1000),
   maxAttempts: num(z.number().int().min(1).max(10, 'Max attempts must be 1–10'), 6),
   retryUncertain: z.boolean().default(false),

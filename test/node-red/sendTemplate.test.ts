@@ -198,6 +198,17 @@ describe('whatsapp-send-template in Node-RED', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(380);
   });
 
+  it('with Msg/s 0 sends without throughput pacing, and still retries 130429', async () => {
+    await control(sandbox, 'faults', { throttleRequests: 3 });
+    const { out } = await loadSend({ messagesPerSecond: 0, pairIntervalSeconds: 0 });
+    const node = helper.getNode('send');
+    const recipients = Array.from({ length: 12 }, (_, i) => `+4479111234${String(60 + i)}`);
+    for (const to of recipients) node.receive({ payload: { to, variables: ORDER_VARIABLES } });
+    const sent = await out.waitFor(12, 15_000);
+    expect(new Set(sent.map((m) => (m.payload as { recipient: string }).recipient))).toEqual(new Set(recipients));
+    expect(sent.some((m) => (m.payload as { attempts: number }).attempts > 1)).toBe(true);
+  });
+
   it('shows sending / sent / failed counts as the node status', async () => {
     const statuses: string[] = [];
     const { out, caught } = await loadSend();

@@ -63,6 +63,25 @@ describe('SendPacer', () => {
     expect(() => new SendPacer('1', { messagesPerSecond: 1001, pairIntervalMs: 0 })).toThrow(/between 0 \(no pacing\) and 1000/);
   });
 
+  it('a sender that wakes late takes a new throughput slot but keeps its recipient\'s pair slot', async () => {
+    let clock = 1_000;
+    let late = 50; // the first sleep overruns by 50 ms (a busy event loop), later ones are on time
+    const pacer = new SendPacer('late', {
+      messagesPerSecond: 10,
+      pairIntervalMs: 6000,
+      slots: new LocalSlotStore(),
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms + late;
+        late = 0;
+      },
+    });
+    await pacer.acquire('a'); // first slot, no wait
+    await pacer.acquire('b'); // waits one slot, wakes 50 ms late, re-reserves
+    // One more throughput slot, not b's next pair slot 6 s later.
+    expect(clock).toBeLessThan(1_000 + 3 * pacer.intervalMs);
+  });
+
   it('with throughput pacing off (0), still spaces messages to the same recipient', async () => {
     let clock = 1_000;
     const waits: number[] = [];
