@@ -2,6 +2,7 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import type {
   IDataObject,
   IHookFunctions,
+  INodeExecutionData,
   INodeType,
   INodeTypeDescription,
   IWebhookFunctions,
@@ -65,6 +66,62 @@ function readCredential(ctx: IWebhookFunctions, fresh: boolean): Promise<MetaCre
 function signatureRefusal(credential: MetaCredential, raw: Buffer | string, header: string | undefined, allowUnsigned: boolean): string | undefined {
   if (credential.appSecretValue) return verifySignature(raw, header, credential.appSecretValue) ? undefined : 'Invalid signature';
   return allowUnsigned ? undefined : 'Signature cannot be verified: no app secret configured';
+}
+
+/**
+ * Batching. n8n starts and saves an execution per webhook call that returns workflowData, at ~70 ms of its CPU
+ * each, while Meta usually sends one status per POST: one execution per POST caps a workflow far below Meta's
+ * rates. So the first POST that finds no open batch (the leader) answers Meta itself, keeps the batch open for the
+ * window, and then returns every event that joined it; later POSTs of the same trigger node in this process
+ * verify and ingest their events as before, append them, answer 200 and start nothing. Batches live in this
+ * process's memory: in queue mode each main/webhook process batches what it receives.
+ */
+const DEFAULT_BATCH_WINDOW_MS = 200;
+const MAX_BATCH_WINDOW_MS = 10_000;
+const DEFAULT_MAX_ITEMS = 1000;
+const MAX_MAX_ITEMS = 10_000;
+
+interface OpenBatch {
+  events: IDataObject[];
+  close(): void;
+}
+/** At most one open batch per trigger node; each holds at most its limit of events (or one larger POST alone). */
+const openBatches = new Map<string, OpenBatch>();
+
+function batchKey(workflowId: string | undefined, nodeId: string): string {
+  return `${workflowId ?? ''}|${nodeId}`;
+}
+
+/** Opens a batch for `key`; the promise resolves with its events when the window ends, it fills or is closed. */
+function openBatch(key: string, events: IDataObject[], windowMs: number): { batch: OpenBatch; emitted: Promise<IDataObject[]> } {
+  let resolve!: (events: IDataObject[]) => void;
+  const emitted = new Promise<IDataObject[]>((r) => (resolve = r));
+  let closed = false;
+  const batch: OpenBatch = {
+    events: [...events],
+    close() {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      // Removed synchronously, so no POST can join a batch its leader has already returned.
+      if (openBatches.get(key) === batch) openBatches.delete(key);
+      resolve(batch.events);
+    },
+  };
+  // Not unref'd: the events it holds were acknowledged to Meta, so the process should live until they are emitted.
+  const timer = setTimeout(() => batch.close(), windowMs);
+  openBatches.set(key, batch);
+  return { batch, emitted };
+}
+
+function clampInt(value: unknown, fallback: number, min: number, max: number): number {
+  const n = typeof value === 'number' && Number.isFinite(value) ? Math.floor(value) : fallback;
+  return Math.min(max, Math.max(min, n));
+}
+
+/** Items as n8n's webhook executions carry them: n8n pairs a trigger's items with themselves, index for index. */
+function toItems(events: IDataObject[]): INodeExecutionData[] {
+  return events.map((json, item) => ({ json, pairedItem: { item } }));
 }
 
 const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
@@ -155,6 +212,15 @@ export class WhatsAppWebhookStatus implements INodeType {
               'Whether to accept POSTs without a valid X-Hub-Signature-256 when the credential has no app secret. Anyone who knows the URL could then fake statuses. Never for production.',
           },
           {
+            displayName: 'Batch Window (ms)',
+            name: 'batchWindow',
+            type: 'number',
+            typeOptions: { minValue: 0, maxValue: MAX_BATCH_WINDOW_MS },
+            default: DEFAULT_BATCH_WINDOW_MS,
+            description:
+              'How long the first POST waits for more before starting one execution with all their events: n8n spends far more per execution than per event, and Meta sends about one status per POST. 0 starts one execution per POST. Events are acknowledged to Meta before they are emitted, so a crash within the window loses them.',
+          },
+          {
             displayName: 'De-Duplicate',
             name: 'deduplicate',
             type: 'boolean',
@@ -176,6 +242,15 @@ export class WhatsAppWebhookStatus implements INodeType {
               { name: 'Emit and Flag', value: 'flag', description: 'Emit it with lateStatus: true; the stored status stays the higher one' },
             ],
             default: 'drop',
+          },
+          {
+            displayName: 'Max Items per Execution',
+            name: 'maxItemsPerExecution',
+            type: 'number',
+            typeOptions: { minValue: 1, maxValue: MAX_MAX_ITEMS },
+            default: DEFAULT_MAX_ITEMS,
+            description:
+              'A batch that reaches this many events starts its execution at once; the next POST opens a new batch. A single POST is never split, so one carrying more events than this starts an execution of its own.',
           },
           {
             displayName: 'Record Conversation Windows',
@@ -230,6 +305,8 @@ export class WhatsAppWebhookStatus implements INodeType {
         return client.setPhoneNumberCallback(url, credential.verifyToken);
       },
       async delete(this: IHookFunctions): Promise<boolean> {
+        // Deactivated: a batch still open emits now, rather than at the end of its window.
+        openBatches.get(batchKey(this.getWorkflow().id, this.getNode().id))?.close();
         if (this.getNodeParameter('registration', 'manual') !== 'automatic') return true;
         const { client } = await createClient(this);
         // Only remove the override if it still points at this workflow: another workflow may have taken it over.
@@ -289,9 +366,29 @@ export class WhatsAppWebhookStatus implements INodeType {
       // Acknowledge so Meta stops retrying, but start no execution for nothing.
       return { webhookResponse: 'EVENT_RECEIVED' };
     }
-    return {
-      webhookResponse: 'EVENT_RECEIVED',
-      workflowData: [this.helpers.returnJsonArray(ingested.events as unknown as IDataObject[])],
-    };
+    const batchEvents = ingested.events as unknown as IDataObject[];
+    // A test webhook ("Listen for test event") takes one call only: nothing could join its batch.
+    const windowMs = this.getMode?.() === 'manual' ? 0 : clampInt(options.batchWindow, DEFAULT_BATCH_WINDOW_MS, 0, MAX_BATCH_WINDOW_MS);
+    const maxItems = clampInt(options.maxItemsPerExecution, DEFAULT_MAX_ITEMS, 1, MAX_MAX_ITEMS);
+    // One execution per POST. n8n answers Meta once the execution has been started.
+    const alone = (): IWebhookResponseData => ({ webhookResponse: 'EVENT_RECEIVED', workflowData: [toItems(batchEvents)] });
+    if (windowMs === 0) return alone();
+
+    const key = batchKey(this.getWorkflow().id, this.getNode().id);
+    const open = openBatches.get(key);
+    if (open && open.events.length + batchEvents.length <= maxItems) {
+      // Join: everything from here to the return is synchronous, so the batch cannot close in between.
+      open.events.push(...batchEvents);
+      if (open.events.length >= maxItems) open.close();
+      return { webhookResponse: 'EVENT_RECEIVED' };
+    }
+    // This POST does not fit: the open batch starts its execution now, and this POST leads the next one.
+    open?.close();
+    if (batchEvents.length >= maxItems) return alone();
+
+    const { emitted } = openBatch(key, batchEvents, windowMs);
+    // Meta is answered now, not after the window; n8n sends nothing more for a call that says noWebhookResponse.
+    res.status(200).type('text/plain').send('EVENT_RECEIVED');
+    return { noWebhookResponse: true, workflowData: [toItems(await emitted)] };
   }
 }

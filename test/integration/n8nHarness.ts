@@ -171,6 +171,7 @@ export function hookContext(node: INodeType, parameters: Params, credentials: Cr
     getNodeParameter: (name: string, fallback?: unknown) => resolveParam(parameters, name, 0, fallback),
     getCredentials: async (type: string) => credentials[type],
     getNode: () => fakeNode(node.description.name),
+    getWorkflow: () => ({ id: 'wf-trigger', name: 'trigger', active: true }),
     getNodeWebhookUrl: () => webhookUrl,
     helpers: { httpRequest: makeHttp(http) },
   } as unknown as IHookFunctions;
@@ -181,18 +182,30 @@ export interface WebhookCall {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   rawBody?: Buffer;
+  /** Which trigger node of which workflow is called (n8n keys a node's webhooks by both); defaults as hookContext's. */
+  workflowId?: string;
+  nodeId?: string;
+  /** n8n's execution mode: 'webhook' for the production URL, 'manual' for "Listen for test event". */
+  mode?: 'webhook' | 'manual';
+  /** Called when the HTTP answer goes out: from the node's own res.send, or, as n8n does, once webhook() returned. */
+  onAnswer?: (status: number, body: unknown) => void;
 }
 
 export interface WebhookResult {
   status: number;
   body: unknown;
   response: IWebhookResponseData;
+  /** Milliseconds from the call to its HTTP answer, and to webhook() returning (when n8n would start the execution). */
+  answeredAfterMs: number;
+  returnedAfterMs: number;
 }
 
-/** Calls the trigger's webhook() as n8n would for one HTTP request, capturing what it answered. */
+/** Calls the trigger's webhook() as n8n would for one HTTP request, capturing what it answered and when. */
 export async function callWebhook(node: INodeType, parameters: Params, credentials: Credentials, call: WebhookCall): Promise<WebhookResult> {
+  const started = performance.now();
   let status = 200;
   let sent: unknown;
+  let answeredAfterMs: number | undefined;
   const res = {
     status(code: number) {
       status = code;
@@ -203,6 +216,8 @@ export async function callWebhook(node: INodeType, parameters: Params, credentia
     },
     send(body: unknown) {
       sent = body;
+      answeredAfterMs = performance.now() - started;
+      call.onAnswer?.(status, body);
       return res;
     },
     end() {
@@ -219,15 +234,22 @@ export async function callWebhook(node: INodeType, parameters: Params, credentia
   const req = { rawBody: call.rawBody, body, header: (name: string) => headers[name.toLowerCase()], headers };
   const ctx = {
     getWebhookName: () => call.webhookName,
-    getWorkflow: () => ({ id: 'wf-trigger', name: 'trigger', active: true }),
+    getMode: () => call.mode ?? 'webhook',
+    getWorkflow: () => ({ id: call.workflowId ?? 'wf-trigger', name: 'trigger', active: true }),
     getRequestObject: () => req,
     getResponseObject: () => res,
     getQueryData: () => call.query ?? {},
     getNodeParameter: (name: string, fallback?: unknown) => resolveParam(parameters, name, 0, fallback),
     getCredentials: async (type: string) => credentials[type],
-    getNode: () => fakeNode(node.description.name),
+    getNode: () => ({ ...fakeNode(node.description.name), id: call.nodeId ?? 'node-1' }),
     helpers: { returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })) },
   } as unknown as IWebhookFunctions;
   const response = await node.webhook!.call(ctx);
-  return { status, body: sent ?? response.webhookResponse, response };
+  const returnedAfterMs = performance.now() - started;
+  if (answeredAfterMs === undefined) {
+    // n8n answers with webhookResponse itself, after starting the execution (responseMode onReceived).
+    answeredAfterMs = returnedAfterMs;
+    call.onAnswer?.(status, response.webhookResponse);
+  }
+  return { status, body: sent ?? response.webhookResponse, response, answeredAfterMs, returnedAfterMs };
 }

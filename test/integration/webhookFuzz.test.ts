@@ -307,7 +307,8 @@ describe('malformed webhook bodies, all correctly signed', () => {
       registration: 'manual',
       events: [...ALL_EVENT_KINDS],
       // No de-duplication: mutants of one example share event ids, and each must be checked.
-      options: { allPhoneNumbers: true, lateStatuses: 'flag', deduplicate: false },
+      // One execution per POST: each body's answer and items are checked on their own.
+      options: { allPhoneNumbers: true, lateStatuses: 'flag', deduplicate: false, batchWindow: 0 },
       stateStore: 'embedded',
       storePath,
     };

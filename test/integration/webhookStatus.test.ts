@@ -20,7 +20,7 @@ import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { createRng } from '../../sandbox/rng';
 import { callWebhook, hookContext, runNode } from './n8nHarness';
-import type { Credentials, Params, WebhookResult } from './n8nHarness';
+import type { Credentials, Params, WebhookCall, WebhookResult } from './n8nHarness';
 
 const TOKEN = 'sandbox-token-for-webhook-tests-1';
 const APP_SECRET = 'app-secret-for-webhook-tests-xyz';
@@ -57,13 +57,20 @@ function triggerParams(storePath: string, options: IDataObject = {}, extra: Para
   return { registration: 'manual', events: [...ALL_EVENT_KINDS], options, stateStore: 'embedded', storePath, ...extra };
 }
 
-function post(body: string | Buffer, parameters: Params, creds: Credentials = credentials(), signature?: string | null): Promise<WebhookResult> {
+function post(
+  body: string | Buffer,
+  parameters: Params,
+  creds: Credentials = credentials(),
+  signature?: string | null,
+  extra: Partial<WebhookCall> = {},
+): Promise<WebhookResult> {
   const raw = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
   const header = signature === undefined ? computeSignature(raw, APP_SECRET) : signature;
   return callWebhook(trigger, parameters, creds, {
     webhookName: 'default',
     headers: { 'content-type': 'application/json', ...(header === null ? {} : { 'x-hub-signature-256': header }) },
     rawBody: raw,
+    ...extra,
   });
 }
 
@@ -118,25 +125,40 @@ interface Relay {
   parameters: Params;
   credentials: () => Credentials;
   close(): Promise<void>;
+  /** Resolves once every call so far has returned (a batch leader returns after its window, Meta got 200 before). */
+  settled(): Promise<void>;
 }
 
 async function startRelay(): Promise<Relay> {
-  const relay: Relay = { url: '', calls: [], parameters: {}, credentials: () => credentials(), close: async () => undefined };
+  const pending = new Set<Promise<void>>();
+  const relay: Relay = {
+    url: '',
+    calls: [],
+    parameters: {},
+    credentials: () => credentials(),
+    close: async () => undefined,
+    settled: async () => {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://relay.local');
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
+      // As n8n does: the HTTP answer goes out when the trigger answers; the items (the execution) when it returns.
+      const onAnswer = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'text/plain' });
+        res.end(typeof body === 'string' ? body : JSON.stringify(body ?? ''));
+      };
       const call =
         req.method === 'GET'
-          ? callWebhook(trigger, relay.parameters, relay.credentials(), { webhookName: 'setup', query: Object.fromEntries(url.searchParams) })
-          : callWebhook(trigger, relay.parameters, relay.credentials(), { webhookName: 'default', headers, rawBody: Buffer.concat(chunks) });
-      call.then(
+          ? callWebhook(trigger, relay.parameters, relay.credentials(), { webhookName: 'setup', query: Object.fromEntries(url.searchParams), onAnswer })
+          : callWebhook(trigger, relay.parameters, relay.credentials(), { webhookName: 'default', headers, rawBody: Buffer.concat(chunks), onAnswer });
+      const recorded = call.then(
         (result) => {
           relay.calls.push({ path: url.pathname, method: req.method ?? '', status: result.status, items: itemsOf(result) });
-          res.writeHead(result.status, { 'content-type': 'text/plain' });
-          res.end(typeof result.body === 'string' ? result.body : JSON.stringify(result.body ?? ''));
         },
         (error: unknown) => {
           relay.calls.push({ path: url.pathname, method: req.method ?? '', status: 500, items: [], error: String(error) });
@@ -144,6 +166,8 @@ async function startRelay(): Promise<Relay> {
           res.end('trigger threw');
         },
       );
+      pending.add(recorded);
+      void recorded.finally(() => pending.delete(recorded));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -174,6 +198,11 @@ async function control<T = Record<string, unknown>>(path: string, body?: unknown
 }
 
 const emitted = (): IDataObject[] => relay.calls.flatMap((c) => c.items);
+/** Meta's deliveries are answered, and the batches they joined have been emitted. */
+const idle = async (): Promise<void> => {
+  await sandbox.idle();
+  await relay.settled();
+};
 
 beforeAll(async () => {
   relay = await startRelay();
@@ -265,7 +294,7 @@ describe('signed POSTs', () => {
 
   it('refuses a real sandbox webhook replayed with a signature made with the wrong secret', async () => {
     await control('inbound', { from: '+447911100001', text: 'hello' });
-    await sandbox.idle();
+    await idle();
     const delivered = sandbox.state.webhooks.since(0).find((a) => a.ok && a.fields.includes('messages'));
     expect(delivered).toBeDefined();
     const path = newStorePath();
@@ -582,7 +611,8 @@ describe('1,000 statuses, each POST delivered three times, all shuffled', () => 
   });
 
   it('with lateStatuses=drop, emits each status once, never one that goes backwards, and drops exactly the late ones', async () => {
-    const params = triggerParams(newStorePath(), { lateStatuses: 'drop' });
+    // One execution per POST, so each POST's output can be checked against the replay as it comes.
+    const params = triggerParams(newStorePath(), { lateStatuses: 'drop', batchWindow: 0 });
     const emittedItems: IDataObject[] = [];
     for (const body of storm.posts) {
       const result = await post(body, params);
@@ -618,7 +648,7 @@ describe('1,000 statuses, each POST delivered three times, all shuffled', () => 
 
   it('with lateStatuses=flag, emits exactly 1,000 items, flags the late ones, and keeps the highest status stored', async () => {
     const path = newStorePath();
-    const params = triggerParams(path, { lateStatuses: 'flag' });
+    const params = triggerParams(path, { lateStatuses: 'flag', batchWindow: 0 });
     const emittedItems: IDataObject[] = [];
     for (const body of storm.posts) emittedItems.push(...itemsOf(await post(body, params)));
     expect(emittedItems).toHaveLength(1000);
@@ -653,9 +683,165 @@ describe('1,000 statuses, each POST delivered three times, all shuffled', () => 
     }
     const all = results.flatMap(itemsOf);
     expect(results.every((r) => r.status === 200)).toBe(true);
+    // With the default batch window each group of 12 concurrent POSTs starts one execution, not 12.
+    expect(results.filter((r) => r.response.workflowData !== undefined).length).toBeLessThanOrEqual(storm.posts.length / 12);
     expect(all).toHaveLength(1000);
     expect(new Set(all.map((i) => i.eventId)).size).toBe(1000);
     expect(all.filter((i) => i.status === 'read').every((i) => i.lateStatus === undefined)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------- 4b. batching POSTs into fewer executions
+
+describe('batching: several POSTs, one execution', () => {
+  const WINDOW = 300;
+  const oneStatus = (n: number, status = 'delivered'): string =>
+    statusesBody([{ id: `wamid.BATCH${String(n).padStart(3, '0')}`, status, timestamp: String(1_750_000_000 + n), recipient_id: '447911000001' }]);
+  const ids = (items: IDataObject[]): string[] => items.map((i) => String(i.messageId));
+  const executions = (results: WebhookResult[]): WebhookResult[] => results.filter((r) => r.response.workflowData !== undefined);
+  /** Posts one after another, each as soon as the previous one was answered (as Meta does), not when it returned. */
+  async function postInTurn(bodies: string[], params: Params, extra: Partial<WebhookCall> = {}): Promise<WebhookResult[]> {
+    const calls: Array<Promise<WebhookResult>> = [];
+    for (const body of bodies) {
+      let answered!: () => void;
+      const answer = new Promise<void>((resolve) => (answered = resolve));
+      calls.push(post(body, params, credentials(), undefined, { ...extra, onAnswer: () => answered() }));
+      await answer;
+    }
+    return Promise.all(calls);
+  }
+
+  it('answers every concurrent POST at once and starts one execution holding all their events, each once', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: WINDOW });
+    const bodies = Array.from({ length: 10 }, (_, n) => oneStatus(n));
+    const results = await Promise.all(bodies.map((b) => post(b, params)));
+    expect(results.map((r) => [r.status, r.body])).toEqual(bodies.map(() => [200, 'EVENT_RECEIVED']));
+    const [leader, ...others] = executions(results);
+    expect(others).toHaveLength(0);
+    expect(ids(itemsOf(leader)).sort()).toEqual(Array.from({ length: 10 }, (_, n) => `wamid.BATCH${String(n).padStart(3, '0')}`));
+    // Meta had its 200s long before the window ended; the execution started when it did.
+    for (const r of results) expect(r.answeredAfterMs).toBeLessThan(WINDOW);
+    expect(leader.returnedAfterMs).toBeGreaterThanOrEqual(WINDOW - 5);
+    // Items are paired with themselves, index for index, as n8n pairs a webhook trigger's output.
+    expect(leader.response.workflowData![0].map((i) => i.pairedItem)).toEqual(bodies.map((_, item) => ({ item })));
+    // The leader answered Meta itself, so n8n must not answer again.
+    expect(leader.response.noWebhookResponse).toBe(true);
+    // Sent again (Meta's retries), they are answered and emitted by nobody.
+    const again = await Promise.all(bodies.map((b) => post(b, params)));
+    expect(again.every((r) => r.status === 200)).toBe(true);
+    expect(executions(again)).toHaveLength(0);
+  });
+
+  it('keeps the order in which the POSTs arrived, and each POST\'s events in its own order', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: WINDOW, lateStatuses: 'flag' });
+    const bodies = [
+      statusesBody([
+        { id: 'wamid.ORD1', status: 'sent', timestamp: '1750000001', recipient_id: '447911000001' },
+        { id: 'wamid.ORD2', status: 'sent', timestamp: '1750000002', recipient_id: '447911000002' },
+      ]),
+      statusesBody([{ id: 'wamid.ORD1', status: 'read', timestamp: '1750000010', recipient_id: '447911000001' }]),
+      statusesBody([
+        { id: 'wamid.ORD1', status: 'delivered', timestamp: '1750000005', recipient_id: '447911000001' },
+        { id: 'wamid.ORD2', status: 'delivered', timestamp: '1750000006', recipient_id: '447911000002' },
+      ]),
+    ];
+    const results = await postInTurn(bodies, params);
+    expect(executions(results)).toHaveLength(1);
+    expect(itemsOf(executions(results)[0]).map((i) => [i.messageId, i.status, i.lateStatus === true])).toEqual([
+      ['wamid.ORD1', 'sent', false],
+      ['wamid.ORD2', 'sent', false],
+      ['wamid.ORD1', 'read', false],
+      // The delivered that came after read is flagged late, as it would be with one execution per POST.
+      ['wamid.ORD1', 'delivered', true],
+      ['wamid.ORD2', 'delivered', false],
+    ]);
+  });
+
+  it('with Batch Window 0 starts one execution per POST, answered after webhook() returned (as before batching)', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: 0 });
+    const bodies = Array.from({ length: 6 }, (_, n) => oneStatus(100 + n));
+    const results = await Promise.all(bodies.map((b) => post(b, params)));
+    expect(executions(results)).toHaveLength(6);
+    results.forEach((r, n) => {
+      expect(ids(itemsOf(r))).toEqual([`wamid.BATCH${100 + n}`]);
+      expect(r.response.noWebhookResponse).toBeUndefined();
+      expect(r.response.webhookResponse).toBe('EVENT_RECEIVED');
+    });
+  });
+
+  it('refuses a forged POST during an open batch with 401, and none of its events join', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: WINDOW });
+    const forged = oneStatus(201, 'read');
+    const results = await Promise.all([
+      post(oneStatus(200), params),
+      post(forged, params, credentials(), computeSignature(forged, 'someone-elses-secret')),
+      post(oneStatus(202), params),
+      post(oneStatus(203), params, credentials(), null),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([200, 401, 200, 401]);
+    expect(results[1].response.workflowData).toBeUndefined();
+    const [execution, ...more] = executions(results);
+    expect(more).toHaveLength(0);
+    expect(ids(itemsOf(execution)).sort()).toEqual(['wamid.BATCH200', 'wamid.BATCH202']);
+  });
+
+  it('starts an execution as soon as a batch reaches Max Items per Execution; the next POST opens a new batch', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: 2000, maxItemsPerExecution: 3 });
+    const bodies = Array.from({ length: 7 }, (_, n) => oneStatus(300 + n));
+    const results = await postInTurn(bodies, params);
+    const batches = executions(results);
+    expect(batches.map((r) => ids(itemsOf(r)))).toEqual([
+      ['wamid.BATCH300', 'wamid.BATCH301', 'wamid.BATCH302'],
+      ['wamid.BATCH303', 'wamid.BATCH304', 'wamid.BATCH305'],
+      ['wamid.BATCH306'],
+    ]);
+    // The full ones did not wait for their window; the last one did.
+    expect(batches[0].returnedAfterMs).toBeLessThan(1500);
+    expect(batches[1].returnedAfterMs).toBeLessThan(1500);
+    expect(batches[2].returnedAfterMs).toBeGreaterThanOrEqual(1995);
+    // A POST that does not fit sends the open batch off and leads a new one; one larger than the limit goes alone.
+    const big = statusesBody(Array.from({ length: 4 }, (_, k) => ({ id: `wamid.BIG${k}`, status: 'sent', timestamp: '1750000000', recipient_id: '447911000001' })));
+    const mixed = await postInTurn([oneStatus(310), oneStatus(311), big, oneStatus(312)], triggerParams(newStorePath(), { batchWindow: 300, maxItemsPerExecution: 3 }));
+    expect(executions(mixed).map((r) => ids(itemsOf(r)))).toEqual([
+      ['wamid.BATCH310', 'wamid.BATCH311'],
+      ['wamid.BIG0', 'wamid.BIG1', 'wamid.BIG2', 'wamid.BIG3'],
+      ['wamid.BATCH312'],
+    ]);
+  });
+
+  it('a follower that fails (its store cannot be opened) gets an error, and the batch it meant to join is emitted whole', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: WINDOW });
+    const broken = triggerParams(join(tmp, 'no-such-dir', 'nested', 'store.sqlite'), { batchWindow: WINDOW });
+    const settled = await Promise.allSettled([post(oneStatus(400), params), post(oneStatus(401), broken), post(oneStatus(402), params)]);
+    expect(settled[1].status).toBe('rejected');
+    const results = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    expect(executions(results).map((r) => ids(itemsOf(r)).sort())).toEqual([['wamid.BATCH400', 'wamid.BATCH402']]);
+  });
+
+  it('emits an open batch at once when the workflow is deactivated', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: 5000 });
+    const leader = post(oneStatus(500), params);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await post(oneStatus(501), params)).response.workflowData).toBeUndefined();
+    const hook = hookContext(trigger, { registration: 'manual', options: {} }, credentials(), `${relay.url}/hook`);
+    await trigger.webhookMethods.default.delete.call(hook);
+    const result = await leader;
+    expect(ids(itemsOf(result))).toEqual(['wamid.BATCH500', 'wamid.BATCH501']);
+    expect(result.returnedAfterMs).toBeLessThan(2000);
+  });
+
+  it('batches per trigger node, and not at all for a test webhook ("Listen for test event")', async () => {
+    const params = triggerParams(newStorePath(), { batchWindow: WINDOW });
+    const results = await Promise.all([
+      post(oneStatus(600), params, credentials(), undefined, { nodeId: 'node-a' }),
+      post(oneStatus(601), params, credentials(), undefined, { nodeId: 'node-b' }),
+      post(oneStatus(602), params, credentials(), undefined, { nodeId: 'node-a' }),
+      post(oneStatus(603), params, credentials(), undefined, { workflowId: 'wf-other', nodeId: 'node-a' }),
+    ]);
+    expect(executions(results).map((r) => ids(itemsOf(r)).sort())).toEqual([['wamid.BATCH600', 'wamid.BATCH602'], ['wamid.BATCH601'], ['wamid.BATCH603']]);
+    const test = await post(oneStatus(604), params, credentials(), undefined, { mode: 'manual' });
+    expect(ids(itemsOf(test))).toEqual(['wamid.BATCH604']);
+    expect(test.returnedAfterMs).toBeLessThan(WINDOW);
   });
 });
 
@@ -700,7 +886,7 @@ describe('end to end through the sandbox', () => {
     });
     const wamid = String(output[0][0].json.messageId);
     expect(wamid).toMatch(/^wamid\./);
-    await sandbox.idle();
+    await idle();
     expect(relay.calls.every((c) => c.status === 200)).toBe(true);
     const statuses = emitted().filter((i) => i.kind === 'status' && i.messageId === wamid);
     expect(statuses.map((s) => s.status).sort()).toEqual(['delivered', 'read', 'sent']);
@@ -725,7 +911,7 @@ describe('end to end through the sandbox', () => {
     expect(await route(storePath, '+447911200001')).toBe('closed');
     const { status } = await control('inbound', { from: '+447911200001', name: 'Ana', text: 'Hi, where is my order?' });
     expect(status).toBe(200);
-    await sandbox.idle();
+    await idle();
     expect(emitted()).toEqual([expect.objectContaining({ kind: 'message', from: '447911200001', profileName: 'Ana', text: 'Hi, where is my order?' })]);
     expect(await route(storePath, '+447911200001')).toBe('open');
     expect(await route(storePath, '07911 200001', { defaultCountry: 'GB' })).toBe('open');
@@ -735,7 +921,7 @@ describe('end to end through the sandbox', () => {
   it('keeps the window closed for a customer who last wrote 25 hours ago', async () => {
     const storePath = String(relay.parameters.storePath);
     await control('inbound', { from: '+447911200002', text: 'old message', timestamp: Date.now() - 25 * 3600_000 });
-    await sandbox.idle();
+    await idle();
     expect(emitted()).toHaveLength(1);
     expect(await route(storePath, '+447911200002')).toBe('closed');
   });
@@ -743,7 +929,7 @@ describe('end to end through the sandbox', () => {
   it('"Minimum Time Left" treats a window with 10 minutes left as closed', async () => {
     const storePath = String(relay.parameters.storePath);
     await control('inbound', { from: '+447911200003', text: 'hello', timestamp: Date.now() - (24 * 60 - 10) * 60_000 });
-    await sandbox.idle();
+    await idle();
     expect(await route(storePath, '+447911200003')).toBe('open');
     expect(await route(storePath, '+447911200003', { minimumMinutesLeft: 5 })).toBe('open');
     expect(await route(storePath, '+447911200003', { minimumMinutesLeft: 15 })).toBe('closed');
@@ -752,13 +938,13 @@ describe('end to end through the sandbox', () => {
   it('records an opt-out from the user_preferences webhook, and a later resume', async () => {
     const storePath = String(relay.parameters.storePath);
     await control('opt-out', { wa_id: '447911200004', value: 'stop', timestamp: Date.now() - 60_000 });
-    await sandbox.idle();
+    await idle();
     expect(relay.calls.map((c) => c.status)).toEqual([200]);
     const store = openStore(storePath);
     try {
       expect(await store.isOptedOut({ phoneNumberId: PHONE_NUMBER_ID, waId: '447911200004' })).toBe(true);
       await control('opt-out', { wa_id: '447911200004', value: 'resume' });
-      await sandbox.idle();
+      await idle();
       expect(await store.isOptedOut({ phoneNumberId: PHONE_NUMBER_ID, waId: '447911200004' })).toBe(false);
     } finally {
       await store.close();
@@ -769,7 +955,7 @@ describe('end to end through the sandbox', () => {
     const storePath = String(relay.parameters.storePath);
     await control('inbound', { from: '+447911200005', text: 'please do not stop' });
     await control('inbound', { from: '+447911200006', text: '  Stop ' });
-    await sandbox.idle();
+    await idle();
     const store = openStore(storePath);
     try {
       expect(await store.isOptedOut({ phoneNumberId: PHONE_NUMBER_ID, waId: '447911200005' })).toBe(false);
@@ -805,7 +991,7 @@ describe('automatic registration through a phone number callback override', () =
     await expect(methods.checkExists.call(hook())).resolves.toBe(true);
 
     await control('inbound', { from: '+447911300001', text: 'via override' });
-    await sandbox.idle();
+    await idle();
     const posts = relay.calls.filter((c) => c.method === 'POST');
     expect(posts.map((c) => c.path)).toEqual(['/override/wf-1']);
     expect(posts[0].items).toEqual([expect.objectContaining({ from: '447911300001', text: 'via override' })]);
@@ -814,7 +1000,7 @@ describe('automatic registration through a phone number callback override', () =
     expect(await phoneOverride()).toBeUndefined();
     await expect(methods.checkExists.call(hook())).resolves.toBe(false);
     await control('inbound', { from: '+447911300001', text: 'after delete' });
-    await sandbox.idle();
+    await idle();
     expect(relay.calls.filter((c) => c.method === 'POST').map((c) => c.path)).toEqual(['/override/wf-1', '/app']);
   });
 
