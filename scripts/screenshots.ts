@@ -10,29 +10,27 @@
  * Secrets: the credential holds sandbox-only values, n8n sends password fields to the browser redacted, and each
  * page is checked for the secret strings before it is captured; a hit aborts the run without writing the image.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { chromium } from 'playwright-core';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 import { startSandbox } from '../sandbox';
 import type { Sandbox } from '../sandbox';
 import { N8nInstance, REPO_ROOT, disposeAll } from '../test/e2e/harness';
 import type { WorkflowJson } from '../test/e2e/harness';
+import {
+  VIEWPORT,
+  chooseLocatorMode,
+  closeN8nNode as closeNode,
+  launchBrowser,
+  openN8nNode as openNode,
+  openN8nWorkflow,
+  requireChromium,
+} from '../test/e2e/harness/browser';
+import type { BrowserSession } from '../test/e2e/harness/browser';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const VIEWPORT = { width: 1440, height: 900 };
 const OUT_DIR = path.join(REPO_ROOT, 'docs', 'screenshots');
 /** The examples reference this credential id; the name is what the editor shows. */
 const CREDENTIAL = { id: 'wjSandboxCred01', name: 'WhatsApp Cloud API (sandbox)' };
@@ -81,14 +79,6 @@ function withSampleOrder(order: WorkflowJson): WorkflowJson {
     id: 'wjDocsOrderSample1',
     pinData: { 'Order placed': [{ json: { headers: { 'content-type': 'application/json' }, params: {}, query: {}, body } }] },
   };
-}
-
-function requireChromium(): void {
-  if (existsSync(CHROMIUM)) return;
-  throw new Error(
-    `${CHROMIUM} not found. Install the Debian package: sudo apt-get update && sudo apt-get install -y chromium ` +
-      '(playwright-core is only the driver; this script never downloads a browser).',
-  );
 }
 
 /** Sandbox + real n8n with our package, the credential and the two example workflows; n8n started. */
@@ -146,45 +136,14 @@ async function assertNoSecrets(page: Page, secrets: readonly string[]): Promise<
   if (found.length > 0) throw new Error(`${found.length} secret value(s) visible on the page; refusing to capture it`);
 }
 
-/** n8n greets a fresh owner with modals, toasts and callouts; close whatever is open. */
-async function dismissNoise(page: Page): Promise<void> {
-  for (const selector of ['[data-test-id="dialog-close-button"]', '.el-dialog__headerbtn', '[data-test-id="callout-dismiss-icon"]']) {
-    for (const handle of await page.locator(selector).all()) {
-      if (await handle.isVisible().catch(() => false)) await handle.click({ timeout: 2_000 }).catch(() => undefined);
-    }
-  }
-}
-
-function canvasNode(page: Page, name: string): Locator {
-  return page.locator(`[data-test-id="canvas-node"][data-node-name="${name}"]`);
-}
-
 async function openWorkflow(page: Page, target: ScreenshotTarget, workflowId: string, nodeCount: number): Promise<void> {
-  await page.goto(`${target.baseUrl}/workflow/${workflowId}`, { waitUntil: 'domcontentloaded' });
-  await page.locator('[data-test-id="canvas-node"]').nth(nodeCount - 1).waitFor({ state: 'visible' });
-  await page.waitForTimeout(1_000);
-  await dismissNoise(page);
-  await page.locator('[data-test-id="zoom-to-fit"]').click();
-  await page.waitForTimeout(800);
+  await openN8nWorkflow(page, target.baseUrl, workflowId, nodeCount);
 }
 
 /** Stays on the workflow when it is already open (keeps the editor's run data of earlier steps), else opens it. */
 async function onWorkflow(page: Page, target: ScreenshotTarget, workflowId: string, nodeCount: number): Promise<void> {
   if (!page.url().includes(`/workflow/${workflowId}`)) return openWorkflow(page, target, workflowId, nodeCount);
   if (await page.locator('[data-test-id="ndv"]').isVisible()) await closeNode(page);
-}
-
-async function openNode(page: Page, name: string): Promise<Locator> {
-  await canvasNode(page, name).dblclick();
-  const ndv = page.locator('[data-test-id="ndv"]');
-  await ndv.waitFor({ state: 'visible' });
-  await page.locator('[data-test-id="node-parameters"]').waitFor({ state: 'visible' });
-  return ndv;
-}
-
-async function closeNode(page: Page): Promise<void> {
-  await page.locator('[data-test-id="ndv-close-button"]').click();
-  await page.locator('[data-test-id="ndv"]').waitFor({ state: 'hidden' });
 }
 
 /**
@@ -268,8 +227,7 @@ function steps(target: ScreenshotTarget): Step[] {
         await capture(page, target, 'send-template.png');
         // The picker's list mode: the WABA's approved templates, as the sandbox returns them. n8n autosaves the mode
         // switch; harmless, since every run starts from a fresh database and nothing else opens this workflow later.
-        await ndv.locator('[data-test-id="resource-locator-template"] [data-test-id="rlc-mode-selector"]').click();
-        await page.getByRole('option', { name: /from list/i }).filter({ visible: true }).first().click();
+        await chooseLocatorMode(page, ndv, 'template', /from list/i);
         await ndv.locator('[data-test-id="resource-locator-template"] [data-test-id="rlc-input"]').click();
         await page.getByText(TEMPLATE_LIST_ENTRY, { exact: true }).filter({ visible: true }).first().waitFor({ state: 'visible' });
         await page.waitForTimeout(500);
@@ -311,27 +269,12 @@ function steps(target: ScreenshotTarget): Step[] {
 
 /** Drives the editor and writes every screenshot it can; one failing shot does not stop the others. */
 export async function captureScreenshots(target: ScreenshotTarget, only?: readonly string[]): Promise<Shot[]> {
-  requireChromium();
   mkdirSync(OUT_DIR, { recursive: true });
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'screenshots-chromium-'));
-  let context: BrowserContext | undefined;
+  let session: BrowserSession | undefined;
   const shots: Shot[] = [];
   try {
-    // A persistent context is how playwright takes a user-data-dir; a fresh folder = no first-run state.
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: VIEWPORT,
-      deviceScaleFactor: 1,
-      colorScheme: 'light',
-      locale: 'en-US',
-      timezoneId: 'UTC',
-    });
-    const [name, ...rest] = target.authCookie.split('=');
-    await context.addCookies([{ name: name ?? 'n8n-auth', value: rest.join('='), url: target.baseUrl }]);
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
+    session = await launchBrowser({ cookie: { header: target.authCookie, baseUrl: target.baseUrl }, timeoutMs: UI_TIMEOUT_MS });
+    const { page } = session;
     for (const step of steps(target)) {
       if (only && !step.files.some((file) => only.includes(file))) continue;
       const { files } = step;
@@ -351,8 +294,7 @@ export async function captureScreenshots(target: ScreenshotTarget, only?: readon
       }
     }
   } finally {
-    await context?.close().catch(() => undefined);
-    rmSync(profile, { recursive: true, force: true });
+    await session?.close();
   }
   return shots;
 }

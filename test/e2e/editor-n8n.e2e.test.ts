@@ -1,0 +1,295 @@
+/**
+ * The n8n editor experience in a real browser: real n8n 2.40.7 with the packed package (installed the
+ * community-package way), the Cloud API sandbox behind the credential, and Debian's Chromium driving the editor.
+ *
+ * What a user sees: the Check Conversation Window node's Open / Closed outputs, the Send Template picker listing the
+ * WABA's APPROVED templates (and only those), the Variables mapper showing the picked template's variables with
+ * Meta's examples, and — when another template is picked — the mapper switching to that template's variables with no
+ * value or field of the first one left behind, in the editor and in the saved workflow.
+ *
+ * Fails (never skips) without /usr/bin/chromium; CI installs it (.ci/run).
+ */
+import type { Locator, Page } from 'playwright-core';
+
+import { startSandbox } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
+import { N8nInstance, disposeAll, sandboxCredential } from './harness';
+import type { WorkflowJson } from './harness';
+import { closeN8nNode, launchBrowser, openN8nNode, openN8nWorkflow, requireChromium } from './harness/browser';
+import type { BrowserSession } from './harness/browser';
+
+const CREDENTIAL = { id: 'wjEditorCred0001', name: 'WhatsApp (sandbox)' };
+const WORKFLOW_ID = 'wjEditorE2E00001';
+const SEND = 'Send template';
+const CHECK = 'Window open?';
+
+/** Added to the sandbox at test time, so the picker can only know them by asking the WABA. */
+const EXTRA_TEMPLATES = [
+  {
+    id: '7700000000000001',
+    name: 'e2e_shipping_update',
+    language: 'en_GB',
+    status: 'APPROVED',
+    category: 'UTILITY',
+    components: [{ type: 'BODY', text: 'Hi {{1}}, your parcel left with {{2}}.', example: { body_text: [['Chris', 'DHL Express']] } }],
+  },
+  {
+    id: '7700000000000002',
+    name: 'e2e_paused_promo',
+    language: 'en_GB',
+    status: 'PAUSED',
+    category: 'MARKETING',
+    components: [{ type: 'BODY', text: 'Sale ends {{1}}', example: { body_text: [['Friday']] } }],
+  },
+];
+
+/** Manual trigger → Check Window; its Closed branch sends a template (not chosen yet), its Open branch does nothing. */
+function editorWorkflow(): WorkflowJson {
+  const credentials = { metaWhatsAppCloudApi: CREDENTIAL };
+  return {
+    id: WORKFLOW_ID,
+    name: 'Editor end-to-end',
+    active: false,
+    nodes: [
+      { id: 'e0000000-0000-4000-8000-000000000001', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+      {
+        id: 'e0000000-0000-4000-8000-000000000002',
+        name: CHECK,
+        type: 'n8n-nodes-whatsapp-journeys.whatsAppCheckWindow',
+        typeVersion: 1,
+        position: [240, 0],
+        parameters: { operation: 'check', recipient: '+49 30 1234567', source: 'store', options: {} },
+        credentials,
+      },
+      { id: 'e0000000-0000-4000-8000-000000000003', name: 'In window', type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [500, -120], parameters: {} },
+      {
+        id: 'e0000000-0000-4000-8000-000000000004',
+        name: SEND,
+        type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
+        typeVersion: 1,
+        position: [500, 120],
+        parameters: {
+          operation: 'sendTemplate',
+          recipient: '+49 30 1234567',
+          template: { __rl: true, mode: 'list', value: '' },
+          variablesMode: 'mapper',
+          variables: { mappingMode: 'defineBelow', value: null },
+          options: {},
+        },
+        credentials,
+      },
+    ],
+    connections: {
+      Start: { main: [[{ node: CHECK, type: 'main', index: 0 }]] },
+      [CHECK]: { main: [[{ node: 'In window', type: 'main', index: 0 }], [{ node: SEND, type: 'main', index: 0 }]] },
+    },
+  } as WorkflowJson;
+}
+
+interface SandboxTemplate {
+  id: string;
+  name: string;
+  language: string;
+  status: string;
+  category: string;
+}
+
+let sandbox: Sandbox | undefined;
+let n8n: N8nInstance | undefined;
+let browser: BrowserSession | undefined;
+let page: Page;
+let ndv: Locator;
+/** Every template of the WABA, as the sandbox answers GET /{waba-id}/message_templates. */
+let registry: SandboxTemplate[] = [];
+
+beforeAll(async () => {
+  requireChromium();
+  sandbox = await startSandbox();
+  const { token, appSecret, wabaId } = sandbox.config;
+  const added = await fetch(`${sandbox.url}/__sandbox/templates`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(EXTRA_TEMPLATES),
+  });
+  if (!added.ok) throw new Error(`sandbox refused the extra templates: HTTP ${added.status} ${await added.text()}`);
+  const listed = await fetch(`${sandbox.url}/v25.0/${wabaId}/message_templates?limit=200&fields=name,language,status,category`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  registry = ((await listed.json()) as { data: SandboxTemplate[] }).data;
+
+  n8n = await N8nInstance.create({ label: 'editor' });
+  await n8n.installPackage();
+  await n8n.importCredentials([sandboxCredential(sandbox, { ...CREDENTIAL, token, appSecret, verifyToken: 'editor-e2e-verify-token' })]);
+  await n8n.importWorkflows([editorWorkflow()]);
+  await n8n.start({ timeoutMs: 300_000 });
+  // One page for the whole file: n8n locks a workflow to the tab that edits it ("Editing in another tab").
+  browser = await launchBrowser({ cookie: { header: await n8n.ownerCookie(), baseUrl: n8n.baseUrl }, timeoutMs: 45_000 });
+  page = browser.page;
+  await openN8nWorkflow(page, n8n.baseUrl, WORKFLOW_ID, 4);
+}, 420_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await disposeAll();
+  await sandbox?.close();
+}, 120_000);
+
+const label = (t: Pick<SandboxTemplate, 'name' | 'language' | 'category'>): string => `${t.name} (${t.language}) · ${t.category.toLowerCase()}`;
+
+function templateLocator(): Locator {
+  return ndv.locator('[data-test-id="resource-locator-template"]');
+}
+
+async function openPicker(): Promise<Locator> {
+  await templateLocator().locator('[data-test-id="rlc-input"]').click();
+  const items = page.locator('[data-test-id="rlc-item"]');
+  await items.first().waitFor({ state: 'visible' });
+  return items;
+}
+
+/** Polls an input until it holds `value` (Jest has no web-first assertions). */
+async function waitForValue(input: Locator, value: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let current = '';
+  while (Date.now() < deadline) {
+    current = await input.inputValue();
+    if (current === value) return;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`the input holds ${JSON.stringify(current)}, expected ${JSON.stringify(value)}`);
+}
+
+async function pickTemplate(entry: string): Promise<void> {
+  const items = await openPicker();
+  await items.filter({ hasText: entry }).first().click();
+  await waitForValue(templateLocator().locator('[data-test-id="rlc-input"]'), entry);
+}
+
+function mapper(): Locator {
+  return ndv.locator('[data-test-id="resource-mapper-container"]');
+}
+
+/** The variables the mapper shows: field id, its label, and what the input holds. */
+async function mapperFields(): Promise<Array<{ id: string; label: string; value: string }>> {
+  const rows = mapper().locator('.parameter-item').filter({ has: page.locator('[data-test-id^="parameter-input-"]') });
+  const fields: Array<{ id: string; label: string; value: string }> = [];
+  for (const row of await rows.all()) {
+    const testId = (await row.locator('[data-test-id^="parameter-input-"]').first().getAttribute('data-test-id')) ?? '';
+    const labelText = (await row.locator('label').first().innerText()).split('\n')[0]?.trim() ?? '';
+    const value = await row.locator('input, textarea').first().inputValue().catch(() => '');
+    fields.push({ id: testId.replace(/^parameter-input-/, ''), label: labelText, value });
+  }
+  return fields;
+}
+
+/** Waits until the mapper shows exactly these field ids (it reloads them from the sandbox after each pick). */
+async function waitForMapperFields(ids: string[]): Promise<Array<{ id: string; label: string; value: string }>> {
+  let last: Array<{ id: string; label: string; value: string }> = [];
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    last = await mapperFields();
+    if (JSON.stringify(last.map((f) => f.id)) === JSON.stringify(ids)) return last;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`the mapper shows ${JSON.stringify(last.map((f) => f.id))}, expected ${JSON.stringify(ids)}`);
+}
+
+async function fill(fieldId: string, value: string): Promise<void> {
+  const input = mapper().locator(`[data-test-id="parameter-input-${fieldId}"]`).locator('input, textarea').first();
+  await input.click();
+  await input.fill(value);
+  await input.blur();
+  await waitForValue(input, value);
+}
+
+interface StoredSendParameters {
+  template?: { mode?: string; value?: string };
+  variables?: { value?: Record<string, unknown> | null; schema?: Array<{ id: string }> };
+}
+
+async function storedSendParameters(): Promise<StoredSendParameters> {
+  const body = (await n8n?.rest('GET', `/rest/workflows/${WORKFLOW_ID}`)) as { data: { nodes: Array<{ name: string; parameters: StoredSendParameters }> } };
+  const node = body.data.nodes.find((n) => n.name === SEND);
+  if (!node) throw new Error(`the saved workflow lost "${SEND}"`);
+  return node.parameters;
+}
+
+describe('n8n editor (real n8n 2.40.7 + Chromium + sandbox)', () => {
+  it('shows the Check Conversation Window outputs labelled Open and Closed', async () => {
+    const outputs = page.locator(`[data-test-id="canvas-node-output-handle"][data-node-name="${CHECK}"]`);
+    expect(await outputs.count()).toBe(2);
+    const labels = await outputs.evaluateAll((handles) =>
+      handles
+        .sort((a, b) => Number(a.getAttribute('data-index')) - Number(b.getAttribute('data-index')))
+        .map((h) => h.textContent?.trim() ?? ''),
+    );
+    expect(labels).toEqual(['Open', 'Closed']);
+    for (const handle of await outputs.all()) expect(await handle.isVisible()).toBe(true);
+  });
+
+  it('lists the WABA\'s APPROVED templates (name · language · category) in the picker, and no other', async () => {
+    const approved = registry.filter((t) => t.status === 'APPROVED');
+    const others = registry.filter((t) => t.status !== 'APPROVED');
+    // The registry must hold both kinds, or this test proves nothing.
+    expect(others.map((t) => t.name)).toEqual(expect.arrayContaining(['e2e_paused_promo', 'flash_sale_rejected', 'welcome_offer_pending']));
+    expect(approved.map((t) => t.name)).toContain('e2e_shipping_update');
+
+    ndv = await openN8nNode(page, SEND);
+    const items = await openPicker();
+    const shown = (await items.allInnerTexts()).map((text) => text.trim());
+    const expected = approved
+      .slice()
+      .sort((a, b) => a.name.localeCompare(b.name) || a.language.localeCompare(b.language))
+      .map(label);
+    expect(shown).toEqual(expected);
+    for (const other of others) expect(shown.join('\n')).not.toContain(other.name);
+    await page.keyboard.press('Escape');
+  });
+
+  it('shows the picked template\'s variables with Meta\'s examples in the mapper', async () => {
+    await pickTemplate('order_confirmation (en_US) · utility');
+    const fields = await waitForMapperFields(['header_text_1', 'body_1', 'body_2', 'body_3', 'button_0_url']);
+    expect(fields.map((f) => f.label)).toEqual([
+      'Header {{1}} — e.g. #A-1042',
+      'Body {{1}} — e.g. Ana',
+      'Body {{2}} — e.g. #A-1042',
+      'Body {{3}} — e.g. 12 March',
+      'Button 1 "Track order" URL suffix — e.g. A-1042',
+    ]);
+    await fill('header_text_1', '#B-7');
+    await fill('body_1', 'Ben');
+  });
+
+  it('switches the mapper to another template\'s variables, leaving nothing of the first (editor and saved workflow)', async () => {
+    await pickTemplate('e2e_shipping_update (en_GB) · utility');
+    const fields = await waitForMapperFields(['body_1', 'body_2']);
+    expect(fields).toEqual([
+      // body_1 exists in both templates: the value typed for the first one is not carried over to the new one.
+      { id: 'body_1', label: 'Body {{1}} — e.g. Chris', value: '' },
+      { id: 'body_2', label: 'Body {{2}} — e.g. DHL Express', value: '' },
+    ]);
+    await fill('body_2', 'UPS');
+
+    await closeN8nNode(page);
+    await page.keyboard.press('Control+s');
+    // What the editor saved is what a run sends: the new template, its schema, only its values.
+    let stored: StoredSendParameters = {};
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      stored = await storedSendParameters();
+      if (stored.template?.value === '7700000000000001' && stored.variables?.value?.body_2 === 'UPS') break;
+      await page.waitForTimeout(500);
+    }
+    expect(stored.template).toEqual(expect.objectContaining({ mode: 'list', value: '7700000000000001' }));
+    expect(stored.variables?.value).toEqual({ body_2: 'UPS' });
+    expect(stored.variables?.schema?.map((f) => f.id)).toEqual(['body_1', 'body_2']);
+
+    // Reopened, the node shows the same: the second template's fields with the saved value.
+    ndv = await openN8nNode(page, SEND);
+    await waitForValue(templateLocator().locator('[data-test-id="rlc-input"]'), 'e2e_shipping_update (en_GB) · utility');
+    expect(await waitForMapperFields(['body_1', 'body_2'])).toEqual([
+      { id: 'body_1', label: 'Body {{1}} — e.g. Chris', value: '' },
+      { id: 'body_2', label: 'Body {{2}} — e.g. DHL Express', value: 'UPS' },
+    ]);
+  });
+});
