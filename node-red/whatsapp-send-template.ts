@@ -24,6 +24,7 @@ import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import { blank } from './lib/cloud';
 import type { CloudConnection, TemplateRef } from './lib/cloud';
 import { StatusBadge, asError, connectionOf, errorDetails, evaluate, parseNodeSettings } from './lib/node';
+import { concurrencyLimit } from './lib/limit';
 
 const num = (schema: z.ZodNumber, fallback: number) => z.preprocess(blank, z.coerce.number().pipe(schema).default(fallback));
 
@@ -139,6 +140,9 @@ class NodePacer extends SendPacer {
   }
 }
 
+/** Requests one node has open at once: enough for 1,000 msg/s at a 60 ms round trip (the n8n node's default too). */
+const SEND_CONCURRENCY = 64;
+
 /** How long a closing node waits for messages already on their way (Node-RED gives up on a node after 15 s). */
 const CLOSE_GRACE_MS = 10_000;
 
@@ -153,6 +157,7 @@ function register(RED: NodeAPI): void {
     let client: CloudApiClient | undefined;
     let pacer: Promise<NodePacer> | undefined;
     const inFlight = new Set<Promise<void>>();
+    const sendSlots = concurrencyLimit(SEND_CONCURRENCY);
     const sleeper = new Sleeper();
     try {
       settings = parseNodeSettings(settingsSchema, def, 'WhatsApp Send Template');
@@ -274,11 +279,10 @@ function register(RED: NodeAPI): void {
         msg.payload = { dryRun: true, recipient: p.recipient, waId: p.waId, template: p.template, request: p.request, marketingMessagesApi: p.marketingMessagesApi };
         return msg;
       }
-      const [outcome] = await sendBatch([{ itemIndex: 0, waId: p.waId, request: p.request, marketingMessagesApi: p.marketingMessagesApi }], {
-        client,
-        pacer: await pacerFor(settings, cloud),
-        concurrency: 1,
-      });
+      const pacer = await pacerFor(settings, cloud);
+      const [outcome] = await sendSlots(() =>
+        sendBatch([{ itemIndex: 0, waId: p.waId, request: p.request, marketingMessagesApi: p.marketingMessagesApi }], { client: client!, pacer, concurrency: 1 }),
+      );
       if (!outcome.ok) {
         // Attempts made, so a Catch flow can tell a first-try refusal from exhausted retries.
         msg.whatsappError = { ...errorDetails(outcome.error), attempts: outcome.retries.length + 1 };
