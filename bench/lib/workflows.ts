@@ -92,7 +92,10 @@ export function builtinSendWorkflow(opts: { id: string; path: string; credential
   };
 }
 
-/** Our WhatsApp Webhook Status trigger alone (manual registration, defaults: de-duplication on, embedded store). */
+/**
+ * Our WhatsApp Webhook Status trigger alone, manual registration and every option at its default: de-duplication on,
+ * embedded store, Batch Window 200 ms and Max Items per Execution 1,000 (concurrent POSTs share one execution).
+ */
 export function oursTriggerWorkflow(opts: { id: string; webhookId: string; credentialId: string }): WorkflowJson {
   return {
     id: opts.id,
