@@ -2,7 +2,7 @@
  * Our nodes inside a real n8n 2.x (installed from the packed tarball) against the sandbox:
  * - WhatsApp Send Template sends a 500-recipient batch at the sandbox's --mps limit, each recipient accepted once;
  * - WhatsApp Webhook Status on its production URL answers Meta's challenge, refuses forged/tampered/unsigned POSTs
- *   with 401 and starts no execution for them, and emits verified events.
+ *   with 401 and starts no execution for them, and emits verified events; concurrent POSTs share one execution.
  */
 import { computeSignature } from '../../core';
 import { startSandbox } from '../../sandbox';
@@ -91,7 +91,8 @@ function triggerWorkflow(): WorkflowJson {
         position: [0, 0],
         webhookId: triggerWebhookId,
         credentials: cred,
-        parameters: { registration: 'manual', events: ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'message'], options: {} },
+        // A window wider than the default 200 ms, so concurrent POSTs still meet in one batch on a loaded machine.
+        parameters: { registration: 'manual', events: ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'message'], options: { batchWindow: 1500 } },
       },
     ],
     connections: {},
@@ -174,5 +175,26 @@ describe('WhatsApp Webhook Status on n8n\'s production webhook URL', () => {
     expect((await fetch(url(), { method: 'POST', headers, body })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 3000));
     expect(await n8n.executions({ workflowId: triggerWorkflowId, afterId: afterFirst })).toHaveLength(0);
+  }, 240_000);
+
+  it('answers concurrent signed POSTs at once and starts ONE execution holding every event once', async () => {
+    const before = await n8n.lastExecutionId();
+    // Meta's usual shape: one status per POST.
+    const ids = Array.from({ length: 12 }, (_, n) => `wamid.E2E-BATCH-${n}`);
+    const bodies = ids.map((id) => statusBody(id, 'delivered'));
+    const answers = await Promise.all(
+      bodies.map(async (body) => {
+        const response = await fetch(url(), { method: 'POST', headers: signedWebhookHeaders(body, APP_SECRET), body });
+        return { status: response.status, text: await response.text() };
+      }),
+    );
+    expect(answers.map((a) => [a.status, a.text])).toEqual(bodies.map(() => [200, 'EVENT_RECEIVED']));
+    const execution = await n8n.waitForExecution({ workflowId: triggerWorkflowId, afterId: before, timeoutMs: 120_000 });
+    expect(execution.status).toBe('success');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await n8n.executions({ workflowId: triggerWorkflowId, afterId: before })).toHaveLength(1);
+    const items = jsonOf(execution.data, 'WhatsApp Webhook Status');
+    expect(items.map((i) => i.messageId).sort()).toEqual([...ids].sort());
+    expect(items.every((i) => i.kind === 'status' && i.status === 'delivered')).toBe(true);
   }, 240_000);
 });
