@@ -34,11 +34,19 @@ export interface TemplateLocator {
   value: string;
 }
 
+/**
+ * The template a locator points at. n8n's editor keeps the value when the user switches the locator's mode, so
+ * "By Name" → "From list" leaves a name in list mode and "From list" → "By Name" leaves an ID in name mode; the
+ * editor then shows the template (and its mapped variables) as chosen. Meta's template IDs are digits only, so the
+ * value's shape decides: an ID in name mode is looked up by ID, then by name; a name in list/ID mode by name.
+ */
 export function templateRefFromLocator(locator: TemplateLocator | string, language?: string): { id?: string; name?: string; language?: string } {
   const value = (typeof locator === 'string' ? locator : String(locator.value ?? '')).trim();
   const mode = typeof locator === 'string' ? 'name' : locator.mode;
   if (!value) throw new Error('Template is empty: pick one from the list, or enter its name or ID');
-  if (mode === 'list' || mode === 'id') return { id: value };
+  const digitsOnly = /^\d+$/.test(value);
+  if ((mode === 'list' || mode === 'id') && digitsOnly) return { id: value };
   const ref = parseTemplateName(value);
+  if (digitsOnly) return { id: value, name: ref.name, language: language || ref.language };
   return { name: ref.name, language: language || ref.language };
 }

@@ -15,11 +15,13 @@ import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { N8nInstance, disposeAll, sandboxCredential } from './harness';
 import type { WorkflowJson } from './harness';
-import { closeN8nNode, launchBrowser, openN8nNode, openN8nWorkflow, requireChromium } from './harness/browser';
+import { chooseLocatorMode, closeN8nNode, launchBrowser, openN8nNode, openN8nWorkflow, requireChromium } from './harness/browser';
 import type { BrowserSession } from './harness/browser';
 
 const CREDENTIAL = { id: 'wjEditorCred0001', name: 'WhatsApp (sandbox)' };
 const WORKFLOW_ID = 'wjEditorE2E00001';
+/** The same journey as the examples configure it: template typed "By Name", every variable mapped. */
+const BY_NAME_WORKFLOW_ID = 'wjEditorE2E00002';
 const SEND = 'Send template';
 const CHECK = 'Window open?';
 
@@ -86,6 +88,28 @@ function editorWorkflow(): WorkflowJson {
   } as WorkflowJson;
 }
 
+function byNameWorkflow(): WorkflowJson {
+  const workflow = editorWorkflow();
+  const nodes = (workflow.nodes as Array<{ name: string; parameters: Record<string, unknown> }>).map((node) =>
+    node.name !== SEND
+      ? node
+      : {
+          ...node,
+          parameters: {
+            ...node.parameters,
+            template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
+            variables: {
+              mappingMode: 'defineBelow',
+              value: { header_text_1: '#B-7', body_1: 'Ben', body_2: '#B-7', body_3: '14 March', button_0_url: 'B-7' },
+              matchingColumns: [],
+              schema: [],
+            },
+          },
+        },
+  );
+  return { ...workflow, id: BY_NAME_WORKFLOW_ID, name: 'Editor end-to-end (by name)', nodes };
+}
+
 interface SandboxTemplate {
   id: string;
   name: string;
@@ -120,7 +144,7 @@ beforeAll(async () => {
   n8n = await N8nInstance.create({ label: 'editor' });
   await n8n.installPackage();
   await n8n.importCredentials([sandboxCredential(sandbox, { ...CREDENTIAL, token, appSecret, verifyToken: 'editor-e2e-verify-token' })]);
-  await n8n.importWorkflows([editorWorkflow()]);
+  await n8n.importWorkflows([editorWorkflow(), byNameWorkflow()]);
   await n8n.start({ timeoutMs: 300_000 });
   // One page for the whole file: n8n locks a workflow to the tab that edits it ("Editing in another tab").
   browser = await launchBrowser({ cookie: { header: await n8n.ownerCookie(), baseUrl: n8n.baseUrl }, timeoutMs: 45_000 });
@@ -207,8 +231,8 @@ interface StoredSendParameters {
   variables?: { value?: Record<string, unknown> | null; schema?: Array<{ id: string }> };
 }
 
-async function storedSendParameters(): Promise<StoredSendParameters> {
-  const body = (await n8n?.rest('GET', `/rest/workflows/${WORKFLOW_ID}`)) as { data: { nodes: Array<{ name: string; parameters: StoredSendParameters }> } };
+async function storedSendParameters(workflowId = WORKFLOW_ID): Promise<StoredSendParameters> {
+  const body = (await n8n?.rest('GET', `/rest/workflows/${workflowId}`)) as { data: { nodes: Array<{ name: string; parameters: StoredSendParameters }> } };
   const node = body.data.nodes.find((n) => n.name === SEND);
   if (!node) throw new Error(`the saved workflow lost "${SEND}"`);
   return node.parameters;
@@ -291,5 +315,52 @@ describe('n8n editor (real n8n 2.40.7 + Chromium + sandbox)', () => {
       { id: 'body_1', label: 'Body {{1}} — e.g. Chris', value: '' },
       { id: 'body_2', label: 'Body {{2}} — e.g. DHL Express', value: 'UPS' },
     ]);
+  });
+
+  // The "picker → mapper reset" once seen by the screenshot script, which switched this configuration to "From list".
+  // n8n keeps the locator's value across a mode switch: the name stays, shown as chosen, and so does the mapping.
+  // The node used to read a list-mode value as an ID and failed at run time ("No template with ID …").
+  it('keeps a "By Name" template and its mapping working after the locator switches to "From list"', async () => {
+    await openN8nWorkflow(page, n8n?.baseUrl ?? '', BY_NAME_WORKFLOW_ID, 4);
+    ndv = await openN8nNode(page, SEND);
+    const configured = [
+      { id: 'header_text_1', label: 'Header {{1}} — e.g. #A-1042', value: '#B-7' },
+      { id: 'body_1', label: 'Body {{1}} — e.g. Ana', value: 'Ben' },
+      { id: 'body_2', label: 'Body {{2}} — e.g. #A-1042', value: '#B-7' },
+      { id: 'body_3', label: 'Body {{3}} — e.g. 12 March', value: '14 March' },
+      { id: 'button_0_url', label: 'Button 1 "Track order" URL suffix — e.g. A-1042', value: 'B-7' },
+    ];
+    expect(await waitForMapperFields(configured.map((f) => f.id))).toEqual(configured);
+
+    await chooseLocatorMode(page, ndv, 'template', /from list/i);
+    await waitForValue(templateLocator().locator('[data-test-id="rlc-input"]'), 'order_confirmation (en_US)');
+    await page.waitForTimeout(1_500); // a mapper reload, if one were coming, starts within this
+    expect(await mapperFields()).toEqual(configured);
+
+    await closeN8nNode(page);
+    await page.keyboard.press('Control+s');
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await storedSendParameters(BY_NAME_WORKFLOW_ID)).template?.mode !== 'list') await page.waitForTimeout(500);
+    expect((await storedSendParameters(BY_NAME_WORKFLOW_ID)).template).toEqual(expect.objectContaining({ mode: 'list', value: 'order_confirmation (en_US)' }));
+
+    // Run it from the editor: the customer never wrote (window closed), so the template goes out, as shown.
+    const before = new Set(sandbox?.state.messages.keys());
+    await page.locator('[data-test-id="execute-workflow-button"]').click();
+    const sendDeadline = Date.now() + 60_000;
+    let sent: { template?: { name: string; language: string }; request: unknown } | undefined;
+    while (Date.now() < sendDeadline && !sent) {
+      sent = [...(sandbox?.state.messages.values() ?? [])].find((m) => !before.has(m.id));
+      if (!sent) await page.waitForTimeout(500);
+    }
+    if (!sent) {
+      // Say why: the run's error as n8n stored it.
+      const runs = (await n8n?.executions({ workflowId: BY_NAME_WORKFLOW_ID })) ?? [];
+      const last = runs[runs.length - 1];
+      const stored = last ? JSON.stringify(await n8n?.execution(Number(last.id))) : 'no execution';
+      throw new Error(`nothing was sent; the last run: ${stored.match(/"message":"[^"]*"/)?.[0] ?? stored.slice(0, 500)}`);
+    }
+    expect(sent?.template).toEqual(expect.objectContaining({ name: 'order_confirmation', language: 'en_US' }));
+    const body = JSON.stringify(sent?.request);
+    for (const value of ['#B-7', 'Ben', '14 March', 'B-7']) expect(body).toContain(JSON.stringify(value));
   });
 });
