@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { N8nInstance, REPO_ROOT, disposeAll, psql } from './harness';
 import { cleanNpmEnv } from './harness/package';
+import { expectDemoJourneysBehaved, type DemoOutcome } from './harness/demo-report';
 
 let n8n: N8nInstance;
 let apiKey = '';
@@ -100,22 +101,7 @@ describe('npm run demo -- --n8n-url (an n8n the user already has)', () => {
     await demo.waitForStderr(/Ctrl-C deactivates and deletes them/, 10 * 60_000);
     expect(demo.stderr()).toMatch(/sandbox \(fake Cloud API\) listening on 127\.0\.0\.1, port \d+; n8n must reach it at http:\/\/127\.0\.0\.1:\d+/);
 
-    const { report, problems } = JSON.parse(demo.stdout().trim().split('\n').pop() ?? '{}') as {
-      report: { routed: { open: string[]; closed: string[] }; sent: Array<{ journey: string; step: string; recipient: string }>; skipped: unknown[]; failures: unknown[] };
-      problems: string[];
-    };
-    expect(problems).toEqual([]);
-    expect(report.routed.open).toEqual(['+447911123456']);
-    expect([...report.routed.closed].sort()).toEqual(['+33612345678', '+49301234567']);
-    expect(report.sent.map((s) => `${s.journey}/${s.step} ${s.recipient}`).sort()).toEqual([
-      'abandoned-cart/offer-1 +49301234567',
-      'login/otp +5511987654321',
-      'order-confirmation/confirm-session +447911123456',
-      'order-confirmation/confirm-template +33612345678',
-      'order-confirmation/confirm-template +49301234567',
-    ]);
-    expect(report.skipped).toHaveLength(2);
-    expect(report.failures).toEqual([expect.objectContaining({ recipient: '33612345678', code: '131026' })]);
+    expectDemoJourneysBehaved(JSON.parse(demo.stdout().trim().split('\n').pop() ?? '{}') as DemoOutcome);
 
     // While it waits for Ctrl-C, the user sees the demo's workflows active in their n8n, with the executions.
     const live = (await psql(n8n.database.database, `SELECT name || ' | ' || ("activeVersionId" IS NOT NULL) FROM workflow_entity WHERE name LIKE '[demo]%'`)).split('\n');
