@@ -212,7 +212,7 @@ export class WhatsAppWebhookStatus implements INodeType {
               'Whether to accept POSTs without a valid X-Hub-Signature-256 when the credential has no app secret. Anyone who knows the URL could then fake statuses. Never for production.',
           },
           {
-            displayName: 'Batch Window (ms)',
+            displayName: 'Batch Window (Milliseconds)',
             name: 'batchWindow',
             type: 'number',
             typeOptions: { minValue: 0, maxValue: MAX_BATCH_WINDOW_MS },
