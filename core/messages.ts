@@ -246,6 +246,89 @@ export function buildSessionMessage(input: unknown): SessionMessage {
 	return parsed.data;
 }
 
+/** The media message types a form can describe (stickers and the rest go as Meta's own shape). */
+export type SessionMediaType = 'image' | 'video' | 'audio' | 'document';
+export const SESSION_MEDIA_TYPES: readonly SessionMediaType[] = ['image', 'video', 'audio', 'document'];
+
+/**
+ * A session message described by simple fields, as node editors collect them (n8n's parameters, Node-RED's
+ * msg.payload): one home for how fields become Meta's shape, whichever tool gathered them.
+ */
+export interface SessionMessageFields {
+	type: 'text' | SessionMediaType | 'buttons' | 'list';
+	/** The text message; the body above buttons or a list. */
+	text?: string;
+	media?: SessionMedia;
+	buttons?: Array<{ id?: string; title?: string }>;
+	/** List rows; rows naming the same section are grouped under it, in order of first appearance. */
+	rows?: Array<{ id?: string; title?: string; description?: string; section?: string }>;
+	/** The label of the button that opens the list. */
+	listButton?: string;
+}
+
+/** A media field as typed: digits are an uploaded media id, anything else a link. */
+export function mediaReference(value: string): { id: string } | { link: string } {
+	const v = value.trim();
+	return /^\d+$/.test(v) ? { id: v } : { link: v };
+}
+
+/** Meta's shape for fields, not yet validated (buildSessionMessage names what is wrong with it). */
+function sessionShape(fields: SessionMessageFields): unknown {
+	const text = fields.text ?? '';
+	switch (fields.type) {
+		case 'text':
+			// Meta renders a link preview only when asked; a text with a URL almost always wants one.
+			return { type: 'text', text: { body: text, preview_url: /https?:\/\//.test(text) } };
+		case 'buttons':
+			return {
+				type: 'interactive',
+				interactive: {
+					type: 'button',
+					body: { text },
+					action: { buttons: (fields.buttons ?? []).map((b) => ({ type: 'reply', reply: { id: b.id ?? '', title: b.title ?? '' } })) },
+				},
+			};
+		case 'list': {
+			const sections = new Map<string, Array<{ id: string; title: string; description?: string }>>();
+			for (const row of fields.rows ?? []) {
+				const key = row.section ?? '';
+				if (!sections.has(key)) sections.set(key, []);
+				sections.get(key)!.push({ id: row.id ?? '', title: row.title ?? '', ...(row.description ? { description: row.description } : {}) });
+			}
+			return {
+				type: 'interactive',
+				interactive: {
+					type: 'list',
+					body: { text },
+					action: {
+						button: fields.listButton || 'Choose',
+						sections: [...sections.entries()].map(([title, rows]) => ({ ...(title ? { title } : {}), rows })),
+					},
+				},
+			};
+		}
+		default: {
+			const type = fields.type;
+			const media = fields.media ?? {};
+			const ref: SessionMedia = {};
+			if (media.id !== undefined) ref.id = media.id;
+			if (media.link !== undefined) ref.link = media.link;
+			// Audio takes no caption and only documents a file name: drop them rather than fail on them.
+			if (type !== 'audio' && media.caption) ref.caption = media.caption;
+			if (type === 'document' && media.filename) ref.filename = media.filename;
+			return { type, [type]: ref };
+		}
+	}
+}
+
+/** Builds and validates a session message from fields; a MessageValidationError names the field to fix. */
+export function sessionMessageFromFields(fields: SessionMessageFields): SessionMessage {
+	if (SESSION_MEDIA_TYPES.includes(fields.type as SessionMediaType) && fields.media?.id === undefined && fields.media?.link === undefined) {
+		throw new MessageValidationError([{ path: fields.type, message: `needs the media: a link, a media id, or a file to upload` }]);
+	}
+	return buildSessionMessage(sessionShape(fields));
+}
+
 const E164 = /^\+[1-9]\d{6,14}$/;
 
 const envelopeBaseSchema = z

@@ -1,7 +1,8 @@
 import { NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import { buildSessionMessage } from '../../../core';
+import { buildSessionMessage, mediaReference, sessionMessageFromFields } from '../../../core';
+import type { SessionMedia, SessionMessage } from '../../../core';
 import { runSendOperation } from './common';
 import type { BinaryUploader } from './common';
 import type { ParameterReader } from '../../shared/parameters';
@@ -15,73 +16,52 @@ interface RowEntry extends ButtonEntry {
   section?: string;
 }
 
-/** Builds the Cloud API message (Meta's shape, before "to") from the node's fields for one item. */
-async function messageFor(ctx: IExecuteFunctions, param: ParameterReader, itemIndex: number, uploader: BinaryUploader): Promise<unknown> {
+/** The node's fields for one item; core turns them into Meta's shape (the same code the Node-RED node uses). */
+async function messageFor(ctx: IExecuteFunctions, param: ParameterReader, itemIndex: number, uploader: BinaryUploader): Promise<SessionMessage> {
   const type = param<string>('messageType', itemIndex, 'text');
   const text = param<string>('text', itemIndex, '');
   switch (type) {
     case 'text':
-      return { type: 'text', text: { body: text, preview_url: /https?:\/\//.test(text) } };
+      return sessionMessageFromFields({ type: 'text', text });
     case 'image':
     case 'video':
     case 'audio':
     case 'document': {
       const media = param<string>('media', itemIndex, '').trim();
       const binaryProperty = param<string>('binaryProperty', itemIndex, '').trim();
-      let ref: IDataObject;
-      if (media) ref = /^\d+$/.test(media) ? { id: media } : { link: media };
+      let ref: SessionMedia;
+      if (media) ref = mediaReference(media);
       else if (binaryProperty) ref = { id: await uploader.mediaId(itemIndex, binaryProperty) };
       else throw new Error(`Media is empty: give a link or media ID, or the Binary Property holding the ${type}`);
       const caption = type === 'audio' ? '' : param<string>('caption', itemIndex, '');
-      if (caption) ref.caption = caption;
-      return { type, [type]: ref };
+      return sessionMessageFromFields({ type, media: { ...ref, ...(caption ? { caption } : {}) } });
     }
-    case 'buttons': {
-      const buttons = (param<IDataObject>('buttons', itemIndex, {}).button ?? []) as ButtonEntry[];
-      return {
-        type: 'interactive',
-        interactive: {
-          type: 'button',
-          body: { text },
-          action: { buttons: buttons.map((b) => ({ type: 'reply', reply: { id: b.id ?? '', title: b.title ?? '' } })) },
-        },
-      };
-    }
-    case 'list': {
-      const rows = (param<IDataObject>('rows', itemIndex, {}).row ?? []) as RowEntry[];
-      const sections = new Map<string, Array<{ id: string; title: string; description?: string }>>();
-      for (const row of rows) {
-        const key = row.section ?? '';
-        if (!sections.has(key)) sections.set(key, []);
-        sections.get(key)!.push({ id: row.id ?? '', title: row.title ?? '', ...(row.description ? { description: row.description } : {}) });
-      }
-      return {
-        type: 'interactive',
-        interactive: {
-          type: 'list',
-          body: { text },
-          action: {
-            button: param<string>('listButton', itemIndex, 'Choose'),
-            sections: [...sections.entries()].map(([title, sectionRows]) => ({ ...(title ? { title } : {}), rows: sectionRows })),
-          },
-        },
-      };
-    }
+    case 'buttons':
+      return sessionMessageFromFields({ type: 'buttons', text, buttons: (param<IDataObject>('buttons', itemIndex, {}).button ?? []) as ButtonEntry[] });
+    case 'list':
+      return sessionMessageFromFields({
+        type: 'list',
+        text,
+        rows: (param<IDataObject>('rows', itemIndex, {}).row ?? []) as RowEntry[],
+        listButton: param<string>('listButton', itemIndex, 'Choose'),
+      });
     default: {
       const raw = param<unknown>('messageJson', itemIndex, '{}');
-      if (typeof raw !== 'string') return raw;
+      if (typeof raw !== 'string') return buildSessionMessage(raw);
+      let parsed: unknown;
       try {
-        return JSON.parse(raw);
+        parsed = JSON.parse(raw);
       } catch (error) {
         throw new NodeOperationError(ctx.getNode(), `Message (JSON) is not valid JSON: ${(error as Error).message}`, { itemIndex });
       }
+      return buildSessionMessage(parsed);
     }
   }
 }
 
 export async function sendSessionMessage(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
   return runSendOperation(ctx, async (itemIndex, _recipient, { uploader, param }) => {
-    const message = buildSessionMessage(await messageFor(ctx, param, itemIndex, uploader));
+    const message = await messageFor(ctx, param, itemIndex, uploader);
     return { message, summary: { type: message.type } };
   });
 }
