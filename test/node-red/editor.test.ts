@@ -40,10 +40,10 @@ const NODE_KEYS = new Set(['id', 'type', 'z', 'x', 'y', 'wires', 'g']);
 describe('Node-RED editor definitions', () => {
   const types = Object.entries(pkg['node-red'].nodes);
 
-  it('package.json declares the node-red keyword, the four nodes and a Node-RED version range', () => {
+  it('package.json declares the node-red keyword, the five nodes and a Node-RED version range', () => {
     expect(pkg.keywords).toContain('node-red');
     expect(pkg['node-red'].version).toMatch(/^>=\d/);
-    expect(types.map(([type]) => type).sort()).toEqual(['whatsapp-check-window', 'whatsapp-cloud-config', 'whatsapp-send-template', 'whatsapp-webhook-status']);
+    expect(types.map(([type]) => type).sort()).toEqual(['whatsapp-check-window', 'whatsapp-cloud-config', 'whatsapp-send-message', 'whatsapp-send-template', 'whatsapp-webhook-status']);
   });
 
   it.each(types)('%s has an editor definition with a form and help text, registering that type', (type, js) => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { NodeAPI, NodeMessage } from '../../node-red/types';
 import checkWindowNode = require('../../node-red/whatsapp-check-window');
 import cloudConfigNode = require('../../node-red/whatsapp-cloud-config');
+import sendMessageNode = require('../../node-red/whatsapp-send-message');
 import sendTemplateNode = require('../../node-red/whatsapp-send-template');
 import webhookStatusNode = require('../../node-red/whatsapp-webhook-status');
 import type { Sandbox } from '../../sandbox';
@@ -50,7 +51,7 @@ export type FlowNode = { id: string; type: string; [property: string]: unknown }
 export const helper = require('node-red-node-test-helper') as TestHelper;
 helper.init(require.resolve('node-red'));
 
-export const NODES: NodeModule[] = [cloudConfigNode, sendTemplateNode, checkWindowNode, webhookStatusNode];
+export const NODES: NodeModule[] = [cloudConfigNode, sendTemplateNode, sendMessageNode, checkWindowNode, webhookStatusNode];
 
 const tmp = mkdtempSync(join(tmpdir(), 'wj-node-red-'));
 // Registered in the importing test file: its store files go when it ends.
