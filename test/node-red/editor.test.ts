@@ -83,7 +83,7 @@ describe('Node-RED editor definitions', () => {
     expect(definition?.outputLabels).toEqual(['open', 'closed']);
   });
 
-  it.each(['order-confirmation.json', 'status-sink.json', 'window-routing.json'])('example %s sets exactly the properties the editor saves', (file) => {
+  it.each(['order-confirmation.json', 'status-sink.json', 'window-routing.json', 'customer-reply.json'])('example %s sets exactly the properties the editor saves', (file) => {
     const definitions = new Map<string, EditorDefinition>();
     for (const [type, js] of types) {
       const found = register(readFileSync(join(ROOT, js.replace(/^dist\//, '').replace(/\.js$/, '.html')), 'utf8')).get(type);

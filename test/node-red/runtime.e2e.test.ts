@@ -1,10 +1,11 @@
 /**
  * The package inside a real Node-RED, end to end. The built package (`dist/` + package.json, the tarball's content)
  * is placed in a fresh user directory's node_modules, where Node-RED finds nodes; Node-RED is started from
- * node_modules with the three example flows of examples/node-red, pointed at the Cloud API sandbox. Then: the sandbox
+ * node_modules with the example flows of examples/node-red, pointed at the Cloud API sandbox. Then: the sandbox
  * registers the webhook route (subscription challenge), an order is POSTed to the flow, the sandbox delivers the
  * signed statuses to Node-RED, and the events file the flow writes is read back. Also: 401 on a bad signature,
- * de-duplication of a redelivery, 422 with what to fix for a bad order, and the window routing after a customer writes.
+ * de-duplication of a redelivery, 422 with what to fix for a bad order, the window routing after a customer writes, and a
+ * free-form reply with buttons (send message node) refused while the window is closed and sent once the customer writes.
  *
  * Builds first (`npm run build`) when dist/ is missing or older than the sources.
  */
@@ -36,7 +37,7 @@ const eventsFile = join(userDir, 'events', 'whatsapp-events.jsonl');
 /** The example flows, merged (they share one config node), pointed at the sandbox and a store in the user dir. */
 function exampleFlows(): FlowNode[] {
   const byId = new Map<string, FlowNode>();
-  for (const file of ['order-confirmation.json', 'status-sink.json', 'window-routing.json']) {
+  for (const file of ['order-confirmation.json', 'status-sink.json', 'window-routing.json', 'customer-reply.json']) {
     for (const node of JSON.parse(readFileSync(join(ROOT, 'examples/node-red', file), 'utf8')) as FlowNode[]) byId.set(node.id, node);
   }
   const config = byId.get(CONFIG_ID);
@@ -95,14 +96,15 @@ afterAll(async () => {
 });
 
 describe('the package in a real Node-RED runtime', () => {
-  it('loads the four node types from the installed package with their editor definitions', async () => {
+  it('loads the five node types from the installed package with their editor definitions', async () => {
     const response = await fetch(`${nodeRedUrl}/nodes`, { headers: asAdmin({ Accept: 'application/json' }) });
     const sets = (await response.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
     const ours = sets.filter((s) => s.module === PACKAGE.name);
-    expect(ours.flatMap((s) => s.types).sort()).toEqual(['whatsapp-check-window', 'whatsapp-cloud-config', 'whatsapp-send-template', 'whatsapp-webhook-status']);
+    expect(ours.flatMap((s) => s.types).sort()).toEqual(['whatsapp-check-window', 'whatsapp-cloud-config', 'whatsapp-send-message', 'whatsapp-send-template', 'whatsapp-webhook-status']);
     expect(ours.every((s) => s.enabled && !s.err)).toBe(true);
     const html = await (await fetch(`${nodeRedUrl}/nodes`, { headers: asAdmin({ Accept: 'text/html' }) })).text();
     expect(html).toContain('data-help-name="whatsapp-send-template"');
+    expect(html).toContain('data-help-name="whatsapp-send-message"');
     expect(html).not.toContain(TOKEN);
   });
 
@@ -202,5 +204,36 @@ describe('the package in a real Node-RED runtime', () => {
     const open = await postJson('/customers/window', { phone });
     expect(open.body.channel).toBe('session');
     expect(open.body.window).toMatchObject({ open: true, waId: '34612345678' });
+  });
+
+  it('sends a free-form reply with buttons through the send message node once the customer has written, and refuses it before', async () => {
+    const phone = '+351 912 345 678';
+    const reply = { phone, text: 'Your parcel left the warehouse. Anything else?', buttons: ['All good', { id: 'call-me', title: 'Call me' }] };
+    const closed = await postJson('/customers/reply', reply);
+    expect(closed.status).toBe(409);
+    expect(String(closed.body.error)).toMatch(/template/);
+    const inbound = await fetch(`${sandbox.url}/__sandbox/inbound`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ from: phone, text: 'Where is my parcel?' }),
+    });
+    expect(inbound.status).toBe(200);
+    await until('the inbound message in the events file', () => (events().some((e) => e.kind === 'message' && e.from === '351912345678') ? true : undefined));
+    const sent = await postJson('/customers/reply', reply);
+    expect(sent.status).toBe(200);
+    expect(sent.body).toMatchObject({ recipient: '+351912345678', type: 'interactive', tracking: { journey: 'support', step: 'reply' } });
+    const messageId = String(sent.body.messageId);
+    expect(messageId).toMatch(/^wamid\./);
+    const { data } = (await (await fetch(`${sandbox.url}/__sandbox/messages?to=351912345678`)).json()) as { data: Array<{ id: string; request: Record<string, unknown> }> };
+    expect(data).toHaveLength(1);
+    expect(data[0].id).toBe(messageId);
+    expect(data[0].request).toMatchObject({
+      type: 'interactive',
+      interactive: {
+        type: 'button',
+        body: { text: reply.text },
+        action: { buttons: [{ type: 'reply', reply: { id: 'All good', title: 'All good' } }, { type: 'reply', reply: { id: 'call-me', title: 'Call me' } }] },
+      },
+    });
   });
 });
