@@ -104,13 +104,37 @@ export class MetaWhatsAppCloudApi implements ICredentialType {
       url: '=/{{$credentials.phoneNumberId}}',
       qs: { fields: 'id,display_phone_number,verified_name,quality_rating,throughput' },
     },
+    // n8n shows only the HTTP status text of a failed test ("Unauthorized"); these say what Meta meant and what to do.
     rules: [
       {
-        type: 'responseSuccessBody',
+        type: 'responseCode',
         properties: {
-          key: 'id',
-          value: undefined,
-          message: 'The Graph API answered without a phone number ID: check the Phone Number ID',
+          value: 401,
+          message:
+            'Meta refused the Access Token (error 190): it expired, was revoked or was copied incompletely. Use a System User token (Business Settings → System Users) with whatsapp_business_messaging and whatsapp_business_management.',
+        },
+      },
+      {
+        type: 'responseCode',
+        properties: {
+          value: 400,
+          message:
+            'Meta found no phone number with this Phone Number ID for this token (error 100): copy the ID from WhatsApp Manager → API Setup (not the phone number itself), and assign the WhatsApp account to the token\'s system user.',
+        },
+      },
+      {
+        type: 'responseCode',
+        properties: {
+          value: 403,
+          message:
+            'Meta refused the permission (error 10 or 200): the token needs whatsapp_business_management and whatsapp_business_messaging, and the app must be allowed on this WhatsApp Business Account.',
+        },
+      },
+      {
+        type: 'responseCode',
+        properties: {
+          value: 404,
+          message: 'Nothing answered at this Base URL and Graph API Version: keep https://graph.facebook.com and a current version such as v25.0.',
         },
       },
     ],

@@ -120,6 +120,30 @@ afterAll(async () => {
   await sandbox?.close();
 }, 120_000);
 
+describe('Meta WhatsApp Cloud API credential test in real n8n', () => {
+  const test = async (data: Record<string, unknown>) =>
+    (await n8n.rest('POST', '/rest/credentials/test', {
+      credentials: { ...CREDENTIAL, type: 'metaWhatsAppCloudApi', data: { apiVersion: 'v25.0', baseUrl: sandbox.url, ...data } },
+    })) as { data?: { status: string; message: string } };
+  const good = () => ({ accessToken: TOKEN, phoneNumberId: sandbox.config.phoneNumberId, wabaId: sandbox.config.wabaId });
+
+  it('succeeds with a working token and phone number ID, and says why when either is wrong', async () => {
+    expect((await test(good())).data).toMatchObject({ status: 'OK' });
+
+    const badToken = (await test({ ...good(), accessToken: 'expired-or-revoked' })).data;
+    expect(badToken?.status).toBe('Error');
+    expect(badToken?.message).toMatch(/^Meta refused the Access Token \(error 190\).*System User token/);
+
+    const badId = (await test({ ...good(), phoneNumberId: '999999999999999' })).data;
+    expect(badId?.status).toBe('Error');
+    expect(badId?.message).toMatch(/^Meta found no phone number with this Phone Number ID.*WhatsApp Manager → API Setup/);
+
+    const badVersion = (await test({ ...good(), apiVersion: 'v1.0' })).data;
+    expect(badVersion).toMatchObject({ status: 'Error' });
+    expect(badId?.message).not.toContain(TOKEN);
+  }, 120_000);
+});
+
 describe('WhatsApp Send Template in real n8n', () => {
   it(`sends a ${BATCH}-recipient batch at the sandbox's ${MPS} msg/s limit with every recipient accepted exactly once`, async () => {
     const result = await n8n.execute(batchWorkflowId, { timeoutMs: 10 * 60_000 });
