@@ -50,6 +50,7 @@ async function seedSqlite(file: string, base: number, log: (m: string) => void):
   class CapturedDatabase extends nodeSqlite.DatabaseSync {
     constructor(location: string) {
       super(location);
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the point: hand the store's own connection out
       connection = this;
     }
   }

@@ -1,6 +1,8 @@
 import { buildTemplateMessage, validateTemplateMessage, type TemplateDefinition } from '../../core/templates';
 import { fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
 
+// Tampering reaches into arbitrary depths of Meta's JSON; typing every path would hide what each test changes.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 
 /** A valid message for a fixture, as plain JSON to tamper with. */
