@@ -79,8 +79,8 @@ describe('whatsapp-send-message in Node-RED', () => {
   it('uploads a Buffer once for two messages with the same bytes and sends both by the same media id', async () => {
     const { out } = await loadSend({ recipient: 'to' });
     const node = helper.getNode('send');
+    // Both at once: the second finds the first's upload still on its way and waits for that id.
     node.receive({ to: CUSTOMER, filename: '/data/photos/parcel.jpg', payload: Buffer.from(PHOTO) });
-    await out.waitFor(1);
     node.receive({ to: CUSTOMER, filename: '/data/photos/parcel.jpg', payload: Buffer.from(PHOTO) });
     const [first, second] = await out.waitFor(2);
     const upload = (first.payload as { upload: { mediaId: string; mimeType: string; fileName: string; bytes: number } }).upload;
