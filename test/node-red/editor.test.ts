@@ -4,6 +4,8 @@
  * config node's secrets are password credentials; and the example flows set exactly the properties the editor saves.
  */
 import { readFileSync } from 'node:fs';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { resolveHtmlIncludes } = require('../../scripts/html-includes') as { resolveHtmlIncludes: (html: string, file: string) => string };
 import { join } from 'node:path';
 import vm from 'node:vm';
 
@@ -59,6 +61,18 @@ describe('Node-RED editor definitions', () => {
       expect(definition?.defaults.server).toMatchObject({ type: 'whatsapp-cloud-config', required: true });
       expect(definition?.icon).toBe('whatsapp.svg');
     }
+  });
+
+  it.each(types)('%s: every setting has its field in the editor form as built (shared rows included)', (type, js) => {
+    const source = join(ROOT, js.replace(/^dist\//, '').replace(/\.js$/, '.html'));
+    const built = resolveHtmlIncludes(readFileSync(source, 'utf8'), source);
+    expect(built).not.toMatch(/<!-- include:/);
+    const definition = register(built).get(type)!;
+    // Settings the editor fills in code (the picked template, mapped variables, event lists) have no plain input.
+    const codeOnly = new Set(['templateId', 'templateName', 'templateLanguage', 'variables', 'events', 'recipientType']);
+    const prefix = type === 'whatsapp-cloud-config' ? 'node-config-input-' : 'node-input-'; // Node-RED's naming for config nodes
+    const missing = Object.keys(definition.defaults).filter((key) => !codeOnly.has(key) && !built.includes(`id="${prefix}${key}"`));
+    expect(missing).toEqual([]);
   });
 
   it('keeps every secret of the config node in password credentials, none in its defaults (so none in exported flows)', () => {
