@@ -8,8 +8,17 @@
  *   tracking data codec), to show the whole per-item core cost.
  * - Webhook: X-Hub-Signature-256 check over the raw body + JSON.parse + normalizeWebhook, per event, for Meta's
  *   batches of 100 statuses and for single-status POSTs.
+ * - Store: what the trigger's ingestion (de-duplication + shared and per-consumer status, one applyEventBatch per
+ *   POST) costs per status event, in CPU µs, on the embedded SQLite file, on Redis (127.0.0.1) and in memory.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
+  createStateStore,
+  ingestWebhookEvents,
+  type JourneyStateStore,
+  type WebhookEvent,
   buildEnvelope,
   buildTemplateMessage,
   computeSignature,
@@ -21,6 +30,7 @@ import {
 } from '../../core';
 import { fixtureSends, recipientE164, statusSpecs, statusWebhookBody } from '../lib/fixtures';
 import { hottest, profile, type ProfileSummary } from '../lib/profiler';
+import { deletePrefix, REDIS_HOST, REDIS_PORT, uniquePrefix } from '../lib/redis';
 import { measure, type Measure } from '../lib/results';
 import { settle, type Scenario, type ScenarioContext, type ScenarioOutput } from '../lib/scenario';
 import { nowMs, round } from '../lib/stats';
@@ -111,6 +121,60 @@ function webhookRun(bodies: SignedBody[]): number {
   return events / ((nowMs() - started) / 1000);
 }
 
+// Scenario E's load: 300 POSTs of 100 statuses (sent, delivered, read of each message), into a fresh store per run.
+const STORE_POSTS = 300;
+const STORE_EVENTS_PER_POST = 100;
+
+type StoreBackend = 'embedded' | 'redis' | 'memory';
+
+/** The trigger's ingestion of every POST, awaited one after another; returns CPU and wall µs per event. */
+async function storeRun(backend: StoreBackend, posts: WebhookEvent[][]): Promise<{ cpuUs: number; wallUs: number }> {
+  const dir = backend === 'embedded' ? mkdtempSync(path.join(os.tmpdir(), 'bench-store-')) : undefined;
+  const prefix = uniquePrefix('store');
+  let redis: import('ioredis').default | undefined;
+  let store: JourneyStateStore;
+  if (backend === 'redis') {
+    const Redis = (await import('ioredis')).default;
+    redis = new Redis({ host: REDIS_HOST, port: REDIS_PORT, lazyConnect: false });
+    store = createStateStore({ backend: 'redis', redis, keyPrefix: prefix });
+  } else if (backend === 'embedded') {
+    store = createStateStore({ backend: 'embedded', path: path.join(dir!, 'state.sqlite') });
+  } else {
+    store = createStateStore({ backend: 'memory' });
+  }
+  // The trigger's options (core of nodes/WhatsAppWebhookStatus webhook()).
+  const options = {
+    deduplicate: true,
+    lateStatuses: 'drop' as const,
+    recordWindows: true,
+    recordOptOuts: true,
+    stopKeywords: ['stop', 'unsubscribe'],
+    emit: new Set(['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played']),
+    consumer: 'wf-bench:node-bench',
+  };
+  try {
+    let emitted = 0;
+    let events = 0;
+    const cpu0 = process.cpuUsage();
+    const started = nowMs();
+    for (const post of posts) {
+      emitted += (await ingestWebhookEvents(post, store, options)).events.length;
+      events += post.length;
+    }
+    const wallMs = nowMs() - started;
+    const cpu = process.cpuUsage(cpu0);
+    // Every event is new: each must come out exactly once, or the figure measured something else.
+    if (emitted !== events) throw new Error(`store ${backend}: ${emitted} of ${events} events emitted`);
+    return { cpuUs: (cpu.user + cpu.system) / events, wallUs: (wallMs * 1000) / events };
+  } finally {
+    await store.close();
+    if (redis) {
+      redis.disconnect();
+      await deletePrefix(prefix);
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
   const measures: Measure[] = [];
@@ -191,6 +255,36 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
     }),
   );
 
+  const storePosts: WebhookEvent[][] = [];
+  for (let p = 0; p < STORE_POSTS; p++) {
+    storePosts.push(normalizeWebhook(statusWebhookBody(statusSpecs(p * STORE_EVENTS_PER_POST, STORE_EVENTS_PER_POST, 1_750_000_000))));
+  }
+  const storeDetails: Record<string, number[]> = {};
+  for (const backend of ['embedded', 'redis', 'memory'] as const) {
+    await storeRun(backend, storePosts.slice(0, 30)); // warm-up
+    const cpu: number[] = [];
+    const wall: number[] = [];
+    for (let r = 0; r < ctx.runs; r++) {
+      await settle();
+      const { cpuUs, wallUs } = await storeRun(backend, storePosts);
+      cpu.push(round(cpuUs, 1));
+      wall.push(round(wallUs, 1));
+      ctx.log(`run ${r + 1}: store ${backend}: ${round(cpuUs, 1)} µs CPU, ${round(wallUs, 1)} µs wall per event`);
+    }
+    storeDetails[`${backend}WallUsPerEvent`] = wall;
+    const where = { embedded: 'embedded SQLite file (WAL, synchronous=NORMAL)', redis: 'Redis on 127.0.0.1', memory: 'memory store' }[backend];
+    measures.push(
+      measure({
+        id: `core.storeBatch.${backend}`,
+        label: `Store: trigger ingestion of ${STORE_POSTS} POSTs of ${STORE_EVENTS_PER_POST} statuses (de-dup + shared and per-consumer status, one applyEventBatch per POST), ${where}`,
+        unit: 'µs CPU/event',
+        better: 'lower',
+        runs: cpu,
+        ...(backend === 'embedded' ? { target: { op: '<=' as const, value: 60, text: '≤ 60 µs/event (6 ms per POST of 100)' } } : {}),
+      }),
+    );
+  }
+
   const notes: string[] = [];
   const payloadMeasure = measures[0];
   const stageMedian = (stage: string): number => round(measures.find((m) => m.id === `core.stage.${stage}`)?.median ?? NaN, 1);
@@ -214,7 +308,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
     title: 'Core micro-benchmark',
     measures,
     notes,
-    details: { hotPath, messagesPerRun: MESSAGES_PER_RUN, eventsPerRun: EVENTS_PER_RUN, templates: sends.length, perTemplateMsgPerSec: perTemplate },
+    details: { hotPath, storeWallUsPerEvent: storeDetails, messagesPerRun: MESSAGES_PER_RUN, eventsPerRun: EVENTS_PER_RUN, templates: sends.length, perTemplateMsgPerSec: perTemplate },
   };
 }
 
