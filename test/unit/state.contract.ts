@@ -212,6 +212,31 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
         expect(await store.getStatus(msg('wamid.F2'))).toBe('delivered');
       });
 
+      it('follows the status order for every pair of statuses, alone and in a batch', async () => {
+        const names: StatusName[] = ['sent', 'delivered', 'read', 'played', 'failed'];
+        for (const first of names) {
+          for (const second of names) {
+            const advances = canAdvanceStatus(first, second);
+            const expected = { applied: advances, previous: first, regression: !advances && first !== second };
+            const one = msg(`wamid.P.${first}.${second}`);
+            await store.recordStatus({ ...one, status: first, at: at(0) });
+            expect(await store.recordStatus({ ...one, status: second, at: at(1000) })).toEqual(expected);
+            expect(await store.getStatus(one)).toBe(advances ? second : first);
+            const batched = `wamid.PB.${first}.${second}`;
+            const [r] = await store.applyEventBatch([
+              {
+                writes: [
+                  { kind: 'status', phoneNumberId: PN, messageId: batched, status: first, at: at(0) },
+                  { kind: 'status', phoneNumberId: PN, messageId: batched, status: second, at: at(1000) },
+                ],
+              },
+            ]);
+            expect(r.statuses).toEqual([{ applied: true, regression: false }, expected]);
+            expect(await store.getStatus(msg(batched))).toBe(advances ? second : first);
+          }
+        }
+      });
+
       it('adds played after read for voice messages', async () => {
         await store.recordStatus({ ...msg('wamid.V'), status: 'read', at: at(0) });
         expect((await store.recordStatus({ ...msg('wamid.V'), status: 'played', at: at(1) })).applied).toBe(true);

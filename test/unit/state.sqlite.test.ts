@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,79 @@ describe('SqliteStateStore specifics', () => {
     expect(await b.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
     expect(await b.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 })).toBe(1100);
     await b.close();
+  });
+
+  it('upgrades a version 1 file in place: every record kept, statuses still never regress', async () => {
+    // The layout 0.1.0 wrote (schema version 1), filled through raw SQL as that version stored it.
+    const path = tempFile();
+    const { DatabaseSync } = loadNodeSqlite();
+    const old = new DatabaseSync(path);
+    old.exec(`PRAGMA journal_mode = WAL;
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE phones (id INTEGER PRIMARY KEY, phone_number_id TEXT NOT NULL UNIQUE);
+      CREATE TABLE windows (phone INTEGER NOT NULL, wa_id TEXT NOT NULL, last_inbound INTEGER NOT NULL,
+        fep_until INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (phone, wa_id)) WITHOUT ROWID;
+      CREATE INDEX windows_last_inbound ON windows (last_inbound);
+      CREATE TABLE events (phone INTEGER NOT NULL, id BLOB NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (phone, id)) WITHOUT ROWID;
+      CREATE INDEX events_expires ON events (expires);
+      CREATE TABLE statuses (phone INTEGER NOT NULL, id BLOB NOT NULL, status INTEGER NOT NULL, at INTEGER NOT NULL,
+        PRIMARY KEY (phone, id)) WITHOUT ROWID;
+      CREATE INDEX statuses_at ON statuses (at);
+      CREATE TABLE opt_outs (phone INTEGER NOT NULL, wa_id TEXT NOT NULL, opted_out INTEGER NOT NULL, at INTEGER NOT NULL,
+        reason TEXT, PRIMARY KEY (phone, wa_id)) WITHOUT ROWID;
+      CREATE TABLE send_slots (key TEXT PRIMARY KEY, next_free INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX send_slots_next_free ON send_slots (next_free);
+      INSERT INTO meta VALUES ('schema', '1');
+      INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');`);
+    const t = Date.UTC(2025, 5, 18, 12);
+    const h = (id: string) => createHash('sha256').update(id, 'utf8').digest().subarray(0, 16);
+    old.prepare('INSERT INTO windows VALUES (1, ?, ?, ?)').run('wa', t, t + 72 * 3600_000);
+    old.prepare('INSERT INTO events VALUES (1, ?, ?)').run(h('status:wamid.1:read'), t + 7 * 86_400_000);
+    old.prepare('INSERT INTO statuses VALUES (1, ?, 2, ?)').run(h('wamid.1'), t); // read
+    old.prepare('INSERT INTO statuses VALUES (1, ?, 0, ?)').run(h('wamid.2'), t); // sent
+    old.prepare('INSERT INTO opt_outs VALUES (1, ?, 1, ?, ?)').run('wa', t, 'keyword:stop');
+    old.close();
+
+    // Two connections open the old file at once (n8n main and a worker after an upgrade): one migrates.
+    const [a, b] = [new SqliteStateStore({ path }), new SqliteStateStore({ path })];
+    const at = new Date(t + 1000);
+    expect(await a.getWindow({ phoneNumberId: 'pn', waId: 'wa', now: at })).toMatchObject({ open: true, freeEntryPointOpen: true });
+    expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at })).toBe(false);
+    expect(await a.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
+    expect(await b.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at })).toEqual({
+      applied: false,
+      previous: 'read',
+      regression: true,
+    });
+    expect(await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at })).toEqual({
+      applied: true,
+      previous: 'sent',
+      regression: false,
+    });
+    expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.2' })).toBe('read');
+    await a.close();
+    await b.close();
+
+    const db = new DatabaseSync(path);
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '2' });
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all() as Array<{ name: string }>).map((r) => r.name);
+    expect(indexes.sort()).toEqual(['send_slots_next_free', 'windows_last_inbound']);
+    expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    db.close();
+    // And it opens again as an ordinary version 2 file.
+    const c = new SqliteStateStore({ path });
+    expect(await c.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
+    await c.close();
+  });
+
+  it('refuses a file from a newer version instead of guessing its layout', async () => {
+    const path = tempFile();
+    await new SqliteStateStore({ path }).close();
+    const { DatabaseSync } = loadNodeSqlite();
+    const db = new DatabaseSync(path);
+    db.exec("UPDATE meta SET value = '3' WHERE key = 'schema'");
+    db.close();
+    expect(() => new SqliteStateStore({ path })).toThrow(/schema version 3; this version of the nodes reads 2/);
   });
 
   it('refuses calls after close', async () => {
