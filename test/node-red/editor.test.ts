@@ -4,7 +4,6 @@
  * config node's secrets are password credentials; and the example flows set exactly the properties the editor saves.
  */
 import { readFileSync } from 'node:fs';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { resolveHtmlIncludes } = require('../../scripts/html-includes') as { resolveHtmlIncludes: (html: string, file: string) => string };
 import { join } from 'node:path';
 import vm from 'node:vm';
