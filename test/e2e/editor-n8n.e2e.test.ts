@@ -14,6 +14,7 @@ import type { Locator, Page } from 'playwright-core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { N8nInstance, disposeAll, sandboxCredential } from './harness';
+import { listSandboxTemplates, type ListedTemplate } from './harness/whatsapp';
 import type { WorkflowJson } from './harness';
 import { chooseLocatorMode, closeN8nNode, launchBrowser, openN8nNode, openN8nWorkflow, requireChromium } from './harness/browser';
 import type { BrowserSession } from './harness/browser';
@@ -110,13 +111,6 @@ function byNameWorkflow(): WorkflowJson {
   return { ...workflow, id: BY_NAME_WORKFLOW_ID, name: 'Editor end-to-end (by name)', nodes };
 }
 
-interface SandboxTemplate {
-  id: string;
-  name: string;
-  language: string;
-  status: string;
-  category: string;
-}
 
 let sandbox: Sandbox | undefined;
 let n8n: N8nInstance | undefined;
@@ -124,22 +118,19 @@ let browser: BrowserSession | undefined;
 let page: Page;
 let ndv: Locator;
 /** Every template of the WABA, as the sandbox answers GET /{waba-id}/message_templates. */
-let registry: SandboxTemplate[] = [];
+let registry: ListedTemplate[] = [];
 
 beforeAll(async () => {
   requireChromium();
   sandbox = await startSandbox();
-  const { token, appSecret, wabaId } = sandbox.config;
+  const { token, appSecret } = sandbox.config;
   const added = await fetch(`${sandbox.url}/__sandbox/templates`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(EXTRA_TEMPLATES),
   });
   if (!added.ok) throw new Error(`sandbox refused the extra templates: HTTP ${added.status} ${await added.text()}`);
-  const listed = await fetch(`${sandbox.url}/v25.0/${wabaId}/message_templates?limit=200&fields=name,language,status,category`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  registry = ((await listed.json()) as { data: SandboxTemplate[] }).data;
+  registry = await listSandboxTemplates(sandbox, token);
 
   n8n = await N8nInstance.create({ label: 'editor' });
   await n8n.installPackage();
@@ -158,7 +149,7 @@ afterAll(async () => {
   await sandbox?.close();
 }, 120_000);
 
-const label = (t: Pick<SandboxTemplate, 'name' | 'language' | 'category'>): string => `${t.name} (${t.language}) · ${t.category.toLowerCase()}`;
+const label = (t: Pick<ListedTemplate, 'name' | 'language' | 'category'>): string => `${t.name} (${t.language}) · ${t.category.toLowerCase()}`;
 
 function templateLocator(): Locator {
   return ndv.locator('[data-test-id="resource-locator-template"]');

@@ -21,6 +21,7 @@ import { ensureBuilt, startNodeRed } from '../node-red/runtime';
 import type { FlowNode, NodeRedRuntime } from '../node-red/runtime';
 import { launchBrowser, requireChromium } from './harness/browser';
 import type { BrowserSession } from './harness/browser';
+import { listSandboxTemplates, type ListedTemplate } from './harness/whatsapp';
 
 const TAB = 'e2e0000000000001';
 const CONFIG = 'e2ec0f0000000001';
@@ -28,19 +29,12 @@ const SEND = 'e2e5e0d000000001';
 const TOKEN = 'sandbox-token-for-node-red-editor';
 const APP_SECRET = 'app-secret-for-node-red-editor';
 
-interface SandboxTemplate {
-  id: string;
-  name: string;
-  language: string;
-  status: string;
-  category: string;
-}
 
 let sandbox: Sandbox | undefined;
 let nodeRed: NodeRedRuntime | undefined;
 let browser: BrowserSession | undefined;
 let page: Page;
-let registry: SandboxTemplate[] = [];
+let registry: ListedTemplate[] = [];
 const userDir = mkdtempSync(join(tmpdir(), 'wj-node-red-editor-'));
 
 function flows(sandboxUrl: string, phoneNumberId: string, wabaId: string): FlowNode[] {
@@ -83,10 +77,7 @@ beforeAll(async () => {
   ensureBuilt();
   sandbox = await startSandbox({ token: TOKEN, appSecret: APP_SECRET });
   const { phoneNumberId, wabaId } = sandbox.config;
-  const listed = await fetch(`${sandbox.url}/v25.0/${wabaId}/message_templates?limit=200&fields=name,language,status,category`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  registry = ((await listed.json()) as { data: SandboxTemplate[] }).data;
+  registry = await listSandboxTemplates(sandbox, TOKEN);
   nodeRed = await startNodeRed({
     userDir,
     flows: flows(sandbox.url, phoneNumberId, wabaId),

@@ -70,3 +70,21 @@ export function statusWebhookBody(config: Sandbox['config'], statuses: readonly 
 export function signedWebhookHeaders(body: string, appSecret: string): Record<string, string> {
   return { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature(body, appSecret) };
 }
+
+/** A template as the sandbox's Graph API lists it (what the editors' pickers are compared against). */
+export interface ListedTemplate {
+  id: string;
+  name: string;
+  language: string;
+  status: string;
+  category: string;
+}
+
+/** Every template of the sandbox's WABA, whatever its status, as GET /{waba-id}/message_templates returns them. */
+export async function listSandboxTemplates(sandbox: Pick<Sandbox, 'url' | 'config'>, token: string): Promise<ListedTemplate[]> {
+  const listed = await fetch(`${sandbox.url}/v25.0/${sandbox.config.wabaId}/message_templates?limit=200&fields=name,language,status,category`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!listed.ok) throw new Error(`sandbox template list: HTTP ${listed.status} ${await listed.text()}`);
+  return ((await listed.json()) as { data: ListedTemplate[] }).data;
+}
