@@ -121,59 +121,74 @@ function webhookRun(bodies: SignedBody[]): number {
   return events / ((nowMs() - started) / 1000);
 }
 
-// Scenario E's load: 300 POSTs of 100 statuses (sent, delivered, read of each message), into a fresh store per run.
+// Scenario E's load: POSTs of 100 statuses (sent, delivered, read of each message). Each measured run ingests 300
+// new POSTs into a store that already took 1,200 (120,000 event ids, 80,000 status rows), because random keys cost
+// more as the tables outgrow the caches: a fresh store would flatter it.
 const STORE_POSTS = 300;
+const STORE_PREFILL_POSTS = 1200;
 const STORE_EVENTS_PER_POST = 100;
 
 type StoreBackend = 'embedded' | 'redis' | 'memory';
 
-/** The trigger's ingestion of every POST, awaited one after another; returns CPU and wall µs per event. */
-async function storeRun(backend: StoreBackend, posts: WebhookEvent[][]): Promise<{ cpuUs: number; wallUs: number }> {
-  const dir = backend === 'embedded' ? mkdtempSync(path.join(os.tmpdir(), 'bench-store-')) : undefined;
-  const prefix = uniquePrefix('store');
-  let redis: import('ioredis').default | undefined;
-  let store: JourneyStateStore;
+function storePostsFrom(firstPost: number, count: number): WebhookEvent[][] {
+  const posts: WebhookEvent[][] = [];
+  for (let p = firstPost; p < firstPost + count; p++) {
+    posts.push(normalizeWebhook(statusWebhookBody(statusSpecs(p * STORE_EVENTS_PER_POST, STORE_EVENTS_PER_POST, 1_750_000_000))));
+  }
+  return posts;
+}
+
+/** The trigger's options (nodes/WhatsAppWebhookStatus webhook()): de-duplicate per consumer, drop late statuses. */
+const INGEST_OPTIONS = {
+  deduplicate: true,
+  lateStatuses: 'drop' as const,
+  recordWindows: true,
+  recordOptOuts: true,
+  stopKeywords: ['stop', 'unsubscribe'],
+  emit: new Set(['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played']),
+  consumer: 'wf-bench:node-bench',
+};
+
+/** A store of `backend` and how to dispose of it (temp file or key prefix included). */
+async function openStore(backend: StoreBackend): Promise<{ store: JourneyStateStore; dispose(): Promise<void> }> {
+  if (backend === 'embedded') {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-store-'));
+    const store = createStateStore({ backend: 'embedded', path: path.join(dir, 'state.sqlite') });
+    return { store, dispose: async () => (await store.close(), rmSync(dir, { recursive: true, force: true })) };
+  }
   if (backend === 'redis') {
     const Redis = (await import('ioredis')).default;
-    redis = new Redis({ host: REDIS_HOST, port: REDIS_PORT, lazyConnect: false });
-    store = createStateStore({ backend: 'redis', redis, keyPrefix: prefix });
-  } else if (backend === 'embedded') {
-    store = createStateStore({ backend: 'embedded', path: path.join(dir!, 'state.sqlite') });
-  } else {
-    store = createStateStore({ backend: 'memory' });
+    const redis = new Redis({ host: REDIS_HOST, port: REDIS_PORT });
+    const prefix = uniquePrefix('store');
+    const store = createStateStore({ backend: 'redis', redis, keyPrefix: prefix });
+    return {
+      store,
+      dispose: async () => {
+        await store.close();
+        redis.disconnect();
+        await deletePrefix(prefix);
+      },
+    };
   }
-  // The trigger's options (core of nodes/WhatsAppWebhookStatus webhook()).
-  const options = {
-    deduplicate: true,
-    lateStatuses: 'drop' as const,
-    recordWindows: true,
-    recordOptOuts: true,
-    stopKeywords: ['stop', 'unsubscribe'],
-    emit: new Set(['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played']),
-    consumer: 'wf-bench:node-bench',
-  };
-  try {
-    let emitted = 0;
-    let events = 0;
-    const cpu0 = process.cpuUsage();
-    const started = nowMs();
-    for (const post of posts) {
-      emitted += (await ingestWebhookEvents(post, store, options)).events.length;
-      events += post.length;
-    }
-    const wallMs = nowMs() - started;
-    const cpu = process.cpuUsage(cpu0);
-    // Every event is new: each must come out exactly once, or the figure measured something else.
-    if (emitted !== events) throw new Error(`store ${backend}: ${emitted} of ${events} events emitted`);
-    return { cpuUs: (cpu.user + cpu.system) / events, wallUs: (wallMs * 1000) / events };
-  } finally {
-    await store.close();
-    if (redis) {
-      redis.disconnect();
-      await deletePrefix(prefix);
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+  const store = createStateStore({ backend: 'memory' });
+  return { store, dispose: () => store.close() };
+}
+
+/** Ingests every POST, awaited one after another as n8n hands them over; returns CPU and wall µs per event. */
+async function storeRun(store: JourneyStateStore, posts: WebhookEvent[][]): Promise<{ cpuUs: number; wallUs: number }> {
+  let emitted = 0;
+  let events = 0;
+  const cpu0 = process.cpuUsage();
+  const started = nowMs();
+  for (const post of posts) {
+    emitted += (await ingestWebhookEvents(post, store, INGEST_OPTIONS)).events.length;
+    events += post.length;
   }
+  const wallMs = nowMs() - started;
+  const cpu = process.cpuUsage(cpu0);
+  // Every event is new: each must come out exactly once, or the figure measured something else.
+  if (emitted !== events) throw new Error(`store: ${emitted} of ${events} events emitted`);
+  return { cpuUs: (cpu.user + cpu.system) / events, wallUs: (wallMs * 1000) / events };
 }
 
 async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
@@ -255,34 +270,28 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
     }),
   );
 
-  const storePosts: WebhookEvent[][] = [];
-  for (let p = 0; p < STORE_POSTS; p++) {
-    storePosts.push(normalizeWebhook(statusWebhookBody(statusSpecs(p * STORE_EVENTS_PER_POST, STORE_EVENTS_PER_POST, 1_750_000_000))));
-  }
-  const storeDetails: Record<string, number[]> = {};
   for (const backend of ['embedded', 'redis', 'memory'] as const) {
-    await storeRun(backend, storePosts.slice(0, 30)); // warm-up
+    const { store, dispose } = await openStore(backend);
     const cpu: number[] = [];
     const wall: number[] = [];
-    for (let r = 0; r < ctx.runs; r++) {
-      await settle();
-      const { cpuUs, wallUs } = await storeRun(backend, storePosts);
-      cpu.push(round(cpuUs, 1));
-      wall.push(round(wallUs, 1));
-      ctx.log(`run ${r + 1}: store ${backend}: ${round(cpuUs, 1)} µs CPU, ${round(wallUs, 1)} µs wall per event`);
+    try {
+      for (let first = 0; first < STORE_PREFILL_POSTS; first += STORE_POSTS) await storeRun(store, storePostsFrom(first, STORE_POSTS));
+      for (let r = 0; r < ctx.runs; r++) {
+        const posts = storePostsFrom(STORE_PREFILL_POSTS + r * STORE_POSTS, STORE_POSTS);
+        await settle();
+        const { cpuUs, wallUs } = await storeRun(store, posts);
+        cpu.push(round(cpuUs, 1));
+        wall.push(round(wallUs, 1));
+        ctx.log(`run ${r + 1}: store ${backend}: ${round(cpuUs, 1)} µs CPU, ${round(wallUs, 1)} µs wall per event`);
+      }
+    } finally {
+      await dispose();
     }
-    storeDetails[`${backend}WallUsPerEvent`] = wall;
     const where = { embedded: 'embedded SQLite file (WAL, synchronous=NORMAL)', redis: 'Redis on 127.0.0.1', memory: 'memory store' }[backend];
-    measures.push(
-      measure({
-        id: `core.storeBatch.${backend}`,
-        label: `Store: trigger ingestion of ${STORE_POSTS} POSTs of ${STORE_EVENTS_PER_POST} statuses (de-dup + shared and per-consumer status, one applyEventBatch per POST), ${where}`,
-        unit: 'µs CPU/event',
-        better: 'lower',
-        runs: cpu,
-        ...(backend === 'embedded' ? { target: { op: '<=' as const, value: 60, text: '≤ 60 µs/event (6 ms per POST of 100)' } } : {}),
-      }),
-    );
+    const label = `Store: trigger ingestion of POSTs of ${STORE_EVENTS_PER_POST} statuses into a store that took ${(STORE_PREFILL_POSTS * STORE_EVENTS_PER_POST).toLocaleString('en-US')} events (de-dup + shared and per-consumer status, one applyEventBatch per POST), ${where}`;
+    measures.push(measure({ id: `core.storeBatch.${backend}`, label: `${label}: CPU`, unit: 'µs CPU/event', better: 'lower', runs: cpu }));
+    // The store is synchronous on n8n's main thread: wall time (file writes, checkpoint syncs) is time n8n does nothing else.
+    measures.push(measure({ id: `core.storeBatch.${backend}.wall`, label: `${label}: wall time`, unit: 'µs/event', better: 'lower', runs: wall }));
   }
 
   const notes: string[] = [];
@@ -308,7 +317,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
     title: 'Core micro-benchmark',
     measures,
     notes,
-    details: { hotPath, storeWallUsPerEvent: storeDetails, messagesPerRun: MESSAGES_PER_RUN, eventsPerRun: EVENTS_PER_RUN, templates: sends.length, perTemplateMsgPerSec: perTemplate },
+    details: { hotPath, messagesPerRun: MESSAGES_PER_RUN, eventsPerRun: EVENTS_PER_RUN, templates: sends.length, perTemplateMsgPerSec: perTemplate },
   };
 }
 
