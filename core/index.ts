@@ -18,3 +18,4 @@ export * from './templateCache';
 export * from './ingest';
 export * from './time';
 export * from './failure';
+export * from './media';

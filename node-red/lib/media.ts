@@ -1,11 +1,10 @@
 /**
- * Files carried in a msg (a Buffer, Node-RED's way) uploaded to the Cloud API: once per distinct content, since the
- * same brochure sent to a thousand customers is one file to Meta, and by media id afterwards.
+ * Files carried in a msg (a Buffer, Node-RED's way): their MIME and message types. Uploading them once per distinct
+ * content is core's MediaUploads.
  */
-import { createHash } from 'node:crypto';
 import { extname } from 'node:path';
 
-import type { CloudApiClient, SessionMediaType } from '../../core';
+import type { SessionMediaType } from '../../core';
 
 /** The file types the Cloud API takes, by extension (for a Buffer that comes with msg.filename but no MIME type). */
 const MIME_BY_EXTENSION: Record<string, string> = {
@@ -41,40 +40,6 @@ export function mediaTypeOf(mimeType: string): SessionMediaType {
   return major === 'image' || major === 'video' || major === 'audio' ? major : 'document';
 }
 
-/** Meta keeps uploaded media 30 days; reuse an id well inside that. */
-const REUSE_MS = 7 * 24 * 60 * 60 * 1000;
-/** Distinct files remembered per node; the oldest is forgotten first (it is uploaded again if sent again). */
-const MAX_FILES = 500;
-
-export interface FileToUpload {
-  data: Buffer;
-  fileName: string;
-  mimeType: string;
-}
-
-/** One per send node: uploads each distinct content once and hands every later message the same media id. */
-export class MediaUploads {
-  private readonly ids = new Map<string, { id: Promise<string>; at: number }>();
-  constructor(private readonly now: () => number = Date.now) {}
-
-  static sha256(data: Buffer): string {
-    return createHash('sha256').update(data).digest('hex');
-  }
-
-  mediaId(client: CloudApiClient, file: FileToUpload): Promise<string> {
-    // The MIME type is part of the key: the same bytes declared as another type are another upload to Meta.
-    const key = `${MediaUploads.sha256(file.data)}|${file.mimeType}`;
-    const known = this.ids.get(key);
-    if (known && this.now() - known.at < REUSE_MS) return known.id;
-    const id = client.uploadMedia(file);
-    const entry = { id, at: this.now() };
-    this.ids.delete(key);
-    this.ids.set(key, entry);
-    // A failed upload is not remembered: the next message with this file tries again.
-    id.catch(() => {
-      if (this.ids.get(key) === entry) this.ids.delete(key);
-    });
-    while (this.ids.size > MAX_FILES) this.ids.delete(this.ids.keys().next().value as string);
-    return id;
-  }
-}
+// One MediaUploads (core/media.ts) per send node: uploads each distinct content once for all its messages.
+export { MediaUploads } from '../../core';
+export type { FileToUpload } from '../../core';

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } from 'n8n-workflow';
 
 import {
   DEFAULT_MESSAGES_PER_SECOND,
   DEFAULT_PAIR_INTERVAL_MS,
+  MediaUploads,
   SendPacer,
   WhatsAppApiError,
   buildEnvelope,
@@ -86,7 +85,7 @@ export function trackingFor(ctx: IExecuteFunctions, param: ParameterReader, item
 
 /** Uploads each distinct binary file once per execution and hands back its media ID. */
 export class BinaryUploader {
-  private readonly uploaded = new Map<string, Promise<string>>();
+  private readonly uploads = new MediaUploads();
 
   constructor(
     private readonly ctx: IExecuteFunctions,
@@ -96,13 +95,7 @@ export class BinaryUploader {
   async mediaId(itemIndex: number, propertyName: string): Promise<string> {
     const meta = this.ctx.helpers.assertBinaryData(itemIndex, propertyName);
     const data = await this.ctx.helpers.getBinaryDataBuffer(itemIndex, propertyName);
-    const key = createHash('sha256').update(data).digest('hex');
-    let id = this.uploaded.get(key);
-    if (!id) {
-      id = this.client.uploadMedia({ data, fileName: meta.fileName ?? 'file', mimeType: meta.mimeType });
-      this.uploaded.set(key, id);
-    }
-    return id;
+    return this.uploads.mediaId(this.client, { data, fileName: meta.fileName ?? 'file', mimeType: meta.mimeType });
   }
 }
 

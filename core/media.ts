@@ -1,0 +1,55 @@
+/**
+ * Media uploaded to the Cloud API (POST /{phone-number-id}/media) once per distinct file: the same brochure sent to a
+ * thousand customers is one upload, and every message after the first carries its media id.
+ */
+import { createHash } from 'node:crypto';
+
+import type { CloudApiClient } from './client';
+
+export interface FileToUpload {
+  data: Buffer;
+  fileName: string;
+  mimeType: string;
+}
+
+export interface MediaUploadsOptions {
+  /** How long an uploaded id is reused. Meta keeps uploaded media 30 days; the default stays well inside that. */
+  reuseMs?: number;
+  /** Distinct files remembered; the oldest is forgotten first (and uploaded again if sent again). */
+  maxFiles?: number;
+  now?: () => number;
+}
+
+export class MediaUploads {
+  private readonly ids = new Map<string, { id: Promise<string>; at: number }>();
+  private readonly reuseMs: number;
+  private readonly maxFiles: number;
+  private readonly now: () => number;
+
+  constructor(options: MediaUploadsOptions = {}) {
+    this.reuseMs = options.reuseMs ?? 7 * 24 * 60 * 60 * 1000;
+    this.maxFiles = options.maxFiles ?? 500;
+    this.now = options.now ?? Date.now;
+  }
+
+  static sha256(data: Buffer): string {
+    return createHash('sha256').update(data).digest('hex');
+  }
+
+  mediaId(client: CloudApiClient, file: FileToUpload): Promise<string> {
+    // The MIME type is part of the key: the same bytes declared as another type are another upload to Meta.
+    const key = `${MediaUploads.sha256(file.data)}|${file.mimeType}`;
+    const known = this.ids.get(key);
+    if (known && this.now() - known.at < this.reuseMs) return known.id;
+    const id = client.uploadMedia(file);
+    const entry = { id, at: this.now() };
+    this.ids.delete(key);
+    this.ids.set(key, entry);
+    // A failed upload is not remembered: the next message with this file tries again.
+    id.catch(() => {
+      if (this.ids.get(key) === entry) this.ids.delete(key);
+    });
+    while (this.ids.size > this.maxFiles) this.ids.delete(this.ids.keys().next().value as string);
+    return id;
+  }
+}
