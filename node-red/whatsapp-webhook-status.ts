@@ -2,7 +2,8 @@
  * Node-RED node `whatsapp-webhook-status`: Meta's webhook endpoint on Node-RED's own HTTP server. GET answers the
  * subscription challenge; POST is verified against X-Hub-Signature-256 on the raw bytes (401 otherwise), answered
  * 200 at once, then de-duplicated, kept from regressing and recorded in the journey state store (windows,
- * statuses, opt-outs) exactly as the n8n trigger does, and emitted as one message per event.
+ * statuses, opt-outs) exactly as the n8n trigger does, and emitted as one message per event. With "Registration:
+ * automatic" the node also points the config's phone number at itself at Meta (lib/registration).
  */
 import {
   ALL_EVENT_KINDS,
@@ -18,7 +19,33 @@ import {
 import type { WebhookBody } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
 import { RawBodyCapture, queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
-import { asError, connectionOf, parseNodeSettings } from './lib/node';
+import { asError, connectionOf, errorDetails, parseNodeSettings } from './lib/node';
+import {
+  RegistrationHandovers,
+  callbackUrl,
+  currentCallback,
+  publicUrlSchema,
+  releaseLater,
+  sameNumber,
+  sameRegistration,
+  setCallback,
+  shortReason,
+} from './lib/registration';
+import type { Registration } from './lib/registration';
+
+/** Parts of Node-RED's node API used only here: deploy events, the HTTP server and httpNodeRoot. */
+interface RuntimeExtras {
+  events?: { on(event: string, listener: () => void): unknown; removeListener(event: string, listener: () => void): unknown };
+  server?: { listening?: boolean; once(event: 'listening', listener: () => void): unknown };
+  settings: { httpNodeRoot?: unknown };
+}
+
+/** Resolves once Node-RED's server accepts connections (flows start before it listens) or `stop` settles. */
+function serverListening(RED: RuntimeExtras, stop: Promise<void>): Promise<void> {
+  const server = RED.server;
+  if (!server || server.listening !== false) return Promise.resolve();
+  return Promise.race([new Promise<void>((resolve) => server.once('listening', resolve)), stop]);
+}
 
 const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
 /** Meta batches up to 1,000 statuses in one POST; core refuses bodies past 4 MB, so read no further. */
@@ -41,29 +68,48 @@ const settingsSchema = z.object({
   recordOptOuts: z.boolean().default(true),
   stopKeywords: z.string().default('STOP, UNSUBSCRIBE'),
   allowUnsigned: z.boolean().default(false),
+  registration: z.enum(['manual', 'automatic'], { message: "Registration must be 'manual' or 'automatic'" }).default('manual'),
+  publicUrl: z.string().default(''),
 });
 type WebhookSettings = z.infer<typeof settingsSchema>;
 type WebhookDef = NodeDef & Partial<Record<keyof WebhookSettings, unknown>>;
+
+/** Per process, not per load: a node restarted by a deploy finds what its previous instance registered. */
+let handovers: RegistrationHandovers | undefined;
 
 function register(RED: NodeAPI): void {
   /** Paths taken on this Node-RED's HTTP server: a second node on one path would never be reached. */
   const pathsInUse = new Map<string, string>();
   const rawBodies = new RawBodyCapture(RED.httpNode, MAX_BODY_BYTES);
+  const runtime = RED as NodeAPI & RuntimeExtras;
+  handovers ??= new RegistrationHandovers(runtime.events);
+  const restarts = handovers;
 
   function WhatsAppWebhookStatusNode(this: NodeInstance, def: WebhookDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
     let settings: WebhookSettings;
     let cloud: ReturnType<typeof connectionOf>;
+    /** The callback URL given to Meta, with "Registration: automatic". */
+    let automaticUrl: string | undefined;
+    // What the previous instance of this node registered, when this start is a redeploy.
+    const previous = restarts.take(node.id);
     try {
       settings = parseNodeSettings(settingsSchema, def, 'WhatsApp Webhook Status');
       cloud = connectionOf(RED, settings.server);
       const owner = pathsInUse.get(settings.url);
       if (owner && owner !== node.id) throw new Error(`Path ${settings.url} is already used by another WhatsApp Webhook Status node: choose another path`);
+      if (settings.registration === 'automatic') {
+        const publicUrl = publicUrlSchema.safeParse(settings.publicUrl);
+        if (!publicUrl.success) throw new Error(`WhatsApp Webhook Status: publicUrl: ${publicUrl.error.issues[0]?.message ?? 'invalid'}`);
+        if (!cloud.verifyToken) throw new Error('Automatic registration needs a Webhook Verify Token in the WhatsApp Cloud config: Meta checks the URL with it');
+        automaticUrl = callbackUrl(publicUrl.data, runtime.settings.httpNodeRoot, settings.url);
+      }
     } catch (error) {
       const message = asError(error).message;
       node.status({ fill: 'red', shape: 'ring', text: message.slice(0, 60) });
       node.error(message);
+      if (previous) void releaseLater(previous);
       return;
     }
     const s = settings;
@@ -142,12 +188,52 @@ function register(RED: NodeAPI): void {
     RED.httpNode.post(s.url, readBody, receive);
     pathsInUse.set(s.url, node.id);
 
-    node.on('close', (_removed, done) => {
+    let signalClosed = (): void => undefined;
+    const closing = new Promise<void>((resolve) => (signalClosed = resolve));
+    const report = (error: unknown, action: string): void => {
+      // With Meta's code in msg.whatsappError, a Catch flow can tell a refused challenge from a bad token.
+      node.error(`WhatsApp Webhook Status: ${action} failed: ${asError(error).message}`, { whatsappError: errorDetails(error) });
+    };
+    let mine: Registration | undefined;
+    if (automaticUrl && (c.appSecret || s.allowUnsigned)) {
+      const url = automaticUrl;
+      const wanted = { cloud: c, url, verifyToken: c.verifyToken };
+      const register = async (): Promise<void> => {
+        if (previous) {
+          await previous.settled.catch(() => undefined);
+          // Another number now: the old one must not keep pointing here. Same number: setting replaces it.
+          if (!sameNumber(previous, wanted)) await releaseLater(previous);
+        }
+        // Meta's challenge comes back to this route at once: Node-RED's server must accept connections first.
+        await serverListening(runtime, closing);
+        if (closed) return;
+        node.status({ fill: 'blue', shape: 'ring', text: 'registering with Meta…' });
+        // A restart with nothing new for Meta (same number, URL and token) only checks the override is still ours.
+        const kept = previous !== undefined && sameRegistration(previous, wanted) && (await currentCallback(c)) === url;
+        if (!kept) await setCallback(c, url, c.verifyToken);
+        if (!closed) node.status({ fill: 'green', shape: 'dot', text: `registered: ${url}`.slice(0, 60) });
+      };
+      const settled = register().catch((error: unknown) => {
+        if (!closed) node.status({ fill: 'red', shape: 'ring', text: `registration failed: ${shortReason(error)}`.slice(0, 60) });
+        report(error, `registering ${url} as the phone number's callback at Meta`);
+      });
+      mine = { ...wanted, settled, report };
+    } else if (previous) {
+      // Now manual (or unable to receive): leave Meta's override only if someone else set it.
+      void releaseLater(previous);
+    }
+
+    node.on('close', (removed, done) => {
       closed = true;
+      signalClosed();
       removeRoutes(RED.httpNode, [challenge, receive]);
       rawBodies.remove(captureKey);
       if (pathsInUse.get(s.url) === node.id) pathsInUse.delete(s.url);
-      void Promise.allSettled([...inFlight]).finally(done);
+      const pending: Array<Promise<unknown>> = [...inFlight];
+      if (mine && removed) pending.push(releaseLater(mine));
+      // Restarting (redeploy, Node-RED stopping): the next instance or the end of the deploy decides.
+      else if (mine) restarts.handOver(node.id, mine);
+      void Promise.allSettled(pending).finally(done);
     });
   }
   RED.nodes.registerType('whatsapp-webhook-status', WhatsAppWebhookStatusNode);
