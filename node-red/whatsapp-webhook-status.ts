@@ -214,7 +214,7 @@ function register(RED: NodeAPI): void {
         if (!closed) node.status({ fill: 'green', shape: 'dot', text: `registered: ${url}`.slice(0, 60) });
       };
       const settled = register().catch((error: unknown) => {
-        if (!closed) node.status({ fill: 'red', shape: 'ring', text: `registration failed: ${shortReason(error)}`.slice(0, 60) });
+        if (!closed) node.status({ fill: 'red', shape: 'ring', text: `registration failed: ${shortReason(error)}`.slice(0, 100) });
         report(error, `registering ${url} as the phone number's callback at Meta`);
       });
       mine = { ...wanted, settled, report };

@@ -95,8 +95,12 @@ export async function releaseCallback(registration: Pick<Registration, 'cloud' |
 /** A short reason for the status badge: Meta's code and what it said. */
 export function shortReason(error: unknown): string {
   if (error instanceof WhatsAppApiError) {
-    const said = (error.details ?? error.message).replace(/^\(#\d+\)\s*/, '');
-    return error.code === undefined ? said : `#${error.code} ${said}`;
+    // Meta's own words, without the catalogue's title and advice (the error message has those).
+    const said = (error.details ?? error.message.replace(/^WhatsApp Cloud API [^:]*:\s*/, '')).replace(/^\(#\d+\)\s*/, '');
+    // A refused challenge: what Meta got back from the URL is the useful part.
+    const challenge = /Callback verification failed with the following errors:\s*([^.]*)/.exec(said)?.[1];
+    const reason = challenge ? `challenge failed: ${challenge}` : said;
+    return error.code === undefined ? reason : `#${error.code} ${reason}`;
   }
   return error instanceof Error ? error.message : String(error);
 }

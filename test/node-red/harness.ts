@@ -38,6 +38,8 @@ export interface TestHelper {
   unload(): Promise<void>;
   getNode(id: string): HelperNode;
   request(): { get(path: string): PromiseLike<HelperResponse> };
+  /** A sinon spy on Node-RED's log: one call per entry, `level` 20 for node.error. */
+  log(): { args: Array<[{ level: number; id?: string; msg?: unknown }]> };
 }
 
 export interface HelperNode {
@@ -89,11 +91,19 @@ export function flow(sandbox: Pick<Sandbox, 'url'>, storePath: string, nodes: Fl
   ];
 }
 
-/** Loads a flow and returns the RED API the nodes were given (to reach RED.httpNode). */
-export async function load(flowNodes: FlowNode[], credentials: Record<string, Record<string, string>> = CREDENTIALS): Promise<NodeAPI> {
+/**
+ * Loads a flow and returns the RED API the nodes were given (to reach RED.httpNode). `beforeStart` gets it before
+ * any node starts: a node that calls Meta on start (automatic registration) needs its route served by then.
+ */
+export async function load(
+  flowNodes: FlowNode[],
+  credentials: Record<string, Record<string, string>> = CREDENTIALS,
+  beforeStart?: (RED: NodeAPI) => void,
+): Promise<NodeAPI> {
   let captured: NodeAPI | undefined;
   const capture: NodeModule = (RED) => {
     captured = RED;
+    beforeStart?.(RED);
   };
   await helper.load([...NODES, capture], flowNodes, credentials);
   if (!captured) throw new Error('the helper did not pass RED to the node modules');
@@ -146,8 +156,16 @@ export class NodeHttpServer {
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  serve(RED: NodeAPI): void {
-    this.handler = RED.httpNode as unknown as http.RequestListener;
+  /** Serves RED.httpNode, under `httpNodeRoot` (mounted like Node-RED does) when it is not "/". */
+  serve(RED: NodeAPI, httpNodeRoot = '/'): void {
+    if (httpNodeRoot === '/') {
+      this.handler = RED.httpNode as unknown as http.RequestListener;
+      return;
+    }
+    const express = require('express') as () => http.RequestListener & { use(path: string, app: unknown): void };
+    const root = express();
+    root.use(httpNodeRoot, RED.httpNode);
+    this.handler = root;
   }
 
   async close(): Promise<void> {
