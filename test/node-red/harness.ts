@@ -36,6 +36,10 @@ export interface TestHelper {
   init(runtimePath?: string, settings?: Record<string, unknown>): void;
   load(nodes: NodeModule[], flow: FlowNode[], credentials?: Record<string, Record<string, string>>): Promise<void>;
   unload(): Promise<void>;
+  /** Deploys new flows into the loaded runtime ("full", "flows" or "nodes", like the editor's Deploy). */
+  setFlows(flow: FlowNode[], type: 'full' | 'flows' | 'nodes', credentials?: Record<string, Record<string, string>>): Promise<void>;
+  /** Runtime settings (merged over Node-RED's defaults) for the next load. */
+  settings(settings: Record<string, unknown>): Record<string, unknown>;
   getNode(id: string): HelperNode;
   request(): { get(path: string): PromiseLike<HelperResponse> };
   /** A sinon spy on Node-RED's log: one call per entry, `level` 20 for node.error. */

@@ -44,7 +44,7 @@ interface Loaded {
   storePath: string;
 }
 
-async function loadAuto(extra: Record<string, unknown> = {}, httpNodeRoot = '/', credentials = CREDENTIALS): Promise<Loaded> {
+async function loadAuto(extra: Record<string, unknown> = {}, httpNodeRoot = '/', credentials: Record<string, Record<string, string>> = CREDENTIALS): Promise<Loaded> {
   helper.settings({ httpNodeRoot });
   const storePath = newStorePath();
   // Served before the node starts: the sandbox's challenge arrives while the node registers.
