@@ -27,7 +27,8 @@ import {
   templateQualityUpdateValueSchema,
   templateStatusUpdateValueSchema,
   userPreferencesValueSchema,
-  messagesValueSchema,
+  messagesValueShellSchema,
+  parseStatuses,
   webhookBodySchema,
 } from './schema';
 import { isStatusName } from './status';
@@ -365,7 +366,7 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
         case 'messages':
         case 'user_preferences': {
           const parsed =
-            field === 'messages' ? messagesValueSchema.safeParse(value) : userPreferencesValueSchema.safeParse(value);
+            field === 'messages' ? messagesValueShellSchema.safeParse(value) : userPreferencesValueSchema.safeParse(value);
           if (!parsed.success) {
             invalid(parsed.error);
             break;
@@ -378,7 +379,10 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
             phoneNumberId: meta.phone_number_id,
             displayPhoneNumber: meta.display_phone_number,
           };
-          if (field === 'messages') fromMessages(parsed.data as MessagesValue, ctx, opts, out);
+          if (field === 'messages') {
+            const shell = parsed.data as MessagesValue;
+            fromMessages({ ...shell, statuses: parseStatuses((parsed.data as { statuses?: unknown[] }).statuses) }, ctx, opts, out);
+          }
           else fromUserPreferences(parsed.data as UserPreferencesValue, ctx, opts, out);
           break;
         }

@@ -99,6 +99,61 @@ export const statusSchema = z
   .passthrough();
 export type MetaStatus = z.infer<typeof statusSchema>;
 
+const FAST_STATUS_KEYS = new Set(['id', 'status', 'timestamp', 'recipient_id', 'recipient_user_id', 'biz_opaque_callback_data', 'pricing']);
+const FAST_PRICING_KEYS = new Set(['billable', 'pricing_model', 'category', 'type']);
+const DECIMAL = /^\d+(\.\d+)?$/;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * `statusSchema` for the plain shape nearly every status has (strings, a unix time, an optional pricing block),
+ * written out: zod took ~6 µs per status, most of normalising a POST of 100. Returns exactly what the schema
+ * returns (same keys, same order), or undefined for anything else (unknown keys, conversation, errors, any odd
+ * value), which then goes through the schema. test/unit/webhooks.parse.test.ts holds the two side by side.
+ */
+export function fastStatus(item: unknown): MetaStatus | undefined {
+  if (!isPlainObject(item)) return undefined;
+  for (const key in item) if (!FAST_STATUS_KEYS.has(key)) return undefined;
+  const { id, status, timestamp, recipient_id, recipient_user_id, biz_opaque_callback_data, pricing } = item;
+  if (typeof id !== 'string' || id.length === 0 || typeof status !== 'string' || status.length === 0) return undefined;
+  let seconds: number;
+  if (typeof timestamp === 'number') seconds = timestamp;
+  else if (typeof timestamp === 'string' && DECIMAL.test(timestamp)) seconds = Number(timestamp);
+  else return undefined;
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_UNIX_SECONDS) return undefined;
+  const out: Record<string, unknown> = { id, status, timestamp: seconds };
+  for (const [key, value] of [
+    ['recipient_id', recipient_id],
+    ['recipient_user_id', recipient_user_id],
+    ['biz_opaque_callback_data', biz_opaque_callback_data],
+  ] as const) {
+    if (key in item) {
+      if (typeof value !== 'string') return undefined;
+      out[key] = value;
+    }
+  }
+  if ('pricing' in item) {
+    if (!isPlainObject(pricing)) return undefined;
+    const p: Record<string, unknown> = {};
+    for (const key in pricing) if (!FAST_PRICING_KEYS.has(key)) return undefined;
+    // The schema's key order: billable, pricing_model, category, type.
+    if ('billable' in pricing) {
+      if (typeof pricing.billable !== 'boolean') return undefined;
+      p.billable = pricing.billable;
+    }
+    for (const key of ['pricing_model', 'category', 'type'] as const) {
+      if (key in pricing) {
+        if (typeof pricing[key] !== 'string') return undefined;
+        p[key] = pricing[key];
+      }
+    }
+    out.pricing = p;
+  }
+  return out as MetaStatus;
+}
+
 const mediaSchema = z
   .object({
     id: z.string().min(1),
@@ -204,6 +259,15 @@ export const messagesValueSchema = z
   })
   .passthrough();
 export type MessagesValue = z.infer<typeof messagesValueSchema>;
+
+/** `messagesValueSchema` with statuses left unparsed, for `parseStatuses` to take item by item. */
+export const messagesValueShellSchema = messagesValueSchema.extend({ statuses: lenient(z.array(z.unknown())) });
+const statusItemSchema = statusSchema.nullable().catch(null);
+
+/** The statuses array as `messagesValueSchema` parses it (a bad item becomes null), fast path first. */
+export function parseStatuses(items: unknown[] | undefined): MessagesValue['statuses'] {
+  return items?.map((item) => fastStatus(item) ?? statusItemSchema.parse(item));
+}
 
 export const userPreferenceSchema = z
   .object({

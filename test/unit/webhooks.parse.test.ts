@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { normalizeWebhook, parseWebhookBody } from '../../core/webhooks';
+import { fastStatus, normalizeWebhook, parseWebhookBody, statusSchema } from '../../core/webhooks';
 
 const dir = join(__dirname, '../fixtures/webhooks');
 
@@ -204,5 +204,65 @@ describe('normalizeWebhook on malformed input', () => {
       },
     ]);
     expect(problems).toEqual(['1 malformed statuses skipped']);
+  });
+});
+
+describe('fastStatus (the written-out statusSchema for plain statuses)', () => {
+  const plain = {
+    id: 'wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYx',
+    status: 'delivered',
+    timestamp: '1750000000',
+    recipient_id: '16467043595',
+    biz_opaque_callback_data: 'wj1:w=1;e=2',
+    pricing: { billable: true, pricing_model: 'PMP', category: 'utility', type: 'regular' },
+  };
+  const schema = statusSchema.nullable().catch(null);
+  // Each variant either takes the fast path and must equal the schema's output exactly (keys and their order,
+  // as includeRaw shows them), or is left to the schema.
+  const variants: Array<[string, unknown, 'fast' | 'schema']> = [
+    ['the common shape', plain, 'fast'],
+    ['keys in another order', { pricing: plain.pricing, timestamp: 1750000000, status: 'read', id: 'w.1' }, 'fast'],
+    ['a number timestamp with decimals', { ...plain, timestamp: 1750000000.5 }, 'fast'],
+    ['a decimal string timestamp', { ...plain, timestamp: '1750000000.25' }, 'fast'],
+    ['no pricing, a BSUID', { id: 'w.2', status: 'sent', timestamp: '0', recipient_user_id: 'US.123' }, 'fast'],
+    ['pricing in another order, no billable', { ...plain, pricing: { type: 'regular', category: 'marketing' } }, 'fast'],
+    ['an unknown key', { ...plain, new_field: 1 }, 'schema'],
+    ['a conversation block', { ...plain, conversation: { id: 'c', origin: { type: 'service' } } }, 'schema'],
+    ['errors', { ...plain, status: 'failed', errors: [{ code: 131026, title: 'x' }] }, 'schema'],
+    ['an empty id', { ...plain, id: '' }, 'schema'],
+    ['a missing status', { id: 'w', timestamp: '1' }, 'schema'],
+    ['a timestamp that is not a number', { ...plain, timestamp: '17e8' }, 'schema'],
+    ['a negative timestamp', { ...plain, timestamp: -1 }, 'schema'],
+    ['a timestamp past what a Date holds', { ...plain, timestamp: 9e12 }, 'schema'],
+    ['an infinite timestamp', { ...plain, timestamp: Infinity }, 'schema'],
+    ['a number recipient id', { ...plain, recipient_id: 16467043595 }, 'schema'],
+    ['an undefined recipient id', { ...plain, recipient_id: undefined }, 'schema'],
+    ['billable as a string', { ...plain, pricing: { ...plain.pricing, billable: 'true' } }, 'schema'],
+    ['pricing with an unknown key', { ...plain, pricing: { ...plain.pricing, extra: 1 } }, 'schema'],
+    ['pricing as an array', { ...plain, pricing: [] }, 'schema'],
+    ['null', null, 'schema'],
+    ['an array', [plain], 'schema'],
+    ['a string', 'status', 'schema'],
+  ];
+  it.each(variants)('%s', (_name, input, path) => {
+    const fast = fastStatus(input);
+    expect(fast === undefined ? 'schema' : 'fast').toBe(path);
+    if (fast !== undefined) expect(JSON.stringify(fast)).toBe(JSON.stringify(schema.parse(input)));
+  });
+
+  it('gives normalizeWebhook the same events, raw included, as the schema alone', () => {
+    const statuses = variants.map(([, input]) => input);
+    const body = {
+      object: 'whatsapp_business_account',
+      entry: [{ id: 'waba', changes: [{ field: 'messages', value: { metadata: { display_phone_number: '1', phone_number_id: 'pn' }, statuses } }] }],
+    };
+    const skipped: string[] = [];
+    const events = normalizeWebhook(body, { includeRaw: true, onInvalid: (i) => skipped.push(i.reason) });
+    const bySchema = statuses.map((s) => schema.parse(s)).filter((s) => s !== null);
+    // Every status the schema accepts comes out, raw equal to the schema's reading; the rest are reported.
+    expect(events.map((e) => JSON.stringify(e.raw))).toEqual(
+      bySchema.filter((s) => ['sent', 'delivered', 'read', 'played', 'failed'].includes(s.status)).map((s) => JSON.stringify(s)),
+    );
+    expect(skipped.join('\n')).toMatch(/skipped/);
   });
 });
