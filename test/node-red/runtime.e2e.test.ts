@@ -5,7 +5,9 @@
  * registers the webhook route (subscription challenge), an order is POSTed to the flow, the sandbox delivers the
  * signed statuses to Node-RED, and the events file the flow writes is read back. Also: 401 on a bad signature,
  * de-duplication of a redelivery, 422 with what to fix for a bad order, the window routing after a customer writes, and a
- * free-form reply with buttons (send message node) refused while the window is closed and sent once the customer writes.
+ * free-form reply with buttons (send message node) refused while the window is closed and sent once the customer writes;
+ * and a webhook node deployed with "Registration: automatic" that registers itself with the sandbox, gets the statuses
+ * there, and unregisters when a deploy removes it.
  *
  * Builds first (`npm run build`) when dist/ is missing or older than the sources.
  */
@@ -235,5 +237,79 @@ describe('the package in a real Node-RED runtime', () => {
         action: { buttons: [{ type: 'reply', reply: { id: 'All good', title: 'All good' } }, { type: 'reply', reply: { id: 'call-me', title: 'Call me' } }] },
       },
     });
+  });
+  it('registers a webhook node deployed with "Registration: automatic", receives the statuses Meta sends there, and unregisters it when deleted', async () => {
+    const hookUrl = `${nodeRedUrl}/whatsapp/auto`;
+    const autoFile = join(userDir, 'events', 'auto.jsonl');
+    const overrideNow = async (): Promise<string | undefined> => {
+      const response = await fetch(`${sandbox.url}/v25.0/${PHONE_NUMBER_ID}?fields=webhook_configuration`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      return ((await response.json()) as { webhook_configuration?: { phone_number?: string } }).webhook_configuration?.phone_number;
+    };
+    const deploy = async (flows: FlowNode[], rev: string): Promise<void> => {
+      const response = await fetch(`${nodeRedUrl}/flows`, {
+        method: 'POST',
+        headers: asAdmin({ 'Content-Type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'flows' }),
+        body: JSON.stringify({ rev, flows }),
+      });
+      expect(response.status).toBe(200);
+    };
+    const readFlows = async (): Promise<{ rev: string; flows: FlowNode[] }> =>
+      (await (await fetch(`${nodeRedUrl}/flows`, { headers: asAdmin({ 'Node-RED-API-Version': 'v2' }) })).json()) as { rev: string; flows: FlowNode[] };
+
+    const before = await readFlows();
+    expect(await overrideNow()).not.toBe(hookUrl);
+    const tab = 'a070000000000001';
+    const added: FlowNode[] = [
+      { id: tab, type: 'tab', label: 'automatic registration' },
+      {
+        id: 'a070000000000002',
+        type: 'whatsapp-webhook-status',
+        z: tab,
+        name: '',
+        server: CONFIG_ID,
+        url: '/whatsapp/auto',
+        events: ['status:sent', 'status:delivered', 'status:read'],
+        allPhoneNumbers: false,
+        deduplicate: true,
+        includeRaw: false,
+        lateStatuses: 'drop',
+        recordWindows: true,
+        recordOptOuts: true,
+        stopKeywords: 'STOP, UNSUBSCRIBE',
+        allowUnsigned: false,
+        registration: 'automatic',
+        publicUrl: nodeRedUrl,
+        x: 130,
+        y: 100,
+        wires: [['a070000000000003']],
+      },
+      { id: 'a070000000000003', type: 'json', z: tab, property: 'payload', action: 'str', pretty: false, x: 330, y: 100, wires: [['a070000000000004']] },
+      { id: 'a070000000000004', type: 'file', z: tab, filename: autoFile, filenameType: 'str', appendNewline: true, createDir: true, overwriteFile: 'false', encoding: 'utf8', x: 520, y: 100, wires: [[]] },
+    ];
+    await deploy([...before.flows, ...added], before.rev);
+    // Set by the node on deploy, after the sandbox's challenge to Node-RED succeeded.
+    await until('the override to point at the new node', async () => ((await overrideNow()) === hookUrl ? true : undefined));
+
+    const sent = await postJson('/orders/confirm', { phone: '+44 7911 123457', customer: { firstName: 'Bo' }, order: { id: 'A-2001', number: '#A-2001', deliveryDate: '14 March' } });
+    expect(sent.body).toMatchObject({ messageId: expect.stringMatching(/^wamid\./) });
+    const messageId = String(sent.body.messageId);
+    const statuses = await until('three statuses in the automatic node\'s file', () => {
+      if (!existsSync(autoFile)) return undefined;
+      const mine = readFileSync(autoFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as { messageId?: string; status?: string })
+        .filter((e) => e.messageId === messageId);
+      return mine.length >= 3 ? mine : undefined;
+    });
+    expect(statuses.map((e) => e.status)).toEqual(['sent', 'delivered', 'read']);
+    const { data } = (await (await fetch(`${sandbox.url}/__sandbox/webhooks?url=${encodeURIComponent(hookUrl)}`)).json()) as { data: Array<{ statusCode: number }> };
+    expect(data.length).toBeGreaterThan(0);
+    expect(data.every((attempt) => attempt.statusCode === 200)).toBe(true);
+
+    // Deleted by a deploy: the override it set goes (it was still ours).
+    const current = await readFlows();
+    await deploy(current.flows.filter((node) => node.id !== tab && node.z !== tab), current.rev);
+    await until('the override removed', async () => ((await overrideNow()) === undefined ? true : undefined));
   });
 });
