@@ -123,7 +123,11 @@ export async function ingestWebhookEvents(events: WebhookEvent[], store: Journey
       default:
         break;
     }
-    return { remember: options.deduplicate ? { phoneNumberId, eventId: consumerKey(event.eventId) } : undefined, writes };
+    if (!options.deduplicate) return { writes };
+    const remember = { phoneNumberId, eventId: consumerKey(event.eventId) };
+    // A status event's id is its message and status, and the last write is that consumer's record of the message:
+    // the store may keep "seen" there instead of writing an id record too (one random row per event, not two).
+    return event.kind === 'status' ? { remember, writes, seenBy: writes.length - 1 } : { remember, writes };
   });
   const outcomes = await store.applyEventBatch(items);
   events.forEach((event, i) => {

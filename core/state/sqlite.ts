@@ -10,16 +10,18 @@
  * Compact by design: phone number ids are interned to small integers, event and message ids are
  * stored as 16-byte hashes, times as integer milliseconds, tables WITHOUT ROWID.
  *
- * Cheap per webhook event, because Meta sends hundreds per second: a status write is one upsert that advances
- * only in SQL and returns the status it replaced; event ids and statuses carry no secondary index (random keys
- * made each one a second random page write per event; prune scans instead); the page cache holds the working set
- * and the WAL is checkpointed every ~40 MB, so a commit rewrites fewer pages and syncs far less often.
+ * Cheap per webhook event, because Meta sends hundreds per second and each row with a random key is one more page
+ * a commit writes: a status write is one upsert that advances only in SQL and returns the status it replaced; a
+ * status event is de-duplicated by a bit in its consumer's status record (`seen`) rather than by a row of its
+ * own; event ids and statuses carry no secondary index (prune scans instead); the page cache holds the working
+ * set and the WAL is checkpointed every ~40 MB, so checkpoints and their syncs come far less often.
  */
 import { hash } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
   checkEventBatch,
+  type CheckedWrite,
   EVENT_HORIZON_MS,
   type EventBatchItem,
   type EventBatchResult,
@@ -77,6 +79,7 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS statuses (
   phone INTEGER NOT NULL, id BLOB NOT NULL, status INTEGER NOT NULL, at INTEGER NOT NULL, prev INTEGER,
+  seen INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS opt_outs (
   phone INTEGER NOT NULL, wa_id TEXT NOT NULL, opted_out INTEGER NOT NULL, at INTEGER NOT NULL, reason TEXT,
@@ -87,12 +90,16 @@ CREATE INDEX IF NOT EXISTS send_slots_next_free ON send_slots (next_free);
 
 /**
  * Version 1 → 2, in place and in the same transaction as the version bump: `prev` lets one upsert return the
- * status it replaced; the two indexes only served prune and cost a random page write per event.
+ * status it replaced; `seen` holds which statuses a record has seen (bit 1 << code); the two indexes only served
+ * prune and cost a random page write per event. Version 1 remembered status events as id rows, so those rows are
+ * still consulted until the last of them has expired (`legacy_status_ids_until`).
  */
 const MIGRATE_1_TO_2 = `
 ALTER TABLE statuses ADD COLUMN prev INTEGER;
+ALTER TABLE statuses ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
 DROP INDEX IF EXISTS events_expires;
 DROP INDEX IF EXISTS statuses_at;
+INSERT INTO meta (key, value) SELECT 'legacy_status_ids_until', CAST(coalesce(max(expires), 0) AS TEXT) FROM events;
 UPDATE meta SET value = '2' WHERE key = 'schema';
 `;
 
@@ -124,6 +131,8 @@ export class SqliteStateStore implements JourneyStateStore {
     | 'event'
     | 'statusGet'
     | 'statusAdvance'
+    | 'statusSeen'
+    | 'eventSeen'
     | 'optOutPut'
     | 'optOutGet'
     | 'slot'
@@ -134,6 +143,8 @@ export class SqliteStateStore implements JourneyStateStore {
     StatementSync
   >;
   private closed = false;
+  /** Until when (epoch ms) status event ids remembered by a version 1 store may still be unexpired; 0: none. */
+  private readonly legacyStatusIdsUntil: number;
 
   constructor(options: SqliteStateStoreOptions) {
     const path = requireId(options?.path, 'path');
@@ -163,12 +174,16 @@ export class SqliteStateStore implements JourneyStateStore {
       if (version?.value !== SCHEMA_VERSION) {
         throw new Error(`State file ${path} has schema version ${version?.value ?? 'unknown'}; this version of the nodes reads ${SCHEMA_VERSION}.`);
       }
+      const legacy = this.db.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'").get() as { value: string } | undefined;
+      this.legacyStatusIdsUntil = Number(legacy?.value ?? 0);
     } catch (e) {
       this.db.close();
       throw e;
     }
 
     const p = (sql: string) => this.db.prepare(sql);
+    const advances = `(statuses.status <> ${FAILED}
+      AND CASE WHEN excluded.status = ${FAILED} THEN statuses.status = 0 ELSE excluded.status > statuses.status END)`;
     this.stmt = {
       phoneInsert: p('INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING'),
       phoneSelect: p('SELECT id FROM phones WHERE phone_number_id = ?'),
@@ -187,9 +202,19 @@ export class SqliteStateStore implements JourneyStateStore {
       // A row comes back only when the status was written, with the one it replaced in prev (NULL: first).
       statusAdvance: p(`INSERT INTO statuses (phone, id, status, at, prev) VALUES (?, ?, ?, ?, NULL)
         ON CONFLICT (phone, id) DO UPDATE SET prev = statuses.status, status = excluded.status, at = excluded.at
-        WHERE statuses.status <> ${FAILED}
-          AND CASE WHEN excluded.status = ${FAILED} THEN statuses.status = 0 ELSE excluded.status > statuses.status END
+        WHERE ${advances}
         RETURNING prev`),
+      // A status event de-duplicated by its record: the row comes back only if the record had not seen this status
+      // (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance.
+      statusSeen: p(`INSERT INTO statuses (phone, id, status, at, prev, seen) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+        ON CONFLICT (phone, id) DO UPDATE SET
+          prev = statuses.status,
+          status = CASE WHEN ${advances} THEN excluded.status ELSE statuses.status END,
+          at = CASE WHEN ${advances} THEN excluded.at ELSE statuses.at END,
+          seen = statuses.seen | excluded.seen
+        WHERE (statuses.seen & excluded.seen) = 0
+        RETURNING prev, status`),
+      eventSeen: p('SELECT 1 AS seen FROM events WHERE phone = ? AND id = ? AND expires > ?'),
       optOutPut: p(`INSERT INTO opt_outs (phone, wa_id, opted_out, at, reason) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (phone, wa_id) DO UPDATE SET opted_out = excluded.opted_out, at = excluded.at, reason = excluded.reason
         WHERE excluded.at >= opt_outs.at`),
@@ -315,14 +340,28 @@ export class SqliteStateStore implements JourneyStateStore {
     this.open();
     const checked = checkEventBatch(items);
     if (checked.length === 0) return [];
+    const legacy = this.legacyStatusIdsUntil > Date.now();
     return this.immediate(() =>
       checked.map((item): EventBatchResult => {
         const r = item.remember;
-        if (r && this.stmt.event.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at + EVENT_HORIZON_MS, r.at) === undefined) {
+        const seenBy = item.seenBy;
+        let seen: StatusRecordResult | undefined;
+        if (r && seenBy !== undefined) {
+          // The event's own id row, as version 1 wrote it, while such rows may still be unexpired.
+          if (legacy && this.stmt.eventSeen.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at) !== undefined) {
+            return { fresh: false, statuses: [] };
+          }
+          seen = this.seenStatus(item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>);
+          if (!seen) return { fresh: false, statuses: [] };
+        } else if (r && this.stmt.event.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at + EVENT_HORIZON_MS, r.at) === undefined) {
           return { fresh: false, statuses: [] };
         }
         const statuses: StatusRecordResult[] = [];
-        for (const w of item.writes) {
+        item.writes.forEach((w, i) => {
+          if (i === seenBy) {
+            statuses.push(seen!);
+            return;
+          }
           const phone = this.phone(w.phoneNumberId, true)!;
           if (w.kind === 'status') {
             statuses.push(this.status(phone, idHash(w.messageId), w.status, STATUS_NAMES.indexOf(w.status), w.at));
@@ -331,10 +370,22 @@ export class SqliteStateStore implements JourneyStateStore {
           } else {
             this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
           }
-        }
+        });
         return { fresh: true, statuses };
       }),
     );
+  }
+
+  /** A status write that is also its event's de-duplication: undefined when the record had seen this status. */
+  private seenStatus(w: Extract<CheckedWrite, { kind: 'status' }>): StatusRecordResult | undefined {
+    const code = STATUS_NAMES.indexOf(w.status);
+    const row = this.stmt.statusSeen.get(this.phone(w.phoneNumberId, true)!, idHash(w.messageId), code, w.at, 1 << code) as
+      | { prev: number | null; status: number }
+      | undefined;
+    if (!row) return undefined;
+    const previous = row.prev === null ? undefined : STATUS_NAMES[row.prev];
+    // Advanced when the record now holds this status and did not before (an insert has no previous).
+    return statusOutcome(previous, w.status, row.status === code && row.prev !== code);
   }
 
   async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {

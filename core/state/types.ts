@@ -61,6 +61,13 @@ export interface EventBatchItem {
   /** The de-duplication key; without it the writes always apply. */
   remember?: { phoneNumberId: string; eventId: string; at?: Date };
   writes: EventWrite[];
+  /**
+   * Optional, with `remember`, for a status event: `writes[seenBy]` is a status write whose message and status
+   * identify the event exactly as `remember.eventId` does (one consumer's record of one message). A store may then
+   * keep which statuses that record has seen instead of a separate record per event id: one row written per event
+   * instead of two. The answers are the same: the event is fresh exactly once (for at least the 7-day horizon).
+   */
+  seenBy?: number;
 }
 
 export interface EventBatchResult {
@@ -161,6 +168,7 @@ export type CheckedWrite =
 export interface CheckedBatchItem {
   remember?: { phoneNumberId: string; eventId: string; at: number };
   writes: CheckedWrite[];
+  seenBy?: number;
 }
 
 /**
@@ -189,7 +197,11 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
           throw new Error(`Unknown batch write kind ${JSON.stringify((w as { kind?: unknown }).kind)}.`);
       }
     });
-    return { remember, writes };
+    const seenBy = item.seenBy;
+    if (seenBy !== undefined && (!remember || !Number.isInteger(seenBy) || writes[seenBy]?.kind !== 'status')) {
+      throw new Error(`Batch item ${i}: seenBy must name one of its status writes, with remember set.`);
+    }
+    return seenBy === undefined ? { remember, writes } : { remember, writes, seenBy };
   });
 }
 

@@ -389,6 +389,78 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
         expect(await store.applyEventBatch([])).toEqual([]);
       });
 
+      describe('status events de-duplicated by their record (seenBy)', () => {
+        // The trigger's shape: the shared record of the message, then this consumer's, which identifies the event.
+        const seenItem = (id: string, name: StatusName, t: number, consumer = 'wf:node'): EventBatchItem => ({
+          remember: { phoneNumberId: PN, eventId: `${consumer}|status:${id}:${name}`, at: at(0) },
+          writes: [status(id, name, t), status(`${consumer}|${id}`, name, t)],
+          seenBy: 1,
+        });
+
+        it('gives the same answers as id records: each status once per consumer, regressions told apart', async () => {
+          const batch = (n: number): EventBatchItem[] => [
+            seenItem(`wamid.SB${n}`, 'sent', 0),
+            seenItem(`wamid.SB${n}`, 'read', 2000),
+            seenItem(`wamid.SB${n}`, 'sent', 0),
+            seenItem(`wamid.SB${n}`, 'delivered', 1000),
+            seenItem(`wamid.SB${n}`, 'delivered', 1000),
+            seenItem(`wamid.SB${n}`, 'read', 2000, 'wf:other'),
+          ];
+          const plain = (items: EventBatchItem[]) => items.map(({ remember, writes }) => ({ remember, writes }));
+          const bySeen = await store.applyEventBatch(batch(1));
+          expect(bySeen).toEqual(await store.applyEventBatch(plain(batch(2))));
+          expect(bySeen).toEqual([
+            { fresh: true, statuses: [{ applied: true, regression: false }, { applied: true, regression: false }] },
+            {
+              fresh: true,
+              statuses: [
+                { applied: true, previous: 'sent', regression: false },
+                { applied: true, previous: 'sent', regression: false },
+              ],
+            },
+            { fresh: false, statuses: [] },
+            {
+              fresh: true,
+              statuses: [
+                { applied: false, previous: 'read', regression: true },
+                { applied: false, previous: 'read', regression: true },
+              ],
+            },
+            { fresh: false, statuses: [] },
+            // Another consumer sees the event once for itself; the shared record had read already.
+            { fresh: true, statuses: [{ applied: false, previous: 'read', regression: false }, { applied: true, regression: false }] },
+          ]);
+          // Later deliveries of the same events, in new batches, are repeats too.
+          expect((await store.applyEventBatch([seenItem('wamid.SB1', 'delivered', 1000), seenItem('wamid.SB1', 'sent', 0)])).map((r) => r.fresh)).toEqual([
+            false,
+            false,
+          ]);
+          expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.SB1' })).toBe('read');
+          expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wf:node|wamid.SB1' })).toBe('read');
+        });
+
+        it('lets exactly one of several concurrent batches, across connections, claim each status event', async () => {
+          const hs = await handles(4);
+          const ids = Array.from({ length: 20 }, (_, i) => `wamid.SC${i}`);
+          const events = ids.flatMap((id) => (['sent', 'delivered', 'read'] as const).map((name, k) => ({ id, name, t: k * 1000 })));
+          const batches = await Promise.all(
+            Array.from({ length: 8 }, (_, b) => hs[b % hs.length].applyEventBatch(shuffle(events, b + 1).map((e) => seenItem(e.id, e.name, e.t)))),
+          );
+          expect(batches.flat().filter((r) => r.fresh)).toHaveLength(events.length);
+          for (const id of ids) expect(await store.getStatus({ phoneNumberId: PN, messageId: `wf:node|${id}` })).toBe('read');
+        });
+
+        it('refuses a seenBy that names no status write, or comes without remember', async () => {
+          const good = seenItem('wamid.SD', 'sent', 0);
+          await expect(store.applyEventBatch([{ ...good, seenBy: 2 }])).rejects.toThrow(/seenBy must name one of its status writes/);
+          await expect(store.applyEventBatch([{ writes: good.writes, seenBy: 1 }])).rejects.toThrow(/with remember set/);
+          await expect(
+            store.applyEventBatch([{ ...good, writes: [{ kind: 'inbound', phoneNumberId: PN, waId: WA, at: at(0) }], seenBy: 0 }]),
+          ).rejects.toThrow(/seenBy/);
+          expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.SD' })).toBeUndefined();
+        });
+      });
+
       it('lets exactly one of several concurrent batches, across connections, claim each event', async () => {
         const hs = await handles(4);
         const ids = Array.from({ length: 30 }, (_, i) => `wamid.C${i}`);

@@ -117,10 +117,14 @@ describe('SqliteStateStore specifics', () => {
       CREATE INDEX send_slots_next_free ON send_slots (next_free);
       INSERT INTO meta VALUES ('schema', '1');
       INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');`);
-    const t = Date.UTC(2025, 5, 18, 12);
+    // Recent, as at an upgrade: the id rows version 1 wrote for status events are still within their 7 days.
+    const t = Date.now() - 3600_000;
     const h = (id: string) => createHash('sha256').update(id, 'utf8').digest().subarray(0, 16);
     old.prepare('INSERT INTO windows VALUES (1, ?, ?, ?)').run('wa', t, t + 72 * 3600_000);
     old.prepare('INSERT INTO events VALUES (1, ?, ?)').run(h('status:wamid.1:read'), t + 7 * 86_400_000);
+    old.prepare('INSERT INTO events VALUES (1, ?, ?)').run(h('wf:n|status:wamid.3:delivered'), t + 7 * 86_400_000);
+    old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?)').run(h('wamid.3'), t); // delivered
+    old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?)').run(h('wf:n|wamid.3'), t);
     old.prepare('INSERT INTO statuses VALUES (1, ?, 2, ?)').run(h('wamid.1'), t); // read
     old.prepare('INSERT INTO statuses VALUES (1, ?, 0, ?)').run(h('wamid.2'), t); // sent
     old.prepare('INSERT INTO opt_outs VALUES (1, ?, 1, ?, ?)').run('wa', t, 'keyword:stop');
@@ -143,11 +147,23 @@ describe('SqliteStateStore specifics', () => {
       regression: false,
     });
     expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.2' })).toBe('read');
+    // The trigger's status events now de-duplicate by their record (seenBy); one seen before the upgrade is still
+    // a repeat, and a status it had not seen is new.
+    const trigger = (status: 'delivered' | 'read') => ({
+      remember: { phoneNumberId: 'pn', eventId: `wf:n|status:wamid.3:${status}` },
+      writes: [
+        { kind: 'status' as const, phoneNumberId: 'pn', messageId: 'wamid.3', status, at },
+        { kind: 'status' as const, phoneNumberId: 'pn', messageId: 'wf:n|wamid.3', status, at },
+      ],
+      seenBy: 1,
+    });
+    expect((await a.applyEventBatch([trigger('delivered'), trigger('read'), trigger('read')])).map((r) => r.fresh)).toEqual([false, true, false]);
     await a.close();
     await b.close();
 
     const db = new DatabaseSync(path);
     expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '2' });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'").get()).toEqual({ value: String(t + 7 * 86_400_000) });
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all() as Array<{ name: string }>).map((r) => r.name);
     expect(indexes.sort()).toEqual(['send_slots_next_free', 'windows_last_inbound']);
     expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
