@@ -381,7 +381,7 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
           };
           if (field === 'messages') {
             const shell = parsed.data as MessagesValue;
-            fromMessages({ ...shell, statuses: parseStatuses((parsed.data as { statuses?: unknown[] }).statuses) }, ctx, opts, out);
+            fromMessages({ ...shell, statuses: parseStatuses((parsed.data as { statuses?: unknown }).statuses) }, ctx, opts, out);
           }
           else fromUserPreferences(parsed.data as UserPreferencesValue, ctx, opts, out);
           break;

@@ -260,13 +260,13 @@ export const messagesValueSchema = z
   .passthrough();
 export type MessagesValue = z.infer<typeof messagesValueSchema>;
 
-/** `messagesValueSchema` with statuses left unparsed, for `parseStatuses` to take item by item. */
-export const messagesValueShellSchema = messagesValueSchema.extend({ statuses: lenient(z.array(z.unknown())) });
+/** `messagesValueSchema` with statuses left untouched (zod would visit every item), for `parseStatuses`. */
+export const messagesValueShellSchema = messagesValueSchema.extend({ statuses: z.unknown() });
 const statusItemSchema = statusSchema.nullable().catch(null);
 
-/** The statuses array as `messagesValueSchema` parses it (a bad item becomes null), fast path first. */
-export function parseStatuses(items: unknown[] | undefined): MessagesValue['statuses'] {
-  return items?.map((item) => fastStatus(item) ?? statusItemSchema.parse(item));
+/** The statuses as `messagesValueSchema` parses them (not an array: none; a bad item: null), fast path first. */
+export function parseStatuses(items: unknown): MessagesValue['statuses'] {
+  return Array.isArray(items) ? items.map((item) => fastStatus(item) ?? statusItemSchema.parse(item)) : undefined;
 }
 
 export const userPreferenceSchema = z

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fastStatus, normalizeWebhook, parseWebhookBody, statusSchema } from '../../core/webhooks';
+import { fastStatus, messagesValueSchema, normalizeWebhook, parseWebhookBody, statusSchema } from '../../core/webhooks';
 
 const dir = join(__dirname, '../fixtures/webhooks');
 
@@ -264,5 +264,14 @@ describe('fastStatus (the written-out statusSchema for plain statuses)', () => {
       bySchema.filter((s) => ['sent', 'delivered', 'read', 'played', 'failed'].includes(s.status)).map((s) => JSON.stringify(s)),
     );
     expect(skipped.join('\n')).toMatch(/skipped/);
+  });
+
+  it('reads statuses that are not an array as none, keeping the rest of the change, as the schema does', () => {
+    for (const statuses of ['oops', { 0: {} }, 42, null]) {
+      const value = { metadata: { display_phone_number: '1', phone_number_id: 'pn' }, statuses, errors: [{ code: 131000, title: 'x' }] };
+      expect(messagesValueSchema.parse(value).statuses).toBeUndefined();
+      const events = normalizeWebhook({ object: 'whatsapp_business_account', entry: [{ id: 'waba', changes: [{ field: 'messages', value }] }] });
+      expect(events.map((e) => e.kind)).toEqual(['error']);
+    }
   });
 });
