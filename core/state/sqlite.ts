@@ -103,6 +103,11 @@ INSERT INTO meta (key, value) SELECT 'legacy_status_ids_until', CAST(coalesce(ma
 UPDATE meta SET value = '2' WHERE key = 'schema';
 `;
 
+/** The named parameters a statement's expiry test uses (node:sqlite refuses unknown ones). */
+function pick(bounds: { $now: number; $statusesBefore: number }, expired: string): Record<string, number> {
+  return expired.includes('$now') ? { $now: bounds.$now } : { $statusesBefore: bounds.$statusesBefore };
+}
+
 /** Status codes are indexes into STATUS_NAMES: sent 0, delivered 1, read 2, played 3, failed 4. */
 const FAILED = STATUS_NAMES.indexOf('failed');
 
@@ -118,7 +123,21 @@ export interface SqliteStateStoreOptions {
   busyTimeoutMs?: number;
   /** For tests: how `node:sqlite` is obtained. */
   sqlite?: SqliteModule;
+  /**
+   * How often expired rows are deleted in the background (windows after 72 h, event ids after 7 days, statuses after
+   * 30 days, passed send slots), a slice at a time so a large file never holds the event loop long. Default 15 min;
+   * 0 turns it off (then call `prune` yourself).
+   */
+  maintenanceIntervalMs?: number;
 }
+
+/** Rows looked at per slice of background pruning: a few milliseconds of work between two turns of the event loop. */
+const PRUNE_SLICE_ROWS = 5000;
+/** Tables whose expired rows are found by scanning (no index on their time column), with the row's expiry test. */
+const SCANNED_TABLES = [
+  { table: 'events', key: 'phone, id', expired: 'expires <= $now' },
+  { table: 'statuses', key: 'phone, id', expired: 'at <= $statusesBefore' },
+] as const;
 
 export class SqliteStateStore implements JourneyStateStore {
   private readonly db: DatabaseSync;
@@ -143,6 +162,8 @@ export class SqliteStateStore implements JourneyStateStore {
     StatementSync
   >;
   private closed = false;
+  private maintenance?: ReturnType<typeof setInterval>;
+  private pruning = false;
   /** Until when (epoch ms) status event ids remembered by a version 1 store may still be unexpired; 0: none. */
   private readonly legacyStatusIdsUntil: number;
 
@@ -227,6 +248,7 @@ export class SqliteStateStore implements JourneyStateStore {
       pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
       pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
     };
+    this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
   }
 
   /** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */
@@ -418,9 +440,56 @@ export class SqliteStateStore implements JourneyStateStore {
     });
   }
 
+  /**
+   * `prune` without blocking: indexed deletes at once, then the scanned tables a slice of PRUNE_SLICE_ROWS keys at a
+   * time in key order, yielding to the event loop between slices. Returns the rows deleted.
+   */
+  async pruneGradually(now: Date = new Date(), pause: () => Promise<void> = () => new Promise((r) => setImmediate(r))): Promise<number> {
+    this.open();
+    const t = requireTime(now, 'now');
+    let n = Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes) + Number(this.stmt.pruneSlots.run(t).changes);
+    const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
+    for (const { table, key, expired } of SCANNED_TABLES) {
+      const next = this.db.prepare(`SELECT ${key} FROM ${table} WHERE (${key}) > ($phone, $id) ORDER BY ${key} LIMIT 1 OFFSET ${PRUNE_SLICE_ROWS - 1}`);
+      const slice = this.db.prepare(`DELETE FROM ${table} WHERE (${key}) > ($phone, $id) AND (${key}) <= ($toPhone, $toId) AND ${expired}`);
+      const rest = this.db.prepare(`DELETE FROM ${table} WHERE (${key}) > ($phone, $id) AND ${expired}`);
+      // Before every key: phones are positive integers, and any blob sorts after the empty one.
+      let cursor: { phone: number; id: Uint8Array } = { phone: 0, id: new Uint8Array(0) };
+      for (;;) {
+        if (this.closed) return n;
+        const end = next.get({ $phone: cursor.phone, $id: cursor.id }) as { phone: number; id: Uint8Array } | undefined;
+        if (!end) {
+          n += Number(rest.run({ $phone: cursor.phone, $id: cursor.id, ...pick(bounds, expired) }).changes);
+          break;
+        }
+        n += Number(slice.run({ $phone: cursor.phone, $id: cursor.id, $toPhone: end.phone, $toId: end.id, ...pick(bounds, expired) }).changes);
+        cursor = end;
+        await pause();
+      }
+    }
+    return n;
+  }
+
+  /** Starts background pruning (see SqliteStateStoreOptions.maintenanceIntervalMs); the timer never keeps a process alive. */
+  startMaintenance(intervalMs: number): void {
+    if (intervalMs <= 0 || this.maintenance) return;
+    this.maintenance = setInterval(() => {
+      if (this.pruning || this.closed) return;
+      this.pruning = true;
+      // A busy file (another process writing) simply waits for the next round.
+      this.pruneGradually()
+        .catch(() => undefined)
+        .finally(() => {
+          this.pruning = false;
+        });
+    }, intervalMs);
+    this.maintenance.unref();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.maintenance) clearInterval(this.maintenance);
     this.db.close();
   }
 }

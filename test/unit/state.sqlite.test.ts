@@ -281,3 +281,46 @@ describe('SqliteStateStore specifics', () => {
     expect(() => new SqliteStateStore({ path: '' })).toThrow(/path is required/);
   });
 });
+
+describe('SqliteStateStore background pruning', () => {
+  const DAY = 86_400_000;
+  const PN = '106540352242922';
+
+  it('deletes exactly the expired rows a slice at a time, yielding between slices', async () => {
+    const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 0 });
+    const t0 = Date.UTC(2026, 0, 1);
+    // 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 7 days).
+    const old = Array.from({ length: 12_000 }, (_, i) => ({ messageId: `wamid.old.${i}`, at: t0 }));
+    const fresh = Array.from({ length: 3_000 }, (_, i) => ({ messageId: `wamid.new.${i}`, at: t0 + 20 * DAY }));
+    for (const s of [...old, ...fresh]) await store.recordStatus({ phoneNumberId: PN, messageId: s.messageId, status: 'delivered', at: new Date(s.at) });
+    for (let i = 0; i < 6_000; i++) await store.rememberEvent({ phoneNumberId: PN, eventId: `message:wamid.in.${i}`, at: new Date(t0) });
+
+    let pauses = 0;
+    const deleted = await store.pruneGradually(new Date(t0 + 31 * DAY), async () => {
+      pauses++;
+    });
+    expect(deleted).toBe(12_000 + 6_000);
+    expect(pauses).toBeGreaterThanOrEqual(3); // 15,000 status keys and 6,000 event keys in slices of 5,000
+    expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.old.11999' })).toBeUndefined();
+    expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.new.2999' })).toBe('delivered');
+    expect(await store.prune(new Date(t0 + 31 * DAY))).toBe(0); // nothing left that the full prune would remove
+    await store.close();
+  });
+
+  it('runs by itself in the background and stops when the store closes', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] });
+    try {
+      const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 60_000 });
+      await store.reserveSendSlot({ key: 'pace:old', intervalMs: 1, now: Date.now() - 10_000 });
+      const spy = jest.spyOn(store, 'pruneGradually');
+      jest.advanceTimersByTime(60_000);
+      expect(spy).toHaveBeenCalledTimes(1);
+      await spy.mock.results[0].value;
+      await store.close();
+      jest.advanceTimersByTime(120_000);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
