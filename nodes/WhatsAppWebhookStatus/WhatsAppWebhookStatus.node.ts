@@ -19,6 +19,7 @@ import {
   verifySubscription,
 } from '../../core';
 import { getStateStore, stateStoreProperties } from '../shared/store';
+import { RecentReadings } from '../shared/credentials';
 import type { MetaCredential } from '../shared/credentials';
 import { createClient, getMetaCredential } from '../shared/transport';
 
@@ -37,29 +38,17 @@ const EVENT_OPTIONS = [
 ];
 
 /**
- * n8n reads a credential from its database, decrypts it and evaluates its defaults in an expression isolate on
- * every call: at Meta's delivery rates that was a tenth of n8n's CPU. Each trigger node (per workflow) reuses its
- * last reading for this long; a POST refused with a reading is checked again with a fresh one, so a rotated app
- * secret applies at once. A reading without an app secret (unsigned testing) is never reused, so adding a secret
- * is enforced from the next POST. Other fields (the phone number id filter) apply within this time.
+ * Each trigger node (per workflow) reuses its last credential reading for 30 s; a POST refused with a reading is
+ * checked again with a fresh one, so a rotated app secret applies at once. A reading without an app secret (unsigned
+ * testing) is never reused, so adding a secret is enforced from the next POST. Other fields (the phone number id
+ * filter) apply within this time.
  */
-const CREDENTIAL_REUSE_MS = 30_000;
-const credentialReadings = new Map<string, { at: number; credential: Promise<MetaCredential> }>();
+const credentialReadings = new RecentReadings<MetaCredential>(30_000);
 
 function readCredential(ctx: IWebhookFunctions, fresh: boolean): Promise<MetaCredential> {
   const node = ctx.getNode();
   const key = `${ctx.getWorkflow().id ?? ''}|${node.id}|${node.credentials?.metaWhatsAppCloudApi?.id ?? ''}`;
-  const now = Date.now();
-  const last = credentialReadings.get(key);
-  if (!fresh && last && now - last.at < CREDENTIAL_REUSE_MS) return last.credential;
-  const credential = getMetaCredential(ctx);
-  credentialReadings.set(key, { at: now, credential });
-  // A failed read, or one without an app secret, is not kept: the next POST reads again.
-  const forget = (): void => {
-    if (credentialReadings.get(key)?.credential === credential) credentialReadings.delete(key);
-  };
-  credential.then((c) => c.appSecretValue || forget(), forget);
-  return credential;
+  return credentialReadings.get(key, () => getMetaCredential(ctx), { fresh, keep: (c) => Boolean(c.appSecretValue) });
 }
 
 /** Why a POST must be refused with 401, or undefined when its signature verifies (or unsigned is allowed). */

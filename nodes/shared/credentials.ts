@@ -50,3 +50,29 @@ export function parseCredential(data: ICredentialDataDecryptedObject): MetaCrede
     verifyToken: c.verifyToken,
   };
 }
+
+/**
+ * Recent credential readings, reused for a short time. n8n reads a credential from its database, decrypts it and
+ * evaluates its defaults on every `getCredentials` call: at Meta's webhook rates that was a tenth of n8n's CPU.
+ * A failed reading, or one `keep` refuses, is not reused: the next call reads again.
+ */
+export class RecentReadings<T> {
+  private readonly readings = new Map<string, { at: number; value: Promise<T> }>();
+
+  constructor(private readonly reuseMs: number) {}
+
+  get(key: string, read: () => Promise<T>, options: { fresh?: boolean; keep?: (value: T) => boolean } = {}): Promise<T> {
+    const now = Date.now();
+    const last = this.readings.get(key);
+    if (!options.fresh && last && now - last.at < this.reuseMs) return last.value;
+    const value = read();
+    this.readings.set(key, { at: now, value });
+    const forget = (): void => {
+      if (this.readings.get(key)?.value === value) this.readings.delete(key);
+    };
+    value.then((v) => {
+      if (options.keep && !options.keep(v)) forget();
+    }, forget);
+    return value;
+  }
+}

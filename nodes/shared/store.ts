@@ -5,6 +5,7 @@ import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workfl
 
 import { createStateStore, z } from '../../core';
 import type { JourneyStateStore } from '../../core';
+import { RecentReadings } from './credentials';
 import type { N8nContext } from './transport';
 
 /**
@@ -66,6 +67,7 @@ export function defaultStorePath(): string {
 }
 
 const stores = new Map<string, Promise<JourneyStateStore>>();
+const redisReadings = new RecentReadings<ICredentialDataDecryptedObject>(30_000);
 
 /** One store per configuration per process, reused by every execution (connections are not per item). */
 export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<JourneyStateStore> {
@@ -75,7 +77,9 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
   };
   const backend = getParam('stateStore', 'embedded');
   if (backend === 'redis') {
-    const raw: ICredentialDataDecryptedObject = await ctx.getCredentials('redis');
+    // The trigger asks for its store on every POST: reuse the Redis credential reading as it reuses Meta's.
+    const credentialId = ctx.getNode().credentials?.redis?.id;
+    const raw = credentialId ? await redisReadings.get(credentialId, () => ctx.getCredentials('redis')) : await ctx.getCredentials('redis');
     const parsed = redisCredentialSchema.safeParse(raw);
     if (!parsed.success) {
       throw new Error(`Redis credential: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
