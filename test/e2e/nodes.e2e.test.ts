@@ -7,7 +7,7 @@
 import { computeSignature } from '../../core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { N8nInstance, disposeAll, jsonOf, newWorkflowId, sandboxCredential, signedWebhookHeaders, statusWebhookBody } from './harness';
+import { N8nInstance, disposeAll, jsonOf, newWorkflowId, orderConfirmationSendNode, sandboxCredential, signedWebhookHeaders, statusWebhookBody } from './harness';
 import type { WorkflowJson } from './harness';
 
 const APP_SECRET = 'e2e-app-secret';
@@ -46,27 +46,7 @@ function batchWorkflow(): WorkflowJson {
         },
       },
       { id: 'n3', name: 'Split', type: 'n8n-nodes-base.splitOut', typeVersion: 1, position: [400, 0], parameters: { fieldToSplitOut: 'recipients', options: {} } },
-      {
-        id: 'n4',
-        name: 'Send',
-        type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
-        typeVersion: 1,
-        position: [600, 0],
-        credentials: cred,
-        parameters: {
-          operation: 'sendTemplate',
-          recipient: '={{ $json.phone }}',
-          template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
-          variablesMode: 'mapper',
-          variables: {
-            mappingMode: 'defineBelow',
-            value: { header_text_1: '#1', body_1: '={{ $json.name }}', body_2: '#1', body_3: 'today', button_0_url: 'o1' },
-            matchingColumns: [],
-            schema: [],
-          },
-          options: { messagesPerSecond: MPS, pairIntervalSeconds: 0, journey: 'e2e', step: 'batch' },
-        },
-      },
+      orderConfirmationSendNode({ id: 'n4', position: [600, 0], credentials: cred, body1: '={{ $json.name }}', options: { messagesPerSecond: MPS, pairIntervalSeconds: 0, journey: 'e2e', step: 'batch' } }),
     ],
     connections: {
       Start: { main: [[{ node: 'Recipients', type: 'main', index: 0 }]] },

@@ -8,7 +8,7 @@
  */
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { N8nInstance, disposeAll, jsonOf, newWorkflowId, sandboxCredential, signedWebhookHeaders, statusWebhookBody } from './harness';
+import { N8nInstance, disposeAll, jsonOf, newWorkflowId, orderConfirmationSendNode, sandboxCredential, signedWebhookHeaders, statusWebhookBody } from './harness';
 import type { WorkflowJson } from './harness';
 import { runCommand } from './harness/process';
 
@@ -84,28 +84,7 @@ const workflows: WorkflowJson[] = [
     nodes: [
       webhookNode('Send request', 'queue-send'),
       { id: 'split', name: 'Split', type: 'n8n-nodes-base.splitOut', typeVersion: 1, position: [200, 0], parameters: { fieldToSplitOut: 'body.recipients', options: {} } },
-      {
-        id: 'send',
-        name: 'Send',
-        type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
-        typeVersion: 1,
-        position: [400, 0],
-        credentials: creds,
-        parameters: {
-          operation: 'sendTemplate',
-          recipient: '={{ $json.phone }}',
-          template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
-          variablesMode: 'mapper',
-          variables: {
-            mappingMode: 'defineBelow',
-            value: { header_text_1: '#1', body_1: 'Ana', body_2: '#1', body_3: 'today', button_0_url: 'o1' },
-            matchingColumns: [],
-            schema: [],
-          },
-          options: { messagesPerSecond: MPS, pairIntervalSeconds: 0 },
-          ...store,
-        },
-      },
+      orderConfirmationSendNode({ id: 'send', position: [400, 0], credentials: creds, body1: 'Ana', options: { messagesPerSecond: MPS, pairIntervalSeconds: 0 }, parameters: store }),
     ],
     connections: {
       'Send request': { main: [[{ node: 'Split', type: 'main', index: 0 }]] },

@@ -19,6 +19,7 @@ export { freePort } from './ports';
 export { provisionN8n, type N8nInstallation } from './provision';
 export { extractRunJson, itemsOf, jsonOf, runExecutionDataSchema, type NodeItem, type Run, type RunExecutionData } from './run-data';
 export {
+  orderConfirmationSendNode,
   sandboxCredential,
   sandboxCredentialData,
   signedWebhookHeaders,

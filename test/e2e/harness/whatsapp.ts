@@ -88,3 +88,39 @@ export async function listSandboxTemplates(sandbox: Pick<Sandbox, 'url' | 'confi
   if (!listed.ok) throw new Error(`sandbox template list: HTTP ${listed.status} ${await listed.text()}`);
   return ((await listed.json()) as { data: ListedTemplate[] }).data;
 }
+
+/**
+ * A WhatsApp Send Template node sending the sandbox's `order_confirmation (en_US)` to `={{ $json.phone }}`, as the
+ * e2e workflows use it; `body1` is the customer's name (a value or an expression), `parameters` adds or overrides.
+ */
+export function orderConfirmationSendNode(p: {
+  id: string;
+  position: [number, number];
+  credentials: Record<string, { id: string; name: string }>;
+  body1: string;
+  options: Record<string, unknown>;
+  parameters?: Record<string, unknown>;
+}): Record<string, unknown> {
+  return {
+    id: p.id,
+    name: 'Send',
+    type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
+    typeVersion: 1,
+    position: p.position,
+    credentials: p.credentials,
+    parameters: {
+      operation: 'sendTemplate',
+      recipient: '={{ $json.phone }}',
+      template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
+      variablesMode: 'mapper',
+      variables: {
+        mappingMode: 'defineBelow',
+        value: { header_text_1: '#1', body_1: p.body1, body_2: '#1', body_3: 'today', button_0_url: 'o1' },
+        matchingColumns: [],
+        schema: [],
+      },
+      options: p.options,
+      ...p.parameters,
+    },
+  };
+}
