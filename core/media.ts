@@ -36,9 +36,10 @@ export class MediaUploads {
     return createHash('sha256').update(data).digest('hex');
   }
 
-  mediaId(client: CloudApiClient, file: FileToUpload): Promise<string> {
+  /** `sha256` may be passed when the caller already hashed the file (it reports the hash), so large files are hashed once. */
+  mediaId(client: CloudApiClient, file: FileToUpload, sha256: string = MediaUploads.sha256(file.data)): Promise<string> {
     // The MIME type is part of the key: the same bytes declared as another type are another upload to Meta.
-    const key = `${MediaUploads.sha256(file.data)}|${file.mimeType}`;
+    const key = `${sha256}|${file.mimeType}`;
     const known = this.ids.get(key);
     if (known && this.now() - known.at < this.reuseMs) return known.id;
     const id = client.uploadMedia(file);

@@ -128,7 +128,7 @@ function register(RED: NodeAPI): void {
       if (file) {
         const sha256 = MediaUploads.sha256(file.data);
         // A dry run sends nothing, uploads included: the request shows media id "0" where the upload's id would go.
-        const id = settings.dryRun ? '0' : await uploads.mediaId(ctx.client, file);
+        const id = settings.dryRun ? '0' : await uploads.mediaId(ctx.client, file, sha256);
         ref = { id };
         upload = { mediaId: settings.dryRun ? undefined : id, fileName: file.fileName, mimeType: file.mimeType, bytes: file.data.length, sha256 };
       }
