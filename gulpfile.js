@@ -8,22 +8,34 @@ const { src, dest } = require('gulp');
 const { resolveHtmlIncludes } = require('./scripts/html-includes');
 
 function resolveIncludes() {
-  return new Transform({
-    objectMode: true,
-    transform(file, _encoding, done) {
-      if (file.isBuffer() && file.extname === '.html') file.contents = Buffer.from(resolveHtmlIncludes(file.contents.toString('utf8'), file.path), 'utf8');
-      done(null, file);
-    },
-  });
+	return new Transform({
+		objectMode: true,
+		transform(file, _encoding, done) {
+			if (file.isBuffer() && file.extname === '.html')
+				file.contents = Buffer.from(
+					resolveHtmlIncludes(file.contents.toString('utf8'), file.path),
+					'utf8',
+				);
+			done(null, file);
+		},
+	});
 }
 
 function copyIcons() {
-  return src(['nodes/**/*.{svg,png,json}', 'credentials/**/*.{svg,png}', 'node-red/**/*.{html,svg,png}', '!node-red/partials/**'], {
-    base: '.',
-    encoding: false,
-  })
-    .pipe(resolveIncludes())
-    .pipe(dest('dist'));
+	return src(
+		[
+			'nodes/**/*.{svg,png,json}',
+			'credentials/**/*.{svg,png}',
+			'node-red/**/*.{html,svg,png}',
+			'!node-red/partials/**',
+		],
+		{
+			base: '.',
+			encoding: false,
+		},
+	)
+		.pipe(resolveIncludes())
+		.pipe(dest('dist'));
 }
 
 exports['build:icons'] = copyIcons;

@@ -20,113 +20,143 @@ import { z } from 'zod';
 import { startSandbox, type SandboxOptionsInput } from '../sandbox';
 
 const tlsSchema = z.object({
-  host: z.string().default('127.0.0.1'),
-  port: z.number().int().min(1).max(65535),
-  certFile: z.string(),
-  keyFile: z.string(),
+	host: z.string().default('127.0.0.1'),
+	port: z.number().int().min(1).max(65535),
+	certFile: z.string(),
+	keyFile: z.string(),
 });
 
 interface AppSubscription {
-  object: string;
-  callback_url: string;
-  active: boolean;
-  fields: Array<{ name: string; version: string }>;
+	object: string;
+	callback_url: string;
+	active: boolean;
+	fields: Array<{ name: string; version: string }>;
 }
 
 function readAll(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+	return new Promise((resolve, reject) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (c: Buffer) => chunks.push(c));
+		req.on('end', () => resolve(Buffer.concat(chunks)));
+		req.on('error', reject);
+	});
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+	const text = JSON.stringify(body);
+	res.writeHead(status, {
+		'content-type': 'application/json',
+		'content-length': Buffer.byteLength(text),
+	});
+	res.end(text);
 }
 
 /** Meta's app-level webhook subscription endpoints, as the built-in trigger uses them. Returns false if not one. */
-async function appEndpoint(req: http.IncomingMessage, res: http.ServerResponse, subscriptions: Map<string, AppSubscription>): Promise<boolean> {
-  const url = new URL(req.url ?? '/', 'https://graph.facebook.com');
-  const match = /^\/v\d+\.\d+\/(oauth\/access_token|(\d+)\/subscriptions)$/.exec(url.pathname);
-  if (!match) return false;
-  const body = (await readAll(req)).toString('utf8');
-  if (match[1] === 'oauth/access_token') {
-    json(res, 200, { access_token: 'bench-app-access-token', token_type: 'bearer' });
-    return true;
-  }
-  const method = (req.method ?? 'GET').toUpperCase();
-  if (method === 'GET') {
-    json(res, 200, { data: [...subscriptions.values()] });
-  } else if (method === 'POST') {
-    const form = new URLSearchParams(body);
-    const parsedJson = body.trim().startsWith('{') ? (JSON.parse(body) as Record<string, unknown>) : undefined;
-    const get = (k: string): string => String(parsedJson?.[k] ?? form.get(k) ?? '');
-    const fields = (JSON.parse(get('fields') || '[]') as string[]).map((name) => ({ name, version: 'v19.0' }));
-    subscriptions.set(get('object'), { object: get('object'), callback_url: get('callback_url'), active: true, fields });
-    json(res, 200, { success: true });
-  } else if (method === 'DELETE') {
-    subscriptions.delete(url.searchParams.get('object') ?? 'whatsapp_business_account');
-    json(res, 200, { success: true });
-  } else {
-    json(res, 400, { error: { message: `unsupported ${method}`, code: 100 } });
-  }
-  return true;
+async function appEndpoint(
+	req: http.IncomingMessage,
+	res: http.ServerResponse,
+	subscriptions: Map<string, AppSubscription>,
+): Promise<boolean> {
+	const url = new URL(req.url ?? '/', 'https://graph.facebook.com');
+	const match = /^\/v\d+\.\d+\/(oauth\/access_token|(\d+)\/subscriptions)$/.exec(url.pathname);
+	if (!match) return false;
+	const body = (await readAll(req)).toString('utf8');
+	if (match[1] === 'oauth/access_token') {
+		json(res, 200, { access_token: 'bench-app-access-token', token_type: 'bearer' });
+		return true;
+	}
+	const method = (req.method ?? 'GET').toUpperCase();
+	if (method === 'GET') {
+		json(res, 200, { data: [...subscriptions.values()] });
+	} else if (method === 'POST') {
+		const form = new URLSearchParams(body);
+		const parsedJson = body.trim().startsWith('{')
+			? (JSON.parse(body) as Record<string, unknown>)
+			: undefined;
+		const get = (k: string): string => String(parsedJson?.[k] ?? form.get(k) ?? '');
+		const fields = (JSON.parse(get('fields') || '[]') as string[]).map((name) => ({
+			name,
+			version: 'v19.0',
+		}));
+		subscriptions.set(get('object'), {
+			object: get('object'),
+			callback_url: get('callback_url'),
+			active: true,
+			fields,
+		});
+		json(res, 200, { success: true });
+	} else if (method === 'DELETE') {
+		subscriptions.delete(url.searchParams.get('object') ?? 'whatsapp_business_account');
+		json(res, 200, { success: true });
+	} else {
+		json(res, 400, { error: { message: `unsupported ${method}`, code: 100 } });
+	}
+	return true;
 }
 
 async function main(): Promise<void> {
-  const raw = JSON.parse(process.argv[2] ?? '{}') as SandboxOptionsInput & { tls?: unknown };
-  const { tls: tlsRaw, ...options } = raw;
-  const sandbox = await startSandbox(options);
-  let front: https.Server | undefined;
-  let tlsPort: number | undefined;
-  if (tlsRaw !== undefined) {
-    const t = tlsSchema.parse(tlsRaw);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-    const subscriptions = new Map<string, AppSubscription>();
-    front = https.createServer({ cert: readFileSync(t.certFile), key: readFileSync(t.keyFile), keepAlive: true }, (req, res) => {
-      void (async () => {
-        if (await appEndpoint(req, res, subscriptions)) return;
-        // Everything else goes to the sandbox unchanged.
-        const upstream = http.request(
-          { host: '127.0.0.1', port: sandbox.port, method: req.method, path: req.url, headers: req.headers, agent },
-          (answer) => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-          },
-        );
-        upstream.on('error', (error) => {
-          if (!res.headersSent) json(res, 502, { error: { message: `bench front: ${error.message}` } });
-          else res.destroy();
-        });
-        req.pipe(upstream);
-      })().catch((error: unknown) => {
-        if (!res.headersSent) json(res, 500, { error: { message: String(error) } });
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      front!.once('error', reject);
-      front!.listen(t.port, t.host, () => resolve());
-    });
-    tlsPort = (front.address() as AddressInfo).port;
-  }
-  process.stdout.write(`${JSON.stringify({ url: sandbox.url, tlsPort })}\n`);
-  const stop = (): void => {
-    front?.close();
-    front?.closeAllConnections();
-    void sandbox.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  // Exit with the parent: never leave a sandbox listening on 443 behind.
-  process.stdin.on('end', stop);
-  process.stdin.resume();
+	const raw = JSON.parse(process.argv[2] ?? '{}') as SandboxOptionsInput & { tls?: unknown };
+	const { tls: tlsRaw, ...options } = raw;
+	const sandbox = await startSandbox(options);
+	let front: https.Server | undefined;
+	let tlsPort: number | undefined;
+	if (tlsRaw !== undefined) {
+		const t = tlsSchema.parse(tlsRaw);
+		const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+		const subscriptions = new Map<string, AppSubscription>();
+		front = https.createServer(
+			{ cert: readFileSync(t.certFile), key: readFileSync(t.keyFile), keepAlive: true },
+			(req, res) => {
+				void (async () => {
+					if (await appEndpoint(req, res, subscriptions)) return;
+					// Everything else goes to the sandbox unchanged.
+					const upstream = http.request(
+						{
+							host: '127.0.0.1',
+							port: sandbox.port,
+							method: req.method,
+							path: req.url,
+							headers: req.headers,
+							agent,
+						},
+						(answer) => {
+							res.writeHead(answer.statusCode ?? 502, answer.headers);
+							answer.pipe(res);
+						},
+					);
+					upstream.on('error', (error) => {
+						if (!res.headersSent)
+							json(res, 502, { error: { message: `bench front: ${error.message}` } });
+						else res.destroy();
+					});
+					req.pipe(upstream);
+				})().catch((error: unknown) => {
+					if (!res.headersSent) json(res, 500, { error: { message: String(error) } });
+				});
+			},
+		);
+		await new Promise<void>((resolve, reject) => {
+			front!.once('error', reject);
+			front!.listen(t.port, t.host, () => resolve());
+		});
+		tlsPort = (front.address() as AddressInfo).port;
+	}
+	process.stdout.write(`${JSON.stringify({ url: sandbox.url, tlsPort })}\n`);
+	const stop = (): void => {
+		front?.close();
+		front?.closeAllConnections();
+		void sandbox.close().then(() => process.exit(0));
+	};
+	process.on('SIGTERM', stop);
+	process.on('SIGINT', stop);
+	// Exit with the parent: never leave a sandbox listening on 443 behind.
+	process.stdin.on('end', stop);
+	process.stdin.resume();
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench sandbox: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
+	process.stderr.write(
+		`bench sandbox: ${error instanceof Error ? error.message : String(error)}\n`,
+	);
+	process.exit(1);
 });

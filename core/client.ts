@@ -15,264 +15,309 @@ export const DEFAULT_GRAPH_BASE_URL = 'https://graph.facebook.com';
 export const DEFAULT_GRAPH_API_VERSION = 'v25.0';
 
 export interface CloudApiConfig {
-  phoneNumberId: string;
-  wabaId?: string;
-  /** Graph API version, e.g. "v25.0". */
-  apiVersion?: string;
-  /** Default https://graph.facebook.com; point it at the sandbox to rehearse. */
-  baseUrl?: string;
-  /**
-   * Only needed here for appsecret_proof; the bearer header itself is added by the transport
-   * (n8n's credential `authenticate`, or createFetchTransport({ accessToken })).
-   */
-  accessToken?: string;
-  /** When set together with accessToken, every call carries appsecret_proof (Meta's "Require App Secret"). */
-  appSecret?: string;
+	phoneNumberId: string;
+	wabaId?: string;
+	/** Graph API version, e.g. "v25.0". */
+	apiVersion?: string;
+	/** Default https://graph.facebook.com; point it at the sandbox to rehearse. */
+	baseUrl?: string;
+	/**
+	 * Only needed here for appsecret_proof; the bearer header itself is added by the transport
+	 * (n8n's credential `authenticate`, or createFetchTransport({ accessToken })).
+	 */
+	accessToken?: string;
+	/** When set together with accessToken, every call carries appsecret_proof (Meta's "Require App Secret"). */
+	appSecret?: string;
 }
 
 export interface RetryPolicy {
-  /** Total attempts per message including the first. */
-  maxAttempts: number;
-  /**
-   * Resend after a timeout or a 5xx without a Meta error body? Such a message may already have been accepted,
-   * so a retry can reach the customer twice. Off unless the user opts in.
-   */
-  retryUncertain: boolean;
-  timeoutMs: number;
+	/** Total attempts per message including the first. */
+	maxAttempts: number;
+	/**
+	 * Resend after a timeout or a 5xx without a Meta error body? Such a message may already have been accepted,
+	 * so a retry can reach the customer twice. Off unless the user opts in.
+	 */
+	retryUncertain: boolean;
+	timeoutMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 6, retryUncertain: false, timeoutMs: 30_000 };
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+	maxAttempts: 6,
+	retryUncertain: false,
+	timeoutMs: 30_000,
+};
 
 const sendResponseSchema = z.object({
-  messaging_product: z.literal('whatsapp').optional(),
-  contacts: z.array(z.object({ input: z.string().optional(), wa_id: z.string() })).optional(),
-  messages: z
-    .array(z.object({ id: z.string().min(1), message_status: z.string().optional() }))
-    .min(1, 'the Graph API answered 200 without a message id'),
+	messaging_product: z.literal('whatsapp').optional(),
+	contacts: z.array(z.object({ input: z.string().optional(), wa_id: z.string() })).optional(),
+	messages: z
+		.array(z.object({ id: z.string().min(1), message_status: z.string().optional() }))
+		.min(1, 'the Graph API answered 200 without a message id'),
 });
 
 export interface SendResult {
-  messageId: string;
-  waId?: string;
-  input?: string;
-  messageStatus: string;
-  attempts: number;
+	messageId: string;
+	waId?: string;
+	input?: string;
+	messageStatus: string;
+	attempts: number;
 }
 
 const phoneNumberSchema = z
-  .object({
-    id: z.string(),
-    display_phone_number: z.string().optional(),
-    verified_name: z.string().optional(),
-    quality_rating: z.string().optional(),
-    code_verification_status: z.string().optional(),
-    platform_type: z.string().optional(),
-    throughput: z.object({ level: z.string() }).partial().optional(),
-    messaging_limit_tier: z.string().optional(),
-    name_status: z.string().optional(),
-  })
-  .passthrough();
+	.object({
+		id: z.string(),
+		display_phone_number: z.string().optional(),
+		verified_name: z.string().optional(),
+		quality_rating: z.string().optional(),
+		code_verification_status: z.string().optional(),
+		platform_type: z.string().optional(),
+		throughput: z.object({ level: z.string() }).partial().optional(),
+		messaging_limit_tier: z.string().optional(),
+		name_status: z.string().optional(),
+	})
+	.passthrough();
 export type PhoneNumberInfo = z.infer<typeof phoneNumberSchema>;
 
 const templatePageSchema = z.object({
-  data: z.array(z.unknown()),
-  paging: z
-    .object({
-      cursors: z.object({ before: z.string().optional(), after: z.string().optional() }).partial().optional(),
-      next: z.string().optional(),
-    })
-    .partial()
-    .optional(),
+	data: z.array(z.unknown()),
+	paging: z
+		.object({
+			cursors: z
+				.object({ before: z.string().optional(), after: z.string().optional() })
+				.partial()
+				.optional(),
+			next: z.string().optional(),
+		})
+		.partial()
+		.optional(),
 });
 
 const mediaUploadSchema = z.object({ id: z.string().min(1) });
 const successSchema = z.object({ success: z.boolean() }).passthrough();
 
 export interface SendOptions {
-  /** Use the Marketing Messages API edge (marketing templates only). */
-  marketingMessagesApi?: boolean;
-  /** Awaited before each attempt (the pacer's slot). */
-  beforeAttempt?: () => Promise<void>;
-  onRetry?: (error: WhatsAppApiError, attempt: number) => void;
+	/** Use the Marketing Messages API edge (marketing templates only). */
+	marketingMessagesApi?: boolean;
+	/** Awaited before each attempt (the pacer's slot). */
+	beforeAttempt?: () => Promise<void>;
+	onRetry?: (error: WhatsAppApiError, attempt: number) => void;
 }
 
 /** A 2xx answer we cannot read: the call probably succeeded, so never treat it as safe to resend. */
 function unexpectedAnswer(what: string): WhatsAppApiError {
-  return new WhatsAppApiError({ httpStatus: 200, message: `unexpected Graph API answer: ${what}`, acceptedUnknown: true });
+	return new WhatsAppApiError({
+		httpStatus: 200,
+		message: `unexpected Graph API answer: ${what}`,
+		acceptedUnknown: true,
+	});
 }
 
-export const TEMPLATE_FIELDS = 'id,name,language,status,category,sub_category,parameter_format,components';
+export const TEMPLATE_FIELDS =
+	'id,name,language,status,category,sub_category,parameter_format,components';
 
 export class CloudApiClient {
-  private readonly base: string;
-  private readonly proof?: string;
+	private readonly base: string;
+	private readonly proof?: string;
 
-  constructor(
-    private readonly config: CloudApiConfig,
-    private readonly transport: Transport,
-    private readonly retry: RetryPolicy = DEFAULT_RETRY_POLICY,
-    private readonly sleepFn: (ms: number) => Promise<void> = sleep,
-  ) {
-    const baseUrl = (config.baseUrl ?? DEFAULT_GRAPH_BASE_URL).replace(/\/+$/, '');
-    const version = config.apiVersion ?? DEFAULT_GRAPH_API_VERSION;
-    if (!/^v\d+\.\d+$/.test(version)) {
-      throw new Error(`Graph API version "${version}" is not valid: use the form v25.0`);
-    }
-    this.base = `${baseUrl}/${version}`;
-    if (config.appSecret && config.accessToken) {
-      this.proof = createHmac('sha256', config.appSecret).update(config.accessToken).digest('hex');
-    }
-  }
+	constructor(
+		private readonly config: CloudApiConfig,
+		private readonly transport: Transport,
+		private readonly retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+		private readonly sleepFn: (ms: number) => Promise<void> = sleep,
+	) {
+		const baseUrl = (config.baseUrl ?? DEFAULT_GRAPH_BASE_URL).replace(/\/+$/, '');
+		const version = config.apiVersion ?? DEFAULT_GRAPH_API_VERSION;
+		if (!/^v\d+\.\d+$/.test(version)) {
+			throw new Error(`Graph API version "${version}" is not valid: use the form v25.0`);
+		}
+		this.base = `${baseUrl}/${version}`;
+		if (config.appSecret && config.accessToken) {
+			this.proof = createHmac('sha256', config.appSecret).update(config.accessToken).digest('hex');
+		}
+	}
 
-  get phoneNumberId(): string {
-    return this.config.phoneNumberId;
-  }
+	get phoneNumberId(): string {
+		return this.config.phoneNumberId;
+	}
 
-  /** One request, no retries; non-2xx becomes WhatsAppApiError. */
-  async request(method: HttpRequest['method'], path: string, init: Omit<HttpRequest, 'method' | 'url'> = {}): Promise<unknown> {
-    const query = { ...(init.query ?? {}) };
-    if (this.proof) query.appsecret_proof = this.proof;
-    let response: HttpResponse;
-    try {
-      response = await this.transport({
-        ...init,
-        method,
-        url: `${this.base}/${path.replace(/^\/+/, '')}`,
-        query: Object.keys(query).length > 0 ? query : undefined,
-        timeoutMs: init.timeoutMs ?? this.retry.timeoutMs,
-      });
-    } catch (error) {
-      if (error instanceof TransportError) throw WhatsAppApiError.transportFailure(error.mayHaveBeenReceived, error);
-      throw error;
-    }
-    if (response.status < 200 || response.status >= 300) {
-      throw WhatsAppApiError.fromResponse(response.status, response.body);
-    }
-    return response.body;
-  }
+	/** One request, no retries; non-2xx becomes WhatsAppApiError. */
+	async request(
+		method: HttpRequest['method'],
+		path: string,
+		init: Omit<HttpRequest, 'method' | 'url'> = {},
+	): Promise<unknown> {
+		const query = { ...(init.query ?? {}) };
+		if (this.proof) query.appsecret_proof = this.proof;
+		let response: HttpResponse;
+		try {
+			response = await this.transport({
+				...init,
+				method,
+				url: `${this.base}/${path.replace(/^\/+/, '')}`,
+				query: Object.keys(query).length > 0 ? query : undefined,
+				timeoutMs: init.timeoutMs ?? this.retry.timeoutMs,
+			});
+		} catch (error) {
+			if (error instanceof TransportError)
+				throw WhatsAppApiError.transportFailure(error.mayHaveBeenReceived, error);
+			throw error;
+		}
+		if (response.status < 200 || response.status >= 300) {
+			throw WhatsAppApiError.fromResponse(response.status, response.body);
+		}
+		return response.body;
+	}
 
-  /**
-   * POST /{phone-number-id}/messages (or /marketing_messages). Retries only what provably was not accepted:
-   * throughput (130429), pair rate (131056), call-rate limits (4, 80007) and Meta service errors with an error body.
-   */
-  async sendMessage(body: unknown, options: SendOptions = {}): Promise<SendResult> {
-    const edge = options.marketingMessagesApi ? 'marketing_messages' : 'messages';
-    for (let attempt = 1; ; attempt++) {
-      // Pacing happens before every attempt, retries included, so a retry storm cannot exceed the limit either.
-      await options.beforeAttempt?.();
-      try {
-        const raw = await this.request('POST', `${this.config.phoneNumberId}/${edge}`, { json: body });
-        const parsed = sendResponseSchema.safeParse(raw);
-        if (!parsed.success) {
-          throw unexpectedAnswer(parsed.error.issues.map((i) => i.message).join('; '));
-        }
-        const message = parsed.data.messages[0];
-        const contact = parsed.data.contacts?.[0];
-        return {
-          messageId: message.id,
-          waId: contact?.wa_id,
-          input: contact?.input,
-          messageStatus: message.message_status ?? 'accepted',
-          attempts: attempt,
-        };
-      } catch (error) {
-        if (!(error instanceof WhatsAppApiError)) throw error;
-        // A Meta service error (2, 131000, 5xx with an error body) is an answer: the message was refused, so a retry
-        // cannot duplicate it. Only answers that leave the outcome unknown need the user's opt-in.
-        const serviceError = error.info.retry === 'cautious' && !error.acceptedUnknown;
-        const retryable = error.info.retryable || serviceError || (error.acceptedUnknown && this.retry.retryUncertain);
-        if (!retryable || attempt >= this.retry.maxAttempts) throw error;
-        options.onRetry?.(error, attempt);
-        const kind = error.info.category === 'pair_rate' ? 'pairRate' : error.info.category === 'throttled' ? 'throughput' : 'server';
-        await this.sleepFn(backoffMs(attempt, kind));
-      }
-    }
-  }
+	/**
+	 * POST /{phone-number-id}/messages (or /marketing_messages). Retries only what provably was not accepted:
+	 * throughput (130429), pair rate (131056), call-rate limits (4, 80007) and Meta service errors with an error body.
+	 */
+	async sendMessage(body: unknown, options: SendOptions = {}): Promise<SendResult> {
+		const edge = options.marketingMessagesApi ? 'marketing_messages' : 'messages';
+		for (let attempt = 1; ; attempt++) {
+			// Pacing happens before every attempt, retries included, so a retry storm cannot exceed the limit either.
+			await options.beforeAttempt?.();
+			try {
+				const raw = await this.request('POST', `${this.config.phoneNumberId}/${edge}`, {
+					json: body,
+				});
+				const parsed = sendResponseSchema.safeParse(raw);
+				if (!parsed.success) {
+					throw unexpectedAnswer(parsed.error.issues.map((i) => i.message).join('; '));
+				}
+				const message = parsed.data.messages[0];
+				const contact = parsed.data.contacts?.[0];
+				return {
+					messageId: message.id,
+					waId: contact?.wa_id,
+					input: contact?.input,
+					messageStatus: message.message_status ?? 'accepted',
+					attempts: attempt,
+				};
+			} catch (error) {
+				if (!(error instanceof WhatsAppApiError)) throw error;
+				// A Meta service error (2, 131000, 5xx with an error body) is an answer: the message was refused, so a retry
+				// cannot duplicate it. Only answers that leave the outcome unknown need the user's opt-in.
+				const serviceError = error.info.retry === 'cautious' && !error.acceptedUnknown;
+				const retryable =
+					error.info.retryable ||
+					serviceError ||
+					(error.acceptedUnknown && this.retry.retryUncertain);
+				if (!retryable || attempt >= this.retry.maxAttempts) throw error;
+				options.onRetry?.(error, attempt);
+				const kind =
+					error.info.category === 'pair_rate'
+						? 'pairRate'
+						: error.info.category === 'throttled'
+							? 'throughput'
+							: 'server';
+				await this.sleepFn(backoffMs(attempt, kind));
+			}
+		}
+	}
 
-  async markAsRead(messageId: string, typingIndicator = false): Promise<boolean> {
-    const raw = await this.request('POST', `${this.config.phoneNumberId}/messages`, {
-      json: {
-        messaging_product: 'whatsapp',
-        status: 'read',
-        message_id: messageId,
-        ...(typingIndicator ? { typing_indicator: { type: 'text' } } : {}),
-      },
-    });
-    return successSchema.parse(raw).success;
-  }
+	async markAsRead(messageId: string, typingIndicator = false): Promise<boolean> {
+		const raw = await this.request('POST', `${this.config.phoneNumberId}/messages`, {
+			json: {
+				messaging_product: 'whatsapp',
+				status: 'read',
+				message_id: messageId,
+				...(typingIndicator ? { typing_indicator: { type: 'text' } } : {}),
+			},
+		});
+		return successSchema.parse(raw).success;
+	}
 
-  async getPhoneNumber(fields = 'id,display_phone_number,verified_name,quality_rating,throughput,code_verification_status,messaging_limit_tier'): Promise<PhoneNumberInfo> {
-    const raw = await this.request('GET', this.config.phoneNumberId, { query: { fields } });
-    const parsed = phoneNumberSchema.safeParse(raw);
-    if (!parsed.success) throw unexpectedAnswer('phone number answer has no id');
-    return parsed.data;
-  }
+	async getPhoneNumber(
+		fields = 'id,display_phone_number,verified_name,quality_rating,throughput,code_verification_status,messaging_limit_tier',
+	): Promise<PhoneNumberInfo> {
+		const raw = await this.request('GET', this.config.phoneNumberId, { query: { fields } });
+		const parsed = phoneNumberSchema.safeParse(raw);
+		if (!parsed.success) throw unexpectedAnswer('phone number answer has no id');
+		return parsed.data;
+	}
 
-  private requireWaba(): string {
-    if (!this.config.wabaId) {
-      throw new Error('This call needs the WhatsApp Business Account ID: set it in the Meta WhatsApp Cloud API credential');
-    }
-    return this.config.wabaId;
-  }
+	private requireWaba(): string {
+		if (!this.config.wabaId) {
+			throw new Error(
+				'This call needs the WhatsApp Business Account ID: set it in the Meta WhatsApp Cloud API credential',
+			);
+		}
+		return this.config.wabaId;
+	}
 
-  /** One page of GET /{waba-id}/message_templates. Items are returned unparsed; core/templates owns their schema. */
-  async listTemplatesPage(p: { after?: string; limit?: number; status?: string; name?: string } = {}): Promise<{ data: unknown[]; after?: string }> {
-    const query: Record<string, string | number> = { fields: TEMPLATE_FIELDS, limit: p.limit ?? 100 };
-    if (p.after) query.after = p.after;
-    if (p.status) query.status = p.status;
-    if (p.name) query.name = p.name;
-    const raw = await this.request('GET', `${this.requireWaba()}/message_templates`, { query });
-    const parsed = templatePageSchema.safeParse(raw);
-    if (!parsed.success) throw unexpectedAnswer('message_templates answer has no data array');
-    // Meta's last page carries cursors but no `next`: only follow `after` while `next` exists.
-    const after = parsed.data.paging?.next ? parsed.data.paging.cursors?.after : undefined;
-    return { data: parsed.data.data, after };
-  }
+	/** One page of GET /{waba-id}/message_templates. Items are returned unparsed; core/templates owns their schema. */
+	async listTemplatesPage(
+		p: { after?: string; limit?: number; status?: string; name?: string } = {},
+	): Promise<{ data: unknown[]; after?: string }> {
+		const query: Record<string, string | number> = {
+			fields: TEMPLATE_FIELDS,
+			limit: p.limit ?? 100,
+		};
+		if (p.after) query.after = p.after;
+		if (p.status) query.status = p.status;
+		if (p.name) query.name = p.name;
+		const raw = await this.request('GET', `${this.requireWaba()}/message_templates`, { query });
+		const parsed = templatePageSchema.safeParse(raw);
+		if (!parsed.success) throw unexpectedAnswer('message_templates answer has no data array');
+		// Meta's last page carries cursors but no `next`: only follow `after` while `next` exists.
+		const after = parsed.data.paging?.next ? parsed.data.paging.cursors?.after : undefined;
+		return { data: parsed.data.data, after };
+	}
 
-  /** Every page of templates (bounded: a WABA holds at most 6,000). */
-  async listAllTemplates(p: { status?: string; name?: string } = {}): Promise<unknown[]> {
-    const all: unknown[] = [];
-    let after: string | undefined;
-    for (let page = 0; page < 100; page++) {
-      const result = await this.listTemplatesPage({ ...p, after, limit: 250 });
-      all.push(...result.data);
-      if (!result.after) return all;
-      after = result.after;
-    }
-    return all;
-  }
+	/** Every page of templates (bounded: a WABA holds at most 6,000). */
+	async listAllTemplates(p: { status?: string; name?: string } = {}): Promise<unknown[]> {
+		const all: unknown[] = [];
+		let after: string | undefined;
+		for (let page = 0; page < 100; page++) {
+			const result = await this.listTemplatesPage({ ...p, after, limit: 250 });
+			all.push(...result.data);
+			if (!result.after) return all;
+			after = result.after;
+		}
+		return all;
+	}
 
-  async uploadMedia(file: { data: Buffer; fileName: string; mimeType: string }): Promise<string> {
-    const raw = await this.request('POST', `${this.config.phoneNumberId}/media`, {
-      multipart: { fields: { messaging_product: 'whatsapp', type: file.mimeType }, file },
-      timeoutMs: Math.max(this.retry.timeoutMs, 120_000),
-    });
-    const parsed = mediaUploadSchema.safeParse(raw);
-    if (!parsed.success) throw unexpectedAnswer('media upload answer has no id');
-    return parsed.data.id;
-  }
+	async uploadMedia(file: { data: Buffer; fileName: string; mimeType: string }): Promise<string> {
+		const raw = await this.request('POST', `${this.config.phoneNumberId}/media`, {
+			multipart: { fields: { messaging_product: 'whatsapp', type: file.mimeType }, file },
+			timeoutMs: Math.max(this.retry.timeoutMs, 120_000),
+		});
+		const parsed = mediaUploadSchema.safeParse(raw);
+		if (!parsed.success) throw unexpectedAnswer('media upload answer has no id');
+		return parsed.data.id;
+	}
 
-  /** Phone-number-level webhook override (looked up by Meta before the WABA's and the app's callback). */
-  async setPhoneNumberCallback(callbackUri: string, verifyToken: string): Promise<boolean> {
-    const raw = await this.request('POST', this.config.phoneNumberId, {
-      json: { webhook_configuration: { override_callback_uri: callbackUri, verify_token: verifyToken } },
-    });
-    return successSchema.parse(raw).success;
-  }
+	/** Phone-number-level webhook override (looked up by Meta before the WABA's and the app's callback). */
+	async setPhoneNumberCallback(callbackUri: string, verifyToken: string): Promise<boolean> {
+		const raw = await this.request('POST', this.config.phoneNumberId, {
+			json: {
+				webhook_configuration: { override_callback_uri: callbackUri, verify_token: verifyToken },
+			},
+		});
+		return successSchema.parse(raw).success;
+	}
 
-  async clearPhoneNumberCallback(): Promise<boolean> {
-    const raw = await this.request('POST', this.config.phoneNumberId, {
-      json: { webhook_configuration: { override_callback_uri: '' } },
-    });
-    return successSchema.parse(raw).success;
-  }
+	async clearPhoneNumberCallback(): Promise<boolean> {
+		const raw = await this.request('POST', this.config.phoneNumberId, {
+			json: { webhook_configuration: { override_callback_uri: '' } },
+		});
+		return successSchema.parse(raw).success;
+	}
 
-  async getPhoneNumberCallback(): Promise<string | undefined> {
-    const raw = await this.request('GET', this.config.phoneNumberId, { query: { fields: 'webhook_configuration' } });
-    const parsed = z
-      .object({ webhook_configuration: z.object({ phone_number: z.string().optional() }).passthrough().optional() })
-      .passthrough()
-      .safeParse(raw);
-    return parsed.success ? parsed.data.webhook_configuration?.phone_number : undefined;
-  }
+	async getPhoneNumberCallback(): Promise<string | undefined> {
+		const raw = await this.request('GET', this.config.phoneNumberId, {
+			query: { fields: 'webhook_configuration' },
+		});
+		const parsed = z
+			.object({
+				webhook_configuration: z
+					.object({ phone_number: z.string().optional() })
+					.passthrough()
+					.optional(),
+			})
+			.passthrough()
+			.safeParse(raw);
+		return parsed.success ? parsed.data.webhook_configuration?.phone_number : undefined;
+	}
 }

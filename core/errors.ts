@@ -65,7 +65,8 @@ const RETRYABLE_CODES: ReadonlySet<number> = new Set([130429, 131056, 4, 80007])
 
 const SERVICE_ACTION =
 	'Meta had a temporary problem and refused the message, so a retry cannot duplicate it: the send node retries with backoff. If it persists, check the WhatsApp Business Platform status page.';
-const FIX_REQUEST_ACTION = 'Fix the request (see the details) and send again; retrying unchanged fails the same way.';
+const FIX_REQUEST_ACTION =
+	'Fix the request (see the details) and send again; retrying unchanged fails the same way.';
 
 const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	// --- Throttling ---
@@ -74,7 +75,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'The app reached its Graph API call rate limit.',
 		category: 'throttled',
 		retry: 'later',
-		action: 'Wait and retry later; reduce how often the app calls the Graph API (cache template lists).',
+		action:
+			'Wait and retry later; reduce how often the app calls the Graph API (cache template lists).',
 		httpStatus: 400,
 	},
 	80007: {
@@ -82,12 +84,13 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'The WhatsApp Business Account reached its API rate limit.',
 		category: 'throttled',
 		retry: 'later',
-		action: 'Wait for the hourly window to reset; cache template definitions instead of refetching them.',
+		action:
+			'Wait for the hourly window to reset; cache template definitions instead of refetching them.',
 		httpStatus: 400,
 	},
 	130429: {
 		title: 'Rate limit hit',
-		meaning: "Cloud API message throughput of this business phone number has been reached.",
+		meaning: 'Cloud API message throughput of this business phone number has been reached.',
 		category: 'throttled',
 		retry: 'backoff',
 		action: 'Slow down and retry with exponential backoff; pace sends per phone number.',
@@ -98,12 +101,14 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'Too many messages to the same recipient in a short time.',
 		category: 'pair_rate',
 		retry: 'recipient_later',
-		action: 'Retry this recipient later (Meta suggests waiting 4^n seconds); other recipients are unaffected.',
+		action:
+			'Retry this recipient later (Meta suggests waiting 4^n seconds); other recipients are unaffected.',
 		httpStatus: 400,
 	},
 	131048: {
 		title: 'Spam rate limit hit',
-		meaning: 'Sending from this number is restricted because too many previous messages were blocked or flagged as spam.',
+		meaning:
+			'Sending from this number is restricted because too many previous messages were blocked or flagged as spam.',
 		category: 'policy',
 		retry: 'stop',
 		action: 'Pause sending from this number and check its quality rating in WhatsApp Manager.',
@@ -115,7 +120,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'Invalid request or possible server error.',
 		category: 'unknown',
 		retry: 'cautious',
-		action: 'Check the Platform status page; if there is no outage, check the request against the endpoint reference.',
+		action:
+			'Check the Platform status page; if there is no outage, check the request against the endpoint reference.',
 		httpStatus: 400,
 	},
 	2: {
@@ -144,7 +150,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	},
 	131057: {
 		title: 'Account in maintenance mode',
-		meaning: 'The business account is in maintenance mode (for example during a throughput upgrade).',
+		meaning:
+			'The business account is in maintenance mode (for example during a throughput upgrade).',
 		category: 'server',
 		retry: 'cautious',
 		action: 'Wait a few minutes and retry; the number is being upgraded or maintained.',
@@ -161,18 +168,22 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	// --- Window, recipient, marketing limits ---
 	131047: {
 		title: 'Re-engagement message',
-		meaning: 'More than 24 hours have passed since the customer last replied: the customer service window is closed.',
+		meaning:
+			'More than 24 hours have passed since the customer last replied: the customer service window is closed.',
 		category: 'window',
 		retry: 'never',
-		action: 'Send an approved template instead; free-form messages need an open customer service window.',
+		action:
+			'Send an approved template instead; free-form messages need an open customer service window.',
 		httpStatus: 400,
 	},
 	131026: {
 		title: 'Message undeliverable',
-		meaning: 'The recipient cannot receive this message (not on WhatsApp, old client, or terms not accepted).',
+		meaning:
+			'The recipient cannot receive this message (not on WhatsApp, old client, or terms not accepted).',
 		category: 'recipient',
 		retry: 'never',
-		action: 'Do not retry automatically; confirm the number is on WhatsApp and reach the customer another way.',
+		action:
+			'Do not retry automatically; confirm the number is on WhatsApp and reach the customer another way.',
 		httpStatus: 400,
 	},
 	131049: {
@@ -181,7 +192,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 			'Meta withheld this marketing message (per-user marketing limit; marketing templates to US +1 numbers are paused since April 2025).',
 		category: 'recipient',
 		retry: 'not_within_24h',
-		action: 'Do not resend to this user within 24 hours; prefer a utility template or wait for the customer to write.',
+		action:
+			'Do not resend to this user within 24 hours; prefer a utility template or wait for the customer to write.',
 		httpStatus: 400,
 	},
 	131050: {
@@ -243,7 +255,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	},
 	132012: {
 		title: 'Template parameter format mismatch',
-		meaning: 'The parameter types or naming do not match the approved template (e.g. named vs positional, image vs text).',
+		meaning:
+			'The parameter types or naming do not match the approved template (e.g. named vs positional, image vs text).',
 		category: 'template',
 		retry: 'fix_request',
 		action: 'Send parameters of the type the template declares, named when the template is NAMED.',
@@ -267,7 +280,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	},
 	132018: {
 		title: 'Template parameter issue',
-		meaning: 'A parameter value is not allowed (for example new-line or tab characters, or more than 4 consecutive spaces).',
+		meaning:
+			'A parameter value is not allowed (for example new-line or tab characters, or more than 4 consecutive spaces).',
 		category: 'template',
 		retry: 'fix_request',
 		action: 'Remove new lines, tabs and runs of more than 4 spaces from the parameter values.',
@@ -308,10 +322,11 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	},
 	131052: {
 		title: 'Media download error',
-		meaning: "Meta could not download the media from the link you sent.",
+		meaning: 'Meta could not download the media from the link you sent.',
 		category: 'request',
 		retry: 'fix_request',
-		action: 'Make the media URL publicly reachable over HTTPS with a correct content type, or upload the media and send its id.',
+		action:
+			'Make the media URL publicly reachable over HTTPS with a correct content type, or upload the media and send its id.',
 		httpStatus: 400,
 	},
 	131053: {
@@ -328,7 +343,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'The app user could not be authenticated (token expired or invalidated).',
 		category: 'auth',
 		retry: 'fix_credential',
-		action: 'Create a new access token (a System User token for production) and update the credential.',
+		action:
+			'Create a new access token (a System User token for production) and update the credential.',
 		httpStatus: 401,
 	},
 	3: {
@@ -336,7 +352,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'Capability or permissions issue.',
 		category: 'auth',
 		retry: 'fix_credential',
-		action: 'Check the token has whatsapp_business_messaging and whatsapp_business_management permissions.',
+		action:
+			'Check the token has whatsapp_business_messaging and whatsapp_business_management permissions.',
 		httpStatus: 500,
 	},
 	10: {
@@ -352,7 +369,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'The access token expired or is invalid.',
 		category: 'auth',
 		retry: 'fix_credential',
-		action: 'Create a new access token (a System User token does not expire) and update the credential.',
+		action:
+			'Create a new access token (a System User token does not expire) and update the credential.',
 		httpStatus: 401,
 	},
 	131005: {
@@ -407,10 +425,12 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 	// --- Marketing Messages API. Titles are our summary: Meta's wording for these codes is unconfirmed. ---
 	131055: {
 		title: 'Method not allowed',
-		meaning: 'This request is not allowed on this endpoint (e.g. a non-template message on the Marketing Messages API).',
+		meaning:
+			'This request is not allowed on this endpoint (e.g. a non-template message on the Marketing Messages API).',
 		category: 'request',
 		retry: 'fix_request',
-		action: 'Send only marketing template messages to /marketing_messages; use /messages for everything else.',
+		action:
+			'Send only marketing template messages to /marketing_messages; use /messages for everything else.',
 		httpStatus: 400,
 	},
 	131063: {
@@ -418,7 +438,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'The Marketing Messages API refused this message.',
 		category: 'request',
 		retry: 'fix_request',
-		action: 'Check the template is a MARKETING template and the account is onboarded to the Marketing Messages API.',
+		action:
+			'Check the template is a MARKETING template and the account is onboarded to the Marketing Messages API.',
 		httpStatus: 400,
 	},
 	134100: {
@@ -434,7 +455,8 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		meaning: 'The Marketing Messages API refused this message (template not yet usable there).',
 		category: 'request',
 		retry: 'later',
-		action: 'Wait about 10 minutes for a new template to sync to the Marketing Messages API, then retry.',
+		action:
+			'Wait about 10 minutes for a new template to sync to the Marketing Messages API, then retry.',
 		httpStatus: 400,
 	},
 	134102: {
@@ -488,7 +510,8 @@ export function describeMetaError(code: number | undefined, httpStatus?: number)
 		return {
 			code: reportedCode,
 			title: `HTTP ${status}`,
-			meaning: 'The server failed without a WhatsApp error code; the request may or may not have been accepted.',
+			meaning:
+				'The server failed without a WhatsApp error code; the request may or may not have been accepted.',
 			category: 'server',
 			retry: 'cautious',
 			retryable: false,
@@ -558,7 +581,12 @@ function newFbTraceId(): string {
 }
 
 /** Meta's synchronous error JSON for a code (what the sandbox answers). */
-export function metaErrorBody(code: number, message: string, details?: string, fbtraceId?: string): MetaErrorBody {
+export function metaErrorBody(
+	code: number,
+	message: string,
+	details?: string,
+	fbtraceId?: string,
+): MetaErrorBody {
 	const prefixed = /^\(#\d+\)/.test(message) ? message : `(#${code}) ${message}`;
 	const isGraphAuth = code === 0 || code === 190;
 	const body: MetaErrorBody = {
@@ -571,7 +599,10 @@ export function metaErrorBody(code: number, message: string, details?: string, f
 	};
 	// Graph's own auth errors carry no WhatsApp error_data; every WhatsApp error does.
 	if (!isGraphAuth || details !== undefined) {
-		body.error.error_data = { messaging_product: 'whatsapp', details: details ?? CATALOGUE[code]?.meaning ?? message };
+		body.error.error_data = {
+			messaging_product: 'whatsapp',
+			details: details ?? CATALOGUE[code]?.meaning ?? message,
+		};
 	}
 	return body;
 }
@@ -583,7 +614,9 @@ const metaErrorEnvelopeSchema = z.object({
 			message: z.string().optional(),
 			type: z.string().optional(),
 			code: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
-			error_subcode: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
+			error_subcode: z
+				.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)])
+				.optional(),
 			error_data: z
 				.union([z.object({ details: z.string().optional() }).passthrough(), z.string()])
 				.optional(),
@@ -597,7 +630,10 @@ const metaErrorEnvelopeSchema = z.object({
 export function redactSecrets(text: string): string {
 	return text
 		.replace(/\bEAA[A-Za-z0-9]{16,}/g, '[redacted token]')
-		.replace(/(access_token|appsecret_proof|client_secret|verify_token)=([^&\s"']+)/gi, '$1=[redacted]')
+		.replace(
+			/(access_token|appsecret_proof|client_secret|verify_token)=([^&\s"']+)/gi,
+			'$1=[redacted]',
+		)
 		.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{16,}/gi, '$1[redacted]');
 }
 
@@ -631,7 +667,10 @@ export class WhatsAppApiError extends Error {
 		const info = init.info ?? describeMetaError(init.code, init.httpStatus);
 		const details = init.details === undefined ? undefined : redactSecrets(init.details);
 		const metaMessage = init.message === undefined ? undefined : redactSecrets(init.message);
-		super(WhatsAppApiError.compose(info, init.code, metaMessage, details), init.cause === undefined ? undefined : { cause: init.cause });
+		super(
+			WhatsAppApiError.compose(info, init.code, metaMessage, details),
+			init.cause === undefined ? undefined : { cause: init.cause },
+		);
 		this.name = 'WhatsAppApiError';
 		this.httpStatus = init.httpStatus;
 		this.code = init.code;
@@ -642,11 +681,20 @@ export class WhatsAppApiError extends Error {
 		this.info = info;
 		// Without a Meta error code we cannot prove the message was refused.
 		this.acceptedUnknown =
-			init.acceptedUnknown ?? (init.code === undefined && (init.httpStatus === undefined || init.httpStatus >= 500));
+			init.acceptedUnknown ??
+			(init.code === undefined && (init.httpStatus === undefined || init.httpStatus >= 500));
 	}
 
-	private static compose(info: MetaErrorInfo, code: number | undefined, message?: string, details?: string): string {
-		const head = code === undefined ? `WhatsApp Cloud API request failed (${info.title})` : `WhatsApp Cloud API error ${code} (${info.title})`;
+	private static compose(
+		info: MetaErrorInfo,
+		code: number | undefined,
+		message?: string,
+		details?: string,
+	): string {
+		const head =
+			code === undefined
+				? `WhatsApp Cloud API request failed (${info.title})`
+				: `WhatsApp Cloud API error ${code} (${info.title})`;
 		const said = details ?? message;
 		return `${head}: ${said ? `${said}. ` : ''}${info.action}`;
 	}
@@ -669,7 +717,8 @@ export class WhatsAppApiError extends Error {
 			});
 		}
 		const e = parsed.data.error;
-		const details = typeof e.error_data === 'string' ? e.error_data : e.error_data?.details ?? e.error_user_msg;
+		const details =
+			typeof e.error_data === 'string' ? e.error_data : (e.error_data?.details ?? e.error_user_msg);
 		return new WhatsAppApiError({
 			httpStatus,
 			code: e.code,
@@ -682,7 +731,12 @@ export class WhatsAppApiError extends Error {
 	}
 
 	/** An item of a `failed` status webhook's `errors[]` (asynchronous failure of an accepted message). */
-	static fromStatusError(error: { code: number; title?: string; message?: string; error_data?: { details?: string } }): WhatsAppApiError {
+	static fromStatusError(error: {
+		code: number;
+		title?: string;
+		message?: string;
+		error_data?: { details?: string };
+	}): WhatsAppApiError {
 		return new WhatsAppApiError({
 			code: error.code,
 			message: error.message ?? error.title,

@@ -6,23 +6,29 @@ import { WhatsAppApiError } from './errors';
 import { TemplateValidationError } from './templates';
 
 export function describeFailure(error: unknown): Record<string, unknown> {
-  if (error instanceof WhatsAppApiError) {
-    return {
-      message: error.message,
-      code: error.code,
-      meaning: error.info.meaning,
-      category: error.info.category,
-      retryable: error.info.retryable,
-      retry: error.info.retry,
-      action: error.info.action,
-      httpStatus: error.httpStatus,
-      details: error.details,
-      fbtraceId: error.fbtraceId,
-      mayHaveBeenAccepted: error.acceptedUnknown,
-    };
-  }
-  if (error instanceof TemplateValidationError) {
-    return { message: error.message, code: error.code, template: error.template, language: error.language, issues: error.issues };
-  }
-  return { message: error instanceof Error ? error.message : String(error) };
+	if (error instanceof WhatsAppApiError) {
+		return {
+			message: error.message,
+			code: error.code,
+			meaning: error.info.meaning,
+			category: error.info.category,
+			retryable: error.info.retryable,
+			retry: error.info.retry,
+			action: error.info.action,
+			httpStatus: error.httpStatus,
+			details: error.details,
+			fbtraceId: error.fbtraceId,
+			mayHaveBeenAccepted: error.acceptedUnknown,
+		};
+	}
+	if (error instanceof TemplateValidationError) {
+		return {
+			message: error.message,
+			code: error.code,
+			template: error.template,
+			language: error.language,
+			issues: error.issues,
+		};
+	}
+	return { message: error instanceof Error ? error.message : String(error) };
 }

@@ -10,150 +10,185 @@ import type { WebhookEvent, WebhookEventKind } from './webhooks';
 export type LateStatusHandling = 'drop' | 'flag';
 
 export interface IngestOptions {
-  /** Emit each event id once (durable, 7 days). */
-  deduplicate: boolean;
-  /** What to do with a status lower than one already recorded (delivered after read). */
-  lateStatuses: LateStatusHandling;
-  /** Record inbound messages as window openers. */
-  recordWindows: boolean;
-  /** Record opt-outs from user_preferences webhooks and from STOP keywords. */
-  recordOptOuts: boolean;
-  /** Inbound texts (trimmed, case-insensitive, whole message) that count as "stop marketing". */
-  stopKeywords: string[];
-  /** Event kinds to emit; side effects apply to every event regardless. Status kinds are "status:<name>". */
-  emit: Set<string>;
-  /**
-   * Who is reading (e.g. workflow id + node id). De-duplication and status order are kept per consumer, so two
-   * workflows fed the same webhooks (or two triggers behind one relay) each see every event once.
-   */
-  consumer?: string;
+	/** Emit each event id once (durable, 7 days). */
+	deduplicate: boolean;
+	/** What to do with a status lower than one already recorded (delivered after read). */
+	lateStatuses: LateStatusHandling;
+	/** Record inbound messages as window openers. */
+	recordWindows: boolean;
+	/** Record opt-outs from user_preferences webhooks and from STOP keywords. */
+	recordOptOuts: boolean;
+	/** Inbound texts (trimmed, case-insensitive, whole message) that count as "stop marketing". */
+	stopKeywords: string[];
+	/** Event kinds to emit; side effects apply to every event regardless. Status kinds are "status:<name>". */
+	emit: Set<string>;
+	/**
+	 * Who is reading (e.g. workflow id + node id). De-duplication and status order are kept per consumer, so two
+	 * workflows fed the same webhooks (or two triggers behind one relay) each see every event once.
+	 */
+	consumer?: string;
 }
 
 export type IngestedEvent = WebhookEvent & {
-  /** Set on a status that arrived after a higher one (only when lateStatuses is "flag"). */
-  lateStatus?: boolean;
-  previousStatus?: string;
-  /** Set on an inbound message whose text is a stop keyword. */
-  optOut?: boolean;
+	/** Set on a status that arrived after a higher one (only when lateStatuses is "flag"). */
+	lateStatus?: boolean;
+	previousStatus?: string;
+	/** Set on an inbound message whose text is a stop keyword. */
+	optOut?: boolean;
 };
 
 export interface IngestResult {
-  events: IngestedEvent[];
-  duplicates: number;
-  lateDropped: number;
-  /** Inbound messages that name no sender (no `from`, no single contact): nothing to key a window on, no one to answer. */
-  withoutSender: number;
+	events: IngestedEvent[];
+	duplicates: number;
+	lateDropped: number;
+	/** Inbound messages that name no sender (no `from`, no single contact): nothing to key a window on, no one to answer. */
+	withoutSender: number;
 }
 
 export function parseStopKeywords(text: string): string[] {
-  return text
-    .split(/[,\n]/)
-    .map((k) => k.trim().toLowerCase())
-    .filter((k) => k.length > 0);
+	return text
+		.split(/[,\n]/)
+		.map((k) => k.trim().toLowerCase())
+		.filter((k) => k.length > 0);
 }
 
 export function emitKey(event: WebhookEvent): string {
-  return event.kind === 'status' ? `status:${event.status}` : event.kind;
+	return event.kind === 'status' ? `status:${event.status}` : event.kind;
 }
 
 export const ALL_EVENT_KINDS: readonly string[] = [
-  'status:sent',
-  'status:delivered',
-  'status:read',
-  'status:failed',
-  'status:played',
-  'message',
-  'user_preference',
-  'template_status',
-  'template_quality',
-  'template_category',
-  'error',
+	'status:sent',
+	'status:delivered',
+	'status:read',
+	'status:failed',
+	'status:played',
+	'message',
+	'user_preference',
+	'template_status',
+	'template_quality',
+	'template_category',
+	'error',
 ] satisfies ReadonlyArray<`status:${string}` | WebhookEventKind>;
 
 /** Scope of an event's keys: the business phone number, or the WABA for account-level events. */
 function scopeOf(event: WebhookEvent): string {
-  return 'phoneNumberId' in event && event.phoneNumberId ? event.phoneNumberId : `waba:${event.wabaId}`;
+	return 'phoneNumberId' in event && event.phoneNumberId
+		? event.phoneNumberId
+		: `waba:${event.wabaId}`;
 }
 
 /**
  * The store work of a whole delivery goes in one batch (one SQLite transaction, one Redis round trip per phase):
  * Meta sends up to 100 events per POST, and one lock and commit per event was most of the cost of ingesting them.
  */
-export async function ingestWebhookEvents(events: WebhookEvent[], store: JourneyStateStore, options: IngestOptions): Promise<IngestResult> {
-  const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0, withoutSender: 0 };
-  if (events.length === 0) return result;
-  const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
-  const outs: IngestedEvent[] = [];
-  const items: EventBatchItem[] = events.map((event) => {
-    const phoneNumberId = scopeOf(event);
-    const out: IngestedEvent = { ...event };
-    outs.push(out);
-    const writes: EventWrite[] = [];
-    switch (event.kind) {
-      case 'status': {
-        const at = new Date(event.timestampUnix * 1000);
-        // The message's latest status is one shared fact; whether this consumer already saw a higher one is its own.
-        writes.push({ kind: 'status', phoneNumberId, messageId: event.messageId, status: event.status, at });
-        if (options.consumer) writes.push({ kind: 'status', phoneNumberId, messageId: consumerKey(event.messageId), status: event.status, at });
-        break;
-      }
-      case 'message': {
-        if (!event.from) break;
-        const at = new Date(event.timestampUnix * 1000);
-        if (options.recordWindows) writes.push({ kind: 'inbound', phoneNumberId, waId: event.from, at, referral: event.referral !== undefined });
-        const text = (event.text ?? event.button?.text ?? '').trim().toLowerCase();
-        if (options.recordOptOuts && text && options.stopKeywords.includes(text)) {
-          writes.push({ kind: 'optOut', phoneNumberId, waId: event.from, optedOut: true, at, reason: `keyword:${text}` });
-          out.optOut = true;
-        }
-        break;
-      }
-      case 'user_preference':
-        if (options.recordOptOuts) {
-          writes.push({
-            kind: 'optOut',
-            phoneNumberId,
-            waId: event.waId,
-            optedOut: event.value === 'stop',
-            at: new Date(event.timestampUnix * 1000),
-            reason: `user_preferences:${event.category}`,
-          });
-        }
-        break;
-      default:
-        break;
-    }
-    if (!options.deduplicate) return { writes };
-    const remember = { phoneNumberId, eventId: consumerKey(event.eventId) };
-    // A status event's id is its message and status, and the last write is that consumer's record of the message:
-    // the store may keep "seen" there instead of writing an id record too (one random row per event, not two).
-    return event.kind === 'status' ? { remember, writes, seenBy: writes.length - 1 } : { remember, writes };
-  });
-  const outcomes = await store.applyEventBatch(items);
-  events.forEach((event, i) => {
-    const outcome = outcomes[i];
-    if (!outcome.fresh) {
-      result.duplicates++;
-      return;
-    }
-    const out = outs[i];
-    if (event.kind === 'message' && !event.from) {
-      result.withoutSender++;
-      return;
-    }
-    if (event.kind === 'status') {
-      // The last status write is this consumer's own record when there is a consumer, else the shared one.
-      const status = outcome.statuses[outcome.statuses.length - 1];
-      if (status?.regression) {
-        if (options.lateStatuses === 'drop') {
-          result.lateDropped++;
-          return;
-        }
-        out.lateStatus = true;
-        out.previousStatus = status.previous;
-      }
-    }
-    if (options.emit.has(emitKey(event))) result.events.push(out);
-  });
-  return result;
+export async function ingestWebhookEvents(
+	events: WebhookEvent[],
+	store: JourneyStateStore,
+	options: IngestOptions,
+): Promise<IngestResult> {
+	const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0, withoutSender: 0 };
+	if (events.length === 0) return result;
+	const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
+	const outs: IngestedEvent[] = [];
+	const items: EventBatchItem[] = events.map((event) => {
+		const phoneNumberId = scopeOf(event);
+		const out: IngestedEvent = { ...event };
+		outs.push(out);
+		const writes: EventWrite[] = [];
+		switch (event.kind) {
+			case 'status': {
+				const at = new Date(event.timestampUnix * 1000);
+				// The message's latest status is one shared fact; whether this consumer already saw a higher one is its own.
+				writes.push({
+					kind: 'status',
+					phoneNumberId,
+					messageId: event.messageId,
+					status: event.status,
+					at,
+				});
+				if (options.consumer)
+					writes.push({
+						kind: 'status',
+						phoneNumberId,
+						messageId: consumerKey(event.messageId),
+						status: event.status,
+						at,
+					});
+				break;
+			}
+			case 'message': {
+				if (!event.from) break;
+				const at = new Date(event.timestampUnix * 1000);
+				if (options.recordWindows)
+					writes.push({
+						kind: 'inbound',
+						phoneNumberId,
+						waId: event.from,
+						at,
+						referral: event.referral !== undefined,
+					});
+				const text = (event.text ?? event.button?.text ?? '').trim().toLowerCase();
+				if (options.recordOptOuts && text && options.stopKeywords.includes(text)) {
+					writes.push({
+						kind: 'optOut',
+						phoneNumberId,
+						waId: event.from,
+						optedOut: true,
+						at,
+						reason: `keyword:${text}`,
+					});
+					out.optOut = true;
+				}
+				break;
+			}
+			case 'user_preference':
+				if (options.recordOptOuts) {
+					writes.push({
+						kind: 'optOut',
+						phoneNumberId,
+						waId: event.waId,
+						optedOut: event.value === 'stop',
+						at: new Date(event.timestampUnix * 1000),
+						reason: `user_preferences:${event.category}`,
+					});
+				}
+				break;
+			default:
+				break;
+		}
+		if (!options.deduplicate) return { writes };
+		const remember = { phoneNumberId, eventId: consumerKey(event.eventId) };
+		// A status event's id is its message and status, and the last write is that consumer's record of the message:
+		// the store may keep "seen" there instead of writing an id record too (one random row per event, not two).
+		return event.kind === 'status'
+			? { remember, writes, seenBy: writes.length - 1 }
+			: { remember, writes };
+	});
+	const outcomes = await store.applyEventBatch(items);
+	events.forEach((event, i) => {
+		const outcome = outcomes[i];
+		if (!outcome.fresh) {
+			result.duplicates++;
+			return;
+		}
+		const out = outs[i];
+		if (event.kind === 'message' && !event.from) {
+			result.withoutSender++;
+			return;
+		}
+		if (event.kind === 'status') {
+			// The last status write is this consumer's own record when there is a consumer, else the shared one.
+			const status = outcome.statuses[outcome.statuses.length - 1];
+			if (status?.regression) {
+				if (options.lateStatuses === 'drop') {
+					result.lateDropped++;
+					return;
+				}
+				out.lateStatus = true;
+				out.previousStatus = status.previous;
+			}
+		}
+		if (options.emit.has(emitKey(event))) result.events.push(out);
+	});
+	return result;
 }

@@ -10,36 +10,36 @@
  */
 
 export interface SlotReserver {
-  /** Atomically reserve the next free slot for `key`; returns the epoch ms at which the caller may send. */
-  reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number>;
+	/** Atomically reserve the next free slot for `key`; returns the epoch ms at which the caller may send. */
+	reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number>;
 }
 
 /** In-process GCRA slot store. Single-threaded JS makes the read-modify-write atomic. */
 export class LocalSlotStore implements SlotReserver {
-  private readonly next = new Map<string, number>();
+	private readonly next = new Map<string, number>();
 
-  async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
-    return this.reserveSync(p.key, p.intervalMs, p.now ?? Date.now());
-  }
+	async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
+		return this.reserveSync(p.key, p.intervalMs, p.now ?? Date.now());
+	}
 
-  reserveSync(key: string, intervalMs: number, now: number): number {
-    const slot = Math.max(now, this.next.get(key) ?? 0);
-    this.next.set(key, slot + intervalMs);
-    // Keep the map from growing forever with one-off recipients (pair-rate keys).
-    if (this.next.size > 50_000) this.sweep(now);
-    return slot;
-  }
+	reserveSync(key: string, intervalMs: number, now: number): number {
+		const slot = Math.max(now, this.next.get(key) ?? 0);
+		this.next.set(key, slot + intervalMs);
+		// Keep the map from growing forever with one-off recipients (pair-rate keys).
+		if (this.next.size > 50_000) this.sweep(now);
+		return slot;
+	}
 
-  private sweep(now: number): void {
-    for (const [key, at] of this.next) if (at <= now) this.next.delete(key);
-  }
+	private sweep(now: number): void {
+		for (const [key, at] of this.next) if (at <= now) this.next.delete(key);
+	}
 }
 
 let processSlots: LocalSlotStore | undefined;
 /** The slot store shared by every execution of this process (n8n runs executions concurrently in one process). */
 export function processSlotStore(): LocalSlotStore {
-  processSlots ??= new LocalSlotStore();
-  return processSlots;
+	processSlots ??= new LocalSlotStore();
+	return processSlots;
 }
 
 export const DEFAULT_MESSAGES_PER_SECOND = 80;
@@ -48,19 +48,19 @@ export const MAX_MESSAGES_PER_SECOND = 1000;
 export const DEFAULT_PAIR_INTERVAL_MS = 6000;
 
 export interface PacerOptions {
-  /** Throughput limit of the phone number; 0 turns throughput pacing off (pair pacing still applies). */
-  messagesPerSecond: number;
-  /** Minimum spacing between two messages to the same recipient; 0 disables pair pacing. */
-  pairIntervalMs: number;
-  slots?: SlotReserver;
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
+	/** Throughput limit of the phone number; 0 turns throughput pacing off (pair pacing still applies). */
+	messagesPerSecond: number;
+	/** Minimum spacing between two messages to the same recipient; 0 disables pair pacing. */
+	pairIntervalMs: number;
+	slots?: SlotReserver;
+	sleep?: (ms: number) => Promise<void>;
+	now?: () => number;
 }
 
 export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => {
-    setTimeout(resolve, ms);
-  });
+	new Promise((resolve) => {
+		setTimeout(resolve, ms);
+	});
 
 /**
  * How late a sender may wake after its slot and still send. A busy event loop (or a stalled worker) wakes many
@@ -83,58 +83,70 @@ export const SLOT_WINDOW_MS = 1000 + LATE_TOLERANCE_MS + TRANSPORT_JITTER_MS;
  * Paces sends for one business phone number. `await pacer.acquire(waId)` returns when a message to `waId` may leave.
  */
 export class SendPacer {
-  readonly intervalMs: number;
-  private readonly slots: SlotReserver;
-  private readonly sleepFn: (ms: number) => Promise<void>;
-  private readonly now: () => number;
+	readonly intervalMs: number;
+	private readonly slots: SlotReserver;
+	private readonly sleepFn: (ms: number) => Promise<void>;
+	private readonly now: () => number;
 
-  constructor(
-    private readonly phoneNumberId: string,
-    private readonly options: PacerOptions,
-  ) {
-    if (!(options.messagesPerSecond >= 0) || options.messagesPerSecond > MAX_MESSAGES_PER_SECOND) {
-      throw new RangeError(
-        `messagesPerSecond must be between 0 (no pacing) and ${MAX_MESSAGES_PER_SECOND} (Meta's highest throughput level); got ${options.messagesPerSecond}`,
-      );
-    }
-    this.intervalMs = options.messagesPerSecond === 0 ? 0 : SLOT_WINDOW_MS / options.messagesPerSecond;
-    this.slots = options.slots ?? processSlotStore();
-    this.sleepFn = options.sleep ?? sleep;
-    this.now = options.now ?? Date.now;
-  }
+	constructor(
+		private readonly phoneNumberId: string,
+		private readonly options: PacerOptions,
+	) {
+		if (!(options.messagesPerSecond >= 0) || options.messagesPerSecond > MAX_MESSAGES_PER_SECOND) {
+			throw new RangeError(
+				`messagesPerSecond must be between 0 (no pacing) and ${MAX_MESSAGES_PER_SECOND} (Meta's highest throughput level); got ${options.messagesPerSecond}`,
+			);
+		}
+		this.intervalMs =
+			options.messagesPerSecond === 0 ? 0 : SLOT_WINDOW_MS / options.messagesPerSecond;
+		this.slots = options.slots ?? processSlotStore();
+		this.sleepFn = options.sleep ?? sleep;
+		this.now = options.now ?? Date.now;
+	}
 
-  async acquire(waId: string): Promise<void> {
-    let pairAt: number | undefined;
-    // Bounded: under a pathological stall we still send rather than spin for ever (the client retries a 130429).
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const now = this.now();
-      let at = this.intervalMs > 0 ? await this.slots.reserveSendSlot({ key: `tput:${this.phoneNumberId}`, intervalMs: this.intervalMs, now }) : now;
-      if (this.options.pairIntervalMs > 0) {
-        // Reserved once per message: a sender that woke late needs a new throughput slot, not a new pair slot —
-        // reserving that again would push this recipient a whole pair interval (6 s) further out.
-        pairAt ??= await this.slots.reserveSendSlot({
-          key: `pair:${this.phoneNumberId}:${waId}`,
-          intervalMs: this.options.pairIntervalMs,
-          now,
-        });
-        // A recipient still inside its pair interval waits; its throughput slot is then simply spent early,
-        // which only makes the stream sparser, never denser.
-        at = Math.max(at, pairAt);
-      }
-      const wait = at - this.now();
-      if (wait > 0) await this.sleepFn(wait);
-      if (this.now() - at <= LATE_TOLERANCE_MS) return;
-    }
-  }
+	async acquire(waId: string): Promise<void> {
+		let pairAt: number | undefined;
+		// Bounded: under a pathological stall we still send rather than spin for ever (the client retries a 130429).
+		for (let attempt = 0; attempt < 20; attempt++) {
+			const now = this.now();
+			let at =
+				this.intervalMs > 0
+					? await this.slots.reserveSendSlot({
+							key: `tput:${this.phoneNumberId}`,
+							intervalMs: this.intervalMs,
+							now,
+						})
+					: now;
+			if (this.options.pairIntervalMs > 0) {
+				// Reserved once per message: a sender that woke late needs a new throughput slot, not a new pair slot —
+				// reserving that again would push this recipient a whole pair interval (6 s) further out.
+				pairAt ??= await this.slots.reserveSendSlot({
+					key: `pair:${this.phoneNumberId}:${waId}`,
+					intervalMs: this.options.pairIntervalMs,
+					now,
+				});
+				// A recipient still inside its pair interval waits; its throughput slot is then simply spent early,
+				// which only makes the stream sparser, never denser.
+				at = Math.max(at, pairAt);
+			}
+			const wait = at - this.now();
+			if (wait > 0) await this.sleepFn(wait);
+			if (this.now() - at <= LATE_TOLERANCE_MS) return;
+		}
+	}
 }
 
 /**
  * Backoff for retryable Meta errors: exponential with full jitter, capped. For pair-rate errors (131056) Meta
  * suggests 4^n seconds, which `pairRate` selects.
  */
-export function backoffMs(attempt: number, kind: 'throughput' | 'pairRate' | 'server', random: () => number = Math.random): number {
-  if (kind === 'pairRate') return Math.min(4 ** attempt * 1000, 64_000) * (0.75 + random() * 0.5);
-  const base = kind === 'throughput' ? 250 : 1000;
-  const cap = kind === 'throughput' ? 8000 : 30_000;
-  return Math.round(random() * Math.min(cap, base * 2 ** (attempt - 1)) + base / 2);
+export function backoffMs(
+	attempt: number,
+	kind: 'throughput' | 'pairRate' | 'server',
+	random: () => number = Math.random,
+): number {
+	if (kind === 'pairRate') return Math.min(4 ** attempt * 1000, 64_000) * (0.75 + random() * 0.5);
+	const base = kind === 'throughput' ? 250 : 1000;
+	const cap = kind === 'throughput' ? 8000 : 30_000;
+	return Math.round(random() * Math.min(cap, base * 2 ** (attempt - 1)) + base / 2);
 }

@@ -7,50 +7,54 @@ import { createHash } from 'node:crypto';
 import type { CloudApiClient } from './client';
 
 export interface FileToUpload {
-  data: Buffer;
-  fileName: string;
-  mimeType: string;
+	data: Buffer;
+	fileName: string;
+	mimeType: string;
 }
 
 export interface MediaUploadsOptions {
-  /** How long an uploaded id is reused. Meta keeps uploaded media 30 days; the default stays well inside that. */
-  reuseMs?: number;
-  /** Distinct files remembered; the oldest is forgotten first (and uploaded again if sent again). */
-  maxFiles?: number;
-  now?: () => number;
+	/** How long an uploaded id is reused. Meta keeps uploaded media 30 days; the default stays well inside that. */
+	reuseMs?: number;
+	/** Distinct files remembered; the oldest is forgotten first (and uploaded again if sent again). */
+	maxFiles?: number;
+	now?: () => number;
 }
 
 export class MediaUploads {
-  private readonly ids = new Map<string, { id: Promise<string>; at: number }>();
-  private readonly reuseMs: number;
-  private readonly maxFiles: number;
-  private readonly now: () => number;
+	private readonly ids = new Map<string, { id: Promise<string>; at: number }>();
+	private readonly reuseMs: number;
+	private readonly maxFiles: number;
+	private readonly now: () => number;
 
-  constructor(options: MediaUploadsOptions = {}) {
-    this.reuseMs = options.reuseMs ?? 7 * 24 * 60 * 60 * 1000;
-    this.maxFiles = options.maxFiles ?? 500;
-    this.now = options.now ?? Date.now;
-  }
+	constructor(options: MediaUploadsOptions = {}) {
+		this.reuseMs = options.reuseMs ?? 7 * 24 * 60 * 60 * 1000;
+		this.maxFiles = options.maxFiles ?? 500;
+		this.now = options.now ?? Date.now;
+	}
 
-  static sha256(data: Buffer): string {
-    return createHash('sha256').update(data).digest('hex');
-  }
+	static sha256(data: Buffer): string {
+		return createHash('sha256').update(data).digest('hex');
+	}
 
-  /** `sha256` may be passed when the caller already hashed the file (it reports the hash), so large files are hashed once. */
-  mediaId(client: CloudApiClient, file: FileToUpload, sha256: string = MediaUploads.sha256(file.data)): Promise<string> {
-    // The MIME type is part of the key: the same bytes declared as another type are another upload to Meta.
-    const key = `${sha256}|${file.mimeType}`;
-    const known = this.ids.get(key);
-    if (known && this.now() - known.at < this.reuseMs) return known.id;
-    const id = client.uploadMedia(file);
-    const entry = { id, at: this.now() };
-    this.ids.delete(key);
-    this.ids.set(key, entry);
-    // A failed upload is not remembered: the next message with this file tries again.
-    id.catch(() => {
-      if (this.ids.get(key) === entry) this.ids.delete(key);
-    });
-    while (this.ids.size > this.maxFiles) this.ids.delete(this.ids.keys().next().value as string);
-    return id;
-  }
+	/** `sha256` may be passed when the caller already hashed the file (it reports the hash), so large files are hashed once. */
+	mediaId(
+		client: CloudApiClient,
+		file: FileToUpload,
+		sha256: string = MediaUploads.sha256(file.data),
+	): Promise<string> {
+		// The MIME type is part of the key: the same bytes declared as another type are another upload to Meta.
+		const key = `${sha256}|${file.mimeType}`;
+		const known = this.ids.get(key);
+		if (known && this.now() - known.at < this.reuseMs) return known.id;
+		const id = client.uploadMedia(file);
+		const entry = { id, at: this.now() };
+		this.ids.delete(key);
+		this.ids.set(key, entry);
+		// A failed upload is not remembered: the next message with this file tries again.
+		id.catch(() => {
+			if (this.ids.get(key) === entry) this.ids.delete(key);
+		});
+		while (this.ids.size > this.maxFiles) this.ids.delete(this.ids.keys().next().value as string);
+		return id;
+	}
 }

@@ -32,7 +32,10 @@ export const SESSION_LIMITS = {
 } as const;
 
 function text(max: number): z.ZodString {
-	return z.string().min(1, 'is empty; provide it').max(max, `is longer than ${max} characters; shorten it`);
+	return z
+		.string()
+		.min(1, 'is empty; provide it')
+		.max(max, `is longer than ${max} characters; shorten it`);
 }
 
 function isHttpUrl(value: string): boolean {
@@ -48,12 +51,29 @@ const mediaBase = {
 	id: z.string().regex(/^\d+$/, 'must be the numeric id of uploaded media').optional(),
 	link: z.string().refine(isHttpUrl, 'must be a public http(s) URL').optional(),
 };
-const oneSource = (m: { id?: string; link?: string }): boolean => (m.id === undefined) !== (m.link === undefined);
+const oneSource = (m: { id?: string; link?: string }): boolean =>
+	(m.id === undefined) !== (m.link === undefined);
 const ONE_SOURCE = { message: 'give exactly one of "id" (uploaded media) or "link" (https URL)' };
 
-const captionedMedia = z.object({ ...mediaBase, caption: z.string().max(SESSION_LIMITS.caption, `is longer than ${SESSION_LIMITS.caption} characters; shorten it`).optional() }).strict().refine(oneSource, ONE_SOURCE);
+const captionedMedia = z
+	.object({
+		...mediaBase,
+		caption: z
+			.string()
+			.max(
+				SESSION_LIMITS.caption,
+				`is longer than ${SESSION_LIMITS.caption} characters; shorten it`,
+			)
+			.optional(),
+	})
+	.strict()
+	.refine(oneSource, ONE_SOURCE);
 const documentMedia = z
-	.object({ ...mediaBase, caption: z.string().max(SESSION_LIMITS.caption).optional(), filename: z.string().min(1).optional() })
+	.object({
+		...mediaBase,
+		caption: z.string().max(SESSION_LIMITS.caption).optional(),
+		filename: z.string().min(1).optional(),
+	})
 	.strict()
 	.refine(oneSource, ONE_SOURCE);
 const plainMedia = z.object(mediaBase).strict().refine(oneSource, ONE_SOURCE);
@@ -86,7 +106,10 @@ const replyButtonsSchema = z
 				.array(
 					z.object({
 						type: z.literal('reply'),
-						reply: z.object({ id: text(SESSION_LIMITS.replyButtonId), title: text(SESSION_LIMITS.replyButtonTitle) }),
+						reply: z.object({
+							id: text(SESSION_LIMITS.replyButtonId),
+							title: text(SESSION_LIMITS.replyButtonTitle),
+						}),
 					}),
 				)
 				.min(1, 'needs at least one button')
@@ -96,14 +119,26 @@ const replyButtonsSchema = z
 	.superRefine((m, ctx) => {
 		const ids = m.action.buttons.map((b) => b.reply.id);
 		const titles = m.action.buttons.map((b) => b.reply.title);
-		if (new Set(ids).size !== ids.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['action', 'buttons'], message: 'button ids must be unique' });
-		if (new Set(titles).size !== titles.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['action', 'buttons'], message: 'button titles must be unique' });
+		if (new Set(ids).size !== ids.length)
+			ctx.addIssue({
+				code: z.ZodIssueCode.custom,
+				path: ['action', 'buttons'],
+				message: 'button ids must be unique',
+			});
+		if (new Set(titles).size !== titles.length)
+			ctx.addIssue({
+				code: z.ZodIssueCode.custom,
+				path: ['action', 'buttons'],
+				message: 'button titles must be unique',
+			});
 	});
 
 const listSchema = z
 	.object({
 		type: z.literal('list'),
-		header: z.object({ type: z.literal('text'), text: text(SESSION_LIMITS.interactiveHeaderText) }).optional(),
+		header: z
+			.object({ type: z.literal('text'), text: text(SESSION_LIMITS.interactiveHeaderText) })
+			.optional(),
 		body: z.object({ text: text(SESSION_LIMITS.listBody) }),
 		footer: footerSchema.optional(),
 		action: z.object({
@@ -117,7 +152,13 @@ const listSchema = z
 								z.object({
 									id: text(SESSION_LIMITS.listRowId),
 									title: text(SESSION_LIMITS.listRowTitle),
-									description: z.string().max(SESSION_LIMITS.listRowDescription, `is longer than ${SESSION_LIMITS.listRowDescription} characters; shorten it`).optional(),
+									description: z
+										.string()
+										.max(
+											SESSION_LIMITS.listRowDescription,
+											`is longer than ${SESSION_LIMITS.listRowDescription} characters; shorten it`,
+										)
+										.optional(),
 								}),
 							)
 							.min(1, 'needs at least one row'),
@@ -130,13 +171,27 @@ const listSchema = z
 	.superRefine((m, ctx) => {
 		const rows = m.action.sections.flatMap((s) => s.rows);
 		if (rows.length > SESSION_LIMITS.listRowsTotal) {
-			ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['action', 'sections'], message: `hold ${rows.length} rows; a list holds at most ${SESSION_LIMITS.listRowsTotal} in total` });
+			ctx.addIssue({
+				code: z.ZodIssueCode.custom,
+				path: ['action', 'sections'],
+				message: `hold ${rows.length} rows; a list holds at most ${SESSION_LIMITS.listRowsTotal} in total`,
+			});
 		}
 		const ids = rows.map((r) => r.id);
-		if (new Set(ids).size !== ids.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['action', 'sections'], message: 'row ids must be unique' });
+		if (new Set(ids).size !== ids.length)
+			ctx.addIssue({
+				code: z.ZodIssueCode.custom,
+				path: ['action', 'sections'],
+				message: 'row ids must be unique',
+			});
 		if (m.action.sections.length > 1) {
 			m.action.sections.forEach((s, i) => {
-				if (!s.title) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['action', 'sections', i, 'title'], message: 'is required when a list has more than one section' });
+				if (!s.title)
+					ctx.addIssue({
+						code: z.ZodIssueCode.custom,
+						path: ['action', 'sections', i, 'title'],
+						message: 'is required when a list has more than one section',
+					});
 			});
 		}
 	});
@@ -144,7 +199,17 @@ const listSchema = z
 // Other interactive types pass with their type checked only; Meta validates their content.
 const otherInteractiveSchema = z
 	.object({
-		type: z.enum(['cta_url', 'flow', 'product', 'product_list', 'catalog_message', 'location_request_message', 'address_message', 'call_permission_request', 'voice_call']),
+		type: z.enum([
+			'cta_url',
+			'flow',
+			'product',
+			'product_list',
+			'catalog_message',
+			'location_request_message',
+			'address_message',
+			'call_permission_request',
+			'voice_call',
+		]),
 	})
 	.passthrough();
 
@@ -155,7 +220,9 @@ const contactSchema = z
 export const sessionMessageSchema = z.discriminatedUnion('type', [
 	z.object({
 		type: z.literal('text'),
-		text: z.object({ body: text(SESSION_LIMITS.textBody), preview_url: z.boolean().optional() }).strict(),
+		text: z
+			.object({ body: text(SESSION_LIMITS.textBody), preview_url: z.boolean().optional() })
+			.strict(),
 	}),
 	z.object({ type: z.literal('image'), image: captionedMedia }),
 	z.object({ type: z.literal('video'), video: captionedMedia }),
@@ -165,12 +232,23 @@ export const sessionMessageSchema = z.discriminatedUnion('type', [
 	z.object({
 		type: z.literal('location'),
 		location: z
-			.object({ latitude: coordinate(-90, 90), longitude: coordinate(-180, 180), name: z.string().optional(), address: z.string().optional() })
+			.object({
+				latitude: coordinate(-90, 90),
+				longitude: coordinate(-180, 180),
+				name: z.string().optional(),
+				address: z.string().optional(),
+			})
 			.strict(),
 	}),
 	z.object({ type: z.literal('contacts'), contacts: z.array(contactSchema).min(1) }),
-	z.object({ type: z.literal('reaction'), reaction: z.object({ message_id: z.string().min(1), emoji: z.string() }).strict() }),
-	z.object({ type: z.literal('interactive'), interactive: z.union([replyButtonsSchema, listSchema, otherInteractiveSchema]) }),
+	z.object({
+		type: z.literal('reaction'),
+		reaction: z.object({ message_id: z.string().min(1), emoji: z.string() }).strict(),
+	}),
+	z.object({
+		type: z.literal('interactive'),
+		interactive: z.union([replyButtonsSchema, listSchema, otherInteractiveSchema]),
+	}),
 ]);
 
 export type SessionMessage = z.infer<typeof sessionMessageSchema>;
@@ -205,14 +283,19 @@ export class MessageValidationError extends Error {
 
 	constructor(issues: MessageIssue[], what = 'Message') {
 		const shown = issues.slice(0, 3).map((i) => `${i.path}: ${i.message}`);
-		super(`${what} is invalid: ${shown.join('; ')}${issues.length > 3 ? ` (and ${issues.length - 3} more)` : ''}.`);
+		super(
+			`${what} is invalid: ${shown.join('; ')}${issues.length > 3 ? ` (and ${issues.length - 3} more)` : ''}.`,
+		);
 		this.name = 'MessageValidationError';
 		this.issues = issues;
 	}
 }
 
 function pathOf(path: ReadonlyArray<string | number>): string {
-	return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('') || '(message)';
+	return (
+		path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('') ||
+		'(message)'
+	);
 }
 
 /** zod issues as "path: message" pairs, unions flattened to their most relevant branch. */
@@ -222,13 +305,18 @@ export function messageIssuesOf(error: z.ZodError): MessageIssue[] {
 		if (issue.code === z.ZodIssueCode.invalid_union && issue.unionErrors.length > 0) {
 			// Report the branch that got furthest (deepest issue path): it is the one the sender meant.
 			const best = [...issue.unionErrors].sort(
-				(a, b) => Math.max(...b.issues.map((i) => i.path.length)) - Math.max(...a.issues.map((i) => i.path.length)),
+				(a, b) =>
+					Math.max(...b.issues.map((i) => i.path.length)) -
+					Math.max(...a.issues.map((i) => i.path.length)),
 			)[0] as z.ZodError;
 			out.push(...messageIssuesOf(best));
 			continue;
 		}
 		if (issue.code === z.ZodIssueCode.invalid_union_discriminator) {
-			out.push({ path: pathOf(issue.path), message: `must be one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}` });
+			out.push({
+				path: pathOf(issue.path),
+				message: `must be one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`,
+			});
 			continue;
 		}
 		out.push({ path: pathOf(issue.path), message: issue.message });
@@ -248,7 +336,12 @@ export function buildSessionMessage(input: unknown): SessionMessage {
 
 /** The media message types a form can describe (stickers and the rest go as Meta's own shape). */
 export type SessionMediaType = 'image' | 'video' | 'audio' | 'document';
-export const SESSION_MEDIA_TYPES: readonly SessionMediaType[] = ['image', 'video', 'audio', 'document'];
+export const SESSION_MEDIA_TYPES: readonly SessionMediaType[] = [
+	'image',
+	'video',
+	'audio',
+	'document',
+];
 
 /**
  * A session message described by simple fields, as node editors collect them (n8n's parameters, Node-RED's
@@ -285,15 +378,27 @@ function sessionShape(fields: SessionMessageFields): unknown {
 				interactive: {
 					type: 'button',
 					body: { text },
-					action: { buttons: (fields.buttons ?? []).map((b) => ({ type: 'reply', reply: { id: b.id ?? '', title: b.title ?? '' } })) },
+					action: {
+						buttons: (fields.buttons ?? []).map((b) => ({
+							type: 'reply',
+							reply: { id: b.id ?? '', title: b.title ?? '' },
+						})),
+					},
 				},
 			};
 		case 'list': {
-			const sections = new Map<string, Array<{ id: string; title: string; description?: string }>>();
+			const sections = new Map<
+				string,
+				Array<{ id: string; title: string; description?: string }>
+			>();
 			for (const row of fields.rows ?? []) {
 				const key = row.section ?? '';
 				if (!sections.has(key)) sections.set(key, []);
-				sections.get(key)!.push({ id: row.id ?? '', title: row.title ?? '', ...(row.description ? { description: row.description } : {}) });
+				sections.get(key)!.push({
+					id: row.id ?? '',
+					title: row.title ?? '',
+					...(row.description ? { description: row.description } : {}),
+				});
 			}
 			return {
 				type: 'interactive',
@@ -302,7 +407,10 @@ function sessionShape(fields: SessionMessageFields): unknown {
 					body: { text },
 					action: {
 						button: fields.listButton || 'Choose',
-						sections: [...sections.entries()].map(([title, rows]) => ({ ...(title ? { title } : {}), rows })),
+						sections: [...sections.entries()].map(([title, rows]) => ({
+							...(title ? { title } : {}),
+							rows,
+						})),
 					},
 				},
 			};
@@ -323,8 +431,14 @@ function sessionShape(fields: SessionMessageFields): unknown {
 
 /** Builds and validates a session message from fields; a MessageValidationError names the field to fix. */
 export function sessionMessageFromFields(fields: SessionMessageFields): SessionMessage {
-	if (SESSION_MEDIA_TYPES.includes(fields.type as SessionMediaType) && fields.media?.id === undefined && fields.media?.link === undefined) {
-		throw new MessageValidationError([{ path: fields.type, message: `needs the media: a link, a media id, or a file to upload` }]);
+	if (
+		SESSION_MEDIA_TYPES.includes(fields.type as SessionMediaType) &&
+		fields.media?.id === undefined &&
+		fields.media?.link === undefined
+	) {
+		throw new MessageValidationError([
+			{ path: fields.type, message: `needs the media: a link, a media id, or a file to upload` },
+		]);
 	}
 	return buildSessionMessage(sessionShape(fields));
 }
@@ -340,33 +454,59 @@ const envelopeBaseSchema = z
 		type: z.string().optional(),
 		biz_opaque_callback_data: z
 			.string()
-			.max(BIZ_OPAQUE_CALLBACK_DATA_MAX, `is longer than ${BIZ_OPAQUE_CALLBACK_DATA_MAX} characters; shorten it`)
+			.max(
+				BIZ_OPAQUE_CALLBACK_DATA_MAX,
+				`is longer than ${BIZ_OPAQUE_CALLBACK_DATA_MAX} characters; shorten it`,
+			)
 			.optional(),
 		context: z.object({ message_id: z.string().min(1) }).optional(),
 	})
 	.passthrough();
 
-const SESSION_TYPES = new Set(['text', 'image', 'video', 'document', 'audio', 'sticker', 'location', 'contacts', 'reaction', 'interactive']);
+const SESSION_TYPES = new Set([
+	'text',
+	'image',
+	'video',
+	'document',
+	'audio',
+	'sticker',
+	'location',
+	'contacts',
+	'reaction',
+	'interactive',
+]);
 
 /** The body of POST /{phone-number-id}/messages for sending a message. Failures are what Meta answers with 100. */
 export const cloudApiMessageRequestSchema = envelopeBaseSchema.superRefine((body, ctx) => {
 	const type = body.type ?? 'text';
 	const content = (body as Record<string, unknown>)[type];
 	if (content === undefined) {
-		ctx.addIssue({ code: z.ZodIssueCode.custom, path: [type], message: `is missing: a "${type}" message needs a "${type}" object` });
+		ctx.addIssue({
+			code: z.ZodIssueCode.custom,
+			path: [type],
+			message: `is missing: a "${type}" message needs a "${type}" object`,
+		});
 		return;
 	}
 	if (type === 'template') {
 		const parsed = templateObjectSchema.safeParse(content);
 		if (!parsed.success) {
 			for (const issue of parsed.error.issues) {
-				ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['template', ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))], message: issue.message });
+				ctx.addIssue({
+					code: z.ZodIssueCode.custom,
+					path: ['template', ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))],
+					message: issue.message,
+				});
 			}
 		}
 		return;
 	}
 	if (!SESSION_TYPES.has(type)) {
-		ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['type'], message: `"${type}" is not a supported message type` });
+		ctx.addIssue({
+			code: z.ZodIssueCode.custom,
+			path: ['type'],
+			message: `"${type}" is not a supported message type`,
+		});
 		return;
 	}
 	const parsed = sessionMessageSchema.safeParse({ type, [type]: content });
@@ -385,14 +525,25 @@ function isTemplateObject(body: OutboundMessage | TemplateObject): body is Templ
 }
 
 /** Wrap a message for POST /{phone-number-id}/messages; validates the whole request before it leaves. */
-export function buildEnvelope(to: string, body: OutboundMessage | TemplateObject, extras: EnvelopeExtras = {}): CloudApiMessageRequest {
+export function buildEnvelope(
+	to: string,
+	body: OutboundMessage | TemplateObject,
+	extras: EnvelopeExtras = {},
+): CloudApiMessageRequest {
 	if (!E164.test(to)) {
 		throw new MessageValidationError(
-			[{ path: 'to', message: `"${to}" is not E.164 (a "+", the country code and the number, e.g. +14155552671); normalise it with normalizePhoneNumber` }],
+			[
+				{
+					path: 'to',
+					message: `"${to}" is not E.164 (a "+", the country code and the number, e.g. +14155552671); normalise it with normalizePhoneNumber`,
+				},
+			],
 			'Request',
 		);
 	}
-	const message: OutboundMessage = isTemplateObject(body) ? { type: 'template', template: body } : body;
+	const message: OutboundMessage = isTemplateObject(body)
+		? { type: 'template', template: body }
+		: body;
 	const data = extras.bizOpaqueCallbackData;
 	const request = {
 		messaging_product: 'whatsapp' as const,
@@ -406,10 +557,21 @@ export function buildEnvelope(to: string, body: OutboundMessage | TemplateObject
 		// Template objects come from buildTemplateMessage or were checked by validateTemplateMessage against their
 		// definition, which is stricter than the envelope schema; parsing them again would double the per-message cost.
 		if (data !== undefined && data.length > 512) {
-			throw new MessageValidationError([{ path: 'biz_opaque_callback_data', message: `is ${data.length} characters; the Cloud API allows at most 512` }], 'Request');
+			throw new MessageValidationError(
+				[
+					{
+						path: 'biz_opaque_callback_data',
+						message: `is ${data.length} characters; the Cloud API allows at most 512`,
+					},
+				],
+				'Request',
+			);
 		}
 		if (!message.template?.name || !message.template.language?.code) {
-			throw new MessageValidationError([{ path: 'template', message: 'needs a name and a language code' }], 'Request');
+			throw new MessageValidationError(
+				[{ path: 'template', message: 'needs a name and a language code' }],
+				'Request',
+			);
 		}
 		return request as CloudApiMessageRequest;
 	}
@@ -436,6 +598,15 @@ export const markAsReadRequestSchema = z
 
 /** Mark an inbound message as read, optionally showing the typing indicator (up to 25 s or until the reply). */
 export function markAsReadRequest(messageId: string, typing = false): MarkAsReadRequest {
-	if (!messageId) throw new MessageValidationError([{ path: 'message_id', message: 'is empty; give the wamid of the inbound message' }], 'Request');
-	return { messaging_product: 'whatsapp', status: 'read', message_id: messageId, ...(typing ? { typing_indicator: { type: 'text' as const } } : {}) };
+	if (!messageId)
+		throw new MessageValidationError(
+			[{ path: 'message_id', message: 'is empty; give the wamid of the inbound message' }],
+			'Request',
+		);
+	return {
+		messaging_product: 'whatsapp',
+		status: 'read',
+		message_id: messageId,
+		...(typing ? { typing_indicator: { type: 'text' as const } } : {}),
+	};
 }

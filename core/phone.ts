@@ -71,7 +71,10 @@ function clean(input: string): string {
 	return text;
 }
 
-function accepted(number: PhoneNumber | undefined, validation: 'valid' | 'possible'): number is PhoneNumber {
+function accepted(
+	number: PhoneNumber | undefined,
+	validation: 'valid' | 'possible',
+): number is PhoneNumber {
 	if (!number) return false;
 	return validation === 'valid' ? number.isValid() : number.isPossible();
 }
@@ -115,7 +118,11 @@ export function normalizePhoneNumber(
 
 	const text = clean(raw);
 	if (text === '') {
-		throw new PhoneNumberError(raw, 'empty', 'Phone number is empty. Provide the recipient number in international format, e.g. +14155552671.');
+		throw new PhoneNumberError(
+			raw,
+			'empty',
+			'Phone number is empty. Provide the recipient number in international format, e.g. +14155552671.',
+		);
 	}
 	if (!ALLOWED.test(text) || !/\d/.test(text)) {
 		throw new PhoneNumberError(
@@ -132,9 +139,11 @@ export function normalizePhoneNumber(
 		candidates.push({ text });
 	} else {
 		// Digits without "+" often already carry the country code (CSV exports, wa_id values).
-		const withPlus = digitsOnly.length >= 8 && /^[1-9]/.test(digitsOnly) ? { text: '+' + digitsOnly } : undefined;
+		const withPlus =
+			digitsOnly.length >= 8 && /^[1-9]/.test(digitsOnly) ? { text: '+' + digitsOnly } : undefined;
 		// "4915123456789" with default DE is a wa_id, not a national number (Germans write those with a 0).
-		const startsWithOwnCode = country !== undefined && digitsOnly.startsWith(getCountryCallingCode(country));
+		const startsWithOwnCode =
+			country !== undefined && digitsOnly.startsWith(getCountryCallingCode(country));
 		if (withPlus && startsWithOwnCode) candidates.push(withPlus);
 		if (country) candidates.push({ text, country });
 		if (withPlus && !startsWithOwnCode) candidates.push(withPlus);

@@ -6,125 +6,139 @@ import { templateDefinitionSchema } from './templates';
 import type { TemplateDefinition } from './templates';
 
 export interface TemplateSource {
-  /** Every APPROVED (and other) template of the WABA, raw Graph items. */
-  listAllTemplates(): Promise<unknown[]>;
+	/** Every APPROVED (and other) template of the WABA, raw Graph items. */
+	listAllTemplates(): Promise<unknown[]>;
 }
 
 interface Entry {
-  loadedAt: number;
-  templates: TemplateDefinition[];
-  pending?: Promise<TemplateDefinition[]>;
+	loadedAt: number;
+	templates: TemplateDefinition[];
+	pending?: Promise<TemplateDefinition[]>;
 }
 
 export interface TemplateCacheOptions {
-  ttlMs: number;
-  /** After a miss, refetch at most this often (a template approved a minute ago should appear without waiting a TTL). */
-  missRefreshMs: number;
-  now?: () => number;
+	ttlMs: number;
+	/** After a miss, refetch at most this often (a template approved a minute ago should appear without waiting a TTL). */
+	missRefreshMs: number;
+	now?: () => number;
 }
 
 export interface TemplateRef {
-  id?: string;
-  name?: string;
-  language?: string;
+	id?: string;
+	name?: string;
+	language?: string;
 }
 
 /** "order_update" or "order_update (en_US)", as people copy it from WhatsApp Manager. */
 export function parseTemplateName(text: string): TemplateRef {
-  const match = /^(.+?)\s*\(([A-Za-z_]+)\)$/.exec(text.trim());
-  return match ? { name: match[1], language: match[2] } : { name: text.trim() };
+	const match = /^(.+?)\s*\(([A-Za-z_]+)\)$/.exec(text.trim());
+	return match ? { name: match[1], language: match[2] } : { name: text.trim() };
 }
 
 export class TemplateNotFoundError extends Error {
-  constructor(
-    message: string,
-    readonly available: string[],
-  ) {
-    super(message);
-    this.name = 'TemplateNotFoundError';
-  }
+	constructor(
+		message: string,
+		readonly available: string[],
+	) {
+		super(message);
+		this.name = 'TemplateNotFoundError';
+	}
 }
 
 export class TemplateCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly now: () => number;
+	private readonly entries = new Map<string, Entry>();
+	private readonly now: () => number;
 
-  constructor(private readonly options: TemplateCacheOptions = { ttlMs: 5 * 60_000, missRefreshMs: 30_000 }) {
-    this.now = options.now ?? Date.now;
-  }
+	constructor(
+		private readonly options: TemplateCacheOptions = { ttlMs: 5 * 60_000, missRefreshMs: 30_000 },
+	) {
+		this.now = options.now ?? Date.now;
+	}
 
-  /** Parsed definitions of one WABA (cache key: base URL + WABA id, so sandbox and Meta never mix). */
-  async list(key: string, source: TemplateSource, force = false): Promise<TemplateDefinition[]> {
-    const entry = this.entries.get(key);
-    const fresh = entry && this.now() - entry.loadedAt < this.options.ttlMs;
-    if (entry && fresh && !force) return entry.templates;
-    if (entry?.pending) return entry.pending;
-    const pending = source.listAllTemplates().then((raw) => {
-      const templates: TemplateDefinition[] = [];
-      for (const item of raw) {
-        const parsed = templateDefinitionSchema.safeParse(item);
-        // One odd template must not hide the others; it simply cannot be chosen.
-        if (parsed.success) templates.push(parsed.data);
-      }
-      this.entries.set(key, { loadedAt: this.now(), templates });
-      return templates;
-    });
-    const placeholder: Entry = entry ? { ...entry, pending } : { loadedAt: 0, templates: [], pending };
-    this.entries.set(key, placeholder);
-    try {
-      return await pending;
-    } catch (error) {
-      if (entry) this.entries.set(key, entry);
-      else this.entries.delete(key);
-      throw error;
-    }
-  }
+	/** Parsed definitions of one WABA (cache key: base URL + WABA id, so sandbox and Meta never mix). */
+	async list(key: string, source: TemplateSource, force = false): Promise<TemplateDefinition[]> {
+		const entry = this.entries.get(key);
+		const fresh = entry && this.now() - entry.loadedAt < this.options.ttlMs;
+		if (entry && fresh && !force) return entry.templates;
+		if (entry?.pending) return entry.pending;
+		const pending = source.listAllTemplates().then((raw) => {
+			const templates: TemplateDefinition[] = [];
+			for (const item of raw) {
+				const parsed = templateDefinitionSchema.safeParse(item);
+				// One odd template must not hide the others; it simply cannot be chosen.
+				if (parsed.success) templates.push(parsed.data);
+			}
+			this.entries.set(key, { loadedAt: this.now(), templates });
+			return templates;
+		});
+		const placeholder: Entry = entry
+			? { ...entry, pending }
+			: { loadedAt: 0, templates: [], pending };
+		this.entries.set(key, placeholder);
+		try {
+			return await pending;
+		} catch (error) {
+			if (entry) this.entries.set(key, entry);
+			else this.entries.delete(key);
+			throw error;
+		}
+	}
 
-  /**
-   * Find a template by id, or by name (+ language code). A miss triggers one refetch (rate limited) before failing
-   * with the list of what exists.
-   */
-  async find(key: string, source: TemplateSource, ref: { id?: string; name?: string; language?: string }): Promise<TemplateDefinition> {
-    const match = (list: TemplateDefinition[]): TemplateDefinition | TemplateNotFoundError => {
-      if (ref.id) {
-        const byId = list.find((t) => t.id === ref.id);
-        if (byId) return byId;
-      }
-      if (ref.name) {
-        const named = list.filter((t) => t.name === ref.name);
-        const chosen = ref.language ? named.find((t) => t.language === ref.language) : named.length === 1 ? named[0] : undefined;
-        if (chosen) return chosen;
-        if (named.length > 1 && !ref.language) {
-          return new TemplateNotFoundError(
-            `Template "${ref.name}" exists in ${named.length} languages (${named.map((t) => t.language).join(', ')}): choose the language`,
-            named.map((t) => `${t.name} (${t.language})`),
-          );
-        }
-      }
-      const wanted = ref.id ? `with ID ${ref.id}` : `"${ref.name ?? ''}"${ref.language ? ` in ${ref.language}` : ''}`;
-      return new TemplateNotFoundError(
-        `No template ${wanted} in this WhatsApp Business Account. Check the name and language in WhatsApp Manager, or pick it from the list`,
-        list.map((t) => `${t.name} (${t.language}, ${t.status})`),
-      );
-    };
-    let result = match(await this.list(key, source));
-    if (result instanceof TemplateNotFoundError) {
-      const entry = this.entries.get(key);
-      if (!entry || this.now() - entry.loadedAt >= this.options.missRefreshMs) {
-        result = match(await this.list(key, source, true));
-      }
-    }
-    if (result instanceof TemplateNotFoundError) throw result;
-    return result;
-  }
+	/**
+	 * Find a template by id, or by name (+ language code). A miss triggers one refetch (rate limited) before failing
+	 * with the list of what exists.
+	 */
+	async find(
+		key: string,
+		source: TemplateSource,
+		ref: { id?: string; name?: string; language?: string },
+	): Promise<TemplateDefinition> {
+		const match = (list: TemplateDefinition[]): TemplateDefinition | TemplateNotFoundError => {
+			if (ref.id) {
+				const byId = list.find((t) => t.id === ref.id);
+				if (byId) return byId;
+			}
+			if (ref.name) {
+				const named = list.filter((t) => t.name === ref.name);
+				const chosen = ref.language
+					? named.find((t) => t.language === ref.language)
+					: named.length === 1
+						? named[0]
+						: undefined;
+				if (chosen) return chosen;
+				if (named.length > 1 && !ref.language) {
+					return new TemplateNotFoundError(
+						`Template "${ref.name}" exists in ${named.length} languages (${named.map((t) => t.language).join(', ')}): choose the language`,
+						named.map((t) => `${t.name} (${t.language})`),
+					);
+				}
+			}
+			const wanted = ref.id
+				? `with ID ${ref.id}`
+				: `"${ref.name ?? ''}"${ref.language ? ` in ${ref.language}` : ''}`;
+			return new TemplateNotFoundError(
+				`No template ${wanted} in this WhatsApp Business Account. Check the name and language in WhatsApp Manager, or pick it from the list`,
+				list.map((t) => `${t.name} (${t.language}, ${t.status})`),
+			);
+		};
+		let result = match(await this.list(key, source));
+		if (result instanceof TemplateNotFoundError) {
+			const entry = this.entries.get(key);
+			if (!entry || this.now() - entry.loadedAt >= this.options.missRefreshMs) {
+				result = match(await this.list(key, source, true));
+			}
+		}
+		if (result instanceof TemplateNotFoundError) throw result;
+		return result;
+	}
 
-  clear(): void {
-    this.entries.clear();
-  }
+	clear(): void {
+		this.entries.clear();
+	}
 }
 
 let processCache: TemplateCache | undefined;
 export function processTemplateCache(): TemplateCache {
-  processCache ??= new TemplateCache();
-  return processCache;
+	processCache ??= new TemplateCache();
+	return processCache;
 }

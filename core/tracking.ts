@@ -11,12 +11,12 @@
  */
 
 export interface TrackingData {
-  workflowId?: string;
-  executionId?: string;
-  journey?: string;
-  step?: string;
-  /** Free text of the user's own (an order id, a campaign code...). Shortened first when space runs out. */
-  custom?: string;
+	workflowId?: string;
+	executionId?: string;
+	journey?: string;
+	step?: string;
+	/** Free text of the user's own (an order id, a campaign code...). Shortened first when space runs out. */
+	custom?: string;
 }
 
 export const TRACKING_PREFIX = 'wj1:';
@@ -24,26 +24,29 @@ export const TRACKING_PREFIX = 'wj1:';
 export const MAX_CALLBACK_DATA_LENGTH = 512;
 
 const KEYS: ReadonlyArray<readonly [keyof TrackingData, string]> = [
-  ['workflowId', 'w'],
-  ['executionId', 'e'],
-  ['journey', 'j'],
-  ['step', 's'],
-  ['custom', 'c'],
+	['workflowId', 'w'],
+	['executionId', 'e'],
+	['journey', 'j'],
+	['step', 's'],
+	['custom', 'c'],
 ];
 
 /** encodeURIComponent throws on lone surrogates; replace them rather than fail a send over one character. */
 function wellFormed(s: string): string {
-  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+	return s.replace(
+		/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+		'\uFFFD',
+	);
 }
 
 function serialise(t: TrackingData): string {
-  const parts: string[] = [];
-  for (const [field, key] of KEYS) {
-    const value = t[field];
-    if (value === undefined || value === '') continue;
-    parts.push(`${key}=${encodeURIComponent(wellFormed(String(value)))}`);
-  }
-  return TRACKING_PREFIX + parts.join(';');
+	const parts: string[] = [];
+	for (const [field, key] of KEYS) {
+		const value = t[field];
+		if (value === undefined || value === '') continue;
+		parts.push(`${key}=${encodeURIComponent(wellFormed(String(value)))}`);
+	}
+	return TRACKING_PREFIX + parts.join(';');
 }
 
 /**
@@ -52,30 +55,33 @@ function serialise(t: TrackingData): string {
  * long, it throws an error that says which fields to shorten.
  */
 export function encodeTracking(t: TrackingData): string {
-  const full = serialise(t);
-  if (full.length <= MAX_CALLBACK_DATA_LENGTH) return full;
+	const full = serialise(t);
+	if (full.length <= MAX_CALLBACK_DATA_LENGTH) return full;
 
-  const withoutCustom = serialise({ ...t, custom: undefined });
-  if (withoutCustom.length > MAX_CALLBACK_DATA_LENGTH) {
-    const sizes = KEYS.filter(([f]) => f !== 'custom' && t[f])
-      .map(([f]) => `${f} (${encodeURIComponent(wellFormed(String(t[f]))).length})`)
-      .join(', ');
-    throw new Error(
-      `Tracking data is ${withoutCustom.length} characters once encoded, but Meta's biz_opaque_callback_data ` +
-        `allows ${MAX_CALLBACK_DATA_LENGTH}. Shorten these fields: ${sizes}.`,
-    );
-  }
+	const withoutCustom = serialise({ ...t, custom: undefined });
+	if (withoutCustom.length > MAX_CALLBACK_DATA_LENGTH) {
+		const sizes = KEYS.filter(([f]) => f !== 'custom' && t[f])
+			.map(([f]) => `${f} (${encodeURIComponent(wellFormed(String(t[f]))).length})`)
+			.join(', ');
+		throw new Error(
+			`Tracking data is ${withoutCustom.length} characters once encoded, but Meta's biz_opaque_callback_data ` +
+				`allows ${MAX_CALLBACK_DATA_LENGTH}. Shorten these fields: ${sizes}.`,
+		);
+	}
 
-  // Longest prefix of `custom` (in code points) that still fits: binary search, encoded lengths are monotonic.
-  const chars = Array.from(wellFormed(t.custom ?? ''));
-  let lo = 0;
-  let hi = chars.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (serialise({ ...t, custom: chars.slice(0, mid).join('') }).length <= MAX_CALLBACK_DATA_LENGTH) lo = mid;
-    else hi = mid - 1;
-  }
-  return serialise({ ...t, custom: chars.slice(0, lo).join('') });
+	// Longest prefix of `custom` (in code points) that still fits: binary search, encoded lengths are monotonic.
+	const chars = Array.from(wellFormed(t.custom ?? ''));
+	let lo = 0;
+	let hi = chars.length;
+	while (lo < hi) {
+		const mid = Math.ceil((lo + hi) / 2);
+		if (
+			serialise({ ...t, custom: chars.slice(0, mid).join('') }).length <= MAX_CALLBACK_DATA_LENGTH
+		)
+			lo = mid;
+		else hi = mid - 1;
+	}
+	return serialise({ ...t, custom: chars.slice(0, lo).join('') });
 }
 
 /**
@@ -84,26 +90,26 @@ export function encodeTracking(t: TrackingData): string {
  * gives `undefined`.
  */
 export function decodeTracking(s: string | undefined): TrackingData | undefined {
-  if (s === undefined || s === null || s === '') return undefined;
-  if (typeof s !== 'string') return undefined;
-  if (!s.startsWith(TRACKING_PREFIX)) return { custom: s };
+	if (s === undefined || s === null || s === '') return undefined;
+	if (typeof s !== 'string') return undefined;
+	if (!s.startsWith(TRACKING_PREFIX)) return { custom: s };
 
-  const body = s.slice(TRACKING_PREFIX.length);
-  const out: TrackingData = {};
-  if (body === '') return out;
-  for (const part of body.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) return { custom: s };
-    const key = part.slice(0, eq);
-    let value: string;
-    try {
-      value = decodeURIComponent(part.slice(eq + 1));
-    } catch {
-      return { custom: s };
-    }
-    const field = KEYS.find(([, k]) => k === key)?.[0];
-    // Keys from a later minor revision of wj1 are skipped, not treated as foreign.
-    if (field) out[field] = value;
-  }
-  return out;
+	const body = s.slice(TRACKING_PREFIX.length);
+	const out: TrackingData = {};
+	if (body === '') return out;
+	for (const part of body.split(';')) {
+		const eq = part.indexOf('=');
+		if (eq <= 0) return { custom: s };
+		const key = part.slice(0, eq);
+		let value: string;
+		try {
+			value = decodeURIComponent(part.slice(eq + 1));
+		} catch {
+			return { custom: s };
+		}
+		const field = KEYS.find(([, k]) => k === key)?.[0];
+		// Keys from a later minor revision of wj1 are skipped, not treated as foreign.
+		if (field) out[field] = value;
+	}
+	return out;
 }

@@ -6,26 +6,26 @@
 export type HttpMethod = 'GET' | 'POST' | 'DELETE';
 
 export interface MultipartFile {
-  data: Buffer;
-  fileName: string;
-  mimeType: string;
+	data: Buffer;
+	fileName: string;
+	mimeType: string;
 }
 
 export interface HttpRequest {
-  method: HttpMethod;
-  url: string;
-  query?: Record<string, string | number | boolean>;
-  headers?: Record<string, string>;
-  /** JSON body. */
-  json?: unknown;
-  /** multipart/form-data body (media upload). */
-  multipart?: { fields: Record<string, string>; file: MultipartFile };
-  timeoutMs?: number;
+	method: HttpMethod;
+	url: string;
+	query?: Record<string, string | number | boolean>;
+	headers?: Record<string, string>;
+	/** JSON body. */
+	json?: unknown;
+	/** multipart/form-data body (media upload). */
+	multipart?: { fields: Record<string, string>; file: MultipartFile };
+	timeoutMs?: number;
 }
 
 export interface HttpResponse {
-  status: number;
-  body: unknown;
+	status: number;
+	body: unknown;
 }
 
 export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
@@ -35,106 +35,112 @@ export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
  * a refused connection proves Meta never saw the request, a timeout after the body left does not.
  */
 export class TransportError extends Error {
-  constructor(
-    message: string,
-    readonly mayHaveBeenReceived: boolean,
-    readonly causeCode?: string,
-  ) {
-    super(message);
-    this.name = 'TransportError';
-  }
+	constructor(
+		message: string,
+		readonly mayHaveBeenReceived: boolean,
+		readonly causeCode?: string,
+	) {
+		super(message);
+		this.name = 'TransportError';
+	}
 }
 
 /** Error codes that prove the request never reached the server. Everything else may have been received. */
 const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_INVALID_URL',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
+	'ECONNREFUSED',
+	'ENOTFOUND',
+	'EAI_AGAIN',
+	'EHOSTUNREACH',
+	'ENETUNREACH',
+	'ERR_INVALID_URL',
+	'CERT_HAS_EXPIRED',
+	'DEPTH_ZERO_SELF_SIGNED_CERT',
+	'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+	'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 function errorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  // fetch wraps the socket error in `cause`; axios puts `code` on the error itself.
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+	let current: unknown = error;
+	// fetch wraps the socket error in `cause`; axios puts `code` on the error itself.
+	for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+		const code = (current as { code?: unknown }).code;
+		if (typeof code === 'string') return code;
+		current = (current as { cause?: unknown }).cause;
+	}
+	return undefined;
 }
 
 /** Classify a low-level failure (no HTTP status) as a TransportError. */
 export function toTransportError(error: unknown): TransportError {
-  if (error instanceof TransportError) return error;
-  const code = errorCode(error);
-  const notSent = code !== undefined && NOT_SENT_CODES.has(code);
-  const message = error instanceof Error ? error.message : String(error);
-  return new TransportError(
-    notSent
-      ? `Could not reach the Graph API (${code}): ${message}`
-      : `No answer from the Graph API (${code ?? 'timeout or connection lost'}); the request may have been received`,
-    !notSent,
-    code,
-  );
+	if (error instanceof TransportError) return error;
+	const code = errorCode(error);
+	const notSent = code !== undefined && NOT_SENT_CODES.has(code);
+	const message = error instanceof Error ? error.message : String(error);
+	return new TransportError(
+		notSent
+			? `Could not reach the Graph API (${code}): ${message}`
+			: `No answer from the Graph API (${code ?? 'timeout or connection lost'}); the request may have been received`,
+		!notSent,
+		code,
+	);
 }
 
 export function buildUrl(url: string, query?: HttpRequest['query']): string {
-  if (!query) return url;
-  const u = new URL(url);
-  for (const [k, v] of Object.entries(query)) u.searchParams.set(k, String(v));
-  return u.toString();
+	if (!query) return url;
+	const u = new URL(url);
+	for (const [k, v] of Object.entries(query)) u.searchParams.set(k, String(v));
+	return u.toString();
 }
 
 /** A transport on Node's global fetch (undici, keep-alive by default). For Node-RED, tests, benchmarks. */
-export function createFetchTransport(options: { accessToken?: string; defaultTimeoutMs?: number } = {}): Transport {
-  return async (request) => {
-    const headers: Record<string, string> = { ...(request.headers ?? {}) };
-    if (options.accessToken && !headers.Authorization) headers.Authorization = `Bearer ${options.accessToken}`;
-    let body: string | FormData | undefined;
-    if (request.multipart) {
-      const form = new FormData();
-      for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
-      const { data, fileName, mimeType } = request.multipart.file;
-      form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
-      body = form;
-    } else if (request.json !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(request.json);
-    }
-    const timeoutMs = request.timeoutMs ?? options.defaultTimeoutMs ?? 30_000;
-    let response: Response;
-    try {
-      response = await fetch(buildUrl(request.url, request.query), {
-        method: request.method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      throw toTransportError(error);
-    }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      // Headers arrived, so the server received the request.
-      throw new TransportError(`The Graph API answer was cut off: ${(error as Error).message}`, true);
-    }
-    let parsed: unknown = text;
-    if (text.length > 0) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
-    }
-    return { status: response.status, body: parsed };
-  };
+export function createFetchTransport(
+	options: { accessToken?: string; defaultTimeoutMs?: number } = {},
+): Transport {
+	return async (request) => {
+		const headers: Record<string, string> = { ...(request.headers ?? {}) };
+		if (options.accessToken && !headers.Authorization)
+			headers.Authorization = `Bearer ${options.accessToken}`;
+		let body: string | FormData | undefined;
+		if (request.multipart) {
+			const form = new FormData();
+			for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
+			const { data, fileName, mimeType } = request.multipart.file;
+			form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
+			body = form;
+		} else if (request.json !== undefined) {
+			headers['Content-Type'] = 'application/json';
+			body = JSON.stringify(request.json);
+		}
+		const timeoutMs = request.timeoutMs ?? options.defaultTimeoutMs ?? 30_000;
+		let response: Response;
+		try {
+			response = await fetch(buildUrl(request.url, request.query), {
+				method: request.method,
+				headers,
+				body,
+				signal: AbortSignal.timeout(timeoutMs),
+			});
+		} catch (error) {
+			throw toTransportError(error);
+		}
+		let text: string;
+		try {
+			text = await response.text();
+		} catch (error) {
+			// Headers arrived, so the server received the request.
+			throw new TransportError(
+				`The Graph API answer was cut off: ${(error as Error).message}`,
+				true,
+			);
+		}
+		let parsed: unknown = text;
+		if (text.length > 0) {
+			try {
+				parsed = JSON.parse(text);
+			} catch {
+				parsed = text;
+			}
+		}
+		return { status: response.status, body: parsed };
+	};
 }

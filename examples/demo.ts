@@ -21,7 +21,15 @@ import { parseArgs } from 'node:util';
 import { decodeTracking } from '../core';
 import { startSandbox } from '../sandbox';
 import type { Sandbox } from '../sandbox';
-import { N8nInstance, disposeAll, freePort, jsonOf, runExecutionDataSchema, sandboxCredential, sandboxCredentialData } from '../test/e2e/harness';
+import {
+	N8nInstance,
+	disposeAll,
+	freePort,
+	jsonOf,
+	runExecutionDataSchema,
+	sandboxCredential,
+	sandboxCredentialData,
+} from '../test/e2e/harness';
 import type { RunExecutionData, WorkflowJson } from '../test/e2e/harness';
 import { DemoSetupError, N8nPublicApi } from './n8n-public-api';
 
@@ -45,235 +53,334 @@ const SECRETS = { token: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN
 export const DEMO_PREFIX = '[demo]';
 
 export const CUSTOMERS = {
-  ana: { name: 'Ana', phone: '+44 7911 123456', waId: '447911123456' }, // writes first: window open
-  ben: { name: 'Ben', phone: '+49 30 1234567', waId: '49301234567' }, // never wrote: window closed
-  cara: { name: 'Cara', phone: '+1 415 555 2671', waId: '14155552671' }, // US +1: marketing withheld
-  dan: { name: 'Dan', phone: '+34 612 345 678', waId: '34612345678' }, // stopped marketing messages
-  eve: { name: 'Eve', phone: '+33 6 12 34 56 78', waId: '33612345678' }, // undeliverable: 131026
-  fay: { name: 'Fay', phone: '+55 11 98765 4321', waId: '5511987654321' }, // logs in: OTP
+	ana: { name: 'Ana', phone: '+44 7911 123456', waId: '447911123456' }, // writes first: window open
+	ben: { name: 'Ben', phone: '+49 30 1234567', waId: '49301234567' }, // never wrote: window closed
+	cara: { name: 'Cara', phone: '+1 415 555 2671', waId: '14155552671' }, // US +1: marketing withheld
+	dan: { name: 'Dan', phone: '+34 612 345 678', waId: '34612345678' }, // stopped marketing messages
+	eve: { name: 'Eve', phone: '+33 6 12 34 56 78', waId: '33612345678' }, // undeliverable: 131026
+	fay: { name: 'Fay', phone: '+55 11 98765 4321', waId: '5511987654321' }, // logs in: OTP
 } as const;
 
 const log = (line: string): void => void process.stderr.write(`demo: ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function loadExample(file: string): WorkflowJson {
-  return JSON.parse(readFileSync(path.join(__dirname, file), 'utf8')) as WorkflowJson;
+	return JSON.parse(readFileSync(path.join(__dirname, file), 'utf8')) as WorkflowJson;
 }
 
 function webhookPathOf(workflow: WorkflowJson, nodeName: string): string {
-  const node = (workflow.nodes as Array<{ name: string; type: string; webhookId?: string; parameters: { path?: string } }>).find((n) => n.name === nodeName);
-  if (!node) throw new Error(`${workflow.name} has no node ${nodeName}`);
-  // n8n's Webhook node uses its path as the full path; other trigger nodes live under <webhookId>/<path>.
-  return node.type === 'n8n-nodes-base.webhook' ? String(node.parameters.path) : `${node.webhookId}/whatsapp`;
+	const node = (
+		workflow.nodes as Array<{
+			name: string;
+			type: string;
+			webhookId?: string;
+			parameters: { path?: string };
+		}>
+	).find((n) => n.name === nodeName);
+	if (!node) throw new Error(`${workflow.name} has no node ${nodeName}`);
+	// n8n's Webhook node uses its path as the full path; other trigger nodes live under <webhookId>/<path>.
+	return node.type === 'n8n-nodes-base.webhook'
+		? String(node.parameters.path)
+		: `${node.webhookId}/whatsapp`;
 }
 
 /**
  * The sandbox calls one callback URL, as Meta does per app/number. The demo has two status journeys listening
  * (status sink, delivery-failure follow-up), so a tiny relay fans each signed webhook out to both, byte for byte.
  */
-async function startRelay(targets: () => string[]): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      const signature = req.headers['x-hub-signature-256'];
-      if (typeof signature === 'string') headers['x-hub-signature-256'] = signature;
-      const answers = await Promise.all(
-        targets().map((url) =>
-          fetch(url + (req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''), { method: req.method, headers, body: req.method === 'GET' ? undefined : body })
-            .then(async (r) => ({ status: r.status, text: await r.text() }))
-            .catch(() => ({ status: 502, text: '' })),
-        ),
-      );
-      const worst = answers.find((a) => a.status >= 300) ?? answers[0] ?? { status: 200, text: '' };
-      res.writeHead(worst.status, { 'content-type': 'text/plain' }).end(worst.text);
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+async function startRelay(
+	targets: () => string[],
+): Promise<{ url: string; close(): Promise<void> }> {
+	const server = http.createServer((req, res) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (c: Buffer) => chunks.push(c));
+		req.on('end', async () => {
+			const body = Buffer.concat(chunks);
+			const headers: Record<string, string> = { 'content-type': 'application/json' };
+			const signature = req.headers['x-hub-signature-256'];
+			if (typeof signature === 'string') headers['x-hub-signature-256'] = signature;
+			const answers = await Promise.all(
+				targets().map((url) =>
+					fetch(url + (req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''), {
+						method: req.method,
+						headers,
+						body: req.method === 'GET' ? undefined : body,
+					})
+						.then(async (r) => ({ status: r.status, text: await r.text() }))
+						.catch(() => ({ status: 502, text: '' })),
+				),
+			);
+			const worst = answers.find((a) => a.status >= 300) ?? answers[0] ?? { status: 200, text: '' };
+			res.writeHead(worst.status, { 'content-type': 'text/plain' }).end(worst.text);
+		});
+	});
+	const port = await freePort();
+	await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+	return {
+		url: `http://127.0.0.1:${port}/`,
+		close: () => new Promise((resolve) => server.close(() => resolve())),
+	};
 }
 
 async function post(url: string, body: unknown): Promise<number> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await response.text();
-  if (response.status >= 300) log(`POST ${url} answered ${response.status}: ${text.slice(0, 300)}`);
-  return response.status;
+	const response = await fetch(url, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify(body),
+	});
+	const text = await response.text();
+	if (response.status >= 300) log(`POST ${url} answered ${response.status}: ${text.slice(0, 300)}`);
+	return response.status;
 }
 
 /** Where the journeys run: a provisioned n8n (read through its database) or the user's (through its public API). */
 interface JourneyHost {
-  readonly url: string;
-  webhookUrl(webhookPath: string): string;
-  /** Executions of the demo's workflows so far, unfinished ones included. */
-  executions(): Promise<Array<{ id: string; workflowId: string; status: string }>>;
-  executionData(id: string): Promise<RunExecutionData>;
+	readonly url: string;
+	webhookUrl(webhookPath: string): string;
+	/** Executions of the demo's workflows so far, unfinished ones included. */
+	executions(): Promise<Array<{ id: string; workflowId: string; status: string }>>;
+	executionData(id: string): Promise<RunExecutionData>;
 }
 
 const FINAL = ['success', 'error', 'crashed', 'canceled'];
 
-async function settle(host: JourneyHost, sandbox: Sandbox, quietMs = 2500, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let quietSince = Date.now();
-  while (Date.now() < deadline) {
-    await sandbox.idle();
-    const executions = await host.executions();
-    const running = executions.filter((e) => !FINAL.includes(e.status)).length;
-    if (executions.length !== last || running > 0) {
-      last = executions.length;
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince >= quietMs) {
-      return;
-    }
-    await sleep(300);
-  }
-  throw new Error('the journeys did not settle within 2 minutes');
+async function settle(
+	host: JourneyHost,
+	sandbox: Sandbox,
+	quietMs = 2500,
+	timeoutMs = 120_000,
+): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	let last = -1;
+	let quietSince = Date.now();
+	while (Date.now() < deadline) {
+		await sandbox.idle();
+		const executions = await host.executions();
+		const running = executions.filter((e) => !FINAL.includes(e.status)).length;
+		if (executions.length !== last || running > 0) {
+			last = executions.length;
+			quietSince = Date.now();
+		} else if (Date.now() - quietSince >= quietMs) {
+			return;
+		}
+		await sleep(300);
+	}
+	throw new Error('the journeys did not settle within 2 minutes');
 }
 
 export interface Report {
-  routed: { open: string[]; closed: string[] };
-  sent: Array<{ journey: string; step: string; recipient: string; messageId: string }>;
-  skipped: Array<{ journey: string; recipient: string; reason: string }>;
-  statuses: Record<string, Record<string, number>>;
-  failures: Array<{ recipient: string; code: string; meaning: string }>;
-  followUps: { retry: number; fallback: number };
+	routed: { open: string[]; closed: string[] };
+	sent: Array<{ journey: string; step: string; recipient: string; messageId: string }>;
+	skipped: Array<{ journey: string; recipient: string; reason: string }>;
+	statuses: Record<string, Record<string, number>>;
+	failures: Array<{ recipient: string; code: string; meaning: string }>;
+	followUps: { retry: number; fallback: number };
 }
 
-function safeJsonOf(data: RunExecutionData, node: string, output = 0): Array<Record<string, unknown>> {
-  try {
-    return jsonOf(data, node, { output });
-  } catch {
-    return [];
-  }
+function safeJsonOf(
+	data: RunExecutionData,
+	node: string,
+	output = 0,
+): Array<Record<string, unknown>> {
+	try {
+		return jsonOf(data, node, { output });
+	} catch {
+		return [];
+	}
 }
 
 async function buildReport(host: JourneyHost, ids: Record<string, string>): Promise<Report> {
-  const report: Report = { routed: { open: [], closed: [] }, sent: [], skipped: [], statuses: {}, failures: [], followUps: { retry: 0, fallback: 0 } };
-  for (const summary of await host.executions()) {
-    const data = await host.executionData(summary.id);
-    switch (summary.workflowId) {
-      case ids.order: {
-        for (const item of safeJsonOf(data, 'Window open?', 0)) report.routed.open.push(String((item.whatsappWindow as { recipient: string }).recipient));
-        for (const item of safeJsonOf(data, 'Window open?', 1)) report.routed.closed.push(String((item.whatsappWindow as { recipient: string }).recipient));
-        for (const node of ['Free-form confirmation', 'Template confirmation']) {
-          for (const item of safeJsonOf(data, node)) {
-            const tracking = item.tracking as { journey?: string; step?: string };
-            report.sent.push({ journey: tracking.journey ?? '', step: tracking.step ?? '', recipient: String(item.recipient), messageId: String(item.messageId) });
-          }
-        }
-        break;
-      }
-      case ids.cart:
-      case ids.otp: {
-        const node = summary.workflowId === ids.cart ? 'Spring sale offer' : 'Send code';
-        const journey = summary.workflowId === ids.cart ? 'abandoned-cart' : 'login';
-        for (const item of safeJsonOf(data, node, 0)) {
-          if (item.messageId) report.sent.push({ journey, step: String((item.tracking as { step?: string }).step ?? ''), recipient: String(item.recipient), messageId: String(item.messageId) });
-        }
-        for (const item of safeJsonOf(data, node, 1)) {
-          const error = item.error as { message?: string; recipient?: string } | string | undefined;
-          const message = typeof error === 'string' ? error : error?.message ?? JSON.stringify(item);
-          const recipient = typeof error === 'object' && error?.recipient ? error.recipient : String(item.phone ?? '');
-          report.skipped.push({ journey, recipient, reason: message.replace(/\s+/g, ' ').slice(0, 110) });
-        }
-        break;
-      }
-      case ids.sink: {
-        for (const item of safeJsonOf(data, 'Join to journey step')) {
-          if (item.event === 'message' || item.event === 'user_preference') continue;
-          const key = `${item.journey}/${item.step}`;
-          report.statuses[key] ??= {};
-          report.statuses[key][String(item.event)] = (report.statuses[key][String(item.event)] ?? 0) + 1;
-        }
-        for (const item of safeJsonOf(data, 'Every status')) {
-          if (item.status === 'failed') {
-            const error = (item.errors as Array<{ code: number; meaning: string }> | undefined)?.[0];
-            report.failures.push({ recipient: String(item.recipientId), code: String(error?.code ?? '?'), meaning: error?.meaning ?? '' });
-            // Tracking survives the round trip through Meta: the failed status names the sending journey step.
-            decodeTracking(String(item.bizOpaqueCallbackData ?? ''));
-          }
-        }
-        break;
-      }
-      case ids.failure: {
-        report.followUps.retry += safeJsonOf(data, 'Retry tomorrow').length;
-        report.followUps.fallback += safeJsonOf(data, 'Fall back to e-mail/SMS').length;
-        break;
-      }
-      default:
-        break;
-    }
-  }
-  return report;
+	const report: Report = {
+		routed: { open: [], closed: [] },
+		sent: [],
+		skipped: [],
+		statuses: {},
+		failures: [],
+		followUps: { retry: 0, fallback: 0 },
+	};
+	for (const summary of await host.executions()) {
+		const data = await host.executionData(summary.id);
+		switch (summary.workflowId) {
+			case ids.order: {
+				for (const item of safeJsonOf(data, 'Window open?', 0))
+					report.routed.open.push(String((item.whatsappWindow as { recipient: string }).recipient));
+				for (const item of safeJsonOf(data, 'Window open?', 1))
+					report.routed.closed.push(
+						String((item.whatsappWindow as { recipient: string }).recipient),
+					);
+				for (const node of ['Free-form confirmation', 'Template confirmation']) {
+					for (const item of safeJsonOf(data, node)) {
+						const tracking = item.tracking as { journey?: string; step?: string };
+						report.sent.push({
+							journey: tracking.journey ?? '',
+							step: tracking.step ?? '',
+							recipient: String(item.recipient),
+							messageId: String(item.messageId),
+						});
+					}
+				}
+				break;
+			}
+			case ids.cart:
+			case ids.otp: {
+				const node = summary.workflowId === ids.cart ? 'Spring sale offer' : 'Send code';
+				const journey = summary.workflowId === ids.cart ? 'abandoned-cart' : 'login';
+				for (const item of safeJsonOf(data, node, 0)) {
+					if (item.messageId)
+						report.sent.push({
+							journey,
+							step: String((item.tracking as { step?: string }).step ?? ''),
+							recipient: String(item.recipient),
+							messageId: String(item.messageId),
+						});
+				}
+				for (const item of safeJsonOf(data, node, 1)) {
+					const error = item.error as { message?: string; recipient?: string } | string | undefined;
+					const message =
+						typeof error === 'string' ? error : (error?.message ?? JSON.stringify(item));
+					const recipient =
+						typeof error === 'object' && error?.recipient
+							? error.recipient
+							: String(item.phone ?? '');
+					report.skipped.push({
+						journey,
+						recipient,
+						reason: message.replace(/\s+/g, ' ').slice(0, 110),
+					});
+				}
+				break;
+			}
+			case ids.sink: {
+				for (const item of safeJsonOf(data, 'Join to journey step')) {
+					if (item.event === 'message' || item.event === 'user_preference') continue;
+					const key = `${item.journey}/${item.step}`;
+					report.statuses[key] ??= {};
+					report.statuses[key][String(item.event)] =
+						(report.statuses[key][String(item.event)] ?? 0) + 1;
+				}
+				for (const item of safeJsonOf(data, 'Every status')) {
+					if (item.status === 'failed') {
+						const error = (
+							item.errors as Array<{ code: number; meaning: string }> | undefined
+						)?.[0];
+						report.failures.push({
+							recipient: String(item.recipientId),
+							code: String(error?.code ?? '?'),
+							meaning: error?.meaning ?? '',
+						});
+						// Tracking survives the round trip through Meta: the failed status names the sending journey step.
+						decodeTracking(String(item.bizOpaqueCallbackData ?? ''));
+					}
+				}
+				break;
+			}
+			case ids.failure: {
+				report.followUps.retry += safeJsonOf(data, 'Retry tomorrow').length;
+				report.followUps.fallback += safeJsonOf(data, 'Fall back to e-mail/SMS').length;
+				break;
+			}
+			default:
+				break;
+		}
+	}
+	return report;
 }
 
 function printReport(report: Report, n8nUrl: string): void {
-  const out: string[] = [];
-  out.push('', 'WhatsApp journey report (from n8n execution data)', '='.repeat(52));
-  out.push(`Window check: open → ${report.routed.open.join(', ') || '-'}; closed → ${report.routed.closed.join(', ') || '-'}`);
-  out.push('', 'Sent:');
-  for (const s of report.sent) out.push(`  ${s.journey}/${s.step.padEnd(18)} ${s.recipient.padEnd(16)} ${s.messageId.slice(0, 28)}…`);
-  out.push('', 'Skipped by policy (before any request):');
-  for (const s of report.skipped) out.push(`  ${s.journey.padEnd(15)} ${s.recipient.padEnd(16)} ${s.reason}`);
-  out.push('', 'Statuses per journey step (status sink):');
-  for (const [step, counts] of Object.entries(report.statuses)) {
-    out.push(`  ${step.padEnd(34)} ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  }
-  out.push('', 'Failed messages:');
-  for (const f of report.failures) out.push(`  ${f.recipient.padEnd(14)} ${f.code} ${f.meaning}`);
-  out.push(`Delivery-failure follow-up: retry later ${report.followUps.retry}, fall back to another channel ${report.followUps.fallback}`);
-  out.push('', `n8n: ${n8nUrl}`);
-  console.log(out.join('\n'));
+	const out: string[] = [];
+	out.push('', 'WhatsApp journey report (from n8n execution data)', '='.repeat(52));
+	out.push(
+		`Window check: open → ${report.routed.open.join(', ') || '-'}; closed → ${report.routed.closed.join(', ') || '-'}`,
+	);
+	out.push('', 'Sent:');
+	for (const s of report.sent)
+		out.push(
+			`  ${s.journey}/${s.step.padEnd(18)} ${s.recipient.padEnd(16)} ${s.messageId.slice(0, 28)}…`,
+		);
+	out.push('', 'Skipped by policy (before any request):');
+	for (const s of report.skipped)
+		out.push(`  ${s.journey.padEnd(15)} ${s.recipient.padEnd(16)} ${s.reason}`);
+	out.push('', 'Statuses per journey step (status sink):');
+	for (const [step, counts] of Object.entries(report.statuses)) {
+		out.push(
+			`  ${step.padEnd(34)} ${Object.entries(counts)
+				.map(([k, v]) => `${k} ${v}`)
+				.join(', ')}`,
+		);
+	}
+	out.push('', 'Failed messages:');
+	for (const f of report.failures) out.push(`  ${f.recipient.padEnd(14)} ${f.code} ${f.meaning}`);
+	out.push(
+		`Delivery-failure follow-up: retry later ${report.followUps.retry}, fall back to another channel ${report.followUps.fallback}`,
+	);
+	out.push('', `n8n: ${n8nUrl}`);
+	console.log(out.join('\n'));
 }
 
 /** What "the journey behaved" means; each line is a promise the README makes. */
 export function checkReport(report: Report): string[] {
-  const problems: string[] = [];
-  const expectRouted = (who: 'open' | 'closed', e164: string) => {
-    if (!report.routed[who].includes(e164)) problems.push(`${e164} was not routed to ${who}`);
-  };
-  expectRouted('open', '+447911123456');
-  expectRouted('closed', '+49301234567');
-  expectRouted('closed', '+33612345678');
-  const sentTo = (journey: string, e164: string) => report.sent.some((s) => s.journey === journey && s.recipient === e164);
-  if (!sentTo('order-confirmation', '+447911123456')) problems.push('Ana got no order confirmation');
-  if (!report.sent.some((s) => s.recipient === '+447911123456' && s.step === 'confirm-session')) problems.push('Ana (window open) did not get the free-form message');
-  if (!report.sent.some((s) => s.recipient === '+49301234567' && s.step === 'confirm-template')) problems.push('Ben (window closed) did not get the template');
-  if (!sentTo('abandoned-cart', '+49301234567')) problems.push('Ben got no abandoned-cart offer');
-  if (!sentTo('login', '+5511987654321')) problems.push('Fay got no OTP');
-  if (!report.skipped.some((s) => s.recipient.replace(/\D/g, '') === '14155552671' && /131049|US/.test(s.reason))) problems.push('the US +1 marketing recipient was not stopped');
-  if (!report.skipped.some((s) => s.recipient.replace(/\D/g, '') === '34612345678' && /131050|opted|stopped/i.test(s.reason))) problems.push('the opted-out customer was not skipped');
-  if (report.sent.some((s) => ['+14155552671', '+34612345678'].includes(s.recipient))) problems.push('a policy-skipped customer was messaged');
-  if (!report.failures.some((f) => f.recipient === '33612345678' && f.code === '131026')) problems.push('Eve\'s undeliverable message did not come back as failed 131026');
-  if ((report.statuses['order-confirmation/confirm-session']?.read ?? 0) < 1) problems.push('no read status joined back to order-confirmation/confirm-session');
-  if (report.followUps.fallback !== 1 || report.followUps.retry !== 0) {
-    problems.push(`the delivery-failure journey should send Eve's 131026 to the fallback channel (fallback ${report.followUps.fallback}, retry ${report.followUps.retry})`);
-  }
-  return problems;
+	const problems: string[] = [];
+	const expectRouted = (who: 'open' | 'closed', e164: string) => {
+		if (!report.routed[who].includes(e164)) problems.push(`${e164} was not routed to ${who}`);
+	};
+	expectRouted('open', '+447911123456');
+	expectRouted('closed', '+49301234567');
+	expectRouted('closed', '+33612345678');
+	const sentTo = (journey: string, e164: string) =>
+		report.sent.some((s) => s.journey === journey && s.recipient === e164);
+	if (!sentTo('order-confirmation', '+447911123456'))
+		problems.push('Ana got no order confirmation');
+	if (!report.sent.some((s) => s.recipient === '+447911123456' && s.step === 'confirm-session'))
+		problems.push('Ana (window open) did not get the free-form message');
+	if (!report.sent.some((s) => s.recipient === '+49301234567' && s.step === 'confirm-template'))
+		problems.push('Ben (window closed) did not get the template');
+	if (!sentTo('abandoned-cart', '+49301234567')) problems.push('Ben got no abandoned-cart offer');
+	if (!sentTo('login', '+5511987654321')) problems.push('Fay got no OTP');
+	if (
+		!report.skipped.some(
+			(s) => s.recipient.replace(/\D/g, '') === '14155552671' && /131049|US/.test(s.reason),
+		)
+	)
+		problems.push('the US +1 marketing recipient was not stopped');
+	if (
+		!report.skipped.some(
+			(s) =>
+				s.recipient.replace(/\D/g, '') === '34612345678' && /131050|opted|stopped/i.test(s.reason),
+		)
+	)
+		problems.push('the opted-out customer was not skipped');
+	if (report.sent.some((s) => ['+14155552671', '+34612345678'].includes(s.recipient)))
+		problems.push('a policy-skipped customer was messaged');
+	if (!report.failures.some((f) => f.recipient === '33612345678' && f.code === '131026'))
+		problems.push("Eve's undeliverable message did not come back as failed 131026");
+	if ((report.statuses['order-confirmation/confirm-session']?.read ?? 0) < 1)
+		problems.push('no read status joined back to order-confirmation/confirm-session');
+	if (report.followUps.fallback !== 1 || report.followUps.retry !== 0) {
+		problems.push(
+			`the delivery-failure journey should send Eve's 131026 to the fallback channel (fallback ${report.followUps.fallback}, retry ${report.followUps.retry})`,
+		);
+	}
+	return problems;
 }
 
-
 export interface DemoOptions {
-  /** Run in this n8n (with the package installed) instead of provisioning one. Needs `apiKey`. */
-  n8nUrl?: string;
-  apiKey?: string;
-  /** Address `n8nUrl`'s n8n reaches the sandbox at (default 127.0.0.1). */
-  sandboxHost?: string;
-  /** Sandbox port (default: any free one). */
-  sandboxPort?: number;
-  /** Everything started or created is registered here; pass one to release it early (Ctrl-C). */
-  resources?: DemoResources;
+	/** Run in this n8n (with the package installed) instead of provisioning one. Needs `apiKey`. */
+	n8nUrl?: string;
+	apiKey?: string;
+	/** Address `n8nUrl`'s n8n reaches the sandbox at (default 127.0.0.1). */
+	sandboxHost?: string;
+	/** Sandbox port (default: any free one). */
+	sandboxPort?: number;
+	/** Everything started or created is registered here; pass one to release it early (Ctrl-C). */
+	resources?: DemoResources;
 }
 
 export interface DemoResult {
-  report: Report;
-  problems: string[];
-  n8nUrl: string;
-  /** Stops n8n, the sandbox and the relay; in --n8n-url mode deactivates and deletes what the demo created. */
-  shutdown(): Promise<void>;
+	report: Report;
+	problems: string[];
+	n8nUrl: string;
+	/** Stops n8n, the sandbox and the relay; in --n8n-url mode deactivates and deletes what the demo created. */
+	shutdown(): Promise<void>;
 }
 
 /**
@@ -282,76 +389,81 @@ export interface DemoResult {
  * too, and refuses to start new ones.
  */
 export class DemoResources {
-  private readonly releases: Array<{ label: string; release: () => Promise<void> }> = [];
-  private releasing: Promise<void> | undefined;
-  private inflight: Promise<unknown> = Promise.resolve();
+	private readonly releases: Array<{ label: string; release: () => Promise<void> }> = [];
+	private releasing: Promise<void> | undefined;
+	private inflight: Promise<unknown> = Promise.resolve();
 
-  get released(): boolean {
-    return this.releasing !== undefined;
-  }
+	get released(): boolean {
+		return this.releasing !== undefined;
+	}
 
-  step<T>(run: () => Promise<T>): Promise<T> {
-    if (this.releasing) return Promise.reject(new DemoSetupError('stopped'));
-    const running = run();
-    this.inflight = running.catch(() => undefined);
-    return running;
-  }
+	step<T>(run: () => Promise<T>): Promise<T> {
+		if (this.releasing) return Promise.reject(new DemoSetupError('stopped'));
+		const running = run();
+		this.inflight = running.catch(() => undefined);
+		return running;
+	}
 
-  add(label: string, release: () => Promise<void>): void {
-    this.releases.push({ label, release });
-  }
+	add(label: string, release: () => Promise<void>): void {
+		this.releases.push({ label, release });
+	}
 
-  release(): Promise<void> {
-    this.releasing ??= (async () => {
-      await this.inflight;
-      const failures: string[] = [];
-      for (const { label, release } of this.releases.splice(0).reverse()) {
-        try {
-          await release();
-        } catch (error) {
-          failures.push(`${label}: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-      if (failures.length > 0) throw new Error(`could not clean up (remove these by hand):\n  ${failures.join('\n  ')}`);
-    })();
-    return this.releasing;
-  }
+	release(): Promise<void> {
+		this.releasing ??= (async () => {
+			await this.inflight;
+			const failures: string[] = [];
+			for (const { label, release } of this.releases.splice(0).reverse()) {
+				try {
+					await release();
+				} catch (error) {
+					failures.push(`${label}: ${error instanceof Error ? error.message : String(error)}`);
+				}
+			}
+			if (failures.length > 0)
+				throw new Error(`could not clean up (remove these by hand):\n  ${failures.join('\n  ')}`);
+		})();
+		return this.releasing;
+	}
 }
 
 type Workflows = Record<'order' | 'cart' | 'otp' | 'failure' | 'sink', WorkflowJson>;
 
 function loadWorkflows(): Workflows {
-  return {
-    order: loadExample('order-confirmation.json'),
-    cart: loadExample('abandoned-cart.json'),
-    otp: loadExample('otp.json'),
-    failure: loadExample('delivery-failure.json'),
-    sink: loadExample('status-sink.json'),
-  };
+	return {
+		order: loadExample('order-confirmation.json'),
+		cart: loadExample('abandoned-cart.json'),
+		otp: loadExample('otp.json'),
+		failure: loadExample('delivery-failure.json'),
+		sink: loadExample('status-sink.json'),
+	};
 }
 
 /** The default: a fresh n8n of our own, with the package installed from this checkout. */
-async function provisionedHost(workflows: Workflows, sandbox: Sandbox, resources: DemoResources): Promise<{ host: JourneyHost; ids: Record<string, string> }> {
-  log('provisioning n8n (cached after the first run; the first run downloads n8n, ~5 min)');
-  resources.add('n8n', () => disposeAll());
-  const n8n = await N8nInstance.create({ label: 'demo' });
-  log('installing the package into ~/.n8n/nodes (npm pack + npm install, as the editor does)');
-  await n8n.installPackage();
-  await n8n.importCredentials([sandboxCredential(sandbox, { ...CREDENTIAL, ...SECRETS })]);
-  const ids: Record<string, string> = {};
-  for (const [key, workflow] of Object.entries(workflows)) {
-    ids[key] = await n8n.importWorkflow(workflow);
-    await n8n.publishWorkflow(ids[key]);
-  }
-  log('starting n8n');
-  await n8n.start();
-  const host: JourneyHost = {
-    url: n8n.baseUrl,
-    webhookUrl: (webhookPath) => n8n.webhookUrl(webhookPath),
-    executions: async () => (await n8n.executions()).map((e) => ({ ...e, id: String(e.id) })),
-    executionData: async (id) => (await n8n.execution(Number(id))).data,
-  };
-  return { host, ids };
+async function provisionedHost(
+	workflows: Workflows,
+	sandbox: Sandbox,
+	resources: DemoResources,
+): Promise<{ host: JourneyHost; ids: Record<string, string> }> {
+	log('provisioning n8n (cached after the first run; the first run downloads n8n, ~5 min)');
+	resources.add('n8n', () => disposeAll());
+	const n8n = await N8nInstance.create({ label: 'demo' });
+	log('installing the package into ~/.n8n/nodes (npm pack + npm install, as the editor does)');
+	await n8n.installPackage();
+	await n8n.importCredentials([sandboxCredential(sandbox, { ...CREDENTIAL, ...SECRETS })]);
+	const ids: Record<string, string> = {};
+	for (const [key, workflow] of Object.entries(workflows)) {
+		ids[key] = await n8n.importWorkflow(workflow);
+		await n8n.publishWorkflow(ids[key]);
+	}
+	log('starting n8n');
+	await n8n.start();
+	const host: JourneyHost = {
+		url: n8n.baseUrl,
+		webhookUrl: (webhookPath) => n8n.webhookUrl(webhookPath),
+		executions: async () => (await n8n.executions()).map((e) => ({ ...e, id: String(e.id) })),
+		executionData: async (id) => (await n8n.execution(Number(id))).data,
+	};
+	return { host, ids };
 }
 
 /**
@@ -359,252 +471,341 @@ async function provisionedHost(workflows: Workflows, sandbox: Sandbox, resources
  * webhook ids and paths (so it cannot clash with their workflows or an earlier run), and executions saved whatever
  * the instance's defaults are (the report is read from them).
  */
-function forExistingN8n(workflow: WorkflowJson, credential: { id: string; name: string }, runTag: string): WorkflowJson & { settings: Record<string, unknown> } {
-  const nodes = (workflow.nodes as Array<Record<string, unknown> & { type: string; parameters: Record<string, unknown> }>).map((node) => {
-    const copy: Record<string, unknown> & { parameters: Record<string, unknown> } = { ...node, parameters: { ...node.parameters } };
-    if (node.credentials) copy.credentials = { metaWhatsAppCloudApi: { id: credential.id, name: credential.name } };
-    if (node.webhookId) copy.webhookId = randomUUID();
-    if (node.type === 'n8n-nodes-base.webhook') copy.parameters.path = `demo-${runTag}-${String(node.parameters.path)}`;
-    return copy;
-  });
-  return {
-    ...workflow,
-    name: `${DEMO_PREFIX} ${workflow.name}`,
-    nodes,
-    settings: { ...workflow.settings, saveDataSuccessExecution: 'all', saveDataErrorExecution: 'all' },
-  };
+function forExistingN8n(
+	workflow: WorkflowJson,
+	credential: { id: string; name: string },
+	runTag: string,
+): WorkflowJson & { settings: Record<string, unknown> } {
+	const nodes = (
+		workflow.nodes as Array<
+			Record<string, unknown> & { type: string; parameters: Record<string, unknown> }
+		>
+	).map((node) => {
+		const copy: Record<string, unknown> & { parameters: Record<string, unknown> } = {
+			...node,
+			parameters: { ...node.parameters },
+		};
+		if (node.credentials)
+			copy.credentials = { metaWhatsAppCloudApi: { id: credential.id, name: credential.name } };
+		if (node.webhookId) copy.webhookId = randomUUID();
+		if (node.type === 'n8n-nodes-base.webhook')
+			copy.parameters.path = `demo-${runTag}-${String(node.parameters.path)}`;
+		return copy;
+	});
+	return {
+		...workflow,
+		name: `${DEMO_PREFIX} ${workflow.name}`,
+		nodes,
+		settings: {
+			...workflow.settings,
+			saveDataSuccessExecution: 'all',
+			saveDataErrorExecution: 'all',
+		},
+	};
 }
 
-const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+const isLoopback = (host: string): boolean =>
+	host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 
 /** --n8n-url: the user's n8n, driven through its public API; everything created is registered for removal. */
 async function existingHost(
-  options: { n8nUrl: string; apiKey: string },
-  workflows: Workflows,
-  sandboxBaseUrl: string,
-  sandbox: Sandbox,
-  resources: DemoResources,
+	options: { n8nUrl: string; apiKey: string },
+	workflows: Workflows,
+	sandboxBaseUrl: string,
+	sandbox: Sandbox,
+	resources: DemoResources,
 ): Promise<{ host: JourneyHost; ids: Record<string, string> }> {
-  const api = new N8nPublicApi(options.n8nUrl, options.apiKey);
-  log(`checking the API key at ${api.baseUrl}/api/v1`);
-  await api.checkAccess();
-  if (!(await api.hasCredentialType('metaWhatsAppCloudApi'))) {
-    throw new DemoSetupError(
-      `n8n at ${api.baseUrl} does not have the community package n8n-nodes-whatsapp-journeys installed (it does not know the ` +
-        "credential type 'metaWhatsAppCloudApi'). Install it in n8n: Settings → Community Nodes → Install → n8n-nodes-whatsapp-journeys " +
-        '(self-hosted without the editor: cd ~/.n8n/nodes && npm install n8n-nodes-whatsapp-journeys, then restart n8n), and run the demo again.',
-    );
-  }
-  const runTag = randomUUID().slice(0, 8);
-  const credentialName = `${DEMO_PREFIX} WhatsApp Cloud API (sandbox ${runTag})`;
-  log(`creating the credential "${credentialName}" (Base URL ${sandboxBaseUrl})`);
-  const credential = await resources.step(async () => {
-    const created = await api.createCredential({ name: credentialName, type: 'metaWhatsAppCloudApi', data: sandboxCredentialData(sandbox, SECRETS, sandboxBaseUrl) });
-    resources.add(`credential ${created.id} "${created.name}"`, async () => {
-      await api.deleteCredential(created.id);
-      log(`deleted credential ${created.id}`);
-    });
-    return created;
-  });
-  const ids: Record<string, string> = {};
-  for (const [key, example] of Object.entries(workflows) as Array<[keyof Workflows, WorkflowJson]>) {
-    const workflow = forExistingN8n(example, credential, runTag);
-    // Rewritten in place so the webhook URLs below follow the new paths.
-    workflows[key] = workflow;
-    const created = await resources.step(async () => {
-      const answer = await api.createWorkflow({ name: workflow.name, nodes: workflow.nodes, connections: workflow.connections, settings: workflow.settings });
-      resources.add(`workflow ${answer.id} "${answer.name}"`, async () => {
-        // Deactivating first removes its webhooks the regular way; it fails harmlessly if activation never happened.
-        await api.deactivateWorkflow(answer.id).catch(() => undefined);
-        await api.deleteWorkflow(answer.id);
-        log(`deactivated and deleted workflow ${answer.id} "${answer.name}"`);
-      });
-      return answer;
-    });
-    try {
-      await resources.step(() => api.activateWorkflow(created.id));
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (/unrecognized node type|unknown node type|is not known/i.test(message)) {
-        throw new DemoSetupError(`n8n could not activate "${workflow.name}": ${message}. Update n8n-nodes-whatsapp-journeys in n8n to this version and restart n8n.`);
-      }
-      throw error;
-    }
-    ids[key] = created.id;
-    log(`created and activated workflow ${created.id} "${created.name}"`);
-  }
-  const ours = new Set(Object.values(ids));
-  const host: JourneyHost = {
-    url: api.baseUrl,
-    webhookUrl: (webhookPath) => `${api.baseUrl}/webhook/${webhookPath.replace(/^\/+/, '')}`,
-    executions: async () => {
-      const lists = await Promise.all([...[...ours].map((id) => api.executions(id)), ...[...ours].map((id) => api.executions(id, 'running'))]);
-      const byId = new Map(lists.flat().map((e) => [e.id, e]));
-      return [...byId.values()].sort((a, b) => Number(a.id) - Number(b.id));
-    },
-    executionData: async (id) => {
-      const execution = await api.execution(id);
-      const parsed = runExecutionDataSchema.safeParse(execution.data);
-      if (!parsed.success) throw new Error(`execution ${id} came back without run data (redacted, or above n8n's EXECUTIONS_DATA_MAX_DISPLAY_SIZE?)`);
-      return parsed.data;
-    },
-  };
-  return { host, ids };
+	const api = new N8nPublicApi(options.n8nUrl, options.apiKey);
+	log(`checking the API key at ${api.baseUrl}/api/v1`);
+	await api.checkAccess();
+	if (!(await api.hasCredentialType('metaWhatsAppCloudApi'))) {
+		throw new DemoSetupError(
+			`n8n at ${api.baseUrl} does not have the community package n8n-nodes-whatsapp-journeys installed (it does not know the ` +
+				"credential type 'metaWhatsAppCloudApi'). Install it in n8n: Settings → Community Nodes → Install → n8n-nodes-whatsapp-journeys " +
+				'(self-hosted without the editor: cd ~/.n8n/nodes && npm install n8n-nodes-whatsapp-journeys, then restart n8n), and run the demo again.',
+		);
+	}
+	const runTag = randomUUID().slice(0, 8);
+	const credentialName = `${DEMO_PREFIX} WhatsApp Cloud API (sandbox ${runTag})`;
+	log(`creating the credential "${credentialName}" (Base URL ${sandboxBaseUrl})`);
+	const credential = await resources.step(async () => {
+		const created = await api.createCredential({
+			name: credentialName,
+			type: 'metaWhatsAppCloudApi',
+			data: sandboxCredentialData(sandbox, SECRETS, sandboxBaseUrl),
+		});
+		resources.add(`credential ${created.id} "${created.name}"`, async () => {
+			await api.deleteCredential(created.id);
+			log(`deleted credential ${created.id}`);
+		});
+		return created;
+	});
+	const ids: Record<string, string> = {};
+	for (const [key, example] of Object.entries(workflows) as Array<
+		[keyof Workflows, WorkflowJson]
+	>) {
+		const workflow = forExistingN8n(example, credential, runTag);
+		// Rewritten in place so the webhook URLs below follow the new paths.
+		workflows[key] = workflow;
+		const created = await resources.step(async () => {
+			const answer = await api.createWorkflow({
+				name: workflow.name,
+				nodes: workflow.nodes,
+				connections: workflow.connections,
+				settings: workflow.settings,
+			});
+			resources.add(`workflow ${answer.id} "${answer.name}"`, async () => {
+				// Deactivating first removes its webhooks the regular way; it fails harmlessly if activation never happened.
+				await api.deactivateWorkflow(answer.id).catch(() => undefined);
+				await api.deleteWorkflow(answer.id);
+				log(`deactivated and deleted workflow ${answer.id} "${answer.name}"`);
+			});
+			return answer;
+		});
+		try {
+			await resources.step(() => api.activateWorkflow(created.id));
+		} catch (error) {
+			const message = error instanceof Error ? error.message : String(error);
+			if (/unrecognized node type|unknown node type|is not known/i.test(message)) {
+				throw new DemoSetupError(
+					`n8n could not activate "${workflow.name}": ${message}. Update n8n-nodes-whatsapp-journeys in n8n to this version and restart n8n.`,
+				);
+			}
+			throw error;
+		}
+		ids[key] = created.id;
+		log(`created and activated workflow ${created.id} "${created.name}"`);
+	}
+	const ours = new Set(Object.values(ids));
+	const host: JourneyHost = {
+		url: api.baseUrl,
+		webhookUrl: (webhookPath) => `${api.baseUrl}/webhook/${webhookPath.replace(/^\/+/, '')}`,
+		executions: async () => {
+			const lists = await Promise.all([
+				...[...ours].map((id) => api.executions(id)),
+				...[...ours].map((id) => api.executions(id, 'running')),
+			]);
+			const byId = new Map(lists.flat().map((e) => [e.id, e]));
+			return [...byId.values()].sort((a, b) => Number(a.id) - Number(b.id));
+		},
+		executionData: async (id) => {
+			const execution = await api.execution(id);
+			const parsed = runExecutionDataSchema.safeParse(execution.data);
+			if (!parsed.success)
+				throw new Error(
+					`execution ${id} came back without run data (redacted, or above n8n's EXECUTIONS_DATA_MAX_DISPLAY_SIZE?)`,
+				);
+			return parsed.data;
+		},
+	};
+	return { host, ids };
 }
 
 /** Runs the whole demo and returns its report; the caller decides when to shut everything down. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
-  const resources = options.resources ?? new DemoResources();
-  const existing = options.n8nUrl !== undefined;
-  if (existing && !options.apiKey) throw new DemoSetupError('--n8n-url needs an n8n API key: --api-key <key> or N8N_API_KEY');
-  const sandboxHost = options.sandboxHost ?? '127.0.0.1';
-  if (existing && isLoopback(sandboxHost) && !isLoopback(new URL(options.n8nUrl ?? '').hostname)) {
-    log(`warning: n8n at ${options.n8nUrl} is not on this machine, but the sandbox is advertised at ${sandboxHost}; pass --sandbox-host <this machine's address as n8n sees it>`);
-  }
-  try {
-    log('starting the Cloud API sandbox');
-    let sinkUrl = '';
-    let failureUrl = '';
-    const relay = await startRelay(() => [sinkUrl, failureUrl].filter(Boolean));
-    resources.add('webhook relay', () => relay.close());
-    const sandbox = await startSandbox({
-      token: TOKEN,
-      appSecret: APP_SECRET,
-      callbackUrl: relay.url,
-      mps: 80,
-      pairRateMs: 0,
-      statusDelayMs: 200,
-      host: isLoopback(sandboxHost) ? '127.0.0.1' : '0.0.0.0',
-      port: options.sandboxPort ?? 0,
-    });
-    resources.add('sandbox', () => sandbox.close());
-    // The demo drives the sandbox locally; n8n calls it at the advertised address.
-    const control = `http://127.0.0.1:${sandbox.port}`;
-    const advertised = existing ? `http://${sandboxHost.includes(':') && !sandboxHost.startsWith('[') ? `[${sandboxHost}]` : sandboxHost}:${sandbox.port}` : sandbox.url;
-    if (existing) log(`sandbox (fake Cloud API) listening on ${isLoopback(sandboxHost) ? '127.0.0.1' : 'all interfaces'}, port ${sandbox.port}; n8n must reach it at ${advertised}`);
+	const resources = options.resources ?? new DemoResources();
+	const existing = options.n8nUrl !== undefined;
+	if (existing && !options.apiKey)
+		throw new DemoSetupError('--n8n-url needs an n8n API key: --api-key <key> or N8N_API_KEY');
+	const sandboxHost = options.sandboxHost ?? '127.0.0.1';
+	if (existing && isLoopback(sandboxHost) && !isLoopback(new URL(options.n8nUrl ?? '').hostname)) {
+		log(
+			`warning: n8n at ${options.n8nUrl} is not on this machine, but the sandbox is advertised at ${sandboxHost}; pass --sandbox-host <this machine's address as n8n sees it>`,
+		);
+	}
+	try {
+		log('starting the Cloud API sandbox');
+		let sinkUrl = '';
+		let failureUrl = '';
+		const relay = await startRelay(() => [sinkUrl, failureUrl].filter(Boolean));
+		resources.add('webhook relay', () => relay.close());
+		const sandbox = await startSandbox({
+			token: TOKEN,
+			appSecret: APP_SECRET,
+			callbackUrl: relay.url,
+			mps: 80,
+			pairRateMs: 0,
+			statusDelayMs: 200,
+			host: isLoopback(sandboxHost) ? '127.0.0.1' : '0.0.0.0',
+			port: options.sandboxPort ?? 0,
+		});
+		resources.add('sandbox', () => sandbox.close());
+		// The demo drives the sandbox locally; n8n calls it at the advertised address.
+		const control = `http://127.0.0.1:${sandbox.port}`;
+		const advertised = existing
+			? `http://${sandboxHost.includes(':') && !sandboxHost.startsWith('[') ? `[${sandboxHost}]` : sandboxHost}:${sandbox.port}`
+			: sandbox.url;
+		if (existing)
+			log(
+				`sandbox (fake Cloud API) listening on ${isLoopback(sandboxHost) ? '127.0.0.1' : 'all interfaces'}, port ${sandbox.port}; n8n must reach it at ${advertised}`,
+			);
 
-    const workflows = loadWorkflows();
-    const { host, ids } =
-      existing && options.n8nUrl && options.apiKey
-        ? await existingHost({ n8nUrl: options.n8nUrl, apiKey: options.apiKey }, workflows, advertised, sandbox, resources)
-        : await provisionedHost(workflows, sandbox, resources);
-    sinkUrl = host.webhookUrl(webhookPathOf(workflows.sink, 'Every status'));
-    failureUrl = host.webhookUrl(webhookPathOf(workflows.failure, 'Failed statuses'));
+		const workflows = loadWorkflows();
+		const { host, ids } =
+			existing && options.n8nUrl && options.apiKey
+				? await existingHost(
+						{ n8nUrl: options.n8nUrl, apiKey: options.apiKey },
+						workflows,
+						advertised,
+						sandbox,
+						resources,
+					)
+				: await provisionedHost(workflows, sandbox, resources);
+		sinkUrl = host.webhookUrl(webhookPathOf(workflows.sink, 'Every status'));
+		failureUrl = host.webhookUrl(webhookPathOf(workflows.failure, 'Failed statuses'));
 
-    log('playing customers through the journeys');
-    await post(`${control}/__sandbox/faults`, { recipientFailures: { [CUSTOMERS.eve.waId]: 131026 } });
-    await post(`${control}/__sandbox/inbound`, { from: CUSTOMERS.ana.waId, name: CUSTOMERS.ana.name, text: 'Hi! Where is my order?' });
-    await post(`${control}/__sandbox/opt-out`, { wa_id: CUSTOMERS.dan.waId, name: CUSTOMERS.dan.name });
-    await settle(host, sandbox);
+		log('playing customers through the journeys');
+		await post(`${control}/__sandbox/faults`, {
+			recipientFailures: { [CUSTOMERS.eve.waId]: 131026 },
+		});
+		await post(`${control}/__sandbox/inbound`, {
+			from: CUSTOMERS.ana.waId,
+			name: CUSTOMERS.ana.name,
+			text: 'Hi! Where is my order?',
+		});
+		await post(`${control}/__sandbox/opt-out`, {
+			wa_id: CUSTOMERS.dan.waId,
+			name: CUSTOMERS.dan.name,
+		});
+		await settle(host, sandbox);
 
-    const order = host.webhookUrl(webhookPathOf(workflows.order, 'Order placed'));
-    for (const c of [CUSTOMERS.ana, CUSTOMERS.ben, CUSTOMERS.eve]) {
-      await post(order, { phone: c.phone, name: c.name, orderId: `A-${c.waId.slice(-4)}`, deliveryDate: '12 March' });
-    }
-    await post(host.webhookUrl(webhookPathOf(workflows.cart, 'Cart abandoned')), {
-      customers: [CUSTOMERS.ben, CUSTOMERS.cara, CUSTOMERS.dan].map((c) => ({ phone: c.phone, name: c.name, points: '1,250' })),
-    });
-    await post(host.webhookUrl(webhookPathOf(workflows.otp, 'Login requested')), { phone: CUSTOMERS.fay.phone });
-    await settle(host, sandbox);
+		const order = host.webhookUrl(webhookPathOf(workflows.order, 'Order placed'));
+		for (const c of [CUSTOMERS.ana, CUSTOMERS.ben, CUSTOMERS.eve]) {
+			await post(order, {
+				phone: c.phone,
+				name: c.name,
+				orderId: `A-${c.waId.slice(-4)}`,
+				deliveryDate: '12 March',
+			});
+		}
+		await post(host.webhookUrl(webhookPathOf(workflows.cart, 'Cart abandoned')), {
+			customers: [CUSTOMERS.ben, CUSTOMERS.cara, CUSTOMERS.dan].map((c) => ({
+				phone: c.phone,
+				name: c.name,
+				points: '1,250',
+			})),
+		});
+		await post(host.webhookUrl(webhookPathOf(workflows.otp, 'Login requested')), {
+			phone: CUSTOMERS.fay.phone,
+		});
+		await settle(host, sandbox);
 
-    const report = await buildReport(host, ids);
-    return { report, problems: checkReport(report), n8nUrl: host.url, shutdown: () => resources.release() };
-  } catch (error) {
-    // Ctrl-C's release is already under way; otherwise nothing of a failed run may stay behind.
-    await resources.release().catch((cleanup: unknown) => log(cleanup instanceof Error ? cleanup.message : String(cleanup)));
-    throw error;
-  }
+		const report = await buildReport(host, ids);
+		return {
+			report,
+			problems: checkReport(report),
+			n8nUrl: host.url,
+			shutdown: () => resources.release(),
+		};
+	} catch (error) {
+		// Ctrl-C's release is already under way; otherwise nothing of a failed run may stay behind.
+		await resources
+			.release()
+			.catch((cleanup: unknown) =>
+				log(cleanup instanceof Error ? cleanup.message : String(cleanup)),
+			);
+		throw error;
+	}
 }
 
 interface CliOptions extends DemoOptions {
-  exit: boolean;
-  json: boolean;
+	exit: boolean;
+	json: boolean;
 }
 
 function parseCli(argv: string[]): CliOptions | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      exit: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-      'n8n-url': { type: 'string' },
-      'api-key': { type: 'string' },
-      'sandbox-host': { type: 'string' },
-      'sandbox-port': { type: 'string' },
-    },
-  });
-  if (values.help) return undefined;
-  const n8nUrl = values['n8n-url'] ?? (process.env.N8N_URL || undefined);
-  if (n8nUrl !== undefined && !/^https?:\/\/[^/]+/.test(n8nUrl)) throw new DemoSetupError(`--n8n-url must be an http(s) URL, got "${n8nUrl}"`);
-  const port = values['sandbox-port'] === undefined ? undefined : Number(values['sandbox-port']);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new DemoSetupError('--sandbox-port must be a port number');
-  if (n8nUrl === undefined && (values['sandbox-host'] !== undefined || values['api-key'] !== undefined)) {
-    throw new DemoSetupError('--api-key and --sandbox-host only apply with --n8n-url (or N8N_URL)');
-  }
-  return {
-    exit: values.exit || process.env.CI === 'true',
-    json: values.json,
-    n8nUrl,
-    apiKey: values['api-key'] ?? (process.env.N8N_API_KEY || undefined),
-    sandboxHost: values['sandbox-host'],
-    sandboxPort: port,
-  };
+	const { values } = parseArgs({
+		args: argv,
+		options: {
+			exit: { type: 'boolean', default: false },
+			json: { type: 'boolean', default: false },
+			help: { type: 'boolean', default: false },
+			'n8n-url': { type: 'string' },
+			'api-key': { type: 'string' },
+			'sandbox-host': { type: 'string' },
+			'sandbox-port': { type: 'string' },
+		},
+	});
+	if (values.help) return undefined;
+	const n8nUrl = values['n8n-url'] ?? (process.env.N8N_URL || undefined);
+	if (n8nUrl !== undefined && !/^https?:\/\/[^/]+/.test(n8nUrl))
+		throw new DemoSetupError(`--n8n-url must be an http(s) URL, got "${n8nUrl}"`);
+	const port = values['sandbox-port'] === undefined ? undefined : Number(values['sandbox-port']);
+	if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+		throw new DemoSetupError('--sandbox-port must be a port number');
+	if (
+		n8nUrl === undefined &&
+		(values['sandbox-host'] !== undefined || values['api-key'] !== undefined)
+	) {
+		throw new DemoSetupError('--api-key and --sandbox-host only apply with --n8n-url (or N8N_URL)');
+	}
+	return {
+		exit: values.exit || process.env.CI === 'true',
+		json: values.json,
+		n8nUrl,
+		apiKey: values['api-key'] ?? (process.env.N8N_API_KEY || undefined),
+		sandboxHost: values['sandbox-host'],
+		sandboxPort: port,
+	};
 }
 
 async function main(): Promise<void> {
-  const cli = parseCli(process.argv.slice(2));
-  if (!cli) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const resources = new DemoResources();
-  let reported = false;
-  if (cli.n8nUrl !== undefined) {
-    // In someone else's n8n, Ctrl-C must remove what the demo created before it exits.
-    const onSignal = (signal: NodeJS.Signals): void => {
-      // After the report, the handler below shuts down and the exit code says whether the journeys behaved.
-      if (reported || resources.released) return;
-      log(`${signal}: removing what the demo created in n8n`);
-      void resources.release().then(
-        () => process.exit(130),
-        (error: unknown) => {
-          log(error instanceof Error ? error.message : String(error));
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
-  const { report, problems, n8nUrl, shutdown } = await runDemo({ ...cli, resources });
-  if (cli.json) {
-    console.log(JSON.stringify({ report, problems, n8nUrl }));
-  } else {
-    printReport(report, n8nUrl);
-    console.log(problems.length > 0 ? `\nThe journeys did NOT behave:\n${problems.map((p) => `  - ${p}`).join('\n')}` : '\nAll journeys behaved as expected.');
-  }
-  if (problems.length > 0) process.exitCode = 1;
-  reported = true;
-  if (!cli.exit) {
-    log(
-      cli.n8nUrl !== undefined
-        ? `the "${DEMO_PREFIX}" workflows stay active in ${n8nUrl} for you to look at; Ctrl-C deactivates and deletes them and the credential`
-        : `n8n keeps running at ${n8nUrl}; Ctrl-C stops everything the demo started`,
-    );
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
-  }
-  await shutdown();
+	const cli = parseCli(process.argv.slice(2));
+	if (!cli) {
+		process.stdout.write(USAGE);
+		return;
+	}
+	const resources = new DemoResources();
+	let reported = false;
+	if (cli.n8nUrl !== undefined) {
+		// In someone else's n8n, Ctrl-C must remove what the demo created before it exits.
+		const onSignal = (signal: NodeJS.Signals): void => {
+			// After the report, the handler below shuts down and the exit code says whether the journeys behaved.
+			if (reported || resources.released) return;
+			log(`${signal}: removing what the demo created in n8n`);
+			void resources.release().then(
+				() => process.exit(130),
+				(error: unknown) => {
+					log(error instanceof Error ? error.message : String(error));
+					process.exit(1);
+				},
+			);
+		};
+		process.on('SIGINT', onSignal);
+		process.on('SIGTERM', onSignal);
+	}
+	const { report, problems, n8nUrl, shutdown } = await runDemo({ ...cli, resources });
+	if (cli.json) {
+		console.log(JSON.stringify({ report, problems, n8nUrl }));
+	} else {
+		printReport(report, n8nUrl);
+		console.log(
+			problems.length > 0
+				? `\nThe journeys did NOT behave:\n${problems.map((p) => `  - ${p}`).join('\n')}`
+				: '\nAll journeys behaved as expected.',
+		);
+	}
+	if (problems.length > 0) process.exitCode = 1;
+	reported = true;
+	if (!cli.exit) {
+		log(
+			cli.n8nUrl !== undefined
+				? `the "${DEMO_PREFIX}" workflows stay active in ${n8nUrl} for you to look at; Ctrl-C deactivates and deletes them and the credential`
+				: `n8n keeps running at ${n8nUrl}; Ctrl-C stops everything the demo started`,
+		);
+		await new Promise<void>((resolve) => {
+			process.once('SIGINT', () => resolve());
+			process.once('SIGTERM', () => resolve());
+		});
+	}
+	await shutdown();
 }
 
 if (require.main === module) {
-  main().catch(async (error: unknown) => {
-    if (error instanceof DemoSetupError) console.error(`demo: ${error.message}`);
-    else console.error(error instanceof Error ? error.stack ?? error.message : error);
-    await disposeAll().catch(() => undefined);
-    process.exit(1);
-  });
+	main().catch(async (error: unknown) => {
+		if (error instanceof DemoSetupError) console.error(`demo: ${error.message}`);
+		else console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+		await disposeAll().catch(() => undefined);
+		process.exit(1);
+	});
 }

@@ -4,7 +4,15 @@
  * guards, tracking data for status joins, pacing to the number's throughput and pair rate, the client's safe retries
  * (the last three shared with `whatsapp-send-message` through lib/send).
  */
-import { TemplateValidationError, buildTemplateMessage, extractTemplateVariables, isUsNumber, parseTemplateName, validateTemplateMessage, z } from '../core';
+import {
+	TemplateValidationError,
+	buildTemplateMessage,
+	extractTemplateVariables,
+	isUsNumber,
+	parseTemplateName,
+	validateTemplateMessage,
+	z,
+} from '../core';
 import type { CloudApiClient, TemplateDefinition, TemplateObject } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import type { CloudConnection, TemplateRef } from './lib/cloud';
@@ -13,109 +21,166 @@ import { deliverySettingsShape, fieldOf, runSendNode } from './lib/send';
 import type { BuiltMessage } from './lib/send';
 
 const settingsSchema = z.object({
-  ...deliverySettingsShape,
-  templateId: z.string().default(''),
-  templateName: z.string().default(''),
-  templateLanguage: z.string().default(''),
-  /** Editor mapping: one typed input per template variable key. */
-  variables: z
-    .array(z.object({ key: z.string().regex(/^[a-z0-9_]+$/, 'variable keys are [a-z0-9_]'), value: z.string().default(''), type: z.string().default('str') }))
-    .default([]),
-  allowUsMarketing: z.boolean().default(false),
-  skipOptedOut: z.boolean().default(true),
-  useMarketingMessagesApi: z.boolean().default(false),
+	...deliverySettingsShape,
+	templateId: z.string().default(''),
+	templateName: z.string().default(''),
+	templateLanguage: z.string().default(''),
+	/** Editor mapping: one typed input per template variable key. */
+	variables: z
+		.array(
+			z.object({
+				key: z.string().regex(/^[a-z0-9_]+$/, 'variable keys are [a-z0-9_]'),
+				value: z.string().default(''),
+				type: z.string().default('str'),
+			}),
+		)
+		.default([]),
+	allowUsMarketing: z.boolean().default(false),
+	skipOptedOut: z.boolean().default(true),
+	useMarketingMessagesApi: z.boolean().default(false),
 });
 type SendSettings = z.infer<typeof settingsSchema>;
 type SendDef = NodeDef & Partial<Record<keyof SendSettings, unknown>>;
 
 /** msg.template: "name", "name (en_US)", or { id | name, language?, components? } to send prepared components. */
 const templateOverrideSchema = z.union([
-  z.string().trim().min(1, 'msg.template is an empty string'),
-  z
-    .object({
-      id: z.string().trim().min(1).optional(),
-      name: z.string().trim().min(1).optional(),
-      language: z.string().trim().min(1).optional(),
-      components: z.array(z.unknown()).optional(),
-    })
-    .refine((t) => t.id !== undefined || t.name !== undefined, 'msg.template needs an id or a name'),
+	z.string().trim().min(1, 'msg.template is an empty string'),
+	z
+		.object({
+			id: z.string().trim().min(1).optional(),
+			name: z.string().trim().min(1).optional(),
+			language: z.string().trim().min(1).optional(),
+			components: z.array(z.unknown()).optional(),
+		})
+		.refine(
+			(t) => t.id !== undefined || t.name !== undefined,
+			'msg.template needs an id or a name',
+		),
 ]);
 type TemplateOverride = z.infer<typeof templateOverrideSchema>;
 
-const variablesSchema = z.record(z.unknown(), { invalid_type_error: 'msg.payload.variables must be an object keyed by variable (body_1, header_text_1, ...)' });
+const variablesSchema = z.record(z.unknown(), {
+	invalid_type_error:
+		'msg.payload.variables must be an object keyed by variable (body_1, header_text_1, ...)',
+});
 
 function register(RED: NodeAPI): void {
-  function WhatsAppSendTemplateNode(this: NodeInstance, def: SendDef): void {
-    RED.nodes.createNode(this, def);
-    const node = this;
+	function WhatsAppSendTemplateNode(this: NodeInstance, def: SendDef): void {
+		RED.nodes.createNode(this, def);
+		const node = this;
 
-    const templateFor = (s: SendSettings, c: CloudConnection, api: CloudApiClient, override: TemplateOverride | undefined): Promise<TemplateDefinition> => {
-      let ref: TemplateRef;
-      if (typeof override === 'string') ref = parseTemplateName(override);
-      else if (override) ref = { id: override.id, name: override.name, language: override.language };
-      else ref = { id: s.templateId || undefined, name: s.templateName || undefined, language: s.templateLanguage || undefined };
-      if (!ref.id && !ref.name) throw new Error('No template: pick one in the node, or set msg.template to its name (or { name, language })');
-      return c.findTemplate(api, ref);
-    };
+		const templateFor = (
+			s: SendSettings,
+			c: CloudConnection,
+			api: CloudApiClient,
+			override: TemplateOverride | undefined,
+		): Promise<TemplateDefinition> => {
+			let ref: TemplateRef;
+			if (typeof override === 'string') ref = parseTemplateName(override);
+			else if (override)
+				ref = { id: override.id, name: override.name, language: override.language };
+			else
+				ref = {
+					id: s.templateId || undefined,
+					name: s.templateName || undefined,
+					language: s.templateLanguage || undefined,
+				};
+			if (!ref.id && !ref.name)
+				throw new Error(
+					'No template: pick one in the node, or set msg.template to its name (or { name, language })',
+				);
+			return c.findTemplate(api, ref);
+		};
 
-    /** Editor mappings for this template's variables, then msg.payload.variables on top (all keys, so typos are reported). */
-    const valuesFor = async (s: SendSettings, template: TemplateDefinition, msg: NodeMessage): Promise<Record<string, unknown>> => {
-      const values: Record<string, unknown> = {};
-      const keys = new Set(extractTemplateVariables(template).map((v) => v.key));
-      for (const mapping of s.variables) {
-        if (!keys.has(mapping.key) || mapping.value === '') continue;
-        const value = await evaluate(RED, node, msg, mapping.value, mapping.type);
-        if (value !== undefined && value !== null && value !== '') values[mapping.key] = value;
-      }
-      const payload = msg.payload;
-      if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
-        const fromMsg = fieldOf(variablesSchema, (payload as Record<string, unknown>).variables, 'msg.payload.variables');
-        for (const [key, value] of Object.entries(fromMsg ?? {})) if (value !== undefined) values[key] = value;
-      }
-      return values;
-    };
+		/** Editor mappings for this template's variables, then msg.payload.variables on top (all keys, so typos are reported). */
+		const valuesFor = async (
+			s: SendSettings,
+			template: TemplateDefinition,
+			msg: NodeMessage,
+		): Promise<Record<string, unknown>> => {
+			const values: Record<string, unknown> = {};
+			const keys = new Set(extractTemplateVariables(template).map((v) => v.key));
+			for (const mapping of s.variables) {
+				if (!keys.has(mapping.key) || mapping.value === '') continue;
+				const value = await evaluate(RED, node, msg, mapping.value, mapping.type);
+				if (value !== undefined && value !== null && value !== '') values[mapping.key] = value;
+			}
+			const payload = msg.payload;
+			if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
+				const fromMsg = fieldOf(
+					variablesSchema,
+					(payload as Record<string, unknown>).variables,
+					'msg.payload.variables',
+				);
+				for (const [key, value] of Object.entries(fromMsg ?? {}))
+					if (value !== undefined) values[key] = value;
+			}
+			return values;
+		};
 
-    runSendNode(RED, node, def, {
-      label: 'WhatsApp Send Template',
-      schema: settingsSchema,
-      build: async ({ settings: s, cloud: c, client: api, msg, recipient: { e164, waId } }): Promise<BuiltMessage> => {
-        const override = fieldOf(templateOverrideSchema, msg.template, 'msg.template');
-        const template = await templateFor(s, c, api, override);
-        if (template.status !== 'APPROVED') {
-          throw new Error(`Template "${template.name}" (${template.language}) is ${template.status}, not APPROVED: Meta only sends approved templates (error 132001)`);
-        }
+		runSendNode(RED, node, def, {
+			label: 'WhatsApp Send Template',
+			schema: settingsSchema,
+			build: async ({
+				settings: s,
+				cloud: c,
+				client: api,
+				msg,
+				recipient: { e164, waId },
+			}): Promise<BuiltMessage> => {
+				const override = fieldOf(templateOverrideSchema, msg.template, 'msg.template');
+				const template = await templateFor(s, c, api, override);
+				if (template.status !== 'APPROVED') {
+					throw new Error(
+						`Template "${template.name}" (${template.language}) is ${template.status}, not APPROVED: Meta only sends approved templates (error 132001)`,
+					);
+				}
 
-        let message: TemplateObject;
-        if (typeof override === 'object' && override.components !== undefined) {
-          message = { name: template.name, language: { code: template.language }, components: override.components } as TemplateObject;
-          const issue = validateTemplateMessage(template, message);
-          if (issue) throw new TemplateValidationError([issue]);
-        } else {
-          message = buildTemplateMessage(template, await valuesFor(s, template, msg));
-        }
+				let message: TemplateObject;
+				if (typeof override === 'object' && override.components !== undefined) {
+					message = {
+						name: template.name,
+						language: { code: template.language },
+						components: override.components,
+					} as TemplateObject;
+					const issue = validateTemplateMessage(template, message);
+					if (issue) throw new TemplateValidationError([issue]);
+				} else {
+					message = buildTemplateMessage(template, await valuesFor(s, template, msg));
+				}
 
-        const isMarketing = template.category === 'MARKETING';
-        if (isMarketing && isUsNumber(e164) && !s.allowUsMarketing) {
-          throw new Error(
-            `Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or tick "Allow marketing to US numbers".`,
-          );
-        }
-        if (isMarketing && s.skipOptedOut) {
-          const store = await c.store();
-          if (await store.isOptedOut({ phoneNumberId: c.phoneNumberId, waId })) {
-            throw new Error(`Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`);
-          }
-        }
-        const marketingMessagesApi = isMarketing && s.useMarketingMessagesApi;
-        return {
-          message: { type: 'template', template: message },
-          marketingMessagesApi,
-          summary: { template: { id: template.id, name: template.name, language: template.language, category: template.category }, marketingMessagesApi },
-        };
-      },
-    });
-  }
-  RED.nodes.registerType('whatsapp-send-template', WhatsAppSendTemplateNode);
+				const isMarketing = template.category === 'MARKETING';
+				if (isMarketing && isUsNumber(e164) && !s.allowUsMarketing) {
+					throw new Error(
+						`Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or tick "Allow marketing to US numbers".`,
+					);
+				}
+				if (isMarketing && s.skipOptedOut) {
+					const store = await c.store();
+					if (await store.isOptedOut({ phoneNumberId: c.phoneNumberId, waId })) {
+						throw new Error(
+							`Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`,
+						);
+					}
+				}
+				const marketingMessagesApi = isMarketing && s.useMarketingMessagesApi;
+				return {
+					message: { type: 'template', template: message },
+					marketingMessagesApi,
+					summary: {
+						template: {
+							id: template.id,
+							name: template.name,
+							language: template.language,
+							category: template.category,
+						},
+						marketingMessagesApi,
+					},
+				};
+			},
+		});
+	}
+	RED.nodes.registerType('whatsapp-send-template', WhatsAppSendTemplateNode);
 }
 
 export = register;

@@ -6,70 +6,93 @@
  * automatic" the node also points the config's phone number at itself at Meta (lib/registration).
  */
 import {
-  ALL_EVENT_KINDS,
-  emitKey,
-  ingestWebhookEvents,
-  normalizeWebhook,
-  parseStopKeywords,
-  parseWebhookBody,
-  verifySignature,
-  verifySubscription,
-  z,
+	ALL_EVENT_KINDS,
+	emitKey,
+	ingestWebhookEvents,
+	normalizeWebhook,
+	parseStopKeywords,
+	parseWebhookBody,
+	verifySignature,
+	verifySubscription,
+	z,
 } from '../core';
 import type { WebhookBody } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
 import { RawBodyCapture, queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
 import { asError, connectionOf, errorDetails, parseNodeSettings } from './lib/node';
 import {
-  RegistrationHandovers,
-  callbackUrl,
-  currentCallback,
-  publicUrlSchema,
-  releaseLater,
-  sameNumber,
-  sameRegistration,
-  setCallback,
-  shortReason,
+	RegistrationHandovers,
+	callbackUrl,
+	currentCallback,
+	publicUrlSchema,
+	releaseLater,
+	sameNumber,
+	sameRegistration,
+	setCallback,
+	shortReason,
 } from './lib/registration';
 import type { Registration } from './lib/registration';
 
 /** Parts of Node-RED's node API used only here: deploy events, the HTTP server and httpNodeRoot. */
 interface RuntimeExtras {
-  events?: { on(event: string, listener: () => void): unknown; removeListener(event: string, listener: () => void): unknown };
-  server?: { listening?: boolean; once(event: 'listening', listener: () => void): unknown };
-  settings: { httpNodeRoot?: unknown };
+	events?: {
+		on(event: string, listener: () => void): unknown;
+		removeListener(event: string, listener: () => void): unknown;
+	};
+	server?: { listening?: boolean; once(event: 'listening', listener: () => void): unknown };
+	settings: { httpNodeRoot?: unknown };
 }
 
 /** Resolves once Node-RED's server accepts connections (flows start before it listens) or `stop` settles. */
 function serverListening(RED: RuntimeExtras, stop: Promise<void>): Promise<void> {
-  const server = RED.server;
-  if (!server || server.listening !== false) return Promise.resolve();
-  return Promise.race([new Promise<void>((resolve) => server.once('listening', resolve)), stop]);
+	const server = RED.server;
+	if (!server || server.listening !== false) return Promise.resolve();
+	return Promise.race([new Promise<void>((resolve) => server.once('listening', resolve)), stop]);
 }
 
-const DEFAULT_EVENTS = ['status:sent', 'status:delivered', 'status:read', 'status:failed', 'status:played', 'message'];
+const DEFAULT_EVENTS = [
+	'status:sent',
+	'status:delivered',
+	'status:read',
+	'status:failed',
+	'status:played',
+	'message',
+];
 /** Meta batches up to 1,000 statuses in one POST; core refuses bodies past 4 MB, so read no further. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const settingsSchema = z.object({
-  server: z.string({ required_error: 'choose a WhatsApp Cloud config' }).min(1, 'choose a WhatsApp Cloud config'),
-  url: z
-    .string({ required_error: 'Path is required, e.g. /whatsapp/webhook' })
-    .trim()
-    .regex(/^\/[A-Za-z0-9/_.~-]*$/, 'Path must start with "/" and use letters, digits and / _ . ~ - only (e.g. /whatsapp/webhook)'),
-  events: z
-    .array(z.enum(ALL_EVENT_KINDS as [string, ...string[]], { message: `Events must be among ${ALL_EVENT_KINDS.join(', ')}` }))
-    .default(DEFAULT_EVENTS),
-  allPhoneNumbers: z.boolean().default(false),
-  deduplicate: z.boolean().default(true),
-  includeRaw: z.boolean().default(false),
-  lateStatuses: z.enum(['drop', 'flag'], { message: "Late statuses must be 'drop' or 'flag'" }).default('drop'),
-  recordWindows: z.boolean().default(true),
-  recordOptOuts: z.boolean().default(true),
-  stopKeywords: z.string().default('STOP, UNSUBSCRIBE'),
-  allowUnsigned: z.boolean().default(false),
-  registration: z.enum(['manual', 'automatic'], { message: "Registration must be 'manual' or 'automatic'" }).default('manual'),
-  publicUrl: z.string().default(''),
+	server: z
+		.string({ required_error: 'choose a WhatsApp Cloud config' })
+		.min(1, 'choose a WhatsApp Cloud config'),
+	url: z
+		.string({ required_error: 'Path is required, e.g. /whatsapp/webhook' })
+		.trim()
+		.regex(
+			/^\/[A-Za-z0-9/_.~-]*$/,
+			'Path must start with "/" and use letters, digits and / _ . ~ - only (e.g. /whatsapp/webhook)',
+		),
+	events: z
+		.array(
+			z.enum(ALL_EVENT_KINDS as [string, ...string[]], {
+				message: `Events must be among ${ALL_EVENT_KINDS.join(', ')}`,
+			}),
+		)
+		.default(DEFAULT_EVENTS),
+	allPhoneNumbers: z.boolean().default(false),
+	deduplicate: z.boolean().default(true),
+	includeRaw: z.boolean().default(false),
+	lateStatuses: z
+		.enum(['drop', 'flag'], { message: "Late statuses must be 'drop' or 'flag'" })
+		.default('drop'),
+	recordWindows: z.boolean().default(true),
+	recordOptOuts: z.boolean().default(true),
+	stopKeywords: z.string().default('STOP, UNSUBSCRIBE'),
+	allowUnsigned: z.boolean().default(false),
+	registration: z
+		.enum(['manual', 'automatic'], { message: "Registration must be 'manual' or 'automatic'" })
+		.default('manual'),
+	publicUrl: z.string().default(''),
 });
 type WebhookSettings = z.infer<typeof settingsSchema>;
 type WebhookDef = NodeDef & Partial<Record<keyof WebhookSettings, unknown>>;
@@ -78,165 +101,193 @@ type WebhookDef = NodeDef & Partial<Record<keyof WebhookSettings, unknown>>;
 let handovers: RegistrationHandovers | undefined;
 
 function register(RED: NodeAPI): void {
-  /** Paths taken on this Node-RED's HTTP server: a second node on one path would never be reached. */
-  const pathsInUse = new Map<string, string>();
-  const rawBodies = new RawBodyCapture(RED.httpNode, MAX_BODY_BYTES);
-  const runtime = RED as NodeAPI & RuntimeExtras;
-  handovers ??= new RegistrationHandovers(runtime.events);
-  const restarts = handovers;
+	/** Paths taken on this Node-RED's HTTP server: a second node on one path would never be reached. */
+	const pathsInUse = new Map<string, string>();
+	const rawBodies = new RawBodyCapture(RED.httpNode, MAX_BODY_BYTES);
+	const runtime = RED as NodeAPI & RuntimeExtras;
+	handovers ??= new RegistrationHandovers(runtime.events);
+	const restarts = handovers;
 
-  function WhatsAppWebhookStatusNode(this: NodeInstance, def: WebhookDef): void {
-    RED.nodes.createNode(this, def);
-    const node = this;
-    let settings: WebhookSettings;
-    let cloud: ReturnType<typeof connectionOf>;
-    /** The callback URL given to Meta, with "Registration: automatic". */
-    let automaticUrl: string | undefined;
-    // What the previous instance of this node registered, when this start is a redeploy.
-    const previous = restarts.take(node.id);
-    try {
-      settings = parseNodeSettings(settingsSchema, def, 'WhatsApp Webhook Status');
-      cloud = connectionOf(RED, settings.server);
-      const owner = pathsInUse.get(settings.url);
-      if (owner && owner !== node.id) throw new Error(`Path ${settings.url} is already used by another WhatsApp Webhook Status node: choose another path`);
-      if (settings.registration === 'automatic') {
-        const publicUrl = publicUrlSchema.safeParse(settings.publicUrl);
-        if (!publicUrl.success) throw new Error(`WhatsApp Webhook Status: publicUrl: ${publicUrl.error.issues[0]?.message ?? 'invalid'}`);
-        if (!cloud.verifyToken) throw new Error('Automatic registration needs a Webhook Verify Token in the WhatsApp Cloud config: Meta checks the URL with it');
-        automaticUrl = callbackUrl(publicUrl.data, runtime.settings.httpNodeRoot, settings.url);
-      }
-    } catch (error) {
-      const message = asError(error).message;
-      node.status({ fill: 'red', shape: 'ring', text: message.slice(0, 60) });
-      node.error(message);
-      if (previous) void releaseLater(previous);
-      return;
-    }
-    const s = settings;
-    const c = cloud;
-    const emit = new Set(s.events.length > 0 ? s.events : ALL_EVENT_KINDS);
-    const stopKeywords = parseStopKeywords(s.stopKeywords);
-    if (!c.appSecret && !s.allowUnsigned) {
-      const message = 'The WhatsApp Cloud config has no App Secret, so webhook signatures cannot be checked: every POST gets 401. Add the app secret, or tick "Allow unsigned requests" for local testing only';
-      node.status({ fill: 'red', shape: 'ring', text: 'no app secret: POSTs get 401' });
-      node.error(message);
-    } else {
-      node.status({ fill: 'grey', shape: 'ring', text: `listening on ${s.url}` });
-    }
+	function WhatsAppWebhookStatusNode(this: NodeInstance, def: WebhookDef): void {
+		RED.nodes.createNode(this, def);
+		const node = this;
+		let settings: WebhookSettings;
+		let cloud: ReturnType<typeof connectionOf>;
+		/** The callback URL given to Meta, with "Registration: automatic". */
+		let automaticUrl: string | undefined;
+		// What the previous instance of this node registered, when this start is a redeploy.
+		const previous = restarts.take(node.id);
+		try {
+			settings = parseNodeSettings(settingsSchema, def, 'WhatsApp Webhook Status');
+			cloud = connectionOf(RED, settings.server);
+			const owner = pathsInUse.get(settings.url);
+			if (owner && owner !== node.id)
+				throw new Error(
+					`Path ${settings.url} is already used by another WhatsApp Webhook Status node: choose another path`,
+				);
+			if (settings.registration === 'automatic') {
+				const publicUrl = publicUrlSchema.safeParse(settings.publicUrl);
+				if (!publicUrl.success)
+					throw new Error(
+						`WhatsApp Webhook Status: publicUrl: ${publicUrl.error.issues[0]?.message ?? 'invalid'}`,
+					);
+				if (!cloud.verifyToken)
+					throw new Error(
+						'Automatic registration needs a Webhook Verify Token in the WhatsApp Cloud config: Meta checks the URL with it',
+					);
+				automaticUrl = callbackUrl(publicUrl.data, runtime.settings.httpNodeRoot, settings.url);
+			}
+		} catch (error) {
+			const message = asError(error).message;
+			node.status({ fill: 'red', shape: 'ring', text: message.slice(0, 60) });
+			node.error(message);
+			if (previous) void releaseLater(previous);
+			return;
+		}
+		const s = settings;
+		const c = cloud;
+		const emit = new Set(s.events.length > 0 ? s.events : ALL_EVENT_KINDS);
+		const stopKeywords = parseStopKeywords(s.stopKeywords);
+		if (!c.appSecret && !s.allowUnsigned) {
+			const message =
+				'The WhatsApp Cloud config has no App Secret, so webhook signatures cannot be checked: every POST gets 401. Add the app secret, or tick "Allow unsigned requests" for local testing only';
+			node.status({ fill: 'red', shape: 'ring', text: 'no app secret: POSTs get 401' });
+			node.error(message);
+		} else {
+			node.status({ fill: 'grey', shape: 'ring', text: `listening on ${s.url}` });
+		}
 
-    const counts = { events: 0, duplicates: 0 };
-    let closed = false;
-    const inFlight = new Set<Promise<void>>();
+		const counts = { events: 0, duplicates: 0 };
+		let closed = false;
+		const inFlight = new Set<Promise<void>>();
 
-    const ingest = async (body: WebhookBody): Promise<void> => {
-      const events = normalizeWebhook(body, { phoneNumberId: s.allPhoneNumbers ? undefined : c.phoneNumberId, includeRaw: s.includeRaw });
-      if (events.length === 0) return;
-      const result = await ingestWebhookEvents(events, await c.store(), {
-        deduplicate: s.deduplicate,
-        lateStatuses: s.lateStatuses,
-        recordWindows: s.recordWindows,
-        recordOptOuts: s.recordOptOuts,
-        stopKeywords,
-        emit,
-      });
-      counts.duplicates += result.duplicates;
-      if (closed) return;
-      for (const event of result.events) {
-        counts.events++;
-        node.send({ topic: emitKey(event), payload: event });
-      }
-      node.status({ fill: 'green', shape: 'dot', text: `events ${counts.events} · duplicates ${counts.duplicates}` });
-    };
+		const ingest = async (body: WebhookBody): Promise<void> => {
+			const events = normalizeWebhook(body, {
+				phoneNumberId: s.allPhoneNumbers ? undefined : c.phoneNumberId,
+				includeRaw: s.includeRaw,
+			});
+			if (events.length === 0) return;
+			const result = await ingestWebhookEvents(events, await c.store(), {
+				deduplicate: s.deduplicate,
+				lateStatuses: s.lateStatuses,
+				recordWindows: s.recordWindows,
+				recordOptOuts: s.recordOptOuts,
+				stopKeywords,
+				emit,
+			});
+			counts.duplicates += result.duplicates;
+			if (closed) return;
+			for (const event of result.events) {
+				counts.events++;
+				node.send({ topic: emitKey(event), payload: event });
+			}
+			node.status({
+				fill: 'green',
+				shape: 'dot',
+				text: `events ${counts.events} · duplicates ${counts.duplicates}`,
+			});
+		};
 
-    const challenge: RequestHandler = (req, res) => {
-      const check = verifySubscription(queryOf(req), c.verifyToken);
-      if (check.ok) reply(res, 200, check.challenge);
-      else reply(res, 403, 'Forbidden');
-    };
+		const challenge: RequestHandler = (req, res) => {
+			const check = verifySubscription(queryOf(req), c.verifyToken);
+			if (check.ok) reply(res, 200, check.challenge);
+			else reply(res, 403, 'Forbidden');
+		};
 
-    const readBody = rawBodyReader(MAX_BODY_BYTES);
-    const receive: RequestHandler = (req, res) => {
-      const raw = req.whatsappRawBody ?? Buffer.alloc(0);
-      if (c.appSecret) {
-        const header = req.headers['x-hub-signature-256'];
-        if (!verifySignature(raw, Array.isArray(header) ? header[0] : header, c.appSecret)) {
-          reply(res, 401, 'Invalid signature');
-          return;
-        }
-      } else if (!s.allowUnsigned) {
-        reply(res, 401, 'Signature cannot be verified: no app secret configured');
-        return;
-      }
-      const parsed = parseWebhookBody(raw);
-      if (!parsed.ok) {
-        reply(res, parsed.status, parsed.reason);
-        return;
-      }
-      // Answer before any work, so Meta never times out and retries a delivery that did arrive.
-      reply(res, 200, 'EVENT_RECEIVED');
-      const work = ingest(parsed.body).catch((error: unknown) => {
-        node.status({ fill: 'red', shape: 'ring', text: 'state store failed: see debug' });
-        // With the body, a Catch flow can keep what could not be recorded.
-        node.error(asError(error), { payload: parsed.body });
-      });
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work));
-    };
+		const readBody = rawBodyReader(MAX_BODY_BYTES);
+		const receive: RequestHandler = (req, res) => {
+			const raw = req.whatsappRawBody ?? Buffer.alloc(0);
+			if (c.appSecret) {
+				const header = req.headers['x-hub-signature-256'];
+				if (!verifySignature(raw, Array.isArray(header) ? header[0] : header, c.appSecret)) {
+					reply(res, 401, 'Invalid signature');
+					return;
+				}
+			} else if (!s.allowUnsigned) {
+				reply(res, 401, 'Signature cannot be verified: no app secret configured');
+				return;
+			}
+			const parsed = parseWebhookBody(raw);
+			if (!parsed.ok) {
+				reply(res, parsed.status, parsed.reason);
+				return;
+			}
+			// Answer before any work, so Meta never times out and retries a delivery that did arrive.
+			reply(res, 200, 'EVENT_RECEIVED');
+			const work = ingest(parsed.body).catch((error: unknown) => {
+				node.status({ fill: 'red', shape: 'ring', text: 'state store failed: see debug' });
+				// With the body, a Catch flow can keep what could not be recorded.
+				node.error(asError(error), { payload: parsed.body });
+			});
+			inFlight.add(work);
+			void work.finally(() => inFlight.delete(work));
+		};
 
-    const captureKey = rawBodies.add(s.url);
-    RED.httpNode.get(s.url, challenge);
-    RED.httpNode.post(s.url, readBody, receive);
-    pathsInUse.set(s.url, node.id);
+		const captureKey = rawBodies.add(s.url);
+		RED.httpNode.get(s.url, challenge);
+		RED.httpNode.post(s.url, readBody, receive);
+		pathsInUse.set(s.url, node.id);
 
-    let signalClosed = (): void => undefined;
-    const closing = new Promise<void>((resolve) => (signalClosed = resolve));
-    const report = (error: unknown, action: string): void => {
-      // With Meta's code in msg.whatsappError, a Catch flow can tell a refused challenge from a bad token.
-      node.error(`WhatsApp Webhook Status: ${action} failed: ${asError(error).message}`, { whatsappError: errorDetails(error) });
-    };
-    let mine: Registration | undefined;
-    if (automaticUrl && (c.appSecret || s.allowUnsigned)) {
-      const url = automaticUrl;
-      const wanted = { cloud: c, url, verifyToken: c.verifyToken };
-      const register = async (): Promise<void> => {
-        if (previous) {
-          await previous.settled.catch(() => undefined);
-          // Another number now: the old one must not keep pointing here. Same number: setting replaces it.
-          if (!sameNumber(previous, wanted)) await releaseLater(previous);
-        }
-        // Meta's challenge comes back to this route at once: Node-RED's server must accept connections first.
-        await serverListening(runtime, closing);
-        if (closed) return;
-        node.status({ fill: 'blue', shape: 'ring', text: 'registering with Meta…' });
-        // A restart with nothing new for Meta (same number, URL and token) only checks the override is still ours.
-        const kept = previous !== undefined && sameRegistration(previous, wanted) && (await currentCallback(c)) === url;
-        if (!kept) await setCallback(c, url, c.verifyToken);
-        if (!closed) node.status({ fill: 'green', shape: 'dot', text: `registered: ${url}`.slice(0, 60) });
-      };
-      const settled = register().catch((error: unknown) => {
-        if (!closed) node.status({ fill: 'red', shape: 'ring', text: `registration failed: ${shortReason(error)}`.slice(0, 100) });
-        report(error, `registering ${url} as the phone number's callback at Meta`);
-      });
-      mine = { ...wanted, settled, report };
-    } else if (previous) {
-      // Now manual (or unable to receive): leave Meta's override only if someone else set it.
-      void releaseLater(previous);
-    }
+		let signalClosed = (): void => undefined;
+		const closing = new Promise<void>((resolve) => (signalClosed = resolve));
+		const report = (error: unknown, action: string): void => {
+			// With Meta's code in msg.whatsappError, a Catch flow can tell a refused challenge from a bad token.
+			node.error(`WhatsApp Webhook Status: ${action} failed: ${asError(error).message}`, {
+				whatsappError: errorDetails(error),
+			});
+		};
+		let mine: Registration | undefined;
+		if (automaticUrl && (c.appSecret || s.allowUnsigned)) {
+			const url = automaticUrl;
+			const wanted = { cloud: c, url, verifyToken: c.verifyToken };
+			const register = async (): Promise<void> => {
+				if (previous) {
+					await previous.settled.catch(() => undefined);
+					// Another number now: the old one must not keep pointing here. Same number: setting replaces it.
+					if (!sameNumber(previous, wanted)) await releaseLater(previous);
+				}
+				// Meta's challenge comes back to this route at once: Node-RED's server must accept connections first.
+				await serverListening(runtime, closing);
+				if (closed) return;
+				node.status({ fill: 'blue', shape: 'ring', text: 'registering with Meta…' });
+				// A restart with nothing new for Meta (same number, URL and token) only checks the override is still ours.
+				const kept =
+					previous !== undefined &&
+					sameRegistration(previous, wanted) &&
+					(await currentCallback(c)) === url;
+				if (!kept) await setCallback(c, url, c.verifyToken);
+				if (!closed)
+					node.status({ fill: 'green', shape: 'dot', text: `registered: ${url}`.slice(0, 60) });
+			};
+			const settled = register().catch((error: unknown) => {
+				if (!closed)
+					node.status({
+						fill: 'red',
+						shape: 'ring',
+						text: `registration failed: ${shortReason(error)}`.slice(0, 100),
+					});
+				report(error, `registering ${url} as the phone number's callback at Meta`);
+			});
+			mine = { ...wanted, settled, report };
+		} else if (previous) {
+			// Now manual (or unable to receive): leave Meta's override only if someone else set it.
+			void releaseLater(previous);
+		}
 
-    node.on('close', (removed, done) => {
-      closed = true;
-      signalClosed();
-      removeRoutes(RED.httpNode, [challenge, receive]);
-      rawBodies.remove(captureKey);
-      if (pathsInUse.get(s.url) === node.id) pathsInUse.delete(s.url);
-      const pending: Array<Promise<unknown>> = [...inFlight];
-      if (mine && removed) pending.push(releaseLater(mine));
-      // Restarting (redeploy, Node-RED stopping): the next instance or the end of the deploy decides.
-      else if (mine) restarts.handOver(node.id, mine);
-      void Promise.allSettled(pending).finally(done);
-    });
-  }
-  RED.nodes.registerType('whatsapp-webhook-status', WhatsAppWebhookStatusNode);
+		node.on('close', (removed, done) => {
+			closed = true;
+			signalClosed();
+			removeRoutes(RED.httpNode, [challenge, receive]);
+			rawBodies.remove(captureKey);
+			if (pathsInUse.get(s.url) === node.id) pathsInUse.delete(s.url);
+			const pending: Array<Promise<unknown>> = [...inFlight];
+			if (mine && removed) pending.push(releaseLater(mine));
+			// Restarting (redeploy, Node-RED stopping): the next instance or the end of the deploy decides.
+			else if (mine) restarts.handOver(node.id, mine);
+			void Promise.allSettled(pending).finally(done);
+		});
+	}
+	RED.nodes.registerType('whatsapp-webhook-status', WhatsAppWebhookStatusNode);
 }
 
 export = register;

@@ -35,107 +35,110 @@ const USAGE = `Usage: npm run sandbox -- [options]
   --help`;
 
 function fail(message: string): never {
-  process.stderr.write(`sandbox: ${message}\n${USAGE}\n`);
-  process.exit(2);
+	process.stderr.write(`sandbox: ${message}\n${USAGE}\n`);
+	process.exit(2);
 }
 
 function numberOption(values: Record<string, unknown>, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n)) fail(`--${name} must be a number, got "${String(raw)}"`);
-  return n;
+	const raw = values[name];
+	if (raw === undefined) return undefined;
+	const n = Number(raw);
+	if (!Number.isFinite(n)) fail(`--${name} must be a number, got "${String(raw)}"`);
+	return n;
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      token: { type: 'string' },
-      'app-secret': { type: 'string' },
-      'callback-url': { type: 'string' },
-      'phone-number-id': { type: 'string' },
-      'display-phone-number': { type: 'string' },
-      'waba-id': { type: 'string' },
-      templates: { type: 'string' },
-      mps: { type: 'string' },
-      'pair-rate-ms': { type: 'string' },
-      'pair-burst': { type: 'string' },
-      'status-delay-ms': { type: 'string' },
-      'read-ratio': { type: 'string' },
-      'webhook-max-batch': { type: 'string' },
-      'webhook-batch-ms': { type: 'string' },
-      'webhook-retry-base-ms': { type: 'string' },
-      'webhook-max-attempts': { type: 'string' },
-      'webhook-version': { type: 'string' },
-      'policy-errors': { type: 'string' },
-      'no-verify-overrides': { type: 'boolean' },
-      seed: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stderr.write(`${USAGE}\n`);
-    return;
-  }
+	const { values } = parseArgs({
+		options: {
+			port: { type: 'string' },
+			host: { type: 'string' },
+			token: { type: 'string' },
+			'app-secret': { type: 'string' },
+			'callback-url': { type: 'string' },
+			'phone-number-id': { type: 'string' },
+			'display-phone-number': { type: 'string' },
+			'waba-id': { type: 'string' },
+			templates: { type: 'string' },
+			mps: { type: 'string' },
+			'pair-rate-ms': { type: 'string' },
+			'pair-burst': { type: 'string' },
+			'status-delay-ms': { type: 'string' },
+			'read-ratio': { type: 'string' },
+			'webhook-max-batch': { type: 'string' },
+			'webhook-batch-ms': { type: 'string' },
+			'webhook-retry-base-ms': { type: 'string' },
+			'webhook-max-attempts': { type: 'string' },
+			'webhook-version': { type: 'string' },
+			'policy-errors': { type: 'string' },
+			'no-verify-overrides': { type: 'boolean' },
+			seed: { type: 'string' },
+			help: { type: 'boolean' },
+		},
+		strict: true,
+	});
+	if (values.help) {
+		process.stderr.write(`${USAGE}\n`);
+		return;
+	}
 
-  const options: SandboxOptionsInput = {
-    port: numberOption(values, 'port'),
-    host: values.host,
-    token: values.token,
-    appSecret: values['app-secret'],
-    callbackUrl: values['callback-url'],
-    phoneNumberId: values['phone-number-id'],
-    displayPhoneNumber: values['display-phone-number'],
-    wabaId: values['waba-id'],
-    mps: numberOption(values, 'mps'),
-    pairRateMs: numberOption(values, 'pair-rate-ms'),
-    pairBurst: numberOption(values, 'pair-burst'),
-    statusDelayMs: numberOption(values, 'status-delay-ms'),
-    readRatio: numberOption(values, 'read-ratio'),
-    webhookMaxBatch: numberOption(values, 'webhook-max-batch'),
-    webhookBatchMs: numberOption(values, 'webhook-batch-ms'),
-    webhookRetryBaseMs: numberOption(values, 'webhook-retry-base-ms'),
-    webhookMaxAttempts: numberOption(values, 'webhook-max-attempts'),
-    webhookVersion: values['webhook-version'],
-    policyErrors: values['policy-errors'] as SandboxOptionsInput['policyErrors'],
-    verifyOverrides: values['no-verify-overrides'] ? false : undefined,
-    seed: numberOption(values, 'seed'),
-  };
-  if (values.templates) {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(values.templates, 'utf8')) as unknown;
-    } catch (error) {
-      fail(`cannot read --templates ${values.templates}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    const parsed = z.array(templateDefinitionSchema).safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      fail(`--templates ${values.templates}: [${issue.path.join('.')}] ${issue.message}`);
-    }
-    options.templates = parsed.data;
-  }
-  // Drop unset keys so the schema's defaults apply.
-  for (const key of Object.keys(options) as Array<keyof SandboxOptionsInput>) if (options[key] === undefined) delete options[key];
+	const options: SandboxOptionsInput = {
+		port: numberOption(values, 'port'),
+		host: values.host,
+		token: values.token,
+		appSecret: values['app-secret'],
+		callbackUrl: values['callback-url'],
+		phoneNumberId: values['phone-number-id'],
+		displayPhoneNumber: values['display-phone-number'],
+		wabaId: values['waba-id'],
+		mps: numberOption(values, 'mps'),
+		pairRateMs: numberOption(values, 'pair-rate-ms'),
+		pairBurst: numberOption(values, 'pair-burst'),
+		statusDelayMs: numberOption(values, 'status-delay-ms'),
+		readRatio: numberOption(values, 'read-ratio'),
+		webhookMaxBatch: numberOption(values, 'webhook-max-batch'),
+		webhookBatchMs: numberOption(values, 'webhook-batch-ms'),
+		webhookRetryBaseMs: numberOption(values, 'webhook-retry-base-ms'),
+		webhookMaxAttempts: numberOption(values, 'webhook-max-attempts'),
+		webhookVersion: values['webhook-version'],
+		policyErrors: values['policy-errors'] as SandboxOptionsInput['policyErrors'],
+		verifyOverrides: values['no-verify-overrides'] ? false : undefined,
+		seed: numberOption(values, 'seed'),
+	};
+	if (values.templates) {
+		let json: unknown;
+		try {
+			json = JSON.parse(readFileSync(values.templates, 'utf8')) as unknown;
+		} catch (error) {
+			fail(
+				`cannot read --templates ${values.templates}: ${error instanceof Error ? error.message : String(error)}`,
+			);
+		}
+		const parsed = z.array(templateDefinitionSchema).safeParse(json);
+		if (!parsed.success) {
+			const issue = parsed.error.issues[0];
+			fail(`--templates ${values.templates}: [${issue.path.join('.')}] ${issue.message}`);
+		}
+		options.templates = parsed.data;
+	}
+	// Drop unset keys so the schema's defaults apply.
+	for (const key of Object.keys(options) as Array<keyof SandboxOptionsInput>)
+		if (options[key] === undefined) delete options[key];
 
-  let sandbox;
-  try {
-    sandbox = await startSandbox(options);
-  } catch (error) {
-    fail(error instanceof Error ? error.message : String(error));
-  }
-  process.stdout.write(`${JSON.stringify({ url: sandbox.url })}\n`);
-  process.stderr.write(
-    `sandbox: listening on ${sandbox.url} (WABA ${sandbox.config.wabaId}, phone number ${sandbox.config.phoneNumberId}, ${sandbox.state.templates.length} templates, ${sandbox.config.mps || 'unlimited'} mps)\n`,
-  );
-  const stop = (): void => {
-    void sandbox.close().then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+	let sandbox;
+	try {
+		sandbox = await startSandbox(options);
+	} catch (error) {
+		fail(error instanceof Error ? error.message : String(error));
+	}
+	process.stdout.write(`${JSON.stringify({ url: sandbox.url })}\n`);
+	process.stderr.write(
+		`sandbox: listening on ${sandbox.url} (WABA ${sandbox.config.wabaId}, phone number ${sandbox.config.phoneNumberId}, ${sandbox.state.templates.length} templates, ${sandbox.config.mps || 'unlimited'} mps)\n`,
+	);
+	const stop = (): void => {
+		void sandbox.close().then(() => process.exit(0));
+	};
+	process.on('SIGINT', stop);
+	process.on('SIGTERM', stop);
 }
 
 void main();

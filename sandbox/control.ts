@@ -18,391 +18,467 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 type Json = Record<string, unknown>;
 
 function badRequest(res: ServerResponse, message: string): void {
-  sendJson(res, 400, { error: { message } });
+	sendJson(res, 400, { error: { message } });
 }
 
 function zodMessage(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+	return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
 }
 
 /** Unix seconds, unix ms or an ISO date → ms. */
 const timestampSchema = z.union([
-  z.number().nonnegative().transform((n) => (n < 1e12 ? n * 1000 : n)),
-  z
-    .string()
-    .refine((s) => !Number.isNaN(Date.parse(s)) || /^\d+$/.test(s), 'timestamp must be unix seconds, unix ms or an ISO date')
-    .transform((s) => (/^\d+$/.test(s) ? (Number(s) < 1e12 ? Number(s) * 1000 : Number(s)) : Date.parse(s))),
+	z
+		.number()
+		.nonnegative()
+		.transform((n) => (n < 1e12 ? n * 1000 : n)),
+	z
+		.string()
+		.refine(
+			(s) => !Number.isNaN(Date.parse(s)) || /^\d+$/.test(s),
+			'timestamp must be unix seconds, unix ms or an ISO date',
+		)
+		.transform((s) =>
+			/^\d+$/.test(s) ? (Number(s) < 1e12 ? Number(s) * 1000 : Number(s)) : Date.parse(s),
+		),
 ]);
 
 const referralSchema = z
-  .object({
-    source_url: z.string().default('https://fb.me/sandbox-ad'),
-    source_id: z.string().default('120200000000000001'),
-    source_type: z.enum(['ad', 'post']).default('ad'),
-    body: z.string().default('Tap to chat with us on WhatsApp'),
-    headline: z.string().default('Sandbox ad'),
-    media_type: z.enum(['image', 'video']).default('image'),
-    image_url: z.string().optional(),
-    video_url: z.string().optional(),
-    thumbnail_url: z.string().optional(),
-    ctwa_clid: z.string().optional(),
-  })
-  .passthrough();
+	.object({
+		source_url: z.string().default('https://fb.me/sandbox-ad'),
+		source_id: z.string().default('120200000000000001'),
+		source_type: z.enum(['ad', 'post']).default('ad'),
+		body: z.string().default('Tap to chat with us on WhatsApp'),
+		headline: z.string().default('Sandbox ad'),
+		media_type: z.enum(['image', 'video']).default('image'),
+		image_url: z.string().optional(),
+		video_url: z.string().optional(),
+		thumbnail_url: z.string().optional(),
+		ctwa_clid: z.string().optional(),
+	})
+	.passthrough();
 
 const inboundSchema = z
-  .object({
-    from: z.string().min(1, 'from (the customer phone number) is required'),
-    name: z.string().default('Sandbox Customer'),
-    phoneNumberId: z.string().optional(),
-    id: z.string().optional(),
-    timestamp: timestampSchema.optional(),
-    text: z.union([z.string(), z.object({ body: z.string() })]).optional(),
-    button: z.object({ payload: z.string(), text: z.string() }).optional(),
-    interactive: z
-      .discriminatedUnion('type', [
-        z.object({ type: z.literal('button_reply'), button_reply: z.object({ id: z.string(), title: z.string() }) }),
-        z.object({
-          type: z.literal('list_reply'),
-          list_reply: z.object({ id: z.string(), title: z.string(), description: z.string().optional() }),
-        }),
-      ])
-      .optional(),
-    context: z.object({ id: z.string(), from: z.string().optional() }).optional(),
-    referral: z.union([z.literal(true), referralSchema]).optional(),
-  })
-  .strict()
-  .refine((b) => [b.text, b.button, b.interactive].filter((x) => x !== undefined).length === 1, {
-    message: 'give exactly one of text, button or interactive',
-  });
+	.object({
+		from: z.string().min(1, 'from (the customer phone number) is required'),
+		name: z.string().default('Sandbox Customer'),
+		phoneNumberId: z.string().optional(),
+		id: z.string().optional(),
+		timestamp: timestampSchema.optional(),
+		text: z.union([z.string(), z.object({ body: z.string() })]).optional(),
+		button: z.object({ payload: z.string(), text: z.string() }).optional(),
+		interactive: z
+			.discriminatedUnion('type', [
+				z.object({
+					type: z.literal('button_reply'),
+					button_reply: z.object({ id: z.string(), title: z.string() }),
+				}),
+				z.object({
+					type: z.literal('list_reply'),
+					list_reply: z.object({
+						id: z.string(),
+						title: z.string(),
+						description: z.string().optional(),
+					}),
+				}),
+			])
+			.optional(),
+		context: z.object({ id: z.string(), from: z.string().optional() }).optional(),
+		referral: z.union([z.literal(true), referralSchema]).optional(),
+	})
+	.strict()
+	.refine((b) => [b.text, b.button, b.interactive].filter((x) => x !== undefined).length === 1, {
+		message: 'give exactly one of text, button or interactive',
+	});
 
 const optOutSchema = z
-  .object({
-    wa_id: z.string().optional(),
-    from: z.string().optional(),
-    value: z.enum(['stop', 'resume']).default('stop'),
-    name: z.string().default('Sandbox Customer'),
-    phoneNumberId: z.string().optional(),
-    timestamp: timestampSchema.optional(),
-  })
-  .strict()
-  .refine((b) => b.wa_id !== undefined || b.from !== undefined, { message: 'wa_id (or from) is required' });
+	.object({
+		wa_id: z.string().optional(),
+		from: z.string().optional(),
+		value: z.enum(['stop', 'resume']).default('stop'),
+		name: z.string().default('Sandbox Customer'),
+		phoneNumberId: z.string().optional(),
+		timestamp: timestampSchema.optional(),
+	})
+	.strict()
+	.refine((b) => b.wa_id !== undefined || b.from !== undefined, {
+		message: 'wa_id (or from) is required',
+	});
 
 const phoneQualitySchema = z.object({
-  phoneNumberId: z.string().optional(),
-  qualityRating: z.enum(['GREEN', 'YELLOW', 'RED', 'UNKNOWN']),
+	phoneNumberId: z.string().optional(),
+	qualityRating: z.enum(['GREEN', 'YELLOW', 'RED', 'UNKNOWN']),
 });
 
 const templateStatusSchema = z
-  .object({
-    id: z.string().optional(),
-    name: z.string().optional(),
-    language: z.string().optional(),
-    status: z.string().min(1).transform((s) => s.toUpperCase()),
-    reason: z.string().optional(),
-    otherInfo: z.object({ title: z.string(), description: z.string() }).optional(),
-  })
-  .strict()
-  .refine((b) => b.id !== undefined || b.name !== undefined, { message: 'id or name is required' });
+	.object({
+		id: z.string().optional(),
+		name: z.string().optional(),
+		language: z.string().optional(),
+		status: z
+			.string()
+			.min(1)
+			.transform((s) => s.toUpperCase()),
+		reason: z.string().optional(),
+		otherInfo: z.object({ title: z.string(), description: z.string() }).optional(),
+	})
+	.strict()
+	.refine((b) => b.id !== undefined || b.name !== undefined, { message: 'id or name is required' });
 
 function waIdOf(input: string): string {
-  try {
-    return normalizePhoneNumber(input, undefined, { validation: 'possible' }).waId;
-  } catch {
-    return input.replace(/\D/g, '');
-  }
+	try {
+		return normalizePhoneNumber(input, undefined, { validation: 'possible' }).waId;
+	} catch {
+		return input.replace(/\D/g, '');
+	}
 }
 
 function numericIdOrString(id: string): number | string {
-  return /^\d{1,15}$/.test(id) ? Number(id) : id;
+	return /^\d{1,15}$/.test(id) ? Number(id) : id;
 }
 
 function windowView(window: ConversationWindow, now: number): Json {
-  return {
-    ...window,
-    open: isWindowOpen(window, now),
-    freeEntryPointOpen: isFreeEntryPointOpen(window, now),
-  };
+	return {
+		...window,
+		open: isWindowOpen(window, now),
+		freeEntryPointOpen: isFreeEntryPointOpen(window, now),
+	};
 }
 
 export class ControlApi {
-  private nextTemplateId = 900_000_000_000_001;
+	private nextTemplateId = 900_000_000_000_001;
 
-  constructor(private readonly ctx: SandboxContext, private readonly onReset: () => void) {}
+	constructor(
+		private readonly ctx: SandboxContext,
+		private readonly onReset: () => void,
+	) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
-    const method = req.method ?? 'GET';
-    const route = `${method} ${path.replace(/\/+$/, '')}`;
-    const readJson = async (): Promise<{ ok: true; value: unknown } | { ok: false }> => {
-      const parsed = parseRequestBody(await readBody(req), req.headers['content-type'] ?? 'application/json');
-      if (!parsed.ok) {
-        badRequest(res, `Body is not JSON: ${parsed.error}`);
-        return { ok: false };
-      }
-      return parsed;
-    };
-    const { state, config } = this.ctx;
-    const now = config.now();
+	async handle(
+		req: IncomingMessage,
+		res: ServerResponse,
+		path: string,
+		query: URLSearchParams,
+	): Promise<void> {
+		const method = req.method ?? 'GET';
+		const route = `${method} ${path.replace(/\/+$/, '')}`;
+		const readJson = async (): Promise<{ ok: true; value: unknown } | { ok: false }> => {
+			const parsed = parseRequestBody(
+				await readBody(req),
+				req.headers['content-type'] ?? 'application/json',
+			);
+			if (!parsed.ok) {
+				badRequest(res, `Body is not JSON: ${parsed.error}`);
+				return { ok: false };
+			}
+			return parsed;
+		};
+		const { state, config } = this.ctx;
+		const now = config.now();
 
-    const mediaMatch = path.match(/^\/__sandbox\/media\/(\d+)$/);
-    if (method === 'GET' && mediaMatch) {
-      const media = state.media.get(mediaMatch[1]);
-      if (!media) return sendJson(res, 404, { error: { message: 'no such media' } });
-      res.writeHead(200, { 'content-type': media.mimeType, 'content-length': media.data.length });
-      res.end(media.data);
-      return;
-    }
+		const mediaMatch = path.match(/^\/__sandbox\/media\/(\d+)$/);
+		if (method === 'GET' && mediaMatch) {
+			const media = state.media.get(mediaMatch[1]);
+			if (!media) return sendJson(res, 404, { error: { message: 'no such media' } });
+			res.writeHead(200, { 'content-type': media.mimeType, 'content-length': media.data.length });
+			res.end(media.data);
+			return;
+		}
 
-    switch (route) {
-      case 'GET /__sandbox':
-        return sendJson(res, 200, {
-          url: this.ctx.baseUrl,
-          wabaId: config.wabaId,
-          phoneNumberIds: [...state.phoneNumbers.keys()],
-          templates: state.templates.length,
-          messages: state.messages.size,
-          webhookAttempts: state.webhooks.length,
-          requests: state.requests.length,
-          undeliverableEvents: state.undeliverableEvents,
-          busy: this.ctx.tracker.busy,
-        });
-      case 'POST /__sandbox/reset':
-        this.onReset();
-        return sendJson(res, 200, { success: true });
-      case 'GET /__sandbox/idle': {
-        // Waits for queued statuses and webhook deliveries to finish (bounded by timeoutMs).
-        const timeoutMs = Math.min(Number(query.get('timeoutMs') ?? 10_000) || 10_000, 60_000);
-        const idle = await Promise.race([
-          this.ctx.tracker.idle().then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref()),
-        ]);
-        return sendJson(res, 200, { idle });
-      }
-      case 'GET /__sandbox/templates':
-        return sendJson(res, 200, { data: state.templates });
-      case 'POST /__sandbox/templates': {
-        const body = await readJson();
-        if (!body.ok) return;
-        return this.addTemplates(res, body.value);
-      }
-      case 'POST /__sandbox/template-status': {
-        const body = await readJson();
-        if (!body.ok) return;
-        return this.changeTemplateStatus(res, body.value);
-      }
-      case 'POST /__sandbox/phone-quality': {
-        // Meta re-rates a number's quality from customer feedback; journeys should notice a YELLOW or RED rating.
-        const body = await readJson();
-        if (!body.ok) return;
-        const parsed = phoneQualitySchema.safeParse(body.value);
-        if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
-        const phone = state.phoneNumbers.get(parsed.data.phoneNumberId ?? config.phoneNumberId);
-        if (!phone) return sendJson(res, 404, { error: { message: 'No such phone number in the sandbox.' } });
-        phone.qualityRating = parsed.data.qualityRating;
-        return sendJson(res, 200, { success: true, id: phone.id, qualityRating: phone.qualityRating });
-      }
-      case 'POST /__sandbox/inbound': {
-        const body = await readJson();
-        if (!body.ok) return;
-        return this.inbound(res, body.value);
-      }
-      case 'POST /__sandbox/opt-out': {
-        const body = await readJson();
-        if (!body.ok) return;
-        return this.optOut(res, body.value);
-      }
-      case 'GET /__sandbox/messages': {
-        const since = Number(query.get('since') ?? 0) || 0;
-        const to = query.get('to');
-        const toWaId = to ? waIdOf(to) : undefined;
-        const data = [];
-        for (const entry of state.messageLog.since(since)) {
-          const message = state.messages.get(entry.id);
-          if (!message) continue;
-          if (toWaId && message.waId !== toWaId) continue;
-          data.push({ seq: entry.seq, ...message });
-        }
-        return sendJson(res, 200, { data });
-      }
-      case 'GET /__sandbox/webhooks': {
-        const since = Number(query.get('since') ?? 0) || 0;
-        const url = query.get('url');
-        const field = query.get('field');
-        const data = state.webhooks.since(since).filter((a) => (!url || a.url === url) && (!field || a.fields.includes(field)));
-        return sendJson(res, 200, { data });
-      }
-      case 'GET /__sandbox/requests': {
-        const since = Number(query.get('since') ?? 0) || 0;
-        const code = query.get('code');
-        const pathPart = query.get('path');
-        const data = state.requests
-          .since(since)
-          .filter((r) => (code === null || String(r.code) === code) && (!pathPart || r.path.includes(pathPart)));
-        return sendJson(res, 200, { data });
-      }
-      case 'GET /__sandbox/windows': {
-        const data = [...state.windows.values()].map((w) => windowView(w, now));
-        return sendJson(res, 200, { data });
-      }
-      case 'GET /__sandbox/faults':
-        return sendJson(res, 200, state.faults);
-      case 'POST /__sandbox/faults': {
-        const body = await readJson();
-        if (!body.ok) return;
-        const parsed = faultsSchema.safeParse(body.value);
-        if (!parsed.success) return badRequest(res, `Invalid faults: ${zodMessage(parsed.error)}`);
-        const { clear, throttleForMs, recipientFailures, ...rest } = parsed.data;
-        if (clear) state.faults = defaultFaults();
-        Object.assign(state.faults, rest);
-        if (throttleForMs !== undefined) state.faults.throttleUntil = throttleForMs > 0 ? now + throttleForMs : 0;
-        if (recipientFailures) state.faults.recipientFailures = { ...state.faults.recipientFailures, ...recipientFailures };
-        return sendJson(res, 200, state.faults);
-      }
-      default:
-        return sendJson(res, 404, { error: { message: `No control route ${route}. See sandbox/README.md.` } });
-    }
-  }
+		switch (route) {
+			case 'GET /__sandbox':
+				return sendJson(res, 200, {
+					url: this.ctx.baseUrl,
+					wabaId: config.wabaId,
+					phoneNumberIds: [...state.phoneNumbers.keys()],
+					templates: state.templates.length,
+					messages: state.messages.size,
+					webhookAttempts: state.webhooks.length,
+					requests: state.requests.length,
+					undeliverableEvents: state.undeliverableEvents,
+					busy: this.ctx.tracker.busy,
+				});
+			case 'POST /__sandbox/reset':
+				this.onReset();
+				return sendJson(res, 200, { success: true });
+			case 'GET /__sandbox/idle': {
+				// Waits for queued statuses and webhook deliveries to finish (bounded by timeoutMs).
+				const timeoutMs = Math.min(Number(query.get('timeoutMs') ?? 10_000) || 10_000, 60_000);
+				const idle = await Promise.race([
+					this.ctx.tracker.idle().then(() => true),
+					new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref()),
+				]);
+				return sendJson(res, 200, { idle });
+			}
+			case 'GET /__sandbox/templates':
+				return sendJson(res, 200, { data: state.templates });
+			case 'POST /__sandbox/templates': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.addTemplates(res, body.value);
+			}
+			case 'POST /__sandbox/template-status': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.changeTemplateStatus(res, body.value);
+			}
+			case 'POST /__sandbox/phone-quality': {
+				// Meta re-rates a number's quality from customer feedback; journeys should notice a YELLOW or RED rating.
+				const body = await readJson();
+				if (!body.ok) return;
+				const parsed = phoneQualitySchema.safeParse(body.value);
+				if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+				const phone = state.phoneNumbers.get(parsed.data.phoneNumberId ?? config.phoneNumberId);
+				if (!phone)
+					return sendJson(res, 404, { error: { message: 'No such phone number in the sandbox.' } });
+				phone.qualityRating = parsed.data.qualityRating;
+				return sendJson(res, 200, {
+					success: true,
+					id: phone.id,
+					qualityRating: phone.qualityRating,
+				});
+			}
+			case 'POST /__sandbox/inbound': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.inbound(res, body.value);
+			}
+			case 'POST /__sandbox/opt-out': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.optOut(res, body.value);
+			}
+			case 'GET /__sandbox/messages': {
+				const since = Number(query.get('since') ?? 0) || 0;
+				const to = query.get('to');
+				const toWaId = to ? waIdOf(to) : undefined;
+				const data = [];
+				for (const entry of state.messageLog.since(since)) {
+					const message = state.messages.get(entry.id);
+					if (!message) continue;
+					if (toWaId && message.waId !== toWaId) continue;
+					data.push({ seq: entry.seq, ...message });
+				}
+				return sendJson(res, 200, { data });
+			}
+			case 'GET /__sandbox/webhooks': {
+				const since = Number(query.get('since') ?? 0) || 0;
+				const url = query.get('url');
+				const field = query.get('field');
+				const data = state.webhooks
+					.since(since)
+					.filter((a) => (!url || a.url === url) && (!field || a.fields.includes(field)));
+				return sendJson(res, 200, { data });
+			}
+			case 'GET /__sandbox/requests': {
+				const since = Number(query.get('since') ?? 0) || 0;
+				const code = query.get('code');
+				const pathPart = query.get('path');
+				const data = state.requests
+					.since(since)
+					.filter(
+						(r) =>
+							(code === null || String(r.code) === code) &&
+							(!pathPart || r.path.includes(pathPart)),
+					);
+				return sendJson(res, 200, { data });
+			}
+			case 'GET /__sandbox/windows': {
+				const data = [...state.windows.values()].map((w) => windowView(w, now));
+				return sendJson(res, 200, { data });
+			}
+			case 'GET /__sandbox/faults':
+				return sendJson(res, 200, state.faults);
+			case 'POST /__sandbox/faults': {
+				const body = await readJson();
+				if (!body.ok) return;
+				const parsed = faultsSchema.safeParse(body.value);
+				if (!parsed.success) return badRequest(res, `Invalid faults: ${zodMessage(parsed.error)}`);
+				const { clear, throttleForMs, recipientFailures, ...rest } = parsed.data;
+				if (clear) state.faults = defaultFaults();
+				Object.assign(state.faults, rest);
+				if (throttleForMs !== undefined)
+					state.faults.throttleUntil = throttleForMs > 0 ? now + throttleForMs : 0;
+				if (recipientFailures)
+					state.faults.recipientFailures = {
+						...state.faults.recipientFailures,
+						...recipientFailures,
+					};
+				return sendJson(res, 200, state.faults);
+			}
+			default:
+				return sendJson(res, 404, {
+					error: { message: `No control route ${route}. See sandbox/README.md.` },
+				});
+		}
+	}
 
-  private addTemplates(res: ServerResponse, body: unknown): void {
-    const payload = body as Json;
-    const list: unknown[] = Array.isArray(body)
-      ? body
-      : Array.isArray(payload?.templates)
-        ? (payload.templates as unknown[])
-        : [body];
-    const templates: TemplateDefinition[] = [];
-    for (const [index, raw] of list.entries()) {
-      const withId = typeof raw === 'object' && raw !== null && !('id' in raw) ? { ...raw, id: String(this.nextTemplateId++) } : raw;
-      const parsed = templateDefinitionSchema.safeParse(withId);
-      if (!parsed.success) return badRequest(res, `Invalid template at index ${index}: ${zodMessage(parsed.error)}`);
-      templates.push(parsed.data);
-    }
-    if (!Array.isArray(body) && payload?.replace === true) this.ctx.state.setTemplates(templates);
-    else for (const template of templates) this.ctx.state.upsertTemplate(template);
-    sendJson(res, 200, { data: templates });
-  }
+	private addTemplates(res: ServerResponse, body: unknown): void {
+		const payload = body as Json;
+		const list: unknown[] = Array.isArray(body)
+			? body
+			: Array.isArray(payload?.templates)
+				? (payload.templates as unknown[])
+				: [body];
+		const templates: TemplateDefinition[] = [];
+		for (const [index, raw] of list.entries()) {
+			const withId =
+				typeof raw === 'object' && raw !== null && !('id' in raw)
+					? { ...raw, id: String(this.nextTemplateId++) }
+					: raw;
+			const parsed = templateDefinitionSchema.safeParse(withId);
+			if (!parsed.success)
+				return badRequest(res, `Invalid template at index ${index}: ${zodMessage(parsed.error)}`);
+			templates.push(parsed.data);
+		}
+		if (!Array.isArray(body) && payload?.replace === true) this.ctx.state.setTemplates(templates);
+		else for (const template of templates) this.ctx.state.upsertTemplate(template);
+		sendJson(res, 200, { data: templates });
+	}
 
-  private changeTemplateStatus(res: ServerResponse, body: unknown): void {
-    const parsed = templateStatusSchema.safeParse(body);
-    if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
-    const change = parsed.data;
-    const { state } = this.ctx;
-    const targets = state.templates.filter((t) =>
-      change.id !== undefined
-        ? String((t as { id?: unknown }).id) === change.id
-        : t.name === change.name && (change.language === undefined || t.language === change.language),
-    );
-    if (targets.length === 0) return sendJson(res, 404, { error: { message: 'No template matches that id / name / language.' } });
-    const updated: TemplateDefinition[] = [];
-    for (const target of targets) {
-      const next = { ...target, status: change.status } as TemplateDefinition;
-      state.upsertTemplate(next);
-      updated.push(next);
-      const id = String((target as { id?: unknown }).id ?? '');
-      const value: Json = {
-        event: change.status,
-        message_template_id: numericIdOrString(id),
-        message_template_name: target.name,
-        message_template_language: target.language,
-        reason: change.reason ?? 'NONE',
-      };
-      if (target.category) value.message_template_category = target.category;
-      if (change.otherInfo) value.other_info = change.otherInfo;
-      this.ctx.webhooks.emit({ kind: 'value', field: 'message_template_status_update', value });
-    }
-    sendJson(res, 200, { data: updated });
-  }
+	private changeTemplateStatus(res: ServerResponse, body: unknown): void {
+		const parsed = templateStatusSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const change = parsed.data;
+		const { state } = this.ctx;
+		const targets = state.templates.filter((t) =>
+			change.id !== undefined
+				? String((t as { id?: unknown }).id) === change.id
+				: t.name === change.name &&
+					(change.language === undefined || t.language === change.language),
+		);
+		if (targets.length === 0)
+			return sendJson(res, 404, {
+				error: { message: 'No template matches that id / name / language.' },
+			});
+		const updated: TemplateDefinition[] = [];
+		for (const target of targets) {
+			const next = { ...target, status: change.status } as TemplateDefinition;
+			state.upsertTemplate(next);
+			updated.push(next);
+			const id = String((target as { id?: unknown }).id ?? '');
+			const value: Json = {
+				event: change.status,
+				message_template_id: numericIdOrString(id),
+				message_template_name: target.name,
+				message_template_language: target.language,
+				reason: change.reason ?? 'NONE',
+			};
+			if (target.category) value.message_template_category = target.category;
+			if (change.otherInfo) value.other_info = change.otherInfo;
+			this.ctx.webhooks.emit({ kind: 'value', field: 'message_template_status_update', value });
+		}
+		sendJson(res, 200, { data: updated });
+	}
 
-  private resolvePhone(res: ServerResponse, requested: string | undefined): string | undefined {
-    const id = requested ?? this.ctx.config.phoneNumberId;
-    if (!this.ctx.state.phoneNumbers.has(id)) {
-      badRequest(res, `phoneNumberId ${id} is not a business number of this sandbox.`);
-      return undefined;
-    }
-    return id;
-  }
+	private resolvePhone(res: ServerResponse, requested: string | undefined): string | undefined {
+		const id = requested ?? this.ctx.config.phoneNumberId;
+		if (!this.ctx.state.phoneNumbers.has(id)) {
+			badRequest(res, `phoneNumberId ${id} is not a business number of this sandbox.`);
+			return undefined;
+		}
+		return id;
+	}
 
-  private inbound(res: ServerResponse, body: unknown): void {
-    const parsed = inboundSchema.safeParse(body);
-    if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
-    const input = parsed.data;
-    const phoneNumberId = this.resolvePhone(res, input.phoneNumberId);
-    if (!phoneNumberId) return;
-    const { state, config, rng } = this.ctx;
-    const now = config.now();
-    const at = input.timestamp ?? now;
-    const waId = waIdOf(input.from);
-    if (!waId) return badRequest(res, 'from must contain the digits of the customer phone number');
-    const id = input.id ?? this.ctx.newWamid(waId);
+	private inbound(res: ServerResponse, body: unknown): void {
+		const parsed = inboundSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const input = parsed.data;
+		const phoneNumberId = this.resolvePhone(res, input.phoneNumberId);
+		if (!phoneNumberId) return;
+		const { state, config, rng } = this.ctx;
+		const now = config.now();
+		const at = input.timestamp ?? now;
+		const waId = waIdOf(input.from);
+		if (!waId) return badRequest(res, 'from must contain the digits of the customer phone number');
+		const id = input.id ?? this.ctx.newWamid(waId);
 
-    const message: Json = { from: waId, id, timestamp: String(Math.floor(at / 1000)) };
-    const phone = state.phoneNumbers.get(phoneNumberId);
-    if (input.context) message.context = { from: input.context.from ?? phone?.displayPhoneNumber ?? '', id: input.context.id };
-    if (input.text !== undefined) {
-      message.type = 'text';
-      message.text = typeof input.text === 'string' ? { body: input.text } : input.text;
-    } else if (input.button) {
-      message.type = 'button';
-      message.button = input.button;
-    } else if (input.interactive) {
-      message.type = 'interactive';
-      message.interactive = input.interactive;
-    }
-    if (input.referral) {
-      const referral = input.referral === true ? referralSchema.parse({}) : input.referral;
-      message.referral = { ...referral, ctwa_clid: referral.ctwa_clid ?? `sandbox-${rng.hex(12)}` };
-    }
+		const message: Json = { from: waId, id, timestamp: String(Math.floor(at / 1000)) };
+		const phone = state.phoneNumbers.get(phoneNumberId);
+		if (input.context)
+			message.context = {
+				from: input.context.from ?? phone?.displayPhoneNumber ?? '',
+				id: input.context.id,
+			};
+		if (input.text !== undefined) {
+			message.type = 'text';
+			message.text = typeof input.text === 'string' ? { body: input.text } : input.text;
+		} else if (input.button) {
+			message.type = 'button';
+			message.button = input.button;
+		} else if (input.interactive) {
+			message.type = 'interactive';
+			message.interactive = input.interactive;
+		}
+		if (input.referral) {
+			const referral = input.referral === true ? referralSchema.parse({}) : input.referral;
+			message.referral = { ...referral, ctwa_clid: referral.ctwa_clid ?? `sandbox-${rng.hex(12)}` };
+		}
 
-    // The window runs 24 h from the customer's latest message; an older message does not shorten it.
-    const existing = state.windowFor(phoneNumberId, waId);
-    const window: ConversationWindow = existing ?? { phoneNumberId, waId, lastInboundAt: at, expiresAt: at + DAY_MS };
-    if (!existing || at >= existing.lastInboundAt) {
-      window.lastInboundAt = at;
-      window.expiresAt = at + DAY_MS;
-    }
-    window.profileName = input.name;
-    if (input.referral && (window.referralAt === undefined || at >= window.referralAt)) {
-      window.referralAt = at;
-      if (!isFreeEntryPointOpen(window, now)) {
-        delete window.freeEntryPointExpiresAt;
-        delete window.freeEntryPointConversationId;
-      }
-    }
-    state.setWindow(window);
-    state.inbound.set(id, { id, phoneNumberId, from: waId, timestamp: at, message });
+		// The window runs 24 h from the customer's latest message; an older message does not shorten it.
+		const existing = state.windowFor(phoneNumberId, waId);
+		const window: ConversationWindow = existing ?? {
+			phoneNumberId,
+			waId,
+			lastInboundAt: at,
+			expiresAt: at + DAY_MS,
+		};
+		if (!existing || at >= existing.lastInboundAt) {
+			window.lastInboundAt = at;
+			window.expiresAt = at + DAY_MS;
+		}
+		window.profileName = input.name;
+		if (input.referral && (window.referralAt === undefined || at >= window.referralAt)) {
+			window.referralAt = at;
+			if (!isFreeEntryPointOpen(window, now)) {
+				delete window.freeEntryPointExpiresAt;
+				delete window.freeEntryPointConversationId;
+			}
+		}
+		state.setWindow(window);
+		state.inbound.set(id, { id, phoneNumberId, from: waId, timestamp: at, message });
 
-    const event: WebhookEvent = { kind: 'message', phoneNumberId, message, contact: { profile: { name: input.name }, wa_id: waId } };
-    this.ctx.webhooks.emit(event);
-    sendJson(res, 200, { id, message, window: windowView(window, now) });
-  }
+		const event: WebhookEvent = {
+			kind: 'message',
+			phoneNumberId,
+			message,
+			contact: { profile: { name: input.name }, wa_id: waId },
+		};
+		this.ctx.webhooks.emit(event);
+		sendJson(res, 200, { id, message, window: windowView(window, now) });
+	}
 
-  private optOut(res: ServerResponse, body: unknown): void {
-    const parsed = optOutSchema.safeParse(body);
-    if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
-    const input = parsed.data;
-    const phoneNumberId = this.resolvePhone(res, input.phoneNumberId);
-    if (!phoneNumberId) return;
-    const { state, config } = this.ctx;
-    const waId = waIdOf(input.wa_id ?? input.from ?? '');
-    if (input.value === 'stop') state.optedOut.add(waId);
-    else state.optedOut.delete(waId);
-    const at = input.timestamp ?? config.now();
-    const phone = state.phoneNumbers.get(phoneNumberId);
-    const value: Json = {
-      messaging_product: 'whatsapp',
-      metadata: { display_phone_number: phone?.displayPhoneNumber ?? '', phone_number_id: phoneNumberId },
-      contacts: [{ profile: { name: input.name }, wa_id: waId }],
-      user_preferences: [
-        {
-          wa_id: waId,
-          detail: input.value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages',
-          category: 'marketing_messages',
-          value: input.value,
-          timestamp: Math.floor(at / 1000),
-        },
-      ],
-    };
-    this.ctx.webhooks.emit({ kind: 'value', field: 'user_preferences', value, phoneNumberId });
-    sendJson(res, 200, { wa_id: waId, optedOut: state.optedOut.has(waId) });
-  }
+	private optOut(res: ServerResponse, body: unknown): void {
+		const parsed = optOutSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const input = parsed.data;
+		const phoneNumberId = this.resolvePhone(res, input.phoneNumberId);
+		if (!phoneNumberId) return;
+		const { state, config } = this.ctx;
+		const waId = waIdOf(input.wa_id ?? input.from ?? '');
+		if (input.value === 'stop') state.optedOut.add(waId);
+		else state.optedOut.delete(waId);
+		const at = input.timestamp ?? config.now();
+		const phone = state.phoneNumbers.get(phoneNumberId);
+		const value: Json = {
+			messaging_product: 'whatsapp',
+			metadata: {
+				display_phone_number: phone?.displayPhoneNumber ?? '',
+				phone_number_id: phoneNumberId,
+			},
+			contacts: [{ profile: { name: input.name }, wa_id: waId }],
+			user_preferences: [
+				{
+					wa_id: waId,
+					detail:
+						input.value === 'stop'
+							? 'User requested to stop marketing messages'
+							: 'User requested to resume marketing messages',
+					category: 'marketing_messages',
+					value: input.value,
+					timestamp: Math.floor(at / 1000),
+				},
+			],
+		};
+		this.ctx.webhooks.emit({ kind: 'value', field: 'user_preferences', value, phoneNumberId });
+		sendJson(res, 200, { wa_id: waId, optedOut: state.optedOut.has(waId) });
+	}
 }
-

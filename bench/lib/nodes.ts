@@ -6,6 +6,9 @@ import type * as CheckWindowModule from '../../nodes/WhatsAppCheckWindow/WhatsAp
 import type * as SendTemplateModule from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import type * as WebhookStatusModule from '../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node';
 
-export const { WhatsAppCheckWindow } = require('../../nodes/WhatsAppCheckWindow/WhatsAppCheckWindow.node.ts') as typeof CheckWindowModule;
-export const { WhatsAppSendTemplate } = require('../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node.ts') as typeof SendTemplateModule;
-export const { WhatsAppWebhookStatus } = require('../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node.ts') as typeof WebhookStatusModule;
+export const { WhatsAppCheckWindow } =
+	require('../../nodes/WhatsAppCheckWindow/WhatsAppCheckWindow.node.ts') as typeof CheckWindowModule;
+export const { WhatsAppSendTemplate } =
+	require('../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node.ts') as typeof SendTemplateModule;
+export const { WhatsAppWebhookStatus } =
+	require('../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node.ts') as typeof WebhookStatusModule;

@@ -10,25 +10,30 @@ import type { JourneyStateStore } from './types';
 
 export * from './types';
 export { MemoryStateStore } from './memory';
-export { SqliteStateStore, loadNodeSqlite, SQLITE_UNAVAILABLE_MESSAGE, type SqliteStateStoreOptions } from './sqlite';
+export {
+	SqliteStateStore,
+	loadNodeSqlite,
+	SQLITE_UNAVAILABLE_MESSAGE,
+	type SqliteStateStoreOptions,
+} from './sqlite';
 export { RedisStateStore, type RedisConnection, type RedisStateStoreOptions } from './redis';
 
 export type StateStoreConfig =
-  | { backend: 'embedded'; path: string }
-  | { backend: 'redis'; redis: RedisConnection | Redis; keyPrefix?: string }
-  | { backend: 'memory' };
+	| { backend: 'embedded'; path: string }
+	| { backend: 'redis'; redis: RedisConnection | Redis; keyPrefix?: string }
+	| { backend: 'memory' };
 
 export function createStateStore(config: StateStoreConfig): JourneyStateStore {
-  switch (config?.backend) {
-    case 'embedded':
-      return new SqliteStateStore({ path: config.path });
-    case 'redis':
-      return new RedisStateStore({ redis: config.redis, keyPrefix: config.keyPrefix });
-    case 'memory':
-      return new MemoryStateStore();
-    default:
-      throw new Error(
-        `State store backend must be 'embedded', 'redis' or 'memory'; got ${JSON.stringify((config as { backend?: unknown } | undefined)?.backend)}.`,
-      );
-  }
+	switch (config?.backend) {
+		case 'embedded':
+			return new SqliteStateStore({ path: config.path });
+		case 'redis':
+			return new RedisStateStore({ redis: config.redis, keyPrefix: config.keyPrefix });
+		case 'memory':
+			return new MemoryStateStore();
+		default:
+			throw new Error(
+				`State store backend must be 'embedded', 'redis' or 'memory'; got ${JSON.stringify((config as { backend?: unknown } | undefined)?.backend)}.`,
+			);
+	}
 }

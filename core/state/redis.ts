@@ -15,37 +15,37 @@ import { createHash } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
-  checkEventBatch,
-  EVENT_HORIZON_MS,
-  type EventBatchItem,
-  type EventBatchResult,
-  FREE_ENTRY_POINT_MS,
-  type ConversationWindow,
-  type JourneyStateStore,
-  type StatusRecordResult,
-  statusOutcome,
-  requireId,
-  requireInterval,
-  requireTime,
-  STATUS_RETENTION_MS,
-  WINDOW_RETENTION_MS,
-  windowFrom,
+	checkEventBatch,
+	EVENT_HORIZON_MS,
+	type EventBatchItem,
+	type EventBatchResult,
+	FREE_ENTRY_POINT_MS,
+	type ConversationWindow,
+	type JourneyStateStore,
+	type StatusRecordResult,
+	statusOutcome,
+	requireId,
+	requireInterval,
+	requireTime,
+	STATUS_RETENTION_MS,
+	WINDOW_RETENTION_MS,
+	windowFrom,
 } from './types';
 
 /** A Lua script run by hash, loaded on first NOSCRIPT. */
 class Script {
-  readonly sha: string;
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-  async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
-      return redis.eval(this.lua, keys.length, ...keys, ...args);
-    }
-  }
+	readonly sha: string;
+	constructor(readonly lua: string) {
+		this.sha = createHash('sha1').update(lua).digest('hex');
+	}
+	async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
+		try {
+			return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+		} catch (e) {
+			if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
+			return redis.eval(this.lua, keys.length, ...keys, ...args);
+		}
+	}
 }
 
 // Numbers go back to Redis through %.17g (exact for doubles, no exponent below 1e17): Lua's default
@@ -127,229 +127,309 @@ return n
 `);
 
 interface ScriptCall {
-  script: Script;
-  keys: string[];
-  args: Array<string | number>;
+	script: Script;
+	keys: string[];
+	args: Array<string | number>;
 }
 
 const isNoScript = (e: unknown): boolean => e instanceof Error && e.message.startsWith('NOSCRIPT');
 
 /** The status transition table sent to Lua, derived from the one rule in webhooks/status.ts. */
-const TRANSITIONS = STATUS_NAMES.flatMap((prev) => STATUS_NAMES.map((next) => (canAdvanceStatus(prev, next) ? '1' : '0'))).join('');
+const TRANSITIONS = STATUS_NAMES.flatMap((prev) =>
+	STATUS_NAMES.map((next) => (canAdvanceStatus(prev, next) ? '1' : '0')),
+).join('');
 
 export interface RedisConnection {
-  host: string;
-  port: number;
-  password?: string;
-  username?: string;
-  db?: number;
-  tls?: boolean;
+	host: string;
+	port: number;
+	password?: string;
+	username?: string;
+	db?: number;
+	tls?: boolean;
 }
 
 export interface RedisStateStoreOptions {
-  /** A client to use (not closed by `close()`), or how to connect (the store owns that connection). */
-  redis: Redis | RedisConnection;
-  /** Prefix of every key, so several stores can share one Redis. Default `wj:`. */
-  keyPrefix?: string;
+	/** A client to use (not closed by `close()`), or how to connect (the store owns that connection). */
+	redis: Redis | RedisConnection;
+	/** Prefix of every key, so several stores can share one Redis. Default `wj:`. */
+	keyPrefix?: string;
 }
 
 function isClient(r: unknown): r is Redis {
-  return typeof (r as Redis | undefined)?.evalsha === 'function';
+	return typeof (r as Redis | undefined)?.evalsha === 'function';
 }
 
 export class RedisStateStore implements JourneyStateStore {
-  private readonly redis: Redis;
-  private readonly ownsClient: boolean;
-  readonly keyPrefix: string;
+	private readonly redis: Redis;
+	private readonly ownsClient: boolean;
+	readonly keyPrefix: string;
 
-  constructor(options: RedisStateStoreOptions) {
-    if (!options?.redis) throw new Error('redis is required: an ioredis client or { host, port, password?, db?, tls? }.');
-    this.keyPrefix = options.keyPrefix ?? 'wj:';
-    if (isClient(options.redis)) {
-      this.redis = options.redis;
-      this.ownsClient = false;
-    } else {
-      const c = options.redis;
-      const connection: RedisOptions = {
-        host: requireId(c.host, 'redis.host'),
-        port: c.port,
-        password: c.password || undefined,
-        username: c.username || undefined,
-        db: c.db ?? 0,
-        tls: c.tls ? {} : undefined,
-        // Fail a call quickly rather than queueing it forever while Redis is down.
-        maxRetriesPerRequest: 2,
-      };
-      this.redis = new Redis(connection);
-      // Without a listener ioredis reports every failed reconnect as an "unhandled error event" on the console; the
-      // error that matters reaches the caller through the command that fails (maxRetriesPerRequest above).
-      this.redis.on('error', () => undefined);
-      this.ownsClient = true;
-    }
-  }
+	constructor(options: RedisStateStoreOptions) {
+		if (!options?.redis)
+			throw new Error(
+				'redis is required: an ioredis client or { host, port, password?, db?, tls? }.',
+			);
+		this.keyPrefix = options.keyPrefix ?? 'wj:';
+		if (isClient(options.redis)) {
+			this.redis = options.redis;
+			this.ownsClient = false;
+		} else {
+			const c = options.redis;
+			const connection: RedisOptions = {
+				host: requireId(c.host, 'redis.host'),
+				port: c.port,
+				password: c.password || undefined,
+				username: c.username || undefined,
+				db: c.db ?? 0,
+				tls: c.tls ? {} : undefined,
+				// Fail a call quickly rather than queueing it forever while Redis is down.
+				maxRetriesPerRequest: 2,
+			};
+			this.redis = new Redis(connection);
+			// Without a listener ioredis reports every failed reconnect as an "unhandled error event" on the console; the
+			// error that matters reaches the caller through the command that fails (maxRetriesPerRequest above).
+			this.redis.on('error', () => undefined);
+			this.ownsClient = true;
+		}
+	}
 
-  private key(kind: 'w' | 'e' | 's' | 'o', phoneNumberId: string, id: string): string {
-    return `${this.keyPrefix}${kind}:${requireId(phoneNumberId, 'phoneNumberId')}:${id}`;
-  }
+	private key(kind: 'w' | 'e' | 's' | 'o', phoneNumberId: string, id: string): string {
+		return `${this.keyPrefix}${kind}:${requireId(phoneNumberId, 'phoneNumberId')}:${id}`;
+	}
 
-  async recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow> {
-    const waId = requireId(p.waId, 'waId');
-    const at = requireTime(p.at, 'at');
-    const fep = p.referral ? at + FREE_ENTRY_POINT_MS : 0;
-    const [li, fepUntil] = (await RECORD_INBOUND.run(this.redis, [this.key('w', p.phoneNumberId, waId)], [
-      at,
-      fep,
-      WINDOW_RETENTION_MS,
-    ])) as [string, string];
-    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
-    return windowFrom(p.phoneNumberId, waId, Number(li), Number(fepUntil), now);
-  }
+	async recordInbound(p: {
+		phoneNumberId: string;
+		waId: string;
+		at: Date;
+		referral?: boolean;
+		now?: Date;
+	}): Promise<ConversationWindow> {
+		const waId = requireId(p.waId, 'waId');
+		const at = requireTime(p.at, 'at');
+		const fep = p.referral ? at + FREE_ENTRY_POINT_MS : 0;
+		const [li, fepUntil] = (await RECORD_INBOUND.run(
+			this.redis,
+			[this.key('w', p.phoneNumberId, waId)],
+			[at, fep, WINDOW_RETENTION_MS],
+		)) as [string, string];
+		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+		return windowFrom(p.phoneNumberId, waId, Number(li), Number(fepUntil), now);
+	}
 
-  async getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow> {
-    const waId = requireId(p.waId, 'waId');
-    const now = p.now ? requireTime(p.now, 'now') : Date.now();
-    const [li, fep] = await this.redis.hmget(this.key('w', p.phoneNumberId, waId), 'li', 'fep');
-    return windowFrom(p.phoneNumberId, waId, Number(li ?? 0), Number(fep ?? 0), now);
-  }
+	async getWindow(p: {
+		phoneNumberId: string;
+		waId: string;
+		now?: Date;
+	}): Promise<ConversationWindow> {
+		const waId = requireId(p.waId, 'waId');
+		const now = p.now ? requireTime(p.now, 'now') : Date.now();
+		const [li, fep] = await this.redis.hmget(this.key('w', p.phoneNumberId, waId), 'li', 'fep');
+		return windowFrom(p.phoneNumberId, waId, Number(li ?? 0), Number(fep ?? 0), now);
+	}
 
-  async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-    const key = this.key('e', p.phoneNumberId, requireId(p.eventId, 'eventId'));
-    const at = p.at ? requireTime(p.at, 'at') : Date.now();
-    const fresh = await REMEMBER_EVENT.run(this.redis, [key], [at, at + EVENT_HORIZON_MS, EVENT_HORIZON_MS]);
-    return fresh === 1;
-  }
+	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
+		const key = this.key('e', p.phoneNumberId, requireId(p.eventId, 'eventId'));
+		const at = p.at ? requireTime(p.at, 'at') : Date.now();
+		const fresh = await REMEMBER_EVENT.run(
+			this.redis,
+			[key],
+			[at, at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
+		);
+		return fresh === 1;
+	}
 
-  async recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult> {
-    const key = this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId'));
-    const at = requireTime(p.at, 'at');
-    const code = STATUS_NAMES.indexOf(p.status);
-    if (code < 0) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-    const [applied, prevCode] = (await RECORD_STATUS.run(this.redis, [key], [code, at, TRANSITIONS, STATUS_RETENTION_MS])) as [
-      number,
-      number,
-    ];
-    const previous = prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined;
-    if (applied === 1) return previous === undefined ? { applied: true, regression: false } : { applied: true, previous, regression: false };
-    return { applied: false, previous, regression: previous !== p.status };
-  }
+	async recordStatus(p: {
+		phoneNumberId: string;
+		messageId: string;
+		status: StatusName;
+		at: Date;
+	}): Promise<StatusRecordResult> {
+		const key = this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId'));
+		const at = requireTime(p.at, 'at');
+		const code = STATUS_NAMES.indexOf(p.status);
+		if (code < 0)
+			throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
+		const [applied, prevCode] = (await RECORD_STATUS.run(
+			this.redis,
+			[key],
+			[code, at, TRANSITIONS, STATUS_RETENTION_MS],
+		)) as [number, number];
+		const previous = prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined;
+		if (applied === 1)
+			return previous === undefined
+				? { applied: true, regression: false }
+				: { applied: true, previous, regression: false };
+		return { applied: false, previous, regression: previous !== p.status };
+	}
 
-  /**
-   * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
-   * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script
-   * still touches one key, so the store keeps working behind proxies that route per key. Unlike SQLite's single
-   * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would.
-   */
-  async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
-    const checked = checkEventBatch(items);
-    const remembered = checked.filter((item) => item.remember);
-    const seen = await this.pipelined(
-      remembered.map(({ remember: r }) => ({
-        script: REMEMBER_EVENT,
-        keys: [this.key('e', r!.phoneNumberId, r!.eventId)],
-        args: [r!.at, r!.at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
-      })),
-    );
-    const repeats = new Set(remembered.filter((_, i) => seen[i] !== 1));
-    const results = checked.map((item) => ({ fresh: !repeats.has(item), statuses: [] as StatusRecordResult[] }));
-    const calls: ScriptCall[] = [];
-    const statusOf: Array<{ result: EventBatchResult; status: StatusName }> = [];
-    checked.forEach((item, i) => {
-      if (!results[i].fresh) return;
-      for (const w of item.writes) {
-        if (w.kind === 'status') {
-          const code = STATUS_NAMES.indexOf(w.status);
-          calls.push({ script: RECORD_STATUS, keys: [this.key('s', w.phoneNumberId, w.messageId)], args: [code, w.at, TRANSITIONS, STATUS_RETENTION_MS] });
-          statusOf[calls.length - 1] = { result: results[i], status: w.status };
-        } else if (w.kind === 'inbound') {
-          calls.push({ script: RECORD_INBOUND, keys: [this.key('w', w.phoneNumberId, w.waId)], args: [w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0, WINDOW_RETENTION_MS] });
-        } else {
-          calls.push({ script: SET_OPT_OUT, keys: [this.key('o', w.phoneNumberId, w.waId)], args: [w.optedOut ? '1' : '0', w.at, w.reason ?? ''] });
-        }
-      }
-    });
-    const replies = await this.pipelined(calls);
-    replies.forEach((reply, i) => {
-      const target = statusOf[i];
-      if (!target) return;
-      const [applied, prevCode] = reply as [number, number];
-      target.result.statuses.push(statusOutcome(prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined, target.status, applied === 1));
-    });
-    return results;
-  }
+	/**
+	 * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
+	 * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script
+	 * still touches one key, so the store keeps working behind proxies that route per key. Unlike SQLite's single
+	 * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would.
+	 */
+	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
+		const checked = checkEventBatch(items);
+		const remembered = checked.filter((item) => item.remember);
+		const seen = await this.pipelined(
+			remembered.map(({ remember: r }) => ({
+				script: REMEMBER_EVENT,
+				keys: [this.key('e', r!.phoneNumberId, r!.eventId)],
+				args: [r!.at, r!.at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
+			})),
+		);
+		const repeats = new Set(remembered.filter((_, i) => seen[i] !== 1));
+		const results = checked.map((item) => ({
+			fresh: !repeats.has(item),
+			statuses: [] as StatusRecordResult[],
+		}));
+		const calls: ScriptCall[] = [];
+		const statusOf: Array<{ result: EventBatchResult; status: StatusName }> = [];
+		checked.forEach((item, i) => {
+			if (!results[i].fresh) return;
+			for (const w of item.writes) {
+				if (w.kind === 'status') {
+					const code = STATUS_NAMES.indexOf(w.status);
+					calls.push({
+						script: RECORD_STATUS,
+						keys: [this.key('s', w.phoneNumberId, w.messageId)],
+						args: [code, w.at, TRANSITIONS, STATUS_RETENTION_MS],
+					});
+					statusOf[calls.length - 1] = { result: results[i], status: w.status };
+				} else if (w.kind === 'inbound') {
+					calls.push({
+						script: RECORD_INBOUND,
+						keys: [this.key('w', w.phoneNumberId, w.waId)],
+						args: [w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0, WINDOW_RETENTION_MS],
+					});
+				} else {
+					calls.push({
+						script: SET_OPT_OUT,
+						keys: [this.key('o', w.phoneNumberId, w.waId)],
+						args: [w.optedOut ? '1' : '0', w.at, w.reason ?? ''],
+					});
+				}
+			}
+		});
+		const replies = await this.pipelined(calls);
+		replies.forEach((reply, i) => {
+			const target = statusOf[i];
+			if (!target) return;
+			const [applied, prevCode] = reply as [number, number];
+			target.result.statuses.push(
+				statusOutcome(
+					prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined,
+					target.status,
+					applied === 1,
+				),
+			);
+		});
+		return results;
+	}
 
-  /** Sends script calls in one pipeline; calls refused with NOSCRIPT (Redis lost its script cache) did nothing, so they are loaded and re-sent in order. */
-  private async pipelined(calls: ScriptCall[]): Promise<unknown[]> {
-    if (calls.length === 0) return [];
-    const send = async (list: ScriptCall[]): Promise<Array<[Error | null, unknown]>> => {
-      const pipeline = this.redis.pipeline();
-      for (const c of list) pipeline.evalsha(c.script.sha, c.keys.length, ...c.keys, ...c.args);
-      return (await pipeline.exec()) ?? [];
-    };
-    const replies = await send(calls);
-    const missing = replies.flatMap(([error], i) => (isNoScript(error) ? [i] : []));
-    if (missing.length > 0) {
-      for (const script of new Set(missing.map((i) => calls[i].script))) await this.redis.script('LOAD', script.lua);
-      const again = await send(missing.map((i) => calls[i]));
-      missing.forEach((i, k) => (replies[i] = again[k]));
-    }
-    return replies.map(([error, value]) => {
-      if (error) throw error;
-      return value;
-    });
-  }
+	/** Sends script calls in one pipeline; calls refused with NOSCRIPT (Redis lost its script cache) did nothing, so they are loaded and re-sent in order. */
+	private async pipelined(calls: ScriptCall[]): Promise<unknown[]> {
+		if (calls.length === 0) return [];
+		const send = async (list: ScriptCall[]): Promise<Array<[Error | null, unknown]>> => {
+			const pipeline = this.redis.pipeline();
+			for (const c of list) pipeline.evalsha(c.script.sha, c.keys.length, ...c.keys, ...c.args);
+			return (await pipeline.exec()) ?? [];
+		};
+		const replies = await send(calls);
+		const missing = replies.flatMap(([error], i) => (isNoScript(error) ? [i] : []));
+		if (missing.length > 0) {
+			for (const script of new Set(missing.map((i) => calls[i].script)))
+				await this.redis.script('LOAD', script.lua);
+			const again = await send(missing.map((i) => calls[i]));
+			missing.forEach((i, k) => (replies[i] = again[k]));
+		}
+		return replies.map(([error, value]) => {
+			if (error) throw error;
+			return value;
+		});
+	}
 
-  async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
-    const v = await this.redis.get(this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId')));
-    if (!v) return undefined;
-    return STATUS_NAMES[Number(v.slice(0, v.indexOf(':')))];
-  }
+	async getStatus(p: {
+		phoneNumberId: string;
+		messageId: string;
+	}): Promise<StatusName | undefined> {
+		const v = await this.redis.get(
+			this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId')),
+		);
+		if (!v) return undefined;
+		return STATUS_NAMES[Number(v.slice(0, v.indexOf(':')))];
+	}
 
-  async setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void> {
-    const key = this.key('o', p.phoneNumberId, requireId(p.waId, 'waId'));
-    await SET_OPT_OUT.run(this.redis, [key], [p.optedOut === true ? '1' : '0', requireTime(p.at, 'at'), p.reason ?? '']);
-  }
+	async setOptOut(p: {
+		phoneNumberId: string;
+		waId: string;
+		optedOut: boolean;
+		at: Date;
+		reason?: string;
+	}): Promise<void> {
+		const key = this.key('o', p.phoneNumberId, requireId(p.waId, 'waId'));
+		await SET_OPT_OUT.run(
+			this.redis,
+			[key],
+			[p.optedOut === true ? '1' : '0', requireTime(p.at, 'at'), p.reason ?? ''],
+		);
+	}
 
-  async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
-    return (await this.redis.hget(this.key('o', p.phoneNumberId, requireId(p.waId, 'waId')), 'v')) === '1';
-  }
+	async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
+		return (
+			(await this.redis.hget(this.key('o', p.phoneNumberId, requireId(p.waId, 'waId')), 'v')) ===
+			'1'
+		);
+	}
 
-  async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
-    const key = `${this.keyPrefix}r:${requireId(p.key, 'key')}`;
-    const interval = requireInterval(p.intervalMs);
-    const now = p.now ?? Date.now();
-    return Number(await RESERVE_SLOT.run(this.redis, [key], [now, interval]));
-  }
+	async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
+		const key = `${this.keyPrefix}r:${requireId(p.key, 'key')}`;
+		const interval = requireInterval(p.intervalMs);
+		const now = p.now ?? Date.now();
+		return Number(await RESERVE_SLOT.run(this.redis, [key], [now, interval]));
+	}
 
-  /**
-   * Redis expires keys by itself; this also removes records whose logical expiry has passed at
-   * `now`, by scanning the prefix in batches. Cost grows with the number of keys: run it rarely.
-   */
-  async prune(now: Date = new Date()): Promise<number> {
-    const t = requireTime(now, 'now');
-    let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.escapedPrefix()}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) {
-        removed += Number(
-          await PRUNE.run(this.redis, keys, [t, Buffer.byteLength(this.keyPrefix), WINDOW_RETENTION_MS, STATUS_RETENTION_MS]),
-        );
-      }
-    } while (cursor !== '0');
-    return removed;
-  }
+	/**
+	 * Redis expires keys by itself; this also removes records whose logical expiry has passed at
+	 * `now`, by scanning the prefix in batches. Cost grows with the number of keys: run it rarely.
+	 */
+	async prune(now: Date = new Date()): Promise<number> {
+		const t = requireTime(now, 'now');
+		let removed = 0;
+		let cursor = '0';
+		do {
+			const [next, keys] = await this.redis.scan(
+				cursor,
+				'MATCH',
+				`${this.escapedPrefix()}*`,
+				'COUNT',
+				500,
+			);
+			cursor = next;
+			if (keys.length) {
+				removed += Number(
+					await PRUNE.run(this.redis, keys, [
+						t,
+						Buffer.byteLength(this.keyPrefix),
+						WINDOW_RETENTION_MS,
+						STATUS_RETENTION_MS,
+					]),
+				);
+			}
+		} while (cursor !== '0');
+		return removed;
+	}
 
-  private escapedPrefix(): string {
-    return this.keyPrefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-  }
+	private escapedPrefix(): string {
+		return this.keyPrefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+	}
 
-  async close(): Promise<void> {
-    if (!this.ownsClient) return;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
-  }
+	async close(): Promise<void> {
+		if (!this.ownsClient) return;
+		try {
+			await this.redis.quit();
+		} catch {
+			this.redis.disconnect();
+		}
+	}
 }

@@ -20,47 +20,47 @@ import { hash } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
-  checkEventBatch,
-  type CheckedWrite,
-  EVENT_HORIZON_MS,
-  type EventBatchItem,
-  type EventBatchResult,
-  FREE_ENTRY_POINT_MS,
-  type ConversationWindow,
-  type JourneyStateStore,
-  type StatusRecordResult,
-  statusOutcome,
-  requireId,
-  requireInterval,
-  requireTime,
-  STATUS_RETENTION_MS,
-  WINDOW_RETENTION_MS,
-  windowFrom,
+	checkEventBatch,
+	type CheckedWrite,
+	EVENT_HORIZON_MS,
+	type EventBatchItem,
+	type EventBatchResult,
+	FREE_ENTRY_POINT_MS,
+	type ConversationWindow,
+	type JourneyStateStore,
+	type StatusRecordResult,
+	statusOutcome,
+	requireId,
+	requireInterval,
+	requireTime,
+	STATUS_RETENTION_MS,
+	WINDOW_RETENTION_MS,
+	windowFrom,
 } from './types';
 
 type SqliteModule = typeof import('node:sqlite');
 
 export const SQLITE_UNAVAILABLE_MESSAGE =
-  'The embedded state store needs Node ≥ 22.13 (n8n 2.x runs on Node 24), which has the built-in node:sqlite module; ' +
-  `this is Node ${process.versions.node}. On older Node use the Redis store.`;
+	'The embedded state store needs Node ≥ 22.13 (n8n 2.x runs on Node 24), which has the built-in node:sqlite module; ' +
+	`this is Node ${process.versions.node}. On older Node use the Redis store.`;
 
 /**
  * Loads `node:sqlite` without a static import, so this module can be loaded (and say something
  * useful) on Node versions that do not have it.
  */
 export function loadNodeSqlite(
-  getBuiltin: ((id: string) => unknown) | undefined = process.getBuiltinModule?.bind(process) as
-    | ((id: string) => unknown)
-    | undefined,
+	getBuiltin: ((id: string) => unknown) | undefined = process.getBuiltinModule?.bind(process) as
+		((id: string) => unknown) | undefined,
 ): SqliteModule {
-  let mod: unknown;
-  try {
-    mod = getBuiltin?.('node:sqlite');
-  } catch {
-    mod = undefined;
-  }
-  if (!mod || typeof (mod as Partial<SqliteModule>).DatabaseSync !== 'function') throw new Error(SQLITE_UNAVAILABLE_MESSAGE);
-  return mod as SqliteModule;
+	let mod: unknown;
+	try {
+		mod = getBuiltin?.('node:sqlite');
+	} catch {
+		mod = undefined;
+	}
+	if (!mod || typeof (mod as Partial<SqliteModule>).DatabaseSync !== 'function')
+		throw new Error(SQLITE_UNAVAILABLE_MESSAGE);
+	return mod as SqliteModule;
 }
 
 const SCHEMA_VERSION = '2';
@@ -104,8 +104,13 @@ UPDATE meta SET value = '2' WHERE key = 'schema';
 `;
 
 /** The named parameters a statement's expiry test uses (node:sqlite refuses unknown ones). */
-function pick(bounds: { $now: number; $statusesBefore: number }, expired: string): Record<string, number> {
-  return expired.includes('$now') ? { $now: bounds.$now } : { $statusesBefore: bounds.$statusesBefore };
+function pick(
+	bounds: { $now: number; $statusesBefore: number },
+	expired: string,
+): Record<string, number> {
+	return expired.includes('$now')
+		? { $now: bounds.$now }
+		: { $statusesBefore: bounds.$statusesBefore };
 }
 
 /** Status codes are indexes into STATUS_NAMES: sent 0, delivered 1, read 2, played 3, failed 4. */
@@ -113,121 +118,132 @@ const FAILED = STATUS_NAMES.indexOf('failed');
 
 /** 16 bytes of SHA-256: fixed-size keys whatever Meta's id length, with negligible collision odds. */
 function idHash(id: string): Buffer {
-  return hash('sha256', id, 'buffer').subarray(0, 16);
+	return hash('sha256', id, 'buffer').subarray(0, 16);
 }
 
 export interface SqliteStateStoreOptions {
-  /** File path (created if missing). `:memory:` works but is private to this connection. */
-  path: string;
-  /** How long a writer waits for another connection's lock before failing. Default 5 s. */
-  busyTimeoutMs?: number;
-  /** For tests: how `node:sqlite` is obtained. */
-  sqlite?: SqliteModule;
-  /**
-   * How often expired rows are deleted in the background (windows after 72 h, event ids after 7 days, statuses after
-   * 30 days, passed send slots), a slice at a time so a large file never holds the event loop long. Default 15 min;
-   * 0 turns it off (then call `prune` yourself).
-   */
-  maintenanceIntervalMs?: number;
+	/** File path (created if missing). `:memory:` works but is private to this connection. */
+	path: string;
+	/** How long a writer waits for another connection's lock before failing. Default 5 s. */
+	busyTimeoutMs?: number;
+	/** For tests: how `node:sqlite` is obtained. */
+	sqlite?: SqliteModule;
+	/**
+	 * How often expired rows are deleted in the background (windows after 72 h, event ids after 7 days, statuses after
+	 * 30 days, passed send slots), a slice at a time so a large file never holds the event loop long. Default 15 min;
+	 * 0 turns it off (then call `prune` yourself).
+	 */
+	maintenanceIntervalMs?: number;
 }
 
 /** Rows looked at per slice of background pruning: a few milliseconds of work between two turns of the event loop. */
 const PRUNE_SLICE_ROWS = 5000;
 /** Tables whose expired rows are found by scanning (no index on their time column), with the row's expiry test. */
 const SCANNED_TABLES = [
-  { table: 'events', key: 'phone, id', expired: 'expires <= $now' },
-  { table: 'statuses', key: 'phone, id', expired: 'at <= $statusesBefore' },
+	{ table: 'events', key: 'phone, id', expired: 'expires <= $now' },
+	{ table: 'statuses', key: 'phone, id', expired: 'at <= $statusesBefore' },
 ] as const;
 
 export class SqliteStateStore implements JourneyStateStore {
-  private readonly db: DatabaseSync;
-  private readonly phoneIds = new Map<string, number>();
-  private readonly stmt: Record<
-    | 'phoneInsert'
-    | 'phoneSelect'
-    | 'inbound'
-    | 'window'
-    | 'event'
-    | 'statusGet'
-    | 'statusAdvance'
-    | 'statusSeen'
-    | 'eventSeen'
-    | 'optOutPut'
-    | 'optOutGet'
-    | 'slot'
-    | 'pruneWindows'
-    | 'pruneEvents'
-    | 'pruneStatuses'
-    | 'pruneSlots',
-    StatementSync
-  >;
-  private closed = false;
-  private maintenance?: ReturnType<typeof setInterval>;
-  private pruning = false;
-  /** Until when (epoch ms) status event ids remembered by a version 1 store may still be unexpired; 0: none. */
-  private readonly legacyStatusIdsUntil: number;
+	private readonly db: DatabaseSync;
+	private readonly phoneIds = new Map<string, number>();
+	private readonly stmt: Record<
+		| 'phoneInsert'
+		| 'phoneSelect'
+		| 'inbound'
+		| 'window'
+		| 'event'
+		| 'statusGet'
+		| 'statusAdvance'
+		| 'statusSeen'
+		| 'eventSeen'
+		| 'optOutPut'
+		| 'optOutGet'
+		| 'slot'
+		| 'pruneWindows'
+		| 'pruneEvents'
+		| 'pruneStatuses'
+		| 'pruneSlots',
+		StatementSync
+	>;
+	private closed = false;
+	private maintenance?: ReturnType<typeof setInterval>;
+	private pruning = false;
+	/** Until when (epoch ms) status event ids remembered by a version 1 store may still be unexpired; 0: none. */
+	private readonly legacyStatusIdsUntil: number;
 
-  constructor(options: SqliteStateStoreOptions) {
-    const path = requireId(options?.path, 'path');
-    const sqlite = options.sqlite ?? loadNodeSqlite();
-    this.db = new sqlite.DatabaseSync(path);
-    try {
-      const busy = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
-      this.db.exec(`PRAGMA busy_timeout = ${busy}`);
-      this.db.exec('PRAGMA journal_mode = WAL');
-      this.db.exec('PRAGMA synchronous = NORMAL');
-      // Up to 64 MiB of page cache (taken only as the file grows): the de-dup and status keys are random, so a
-      // small cache turns most lookups into file reads.
-      this.db.exec('PRAGMA cache_size = -65536');
-      // Checkpoint every 10,000 pages (~40 MB) instead of 1,000: a page written by many commits is copied back
-      // once, and the checkpoint's syncs (which block this thread) come ten times less often. After a
-      // checkpoint the WAL file is cut back to 64 MiB at most.
-      this.db.exec('PRAGMA wal_autocheckpoint = 10000');
-      this.db.exec('PRAGMA journal_size_limit = 67108864');
-      this.immediate(() => {
-        this.db.exec(SCHEMA);
-        this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run('schema', SCHEMA_VERSION);
-        const found = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-        // Another connection may have migrated first; the lock makes this check and the migration one step.
-        if (found?.value === '1') this.db.exec(MIGRATE_1_TO_2);
-      });
-      const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-      if (version?.value !== SCHEMA_VERSION) {
-        throw new Error(`State file ${path} has schema version ${version?.value ?? 'unknown'}; this version of the nodes reads ${SCHEMA_VERSION}.`);
-      }
-      const legacy = this.db.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'").get() as { value: string } | undefined;
-      this.legacyStatusIdsUntil = Number(legacy?.value ?? 0);
-    } catch (e) {
-      this.db.close();
-      throw e;
-    }
+	constructor(options: SqliteStateStoreOptions) {
+		const path = requireId(options?.path, 'path');
+		const sqlite = options.sqlite ?? loadNodeSqlite();
+		this.db = new sqlite.DatabaseSync(path);
+		try {
+			const busy = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
+			this.db.exec(`PRAGMA busy_timeout = ${busy}`);
+			this.db.exec('PRAGMA journal_mode = WAL');
+			this.db.exec('PRAGMA synchronous = NORMAL');
+			// Up to 64 MiB of page cache (taken only as the file grows): the de-dup and status keys are random, so a
+			// small cache turns most lookups into file reads.
+			this.db.exec('PRAGMA cache_size = -65536');
+			// Checkpoint every 10,000 pages (~40 MB) instead of 1,000: a page written by many commits is copied back
+			// once, and the checkpoint's syncs (which block this thread) come ten times less often. After a
+			// checkpoint the WAL file is cut back to 64 MiB at most.
+			this.db.exec('PRAGMA wal_autocheckpoint = 10000');
+			this.db.exec('PRAGMA journal_size_limit = 67108864');
+			this.immediate(() => {
+				this.db.exec(SCHEMA);
+				this.db
+					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
+					.run('schema', SCHEMA_VERSION);
+				const found = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+					{ value: string } | undefined;
+				// Another connection may have migrated first; the lock makes this check and the migration one step.
+				if (found?.value === '1') this.db.exec(MIGRATE_1_TO_2);
+			});
+			const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+				{ value: string } | undefined;
+			if (version?.value !== SCHEMA_VERSION) {
+				throw new Error(
+					`State file ${path} has schema version ${version?.value ?? 'unknown'}; this version of the nodes reads ${SCHEMA_VERSION}.`,
+				);
+			}
+			const legacy = this.db
+				.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'")
+				.get() as { value: string } | undefined;
+			this.legacyStatusIdsUntil = Number(legacy?.value ?? 0);
+		} catch (e) {
+			this.db.close();
+			throw e;
+		}
 
-    const p = (sql: string) => this.db.prepare(sql);
-    const advances = `(statuses.status <> ${FAILED}
+		const p = (sql: string) => this.db.prepare(sql);
+		const advances = `(statuses.status <> ${FAILED}
       AND CASE WHEN excluded.status = ${FAILED} THEN statuses.status = 0 ELSE excluded.status > statuses.status END)`;
-    this.stmt = {
-      phoneInsert: p('INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING'),
-      phoneSelect: p('SELECT id FROM phones WHERE phone_number_id = ?'),
-      inbound: p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?, ?, ?, ?)
+		this.stmt = {
+			phoneInsert: p(
+				'INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING',
+			),
+			phoneSelect: p('SELECT id FROM phones WHERE phone_number_id = ?'),
+			inbound: p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?, ?, ?, ?)
         ON CONFLICT (phone, wa_id) DO UPDATE SET
           last_inbound = max(last_inbound, excluded.last_inbound),
           fep_until = max(fep_until, excluded.fep_until)
         RETURNING last_inbound, fep_until`),
-      window: p('SELECT last_inbound, fep_until FROM windows WHERE phone = ? AND wa_id = ?'),
-      // Inserted, or replaced once the earlier sighting has aged out: RETURNING yields a row only then.
-      event: p(`INSERT INTO events (phone, id, expires) VALUES (?, ?, ?)
+			window: p('SELECT last_inbound, fep_until FROM windows WHERE phone = ? AND wa_id = ?'),
+			// Inserted, or replaced once the earlier sighting has aged out: RETURNING yields a row only then.
+			event: p(`INSERT INTO events (phone, id, expires) VALUES (?, ?, ?)
         ON CONFLICT (phone, id) DO UPDATE SET expires = excluded.expires WHERE events.expires <= ?
         RETURNING 1 AS fresh`),
-      statusGet: p('SELECT status FROM statuses WHERE phone = ? AND id = ?'),
-      // canAdvanceStatus in SQL: nothing replaces failed; failed replaces only sent; otherwise only a higher code.
-      // A row comes back only when the status was written, with the one it replaced in prev (NULL: first).
-      statusAdvance: p(`INSERT INTO statuses (phone, id, status, at, prev) VALUES (?, ?, ?, ?, NULL)
+			statusGet: p('SELECT status FROM statuses WHERE phone = ? AND id = ?'),
+			// canAdvanceStatus in SQL: nothing replaces failed; failed replaces only sent; otherwise only a higher code.
+			// A row comes back only when the status was written, with the one it replaced in prev (NULL: first).
+			statusAdvance: p(`INSERT INTO statuses (phone, id, status, at, prev) VALUES (?, ?, ?, ?, NULL)
         ON CONFLICT (phone, id) DO UPDATE SET prev = statuses.status, status = excluded.status, at = excluded.at
         WHERE ${advances}
         RETURNING prev`),
-      // A status event de-duplicated by its record: the row comes back only if the record had not seen this status
-      // (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance.
-      statusSeen: p(`INSERT INTO statuses (phone, id, status, at, prev, seen) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+			// A status event de-duplicated by its record: the row comes back only if the record had not seen this status
+			// (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance.
+			statusSeen:
+				p(`INSERT INTO statuses (phone, id, status, at, prev, seen) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
         ON CONFLICT (phone, id) DO UPDATE SET
           prev = statuses.status,
           status = CASE WHEN ${advances} THEN excluded.status ELSE statuses.status END,
@@ -235,261 +251,362 @@ export class SqliteStateStore implements JourneyStateStore {
           seen = statuses.seen | excluded.seen
         WHERE (statuses.seen & excluded.seen) = 0
         RETURNING prev, status`),
-      eventSeen: p('SELECT 1 AS seen FROM events WHERE phone = ? AND id = ? AND expires > ?'),
-      optOutPut: p(`INSERT INTO opt_outs (phone, wa_id, opted_out, at, reason) VALUES (?, ?, ?, ?, ?)
+			eventSeen: p('SELECT 1 AS seen FROM events WHERE phone = ? AND id = ? AND expires > ?'),
+			optOutPut:
+				p(`INSERT INTO opt_outs (phone, wa_id, opted_out, at, reason) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (phone, wa_id) DO UPDATE SET opted_out = excluded.opted_out, at = excluded.at, reason = excluded.reason
         WHERE excluded.at >= opt_outs.at`),
-      optOutGet: p('SELECT opted_out FROM opt_outs WHERE phone = ? AND wa_id = ?'),
-      slot: p(`INSERT INTO send_slots (key, next_free) VALUES (?, ? + ?)
+			optOutGet: p('SELECT opted_out FROM opt_outs WHERE phone = ? AND wa_id = ?'),
+			slot: p(`INSERT INTO send_slots (key, next_free) VALUES (?, ? + ?)
         ON CONFLICT (key) DO UPDATE SET next_free = max(send_slots.next_free, ?) + ?
         RETURNING next_free`),
-      pruneWindows: p('DELETE FROM windows WHERE last_inbound <= ? AND fep_until <= ?'),
-      pruneEvents: p('DELETE FROM events WHERE expires <= ?'),
-      pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
-      pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
-    };
-    this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
-  }
+			pruneWindows: p('DELETE FROM windows WHERE last_inbound <= ? AND fep_until <= ?'),
+			pruneEvents: p('DELETE FROM events WHERE expires <= ?'),
+			pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
+			pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
+		};
+		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
+	}
 
-  /** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */
-  private immediate<T>(fn: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      this.db.exec('COMMIT');
-      return out;
-    } catch (e) {
-      try {
-        this.db.exec('ROLLBACK');
-      } catch {
-        // Already rolled back by SQLite (e.g. after SQLITE_BUSY); nothing left to undo.
-      }
-      throw e;
-    }
-  }
+	/** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */
+	private immediate<T>(fn: () => T): T {
+		this.db.exec('BEGIN IMMEDIATE');
+		try {
+			const out = fn();
+			this.db.exec('COMMIT');
+			return out;
+		} catch (e) {
+			try {
+				this.db.exec('ROLLBACK');
+			} catch {
+				// Already rolled back by SQLite (e.g. after SQLITE_BUSY); nothing left to undo.
+			}
+			throw e;
+		}
+	}
 
-  private open(): void {
-    if (this.closed) throw new Error('The state store is closed.');
-  }
+	private open(): void {
+		if (this.closed) throw new Error('The state store is closed.');
+	}
 
-  /** Small integer for a phone number id; created on first write. */
-  private phone(phoneNumberId: string, create: boolean): number | undefined {
-    const cached = this.phoneIds.get(phoneNumberId);
-    if (cached !== undefined) return cached;
-    if (create) this.stmt.phoneInsert.run(phoneNumberId);
-    const row = this.stmt.phoneSelect.get(phoneNumberId) as { id: number } | undefined;
-    if (row) this.phoneIds.set(phoneNumberId, row.id);
-    return row?.id;
-  }
+	/** Small integer for a phone number id; created on first write. */
+	private phone(phoneNumberId: string, create: boolean): number | undefined {
+		const cached = this.phoneIds.get(phoneNumberId);
+		if (cached !== undefined) return cached;
+		if (create) this.stmt.phoneInsert.run(phoneNumberId);
+		const row = this.stmt.phoneSelect.get(phoneNumberId) as { id: number } | undefined;
+		if (row) this.phoneIds.set(phoneNumberId, row.id);
+		return row?.id;
+	}
 
-  async recordInbound(p: { phoneNumberId: string; waId: string; at: Date; referral?: boolean; now?: Date }): Promise<ConversationWindow> {
-    this.open();
-    const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
-    const waId = requireId(p.waId, 'waId');
-    const at = requireTime(p.at, 'at');
-    const phone = this.phone(phoneNumberId, true)!;
-    const row = this.stmt.inbound.get(phone, waId, at, p.referral ? at + FREE_ENTRY_POINT_MS : 0) as {
-      last_inbound: number;
-      fep_until: number;
-    };
-    const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
-    return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
-  }
+	async recordInbound(p: {
+		phoneNumberId: string;
+		waId: string;
+		at: Date;
+		referral?: boolean;
+		now?: Date;
+	}): Promise<ConversationWindow> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const waId = requireId(p.waId, 'waId');
+		const at = requireTime(p.at, 'at');
+		const phone = this.phone(phoneNumberId, true)!;
+		const row = this.stmt.inbound.get(
+			phone,
+			waId,
+			at,
+			p.referral ? at + FREE_ENTRY_POINT_MS : 0,
+		) as {
+			last_inbound: number;
+			fep_until: number;
+		};
+		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+		return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
+	}
 
-  async getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow> {
-    this.open();
-    const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
-    const waId = requireId(p.waId, 'waId');
-    const now = p.now ? requireTime(p.now, 'now') : Date.now();
-    const phone = this.phone(phoneNumberId, false);
-    const row =
-      phone === undefined
-        ? undefined
-        : (this.stmt.window.get(phone, waId) as { last_inbound: number; fep_until: number } | undefined);
-    return windowFrom(phoneNumberId, waId, row?.last_inbound ?? 0, row?.fep_until ?? 0, now);
-  }
+	async getWindow(p: {
+		phoneNumberId: string;
+		waId: string;
+		now?: Date;
+	}): Promise<ConversationWindow> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const waId = requireId(p.waId, 'waId');
+		const now = p.now ? requireTime(p.now, 'now') : Date.now();
+		const phone = this.phone(phoneNumberId, false);
+		const row =
+			phone === undefined
+				? undefined
+				: (this.stmt.window.get(phone, waId) as
+						{ last_inbound: number; fep_until: number } | undefined);
+		return windowFrom(phoneNumberId, waId, row?.last_inbound ?? 0, row?.fep_until ?? 0, now);
+	}
 
-  async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-    this.open();
-    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
-    const id = idHash(requireId(p.eventId, 'eventId'));
-    const at = p.at ? requireTime(p.at, 'at') : Date.now();
-    return this.stmt.event.get(phone, id, at + EVENT_HORIZON_MS, at) !== undefined;
-  }
+	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
+		const id = idHash(requireId(p.eventId, 'eventId'));
+		const at = p.at ? requireTime(p.at, 'at') : Date.now();
+		return this.stmt.event.get(phone, id, at + EVENT_HORIZON_MS, at) !== undefined;
+	}
 
-  async recordStatus(p: { phoneNumberId: string; messageId: string; status: StatusName; at: Date }): Promise<StatusRecordResult> {
-    this.open();
-    const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
-    const id = idHash(requireId(p.messageId, 'messageId'));
-    const at = requireTime(p.at, 'at');
-    const code = STATUS_NAMES.indexOf(p.status);
-    if (code < 0) throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-    return this.immediate(() => this.status(this.phone(phoneNumberId, true)!, id, p.status, code, at));
-  }
+	async recordStatus(p: {
+		phoneNumberId: string;
+		messageId: string;
+		status: StatusName;
+		at: Date;
+	}): Promise<StatusRecordResult> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const id = idHash(requireId(p.messageId, 'messageId'));
+		const at = requireTime(p.at, 'at');
+		const code = STATUS_NAMES.indexOf(p.status);
+		if (code < 0)
+			throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
+		return this.immediate(() =>
+			this.status(this.phone(phoneNumberId, true)!, id, p.status, code, at),
+		);
+	}
 
-  /**
-   * One message's status: the conditional upsert says whether it advanced and from what; only a status that did
-   * not advance reads the one that stopped it. The caller holds the write lock (BEGIN IMMEDIATE), so the read
-   * sees what blocked the write.
-   */
-  private status(phone: number, id: Buffer, status: StatusName, code: number, at: number): StatusRecordResult {
-    const written = this.stmt.statusAdvance.get(phone, id, code, at) as { prev: number | null } | undefined;
-    if (written) return statusOutcome(written.prev === null ? undefined : STATUS_NAMES[written.prev], status, true);
-    const row = this.stmt.statusGet.get(phone, id) as { status: number } | undefined;
-    const previous = row ? STATUS_NAMES[row.status] : undefined;
-    // Same rule as the SQL above; a mismatch would mean the two drifted apart.
-    if (canAdvanceStatus(previous, status)) throw new Error(`status ${status} after ${String(previous)} was not written`);
-    return statusOutcome(previous, status, false);
-  }
+	/**
+	 * One message's status: the conditional upsert says whether it advanced and from what; only a status that did
+	 * not advance reads the one that stopped it. The caller holds the write lock (BEGIN IMMEDIATE), so the read
+	 * sees what blocked the write.
+	 */
+	private status(
+		phone: number,
+		id: Buffer,
+		status: StatusName,
+		code: number,
+		at: number,
+	): StatusRecordResult {
+		const written = this.stmt.statusAdvance.get(phone, id, code, at) as
+			{ prev: number | null } | undefined;
+		if (written)
+			return statusOutcome(
+				written.prev === null ? undefined : STATUS_NAMES[written.prev],
+				status,
+				true,
+			);
+		const row = this.stmt.statusGet.get(phone, id) as { status: number } | undefined;
+		const previous = row ? STATUS_NAMES[row.status] : undefined;
+		// Same rule as the SQL above; a mismatch would mean the two drifted apart.
+		if (canAdvanceStatus(previous, status))
+			throw new Error(`status ${status} after ${String(previous)} was not written`);
+		return statusOutcome(previous, status, false);
+	}
 
-  async getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined> {
-    this.open();
-    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
-    if (phone === undefined) return undefined;
-    const row = this.stmt.statusGet.get(phone, idHash(requireId(p.messageId, 'messageId'))) as { status: number } | undefined;
-    return row ? STATUS_NAMES[row.status] : undefined;
-  }
+	async getStatus(p: {
+		phoneNumberId: string;
+		messageId: string;
+	}): Promise<StatusName | undefined> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone === undefined) return undefined;
+		const row = this.stmt.statusGet.get(phone, idHash(requireId(p.messageId, 'messageId'))) as
+			{ status: number } | undefined;
+		return row ? STATUS_NAMES[row.status] : undefined;
+	}
 
-  async setOptOut(p: { phoneNumberId: string; waId: string; optedOut: boolean; at: Date; reason?: string }): Promise<void> {
-    this.open();
-    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
-    const waId = requireId(p.waId, 'waId');
-    this.stmt.optOutPut.run(phone, waId, p.optedOut === true ? 1 : 0, requireTime(p.at, 'at'), p.reason ?? null);
-  }
+	async setOptOut(p: {
+		phoneNumberId: string;
+		waId: string;
+		optedOut: boolean;
+		at: Date;
+		reason?: string;
+	}): Promise<void> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
+		const waId = requireId(p.waId, 'waId');
+		this.stmt.optOutPut.run(
+			phone,
+			waId,
+			p.optedOut === true ? 1 : 0,
+			requireTime(p.at, 'at'),
+			p.reason ?? null,
+		);
+	}
 
-  /** The whole batch in one IMMEDIATE transaction: one lock and one commit (one WAL sync) per webhook delivery. */
-  async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
-    this.open();
-    const checked = checkEventBatch(items);
-    if (checked.length === 0) return [];
-    const legacy = this.legacyStatusIdsUntil > Date.now();
-    return this.immediate(() =>
-      checked.map((item): EventBatchResult => {
-        const r = item.remember;
-        const seenBy = item.seenBy;
-        let seen: StatusRecordResult | undefined;
-        if (r && seenBy !== undefined) {
-          // The event's own id row, as version 1 wrote it, while such rows may still be unexpired.
-          if (legacy && this.stmt.eventSeen.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at) !== undefined) {
-            return { fresh: false, statuses: [] };
-          }
-          seen = this.seenStatus(item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>);
-          if (!seen) return { fresh: false, statuses: [] };
-        } else if (r && this.stmt.event.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at + EVENT_HORIZON_MS, r.at) === undefined) {
-          return { fresh: false, statuses: [] };
-        }
-        const statuses: StatusRecordResult[] = [];
-        item.writes.forEach((w, i) => {
-          if (i === seenBy) {
-            statuses.push(seen!);
-            return;
-          }
-          const phone = this.phone(w.phoneNumberId, true)!;
-          if (w.kind === 'status') {
-            statuses.push(this.status(phone, idHash(w.messageId), w.status, STATUS_NAMES.indexOf(w.status), w.at));
-          } else if (w.kind === 'inbound') {
-            this.stmt.inbound.get(phone, w.waId, w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0);
-          } else {
-            this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
-          }
-        });
-        return { fresh: true, statuses };
-      }),
-    );
-  }
+	/** The whole batch in one IMMEDIATE transaction: one lock and one commit (one WAL sync) per webhook delivery. */
+	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
+		this.open();
+		const checked = checkEventBatch(items);
+		if (checked.length === 0) return [];
+		const legacy = this.legacyStatusIdsUntil > Date.now();
+		return this.immediate(() =>
+			checked.map((item): EventBatchResult => {
+				const r = item.remember;
+				const seenBy = item.seenBy;
+				let seen: StatusRecordResult | undefined;
+				if (r && seenBy !== undefined) {
+					// The event's own id row, as version 1 wrote it, while such rows may still be unexpired.
+					if (
+						legacy &&
+						this.stmt.eventSeen.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at) !==
+							undefined
+					) {
+						return { fresh: false, statuses: [] };
+					}
+					seen = this.seenStatus(item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>);
+					if (!seen) return { fresh: false, statuses: [] };
+				} else if (
+					r &&
+					this.stmt.event.get(
+						this.phone(r.phoneNumberId, true)!,
+						idHash(r.eventId),
+						r.at + EVENT_HORIZON_MS,
+						r.at,
+					) === undefined
+				) {
+					return { fresh: false, statuses: [] };
+				}
+				const statuses: StatusRecordResult[] = [];
+				item.writes.forEach((w, i) => {
+					if (i === seenBy) {
+						statuses.push(seen!);
+						return;
+					}
+					const phone = this.phone(w.phoneNumberId, true)!;
+					if (w.kind === 'status') {
+						statuses.push(
+							this.status(
+								phone,
+								idHash(w.messageId),
+								w.status,
+								STATUS_NAMES.indexOf(w.status),
+								w.at,
+							),
+						);
+					} else if (w.kind === 'inbound') {
+						this.stmt.inbound.get(phone, w.waId, w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0);
+					} else {
+						this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
+					}
+				});
+				return { fresh: true, statuses };
+			}),
+		);
+	}
 
-  /** A status write that is also its event's de-duplication: undefined when the record had seen this status. */
-  private seenStatus(w: Extract<CheckedWrite, { kind: 'status' }>): StatusRecordResult | undefined {
-    const code = STATUS_NAMES.indexOf(w.status);
-    const row = this.stmt.statusSeen.get(this.phone(w.phoneNumberId, true)!, idHash(w.messageId), code, w.at, 1 << code) as
-      | { prev: number | null; status: number }
-      | undefined;
-    if (!row) return undefined;
-    const previous = row.prev === null ? undefined : STATUS_NAMES[row.prev];
-    // Advanced when the record now holds this status and did not before (an insert has no previous).
-    return statusOutcome(previous, w.status, row.status === code && row.prev !== code);
-  }
+	/** A status write that is also its event's de-duplication: undefined when the record had seen this status. */
+	private seenStatus(w: Extract<CheckedWrite, { kind: 'status' }>): StatusRecordResult | undefined {
+		const code = STATUS_NAMES.indexOf(w.status);
+		const row = this.stmt.statusSeen.get(
+			this.phone(w.phoneNumberId, true)!,
+			idHash(w.messageId),
+			code,
+			w.at,
+			1 << code,
+		) as { prev: number | null; status: number } | undefined;
+		if (!row) return undefined;
+		const previous = row.prev === null ? undefined : STATUS_NAMES[row.prev];
+		// Advanced when the record now holds this status and did not before (an insert has no previous).
+		return statusOutcome(previous, w.status, row.status === code && row.prev !== code);
+	}
 
-  async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
-    this.open();
-    const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
-    if (phone === undefined) return false;
-    const row = this.stmt.optOutGet.get(phone, requireId(p.waId, 'waId')) as { opted_out: number } | undefined;
-    return row?.opted_out === 1;
-  }
+	async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone === undefined) return false;
+		const row = this.stmt.optOutGet.get(phone, requireId(p.waId, 'waId')) as
+			{ opted_out: number } | undefined;
+		return row?.opted_out === 1;
+	}
 
-  async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
-    this.open();
-    const key = requireId(p.key, 'key');
-    const interval = requireInterval(p.intervalMs);
-    const now = p.now ?? Date.now();
-    const row = this.stmt.slot.get(key, now, interval, now, interval) as { next_free: number };
-    return row.next_free - interval;
-  }
+	async reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number> {
+		this.open();
+		const key = requireId(p.key, 'key');
+		const interval = requireInterval(p.intervalMs);
+		const now = p.now ?? Date.now();
+		const row = this.stmt.slot.get(key, now, interval, now, interval) as { next_free: number };
+		return row.next_free - interval;
+	}
 
-  async prune(now: Date = new Date()): Promise<number> {
-    this.open();
-    const t = requireTime(now, 'now');
-    return this.immediate(() => {
-      let n = 0;
-      n += Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes);
-      n += Number(this.stmt.pruneEvents.run(t).changes);
-      n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
-      n += Number(this.stmt.pruneSlots.run(t).changes);
-      return n;
-    });
-  }
+	async prune(now: Date = new Date()): Promise<number> {
+		this.open();
+		const t = requireTime(now, 'now');
+		return this.immediate(() => {
+			let n = 0;
+			n += Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes);
+			n += Number(this.stmt.pruneEvents.run(t).changes);
+			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
+			n += Number(this.stmt.pruneSlots.run(t).changes);
+			return n;
+		});
+	}
 
-  /**
-   * `prune` without blocking: indexed deletes at once, then the scanned tables a slice of PRUNE_SLICE_ROWS keys at a
-   * time in key order, yielding to the event loop between slices. Returns the rows deleted.
-   */
-  async pruneGradually(now: Date = new Date(), pause: () => Promise<void> = () => new Promise((r) => setImmediate(r))): Promise<number> {
-    this.open();
-    const t = requireTime(now, 'now');
-    let n = Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes) + Number(this.stmt.pruneSlots.run(t).changes);
-    const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
-    for (const { table, key, expired } of SCANNED_TABLES) {
-      const next = this.db.prepare(`SELECT ${key} FROM ${table} WHERE (${key}) > ($phone, $id) ORDER BY ${key} LIMIT 1 OFFSET ${PRUNE_SLICE_ROWS - 1}`);
-      const slice = this.db.prepare(`DELETE FROM ${table} WHERE (${key}) > ($phone, $id) AND (${key}) <= ($toPhone, $toId) AND ${expired}`);
-      const rest = this.db.prepare(`DELETE FROM ${table} WHERE (${key}) > ($phone, $id) AND ${expired}`);
-      // Before every key: phones are positive integers, and any blob sorts after the empty one.
-      let cursor: { phone: number; id: Uint8Array } = { phone: 0, id: new Uint8Array(0) };
-      for (;;) {
-        if (this.closed) return n;
-        const end = next.get({ $phone: cursor.phone, $id: cursor.id }) as { phone: number; id: Uint8Array } | undefined;
-        if (!end) {
-          n += Number(rest.run({ $phone: cursor.phone, $id: cursor.id, ...pick(bounds, expired) }).changes);
-          break;
-        }
-        n += Number(slice.run({ $phone: cursor.phone, $id: cursor.id, $toPhone: end.phone, $toId: end.id, ...pick(bounds, expired) }).changes);
-        cursor = end;
-        await pause();
-      }
-    }
-    return n;
-  }
+	/**
+	 * `prune` without blocking: indexed deletes at once, then the scanned tables a slice of PRUNE_SLICE_ROWS keys at a
+	 * time in key order, yielding to the event loop between slices. Returns the rows deleted.
+	 */
+	async pruneGradually(
+		now: Date = new Date(),
+		pause: () => Promise<void> = () => new Promise((r) => setImmediate(r)),
+	): Promise<number> {
+		this.open();
+		const t = requireTime(now, 'now');
+		let n =
+			Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes) +
+			Number(this.stmt.pruneSlots.run(t).changes);
+		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
+		for (const { table, key, expired } of SCANNED_TABLES) {
+			const next = this.db.prepare(
+				`SELECT ${key} FROM ${table} WHERE (${key}) > ($phone, $id) ORDER BY ${key} LIMIT 1 OFFSET ${PRUNE_SLICE_ROWS - 1}`,
+			);
+			const slice = this.db.prepare(
+				`DELETE FROM ${table} WHERE (${key}) > ($phone, $id) AND (${key}) <= ($toPhone, $toId) AND ${expired}`,
+			);
+			const rest = this.db.prepare(
+				`DELETE FROM ${table} WHERE (${key}) > ($phone, $id) AND ${expired}`,
+			);
+			// Before every key: phones are positive integers, and any blob sorts after the empty one.
+			let cursor: { phone: number; id: Uint8Array } = { phone: 0, id: new Uint8Array(0) };
+			for (;;) {
+				if (this.closed) return n;
+				const end = next.get({ $phone: cursor.phone, $id: cursor.id }) as
+					{ phone: number; id: Uint8Array } | undefined;
+				if (!end) {
+					n += Number(
+						rest.run({ $phone: cursor.phone, $id: cursor.id, ...pick(bounds, expired) }).changes,
+					);
+					break;
+				}
+				n += Number(
+					slice.run({
+						$phone: cursor.phone,
+						$id: cursor.id,
+						$toPhone: end.phone,
+						$toId: end.id,
+						...pick(bounds, expired),
+					}).changes,
+				);
+				cursor = end;
+				await pause();
+			}
+		}
+		return n;
+	}
 
-  /** Starts background pruning (see SqliteStateStoreOptions.maintenanceIntervalMs); the timer never keeps a process alive. */
-  startMaintenance(intervalMs: number): void {
-    if (intervalMs <= 0 || this.maintenance) return;
-    this.maintenance = setInterval(() => {
-      if (this.pruning || this.closed) return;
-      this.pruning = true;
-      // A busy file (another process writing) simply waits for the next round.
-      this.pruneGradually()
-        .catch(() => undefined)
-        .finally(() => {
-          this.pruning = false;
-        });
-    }, intervalMs);
-    this.maintenance.unref();
-  }
+	/** Starts background pruning (see SqliteStateStoreOptions.maintenanceIntervalMs); the timer never keeps a process alive. */
+	startMaintenance(intervalMs: number): void {
+		if (intervalMs <= 0 || this.maintenance) return;
+		this.maintenance = setInterval(() => {
+			if (this.pruning || this.closed) return;
+			this.pruning = true;
+			// A busy file (another process writing) simply waits for the next round.
+			this.pruneGradually()
+				.catch(() => undefined)
+				.finally(() => {
+					this.pruning = false;
+				});
+		}, intervalMs);
+		this.maintenance.unref();
+	}
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.maintenance) clearInterval(this.maintenance);
-    this.db.close();
-  }
+	async close(): Promise<void> {
+		if (this.closed) return;
+		this.closed = true;
+		if (this.maintenance) clearInterval(this.maintenance);
+		this.db.close();
+	}
 }

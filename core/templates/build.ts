@@ -14,7 +14,13 @@ import type {
 import { TemplateValidationError, type TemplateIssue, type TemplateIssueComponent } from './issues';
 import { checkParameter, isRecord, type Problem } from './rules';
 import { checkTemplateComponents, templateStatusProblem } from './validate';
-import { hydratedLength, templatePlan, type ButtonPlan, type CardPlan, type SectionPlan } from './plan';
+import {
+	hydratedLength,
+	templatePlan,
+	type ButtonPlan,
+	type CardPlan,
+	type SectionPlan,
+} from './plan';
 import type { TemplateVariable } from './variables';
 
 export interface BuildTemplateOptions {
@@ -27,7 +33,9 @@ export interface BuildTemplateOptions {
 type Converted = { param: TemplateParameter } | { problem: Problem };
 
 function isBlank(value: unknown): boolean {
-	return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+	return (
+		value === undefined || value === null || (typeof value === 'string' && value.trim() === '')
+	);
 }
 
 function scalarText(value: unknown): string | undefined {
@@ -37,9 +45,24 @@ function scalarText(value: unknown): string | undefined {
 	return undefined;
 }
 
-function wrongType(variable: TemplateVariable, expected: string, value: unknown): { problem: Problem } {
-	const got = Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-	return { problem: { code: 131009, message: `${variable.displayName} (${variable.key}) must be ${expected}, got ${got}.` } };
+function wrongType(
+	variable: TemplateVariable,
+	expected: string,
+	value: unknown,
+): { problem: Problem } {
+	const got = Array.isArray(value)
+		? 'a list'
+		: value === null
+			? 'null'
+			: typeof value === 'object'
+				? 'an object'
+				: `a ${typeof value}`;
+	return {
+		problem: {
+			code: 131009,
+			message: `${variable.displayName} (${variable.key}) must be ${expected}, got ${got}.`,
+		},
+	};
 }
 
 function toInteger(value: unknown): unknown {
@@ -48,21 +71,42 @@ function toInteger(value: unknown): unknown {
 }
 
 function toCoordinate(value: unknown): unknown {
-	if (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim())) return Number(value.trim());
+	if (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim()))
+		return Number(value.trim());
 	return value;
 }
 
-function convertText(variable: TemplateVariable, value: unknown, isHeader: boolean, named: boolean): Converted {
+function convertText(
+	variable: TemplateVariable,
+	value: unknown,
+	isHeader: boolean,
+	named: boolean,
+): Converted {
 	const name = named && variable.name !== undefined ? { parameter_name: variable.name } : {};
 	const text = scalarText(value);
 	if (text !== undefined) return { param: { type: 'text', text, ...name } };
-	if (!isRecord(value)) return wrongType(variable, isHeader ? 'text' : 'text or a currency/date_time object', value);
-	if (value.type === 'text' && typeof value.text === 'string') return { param: { type: 'text', text: value.text, ...name } };
+	if (!isRecord(value))
+		return wrongType(variable, isHeader ? 'text' : 'text or a currency/date_time object', value);
+	if (value.type === 'text' && typeof value.text === 'string')
+		return { param: { type: 'text', text: value.text, ...name } };
 
-	const currency = isRecord(value.currency) ? value.currency : value.type === 'currency' || 'amount_1000' in value ? value : undefined;
-	const dateTime = isRecord(value.date_time) ? value.date_time : value.type === 'date_time' || (!currency && 'fallback_value' in value) ? value : undefined;
+	const currency = isRecord(value.currency)
+		? value.currency
+		: value.type === 'currency' || 'amount_1000' in value
+			? value
+			: undefined;
+	const dateTime = isRecord(value.date_time)
+		? value.date_time
+		: value.type === 'date_time' || (!currency && 'fallback_value' in value)
+			? value
+			: undefined;
 	if (isHeader && (currency || dateTime)) {
-		return { problem: { code: 131009, message: `${variable.displayName} (${variable.key}) is header text: send plain text, not a currency or date_time object.` } };
+		return {
+			problem: {
+				code: 131009,
+				message: `${variable.displayName} (${variable.key}) is header text: send plain text, not a currency or date_time object.`,
+			},
+		};
 	}
 	if (currency) {
 		return {
@@ -70,14 +114,23 @@ function convertText(variable: TemplateVariable, value: unknown, isHeader: boole
 				type: 'currency',
 				currency: {
 					fallback_value: scalarText(currency.fallback_value) as string,
-					code: (typeof currency.code === 'string' ? currency.code.trim().toUpperCase() : currency.code) as string,
+					code: (typeof currency.code === 'string'
+						? currency.code.trim().toUpperCase()
+						: currency.code) as string,
 					amount_1000: toInteger(currency.amount_1000) as number,
 				},
 				...name,
 			},
 		};
 	}
-	if (dateTime) return { param: { type: 'date_time', date_time: { fallback_value: scalarText(dateTime.fallback_value) as string }, ...name } };
+	if (dateTime)
+		return {
+			param: {
+				type: 'date_time',
+				date_time: { fallback_value: scalarText(dateTime.fallback_value) as string },
+				...name,
+			},
+		};
 	return wrongType(variable, 'text or a currency/date_time object', value);
 }
 
@@ -110,7 +163,8 @@ function convertMedia(variable: TemplateVariable, value: unknown): Converted {
 }
 
 function convertLocation(variable: TemplateVariable, value: unknown): Converted {
-	if (!isRecord(value)) return wrongType(variable, 'a {latitude, longitude, name?, address?} object', value);
+	if (!isRecord(value))
+		return wrongType(variable, 'a {latitude, longitude, name?, address?} object', value);
 	const source = isRecord(value.location) ? (value.location as Record<string, unknown>) : value;
 	return {
 		param: {
@@ -132,11 +186,26 @@ function convertExpiration(variable: TemplateVariable, value: unknown): Converte
 	else if (typeof value === 'string' && /^\d+$/.test(value.trim())) ms = Number(value.trim());
 	else if (typeof value === 'string') ms = Date.parse(value);
 	else return wrongType(variable, 'a Unix time in milliseconds, an ISO date or a Date', value);
-	if (!Number.isFinite(ms)) return { problem: { code: 131009, message: `${variable.displayName} (${variable.key}) is not a date: ${JSON.stringify(value)}.` } };
-	return { param: { type: 'limited_time_offer', limited_time_offer: { expiration_time_ms: Math.trunc(ms) } } };
+	if (!Number.isFinite(ms))
+		return {
+			problem: {
+				code: 131009,
+				message: `${variable.displayName} (${variable.key}) is not a date: ${JSON.stringify(value)}.`,
+			},
+		};
+	return {
+		param: {
+			type: 'limited_time_offer',
+			limited_time_offer: { expiration_time_ms: Math.trunc(ms) },
+		},
+	};
 }
 
-function convert(variable: TemplateVariable, value: unknown, ctx: { isHeader: boolean; named: boolean; urlPrefix?: string }): Converted {
+function convert(
+	variable: TemplateVariable,
+	value: unknown,
+	ctx: { isHeader: boolean; named: boolean; urlPrefix?: string },
+): Converted {
 	switch (variable.kind) {
 		case 'text':
 		case 'currency':
@@ -150,48 +219,71 @@ function convert(variable: TemplateVariable, value: unknown, ctx: { isHeader: bo
 			return convertLocation(variable, value);
 		case 'payload': {
 			const text = scalarText(value);
-			return text === undefined ? wrongType(variable, 'text', value) : { param: { type: 'payload', payload: text } };
+			return text === undefined
+				? wrongType(variable, 'text', value)
+				: { param: { type: 'payload', payload: text } };
 		}
 		case 'url_suffix': {
 			const text = scalarText(value);
 			if (text === undefined) return wrongType(variable, 'text', value);
 			// Accept the whole link too: people paste the full URL the button should open.
-			const suffix = ctx.urlPrefix && text.startsWith(ctx.urlPrefix) && text.length > ctx.urlPrefix.length ? text.slice(ctx.urlPrefix.length) : text;
+			const suffix =
+				ctx.urlPrefix && text.startsWith(ctx.urlPrefix) && text.length > ctx.urlPrefix.length
+					? text.slice(ctx.urlPrefix.length)
+					: text;
 			return { param: { type: 'text', text: suffix } };
 		}
 		case 'otp': {
 			const text = scalarText(value);
-			return text === undefined ? wrongType(variable, 'the code as text', value) : { param: { type: 'text', text: text.trim() } };
+			return text === undefined
+				? wrongType(variable, 'the code as text', value)
+				: { param: { type: 'text', text: text.trim() } };
 		}
 		case 'coupon_code': {
 			const text = scalarText(value);
-			return text === undefined ? wrongType(variable, 'text', value) : { param: { type: 'coupon_code', coupon_code: text.trim() } };
+			return text === undefined
+				? wrongType(variable, 'text', value)
+				: { param: { type: 'coupon_code', coupon_code: text.trim() } };
 		}
 		case 'flow': {
-			if (typeof value === 'string') return { param: { type: 'action', action: { flow_token: value } } };
-			if (!isRecord(value)) return wrongType(variable, 'a flow token or {flow_token, flow_action_data}', value);
+			if (typeof value === 'string')
+				return { param: { type: 'action', action: { flow_token: value } } };
+			if (!isRecord(value))
+				return wrongType(variable, 'a flow token or {flow_token, flow_action_data}', value);
 			const source = isRecord(value.action) ? (value.action as Record<string, unknown>) : value;
 			return {
 				param: {
 					type: 'action',
 					action: {
 						...(source.flow_token !== undefined ? { flow_token: source.flow_token as string } : {}),
-						...(source.flow_action_data !== undefined ? { flow_action_data: source.flow_action_data as Record<string, unknown> } : {}),
+						...(source.flow_action_data !== undefined
+							? { flow_action_data: source.flow_action_data as Record<string, unknown> }
+							: {}),
 					},
 				},
 			};
 		}
 		case 'catalog': {
 			const text = scalarText(value);
-			if (text !== undefined) return { param: { type: 'action', action: { thumbnail_product_retailer_id: text } } };
-			if (!isRecord(value)) return wrongType(variable, 'a product retailer id or an action object', value);
+			if (text !== undefined)
+				return { param: { type: 'action', action: { thumbnail_product_retailer_id: text } } };
+			if (!isRecord(value))
+				return wrongType(variable, 'a product retailer id or an action object', value);
 			const source = isRecord(value.action) ? (value.action as Record<string, unknown>) : value;
 			return {
 				param: {
 					type: 'action',
 					action: {
-						...(source.thumbnail_product_retailer_id !== undefined ? { thumbnail_product_retailer_id: source.thumbnail_product_retailer_id as string } : {}),
-						...(source.sections !== undefined ? { sections: source.sections as NonNullable<Extract<TemplateParameter, { type: 'action' }>['action']['sections']> } : {}),
+						...(source.thumbnail_product_retailer_id !== undefined
+							? { thumbnail_product_retailer_id: source.thumbnail_product_retailer_id as string }
+							: {}),
+						...(source.sections !== undefined
+							? {
+									sections: source.sections as NonNullable<
+										Extract<TemplateParameter, { type: 'action' }>['action']['sections']
+									>,
+								}
+							: {}),
 					},
 				},
 			};
@@ -218,7 +310,14 @@ export function buildTemplateMessage(
 	const named = plan.named;
 	const issues: TemplateIssue[] = [];
 	const report = (component: TemplateIssueComponent, problem: Problem, variable?: string): void => {
-		issues.push({ template: def.name, language: def.language, component, ...(variable !== undefined ? { variable } : {}), code: problem.code, message: problem.message });
+		issues.push({
+			template: def.name,
+			language: def.language,
+			component,
+			...(variable !== undefined ? { variable } : {}),
+			code: problem.code,
+			message: problem.message,
+		});
 	};
 
 	if (!options.allowUnapproved) {
@@ -229,26 +328,48 @@ export function buildTemplateMessage(
 	if (!options.ignoreUnknownValues) {
 		for (const key of Object.keys(values)) {
 			if (plan.knownKeys.has(key)) continue;
-			report('template', { code: 100, message: `Unknown variable "${key}": template "${def.name}" has no such variable (it has: ${plan.keyList}).` });
+			report('template', {
+				code: 100,
+				message: `Unknown variable "${key}": template "${def.name}" has no such variable (it has: ${plan.keyList}).`,
+			});
 		}
 	}
 
 	// One conversion per variable: the OTP code feeds the body and the button.
 	const converted = new Map<string, TemplateParameter | undefined>();
-	const paramFor = (variable: TemplateVariable, isHeader: boolean, urlPrefix?: string): TemplateParameter | undefined => {
+	const paramFor = (
+		variable: TemplateVariable,
+		isHeader: boolean,
+		urlPrefix?: string,
+	): TemplateParameter | undefined => {
 		if (converted.has(variable.key)) return converted.get(variable.key);
 		let result: TemplateParameter | undefined;
 		const raw = values[variable.key];
 		if (isBlank(raw)) {
 			if (variable.required) {
-				report(variable.component, { code: 131008, message: `${variable.displayName} (${variable.key}) is missing. Provide a value${variable.example ? ` such as "${variable.example}"` : ''}.` }, variable.key);
+				report(
+					variable.component,
+					{
+						code: 131008,
+						message: `${variable.displayName} (${variable.key}) is missing. Provide a value${variable.example ? ` such as "${variable.example}"` : ''}.`,
+					},
+					variable.key,
+				);
 			}
 		} else {
-			const outcome = convert(variable, raw, urlPrefix !== undefined ? { isHeader, named, urlPrefix } : { isHeader, named });
+			const outcome = convert(
+				variable,
+				raw,
+				urlPrefix !== undefined ? { isHeader, named, urlPrefix } : { isHeader, named },
+			);
 			if ('problem' in outcome) {
 				report(variable.component, outcome.problem, variable.key);
 			} else {
-				const problem = checkParameter(variable, outcome.param as unknown as Record<string, unknown>, urlPrefix !== undefined ? { isHeader, buttonUrlPrefix: urlPrefix } : { isHeader });
+				const problem = checkParameter(
+					variable,
+					outcome.param as unknown as Record<string, unknown>,
+					urlPrefix !== undefined ? { isHeader, buttonUrlPrefix: urlPrefix } : { isHeader },
+				);
 				if (problem) report(variable.component, problem, variable.key);
 				else result = outcome.param;
 			}
@@ -259,22 +380,38 @@ export function buildTemplateMessage(
 
 	// Text sections built, for the length limits (the one rule the construction below does not guarantee).
 	let withinLimits = true;
-	const section = (type: 'header' | 'body', sectionPlan: SectionPlan | undefined): TemplateComponentParam | undefined => {
+	const section = (
+		type: 'header' | 'body',
+		sectionPlan: SectionPlan | undefined,
+	): TemplateComponentParam | undefined => {
 		if (!sectionPlan || sectionPlan.variables.length === 0) return undefined;
 		const isHeader = type === 'header';
 		const parameters = sectionPlan.variables.map((v) => paramFor(v, isHeader));
 		if (parameters.some((p) => p === undefined)) return undefined;
-		if (sectionPlan.maxHydrated !== undefined && hydratedLength(sectionPlan, parameters as unknown as Array<Record<string, unknown>>) > sectionPlan.maxHydrated) {
+		if (
+			sectionPlan.maxHydrated !== undefined &&
+			hydratedLength(sectionPlan, parameters as unknown as Array<Record<string, unknown>>) >
+				sectionPlan.maxHydrated
+		) {
 			withinLimits = false;
 		}
 		return { type, parameters: parameters as TemplateParameter[] };
 	};
 
-	const buttons = (plans: ButtonPlan[], out: Array<TemplateComponentParam | CarouselCardComponentParam>): void => {
+	const buttons = (
+		plans: ButtonPlan[],
+		out: Array<TemplateComponentParam | CarouselCardComponentParam>,
+	): void => {
 		for (const { layout: button, urlPrefix } of plans) {
 			if (!button.variable || !button.subType) continue;
 			const param = paramFor(button.variable, false, urlPrefix);
-			if (param) out.push({ type: 'button', sub_type: button.subType, index: button.index, parameters: [param] });
+			if (param)
+				out.push({
+					type: 'button',
+					sub_type: button.subType,
+					index: button.index,
+					parameters: [param],
+				});
 		}
 	};
 
@@ -287,7 +424,8 @@ export function buildTemplateMessage(
 	const ltoVariable = layout.limitedTimeOffer?.variable;
 	if (ltoVariable) {
 		const param = paramFor(ltoVariable, false);
-		if (param && param.type === 'limited_time_offer') components.push({ type: 'limited_time_offer', parameters: [param] });
+		if (param && param.type === 'limited_time_offer')
+			components.push({ type: 'limited_time_offer', parameters: [param] });
 	}
 
 	if (layout.cards && plan.cards) {
@@ -310,10 +448,17 @@ export function buildTemplateMessage(
 	if (issues.length === 0 && (!withinLimits || !plan.builderSafe)) {
 		// Counts, naming and parameter types hold by construction (see TemplatePlan.builderSafe); a length
 		// over the limit, or an unusual definition, gets the validator's own check and wording.
-		const problem = checkTemplateComponents(def, components as unknown as Array<Record<string, unknown>>);
+		const problem = checkTemplateComponents(
+			def,
+			components as unknown as Array<Record<string, unknown>>,
+		);
 		if (problem) report(problem.component, problem, problem.variable);
 	}
 	if (issues.length > 0) throw new TemplateValidationError(issues);
 
-	return { name: def.name, language: { code: def.language }, ...(components.length > 0 ? { components } : {}) };
+	return {
+		name: def.name,
+		language: { code: def.language },
+		...(components.length > 0 ? { components } : {}),
+	};
 }

@@ -7,7 +7,11 @@ export * from './variables';
 export * from './issues';
 export { LIMITS as TEMPLATE_LIMITS } from './rules';
 export { buildTemplateMessage, type BuildTemplateOptions } from './build';
-export { validateTemplateMessage, templateStatusProblem, type ValidateTemplateOptions } from './validate';
+export {
+	validateTemplateMessage,
+	templateStatusProblem,
+	type ValidateTemplateOptions,
+} from './validate';
 
 export interface TemplateSummary {
 	name: string;

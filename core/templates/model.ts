@@ -139,7 +139,8 @@ export interface TemplateButtonsComponent {
 	buttons: TemplateButton[];
 }
 
-export type CarouselCardComponent = TemplateHeaderComponent | TemplateBodyComponent | TemplateButtonsComponent;
+export type CarouselCardComponent =
+	TemplateHeaderComponent | TemplateBodyComponent | TemplateButtonsComponent;
 
 export interface TemplateCarouselComponent {
 	type: 'CAROUSEL';
@@ -178,8 +179,25 @@ export interface TemplateDefinition {
 	components: TemplateComponent[];
 }
 
-const KNOWN_COMPONENTS = new Set(['HEADER', 'BODY', 'FOOTER', 'BUTTONS', 'CAROUSEL', 'LIMITED_TIME_OFFER']);
-const KNOWN_BUTTONS = new Set(['QUICK_REPLY', 'URL', 'PHONE_NUMBER', 'COPY_CODE', 'OTP', 'FLOW', 'CATALOG', 'MPM', 'VOICE_CALL']);
+const KNOWN_COMPONENTS = new Set([
+	'HEADER',
+	'BODY',
+	'FOOTER',
+	'BUTTONS',
+	'CAROUSEL',
+	'LIMITED_TIME_OFFER',
+]);
+const KNOWN_BUTTONS = new Set([
+	'QUICK_REPLY',
+	'URL',
+	'PHONE_NUMBER',
+	'COPY_CODE',
+	'OTP',
+	'FLOW',
+	'CATALOG',
+	'MPM',
+	'VOICE_CALL',
+]);
 
 function upperCaseKeys(value: unknown, keys: readonly string[]): unknown {
 	if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
@@ -191,7 +209,9 @@ function upperCaseKeys(value: unknown, keys: readonly string[]): unknown {
 	return copy;
 }
 
-const namedExampleSchema = z.object({ param_name: z.string().min(1), example: z.coerce.string() }).passthrough();
+const namedExampleSchema = z
+	.object({ param_name: z.string().min(1), example: z.coerce.string() })
+	.passthrough();
 
 const headerSchema = z
 	.object({
@@ -229,20 +249,40 @@ const bodySchema = z
 	.passthrough();
 
 const footerSchema = z
-	.object({ type: z.literal('FOOTER'), text: z.string().optional(), code_expiration_minutes: z.number().optional() })
+	.object({
+		type: z.literal('FOOTER'),
+		text: z.string().optional(),
+		code_expiration_minutes: z.number().optional(),
+	})
 	.passthrough();
 
 const knownButtonSchema = z.discriminatedUnion('type', [
 	z.object({ type: z.literal('QUICK_REPLY'), text: z.string() }).passthrough(),
-	z.object({ type: z.literal('URL'), text: z.string(), url: z.string().min(1), example: z.array(z.string()).optional() }).passthrough(),
-	z.object({ type: z.literal('PHONE_NUMBER'), text: z.string(), phone_number: z.string() }).passthrough(),
 	z
-		.object({ type: z.literal('COPY_CODE'), text: z.string().optional(), example: z.union([z.string(), z.array(z.string())]).optional() })
+		.object({
+			type: z.literal('URL'),
+			text: z.string(),
+			url: z.string().min(1),
+			example: z.array(z.string()).optional(),
+		})
+		.passthrough(),
+	z
+		.object({ type: z.literal('PHONE_NUMBER'), text: z.string(), phone_number: z.string() })
+		.passthrough(),
+	z
+		.object({
+			type: z.literal('COPY_CODE'),
+			text: z.string().optional(),
+			example: z.union([z.string(), z.array(z.string())]).optional(),
+		})
 		.passthrough(),
 	z
 		.object({
 			type: z.literal('OTP'),
-			otp_type: z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(['COPY_CODE', 'ONE_TAP', 'ZERO_TAP'])),
+			otp_type: z.preprocess(
+				(v) => (typeof v === 'string' ? v.toUpperCase() : v),
+				z.enum(['COPY_CODE', 'ONE_TAP', 'ZERO_TAP']),
+			),
 			text: z.string().optional(),
 			autofill_text: z.string().optional(),
 			package_name: z.string().optional(),
@@ -278,7 +318,9 @@ const buttonSchema = z.preprocess(
 	z.union([knownButtonSchema, otherButtonSchema]),
 ) as unknown as z.ZodType<TemplateButton, z.ZodTypeDef, unknown>;
 
-const buttonsSchema = z.object({ type: z.literal('BUTTONS'), buttons: z.array(buttonSchema).min(1) }).passthrough();
+const buttonsSchema = z
+	.object({ type: z.literal('BUTTONS'), buttons: z.array(buttonSchema).min(1) })
+	.passthrough();
 
 const cardComponentSchema = z.preprocess(
 	(v) => upperCaseKeys(v, ['type', 'format']),
@@ -289,24 +331,39 @@ const carouselSchema = z
 	.object({
 		type: z.literal('CAROUSEL'),
 		// Meta allows up to 10 cards per carousel.
-		cards: z.array(z.object({ components: z.array(cardComponentSchema) }).passthrough()).min(1).max(10),
+		cards: z
+			.array(z.object({ components: z.array(cardComponentSchema) }).passthrough())
+			.min(1)
+			.max(10),
 	})
 	.passthrough();
 
 const limitedTimeOfferSchema = z
 	.object({
 		type: z.literal('LIMITED_TIME_OFFER'),
-		limited_time_offer: z.object({ text: z.string(), has_expiration: z.boolean().optional() }).passthrough(),
+		limited_time_offer: z
+			.object({ text: z.string(), has_expiration: z.boolean().optional() })
+			.passthrough(),
 	})
 	.passthrough();
 
 const otherComponentSchema = z
-	.object({ type: z.string().refine((t) => !KNOWN_COMPONENTS.has(t), { message: 'malformed component' }) })
+	.object({
+		type: z.string().refine((t) => !KNOWN_COMPONENTS.has(t), { message: 'malformed component' }),
+	})
 	.passthrough();
 
 const componentSchema = z.preprocess(
 	(v) => upperCaseKeys(v, ['type', 'format']),
-	z.union([headerSchema, bodySchema, footerSchema, buttonsSchema, carouselSchema, limitedTimeOfferSchema, otherComponentSchema]),
+	z.union([
+		headerSchema,
+		bodySchema,
+		footerSchema,
+		buttonsSchema,
+		carouselSchema,
+		limitedTimeOfferSchema,
+		otherComponentSchema,
+	]),
 );
 
 export const templateDefinitionSchema = z.preprocess(
@@ -325,17 +382,37 @@ export const templateDefinitionSchema = z.preprocess(
 		.passthrough()
 		.superRefine((def, ctx) => {
 			const counts = new Map<string, number>();
-			for (const component of def.components) counts.set(component.type, (counts.get(component.type) ?? 0) + 1);
-			for (const single of ['HEADER', 'BODY', 'FOOTER', 'BUTTONS', 'CAROUSEL', 'LIMITED_TIME_OFFER']) {
+			for (const component of def.components)
+				counts.set(component.type, (counts.get(component.type) ?? 0) + 1);
+			for (const single of [
+				'HEADER',
+				'BODY',
+				'FOOTER',
+				'BUTTONS',
+				'CAROUSEL',
+				'LIMITED_TIME_OFFER',
+			]) {
 				if ((counts.get(single) ?? 0) > 1) {
-					ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['components'], message: `more than one ${single} component` });
+					ctx.addIssue({
+						code: z.ZodIssueCode.custom,
+						path: ['components'],
+						message: `more than one ${single} component`,
+					});
 				}
 			}
 			const body = def.components.find((c) => c.type === 'BODY') as { text?: string } | undefined;
 			if (!body) {
-				ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['components'], message: 'a template needs a BODY component' });
+				ctx.addIssue({
+					code: z.ZodIssueCode.custom,
+					path: ['components'],
+					message: 'a template needs a BODY component',
+				});
 			} else if (def.category !== 'AUTHENTICATION' && typeof body.text !== 'string') {
-				ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['components'], message: 'the BODY component needs its "text"' });
+				ctx.addIssue({
+					code: z.ZodIssueCode.custom,
+					path: ['components'],
+					message: 'the BODY component needs its "text"',
+				});
 			}
 		}),
 ) as unknown as z.ZodType<TemplateDefinition, z.ZodTypeDef, unknown>;
@@ -368,7 +445,10 @@ export function isComponent<T extends keyof ComponentByType>(
 	return component.type === type;
 }
 
-export function isButton<T extends keyof ButtonByType>(button: TemplateButton, type: T): button is ButtonByType[T] {
+export function isButton<T extends keyof ButtonByType>(
+	button: TemplateButton,
+	type: T,
+): button is ButtonByType[T] {
 	return button.type === type;
 }
 
@@ -385,10 +465,15 @@ export function findComponent<T extends keyof ComponentByType>(
 export function parseTemplateDefinition(input: unknown): TemplateDefinition {
 	const parsed = templateDefinitionSchema.safeParse(input);
 	if (parsed.success) return parsed.data;
-	const name = typeof input === 'object' && input !== null && 'name' in input ? String((input as { name: unknown }).name) : '(unnamed)';
+	const name =
+		typeof input === 'object' && input !== null && 'name' in input
+			? String((input as { name: unknown }).name)
+			: '(unnamed)';
 	const first = parsed.error.issues[0];
 	const where = first && first.path.length ? first.path.join('.') : 'template';
-	throw new TypeError(`Template definition "${name}" is not in Meta's shape: ${where}: ${first?.message ?? 'invalid'}.`);
+	throw new TypeError(
+		`Template definition "${name}" is not in Meta's shape: ${where}: ${first?.message ?? 'invalid'}.`,
+	);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,7 +517,12 @@ export interface DocumentParameter {
 }
 export interface LocationParameter {
 	type: 'location';
-	location: { latitude: number | string; longitude: number | string; name?: string; address?: string };
+	location: {
+		latitude: number | string;
+		longitude: number | string;
+		name?: string;
+		address?: string;
+	};
 }
 export interface PayloadParameter {
 	type: 'payload';
@@ -469,7 +559,8 @@ export type TemplateParameter =
 	| ActionParameter
 	| LimitedTimeOfferParameter;
 
-export type ButtonSubType = 'quick_reply' | 'url' | 'copy_code' | 'flow' | 'catalog' | 'mpm' | 'voice_call';
+export type ButtonSubType =
+	'quick_reply' | 'url' | 'copy_code' | 'flow' | 'catalog' | 'mpm' | 'voice_call';
 
 export interface HeaderComponentParam {
 	type: 'header';
@@ -490,7 +581,8 @@ export interface LimitedTimeOfferComponentParam {
 	type: 'limited_time_offer';
 	parameters: LimitedTimeOfferParameter[];
 }
-export type CarouselCardComponentParam = HeaderComponentParam | BodyComponentParam | ButtonComponentParam;
+export type CarouselCardComponentParam =
+	HeaderComponentParam | BodyComponentParam | ButtonComponentParam;
 export interface CarouselComponentParam {
 	type: 'carousel';
 	cards: Array<{ card_index: number; components: CarouselCardComponentParam[] }>;
@@ -527,7 +619,10 @@ export const TEMPLATE_PARAMETER_TYPES = [
 // parses it about ten times faster than v3.
 const parameterShapeSchema = z4.looseObject({ type: z4.enum(TEMPLATE_PARAMETER_TYPES) });
 
-const indexSchema = z4.union([z4.number().int().min(0), z4.string().regex(/^\d+$/, 'must be a button position such as 0')]);
+const indexSchema = z4.union([
+	z4.number().int().min(0),
+	z4.string().regex(/^\d+$/, 'must be a button position such as 0'),
+]);
 
 const lowerType = (v: unknown): unknown => lowerCaseKeys(v, ['type', 'sub_type']);
 
@@ -547,28 +642,31 @@ const simpleComponentShape = z4.preprocess(
 		z4.looseObject({ type: z4.literal('header'), parameters: z4.array(parameterShapeSchema) }),
 		z4.looseObject({ type: z4.literal('body'), parameters: z4.array(parameterShapeSchema) }),
 		z4.looseObject({
-				type: z4.literal('button'),
-				sub_type: z4.string().min(1),
-				index: indexSchema,
-				parameters: z4.array(parameterShapeSchema).optional(),
-			}),
-		z4.looseObject({ type: z4.literal('limited_time_offer'), parameters: z4.array(parameterShapeSchema) }),
+			type: z4.literal('button'),
+			sub_type: z4.string().min(1),
+			index: indexSchema,
+			parameters: z4.array(parameterShapeSchema).optional(),
+		}),
+		z4.looseObject({
+			type: z4.literal('limited_time_offer'),
+			parameters: z4.array(parameterShapeSchema),
+		}),
 	]),
 );
 
 const carouselShape = z4.preprocess(
 	lowerType,
 	z4.looseObject({
-			type: z4.literal('carousel'),
-			cards: z4
-				.array(
-					z4.looseObject({
-							card_index: z4.union([z4.number().int().min(0), z4.string().regex(/^\d+$/)]),
-							components: z4.array(simpleComponentShape),
-						}),
-				)
-				.min(1),
-		}),
+		type: z4.literal('carousel'),
+		cards: z4
+			.array(
+				z4.looseObject({
+					card_index: z4.union([z4.number().int().min(0), z4.string().regex(/^\d+$/)]),
+					components: z4.array(simpleComponentShape),
+				}),
+			)
+			.min(1),
+	}),
 );
 
 /**
@@ -576,8 +674,11 @@ const carouselShape = z4.preprocess(
  * Meta answers with 100; whether the parameters fit the template is validateTemplateMessage's job.
  */
 export const templateObjectSchema = z4.looseObject({
-		name: z4.string().min(1),
-		language: z4.looseObject({ code: z4.string().min(1), policy: z4.literal('deterministic').optional() }),
-		components: z4.array(z4.union([carouselShape, simpleComponentShape])).optional(),
-		namespace: z4.string().optional(),
-	});
+	name: z4.string().min(1),
+	language: z4.looseObject({
+		code: z4.string().min(1),
+		policy: z4.literal('deterministic').optional(),
+	}),
+	components: z4.array(z4.union([carouselShape, simpleComponentShape])).optional(),
+	namespace: z4.string().optional(),
+});

@@ -71,14 +71,29 @@ export interface TemplatePlan {
 }
 
 export function urlPrefixOf(layout: ButtonLayout): string | undefined {
-	return layout.url && layout.url.includes('{{') ? layout.url.slice(0, layout.url.indexOf('{{')) : undefined;
+	return layout.url && layout.url.includes('{{')
+		? layout.url.slice(0, layout.url.indexOf('{{'))
+		: undefined;
 }
 
-function sectionPlan(layout: HeaderLayout | BodyLayout | undefined, isHeader: boolean, maxHydrated: number | undefined, named: boolean): SectionPlan | undefined {
+function sectionPlan(
+	layout: HeaderLayout | BodyLayout | undefined,
+	isHeader: boolean,
+	maxHydrated: number | undefined,
+	named: boolean,
+): SectionPlan | undefined {
 	if (!layout) return undefined;
 	const variables = layout.variables;
 	const textSection = variables.length > 0 && !isMediaKind(variables[0] as TemplateVariable);
-	const plan: SectionPlan = { variables, isHeader, textSection, named, fixedLength: 0, slots: [], fast: true };
+	const plan: SectionPlan = {
+		variables,
+		isHeader,
+		textSection,
+		named,
+		fixedLength: 0,
+		slots: [],
+		fast: true,
+	};
 	if (!textSection || maxHydrated === undefined) return plan;
 	plan.maxHydrated = maxHydrated;
 
@@ -87,7 +102,9 @@ function sectionPlan(layout: HeaderLayout | BodyLayout | undefined, isHeader: bo
 	if (named) {
 		keys = variables.map((v) => v.name as string);
 	} else {
-		const order = placeholdersOf(layout.text).filter((p) => /^\d+$/.test(p)).sort((a, b) => Number(a) - Number(b));
+		const order = placeholdersOf(layout.text)
+			.filter((p) => /^\d+$/.test(p))
+			.sort((a, b) => Number(a) - Number(b));
 		keys = variables.map((_, i) => order[i] ?? String(i + 1));
 	}
 	if (keys.some((k) => typeof k !== 'string') || new Set(keys).size !== keys.length) {
@@ -108,10 +125,18 @@ function sectionPlan(layout: HeaderLayout | BodyLayout | undefined, isHeader: bo
 }
 
 function isMediaKind(variable: TemplateVariable): boolean {
-	return variable.kind === 'image' || variable.kind === 'video' || variable.kind === 'document' || variable.kind === 'location';
+	return (
+		variable.kind === 'image' ||
+		variable.kind === 'video' ||
+		variable.kind === 'document' ||
+		variable.kind === 'location'
+	);
 }
 
-function buttonPlans(layouts: ButtonLayout[]): { buttons: ButtonPlan[]; requiredButtons: number[] } {
+function buttonPlans(layouts: ButtonLayout[]): {
+	buttons: ButtonPlan[];
+	requiredButtons: number[];
+} {
 	const buttons = layouts.map((layout): ButtonPlan => {
 		const urlPrefix = urlPrefixOf(layout);
 		return urlPrefix !== undefined ? { layout, urlPrefix } : { layout };
@@ -123,7 +148,11 @@ function buttonPlans(layouts: ButtonLayout[]): { buttons: ButtonPlan[]; required
 /** Whether the builder names every parameter of a NAMED text section the way checkSection wants. */
 function namesByConstruction(section: SectionPlan | undefined): boolean {
 	if (!section || !section.textSection || !section.named) return true;
-	return section.variables.every((v) => v.name !== undefined && (v.kind === 'text' || v.kind === 'currency' || v.kind === 'date_time'));
+	return section.variables.every(
+		(v) =>
+			v.name !== undefined &&
+			(v.kind === 'text' || v.kind === 'currency' || v.kind === 'date_time'),
+	);
 }
 
 function compile(def: TemplateDefinition): TemplatePlan {
@@ -158,9 +187,14 @@ function compile(def: TemplateDefinition): TemplatePlan {
 
 	// Every variable object in the layout; the same object may sit in two places (the OTP code).
 	const all: TemplateVariable[] = [];
-	const sections = [plan.header, plan.body, ...(plan.cards ?? []).flatMap((c) => [c.header, c.body])];
+	const sections = [
+		plan.header,
+		plan.body,
+		...(plan.cards ?? []).flatMap((c) => [c.header, c.body]),
+	];
 	for (const s of sections) if (s) all.push(...s.variables);
-	for (const b of [...plan.buttons, ...(plan.cards ?? []).flatMap((c) => c.buttons)]) if (b.layout.variable) all.push(b.layout.variable);
+	for (const b of [...plan.buttons, ...(plan.cards ?? []).flatMap((c) => c.buttons)])
+		if (b.layout.variable) all.push(b.layout.variable);
 	if (layout.limitedTimeOffer?.variable) all.push(layout.limitedTimeOffer.variable);
 	const byKey = new Map<string, TemplateVariable>();
 	for (const v of all) {
@@ -168,7 +202,8 @@ function compile(def: TemplateDefinition): TemplatePlan {
 		if (other && other !== v) plan.builderSafe = false;
 		byKey.set(v.key, v);
 	}
-	if (!sections.every(namesByConstruction) || !sections.every((s) => !s || s.fast)) plan.builderSafe = false;
+	if (!sections.every(namesByConstruction) || !sections.every((s) => !s || s.fast))
+		plan.builderSafe = false;
 	return plan;
 }
 
@@ -221,7 +256,8 @@ function sectionAccepts(section: SectionPlan | undefined, given: Json | undefine
 			const name = param.parameter_name;
 			if (typeof name !== 'string' || name === '') return false;
 			let slot = -1;
-			for (let j = 0; j < expected.length; j++) if ((expected[j] as TemplateVariable).name === name) slot = j;
+			for (let j = 0; j < expected.length; j++)
+				if ((expected[j] as TemplateVariable).name === name) slot = j;
 			if (slot < 0 || paired[slot] !== undefined) return false;
 			paired[slot] = param;
 		}
@@ -235,7 +271,9 @@ function sectionAccepts(section: SectionPlan | undefined, given: Json | undefine
 	for (let j = 0; j < expected.length; j++) {
 		if (checkParameter(expected[j] as TemplateVariable, paired[j] as Json, context)) return false;
 	}
-	return section.maxHydrated === undefined || hydratedLength(section, paired) <= section.maxHydrated;
+	return (
+		section.maxHydrated === undefined || hydratedLength(section, paired) <= section.maxHydrated
+	);
 }
 
 function buttonsAccept(plans: ButtonPlan[], required: number[], given: Json[]): boolean {
@@ -267,7 +305,10 @@ function buttonsAccept(plans: ButtonPlan[], required: number[], given: Json[]): 
 		}
 		const param: unknown = params[0];
 		if (params.length > 1 || !isRecord(param)) return false;
-		const context = plan.urlPrefix !== undefined ? { isHeader: false, buttonUrlPrefix: plan.urlPrefix } : { isHeader: false };
+		const context =
+			plan.urlPrefix !== undefined
+				? { isHeader: false, buttonUrlPrefix: plan.urlPrefix }
+				: { isHeader: false };
 		if (checkParameter(variable, param, context)) return false;
 	}
 	for (const index of required) {
@@ -321,7 +362,8 @@ function cardsAccept(plan: TemplatePlan, carousel: Json | undefined): boolean {
 	if (!cardPlans) return carousel === undefined;
 	if (!carousel) return false;
 	const cards = carousel.cards;
-	if (!Array.isArray(cards) || cards.length === 0 || cards.length !== cardPlans.length) return false;
+	if (!Array.isArray(cards) || cards.length === 0 || cards.length !== cardPlans.length)
+		return false;
 	const seen = new Set<number>();
 	for (const card of cards) {
 		if (!isRecord(card)) return false;
@@ -333,7 +375,11 @@ function cardsAccept(plan: TemplatePlan, carousel: Json | undefined): boolean {
 		if (!Array.isArray(card.components)) return false;
 		const grouped = quickGroup(card.components, true);
 		if (!grouped) return false;
-		if (!sectionAccepts(cardPlan.header, grouped.header) || !sectionAccepts(cardPlan.body, grouped.body)) return false;
+		if (
+			!sectionAccepts(cardPlan.header, grouped.header) ||
+			!sectionAccepts(cardPlan.body, grouped.body)
+		)
+			return false;
 		if (!buttonsAccept(cardPlan.buttons, cardPlan.requiredButtons, grouped.buttons)) return false;
 	}
 	return true;
@@ -357,7 +403,12 @@ export function acceptsTemplateObject(def: TemplateDefinition, template: unknown
 	const { name, language, components, namespace } = template;
 	if (typeof name !== 'string' || name === '' || !isRecord(language)) return false;
 	const code = language.code;
-	if (typeof code !== 'string' || code === '' || (language.policy !== undefined && language.policy !== 'deterministic')) return false;
+	if (
+		typeof code !== 'string' ||
+		code === '' ||
+		(language.policy !== undefined && language.policy !== 'deterministic')
+	)
+		return false;
 	if (namespace !== undefined && typeof namespace !== 'string') return false;
 	if (def.name !== name || def.language !== code) return false;
 	if (String(def.status).toUpperCase() !== 'APPROVED') return false;

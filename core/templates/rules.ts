@@ -39,9 +39,12 @@ function label(variable: TemplateVariable): string {
 const FORBIDDEN_WHITESPACE = /[\n\r\t]| {5,}/;
 
 function checkText(variable: TemplateVariable, text: unknown): Problem | null {
-	if (text === undefined || text === null) return { code: 131008, message: `${label(variable)} has no "text". Provide the text.` };
-	if (typeof text !== 'string') return { code: 131009, message: `${label(variable)} must be text, got ${typeof text}.` };
-	if (text.trim() === '') return { code: 131008, message: `${label(variable)} is empty. Provide a non-empty value.` };
+	if (text === undefined || text === null)
+		return { code: 131008, message: `${label(variable)} has no "text". Provide the text.` };
+	if (typeof text !== 'string')
+		return { code: 131009, message: `${label(variable)} must be text, got ${typeof text}.` };
+	if (text.trim() === '')
+		return { code: 131008, message: `${label(variable)} is empty. Provide a non-empty value.` };
 	if (FORBIDDEN_WHITESPACE.test(text)) {
 		return {
 			code: 132018,
@@ -51,21 +54,38 @@ function checkText(variable: TemplateVariable, text: unknown): Problem | null {
 	return null;
 }
 
-function checkNonEmptyString(variable: TemplateVariable, value: unknown, field: string): Problem | null {
+function checkNonEmptyString(
+	variable: TemplateVariable,
+	value: unknown,
+	field: string,
+): Problem | null {
 	if (value === undefined || value === null || value === '') {
 		return { code: 131008, message: `${label(variable)} has no "${field}". Provide it.` };
 	}
-	if (typeof value !== 'string') return { code: 131009, message: `${label(variable)}: "${field}" must be a string.` };
-	if (value.trim() === '') return { code: 131008, message: `${label(variable)}: "${field}" is empty. Provide it.` };
+	if (typeof value !== 'string')
+		return { code: 131009, message: `${label(variable)}: "${field}" must be a string.` };
+	if (value.trim() === '')
+		return { code: 131008, message: `${label(variable)}: "${field}" is empty. Provide it.` };
 	return null;
 }
 
 function checkCurrency(variable: TemplateVariable, currency: unknown): Problem | null {
-	if (!isRecord(currency)) return { code: 131008, message: `${label(variable)} has no "currency" object. Send {fallback_value, code, amount_1000}.` };
-	const fallback = checkNonEmptyString(variable, currency.fallback_value, 'currency.fallback_value');
+	if (!isRecord(currency))
+		return {
+			code: 131008,
+			message: `${label(variable)} has no "currency" object. Send {fallback_value, code, amount_1000}.`,
+		};
+	const fallback = checkNonEmptyString(
+		variable,
+		currency.fallback_value,
+		'currency.fallback_value',
+	);
 	if (fallback) return fallback;
 	if (typeof currency.code !== 'string' || !/^[A-Z]{3}$/.test(currency.code)) {
-		return { code: 131009, message: `${label(variable)}: currency.code must be an ISO 4217 code such as "USD" or "EUR", got ${JSON.stringify(currency.code)}.` };
+		return {
+			code: 131009,
+			message: `${label(variable)}: currency.code must be an ISO 4217 code such as "USD" or "EUR", got ${JSON.stringify(currency.code)}.`,
+		};
 	}
 	if (typeof currency.amount_1000 !== 'number' || !Number.isSafeInteger(currency.amount_1000)) {
 		return {
@@ -77,7 +97,11 @@ function checkCurrency(variable: TemplateVariable, currency: unknown): Problem |
 }
 
 function checkDateTime(variable: TemplateVariable, dateTime: unknown): Problem | null {
-	if (!isRecord(dateTime)) return { code: 131008, message: `${label(variable)} has no "date_time" object. Send {fallback_value}.` };
+	if (!isRecord(dateTime))
+		return {
+			code: 131008,
+			message: `${label(variable)} has no "date_time" object. Send {fallback_value}.`,
+		};
 	return checkNonEmptyString(variable, dateTime.fallback_value, 'date_time.fallback_value');
 }
 
@@ -92,19 +116,37 @@ function isHttpUrl(value: string): boolean {
 
 function checkMedia(variable: TemplateVariable, media: unknown): Problem | null {
 	const kind = variable.kind;
-	if (!isRecord(media)) return { code: 131008, message: `${label(variable)} has no "${kind}" object. Send {link} with an https URL or {id} of uploaded media.` };
+	if (!isRecord(media))
+		return {
+			code: 131008,
+			message: `${label(variable)} has no "${kind}" object. Send {link} with an https URL or {id} of uploaded media.`,
+		};
 	const hasId = media.id !== undefined && media.id !== '';
 	const hasLink = media.link !== undefined && media.link !== '';
-	if (!hasId && !hasLink) return { code: 131008, message: `${label(variable)} needs a media "link" (https URL) or an uploaded media "id".` };
-	if (hasId && hasLink) return { code: 131009, message: `${label(variable)} has both "id" and "link"; send only one.` };
+	if (!hasId && !hasLink)
+		return {
+			code: 131008,
+			message: `${label(variable)} needs a media "link" (https URL) or an uploaded media "id".`,
+		};
+	if (hasId && hasLink)
+		return { code: 131009, message: `${label(variable)} has both "id" and "link"; send only one.` };
 	if (hasLink && (typeof media.link !== 'string' || !isHttpUrl(media.link))) {
-		return { code: 131009, message: `${label(variable)}: "link" must be a public http(s) URL, got ${JSON.stringify(media.link)}.` };
+		return {
+			code: 131009,
+			message: `${label(variable)}: "link" must be a public http(s) URL, got ${JSON.stringify(media.link)}.`,
+		};
 	}
 	if (hasId && (typeof media.id !== 'string' || !/^\d+$/.test(media.id))) {
-		return { code: 131009, message: `${label(variable)}: "id" must be the numeric id of uploaded media, got ${JSON.stringify(media.id)}.` };
+		return {
+			code: 131009,
+			message: `${label(variable)}: "id" must be the numeric id of uploaded media, got ${JSON.stringify(media.id)}.`,
+		};
 	}
 	if (media.filename !== undefined && (kind !== 'document' || typeof media.filename !== 'string')) {
-		return { code: 131009, message: `${label(variable)}: "filename" is only allowed on documents, as a string.` };
+		return {
+			code: 131009,
+			message: `${label(variable)}: "filename" is only allowed on documents, as a string.`,
+		};
 	}
 	return null;
 }
@@ -116,14 +158,26 @@ function coordinate(value: unknown): number | undefined {
 }
 
 function checkLocation(variable: TemplateVariable, location: unknown): Problem | null {
-	if (!isRecord(location)) return { code: 131008, message: `${label(variable)} has no "location" object. Send {latitude, longitude, name?, address?}.` };
+	if (!isRecord(location))
+		return {
+			code: 131008,
+			message: `${label(variable)} has no "location" object. Send {latitude, longitude, name?, address?}.`,
+		};
 	if (location.latitude === undefined || location.longitude === undefined) {
 		return { code: 131008, message: `${label(variable)} needs both "latitude" and "longitude".` };
 	}
 	const lat = coordinate(location.latitude);
 	const lon = coordinate(location.longitude);
-	if (lat === undefined || lat < -90 || lat > 90) return { code: 131009, message: `${label(variable)}: latitude must be a number between -90 and 90.` };
-	if (lon === undefined || lon < -180 || lon > 180) return { code: 131009, message: `${label(variable)}: longitude must be a number between -180 and 180.` };
+	if (lat === undefined || lat < -90 || lat > 90)
+		return {
+			code: 131009,
+			message: `${label(variable)}: latitude must be a number between -90 and 90.`,
+		};
+	if (lon === undefined || lon < -180 || lon > 180)
+		return {
+			code: 131009,
+			message: `${label(variable)}: longitude must be a number between -180 and 180.`,
+		};
 	for (const field of ['name', 'address'] as const) {
 		if (location[field] !== undefined && typeof location[field] !== 'string') {
 			return { code: 131009, message: `${label(variable)}: "${field}" must be a string.` };
@@ -143,7 +197,11 @@ function mismatch(variable: TemplateVariable, expected: string, got: unknown): P
  * Check one parameter object against the variable it fills. Only the parameter's own content is
  * checked here; counts, naming and lengths of the whole component are the caller's.
  */
-export function checkParameter(variable: TemplateVariable, param: Json, context: { isHeader: boolean; buttonUrlPrefix?: string }): Problem | null {
+export function checkParameter(
+	variable: TemplateVariable,
+	param: Json,
+	context: { isHeader: boolean; buttonUrlPrefix?: string },
+): Problem | null {
 	const type = param.type;
 	switch (variable.kind) {
 		case 'text':
@@ -151,7 +209,8 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 		case 'date_time': {
 			if (type === 'text') return checkText(variable, param.text);
 			if (!context.isHeader && type === 'currency') return checkCurrency(variable, param.currency);
-			if (!context.isHeader && type === 'date_time') return checkDateTime(variable, param.date_time);
+			if (!context.isHeader && type === 'date_time')
+				return checkDateTime(variable, param.date_time);
 			return mismatch(variable, context.isHeader ? 'text' : 'text, currency or date_time', type);
 		}
 		case 'image':
@@ -171,10 +230,17 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 			const problem = checkNonEmptyString(variable, param.text, 'text');
 			if (problem) return problem;
 			const suffix = param.text as string;
-			if (/\s/.test(suffix)) return { code: 131009, message: `${label(variable)}: the URL suffix contains spaces; URL-encode it.` };
+			if (/\s/.test(suffix))
+				return {
+					code: 131009,
+					message: `${label(variable)}: the URL suffix contains spaces; URL-encode it.`,
+				};
 			const full = (context.buttonUrlPrefix ?? '') + suffix;
 			if (full.length > LIMITS.buttonUrl) {
-				return { code: 131009, message: `${label(variable)}: the button URL would be ${full.length} characters (at most ${LIMITS.buttonUrl}).` };
+				return {
+					code: 131009,
+					message: `${label(variable)}: the button URL would be ${full.length} characters (at most ${LIMITS.buttonUrl}).`,
+				};
 			}
 			return null;
 		}
@@ -183,7 +249,10 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 			const problem = checkNonEmptyString(variable, param.text, 'text');
 			if (problem) return problem;
 			if ((param.text as string).length > LIMITS.otpCode) {
-				return { code: 131009, message: `${label(variable)}: the code is longer than ${LIMITS.otpCode} characters.` };
+				return {
+					code: 131009,
+					message: `${label(variable)}: the code is longer than ${LIMITS.otpCode} characters.`,
+				};
 			}
 			return null;
 		}
@@ -192,16 +261,29 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 			const problem = checkNonEmptyString(variable, param.coupon_code, 'coupon_code');
 			if (problem) return problem;
 			if ((param.coupon_code as string).length > LIMITS.couponCode) {
-				return { code: 131009, message: `${label(variable)}: the coupon code is longer than ${LIMITS.couponCode} characters. Shorten it.` };
+				return {
+					code: 131009,
+					message: `${label(variable)}: the coupon code is longer than ${LIMITS.couponCode} characters. Shorten it.`,
+				};
 			}
 			return null;
 		}
 		case 'flow': {
 			if (type !== 'action') return mismatch(variable, 'action', type);
 			const action = param.action;
-			if (!isRecord(action)) return { code: 131008, message: `${label(variable)} has no "action" object. Send {flow_token, flow_action_data?}.` };
-			if (action.flow_token !== undefined && (typeof action.flow_token !== 'string' || action.flow_token === '')) {
-				return { code: 131009, message: `${label(variable)}: flow_token must be a non-empty string.` };
+			if (!isRecord(action))
+				return {
+					code: 131008,
+					message: `${label(variable)} has no "action" object. Send {flow_token, flow_action_data?}.`,
+				};
+			if (
+				action.flow_token !== undefined &&
+				(typeof action.flow_token !== 'string' || action.flow_token === '')
+			) {
+				return {
+					code: 131009,
+					message: `${label(variable)}: flow_token must be a non-empty string.`,
+				};
 			}
 			if (action.flow_action_data !== undefined && !isRecord(action.flow_action_data)) {
 				return { code: 131009, message: `${label(variable)}: flow_action_data must be an object.` };
@@ -211,19 +293,42 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 		case 'catalog': {
 			if (type !== 'action') return mismatch(variable, 'action', type);
 			const action = param.action;
-			if (!isRecord(action)) return { code: 131008, message: `${label(variable)} has no "action" object.` };
-			if (action.thumbnail_product_retailer_id !== undefined && (typeof action.thumbnail_product_retailer_id !== 'string' || action.thumbnail_product_retailer_id === '')) {
-				return { code: 131009, message: `${label(variable)}: thumbnail_product_retailer_id must be a non-empty string.` };
+			if (!isRecord(action))
+				return { code: 131008, message: `${label(variable)} has no "action" object.` };
+			if (
+				action.thumbnail_product_retailer_id !== undefined &&
+				(typeof action.thumbnail_product_retailer_id !== 'string' ||
+					action.thumbnail_product_retailer_id === '')
+			) {
+				return {
+					code: 131009,
+					message: `${label(variable)}: thumbnail_product_retailer_id must be a non-empty string.`,
+				};
 			}
 			if (variable.key.endsWith('_mpm')) {
 				const sections = action.sections;
 				if (!Array.isArray(sections) || sections.length === 0) {
-					return { code: 131008, message: `${label(variable)} needs "sections" with at least one product.` };
+					return {
+						code: 131008,
+						message: `${label(variable)} needs "sections" with at least one product.`,
+					};
 				}
 				for (const section of sections) {
 					const items = isRecord(section) ? section.product_items : undefined;
-					if (!Array.isArray(items) || items.length === 0 || !items.every((i) => isRecord(i) && typeof i.product_retailer_id === 'string' && i.product_retailer_id !== '')) {
-						return { code: 131009, message: `${label(variable)}: every section needs product_items [{product_retailer_id}].` };
+					if (
+						!Array.isArray(items) ||
+						items.length === 0 ||
+						!items.every(
+							(i) =>
+								isRecord(i) &&
+								typeof i.product_retailer_id === 'string' &&
+								i.product_retailer_id !== '',
+						)
+					) {
+						return {
+							code: 131009,
+							message: `${label(variable)}: every section needs product_items [{product_retailer_id}].`,
+						};
 					}
 				}
 			}
@@ -233,10 +338,20 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 			if (type !== 'limited_time_offer') return mismatch(variable, 'limited_time_offer', type);
 			const offer = param.limited_time_offer;
 			if (!isRecord(offer) || offer.expiration_time_ms === undefined) {
-				return { code: 131008, message: `${label(variable)} needs limited_time_offer.expiration_time_ms.` };
+				return {
+					code: 131008,
+					message: `${label(variable)} needs limited_time_offer.expiration_time_ms.`,
+				};
 			}
-			if (typeof offer.expiration_time_ms !== 'number' || !Number.isSafeInteger(offer.expiration_time_ms) || offer.expiration_time_ms <= 0) {
-				return { code: 131009, message: `${label(variable)}: expiration_time_ms must be a Unix time in milliseconds.` };
+			if (
+				typeof offer.expiration_time_ms !== 'number' ||
+				!Number.isSafeInteger(offer.expiration_time_ms) ||
+				offer.expiration_time_ms <= 0
+			) {
+				return {
+					code: 131009,
+					message: `${label(variable)}: expiration_time_ms must be a Unix time in milliseconds.`,
+				};
 			}
 			return null;
 		}
@@ -246,7 +361,17 @@ export function checkParameter(variable: TemplateVariable, param: Json, context:
 /** The text a parameter contributes to the hydrated component (for length checks). */
 export function parameterText(param: Json): string {
 	if (param.type === 'text' && typeof param.text === 'string') return param.text;
-	if (param.type === 'currency' && isRecord(param.currency) && typeof param.currency.fallback_value === 'string') return param.currency.fallback_value;
-	if (param.type === 'date_time' && isRecord(param.date_time) && typeof param.date_time.fallback_value === 'string') return param.date_time.fallback_value;
+	if (
+		param.type === 'currency' &&
+		isRecord(param.currency) &&
+		typeof param.currency.fallback_value === 'string'
+	)
+		return param.currency.fallback_value;
+	if (
+		param.type === 'date_time' &&
+		isRecord(param.date_time) &&
+		typeof param.date_time.fallback_value === 'string'
+	)
+		return param.date_time.fallback_value;
 	return '';
 }

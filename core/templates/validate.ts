@@ -38,10 +38,16 @@ export function templateStatusProblem(def: TemplateDefinition): Problem | null {
 	const status = String(def.status).toUpperCase();
 	if (status === 'APPROVED') return null;
 	if (status === 'PAUSED') {
-		return { code: 132015, message: `Template "${def.name}" (${def.language}) is PAUSED for low quality. Edit it or use another template.` };
+		return {
+			code: 132015,
+			message: `Template "${def.name}" (${def.language}) is PAUSED for low quality. Edit it or use another template.`,
+		};
 	}
 	if (status === 'DISABLED') {
-		return { code: 132016, message: `Template "${def.name}" (${def.language}) is DISABLED. Create a new template.` };
+		return {
+			code: 132016,
+			message: `Template "${def.name}" (${def.language}) is DISABLED. Create a new template.`,
+		};
 	}
 	return {
 		code: 132001,
@@ -50,12 +56,16 @@ export function templateStatusProblem(def: TemplateDefinition): Problem | null {
 }
 
 function unwrapTemplate(message: unknown): unknown {
-	if (isRecord(message) && !('name' in message) && isRecord(message.template)) return message.template;
+	if (isRecord(message) && !('name' in message) && isRecord(message.template))
+		return message.template;
 	return message;
 }
 
 function describePath(path: ReadonlyArray<string | number>): string {
-	return ['template', ...path].map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+	return ['template', ...path]
+		.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+		.join('')
+		.replace(/^\./, '');
 }
 
 interface SectionSpec {
@@ -70,7 +80,12 @@ interface SectionSpec {
 }
 
 function isMediaKind(variable: TemplateVariable): boolean {
-	return variable.kind === 'image' || variable.kind === 'video' || variable.kind === 'document' || variable.kind === 'location';
+	return (
+		variable.kind === 'image' ||
+		variable.kind === 'video' ||
+		variable.kind === 'document' ||
+		variable.kind === 'location'
+	);
 }
 
 /** Check a header or body component (present or absent) against its layout. */
@@ -86,7 +101,13 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 		const first = expected[0];
 		if (!first) return null;
 		if (isMediaKind(first)) {
-			return place({ code: 131008, message: `The ${spec.label} ${first.kind} is missing: add a ${spec.label} parameter of type ${first.kind} (${first.key}).` }, first);
+			return place(
+				{
+					code: 131008,
+					message: `The ${spec.label} ${first.kind} is missing: add a ${spec.label} parameter of type ${first.kind} (${first.key}).`,
+				},
+				first,
+			);
 		}
 		return place({
 			code: 132000,
@@ -114,7 +135,11 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 					message: `${capitalise(spec.label)}: the template uses NAMED parameters; give every parameter a "parameter_name".`,
 				});
 			}
-			if (byName.has(name)) return place({ code: 100, message: `${capitalise(spec.label)}: parameter_name "${name}" is sent twice.` });
+			if (byName.has(name))
+				return place({
+					code: 100,
+					message: `${capitalise(spec.label)}: parameter_name "${name}" is sent twice.`,
+				});
 			if (!expected.some((v) => v.name === name)) {
 				return place({
 					code: 131009,
@@ -125,7 +150,11 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 		}
 		for (const variable of expected) {
 			const param = byName.get(variable.name as string);
-			if (!param) return place({ code: 131008, message: `${variable.displayName} (${variable.key}) is missing.` }, variable);
+			if (!param)
+				return place(
+					{ code: 131008, message: `${variable.displayName} (${variable.key}) is missing.` },
+					variable,
+				);
 			pairs.push([variable, param, variable.name as string]);
 		}
 	} else {
@@ -136,8 +165,12 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 			});
 		}
 		const text = spec.layout?.text;
-		const order = placeholdersOf(text).filter((p) => /^\d+$/.test(p)).sort((a, b) => Number(a) - Number(b));
-		expected.forEach((variable, i) => pairs.push([variable, params[i] as Json, order[i] ?? String(i + 1)]));
+		const order = placeholdersOf(text)
+			.filter((p) => /^\d+$/.test(p))
+			.sort((a, b) => Number(a) - Number(b));
+		expected.forEach((variable, i) =>
+			pairs.push([variable, params[i] as Json, order[i] ?? String(i + 1)]),
+		);
 	}
 
 	for (const [variable, param] of pairs) {
@@ -146,11 +179,15 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 	}
 
 	if (textSection && spec.maxHydrated !== undefined) {
-		const values = new Map(pairs.map(([, param, placeholder]) => [placeholder, parameterText(param)]));
+		const values = new Map(
+			pairs.map(([, param, placeholder]) => [placeholder, parameterText(param)]),
+		);
 		const text = spec.layout?.text ?? pairs.map(([, , p]) => `{{${p}}}`).join(' ');
 		const hydrated = hydrate(text, values);
 		if (hydrated.length > spec.maxHydrated) {
-			const longest = pairs.reduce((a, b) => (parameterText(b[1]).length > parameterText(a[1]).length ? b : a));
+			const longest = pairs.reduce((a, b) =>
+				parameterText(b[1]).length > parameterText(a[1]).length ? b : a,
+			);
 			return place(
 				{
 					code: 132005,
@@ -173,15 +210,25 @@ function buttonIndexOf(component: Json): number {
 }
 
 /** Check the button components given for one BUTTONS layout (top level or one card). */
-function checkButtons(layouts: ButtonLayout[], given: Json[], component: TemplateIssueComponent, where: string): PlacedProblem | null {
+function checkButtons(
+	layouts: ButtonLayout[],
+	given: Json[],
+	component: TemplateIssueComponent,
+	where: string,
+): PlacedProblem | null {
 	const seen = new Set<number>();
 	for (const button of given) {
 		const index = buttonIndexOf(button);
-		if (seen.has(index)) return { code: 100, component, message: `${where}button index ${index} is sent twice.` };
+		if (seen.has(index))
+			return { code: 100, component, message: `${where}button index ${index} is sent twice.` };
 		seen.add(index);
 		const layout = layouts[index];
 		if (!layout) {
-			return { code: 131009, component, message: `${where}button index ${index} does not exist: the template has ${layouts.length} button(s), indexed from 0.` };
+			return {
+				code: 131009,
+				component,
+				message: `${where}button index ${index} does not exist: the template has ${layouts.length} button(s), indexed from 0.`,
+			};
 		}
 		const params = (button.parameters as Json[] | undefined) ?? [];
 		const subType = String(button.sub_type).toLowerCase();
@@ -202,19 +249,39 @@ function checkButtons(layouts: ButtonLayout[], given: Json[], component: Templat
 		const variable = layout.variable;
 		if (!variable) {
 			if (params.length > 0) {
-				return { code: 132000, component, message: `${where}button ${index} has a fixed URL: number of parameters (${params.length}) does not match the expected number of params (0).` };
+				return {
+					code: 132000,
+					component,
+					message: `${where}button ${index} has a fixed URL: number of parameters (${params.length}) does not match the expected number of params (0).`,
+				};
 			}
 			continue;
 		}
 		if (params.length === 0) {
-			if (variable.required) return { code: 131008, component, variable: variable.key, message: `${variable.displayName} (${variable.key}) is missing.` };
+			if (variable.required)
+				return {
+					code: 131008,
+					component,
+					variable: variable.key,
+					message: `${variable.displayName} (${variable.key}) is missing.`,
+				};
 			continue;
 		}
 		if (params.length > 1) {
-			return { code: 132000, component, message: `${where}button ${index}: number of parameters (${params.length}) does not match the expected number of params (1).` };
+			return {
+				code: 132000,
+				component,
+				message: `${where}button ${index}: number of parameters (${params.length}) does not match the expected number of params (1).`,
+			};
 		}
-		const prefix = layout.url && layout.url.includes('{{') ? layout.url.slice(0, layout.url.indexOf('{{')) : undefined;
-		const problem = checkParameter(variable, params[0] as Json, { isHeader: false, ...(prefix !== undefined ? { buttonUrlPrefix: prefix } : {}) });
+		const prefix =
+			layout.url && layout.url.includes('{{')
+				? layout.url.slice(0, layout.url.indexOf('{{'))
+				: undefined;
+		const problem = checkParameter(variable, params[0] as Json, {
+			isHeader: false,
+			...(prefix !== undefined ? { buttonUrlPrefix: prefix } : {}),
+		});
 		if (problem) return { ...problem, component, variable: variable.key };
 	}
 	for (const layout of layouts) {
@@ -238,7 +305,11 @@ interface Grouped {
 	buttons: Json[];
 }
 
-function group(components: Json[], where: string, component: TemplateIssueComponent): Grouped | PlacedProblem {
+function group(
+	components: Json[],
+	where: string,
+	component: TemplateIssueComponent,
+): Grouped | PlacedProblem {
 	const out: Grouped = { buttons: [] };
 	for (const c of components) {
 		const type = String(c.type).toLowerCase();
@@ -248,9 +319,14 @@ function group(components: Json[], where: string, component: TemplateIssueCompon
 			continue;
 		}
 		if (key !== 'header' && key !== 'body' && key !== 'lto' && key !== 'carousel') {
-			return { code: 100, component, message: `${where}unknown component type "${String(c.type)}".` };
+			return {
+				code: 100,
+				component,
+				message: `${where}unknown component type "${String(c.type)}".`,
+			};
 		}
-		if (out[key]) return { code: 100, component, message: `${where}more than one ${type} component.` };
+		if (out[key])
+			return { code: 100, component, message: `${where}more than one ${type} component.` };
 		out[key] = c;
 	}
 	return out;
@@ -261,23 +337,45 @@ function isProblem(value: Grouped | PlacedProblem): value is PlacedProblem {
 }
 
 /** Check the components of a template object (already known to be structurally sound) against a definition. */
-export function checkTemplateComponents(def: TemplateDefinition, components: Json[]): PlacedProblem | null {
+export function checkTemplateComponents(
+	def: TemplateDefinition,
+	components: Json[],
+): PlacedProblem | null {
 	const layout = templateLayout(def);
 	const named = layout.parameterFormat === 'NAMED';
 	const grouped = group(components, '', 'template');
 	if (isProblem(grouped)) return grouped;
 
 	const header = checkSection(
-		{ component: 'header', label: 'header', layout: layout.header, isHeader: true, maxHydrated: LIMITS.headerText, named },
+		{
+			component: 'header',
+			label: 'header',
+			layout: layout.header,
+			isHeader: true,
+			maxHydrated: LIMITS.headerText,
+			named,
+		},
 		grouped.header,
 	);
 	if (header) return header;
 	if (grouped.header && !layout.header) {
-		return { code: 132000, component: 'header', message: 'The template has no header: number of parameters does not match the expected number of params (0). Remove the header component.' };
+		return {
+			code: 132000,
+			component: 'header',
+			message:
+				'The template has no header: number of parameters does not match the expected number of params (0). Remove the header component.',
+		};
 	}
 
 	const body = checkSection(
-		{ component: 'body', label: 'body', layout: layout.body, isHeader: false, ...(layout.body ? { maxHydrated: layout.body.maxHydratedLength } : {}), named },
+		{
+			component: 'body',
+			label: 'body',
+			layout: layout.body,
+			isHeader: false,
+			...(layout.body ? { maxHydrated: layout.body.maxHydratedLength } : {}),
+			named,
+		},
 		grouped.body,
 	);
 	if (body) return body;
@@ -285,11 +383,20 @@ export function checkTemplateComponents(def: TemplateDefinition, components: Jso
 	const lto = layout.limitedTimeOffer;
 	if (grouped.lto) {
 		if (!lto?.variable) {
-			return { code: 132000, component: 'limited_time_offer', message: 'The template has no limited-time offer expiration; remove the limited_time_offer component.' };
+			return {
+				code: 132000,
+				component: 'limited_time_offer',
+				message:
+					'The template has no limited-time offer expiration; remove the limited_time_offer component.',
+			};
 		}
 		const params = (grouped.lto.parameters as Json[] | undefined) ?? [];
 		if (params.length !== 1) {
-			return { code: 132000, component: 'limited_time_offer', message: `Limited-time offer: number of parameters (${params.length}) does not match the expected number of params (1).` };
+			return {
+				code: 132000,
+				component: 'limited_time_offer',
+				message: `Limited-time offer: number of parameters (${params.length}) does not match the expected number of params (1).`,
+			};
 		}
 		const problem = checkParameter(lto.variable, params[0] as Json, { isHeader: false });
 		if (problem) return { ...problem, component: 'limited_time_offer', variable: lto.variable.key };
@@ -304,25 +411,51 @@ export function checkTemplateComponents(def: TemplateDefinition, components: Jso
 
 	if (layout.cards) {
 		if (!grouped.carousel) {
-			return { code: 131008, component: 'carousel', message: `The carousel is missing: send a carousel component with ${layout.cards.length} card(s).` };
+			return {
+				code: 131008,
+				component: 'carousel',
+				message: `The carousel is missing: send a carousel component with ${layout.cards.length} card(s).`,
+			};
 		}
 		const cards = (grouped.carousel.cards as Json[] | undefined) ?? [];
 		if (cards.length !== layout.cards.length) {
-			return { code: 132000, component: 'carousel', message: `The carousel has ${cards.length} card(s); the template has ${layout.cards.length}.` };
+			return {
+				code: 132000,
+				component: 'carousel',
+				message: `The carousel has ${cards.length} card(s); the template has ${layout.cards.length}.`,
+			};
 		}
 		const seen = new Set<number>();
 		for (const card of cards) {
 			const cardIndex = Number(card.card_index);
 			const cardLayout = layout.cards[cardIndex];
-			if (!cardLayout) return { code: 131009, component: 'card', message: `card_index ${cardIndex} does not exist: the template has ${layout.cards.length} card(s), indexed from 0.` };
-			if (seen.has(cardIndex)) return { code: 100, component: 'card', message: `card_index ${cardIndex} is sent twice.` };
+			if (!cardLayout)
+				return {
+					code: 131009,
+					component: 'card',
+					message: `card_index ${cardIndex} does not exist: the template has ${layout.cards.length} card(s), indexed from 0.`,
+				};
+			if (seen.has(cardIndex))
+				return { code: 100, component: 'card', message: `card_index ${cardIndex} is sent twice.` };
 			seen.add(cardIndex);
 			const where = `Card ${cardIndex}: `;
 			const cardGroup = group((card.components as Json[] | undefined) ?? [], where, 'card');
 			if (isProblem(cardGroup)) return cardGroup;
-			if (cardGroup.lto || cardGroup.carousel) return { code: 100, component: 'card', message: `${where}cards hold only header, body and button components.` };
+			if (cardGroup.lto || cardGroup.carousel)
+				return {
+					code: 100,
+					component: 'card',
+					message: `${where}cards hold only header, body and button components.`,
+				};
 			const cardHeader = checkSection(
-				{ component: 'card', label: `card ${cardIndex} header`, layout: cardLayout.header, isHeader: true, maxHydrated: LIMITS.headerText, named },
+				{
+					component: 'card',
+					label: `card ${cardIndex} header`,
+					layout: cardLayout.header,
+					isHeader: true,
+					maxHydrated: LIMITS.headerText,
+					named,
+				},
 				cardGroup.header,
 			);
 			if (cardHeader) return cardHeader;
@@ -342,7 +475,11 @@ export function checkTemplateComponents(def: TemplateDefinition, components: Jso
 			if (cardButtons) return cardButtons;
 		}
 	} else if (grouped.carousel) {
-		return { code: 132000, component: 'carousel', message: 'The template has no carousel; remove the carousel component.' };
+		return {
+			code: 132000,
+			component: 'carousel',
+			message: 'The template has no carousel; remove the carousel component.',
+		};
 	}
 
 	return checkButtons(layout.buttons, grouped.buttons, 'button', '');
@@ -372,8 +509,14 @@ export function validateTemplateMessageFully(
 	const templateObject = unwrapTemplate(message);
 	const loose = isRecord(templateObject) ? templateObject : {};
 	const looseLanguage = isRecord(loose.language) ? loose.language.code : undefined;
-	const template = typeof loose.name === 'string' && loose.name ? loose.name : opts.templateName ?? def?.name ?? '';
-	const language = typeof looseLanguage === 'string' && looseLanguage ? looseLanguage : opts.languageCode ?? def?.language ?? '';
+	const template =
+		typeof loose.name === 'string' && loose.name
+			? loose.name
+			: (opts.templateName ?? def?.name ?? '');
+	const language =
+		typeof looseLanguage === 'string' && looseLanguage
+			? looseLanguage
+			: (opts.languageCode ?? def?.language ?? '');
 	const issue = (p: PlacedProblem): TemplateIssue => ({
 		template,
 		language,

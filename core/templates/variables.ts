@@ -18,7 +18,8 @@ import {
 } from './model';
 import { LIMITS } from './rules';
 
-export type TemplateVariableComponent = 'header' | 'body' | 'button' | 'card' | 'limited_time_offer';
+export type TemplateVariableComponent =
+	'header' | 'body' | 'button' | 'card' | 'limited_time_offer';
 export type TemplateVariableKind =
 	| 'text'
 	| 'currency'
@@ -128,7 +129,10 @@ function parameterFormatOf(def: TemplateDefinition): ParameterFormat {
 	if (def.parameter_format) return def.parameter_format;
 	// Undeclared means positional, but tolerate a definition whose placeholders are clearly names.
 	for (const component of def.components) {
-		const text = isComponent(component, 'BODY') || isComponent(component, 'HEADER') ? component.text : undefined;
+		const text =
+			isComponent(component, 'BODY') || isComponent(component, 'HEADER')
+				? component.text
+				: undefined;
 		if (placeholdersOf(text).some((p) => !/^\d+$/.test(p))) return 'NAMED';
 	}
 	return 'POSITIONAL';
@@ -136,7 +140,8 @@ function parameterFormatOf(def: TemplateDefinition): ParameterFormat {
 
 function orderedPlaceholders(text: string | undefined, format: ParameterFormat): string[] {
 	const names = placeholdersOf(text);
-	if (format === 'POSITIONAL') return names.filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+	if (format === 'POSITIONAL')
+		return names.filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
 	return names;
 }
 
@@ -156,9 +161,17 @@ function componentFor(scope: Scope, own: TemplateVariableComponent): TemplateVar
 	return scope.cardIndex === undefined ? own : 'card';
 }
 
-function headerLayout(header: TemplateHeaderComponent, format: ParameterFormat, scope: Scope): HeaderLayout {
+function headerLayout(
+	header: TemplateHeaderComponent,
+	format: ParameterFormat,
+	scope: Scope,
+): HeaderLayout {
 	const variables: TemplateVariable[] = [];
-	const base = { component: componentFor(scope, 'header'), required: true, ...(scope.cardIndex !== undefined ? { cardIndex: scope.cardIndex } : {}) };
+	const base = {
+		component: componentFor(scope, 'header'),
+		required: true,
+		...(scope.cardIndex !== undefined ? { cardIndex: scope.cardIndex } : {}),
+	};
 	if (header.format === 'TEXT') {
 		const names = orderedPlaceholders(header.text, format);
 		const room = LIMITS.headerText - staticLength(header.text);
@@ -179,7 +192,14 @@ function headerLayout(header: TemplateHeaderComponent, format: ParameterFormat, 
 			});
 		});
 	} else {
-		const kind = header.format === 'IMAGE' ? 'image' : header.format === 'VIDEO' ? 'video' : header.format === 'DOCUMENT' ? 'document' : 'location';
+		const kind =
+			header.format === 'IMAGE'
+				? 'image'
+				: header.format === 'VIDEO'
+					? 'video'
+					: header.format === 'DOCUMENT'
+						? 'document'
+						: 'location';
 		const example = header.example?.header_handle?.[0];
 		variables.push({
 			...base,
@@ -193,10 +213,19 @@ function headerLayout(header: TemplateHeaderComponent, format: ParameterFormat, 
 					: `The header ${kind}: a public https URL, an uploaded media id, or {link} / {id}${kind === 'document' ? ' (optionally with filename)' : ''}.`,
 		});
 	}
-	return { format: header.format, ...(header.text !== undefined ? { text: header.text } : {}), variables };
+	return {
+		format: header.format,
+		...(header.text !== undefined ? { text: header.text } : {}),
+		variables,
+	};
 }
 
-function bodyLayout(body: TemplateBodyComponent, format: ParameterFormat, scope: Scope, maxHydratedLength: number): BodyLayout {
+function bodyLayout(
+	body: TemplateBodyComponent,
+	format: ParameterFormat,
+	scope: Scope,
+	maxHydratedLength: number,
+): BodyLayout {
 	const names = orderedPlaceholders(body.text, format);
 	const room = maxHydratedLength - staticLength(body.text);
 	const variables = names.map((name, i): TemplateVariable => {
@@ -224,18 +253,30 @@ function isOtpUrl(url: string): boolean {
 	return /^https:\/\/www\.whatsapp\.com\/otp\//.test(url);
 }
 
-function buttonLayout(button: TemplateButton, index: number, scope: Scope, isAuthentication: boolean): ButtonLayout {
+function buttonLayout(
+	button: TemplateButton,
+	index: number,
+	scope: Scope,
+	isAuthentication: boolean,
+): ButtonLayout {
 	const base = {
 		component: componentFor(scope, 'button'),
 		buttonIndex: index,
 		...(scope.cardIndex !== undefined ? { cardIndex: scope.cardIndex } : {}),
 	};
 	const label = `${scope.label}Button ${index + 1}${button.text ? ` "${button.text}"` : ''}`;
-	const layout: ButtonLayout = { index, buttonType: button.type, ...(button.text !== undefined ? { text: button.text } : {}) };
+	const layout: ButtonLayout = {
+		index,
+		buttonType: button.type,
+		...(button.text !== undefined ? { text: button.text } : {}),
+	};
 	const keyBase = `${scope.prefix}button_${index}_`;
 
 	// Authentication code buttons: created as OTP, returned by GET as URL buttons on whatsapp.com/otp.
-	if (isButton(button, 'OTP') || (isAuthentication && isButton(button, 'URL') && isOtpUrl(button.url))) {
+	if (
+		isButton(button, 'OTP') ||
+		(isAuthentication && isButton(button, 'URL') && isOtpUrl(button.url))
+	) {
 		layout.subType = 'url';
 		if (isButton(button, 'URL')) layout.url = button.url;
 		layout.variable = {
@@ -256,7 +297,10 @@ function buttonLayout(button: TemplateButton, index: number, scope: Scope, isAut
 			layout.subType = 'url';
 			const prefix = button.url.slice(0, button.url.indexOf('{{'));
 			const exampleUrl = button.example?.[0];
-			const example = exampleUrl !== undefined && exampleUrl.startsWith(prefix) ? exampleUrl.slice(prefix.length) : exampleUrl;
+			const example =
+				exampleUrl !== undefined && exampleUrl.startsWith(prefix)
+					? exampleUrl.slice(prefix.length)
+					: exampleUrl;
 			layout.variable = {
 				...base,
 				key: `${keyBase}url`,
@@ -278,7 +322,8 @@ function buttonLayout(button: TemplateButton, index: number, scope: Scope, isAut
 			kind: 'payload',
 			required: false,
 			displayName: `${label} payload`,
-			description: 'Returned in the inbound message when the customer taps this button (defaults to the button text).',
+			description:
+				'Returned in the inbound message when the customer taps this button (defaults to the button text).',
 		};
 		return layout;
 	}
@@ -305,7 +350,8 @@ function buttonLayout(button: TemplateButton, index: number, scope: Scope, isAut
 			kind: 'flow',
 			required: false,
 			displayName: `${label} flow token`,
-			description: 'Flow token (string), or {flow_token, flow_action_data} to prefill the first screen.',
+			description:
+				'Flow token (string), or {flow_token, flow_action_data} to prefill the first screen.',
 		};
 		return layout;
 	}
@@ -317,7 +363,8 @@ function buttonLayout(button: TemplateButton, index: number, scope: Scope, isAut
 			kind: 'catalog',
 			required: false,
 			displayName: `${label} thumbnail product`,
-			description: 'Retailer id of the product shown as the catalog thumbnail (defaults to the first item).',
+			description:
+				'Retailer id of the product shown as the catalog thumbnail (defaults to the first item).',
 		};
 		return layout;
 	}
@@ -329,7 +376,8 @@ function buttonLayout(button: TemplateButton, index: number, scope: Scope, isAut
 			kind: 'catalog',
 			required: true,
 			displayName: `${label} products`,
-			description: '{thumbnail_product_retailer_id, sections: [{title, product_items: [{product_retailer_id}]}]}.',
+			description:
+				'{thumbnail_product_retailer_id, sections: [{title, product_items: [{product_retailer_id}]}]}.',
 		};
 		return layout;
 	}
@@ -343,7 +391,9 @@ function buttonsLayout(
 	isAuthentication: boolean,
 ): ButtonLayout[] {
 	const buttons = findComponent(components, 'BUTTONS');
-	return buttons ? buttons.buttons.map((button, i) => buttonLayout(button, i, scope, isAuthentication)) : [];
+	return buttons
+		? buttons.buttons.map((button, i) => buttonLayout(button, i, scope, isAuthentication))
+		: [];
 }
 
 const layoutCache = new WeakMap<TemplateDefinition, TemplateLayout>();
@@ -365,7 +415,13 @@ export function templateLayout(def: TemplateDefinition): TemplateLayout {
 	// is the only component ("text" parameter reference). Applied to the hydrated body.
 	const bodyOnly = def.components.every((c) => isComponent(c, 'BODY'));
 	const body = findComponent(def.components, 'BODY');
-	if (body) layout.body = bodyLayout(body, parameterFormat, top, bodyOnly ? LIMITS.bodyOnlyText : LIMITS.bodyText);
+	if (body)
+		layout.body = bodyLayout(
+			body,
+			parameterFormat,
+			top,
+			bodyOnly ? LIMITS.bodyOnlyText : LIMITS.bodyText,
+		);
 
 	const lto = findComponent(def.components, 'LIMITED_TIME_OFFER');
 	if (lto) {
@@ -380,7 +436,8 @@ export function templateLayout(def: TemplateDefinition): TemplateLayout {
 							kind: 'expiration',
 							required: true,
 							displayName: 'Offer expiration',
-							description: 'When the offer expires: Unix time in milliseconds, an ISO date string, or a Date.',
+							description:
+								'When the offer expires: Unix time in milliseconds, an ISO date string, or a Date.',
 						},
 					}
 				: {}),
@@ -390,7 +447,11 @@ export function templateLayout(def: TemplateDefinition): TemplateLayout {
 	const carousel = findComponent(def.components, 'CAROUSEL');
 	if (carousel) {
 		layout.cards = carousel.cards.map((card, cardIndex): CardLayout => {
-			const scope: Scope = { prefix: `card_${cardIndex}_`, cardIndex, label: `Card ${cardIndex + 1} ` };
+			const scope: Scope = {
+				prefix: `card_${cardIndex}_`,
+				cardIndex,
+				label: `Card ${cardIndex + 1} `,
+			};
 			const cardHeader = findComponent(card.components, 'HEADER');
 			const cardBody = findComponent(card.components, 'BODY');
 			return {
@@ -398,7 +459,9 @@ export function templateLayout(def: TemplateDefinition): TemplateLayout {
 				...(cardHeader ? { header: headerLayout(cardHeader, parameterFormat, scope) } : {}),
 				// Card bodies are limited to 160 characters at creation; the hydrated limit is unconfirmed,
 				// so only the general body limit is enforced here.
-				...(cardBody ? { body: bodyLayout(cardBody, parameterFormat, scope, LIMITS.bodyText) } : {}),
+				...(cardBody
+					? { body: bodyLayout(cardBody, parameterFormat, scope, LIMITS.bodyText) }
+					: {}),
 				buttons: buttonsLayout(card.components, scope, false),
 			};
 		});

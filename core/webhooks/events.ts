@@ -11,191 +11,197 @@ type ErrorDescription = ReturnType<typeof describeMetaError>;
 
 /** A Meta error as received in a webhook, with our catalogue's reading of its code. */
 export interface WebhookErrorDetail {
-  code: number;
-  /** Meta's title when it sent one, else the catalogue's. */
-  title: string;
-  message?: string;
-  details?: string;
-  href?: string;
-  meaning: ErrorDescription['meaning'];
-  category: ErrorDescription['category'];
-  retryable: ErrorDescription['retryable'];
-  retry: ErrorDescription['retry'];
-  action: ErrorDescription['action'];
+	code: number;
+	/** Meta's title when it sent one, else the catalogue's. */
+	title: string;
+	message?: string;
+	details?: string;
+	href?: string;
+	meaning: ErrorDescription['meaning'];
+	category: ErrorDescription['category'];
+	retryable: ErrorDescription['retryable'];
+	retry: ErrorDescription['retry'];
+	action: ErrorDescription['action'];
 }
 
 interface BusinessNumber {
-  phoneNumberId: string;
-  displayPhoneNumber: string;
-  wabaId: string;
+	phoneNumberId: string;
+	displayPhoneNumber: string;
+	wabaId: string;
 }
 
 export interface StatusEvent extends BusinessNumber {
-  kind: 'status';
-  /** `status:<wamid>:<status>` — the same status of the same message is the same event. */
-  eventId: string;
-  messageId: string;
-  status: StatusName;
-  /** The customer's wa_id (or the group id for group messages); their BSUID when Meta sends no phone number. */
-  recipientId: string;
-  /** The customer's business-scoped user id (BSUID), when Meta sends one. */
-  recipientUserId?: string;
-  timestamp: string;
-  timestampUnix: number;
-  /** Present before v24.0 and, from v24.0, only inside a free entry point window. */
-  conversation?: { id?: string; expiresAt?: string; originType?: string };
-  pricing?: { billable?: boolean; pricingModel?: string; type?: string; category?: string };
-  errors?: WebhookErrorDetail[];
-  /** Decoded `biz_opaque_callback_data`: which journey sent this message. */
-  tracking?: TrackingData;
-  bizOpaqueCallbackData?: string;
-  raw?: unknown;
+	kind: 'status';
+	/** `status:<wamid>:<status>` — the same status of the same message is the same event. */
+	eventId: string;
+	messageId: string;
+	status: StatusName;
+	/** The customer's wa_id (or the group id for group messages); their BSUID when Meta sends no phone number. */
+	recipientId: string;
+	/** The customer's business-scoped user id (BSUID), when Meta sends one. */
+	recipientUserId?: string;
+	timestamp: string;
+	timestampUnix: number;
+	/** Present before v24.0 and, from v24.0, only inside a free entry point window. */
+	conversation?: { id?: string; expiresAt?: string; originType?: string };
+	pricing?: { billable?: boolean; pricingModel?: string; type?: string; category?: string };
+	errors?: WebhookErrorDetail[];
+	/** Decoded `biz_opaque_callback_data`: which journey sent this message. */
+	tracking?: TrackingData;
+	bizOpaqueCallbackData?: string;
+	raw?: unknown;
 }
 
 export interface InboundMedia {
-  type: 'image' | 'video' | 'audio' | 'document' | 'sticker';
-  id: string;
-  mimeType?: string;
-  sha256?: string;
-  caption?: string;
-  filename?: string;
-  /** Audio recorded in WhatsApp as a voice note. */
-  voice?: boolean;
-  animated?: boolean;
-  url?: string;
+	type: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+	id: string;
+	mimeType?: string;
+	sha256?: string;
+	caption?: string;
+	filename?: string;
+	/** Audio recorded in WhatsApp as a voice note. */
+	voice?: boolean;
+	animated?: boolean;
+	url?: string;
 }
 
 export interface InboundReferral {
-  sourceUrl?: string;
-  sourceType?: string;
-  sourceId?: string;
-  headline?: string;
-  body?: string;
-  mediaType?: string;
-  imageUrl?: string;
-  videoUrl?: string;
-  thumbnailUrl?: string;
-  /** Click-to-WhatsApp click id (absent for WhatsApp Status ad placements). */
-  ctwaClid?: string;
-  welcomeMessageText?: string;
+	sourceUrl?: string;
+	sourceType?: string;
+	sourceId?: string;
+	headline?: string;
+	body?: string;
+	mediaType?: string;
+	imageUrl?: string;
+	videoUrl?: string;
+	thumbnailUrl?: string;
+	/** Click-to-WhatsApp click id (absent for WhatsApp Status ad placements). */
+	ctwaClid?: string;
+	welcomeMessageText?: string;
 }
 
 export interface InboundMessage extends BusinessNumber {
-  kind: 'message';
-  /** `message:<wamid>` */
-  eventId: string;
-  messageId: string;
-  /**
-   * The customer's wa_id (phone number) — or, for a customer whose number Meta withholds (usernames,
-   * 2026), their BSUID, which is what you reply to then.
-   */
-  from: string;
-  /** The customer's business-scoped user id (BSUID), when Meta sends one. */
-  userId?: string;
-  username?: string;
-  profileName?: string;
-  timestamp: string;
-  timestampUnix: number;
-  /** Meta's message type as sent (`text`, `button`, `interactive`, `image`, ..., `unsupported`, or one we have not met). */
-  type: string;
-  text?: string;
-  /** A quick-reply button of a template was tapped. */
-  button?: { payload?: string; text?: string };
-  /** A reply button or list row of an interactive message, or a Flow's response (`nfm_reply`). */
-  interactive?: { type: string; id?: string; title?: string; description?: string; flowResponseJson?: string };
-  media?: InboundMedia;
-  location?: { latitude: number; longitude: number; name?: string; address?: string; url?: string };
-  /** `emoji` absent means the customer removed their reaction. */
-  reaction?: { messageId: string; emoji?: string };
-  /** Present when the customer came from a Click-to-WhatsApp ad or Page CTA: opens a free entry point. */
-  referral?: InboundReferral;
-  /** The message this one replies to (or `forwarded` flags). */
-  context?: {
-    messageId?: string;
-    from?: string;
-    forwarded?: boolean;
-    frequentlyForwarded?: boolean;
-    referredProduct?: { catalogId?: string; productRetailerId?: string };
-  };
-  contacts?: unknown[];
-  order?: Record<string, unknown>;
-  system?: { type?: string; body?: string; waId?: string; newWaId?: string };
-  /** For `unsupported` messages: why Meta could not pass the content on. */
-  errors?: WebhookErrorDetail[];
-  raw?: unknown;
+	kind: 'message';
+	/** `message:<wamid>` */
+	eventId: string;
+	messageId: string;
+	/**
+	 * The customer's wa_id (phone number) — or, for a customer whose number Meta withholds (usernames,
+	 * 2026), their BSUID, which is what you reply to then.
+	 */
+	from: string;
+	/** The customer's business-scoped user id (BSUID), when Meta sends one. */
+	userId?: string;
+	username?: string;
+	profileName?: string;
+	timestamp: string;
+	timestampUnix: number;
+	/** Meta's message type as sent (`text`, `button`, `interactive`, `image`, ..., `unsupported`, or one we have not met). */
+	type: string;
+	text?: string;
+	/** A quick-reply button of a template was tapped. */
+	button?: { payload?: string; text?: string };
+	/** A reply button or list row of an interactive message, or a Flow's response (`nfm_reply`). */
+	interactive?: {
+		type: string;
+		id?: string;
+		title?: string;
+		description?: string;
+		flowResponseJson?: string;
+	};
+	media?: InboundMedia;
+	location?: { latitude: number; longitude: number; name?: string; address?: string; url?: string };
+	/** `emoji` absent means the customer removed their reaction. */
+	reaction?: { messageId: string; emoji?: string };
+	/** Present when the customer came from a Click-to-WhatsApp ad or Page CTA: opens a free entry point. */
+	referral?: InboundReferral;
+	/** The message this one replies to (or `forwarded` flags). */
+	context?: {
+		messageId?: string;
+		from?: string;
+		forwarded?: boolean;
+		frequentlyForwarded?: boolean;
+		referredProduct?: { catalogId?: string; productRetailerId?: string };
+	};
+	contacts?: unknown[];
+	order?: Record<string, unknown>;
+	system?: { type?: string; body?: string; waId?: string; newWaId?: string };
+	/** For `unsupported` messages: why Meta could not pass the content on. */
+	errors?: WebhookErrorDetail[];
+	raw?: unknown;
 }
 
 interface TemplateRef {
-  wabaId: string;
-  templateId: string;
-  templateName: string;
-  language: string;
-  /** From the entry's `time`, when Meta sent one. */
-  timestamp?: string;
-  timestampUnix?: number;
-  raw?: unknown;
+	wabaId: string;
+	templateId: string;
+	templateName: string;
+	language: string;
+	/** From the entry's `time`, when Meta sent one. */
+	timestamp?: string;
+	timestampUnix?: number;
+	raw?: unknown;
 }
 
 export interface TemplateStatusUpdate extends TemplateRef {
-  kind: 'template_status';
-  eventId: string;
-  /** APPROVED, REJECTED, PENDING, PAUSED, DISABLED, ARCHIVED, UNARCHIVED, ... as Meta sends it. */
-  event: string;
-  reason?: string;
-  category?: string;
-  disableDate?: string | number;
-  otherInfo?: { title?: string; description?: string };
-  rejectionInfo?: { reason?: string; recommendation?: string };
+	kind: 'template_status';
+	eventId: string;
+	/** APPROVED, REJECTED, PENDING, PAUSED, DISABLED, ARCHIVED, UNARCHIVED, ... as Meta sends it. */
+	event: string;
+	reason?: string;
+	category?: string;
+	disableDate?: string | number;
+	otherInfo?: { title?: string; description?: string };
+	rejectionInfo?: { reason?: string; recommendation?: string };
 }
 
 export interface TemplateQualityUpdate extends TemplateRef {
-  kind: 'template_quality';
-  eventId: string;
-  previousQualityScore?: string;
-  newQualityScore: string;
+	kind: 'template_quality';
+	eventId: string;
+	previousQualityScore?: string;
+	newQualityScore: string;
 }
 
 export interface TemplateCategoryUpdate extends TemplateRef {
-  kind: 'template_category';
-  eventId: string;
-  /** True for a notice of a change still to come (`correct_category` + `category_update_timestamp`). */
-  impending: boolean;
-  previousCategory?: string;
-  newCategory: string;
-  correctCategory?: string;
-  categoryUpdateAt?: string;
+	kind: 'template_category';
+	eventId: string;
+	/** True for a notice of a change still to come (`correct_category` + `category_update_timestamp`). */
+	impending: boolean;
+	previousCategory?: string;
+	newCategory: string;
+	correctCategory?: string;
+	categoryUpdateAt?: string;
 }
 
 export interface UserPreferenceUpdate extends BusinessNumber {
-  kind: 'user_preference';
-  eventId: string;
-  /** The customer's wa_id, or their BSUID when Meta sends no phone number. */
-  waId: string;
-  userId?: string;
-  profileName?: string;
-  /** `marketing_messages` today. */
-  category: string;
-  value: 'stop' | 'resume';
-  detail?: string;
-  timestamp: string;
-  timestampUnix: number;
-  raw?: unknown;
+	kind: 'user_preference';
+	eventId: string;
+	/** The customer's wa_id, or their BSUID when Meta sends no phone number. */
+	waId: string;
+	userId?: string;
+	profileName?: string;
+	/** `marketing_messages` today. */
+	category: string;
+	value: 'stop' | 'resume';
+	detail?: string;
+	timestamp: string;
+	timestampUnix: number;
+	raw?: unknown;
 }
 
 /** An error Meta reports for the number or app rather than for one message (`value.errors`). */
 export interface WebhookErrorEvent extends WebhookErrorDetail, BusinessNumber {
-  kind: 'error';
-  eventId: string;
-  raw?: unknown;
+	kind: 'error';
+	eventId: string;
+	raw?: unknown;
 }
 
 export type WebhookEvent =
-  | StatusEvent
-  | InboundMessage
-  | TemplateStatusUpdate
-  | TemplateQualityUpdate
-  | TemplateCategoryUpdate
-  | UserPreferenceUpdate
-  | WebhookErrorEvent;
+	| StatusEvent
+	| InboundMessage
+	| TemplateStatusUpdate
+	| TemplateQualityUpdate
+	| TemplateCategoryUpdate
+	| UserPreferenceUpdate
+	| WebhookErrorEvent;
 
 export type WebhookEventKind = WebhookEvent['kind'];

@@ -1,11 +1,16 @@
-export { computeSignature, verifySignature, verifySubscription, type SubscriptionCheck } from './signature';
 export {
-  STATUS_NAMES,
-  STATUS_RANK,
-  canAdvanceStatus,
-  isStatusName,
-  isStatusRegression,
-  type StatusName,
+	computeSignature,
+	verifySignature,
+	verifySubscription,
+	type SubscriptionCheck,
+} from './signature';
+export {
+	STATUS_NAMES,
+	STATUS_RANK,
+	canAdvanceStatus,
+	isStatusName,
+	isStatusRegression,
+	type StatusName,
 } from './status';
 export * from './schema';
 export * from './events';

@@ -13,38 +13,48 @@ const MAX_UNIX_SECONDS = 8.64e12;
 
 /** Unix seconds as Meta sends them: usually a string of digits, sometimes a number; must fit in a Date. */
 const unixSeconds = z
-  .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/)])
-  .transform((v) => Number(v))
-  .refine((n) => Number.isFinite(n) && n >= 0 && n <= MAX_UNIX_SECONDS, { message: 'expected unix seconds' });
+	.union([z.number(), z.string().regex(/^\d+(\.\d+)?$/)])
+	.transform((v) => Number(v))
+	.refine((n) => Number.isFinite(n) && n >= 0 && n <= MAX_UNIX_SECONDS, {
+		message: 'expected unix seconds',
+	});
 
 /** Graph ids: strings in message webhooks, numbers in template webhooks. */
 const graphId = z
-  .union([z.string().min(1), z.number()], {
-    errorMap: (_issue, ctx) => ({ message: ctx.data === undefined ? 'Required' : 'expected an id (string or number)' }),
-  })
-  .transform((v) => String(v));
+	.union([z.string().min(1), z.number()], {
+		errorMap: (_issue, ctx) => ({
+			message: ctx.data === undefined ? 'Required' : 'expected an id (string or number)',
+		}),
+	})
+	.transform((v) => String(v));
 
 /** An optional sub-object that, if malformed, is dropped rather than sinking its parent. */
 function lenient<T extends z.ZodTypeAny>(schema: T) {
-  return schema.optional().catch(undefined);
+	return schema.optional().catch(undefined);
 }
 
 /** An array whose bad items are replaced by null (and skipped later) instead of failing the array. */
 function tolerantArray<T extends z.ZodTypeAny>(item: T) {
-  return z.array(item.nullable().catch(null));
+	return z.array(item.nullable().catch(null));
 }
 
 const optionalString = lenient(z.string());
 
 export const metaErrorSchema = z
-  .object({
-    code: z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]),
-    title: optionalString,
-    message: optionalString,
-    error_data: lenient(z.object({ details: optionalString }).passthrough()),
-    href: optionalString,
-  })
-  .passthrough();
+	.object({
+		code: z.union([
+			z.number().int(),
+			z
+				.string()
+				.regex(/^-?\d+$/)
+				.transform(Number),
+		]),
+		title: optionalString,
+		message: optionalString,
+		error_data: lenient(z.object({ details: optionalString }).passthrough()),
+		href: optionalString,
+	})
+	.passthrough();
 export type MetaWebhookError = z.infer<typeof metaErrorSchema>;
 
 /**
@@ -52,59 +62,67 @@ export type MetaWebhookError = z.infer<typeof metaErrorSchema>;
  * which replaces the phone number for customers who adopt a username.
  */
 export const contactSchema = z
-  .object({
-    wa_id: optionalString,
-    user_id: optionalString,
-    profile: lenient(z.object({ name: optionalString, username: optionalString }).passthrough()),
-  })
-  .passthrough();
+	.object({
+		wa_id: optionalString,
+		user_id: optionalString,
+		profile: lenient(z.object({ name: optionalString, username: optionalString }).passthrough()),
+	})
+	.passthrough();
 
 export const metadataSchema = z
-  .object({
-    display_phone_number: z.string().catch(''),
-    phone_number_id: z.string().min(1),
-  })
-  .passthrough();
+	.object({
+		display_phone_number: z.string().catch(''),
+		phone_number_id: z.string().min(1),
+	})
+	.passthrough();
 
 export const statusSchema = z
-  .object({
-    id: z.string().min(1),
-    /** Kept as a string: values we do not know (Meta adds some) are skipped by the normaliser, not rejected here. */
-    status: z.string().min(1),
-    timestamp: unixSeconds,
-    recipient_id: optionalString,
-    recipient_user_id: optionalString,
-    biz_opaque_callback_data: optionalString,
-    conversation: lenient(
-      z
-        .object({
-          id: optionalString,
-          expiration_timestamp: lenient(unixSeconds),
-          origin: lenient(z.object({ type: optionalString }).passthrough()),
-        })
-        .passthrough(),
-    ),
-    pricing: lenient(
-      z
-        .object({
-          billable: lenient(z.boolean()),
-          pricing_model: optionalString,
-          category: optionalString,
-          type: optionalString,
-        })
-        .passthrough(),
-    ),
-    errors: lenient(tolerantArray(metaErrorSchema)),
-  })
-  .passthrough();
+	.object({
+		id: z.string().min(1),
+		/** Kept as a string: values we do not know (Meta adds some) are skipped by the normaliser, not rejected here. */
+		status: z.string().min(1),
+		timestamp: unixSeconds,
+		recipient_id: optionalString,
+		recipient_user_id: optionalString,
+		biz_opaque_callback_data: optionalString,
+		conversation: lenient(
+			z
+				.object({
+					id: optionalString,
+					expiration_timestamp: lenient(unixSeconds),
+					origin: lenient(z.object({ type: optionalString }).passthrough()),
+				})
+				.passthrough(),
+		),
+		pricing: lenient(
+			z
+				.object({
+					billable: lenient(z.boolean()),
+					pricing_model: optionalString,
+					category: optionalString,
+					type: optionalString,
+				})
+				.passthrough(),
+		),
+		errors: lenient(tolerantArray(metaErrorSchema)),
+	})
+	.passthrough();
 export type MetaStatus = z.infer<typeof statusSchema>;
 
-const FAST_STATUS_KEYS = new Set(['id', 'status', 'timestamp', 'recipient_id', 'recipient_user_id', 'biz_opaque_callback_data', 'pricing']);
+const FAST_STATUS_KEYS = new Set([
+	'id',
+	'status',
+	'timestamp',
+	'recipient_id',
+	'recipient_user_id',
+	'biz_opaque_callback_data',
+	'pricing',
+]);
 const FAST_PRICING_KEYS = new Set(['billable', 'pricing_model', 'category', 'type']);
 const DECIMAL = /^\d+(\.\d+)?$/;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+	return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -114,150 +132,179 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * value), which then goes through the schema. test/unit/webhooks.parse.test.ts holds the two side by side.
  */
 export function fastStatus(item: unknown): MetaStatus | undefined {
-  if (!isPlainObject(item)) return undefined;
-  for (const key in item) if (!FAST_STATUS_KEYS.has(key)) return undefined;
-  const { id, status, timestamp, recipient_id, recipient_user_id, biz_opaque_callback_data, pricing } = item;
-  if (typeof id !== 'string' || id.length === 0 || typeof status !== 'string' || status.length === 0) return undefined;
-  let seconds: number;
-  if (typeof timestamp === 'number') seconds = timestamp;
-  else if (typeof timestamp === 'string' && DECIMAL.test(timestamp)) seconds = Number(timestamp);
-  else return undefined;
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_UNIX_SECONDS) return undefined;
-  const out: Record<string, unknown> = { id, status, timestamp: seconds };
-  for (const [key, value] of [
-    ['recipient_id', recipient_id],
-    ['recipient_user_id', recipient_user_id],
-    ['biz_opaque_callback_data', biz_opaque_callback_data],
-  ] as const) {
-    if (key in item) {
-      if (typeof value !== 'string') return undefined;
-      out[key] = value;
-    }
-  }
-  if ('pricing' in item) {
-    if (!isPlainObject(pricing)) return undefined;
-    const p: Record<string, unknown> = {};
-    for (const key in pricing) if (!FAST_PRICING_KEYS.has(key)) return undefined;
-    // The schema's key order: billable, pricing_model, category, type.
-    if ('billable' in pricing) {
-      if (typeof pricing.billable !== 'boolean') return undefined;
-      p.billable = pricing.billable;
-    }
-    for (const key of ['pricing_model', 'category', 'type'] as const) {
-      if (key in pricing) {
-        if (typeof pricing[key] !== 'string') return undefined;
-        p[key] = pricing[key];
-      }
-    }
-    out.pricing = p;
-  }
-  return out as MetaStatus;
+	if (!isPlainObject(item)) return undefined;
+	for (const key in item) if (!FAST_STATUS_KEYS.has(key)) return undefined;
+	const {
+		id,
+		status,
+		timestamp,
+		recipient_id,
+		recipient_user_id,
+		biz_opaque_callback_data,
+		pricing,
+	} = item;
+	if (
+		typeof id !== 'string' ||
+		id.length === 0 ||
+		typeof status !== 'string' ||
+		status.length === 0
+	)
+		return undefined;
+	let seconds: number;
+	if (typeof timestamp === 'number') seconds = timestamp;
+	else if (typeof timestamp === 'string' && DECIMAL.test(timestamp)) seconds = Number(timestamp);
+	else return undefined;
+	if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_UNIX_SECONDS) return undefined;
+	const out: Record<string, unknown> = { id, status, timestamp: seconds };
+	for (const [key, value] of [
+		['recipient_id', recipient_id],
+		['recipient_user_id', recipient_user_id],
+		['biz_opaque_callback_data', biz_opaque_callback_data],
+	] as const) {
+		if (key in item) {
+			if (typeof value !== 'string') return undefined;
+			out[key] = value;
+		}
+	}
+	if ('pricing' in item) {
+		if (!isPlainObject(pricing)) return undefined;
+		const p: Record<string, unknown> = {};
+		for (const key in pricing) if (!FAST_PRICING_KEYS.has(key)) return undefined;
+		// The schema's key order: billable, pricing_model, category, type.
+		if ('billable' in pricing) {
+			if (typeof pricing.billable !== 'boolean') return undefined;
+			p.billable = pricing.billable;
+		}
+		for (const key of ['pricing_model', 'category', 'type'] as const) {
+			if (key in pricing) {
+				if (typeof pricing[key] !== 'string') return undefined;
+				p[key] = pricing[key];
+			}
+		}
+		out.pricing = p;
+	}
+	return out as MetaStatus;
 }
 
 const mediaSchema = z
-  .object({
-    id: z.string().min(1),
-    mime_type: optionalString,
-    sha256: optionalString,
-    caption: optionalString,
-    filename: optionalString,
-    voice: lenient(z.boolean()),
-    animated: lenient(z.boolean()),
-    url: optionalString,
-  })
-  .passthrough();
+	.object({
+		id: z.string().min(1),
+		mime_type: optionalString,
+		sha256: optionalString,
+		caption: optionalString,
+		filename: optionalString,
+		voice: lenient(z.boolean()),
+		animated: lenient(z.boolean()),
+		url: optionalString,
+	})
+	.passthrough();
 
 export const inboundMessageSchema = z
-  .object({
-    id: z.string().min(1),
-    from: optionalString,
-    from_user_id: optionalString,
-    timestamp: unixSeconds,
-    type: z.string().min(1).catch('unknown'),
-    text: lenient(z.object({ body: z.string() }).passthrough()),
-    button: lenient(z.object({ payload: optionalString, text: optionalString }).passthrough()),
-    interactive: lenient(
-      z
-        .object({
-          type: z.string(),
-          button_reply: lenient(z.object({ id: optionalString, title: optionalString }).passthrough()),
-          list_reply: lenient(
-            z.object({ id: optionalString, title: optionalString, description: optionalString }).passthrough(),
-          ),
-          nfm_reply: lenient(
-            z.object({ response_json: optionalString, body: optionalString, name: optionalString }).passthrough(),
-          ),
-        })
-        .passthrough(),
-    ),
-    image: lenient(mediaSchema),
-    video: lenient(mediaSchema),
-    audio: lenient(mediaSchema),
-    document: lenient(mediaSchema),
-    sticker: lenient(mediaSchema),
-    location: lenient(
-      z
-        .object({
-          latitude: z.number(),
-          longitude: z.number(),
-          name: optionalString,
-          address: optionalString,
-          url: optionalString,
-        })
-        .passthrough(),
-    ),
-    reaction: lenient(z.object({ message_id: z.string(), emoji: optionalString }).passthrough()),
-    referral: lenient(
-      z
-        .object({
-          source_url: optionalString,
-          source_id: optionalString,
-          source_type: optionalString,
-          body: optionalString,
-          headline: optionalString,
-          media_type: optionalString,
-          image_url: optionalString,
-          video_url: optionalString,
-          thumbnail_url: optionalString,
-          ctwa_clid: optionalString,
-          welcome_message: lenient(z.object({ text: optionalString }).passthrough()),
-        })
-        .passthrough(),
-    ),
-    context: lenient(
-      z
-        .object({
-          from: optionalString,
-          id: optionalString,
-          forwarded: lenient(z.boolean()),
-          frequently_forwarded: lenient(z.boolean()),
-          referred_product: lenient(
-            z.object({ catalog_id: optionalString, product_retailer_id: optionalString }).passthrough(),
-          ),
-        })
-        .passthrough(),
-    ),
-    contacts: lenient(z.array(z.unknown())),
-    order: lenient(z.record(z.unknown())),
-    system: lenient(
-      z.object({ body: optionalString, type: optionalString, wa_id: optionalString, new_wa_id: optionalString }).passthrough(),
-    ),
-    errors: lenient(tolerantArray(metaErrorSchema)),
-  })
-  .passthrough();
+	.object({
+		id: z.string().min(1),
+		from: optionalString,
+		from_user_id: optionalString,
+		timestamp: unixSeconds,
+		type: z.string().min(1).catch('unknown'),
+		text: lenient(z.object({ body: z.string() }).passthrough()),
+		button: lenient(z.object({ payload: optionalString, text: optionalString }).passthrough()),
+		interactive: lenient(
+			z
+				.object({
+					type: z.string(),
+					button_reply: lenient(
+						z.object({ id: optionalString, title: optionalString }).passthrough(),
+					),
+					list_reply: lenient(
+						z
+							.object({ id: optionalString, title: optionalString, description: optionalString })
+							.passthrough(),
+					),
+					nfm_reply: lenient(
+						z
+							.object({ response_json: optionalString, body: optionalString, name: optionalString })
+							.passthrough(),
+					),
+				})
+				.passthrough(),
+		),
+		image: lenient(mediaSchema),
+		video: lenient(mediaSchema),
+		audio: lenient(mediaSchema),
+		document: lenient(mediaSchema),
+		sticker: lenient(mediaSchema),
+		location: lenient(
+			z
+				.object({
+					latitude: z.number(),
+					longitude: z.number(),
+					name: optionalString,
+					address: optionalString,
+					url: optionalString,
+				})
+				.passthrough(),
+		),
+		reaction: lenient(z.object({ message_id: z.string(), emoji: optionalString }).passthrough()),
+		referral: lenient(
+			z
+				.object({
+					source_url: optionalString,
+					source_id: optionalString,
+					source_type: optionalString,
+					body: optionalString,
+					headline: optionalString,
+					media_type: optionalString,
+					image_url: optionalString,
+					video_url: optionalString,
+					thumbnail_url: optionalString,
+					ctwa_clid: optionalString,
+					welcome_message: lenient(z.object({ text: optionalString }).passthrough()),
+				})
+				.passthrough(),
+		),
+		context: lenient(
+			z
+				.object({
+					from: optionalString,
+					id: optionalString,
+					forwarded: lenient(z.boolean()),
+					frequently_forwarded: lenient(z.boolean()),
+					referred_product: lenient(
+						z
+							.object({ catalog_id: optionalString, product_retailer_id: optionalString })
+							.passthrough(),
+					),
+				})
+				.passthrough(),
+		),
+		contacts: lenient(z.array(z.unknown())),
+		order: lenient(z.record(z.unknown())),
+		system: lenient(
+			z
+				.object({
+					body: optionalString,
+					type: optionalString,
+					wa_id: optionalString,
+					new_wa_id: optionalString,
+				})
+				.passthrough(),
+		),
+		errors: lenient(tolerantArray(metaErrorSchema)),
+	})
+	.passthrough();
 export type MetaInboundMessage = z.infer<typeof inboundMessageSchema>;
 
 /** `field: "messages"` — inbound messages, statuses of sent messages, and errors not tied to a message. */
 export const messagesValueSchema = z
-  .object({
-    messaging_product: optionalString,
-    metadata: metadataSchema,
-    contacts: lenient(tolerantArray(contactSchema)),
-    messages: lenient(tolerantArray(inboundMessageSchema)),
-    statuses: lenient(tolerantArray(statusSchema)),
-    errors: lenient(tolerantArray(metaErrorSchema)),
-  })
-  .passthrough();
+	.object({
+		messaging_product: optionalString,
+		metadata: metadataSchema,
+		contacts: lenient(tolerantArray(contactSchema)),
+		messages: lenient(tolerantArray(inboundMessageSchema)),
+		statuses: lenient(tolerantArray(statusSchema)),
+		errors: lenient(tolerantArray(metaErrorSchema)),
+	})
+	.passthrough();
 export type MessagesValue = z.infer<typeof messagesValueSchema>;
 
 /** `messagesValueSchema` with statuses left untouched (zod would visit every item), for `parseStatuses`. */
@@ -266,58 +313,66 @@ const statusItemSchema = statusSchema.nullable().catch(null);
 
 /** The statuses as `messagesValueSchema` parses them (not an array: none; a bad item: null), fast path first. */
 export function parseStatuses(items: unknown): MessagesValue['statuses'] {
-  return Array.isArray(items) ? items.map((item) => fastStatus(item) ?? statusItemSchema.parse(item)) : undefined;
+	return Array.isArray(items)
+		? items.map((item) => fastStatus(item) ?? statusItemSchema.parse(item))
+		: undefined;
 }
 
 export const userPreferenceSchema = z
-  .object({
-    wa_id: optionalString,
-    user_id: optionalString,
-    detail: optionalString,
-    category: z.string().min(1),
-    value: z.string().min(1),
-    timestamp: unixSeconds,
-  })
-  .passthrough()
-  .refine((p) => Boolean(p.wa_id || p.user_id), { message: 'wa_id or user_id is required' });
+	.object({
+		wa_id: optionalString,
+		user_id: optionalString,
+		detail: optionalString,
+		category: z.string().min(1),
+		value: z.string().min(1),
+		timestamp: unixSeconds,
+	})
+	.passthrough()
+	.refine((p) => Boolean(p.wa_id || p.user_id), { message: 'wa_id or user_id is required' });
 
 /** `field: "user_preferences"` — a customer stopped or resumed marketing messages. */
 export const userPreferencesValueSchema = z
-  .object({
-    messaging_product: optionalString,
-    metadata: metadataSchema,
-    contacts: lenient(tolerantArray(contactSchema)),
-    user_preferences: tolerantArray(userPreferenceSchema),
-  })
-  .passthrough();
+	.object({
+		messaging_product: optionalString,
+		metadata: metadataSchema,
+		contacts: lenient(tolerantArray(contactSchema)),
+		user_preferences: tolerantArray(userPreferenceSchema),
+	})
+	.passthrough();
 export type UserPreferencesValue = z.infer<typeof userPreferencesValueSchema>;
 
 /** `field: "message_template_status_update"` — approved, rejected, paused, disabled, archived... */
 export const templateStatusUpdateValueSchema = z
-  .object({
-    event: z.string().min(1),
-    message_template_id: graphId,
-    message_template_name: z.string().catch(''),
-    message_template_language: z.string().catch(''),
-    reason: lenient(z.string().nullable()),
-    message_template_category: optionalString,
-    disable_info: lenient(z.object({ disable_date: lenient(z.union([z.string(), z.number()])) }).passthrough()),
-    other_info: lenient(z.object({ title: optionalString, description: optionalString }).passthrough()),
-    rejection_info: lenient(z.object({ reason: optionalString, recommendation: optionalString }).passthrough()),
-  })
-  .passthrough();
+	.object({
+		event: z.string().min(1),
+		message_template_id: graphId,
+		message_template_name: z.string().catch(''),
+		message_template_language: z.string().catch(''),
+		reason: lenient(z.string().nullable()),
+		message_template_category: optionalString,
+		disable_info: lenient(
+			z.object({ disable_date: lenient(z.union([z.string(), z.number()])) }).passthrough(),
+		),
+		other_info: lenient(
+			z.object({ title: optionalString, description: optionalString }).passthrough(),
+		),
+		rejection_info: lenient(
+			z.object({ reason: optionalString, recommendation: optionalString }).passthrough(),
+		),
+	})
+	.passthrough();
 export type TemplateStatusUpdateValue = z.infer<typeof templateStatusUpdateValueSchema>;
 
 /** `field: "message_template_quality_update"` — GREEN / YELLOW / RED / UNKNOWN. */
 export const templateQualityUpdateValueSchema = z
-  .object({
-    previous_quality_score: optionalString,
-    new_quality_score: z.string().min(1),
-    message_template_id: graphId,
-    message_template_name: z.string().catch(''),
-    message_template_language: z.string().catch(''),
-  })
-  .passthrough();
+	.object({
+		previous_quality_score: optionalString,
+		new_quality_score: z.string().min(1),
+		message_template_id: graphId,
+		message_template_name: z.string().catch(''),
+		message_template_language: z.string().catch(''),
+	})
+	.passthrough();
 export type TemplateQualityUpdateValue = z.infer<typeof templateQualityUpdateValueSchema>;
 
 /**
@@ -325,83 +380,109 @@ export type TemplateQualityUpdateValue = z.infer<typeof templateQualityUpdateVal
  * `category_update_timestamp`) and a completed one (`previous_category`).
  */
 export const templateCategoryUpdateValueSchema = z
-  .object({
-    message_template_id: graphId,
-    message_template_name: z.string().catch(''),
-    message_template_language: z.string().catch(''),
-    previous_category: optionalString,
-    new_category: z.string().min(1),
-    correct_category: optionalString,
-    category_update_timestamp: lenient(unixSeconds),
-  })
-  .passthrough();
+	.object({
+		message_template_id: graphId,
+		message_template_name: z.string().catch(''),
+		message_template_language: z.string().catch(''),
+		previous_category: optionalString,
+		new_category: z.string().min(1),
+		correct_category: optionalString,
+		category_update_timestamp: lenient(unixSeconds),
+	})
+	.passthrough();
 export type TemplateCategoryUpdateValue = z.infer<typeof templateCategoryUpdateValueSchema>;
 
 /** The fields we understand, and the schema of each one's `value`. */
 export const webhookValueSchemas = {
-  messages: messagesValueSchema,
-  user_preferences: userPreferencesValueSchema,
-  message_template_status_update: templateStatusUpdateValueSchema,
-  message_template_quality_update: templateQualityUpdateValueSchema,
-  template_category_update: templateCategoryUpdateValueSchema,
+	messages: messagesValueSchema,
+	user_preferences: userPreferencesValueSchema,
+	message_template_status_update: templateStatusUpdateValueSchema,
+	message_template_quality_update: templateQualityUpdateValueSchema,
+	template_category_update: templateCategoryUpdateValueSchema,
 } as const;
 export type KnownWebhookField = keyof typeof webhookValueSchemas;
 
-export const webhookChangeSchema = z.object({ field: z.string().min(1), value: z.unknown() }).passthrough();
+export const webhookChangeSchema = z
+	.object({ field: z.string().min(1), value: z.unknown() })
+	.passthrough();
 
 /**
  * The envelope. Each change's `value` is checked against its field's schema by the normaliser,
  * so one odd change (or a field we have not met yet) cannot get a whole delivery rejected.
  */
 export const webhookBodySchema = z
-  .object({
-    object: z.literal('whatsapp_business_account'),
-    entry: z.array(
-      z
-        .object({
-          id: graphId,
-          time: lenient(unixSeconds),
-          changes: z.array(webhookChangeSchema),
-        })
-        .passthrough(),
-    ),
-  })
-  .passthrough();
+	.object({
+		object: z.literal('whatsapp_business_account'),
+		entry: z.array(
+			z
+				.object({
+					id: graphId,
+					time: lenient(unixSeconds),
+					changes: z.array(webhookChangeSchema),
+				})
+				.passthrough(),
+		),
+	})
+	.passthrough();
 export type WebhookBody = z.infer<typeof webhookBodySchema>;
 
 /** Meta sends up to 3 MB; the default leaves headroom. */
 export const DEFAULT_MAX_WEBHOOK_BYTES = 4 * 1024 * 1024;
 
-export type ParsedWebhookBody = { ok: true; body: WebhookBody } | { ok: false; status: 400 | 413; reason: string };
+export type ParsedWebhookBody =
+	{ ok: true; body: WebhookBody } | { ok: false; status: 400 | 413; reason: string };
 
 function describeIssue(issue: z.ZodIssue): string {
-  const path = issue.path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`))
-    .join('');
-  return `${path || 'body'}: ${issue.message}`;
+	const path = issue.path
+		.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`))
+		.join('');
+	return `${path || 'body'}: ${issue.message}`;
 }
 
 /**
  * Checks size, JSON and envelope. 413 when over `maxBytes`, 400 for anything else wrong, with a
  * reason that names the offending field. Verify the signature on the same raw bytes first.
  */
-export function parseWebhookBody(raw: Buffer | string, opts: { maxBytes?: number } = {}): ParsedWebhookBody {
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_WEBHOOK_BYTES;
-  const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : Buffer.isBuffer(raw) ? raw.length : -1;
-  if (size < 0) return { ok: false, status: 400, reason: 'The body must be the raw request bytes (Buffer or string).' };
-  if (size > maxBytes) return { ok: false, status: 413, reason: `The body is ${size} bytes; the limit is ${maxBytes}.` };
-  if (size === 0) return { ok: false, status: 400, reason: 'The body is empty; Meta always sends a JSON object.' };
+export function parseWebhookBody(
+	raw: Buffer | string,
+	opts: { maxBytes?: number } = {},
+): ParsedWebhookBody {
+	const maxBytes = opts.maxBytes ?? DEFAULT_MAX_WEBHOOK_BYTES;
+	const size =
+		typeof raw === 'string'
+			? Buffer.byteLength(raw, 'utf8')
+			: Buffer.isBuffer(raw)
+				? raw.length
+				: -1;
+	if (size < 0)
+		return {
+			ok: false,
+			status: 400,
+			reason: 'The body must be the raw request bytes (Buffer or string).',
+		};
+	if (size > maxBytes)
+		return {
+			ok: false,
+			status: 413,
+			reason: `The body is ${size} bytes; the limit is ${maxBytes}.`,
+		};
+	if (size === 0)
+		return {
+			ok: false,
+			status: 400,
+			reason: 'The body is empty; Meta always sends a JSON object.',
+		};
 
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
-  } catch {
-    return { ok: false, status: 400, reason: 'The body is not valid JSON.' };
-  }
-  const parsed = webhookBodySchema.safeParse(json);
-  if (!parsed.success) {
-    const first = parsed.error.issues.slice(0, 3).map(describeIssue).join('; ');
-    return { ok: false, status: 400, reason: `Not a WhatsApp Business Account webhook: ${first}.` };
-  }
-  return { ok: true, body: parsed.data };
+	let json: unknown;
+	try {
+		json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+	} catch {
+		return { ok: false, status: 400, reason: 'The body is not valid JSON.' };
+	}
+	const parsed = webhookBodySchema.safeParse(json);
+	if (!parsed.success) {
+		const first = parsed.error.issues.slice(0, 3).map(describeIssue).join('; ');
+		return { ok: false, status: 400, reason: `Not a WhatsApp Business Account webhook: ${first}.` };
+	}
+	return { ok: true, body: parsed.data };
 }

@@ -17,23 +17,23 @@ export type StatusName = (typeof STATUS_NAMES)[number];
 
 /** Progress of a status. `failed` ranks above everything because it is terminal; see `canAdvanceStatus` for its one exception. */
 export const STATUS_RANK: Readonly<Record<StatusName, number>> = Object.freeze({
-  sent: 1,
-  delivered: 2,
-  read: 3,
-  played: 4,
-  failed: 5,
+	sent: 1,
+	delivered: 2,
+	read: 3,
+	played: 4,
+	failed: 5,
 });
 
 export function isStatusName(s: unknown): s is StatusName {
-  return typeof s === 'string' && (STATUS_NAMES as readonly string[]).includes(s);
+	return typeof s === 'string' && (STATUS_NAMES as readonly string[]).includes(s);
 }
 
 /** True when `next` should replace `previous` as the message's latest status. */
 export function canAdvanceStatus(previous: StatusName | undefined, next: StatusName): boolean {
-  if (previous === undefined) return true;
-  if (previous === 'failed') return false;
-  if (next === 'failed') return previous === 'sent';
-  return STATUS_RANK[next] > STATUS_RANK[previous];
+	if (previous === undefined) return true;
+	if (previous === 'failed') return false;
+	if (next === 'failed') return previous === 'sent';
+	return STATUS_RANK[next] > STATUS_RANK[previous];
 }
 
 /**
@@ -41,5 +41,5 @@ export function canAdvanceStatus(previous: StatusName | undefined, next: StatusN
  * A repeat of the same status is a duplicate, not a regression.
  */
 export function isStatusRegression(previous: StatusName | undefined, next: StatusName): boolean {
-  return previous !== undefined && previous !== next && !canAdvanceStatus(previous, next);
+	return previous !== undefined && previous !== next && !canAdvanceStatus(previous, next);
 }

@@ -8,36 +8,36 @@ import type { SessionMediaType } from '../../core';
 
 /** The file types the Cloud API takes, by extension (for a Buffer that comes with msg.filename but no MIME type). */
 const MIME_BY_EXTENSION: Record<string, string> = {
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.png': 'image/png',
-  '.webp': 'image/webp',
-  '.mp4': 'video/mp4',
-  '.3gp': 'video/3gpp',
-  '.aac': 'audio/aac',
-  '.amr': 'audio/amr',
-  '.mp3': 'audio/mpeg',
-  '.m4a': 'audio/mp4',
-  '.ogg': 'audio/ogg',
-  '.opus': 'audio/ogg',
-  '.txt': 'text/plain',
-  '.pdf': 'application/pdf',
-  '.doc': 'application/msword',
-  '.docx': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
-  '.xls': 'application/vnd.ms-excel',
-  '.xlsx': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-  '.ppt': 'application/vnd.ms-powerpoint',
-  '.pptx': 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+	'.jpg': 'image/jpeg',
+	'.jpeg': 'image/jpeg',
+	'.png': 'image/png',
+	'.webp': 'image/webp',
+	'.mp4': 'video/mp4',
+	'.3gp': 'video/3gpp',
+	'.aac': 'audio/aac',
+	'.amr': 'audio/amr',
+	'.mp3': 'audio/mpeg',
+	'.m4a': 'audio/mp4',
+	'.ogg': 'audio/ogg',
+	'.opus': 'audio/ogg',
+	'.txt': 'text/plain',
+	'.pdf': 'application/pdf',
+	'.doc': 'application/msword',
+	'.docx': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+	'.xls': 'application/vnd.ms-excel',
+	'.xlsx': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+	'.ppt': 'application/vnd.ms-powerpoint',
+	'.pptx': 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
 };
 
 export function mimeTypeOf(fileName: string | undefined): string | undefined {
-  return fileName ? MIME_BY_EXTENSION[extname(fileName).toLowerCase()] : undefined;
+	return fileName ? MIME_BY_EXTENSION[extname(fileName).toLowerCase()] : undefined;
 }
 
 /** The message type a MIME type is sent as (anything not image, video or audio goes as a document). */
 export function mediaTypeOf(mimeType: string): SessionMediaType {
-  const major = mimeType.split('/')[0]?.toLowerCase();
-  return major === 'image' || major === 'video' || major === 'audio' ? major : 'document';
+	const major = mimeType.split('/')[0]?.toLowerCase();
+	return major === 'image' || major === 'video' || major === 'audio' ? major : 'document';
 }
 
 // One MediaUploads (core/media.ts) per send node: uploads each distinct content once for all its messages.

@@ -1,5 +1,10 @@
 import { NodeConnectionTypes } from 'n8n-workflow';
-import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type {
+	IExecuteFunctions,
+	INodeExecutionData,
+	INodeType,
+	INodeTypeDescription,
+} from 'n8n-workflow';
 
 import { sendSessionMessage } from './actions/sendSessionMessage.operation';
 import { sendTemplate } from './actions/sendTemplate.operation';
@@ -8,49 +13,51 @@ import { getTemplateVariables } from './methods/resourceMapping';
 import { searchTemplates } from './methods/listSearch';
 
 export class WhatsAppSendTemplate implements INodeType {
-  description: INodeTypeDescription = {
-    displayName: 'WhatsApp Send Template',
-    name: 'whatsAppSendTemplate',
-    icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
-    group: ['output'],
-    version: 1,
-    // The locator may arrive as its object or as its extracted value, depending on where n8n renders the subtitle.
-    subtitle:
-      '={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : "session message" }}',
-    description: 'Send Meta-approved WhatsApp template messages (and session messages) through the WhatsApp Cloud API, paced to your throughput limit',
-    defaults: { name: 'WhatsApp Send Template' },
-    usableAsTool: true,
-    inputs: [NodeConnectionTypes.Main],
-    outputs: [NodeConnectionTypes.Main],
-    credentials: [
-      { name: 'metaWhatsAppCloudApi', required: true },
-      {
-        // n8n's own Redis credential, so queue-mode users reuse the connection they already configured.
-        // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
-        name: 'redis',
-        required: true,
-        displayOptions: { show: { stateStore: ['redis'] } },
-      },
-    ],
-    hints: [
-      {
-        message: 'Marketing templates to US (+1) numbers are withheld by Meta (131049); this node stops them before sending unless you allow it in Options.',
-        type: 'info',
-        location: 'outputPane',
-        whenToDisplay: 'beforeExecution',
-        displayCondition: '={{$parameter["operation"] === "sendTemplate"}}',
-      },
-    ],
-    properties: sendProperties,
-  };
+	description: INodeTypeDescription = {
+		displayName: 'WhatsApp Send Template',
+		name: 'whatsAppSendTemplate',
+		icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
+		group: ['output'],
+		version: 1,
+		// The locator may arrive as its object or as its extracted value, depending on where n8n renders the subtitle.
+		subtitle:
+			'={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : "session message" }}',
+		description:
+			'Send Meta-approved WhatsApp template messages (and session messages) through the WhatsApp Cloud API, paced to your throughput limit',
+		defaults: { name: 'WhatsApp Send Template' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [
+			{ name: 'metaWhatsAppCloudApi', required: true },
+			{
+				// n8n's own Redis credential, so queue-mode users reuse the connection they already configured.
+				// eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
+				name: 'redis',
+				required: true,
+				displayOptions: { show: { stateStore: ['redis'] } },
+			},
+		],
+		hints: [
+			{
+				message:
+					'Marketing templates to US (+1) numbers are withheld by Meta (131049); this node stops them before sending unless you allow it in Options.',
+				type: 'info',
+				location: 'outputPane',
+				whenToDisplay: 'beforeExecution',
+				displayCondition: '={{$parameter["operation"] === "sendTemplate"}}',
+			},
+		],
+		properties: sendProperties,
+	};
 
-  methods = {
-    listSearch: { searchTemplates },
-    resourceMapping: { getTemplateVariables },
-  };
+	methods = {
+		listSearch: { searchTemplates },
+		resourceMapping: { getTemplateVariables },
+	};
 
-  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-    const operation = this.getNodeParameter('operation', 0) as string;
-    return operation === 'sendSessionMessage' ? sendSessionMessage(this) : sendTemplate(this);
-  }
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		const operation = this.getNodeParameter('operation', 0) as string;
+		return operation === 'sendSessionMessage' ? sendSessionMessage(this) : sendTemplate(this);
+	}
 }

@@ -8,18 +8,22 @@ const TTL_MS = 10 * 60 * 1000;
 const cache = new Map<string, { at: number; info: Promise<PhoneNumberInfo | undefined> }>();
 
 /** The business number's Graph details, cached per process; undefined when they cannot be read (the send says why). */
-export function phoneNumberInfo(client: CloudApiClient, credential: MetaCredential, now = Date.now()): Promise<PhoneNumberInfo | undefined> {
-  const key = `${credential.baseUrl}|${credential.phoneNumberId}`;
-  const hit = cache.get(key);
-  if (hit && now - hit.at < TTL_MS) return hit.info;
-  const info = client.getPhoneNumber().catch(() => undefined);
-  cache.set(key, { at: now, info });
-  return info;
+export function phoneNumberInfo(
+	client: CloudApiClient,
+	credential: MetaCredential,
+	now = Date.now(),
+): Promise<PhoneNumberInfo | undefined> {
+	const key = `${credential.baseUrl}|${credential.phoneNumberId}`;
+	const hit = cache.get(key);
+	if (hit && now - hit.at < TTL_MS) return hit.info;
+	const info = client.getPhoneNumber().catch(() => undefined);
+	cache.set(key, { at: now, info });
+	return info;
 }
 
 /** For tests: forget cached details. */
 export function clearPhoneNumberInfoCache(): void {
-  cache.clear();
+	cache.clear();
 }
 
 /**
@@ -28,22 +32,26 @@ export function clearPhoneNumberInfoCache(): void {
  * quality rating is what precedes Meta lowering the number's messaging limits.
  */
 export function phoneNumberHints(info: PhoneNumberInfo | undefined): NodeExecutionHint[] {
-  if (!info) return [];
-  const number = info.display_phone_number ?? info.id;
-  const name = info.verified_name ? ` (${info.verified_name})` : '';
-  const quality = info.quality_rating ?? 'UNKNOWN';
-  const throughput = info.throughput?.level ? `, throughput ${info.throughput.level}` : '';
-  const hints: NodeExecutionHint[] = [
-    { type: 'info', location: 'outputPane', message: `Sent from ${number}${name}: quality rating ${quality}${throughput}.` },
-  ];
-  if (quality === 'YELLOW' || quality === 'RED') {
-    hints.push({
-      type: quality === 'RED' ? 'danger' : 'warning',
-      location: 'outputPane',
-      message:
-        `Meta rates ${number} ${quality}: customers are blocking or reporting its messages. Meta may lower its messaging limit; ` +
-        'send fewer marketing templates to cold contacts and check the quality tab in WhatsApp Manager.',
-    });
-  }
-  return hints;
+	if (!info) return [];
+	const number = info.display_phone_number ?? info.id;
+	const name = info.verified_name ? ` (${info.verified_name})` : '';
+	const quality = info.quality_rating ?? 'UNKNOWN';
+	const throughput = info.throughput?.level ? `, throughput ${info.throughput.level}` : '';
+	const hints: NodeExecutionHint[] = [
+		{
+			type: 'info',
+			location: 'outputPane',
+			message: `Sent from ${number}${name}: quality rating ${quality}${throughput}.`,
+		},
+	];
+	if (quality === 'YELLOW' || quality === 'RED') {
+		hints.push({
+			type: quality === 'RED' ? 'danger' : 'warning',
+			location: 'outputPane',
+			message:
+				`Meta rates ${number} ${quality}: customers are blocking or reporting its messages. Meta may lower its messaging limit; ` +
+				'send fewer marketing templates to cold contacts and check the quality tab in WhatsApp Manager.',
+		});
+	}
+	return hints;
 }

@@ -13,57 +13,61 @@ import type { N8nContext } from './transport';
  * node dropped into two workflows share windows, de-duplication and opt-outs without any setting.
  */
 export const stateStoreProperties: INodeProperties[] = [
-  {
-    displayName: 'State Store',
-    name: 'stateStore',
-    type: 'options',
-    options: [
-      {
-        name: 'Embedded (SQLite File)',
-        value: 'embedded',
-        description: 'Zero configuration: one file in the n8n user folder. For a single n8n instance.',
-      },
-      {
-        name: 'Redis',
-        value: 'redis',
-        description: 'For queue mode and several n8n instances: every worker sees the same windows, de-duplication and limits',
-      },
-    ],
-    default: 'embedded',
-    description:
-      'Where conversation windows, delivered statuses, webhook de-duplication and opt-outs are kept. Use the same store in the trigger and the action nodes.',
-  },
-  {
-    displayName: 'Store File Path',
-    name: 'storePath',
-    type: 'string',
-    default: '',
-    placeholder: '~/.n8n/whatsapp-journeys.sqlite',
-    description: 'Leave empty for the default file in the n8n user folder, shared by every workflow',
-    displayOptions: { show: { stateStore: ['embedded'] } },
-  },
-  {
-    displayName: 'Redis Key Prefix',
-    name: 'redisKeyPrefix',
-    type: 'string',
-    default: 'wj:',
-    description: 'Prefix of every key this package writes, so several environments can share one Redis',
-    displayOptions: { show: { stateStore: ['redis'] } },
-  },
+	{
+		displayName: 'State Store',
+		name: 'stateStore',
+		type: 'options',
+		options: [
+			{
+				name: 'Embedded (SQLite File)',
+				value: 'embedded',
+				description:
+					'Zero configuration: one file in the n8n user folder. For a single n8n instance.',
+			},
+			{
+				name: 'Redis',
+				value: 'redis',
+				description:
+					'For queue mode and several n8n instances: every worker sees the same windows, de-duplication and limits',
+			},
+		],
+		default: 'embedded',
+		description:
+			'Where conversation windows, delivered statuses, webhook de-duplication and opt-outs are kept. Use the same store in the trigger and the action nodes.',
+	},
+	{
+		displayName: 'Store File Path',
+		name: 'storePath',
+		type: 'string',
+		default: '',
+		placeholder: '~/.n8n/whatsapp-journeys.sqlite',
+		description:
+			'Leave empty for the default file in the n8n user folder, shared by every workflow',
+		displayOptions: { show: { stateStore: ['embedded'] } },
+	},
+	{
+		displayName: 'Redis Key Prefix',
+		name: 'redisKeyPrefix',
+		type: 'string',
+		default: 'wj:',
+		description:
+			'Prefix of every key this package writes, so several environments can share one Redis',
+		displayOptions: { show: { stateStore: ['redis'] } },
+	},
 ];
 
 const redisCredentialSchema = z.object({
-  host: z.string().min(1, 'Redis host is empty').default('localhost'),
-  port: z.coerce.number().int().positive().default(6379),
-  password: z.string().optional(),
-  user: z.string().optional(),
-  database: z.coerce.number().int().min(0).default(0),
-  ssl: z.boolean().optional(),
+	host: z.string().min(1, 'Redis host is empty').default('localhost'),
+	port: z.coerce.number().int().positive().default(6379),
+	password: z.string().optional(),
+	user: z.string().optional(),
+	database: z.coerce.number().int().min(0).default(0),
+	ssl: z.boolean().optional(),
 });
 
 export function defaultStorePath(): string {
-  // n8n keeps its own data in <N8N_USER_FOLDER or home>/.n8n; the store file lives beside it.
-  return join(process.env.N8N_USER_FOLDER ?? homedir(), '.n8n', 'whatsapp-journeys.sqlite');
+	// n8n keeps its own data in <N8N_USER_FOLDER or home>/.n8n; the store file lives beside it.
+	return join(process.env.N8N_USER_FOLDER ?? homedir(), '.n8n', 'whatsapp-journeys.sqlite');
 }
 
 const stores = new Map<string, Promise<JourneyStateStore>>();
@@ -71,42 +75,55 @@ const redisReadings = new RecentReadings<ICredentialDataDecryptedObject>(30_000)
 
 /** One store per configuration per process, reused by every execution (connections are not per item). */
 export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<JourneyStateStore> {
-  const getParam = (name: string, fallback: string): string => {
-    const value = (ctx as { getNodeParameter(n: string, i: number, d: string): unknown }).getNodeParameter(name, itemIndex, fallback);
-    return typeof value === 'string' ? value : fallback;
-  };
-  const backend = getParam('stateStore', 'embedded');
-  if (backend === 'redis') {
-    // The trigger asks for its store on every POST: reuse the Redis credential reading as it reuses Meta's.
-    const credentialId = ctx.getNode().credentials?.redis?.id;
-    const raw = credentialId ? await redisReadings.get(credentialId, () => ctx.getCredentials('redis')) : await ctx.getCredentials('redis');
-    const parsed = redisCredentialSchema.safeParse(raw);
-    if (!parsed.success) {
-      throw new Error(`Redis credential: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
-    }
-    const c = parsed.data;
-    const keyPrefix = getParam('redisKeyPrefix', 'wj:');
-    const key = `redis|${c.host}|${c.port}|${c.database}|${c.user ?? ''}|${keyPrefix}`;
-    let store = stores.get(key);
-    if (!store) {
-      store = Promise.resolve(
-        createStateStore({
-          backend: 'redis',
-          redis: { host: c.host, port: c.port, password: c.password || undefined, username: c.user || undefined, db: c.database, tls: c.ssl === true },
-          keyPrefix,
-        }),
-      );
-      stores.set(key, store);
-    }
-    return store;
-  }
-  const path = getParam('storePath', '').trim() || defaultStorePath();
-  const key = `embedded|${path}`;
-  let store = stores.get(key);
-  if (!store) {
-    store = Promise.resolve(createStateStore({ backend: 'embedded', path }));
-    store.catch(() => stores.delete(key));
-    stores.set(key, store);
-  }
-  return store;
+	const getParam = (name: string, fallback: string): string => {
+		const value = (
+			ctx as { getNodeParameter(n: string, i: number, d: string): unknown }
+		).getNodeParameter(name, itemIndex, fallback);
+		return typeof value === 'string' ? value : fallback;
+	};
+	const backend = getParam('stateStore', 'embedded');
+	if (backend === 'redis') {
+		// The trigger asks for its store on every POST: reuse the Redis credential reading as it reuses Meta's.
+		const credentialId = ctx.getNode().credentials?.redis?.id;
+		const raw = credentialId
+			? await redisReadings.get(credentialId, () => ctx.getCredentials('redis'))
+			: await ctx.getCredentials('redis');
+		const parsed = redisCredentialSchema.safeParse(raw);
+		if (!parsed.success) {
+			throw new Error(
+				`Redis credential: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`,
+			);
+		}
+		const c = parsed.data;
+		const keyPrefix = getParam('redisKeyPrefix', 'wj:');
+		const key = `redis|${c.host}|${c.port}|${c.database}|${c.user ?? ''}|${keyPrefix}`;
+		let store = stores.get(key);
+		if (!store) {
+			store = Promise.resolve(
+				createStateStore({
+					backend: 'redis',
+					redis: {
+						host: c.host,
+						port: c.port,
+						password: c.password || undefined,
+						username: c.user || undefined,
+						db: c.database,
+						tls: c.ssl === true,
+					},
+					keyPrefix,
+				}),
+			);
+			stores.set(key, store);
+		}
+		return store;
+	}
+	const path = getParam('storePath', '').trim() || defaultStorePath();
+	const key = `embedded|${path}`;
+	let store = stores.get(key);
+	if (!store) {
+		store = Promise.resolve(createStateStore({ backend: 'embedded', path }));
+		store.catch(() => stores.delete(key));
+		stores.set(key, store);
+	}
+	return store;
 }

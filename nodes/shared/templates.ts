@@ -3,35 +3,41 @@ import type { CloudApiClient, TemplateDefinition } from '../../core';
 import type { MetaCredential } from './credentials';
 
 function cacheKey(credential: MetaCredential): string {
-  return `${credential.baseUrl}|${credential.apiVersion}|${credential.wabaId ?? ''}`;
+	return `${credential.baseUrl}|${credential.apiVersion}|${credential.wabaId ?? ''}`;
 }
 
 function requireWaba(credential: MetaCredential): void {
-  if (!credential.wabaId) {
-    throw new Error('Templates live in a WhatsApp Business Account: set "WhatsApp Business Account ID" in the credential');
-  }
+	if (!credential.wabaId) {
+		throw new Error(
+			'Templates live in a WhatsApp Business Account: set "WhatsApp Business Account ID" in the credential',
+		);
+	}
 }
 
 /** All templates of the credential's WABA, from the process-wide cache (one Graph call per WABA per TTL). */
-export async function listTemplates(client: CloudApiClient, credential: MetaCredential, refresh = false): Promise<TemplateDefinition[]> {
-  requireWaba(credential);
-  return processTemplateCache().list(cacheKey(credential), client, refresh);
+export async function listTemplates(
+	client: CloudApiClient,
+	credential: MetaCredential,
+	refresh = false,
+): Promise<TemplateDefinition[]> {
+	requireWaba(credential);
+	return processTemplateCache().list(cacheKey(credential), client, refresh);
 }
 
 export async function findTemplate(
-  client: CloudApiClient,
-  credential: MetaCredential,
-  ref: { id?: string; name?: string; language?: string },
+	client: CloudApiClient,
+	credential: MetaCredential,
+	ref: { id?: string; name?: string; language?: string },
 ): Promise<TemplateDefinition> {
-  requireWaba(credential);
-  return processTemplateCache().find(cacheKey(credential), client, ref);
+	requireWaba(credential);
+	return processTemplateCache().find(cacheKey(credential), client, ref);
 }
 
 /** The resource locator's value: "<id>" from the list, a name in "By Name" mode, or an ID. */
 export interface TemplateLocator {
-  __rl?: true;
-  mode: 'list' | 'name' | 'id' | string;
-  value: string;
+	__rl?: true;
+	mode: 'list' | 'name' | 'id' | string;
+	value: string;
 }
 
 /**
@@ -40,13 +46,16 @@ export interface TemplateLocator {
  * editor then shows the template (and its mapped variables) as chosen. Meta's template IDs are digits only, so the
  * value's shape decides: an ID in name mode is looked up by ID, then by name; a name in list/ID mode by name.
  */
-export function templateRefFromLocator(locator: TemplateLocator | string, language?: string): { id?: string; name?: string; language?: string } {
-  const value = (typeof locator === 'string' ? locator : String(locator.value ?? '')).trim();
-  const mode = typeof locator === 'string' ? 'name' : locator.mode;
-  if (!value) throw new Error('Template is empty: pick one from the list, or enter its name or ID');
-  const digitsOnly = /^\d+$/.test(value);
-  if ((mode === 'list' || mode === 'id') && digitsOnly) return { id: value };
-  const ref = parseTemplateName(value);
-  if (digitsOnly) return { id: value, name: ref.name, language: language || ref.language };
-  return { name: ref.name, language: language || ref.language };
+export function templateRefFromLocator(
+	locator: TemplateLocator | string,
+	language?: string,
+): { id?: string; name?: string; language?: string } {
+	const value = (typeof locator === 'string' ? locator : String(locator.value ?? '')).trim();
+	const mode = typeof locator === 'string' ? 'name' : locator.mode;
+	if (!value) throw new Error('Template is empty: pick one from the list, or enter its name or ID');
+	const digitsOnly = /^\d+$/.test(value);
+	if ((mode === 'list' || mode === 'id') && digitsOnly) return { id: value };
+	const ref = parseTemplateName(value);
+	if (digitsOnly) return { id: value, name: ref.name, language: language || ref.language };
+	return { name: ref.name, language: language || ref.language };
 }

@@ -1,26 +1,41 @@
 import type {
-  IExecuteFunctions,
-  IHookFunctions,
-  IHttpRequestOptions,
-  ILoadOptionsFunctions,
-  IWebhookFunctions,
+	IExecuteFunctions,
+	IHookFunctions,
+	IHttpRequestOptions,
+	ILoadOptionsFunctions,
+	IWebhookFunctions,
 } from 'n8n-workflow';
 
-import { CloudApiClient, DEFAULT_RETRY_POLICY, createFetchTransport, toTransportError } from '../../core';
+import {
+	CloudApiClient,
+	DEFAULT_RETRY_POLICY,
+	createFetchTransport,
+	toTransportError,
+} from '../../core';
 import type { RetryPolicy, Transport } from '../../core';
 import { CREDENTIAL_NAME, parseCredential } from './credentials';
 import type { MetaCredential } from './credentials';
 
-export type N8nContext = IExecuteFunctions | ILoadOptionsFunctions | IHookFunctions | IWebhookFunctions;
+export type N8nContext =
+	IExecuteFunctions | ILoadOptionsFunctions | IHookFunctions | IWebhookFunctions;
 
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
+const PROXY_VARIABLES = [
+	'HTTPS_PROXY',
+	'https_proxy',
+	'HTTP_PROXY',
+	'http_proxy',
+	'ALL_PROXY',
+	'all_proxy',
+];
 
 /**
  * Whether n8n's request helper must carry our requests: when a proxy is configured, or n8n's SSRF protection is on,
  * only n8n applies them. Read per client (not once at load) so a changed environment is seen by the next execution.
  */
 export function n8nMustCarryRequests(env: NodeJS.ProcessEnv = process.env): boolean {
-  return PROXY_VARIABLES.some((name) => Boolean(env[name])) || env.N8N_SSRF_PROTECTION_ENABLED === 'true';
+	return (
+		PROXY_VARIABLES.some((name) => Boolean(env[name])) || env.N8N_SSRF_PROTECTION_ENABLED === 'true'
+	);
 }
 
 /**
@@ -35,58 +50,64 @@ export function n8nMustCarryRequests(env: NodeJS.ProcessEnv = process.env): bool
  * configured: then every call goes through n8n's `helpers.httpRequest`, which applies them. Media uploads always do.
  */
 export function n8nTransport(ctx: N8nContext, accessToken: string): Transport {
-  const authorization = `Bearer ${accessToken}`;
-  const pooled = n8nMustCarryRequests() ? undefined : createFetchTransport({ accessToken });
-  return async (request) => {
-    if (pooled && !request.multipart) return pooled(request);
-    const options: IHttpRequestOptions = {
-      method: request.method,
-      url: request.url,
-      qs: request.query,
-      headers: { ...request.headers, Authorization: authorization },
-      timeout: request.timeoutMs,
-      returnFullResponse: true,
-      ignoreHttpStatusErrors: true,
-      json: true,
-    };
-    if (request.multipart) {
-      const form = new FormData();
-      for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
-      const { data, fileName, mimeType } = request.multipart.file;
-      form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
-      options.body = form;
-      options.json = false;
-    } else if (request.json !== undefined) {
-      options.body = request.json as IHttpRequestOptions['body'];
-    }
-    try {
-      const response = (await ctx.helpers.httpRequest(options)) as {
-        statusCode: number;
-        body: unknown;
-      };
-      let body = response.body;
-      if (typeof body === 'string' && body.length > 0) {
-        try {
-          body = JSON.parse(body);
-        } catch {
-          // keep text
-        }
-      }
-      return { status: response.statusCode, body };
-    } catch (error) {
-      throw toTransportError(error);
-    }
-  };
+	const authorization = `Bearer ${accessToken}`;
+	const pooled = n8nMustCarryRequests() ? undefined : createFetchTransport({ accessToken });
+	return async (request) => {
+		if (pooled && !request.multipart) return pooled(request);
+		const options: IHttpRequestOptions = {
+			method: request.method,
+			url: request.url,
+			qs: request.query,
+			headers: { ...request.headers, Authorization: authorization },
+			timeout: request.timeoutMs,
+			returnFullResponse: true,
+			ignoreHttpStatusErrors: true,
+			json: true,
+		};
+		if (request.multipart) {
+			const form = new FormData();
+			for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
+			const { data, fileName, mimeType } = request.multipart.file;
+			form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
+			options.body = form;
+			options.json = false;
+		} else if (request.json !== undefined) {
+			options.body = request.json as IHttpRequestOptions['body'];
+		}
+		try {
+			const response = (await ctx.helpers.httpRequest(options)) as {
+				statusCode: number;
+				body: unknown;
+			};
+			let body = response.body;
+			if (typeof body === 'string' && body.length > 0) {
+				try {
+					body = JSON.parse(body);
+				} catch {
+					// keep text
+				}
+			}
+			return { status: response.statusCode, body };
+		} catch (error) {
+			throw toTransportError(error);
+		}
+	};
 }
 
 export async function getMetaCredential(ctx: N8nContext): Promise<MetaCredential> {
-  return parseCredential(await ctx.getCredentials(CREDENTIAL_NAME));
+	return parseCredential(await ctx.getCredentials(CREDENTIAL_NAME));
 }
 
 /** One client per execution (or per editor call): the credential is read and decrypted once, here. */
-export async function createClient(ctx: N8nContext, retry: Partial<RetryPolicy> = {}): Promise<{ client: CloudApiClient; credential: MetaCredential }> {
-  const data = await ctx.getCredentials(CREDENTIAL_NAME);
-  const credential = parseCredential(data);
-  const client = new CloudApiClient(credential, n8nTransport(ctx, String(data.accessToken)), { ...DEFAULT_RETRY_POLICY, ...retry });
-  return { client, credential };
+export async function createClient(
+	ctx: N8nContext,
+	retry: Partial<RetryPolicy> = {},
+): Promise<{ client: CloudApiClient; credential: MetaCredential }> {
+	const data = await ctx.getCredentials(CREDENTIAL_NAME);
+	const credential = parseCredential(data);
+	const client = new CloudApiClient(credential, n8nTransport(ctx, String(data.accessToken)), {
+		...DEFAULT_RETRY_POLICY,
+		...retry,
+	});
+	return { client, credential };
 }

@@ -10,12 +10,16 @@ import { expectDemoJourneysBehaved } from './harness/demo-report';
 let demo: DemoResult | undefined;
 
 afterAll(async () => {
-  await demo?.shutdown();
+	await demo?.shutdown();
 }, 120_000);
 
 describe('example journeys in real n8n (npm run demo)', () => {
-  it('routes, sends, skips by policy and joins every status back to its journey step', async () => {
-    demo = await runDemo();
-    expectDemoJourneysBehaved(demo);
-  }, 25 * 60_000);
+	it(
+		'routes, sends, skips by policy and joins every status back to its journey step',
+		async () => {
+			demo = await runDemo();
+			expectDemoJourneysBehaved(demo);
+		},
+		25 * 60_000,
+	);
 });

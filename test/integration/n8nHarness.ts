@@ -5,17 +5,17 @@
  * suite (test/e2e) runs the same nodes inside n8n itself.
  */
 import type {
-  ICredentialDataDecryptedObject,
-  IDataObject,
-  IExecuteFunctions,
-  IHookFunctions,
-  IHttpRequestOptions,
-  ILoadOptionsFunctions,
-  INodeExecutionData,
-  INodeType,
-  IWebhookFunctions,
-  IWebhookResponseData,
-  NodeExecutionHint,
+	ICredentialDataDecryptedObject,
+	IDataObject,
+	IExecuteFunctions,
+	IHookFunctions,
+	IHttpRequestOptions,
+	ILoadOptionsFunctions,
+	INodeExecutionData,
+	INodeType,
+	IWebhookFunctions,
+	IWebhookResponseData,
+	NodeExecutionHint,
 } from 'n8n-workflow';
 
 import { buildUrl } from '../../core/transport';
@@ -24,69 +24,86 @@ export type Params = Record<string, unknown>;
 export type Credentials = Record<string, ICredentialDataDecryptedObject>;
 
 function getPath(source: Params, path: string): unknown {
-  let current: unknown = source;
-  for (const part of path.split('.')) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[part];
-  }
-  return current;
+	let current: unknown = source;
+	for (const part of path.split('.')) {
+		if (current === null || typeof current !== 'object') return undefined;
+		current = (current as Record<string, unknown>)[part];
+	}
+	return current;
 }
 
-function resolveParam(params: Params | ((itemIndex: number) => Params), name: string, itemIndex: number, fallback: unknown, options?: { extractValue?: boolean }): unknown {
-  const source = typeof params === 'function' ? params(itemIndex) : params;
-  let value = getPath(source, name);
-  if (value === undefined) value = fallback;
-  if (value && typeof value === 'object' && '__rl' in (value as object) && options?.extractValue !== false) {
-    return (value as { value: unknown }).value;
-  }
-  return value;
+function resolveParam(
+	params: Params | ((itemIndex: number) => Params),
+	name: string,
+	itemIndex: number,
+	fallback: unknown,
+	options?: { extractValue?: boolean },
+): unknown {
+	const source = typeof params === 'function' ? params(itemIndex) : params;
+	let value = getPath(source, name);
+	if (value === undefined) value = fallback;
+	if (
+		value &&
+		typeof value === 'object' &&
+		'__rl' in (value as object) &&
+		options?.extractValue !== false
+	) {
+		return (value as { value: unknown }).value;
+	}
+	return value;
 }
 
 export interface HttpLogEntry {
-  method: string;
-  url: string;
-  status?: number;
-  headers: Record<string, string>;
+	method: string;
+	url: string;
+	status?: number;
+	headers: Record<string, string>;
 }
 
 /** n8n's httpRequest: sends what it is given (headers included), never throws on HTTP status with ignoreHttpStatusErrors. */
 function makeHttp(log: HttpLogEntry[]) {
-  return async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
-    const headers: Record<string, string> = { ...((options.headers as Record<string, string>) ?? {}) };
-    let body: string | FormData | undefined;
-    if (options.body instanceof FormData) body = options.body;
-    else if (options.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
-    const url = buildUrl(options.url, options.qs as Record<string, string> | undefined);
-    const entry: HttpLogEntry = { method: options.method ?? 'GET', url, headers };
-    log.push(entry);
-    const response = await fetch(url, {
-      method: options.method ?? 'GET',
-      headers,
-      body,
-      signal: options.timeout ? AbortSignal.timeout(options.timeout) : undefined,
-    });
-    entry.status = response.status;
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : '';
-    } catch {
-      // keep text
-    }
-    return { statusCode: response.status, body: parsed, headers: Object.fromEntries(response.headers) };
-  };
+	return async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
+		const headers: Record<string, string> = {
+			...((options.headers as Record<string, string>) ?? {}),
+		};
+		let body: string | FormData | undefined;
+		if (options.body instanceof FormData) body = options.body;
+		else if (options.body !== undefined) {
+			headers['Content-Type'] = 'application/json';
+			body = JSON.stringify(options.body);
+		}
+		const url = buildUrl(options.url, options.qs as Record<string, string> | undefined);
+		const entry: HttpLogEntry = { method: options.method ?? 'GET', url, headers };
+		log.push(entry);
+		const response = await fetch(url, {
+			method: options.method ?? 'GET',
+			headers,
+			body,
+			signal: options.timeout ? AbortSignal.timeout(options.timeout) : undefined,
+		});
+		entry.status = response.status;
+		const text = await response.text();
+		let parsed: unknown = text;
+		try {
+			parsed = text ? JSON.parse(text) : '';
+		} catch {
+			// keep text
+		}
+		return {
+			statusCode: response.status,
+			body: parsed,
+			headers: Object.fromEntries(response.headers),
+		};
+	};
 }
 
 const fakeNode = (type: string, parameters: Params = {}) => ({
-  id: 'node-1',
-  name: type,
-  type: `n8n-nodes-whatsapp-journeys.${type}`,
-  typeVersion: 1,
-  position: [0, 0] as [number, number],
-  parameters,
+	id: 'node-1',
+	name: type,
+	type: `n8n-nodes-whatsapp-journeys.${type}`,
+	typeVersion: 1,
+	position: [0, 0] as [number, number],
+	parameters,
 });
 
 /**
@@ -94,162 +111,196 @@ const fakeNode = (type: string, parameters: Params = {}) => ({
  * expressions are in n8n, so every one of them reads as an expression; fixed parameters are stored as they are.
  */
 function rawParameters(parameters: RunOptions['parameters']): Params {
-  if (typeof parameters !== 'function') return parameters;
-  return new Proxy({}, { get: () => '={{ per item }}' }) as Params;
+	if (typeof parameters !== 'function') return parameters;
+	return new Proxy({}, { get: () => '={{ per item }}' }) as Params;
 }
 
 export interface RunOptions {
-  parameters: Params | ((itemIndex: number) => Params);
-  credentials: Credentials;
-  items?: INodeExecutionData[];
-  continueOnFail?: boolean;
-  workflowId?: string;
-  executionId?: string;
-  binary?: Record<number, Record<string, { data: Buffer; mimeType: string; fileName: string }>>;
+	parameters: Params | ((itemIndex: number) => Params);
+	credentials: Credentials;
+	items?: INodeExecutionData[];
+	continueOnFail?: boolean;
+	workflowId?: string;
+	executionId?: string;
+	binary?: Record<number, Record<string, { data: Buffer; mimeType: string; fileName: string }>>;
 }
 
 export interface RunResult {
-  output: INodeExecutionData[][];
-  http: HttpLogEntry[];
-  /** What the node added with addExecutionHints (n8n shows them in the output pane). */
-  hints: NodeExecutionHint[];
+	output: INodeExecutionData[][];
+	http: HttpLogEntry[];
+	/** What the node added with addExecutionHints (n8n shows them in the output pane). */
+	hints: NodeExecutionHint[];
 }
 
 export async function runNode(node: INodeType, opts: RunOptions): Promise<RunResult> {
-  const http: HttpLogEntry[] = [];
-  const hints: NodeExecutionHint[] = [];
-  const items = opts.items ?? [{ json: {} }];
-  const nodeName = node.description.name;
-  const ctx = {
-    getInputData: () => items,
-    getNodeParameter: (name: string, itemIndex: number, fallback?: unknown, options?: { extractValue?: boolean }) =>
-      resolveParam(opts.parameters, name, itemIndex, fallback, options),
-    getCredentials: async (type: string) => {
-      const c = opts.credentials[type];
-      if (!c) throw new Error(`Node does not have any credentials set for "${type}"`);
-      return c;
-    },
-    getNode: () => fakeNode(nodeName, rawParameters(opts.parameters)),
-    getWorkflow: () => ({ id: opts.workflowId ?? 'wf-test', name: 'test', active: false }),
-    getExecutionId: () => opts.executionId ?? 'exec-1',
-    continueOnFail: () => opts.continueOnFail === true,
-    addExecutionHints: (...added: NodeExecutionHint[]) => hints.push(...added),
-    helpers: {
-      httpRequest: makeHttp(http),
-      assertBinaryData: (itemIndex: number, property: string) => {
-        const b = opts.binary?.[itemIndex]?.[property];
-        if (!b) throw new Error(`Item ${itemIndex} has no binary property "${property}"`);
-        return { mimeType: b.mimeType, fileName: b.fileName, data: '' };
-      },
-      getBinaryDataBuffer: async (itemIndex: number, property: string) => {
-        const b = opts.binary?.[itemIndex]?.[property];
-        if (!b) throw new Error(`Item ${itemIndex} has no binary property "${property}"`);
-        return b.data;
-      },
-      returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
-    },
-  } as unknown as IExecuteFunctions;
-  const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
-  return { output, http, hints };
+	const http: HttpLogEntry[] = [];
+	const hints: NodeExecutionHint[] = [];
+	const items = opts.items ?? [{ json: {} }];
+	const nodeName = node.description.name;
+	const ctx = {
+		getInputData: () => items,
+		getNodeParameter: (
+			name: string,
+			itemIndex: number,
+			fallback?: unknown,
+			options?: { extractValue?: boolean },
+		) => resolveParam(opts.parameters, name, itemIndex, fallback, options),
+		getCredentials: async (type: string) => {
+			const c = opts.credentials[type];
+			if (!c) throw new Error(`Node does not have any credentials set for "${type}"`);
+			return c;
+		},
+		getNode: () => fakeNode(nodeName, rawParameters(opts.parameters)),
+		getWorkflow: () => ({ id: opts.workflowId ?? 'wf-test', name: 'test', active: false }),
+		getExecutionId: () => opts.executionId ?? 'exec-1',
+		continueOnFail: () => opts.continueOnFail === true,
+		addExecutionHints: (...added: NodeExecutionHint[]) => hints.push(...added),
+		helpers: {
+			httpRequest: makeHttp(http),
+			assertBinaryData: (itemIndex: number, property: string) => {
+				const b = opts.binary?.[itemIndex]?.[property];
+				if (!b) throw new Error(`Item ${itemIndex} has no binary property "${property}"`);
+				return { mimeType: b.mimeType, fileName: b.fileName, data: '' };
+			},
+			getBinaryDataBuffer: async (itemIndex: number, property: string) => {
+				const b = opts.binary?.[itemIndex]?.[property];
+				if (!b) throw new Error(`Item ${itemIndex} has no binary property "${property}"`);
+				return b.data;
+			},
+			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
+		},
+	} as unknown as IExecuteFunctions;
+	const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
+	return { output, http, hints };
 }
 
 /** A load-options context (resource locator lists, resource mapper). */
-export function loadOptionsContext(node: INodeType, parameters: Params, credentials: Credentials): ILoadOptionsFunctions {
-  const http: HttpLogEntry[] = [];
-  return {
-    getNodeParameter: (name: string, fallback?: unknown, options?: { extractValue?: boolean }) => resolveParam(parameters, name, 0, fallback, options),
-    getCurrentNodeParameter: (name: string) => resolveParam(parameters, name, 0, undefined),
-    getCredentials: async (type: string) => credentials[type],
-    getNode: () => fakeNode(node.description.name),
-    helpers: { httpRequest: makeHttp(http) },
-  } as unknown as ILoadOptionsFunctions;
+export function loadOptionsContext(
+	node: INodeType,
+	parameters: Params,
+	credentials: Credentials,
+): ILoadOptionsFunctions {
+	const http: HttpLogEntry[] = [];
+	return {
+		getNodeParameter: (name: string, fallback?: unknown, options?: { extractValue?: boolean }) =>
+			resolveParam(parameters, name, 0, fallback, options),
+		getCurrentNodeParameter: (name: string) => resolveParam(parameters, name, 0, undefined),
+		getCredentials: async (type: string) => credentials[type],
+		getNode: () => fakeNode(node.description.name),
+		helpers: { httpRequest: makeHttp(http) },
+	} as unknown as ILoadOptionsFunctions;
 }
 
-export function hookContext(node: INodeType, parameters: Params, credentials: Credentials, webhookUrl: string): IHookFunctions {
-  const http: HttpLogEntry[] = [];
-  return {
-    getNodeParameter: (name: string, fallback?: unknown) => resolveParam(parameters, name, 0, fallback),
-    getCredentials: async (type: string) => credentials[type],
-    getNode: () => fakeNode(node.description.name),
-    getWorkflow: () => ({ id: 'wf-trigger', name: 'trigger', active: true }),
-    getNodeWebhookUrl: () => webhookUrl,
-    helpers: { httpRequest: makeHttp(http) },
-  } as unknown as IHookFunctions;
+export function hookContext(
+	node: INodeType,
+	parameters: Params,
+	credentials: Credentials,
+	webhookUrl: string,
+): IHookFunctions {
+	const http: HttpLogEntry[] = [];
+	return {
+		getNodeParameter: (name: string, fallback?: unknown) =>
+			resolveParam(parameters, name, 0, fallback),
+		getCredentials: async (type: string) => credentials[type],
+		getNode: () => fakeNode(node.description.name),
+		getWorkflow: () => ({ id: 'wf-trigger', name: 'trigger', active: true }),
+		getNodeWebhookUrl: () => webhookUrl,
+		helpers: { httpRequest: makeHttp(http) },
+	} as unknown as IHookFunctions;
 }
 
 export interface WebhookCall {
-  webhookName: 'setup' | 'default';
-  query?: Record<string, string>;
-  headers?: Record<string, string>;
-  rawBody?: Buffer;
-  /** Which trigger node of which workflow is called (n8n keys a node's webhooks by both); defaults as hookContext's. */
-  workflowId?: string;
-  nodeId?: string;
-  /** n8n's execution mode: 'webhook' for the production URL, 'manual' for "Listen for test event". */
-  mode?: 'webhook' | 'manual';
-  /** Called when the HTTP answer goes out: from the node's own res.send, or, as n8n does, once webhook() returned. */
-  onAnswer?: (status: number, body: unknown) => void;
+	webhookName: 'setup' | 'default';
+	query?: Record<string, string>;
+	headers?: Record<string, string>;
+	rawBody?: Buffer;
+	/** Which trigger node of which workflow is called (n8n keys a node's webhooks by both); defaults as hookContext's. */
+	workflowId?: string;
+	nodeId?: string;
+	/** n8n's execution mode: 'webhook' for the production URL, 'manual' for "Listen for test event". */
+	mode?: 'webhook' | 'manual';
+	/** Called when the HTTP answer goes out: from the node's own res.send, or, as n8n does, once webhook() returned. */
+	onAnswer?: (status: number, body: unknown) => void;
 }
 
 export interface WebhookResult {
-  status: number;
-  body: unknown;
-  response: IWebhookResponseData;
-  /** Milliseconds from the call to its HTTP answer, and to webhook() returning (when n8n would start the execution). */
-  answeredAfterMs: number;
-  returnedAfterMs: number;
+	status: number;
+	body: unknown;
+	response: IWebhookResponseData;
+	/** Milliseconds from the call to its HTTP answer, and to webhook() returning (when n8n would start the execution). */
+	answeredAfterMs: number;
+	returnedAfterMs: number;
 }
 
 /** Calls the trigger's webhook() as n8n would for one HTTP request, capturing what it answered and when. */
-export async function callWebhook(node: INodeType, parameters: Params, credentials: Credentials, call: WebhookCall): Promise<WebhookResult> {
-  const started = performance.now();
-  let status = 200;
-  let sent: unknown;
-  let answeredAfterMs: number | undefined;
-  const res = {
-    status(code: number) {
-      status = code;
-      return res;
-    },
-    type() {
-      return res;
-    },
-    send(body: unknown) {
-      sent = body;
-      answeredAfterMs = performance.now() - started;
-      call.onAnswer?.(status, body);
-      return res;
-    },
-    end() {
-      return res;
-    },
-  };
-  const headers = Object.fromEntries(Object.entries(call.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-  let body: unknown = {};
-  try {
-    body = call.rawBody ? JSON.parse(call.rawBody.toString('utf8')) : {};
-  } catch {
-    body = {};
-  }
-  const req = { rawBody: call.rawBody, body, header: (name: string) => headers[name.toLowerCase()], headers };
-  const ctx = {
-    getWebhookName: () => call.webhookName,
-    getMode: () => call.mode ?? 'webhook',
-    getWorkflow: () => ({ id: call.workflowId ?? 'wf-trigger', name: 'trigger', active: true }),
-    getRequestObject: () => req,
-    getResponseObject: () => res,
-    getQueryData: () => call.query ?? {},
-    getNodeParameter: (name: string, fallback?: unknown) => resolveParam(parameters, name, 0, fallback),
-    getCredentials: async (type: string) => credentials[type],
-    getNode: () => ({ ...fakeNode(node.description.name), id: call.nodeId ?? 'node-1' }),
-    helpers: { returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })) },
-  } as unknown as IWebhookFunctions;
-  const response = await node.webhook!.call(ctx);
-  const returnedAfterMs = performance.now() - started;
-  if (answeredAfterMs === undefined) {
-    // n8n answers with webhookResponse itself, after starting the execution (responseMode onReceived).
-    answeredAfterMs = returnedAfterMs;
-    call.onAnswer?.(status, response.webhookResponse);
-  }
-  return { status, body: sent ?? response.webhookResponse, response, answeredAfterMs, returnedAfterMs };
+export async function callWebhook(
+	node: INodeType,
+	parameters: Params,
+	credentials: Credentials,
+	call: WebhookCall,
+): Promise<WebhookResult> {
+	const started = performance.now();
+	let status = 200;
+	let sent: unknown;
+	let answeredAfterMs: number | undefined;
+	const res = {
+		status(code: number) {
+			status = code;
+			return res;
+		},
+		type() {
+			return res;
+		},
+		send(body: unknown) {
+			sent = body;
+			answeredAfterMs = performance.now() - started;
+			call.onAnswer?.(status, body);
+			return res;
+		},
+		end() {
+			return res;
+		},
+	};
+	const headers = Object.fromEntries(
+		Object.entries(call.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+	);
+	let body: unknown = {};
+	try {
+		body = call.rawBody ? JSON.parse(call.rawBody.toString('utf8')) : {};
+	} catch {
+		body = {};
+	}
+	const req = {
+		rawBody: call.rawBody,
+		body,
+		header: (name: string) => headers[name.toLowerCase()],
+		headers,
+	};
+	const ctx = {
+		getWebhookName: () => call.webhookName,
+		getMode: () => call.mode ?? 'webhook',
+		getWorkflow: () => ({ id: call.workflowId ?? 'wf-trigger', name: 'trigger', active: true }),
+		getRequestObject: () => req,
+		getResponseObject: () => res,
+		getQueryData: () => call.query ?? {},
+		getNodeParameter: (name: string, fallback?: unknown) =>
+			resolveParam(parameters, name, 0, fallback),
+		getCredentials: async (type: string) => credentials[type],
+		getNode: () => ({ ...fakeNode(node.description.name), id: call.nodeId ?? 'node-1' }),
+		helpers: { returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })) },
+	} as unknown as IWebhookFunctions;
+	const response = await node.webhook!.call(ctx);
+	const returnedAfterMs = performance.now() - started;
+	if (answeredAfterMs === undefined) {
+		// n8n answers with webhookResponse itself, after starting the execution (responseMode onReceived).
+		answeredAfterMs = returnedAfterMs;
+		call.onAnswer?.(status, response.webhookResponse);
+	}
+	return {
+		status,
+		body: sent ?? response.webhookResponse,
+		response,
+		answeredAfterMs,
+		returnedAfterMs,
+	};
 }

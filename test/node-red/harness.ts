@@ -26,30 +26,38 @@ export const WABA_ID = '102290129340398';
 type NodeModule = (RED: NodeAPI) => void;
 
 interface HelperResponse {
-  status: number;
-  body: unknown;
-  text: string;
+	status: number;
+	body: unknown;
+	text: string;
 }
 
 /** The parts of node-red-node-test-helper used here (it ships no typings). */
 export interface TestHelper {
-  init(runtimePath?: string, settings?: Record<string, unknown>): void;
-  load(nodes: NodeModule[], flow: FlowNode[], credentials?: Record<string, Record<string, string>>): Promise<void>;
-  unload(): Promise<void>;
-  /** Deploys new flows into the loaded runtime ("full", "flows" or "nodes", like the editor's Deploy). */
-  setFlows(flow: FlowNode[], type: 'full' | 'flows' | 'nodes', credentials?: Record<string, Record<string, string>>): Promise<void>;
-  /** Runtime settings (merged over Node-RED's defaults) for the next load. */
-  settings(settings: Record<string, unknown>): Record<string, unknown>;
-  getNode(id: string): HelperNode;
-  request(): { get(path: string): PromiseLike<HelperResponse> };
-  /** A sinon spy on Node-RED's log: one call per entry, `level` 20 for node.error. */
-  log(): { args: Array<[{ level: number; id?: string; msg?: unknown }]> };
+	init(runtimePath?: string, settings?: Record<string, unknown>): void;
+	load(
+		nodes: NodeModule[],
+		flow: FlowNode[],
+		credentials?: Record<string, Record<string, string>>,
+	): Promise<void>;
+	unload(): Promise<void>;
+	/** Deploys new flows into the loaded runtime ("full", "flows" or "nodes", like the editor's Deploy). */
+	setFlows(
+		flow: FlowNode[],
+		type: 'full' | 'flows' | 'nodes',
+		credentials?: Record<string, Record<string, string>>,
+	): Promise<void>;
+	/** Runtime settings (merged over Node-RED's defaults) for the next load. */
+	settings(settings: Record<string, unknown>): Record<string, unknown>;
+	getNode(id: string): HelperNode;
+	request(): { get(path: string): PromiseLike<HelperResponse> };
+	/** A sinon spy on Node-RED's log: one call per entry, `level` 20 for node.error. */
+	log(): { args: Array<[{ level: number; id?: string; msg?: unknown }]> };
 }
 
 export interface HelperNode {
-  on(event: 'input', listener: (msg: NodeMessage) => void): void;
-  on(event: 'call:status', listener: (call: { args: unknown[] }) => void): void;
-  receive(msg: NodeMessage): void;
+	on(event: 'input', listener: (msg: NodeMessage) => void): void;
+	on(event: 'call:status', listener: (call: { args: unknown[] }) => void): void;
+	receive(msg: NodeMessage): void;
 }
 
 export type FlowNode = { id: string; type: string; [property: string]: unknown };
@@ -57,7 +65,13 @@ export type FlowNode = { id: string; type: string; [property: string]: unknown }
 export const helper = require('node-red-node-test-helper') as TestHelper;
 helper.init(require.resolve('node-red'));
 
-export const NODES: NodeModule[] = [cloudConfigNode, sendTemplateNode, sendMessageNode, checkWindowNode, webhookStatusNode];
+export const NODES: NodeModule[] = [
+	cloudConfigNode,
+	sendTemplateNode,
+	sendMessageNode,
+	checkWindowNode,
+	webhookStatusNode,
+];
 
 const tmp = mkdtempSync(join(tmpdir(), 'wj-node-red-'));
 // Registered in the importing test file: its store files go when it ends.
@@ -67,32 +81,52 @@ export const newStorePath = (): string => join(tmp, `store-${process.pid}-${++st
 
 export const FLOW_ID = 'flow-journeys';
 
-export function configNode(sandbox: Pick<Sandbox, 'url'>, storePath: string, extra: Record<string, unknown> = {}): FlowNode {
-  return {
-    id: 'cfg',
-    type: 'whatsapp-cloud-config',
-    name: 'sandbox number',
-    phoneNumberId: PHONE_NUMBER_ID,
-    wabaId: WABA_ID,
-    apiVersion: 'v25.0',
-    baseUrl: sandbox.url,
-    storeType: 'embedded',
-    storePath,
-    ...extra,
-  };
+export function configNode(
+	sandbox: Pick<Sandbox, 'url'>,
+	storePath: string,
+	extra: Record<string, unknown> = {},
+): FlowNode {
+	return {
+		id: 'cfg',
+		type: 'whatsapp-cloud-config',
+		name: 'sandbox number',
+		phoneNumberId: PHONE_NUMBER_ID,
+		wabaId: WABA_ID,
+		apiVersion: 'v25.0',
+		baseUrl: sandbox.url,
+		storeType: 'embedded',
+		storePath,
+		...extra,
+	};
 }
 
-export const CREDENTIALS = { cfg: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN } };
+export const CREDENTIALS = {
+	cfg: { accessToken: TOKEN, appSecret: APP_SECRET, verifyToken: VERIFY_TOKEN },
+};
 
 /** A flow tab, the config, the given nodes, and helper/catch nodes to observe them. Flow nodes need x/y to count as such. */
-export function flow(sandbox: Pick<Sandbox, 'url'>, storePath: string, nodes: FlowNode[], configExtra: Record<string, unknown> = {}): FlowNode[] {
-  return [
-    { id: FLOW_ID, type: 'tab', label: 'journeys' },
-    configNode(sandbox, storePath, configExtra),
-    ...nodes.map((n) => ({ z: FLOW_ID, x: 100, y: 100, ...n })),
-    { id: 'catch', type: 'catch', z: FLOW_ID, x: 100, y: 200, scope: null, uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper', z: FLOW_ID, x: 300, y: 200 },
-  ];
+export function flow(
+	sandbox: Pick<Sandbox, 'url'>,
+	storePath: string,
+	nodes: FlowNode[],
+	configExtra: Record<string, unknown> = {},
+): FlowNode[] {
+	return [
+		{ id: FLOW_ID, type: 'tab', label: 'journeys' },
+		configNode(sandbox, storePath, configExtra),
+		...nodes.map((n) => ({ z: FLOW_ID, x: 100, y: 100, ...n })),
+		{
+			id: 'catch',
+			type: 'catch',
+			z: FLOW_ID,
+			x: 100,
+			y: 200,
+			scope: null,
+			uncaught: false,
+			wires: [['caught']],
+		},
+		{ id: 'caught', type: 'helper', z: FLOW_ID, x: 300, y: 200 },
+	];
 }
 
 /**
@@ -100,91 +134,101 @@ export function flow(sandbox: Pick<Sandbox, 'url'>, storePath: string, nodes: Fl
  * any node starts: a node that calls Meta on start (automatic registration) needs its route served by then.
  */
 export async function load(
-  flowNodes: FlowNode[],
-  credentials: Record<string, Record<string, string>> = CREDENTIALS,
-  beforeStart?: (RED: NodeAPI) => void,
+	flowNodes: FlowNode[],
+	credentials: Record<string, Record<string, string>> = CREDENTIALS,
+	beforeStart?: (RED: NodeAPI) => void,
 ): Promise<NodeAPI> {
-  let captured: NodeAPI | undefined;
-  const capture: NodeModule = (RED) => {
-    captured = RED;
-    beforeStart?.(RED);
-  };
-  await helper.load([...NODES, capture], flowNodes, credentials);
-  if (!captured) throw new Error('the helper did not pass RED to the node modules');
-  return captured;
+	let captured: NodeAPI | undefined;
+	const capture: NodeModule = (RED) => {
+		captured = RED;
+		beforeStart?.(RED);
+	};
+	await helper.load([...NODES, capture], flowNodes, credentials);
+	if (!captured) throw new Error('the helper did not pass RED to the node modules');
+	return captured;
 }
 
 /** Messages arriving at a helper node, with a way to wait for a count. */
 export class Collector {
-  readonly messages: NodeMessage[] = [];
-  private waiters: Array<() => void> = [];
+	readonly messages: NodeMessage[] = [];
+	private waiters: Array<() => void> = [];
 
-  constructor(id: string) {
-    helper.getNode(id).on('input', (msg) => {
-      this.messages.push(msg);
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-  }
+	constructor(id: string) {
+		helper.getNode(id).on('input', (msg) => {
+			this.messages.push(msg);
+			for (const wake of this.waiters.splice(0)) wake();
+		});
+	}
 
-  async waitFor(count: number, timeoutMs = 5000): Promise<NodeMessage[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.messages.length < count) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`expected ${count} messages, got ${this.messages.length}: ${JSON.stringify(this.messages.map((m) => m.payload ?? m.error))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    return this.messages;
-  }
+	async waitFor(count: number, timeoutMs = 5000): Promise<NodeMessage[]> {
+		const deadline = Date.now() + timeoutMs;
+		while (this.messages.length < count) {
+			const left = deadline - Date.now();
+			if (left <= 0)
+				throw new Error(
+					`expected ${count} messages, got ${this.messages.length}: ${JSON.stringify(this.messages.map((m) => m.payload ?? m.error))}`,
+				);
+			await new Promise<void>((resolve) => {
+				const timer = setTimeout(resolve, left);
+				this.waiters.push(() => {
+					clearTimeout(timer);
+					resolve();
+				});
+			});
+		}
+		return this.messages;
+	}
 }
 
 /** An HTTP server whose handler can be swapped: RED.httpNode of the flow loaded for the current test. */
 export class NodeHttpServer {
-  handler?: http.RequestListener;
-  private readonly server = http.createServer((req, res) => {
-    if (this.handler) this.handler(req, res);
-    else {
-      res.statusCode = 503;
-      res.end('no flow loaded');
-    }
-  });
-  url = '';
+	handler?: http.RequestListener;
+	private readonly server = http.createServer((req, res) => {
+		if (this.handler) this.handler(req, res);
+		else {
+			res.statusCode = 503;
+			res.end('no flow loaded');
+		}
+	});
+	url = '';
 
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
+	async start(): Promise<void> {
+		await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+		this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+	}
 
-  /** Serves RED.httpNode, under `httpNodeRoot` (mounted like Node-RED does) when it is not "/". */
-  serve(RED: NodeAPI, httpNodeRoot = '/'): void {
-    if (httpNodeRoot === '/') {
-      this.handler = RED.httpNode as unknown as http.RequestListener;
-      return;
-    }
-    const express = require('express') as () => http.RequestListener & { use(path: string, app: unknown): void };
-    const root = express();
-    root.use(httpNodeRoot, RED.httpNode);
-    this.handler = root;
-  }
+	/** Serves RED.httpNode, under `httpNodeRoot` (mounted like Node-RED does) when it is not "/". */
+	serve(RED: NodeAPI, httpNodeRoot = '/'): void {
+		if (httpNodeRoot === '/') {
+			this.handler = RED.httpNode as unknown as http.RequestListener;
+			return;
+		}
+		const express = require('express') as () => http.RequestListener & {
+			use(path: string, app: unknown): void;
+		};
+		const root = express();
+		root.use(httpNodeRoot, RED.httpNode);
+		this.handler = root;
+	}
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
+	async close(): Promise<void> {
+		this.server.closeAllConnections();
+		await new Promise<void>((resolve) => this.server.close(() => resolve()));
+	}
 }
 
-export async function control<T = { data: Array<Record<string, unknown>> }>(sandbox: Sandbox, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return (await response.json()) as T;
+export async function control<T = { data: Array<Record<string, unknown>> }>(
+	sandbox: Sandbox,
+	path: string,
+	body?: unknown,
+): Promise<T> {
+	const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
+		method: body === undefined ? 'GET' : 'POST',
+		headers: { 'Content-Type': 'application/json' },
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	return (await response.json()) as T;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> =>
+	new Promise((resolve) => setTimeout(resolve, ms));

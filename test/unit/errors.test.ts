@@ -62,7 +62,9 @@ describe('describeMetaError', () => {
 	});
 
 	it('marks as retryable only the codes that prove the message was refused', () => {
-		const retryable = KNOWN_META_ERROR_CODES.filter((code) => describeMetaError(code).retryable).sort((a, b) => a - b);
+		const retryable = KNOWN_META_ERROR_CODES.filter(
+			(code) => describeMetaError(code).retryable,
+		).sort((a, b) => a - b);
 		expect(retryable).toEqual([4, 80007, 130429, 131056]);
 	});
 
@@ -73,7 +75,12 @@ describe('describeMetaError', () => {
 	});
 
 	it('reads an HTTP 5xx without a code as a cautious server error', () => {
-		expect(describeMetaError(undefined, 502)).toMatchObject({ category: 'server', retry: 'cautious', retryable: false, code: -1 });
+		expect(describeMetaError(undefined, 502)).toMatchObject({
+			category: 'server',
+			retry: 'cautious',
+			retryable: false,
+			code: -1,
+		});
 	});
 
 	it('decides on the code, not on the HTTP status', () => {
@@ -113,13 +120,21 @@ describe('httpStatusForCode', () => {
 
 describe('metaErrorBody', () => {
 	it("builds Meta's error JSON with the code in the message and WhatsApp error_data", () => {
-		const body = metaErrorBody(131047, 'Re-engagement message', 'Message failed to send because more than 24 hours have passed', 'trace-1');
+		const body = metaErrorBody(
+			131047,
+			'Re-engagement message',
+			'Message failed to send because more than 24 hours have passed',
+			'trace-1',
+		);
 		expect(body).toEqual({
 			error: {
 				message: '(#131047) Re-engagement message',
 				type: 'OAuthException',
 				code: 131047,
-				error_data: { messaging_product: 'whatsapp', details: 'Message failed to send because more than 24 hours have passed' },
+				error_data: {
+					messaging_product: 'whatsapp',
+					details: 'Message failed to send because more than 24 hours have passed',
+				},
 				fbtrace_id: 'trace-1',
 			},
 		});
@@ -134,16 +149,32 @@ describe('metaErrorBody', () => {
 
 describe('WhatsAppApiError', () => {
 	it("parses Meta's error JSON and carries the catalogue's reading", () => {
-		const error = WhatsAppApiError.fromResponse(400, metaErrorBody(130429, 'Rate limit hit', 'too many messages', 'AbC'));
+		const error = WhatsAppApiError.fromResponse(
+			400,
+			metaErrorBody(130429, 'Rate limit hit', 'too many messages', 'AbC'),
+		);
 		expect(error).toBeInstanceOf(Error);
-		expect(error).toMatchObject({ httpStatus: 400, code: 130429, details: 'too many messages', fbtraceId: 'AbC', acceptedUnknown: false });
+		expect(error).toMatchObject({
+			httpStatus: 400,
+			code: 130429,
+			details: 'too many messages',
+			fbtraceId: 'AbC',
+			acceptedUnknown: false,
+		});
 		expect(error.info).toMatchObject({ category: 'throttled', retryable: true });
 		expect(error.message).toContain('130429');
 		expect(error.message).toContain('too many messages');
 	});
 
 	it('parses a JSON string body and error_data given as a string', () => {
-		const raw = JSON.stringify({ error: { message: '(#132001) Template name does not exist in the translation', code: 132001, error_data: 'template name (x) does not exist in en_US', fbtrace_id: 't' } });
+		const raw = JSON.stringify({
+			error: {
+				message: '(#132001) Template name does not exist in the translation',
+				code: 132001,
+				error_data: 'template name (x) does not exist in en_US',
+				fbtrace_id: 't',
+			},
+		});
 		const error = WhatsAppApiError.fromResponse(404, raw);
 		expect(error.code).toBe(132001);
 		expect(error.details).toBe('template name (x) does not exist in en_US');
@@ -173,7 +204,11 @@ describe('WhatsAppApiError', () => {
 	});
 
 	it('reads a failed status webhook error', () => {
-		const error = WhatsAppApiError.fromStatusError({ code: 131050, title: 'User has stopped marketing messages', error_data: { details: 'opted out' } });
+		const error = WhatsAppApiError.fromStatusError({
+			code: 131050,
+			title: 'User has stopped marketing messages',
+			error_data: { details: 'opted out' },
+		});
 		expect(error.info.category).toBe('opt_out');
 		expect(error.acceptedUnknown).toBe(false);
 	});
@@ -181,18 +216,32 @@ describe('WhatsAppApiError', () => {
 	it('never exposes a token in its message or JSON', () => {
 		const token = 'EAAJB' + 'x'.repeat(60);
 		const error = WhatsAppApiError.fromResponse(400, {
-			error: { message: `Invalid OAuth access token - Cannot parse access token ${token}`, code: 190, fbtrace_id: 't', error_data: { details: `url?access_token=${token}` } },
+			error: {
+				message: `Invalid OAuth access token - Cannot parse access token ${token}`,
+				code: 190,
+				fbtrace_id: 't',
+				error_data: { details: `url?access_token=${token}` },
+			},
 		});
 		const json = JSON.stringify(error.toJSON());
 		expect(json).not.toContain(token);
 		expect(error.message).not.toContain(token);
-		expect(error.toJSON()).toMatchObject({ code: 190, category: 'auth', retry: 'fix_credential', acceptedUnknown: false });
+		expect(error.toJSON()).toMatchObject({
+			code: 190,
+			category: 'auth',
+			retry: 'fix_credential',
+			acceptedUnknown: false,
+		});
 	});
 });
 
 describe('redactSecrets', () => {
 	it('removes bearer tokens and secret query parameters', () => {
-		expect(redactSecrets('Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123')).toBe('Authorization: Bearer [redacted]');
-		expect(redactSecrets('GET /x?appsecret_proof=deadbeef&y=1')).toBe('GET /x?appsecret_proof=[redacted]&y=1');
+		expect(redactSecrets('Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123')).toBe(
+			'Authorization: Bearer [redacted]',
+		);
+		expect(redactSecrets('GET /x?appsecret_proof=deadbeef&y=1')).toBe(
+			'GET /x?appsecret_proof=[redacted]&y=1',
+		);
 	});
 });

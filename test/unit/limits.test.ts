@@ -1,113 +1,137 @@
 import { LocalSlotStore, SLOT_WINDOW_MS, SendPacer, backoffMs } from '../../core';
 
 describe('SendPacer', () => {
-  it('spaces sends for one phone number (1000 + tolerance)/mps ms apart, however many callers race', async () => {
-    let now = 1_000_000;
-    const waits: number[] = [];
-    const pacer = new SendPacer('123', {
-      messagesPerSecond: 80,
-      pairIntervalMs: 0,
-      slots: new LocalSlotStore(),
-      now: () => now,
-      sleep: async (ms) => void waits.push(ms),
-    });
-    await Promise.all(Array.from({ length: 160 }, (_, i) => pacer.acquire(`4479111234${i}`)));
-    // 160 sends at 80/s: slots (1000 + tolerance)/80 ms apart, so no 1-second window holds more than 80.
-    const interval = SLOT_WINDOW_MS / 80;
-    expect(waits).toHaveLength(159);
-    expect(Math.max(...waits)).toBeCloseTo(159 * interval, 5);
-    const sorted = [...waits].sort((a, b) => a - b);
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i] - sorted[i - 1]).toBeCloseTo(interval, 5);
-    now += 10_000;
-  });
+	it('spaces sends for one phone number (1000 + tolerance)/mps ms apart, however many callers race', async () => {
+		let now = 1_000_000;
+		const waits: number[] = [];
+		const pacer = new SendPacer('123', {
+			messagesPerSecond: 80,
+			pairIntervalMs: 0,
+			slots: new LocalSlotStore(),
+			now: () => now,
+			sleep: async (ms) => void waits.push(ms),
+		});
+		await Promise.all(Array.from({ length: 160 }, (_, i) => pacer.acquire(`4479111234${i}`)));
+		// 160 sends at 80/s: slots (1000 + tolerance)/80 ms apart, so no 1-second window holds more than 80.
+		const interval = SLOT_WINDOW_MS / 80;
+		expect(waits).toHaveLength(159);
+		expect(Math.max(...waits)).toBeCloseTo(159 * interval, 5);
+		const sorted = [...waits].sort((a, b) => a - b);
+		for (let i = 1; i < sorted.length; i++)
+			expect(sorted[i] - sorted[i - 1]).toBeCloseTo(interval, 5);
+		now += 10_000;
+	});
 
-  it('shares the budget between two pacers of the same number on one slot store (two executions)', async () => {
-    const slots = new LocalSlotStore();
-    const now = () => 5_000;
-    const waits: number[] = [];
-    const make = () => new SendPacer('555', { messagesPerSecond: 10, pairIntervalMs: 0, slots, now, sleep: async (ms) => void waits.push(ms) });
-    const a = make();
-    const b = make();
-    await Promise.all([a.acquire('1'), b.acquire('2'), a.acquire('3'), b.acquire('4')]);
-    const i10 = SLOT_WINDOW_MS / 10;
-    expect(waits.sort((x, y) => x - y)).toEqual([i10, 2 * i10, 3 * i10]);
-  });
+	it('shares the budget between two pacers of the same number on one slot store (two executions)', async () => {
+		const slots = new LocalSlotStore();
+		const now = () => 5_000;
+		const waits: number[] = [];
+		const make = () =>
+			new SendPacer('555', {
+				messagesPerSecond: 10,
+				pairIntervalMs: 0,
+				slots,
+				now,
+				sleep: async (ms) => void waits.push(ms),
+			});
+		const a = make();
+		const b = make();
+		await Promise.all([a.acquire('1'), b.acquire('2'), a.acquire('3'), b.acquire('4')]);
+		const i10 = SLOT_WINDOW_MS / 10;
+		expect(waits.sort((x, y) => x - y)).toEqual([i10, 2 * i10, 3 * i10]);
+	});
 
-  it('keeps two messages to the same recipient a pair interval apart', async () => {
-    const waits: number[] = [];
-    const pacer = new SendPacer('1', { messagesPerSecond: 1000, pairIntervalMs: 6000, slots: new LocalSlotStore(), now: () => 0, sleep: async (ms) => void waits.push(ms) });
-    await pacer.acquire('447911123456');
-    await pacer.acquire('447911123456');
-    await pacer.acquire('447911123457');
-    expect(waits).toEqual([6000, 2 * (SLOT_WINDOW_MS / 1000)]);
-  });
+	it('keeps two messages to the same recipient a pair interval apart', async () => {
+		const waits: number[] = [];
+		const pacer = new SendPacer('1', {
+			messagesPerSecond: 1000,
+			pairIntervalMs: 6000,
+			slots: new LocalSlotStore(),
+			now: () => 0,
+			sleep: async (ms) => void waits.push(ms),
+		});
+		await pacer.acquire('447911123456');
+		await pacer.acquire('447911123456');
+		await pacer.acquire('447911123457');
+		expect(waits).toEqual([6000, 2 * (SLOT_WINDOW_MS / 1000)]);
+	});
 
-  it('never lets senders woken late by a stalled event loop go out as a burst', async () => {
-    const pacer = new SendPacer('9', { messagesPerSecond: 40, pairIntervalMs: 0, slots: new LocalSlotStore() });
-    const sent: number[] = [];
-    const senders = Array.from({ length: 70 }, (_, i) => pacer.acquire(String(i)).then(() => void sent.push(Date.now())));
-    // Block the event loop for 400 ms a quarter second in, as a busy n8n worker would.
-    await new Promise((r) => setTimeout(r, 250));
-    const until = Date.now() + 400;
-    while (Date.now() < until) {
-      // busy
-    }
-    await Promise.all(senders);
-    sent.sort((a, b) => a - b);
-    const worst = Math.max(...sent.map((t) => sent.filter((u) => u > t - 1000 && u <= t).length));
-    expect(worst).toBeLessThanOrEqual(40);
-  });
+	it('never lets senders woken late by a stalled event loop go out as a burst', async () => {
+		const pacer = new SendPacer('9', {
+			messagesPerSecond: 40,
+			pairIntervalMs: 0,
+			slots: new LocalSlotStore(),
+		});
+		const sent: number[] = [];
+		const senders = Array.from({ length: 70 }, (_, i) =>
+			pacer.acquire(String(i)).then(() => void sent.push(Date.now())),
+		);
+		// Block the event loop for 400 ms a quarter second in, as a busy n8n worker would.
+		await new Promise((r) => setTimeout(r, 250));
+		const until = Date.now() + 400;
+		while (Date.now() < until) {
+			// busy
+		}
+		await Promise.all(senders);
+		sent.sort((a, b) => a - b);
+		const worst = Math.max(...sent.map((t) => sent.filter((u) => u > t - 1000 && u <= t).length));
+		expect(worst).toBeLessThanOrEqual(40);
+	});
 
-  it('refuses a throughput outside Meta\'s levels', () => {
-    expect(() => new SendPacer('1', { messagesPerSecond: -1, pairIntervalMs: 0 })).toThrow(/between 0 \(no pacing\) and 1000/);
-    expect(() => new SendPacer('1', { messagesPerSecond: 1001, pairIntervalMs: 0 })).toThrow(/between 0 \(no pacing\) and 1000/);
-  });
+	it("refuses a throughput outside Meta's levels", () => {
+		expect(() => new SendPacer('1', { messagesPerSecond: -1, pairIntervalMs: 0 })).toThrow(
+			/between 0 \(no pacing\) and 1000/,
+		);
+		expect(() => new SendPacer('1', { messagesPerSecond: 1001, pairIntervalMs: 0 })).toThrow(
+			/between 0 \(no pacing\) and 1000/,
+		);
+	});
 
-  it('a sender that wakes late takes a new throughput slot but keeps its recipient\'s pair slot', async () => {
-    let clock = 1_000;
-    let late = 50; // the first sleep overruns by 50 ms (a busy event loop), later ones are on time
-    const pacer = new SendPacer('late', {
-      messagesPerSecond: 10,
-      pairIntervalMs: 6000,
-      slots: new LocalSlotStore(),
-      now: () => clock,
-      sleep: async (ms) => {
-        clock += ms + late;
-        late = 0;
-      },
-    });
-    await pacer.acquire('a'); // first slot, no wait
-    await pacer.acquire('b'); // waits one slot, wakes 50 ms late, re-reserves
-    // One more throughput slot, not b's next pair slot 6 s later.
-    expect(clock).toBeLessThan(1_000 + 3 * pacer.intervalMs);
-  });
+	it("a sender that wakes late takes a new throughput slot but keeps its recipient's pair slot", async () => {
+		let clock = 1_000;
+		let late = 50; // the first sleep overruns by 50 ms (a busy event loop), later ones are on time
+		const pacer = new SendPacer('late', {
+			messagesPerSecond: 10,
+			pairIntervalMs: 6000,
+			slots: new LocalSlotStore(),
+			now: () => clock,
+			sleep: async (ms) => {
+				clock += ms + late;
+				late = 0;
+			},
+		});
+		await pacer.acquire('a'); // first slot, no wait
+		await pacer.acquire('b'); // waits one slot, wakes 50 ms late, re-reserves
+		// One more throughput slot, not b's next pair slot 6 s later.
+		expect(clock).toBeLessThan(1_000 + 3 * pacer.intervalMs);
+	});
 
-  it('with throughput pacing off (0), still spaces messages to the same recipient', async () => {
-    let clock = 1_000;
-    const waits: number[] = [];
-    const pacer = new SendPacer('unpaced', {
-      messagesPerSecond: 0,
-      pairIntervalMs: 6000,
-      slots: new LocalSlotStore(),
-      now: () => clock,
-      sleep: async (ms) => {
-        waits.push(ms);
-        clock += ms;
-      },
-    });
-    for (const waId of ['a', 'b', 'c', 'd']) await pacer.acquire(waId);
-    expect(waits).toEqual([]); // distinct recipients leave at once: no throughput slots
-    await pacer.acquire('a');
-    expect(waits).toEqual([6000]); // the same recipient waits its pair interval
-  });
+	it('with throughput pacing off (0), still spaces messages to the same recipient', async () => {
+		let clock = 1_000;
+		const waits: number[] = [];
+		const pacer = new SendPacer('unpaced', {
+			messagesPerSecond: 0,
+			pairIntervalMs: 6000,
+			slots: new LocalSlotStore(),
+			now: () => clock,
+			sleep: async (ms) => {
+				waits.push(ms);
+				clock += ms;
+			},
+		});
+		for (const waId of ['a', 'b', 'c', 'd']) await pacer.acquire(waId);
+		expect(waits).toEqual([]); // distinct recipients leave at once: no throughput slots
+		await pacer.acquire('a');
+		expect(waits).toEqual([6000]); // the same recipient waits its pair interval
+	});
 });
 
 describe('backoffMs', () => {
-  it('grows exponentially with jitter and stays capped', () => {
-    expect(backoffMs(1, 'throughput', () => 0)).toBe(125);
-    expect(backoffMs(1, 'throughput', () => 1)).toBe(375);
-    expect(backoffMs(10, 'throughput', () => 1)).toBe(8125);
-    expect(backoffMs(1, 'pairRate', () => 0.5)).toBe(4000);
-    expect(backoffMs(2, 'pairRate', () => 0.5)).toBe(16000);
-  });
+	it('grows exponentially with jitter and stays capped', () => {
+		expect(backoffMs(1, 'throughput', () => 0)).toBe(125);
+		expect(backoffMs(1, 'throughput', () => 1)).toBe(375);
+		expect(backoffMs(10, 'throughput', () => 1)).toBe(8125);
+		expect(backoffMs(1, 'pairRate', () => 0.5)).toBe(4000);
+		expect(backoffMs(2, 'pairRate', () => 0.5)).toBe(16000);
+	});
 });

@@ -63,7 +63,9 @@ describe('normalizePhoneNumber', () => {
 
 	it('accepts numbers outside any numbering plan only in "possible" mode', () => {
 		expect(() => normalizePhoneNumber('+1 555 123 4567')).toThrow(PhoneNumberError);
-		expect(normalizePhoneNumber('+1 555 123 4567', undefined, { validation: 'possible' }).e164).toBe('+15551234567');
+		expect(
+			normalizePhoneNumber('+1 555 123 4567', undefined, { validation: 'possible' }).e164,
+		).toBe('+15551234567');
 	});
 });
 

@@ -3,18 +3,18 @@ import { stateStoreContract } from './state.contract';
 
 /** Memory data lives in the object, so "another connection" is the same object (closing it twice is harmless). */
 stateStoreContract('MemoryStateStore', {
-  create: async () => new MemoryStateStore(),
-  connect: async (store: JourneyStateStore) => store,
+	create: async () => new MemoryStateStore(),
+	connect: async (store: JourneyStateStore) => store,
 });
 
 describe('createStateStore', () => {
-  it('builds the memory backend', () => {
-    expect(createStateStore({ backend: 'memory' })).toBeInstanceOf(MemoryStateStore);
-  });
+	it('builds the memory backend', () => {
+		expect(createStateStore({ backend: 'memory' })).toBeInstanceOf(MemoryStateStore);
+	});
 
-  it('names the accepted backends when given another', () => {
-    expect(() => createStateStore({ backend: 'postgres' } as never)).toThrow(
-      /backend must be 'embedded', 'redis' or 'memory'; got "postgres"/,
-    );
-  });
+	it('names the accepted backends when given another', () => {
+		expect(() => createStateStore({ backend: 'postgres' } as never)).toThrow(
+			/backend must be 'embedded', 'redis' or 'memory'; got "postgres"/,
+		);
+	});
 });

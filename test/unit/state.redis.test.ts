@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { createStateStore, RedisStateStore, type EventBatchItem, type JourneyStateStore } from '../../core/state';
+import {
+	createStateStore,
+	RedisStateStore,
+	type EventBatchItem,
+	type JourneyStateStore,
+} from '../../core/state';
 import { stateStoreContract } from './state.contract';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
@@ -10,106 +15,113 @@ let admin: Redis;
 let counter = 0;
 
 beforeAll(() => {
-  admin = new Redis(CONNECTION);
+	admin = new Redis(CONNECTION);
 });
 
 afterAll(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await admin.del(...keys);
-  } while (cursor !== '0');
-  await admin.quit();
+	let cursor = '0';
+	do {
+		const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
+		cursor = next;
+		if (keys.length) await admin.del(...keys);
+	} while (cursor !== '0');
+	await admin.quit();
 });
 
 stateStoreContract('RedisStateStore', {
-  create: async () => new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
-  connect: async (store: JourneyStateStore) =>
-    new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
+	create: async () =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
+	connect: async (store: JourneyStateStore) =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
 });
 
 describe('RedisStateStore specifics', () => {
-  const prefix = () => `${RUN_PREFIX}x${++counter}:`;
+	const prefix = () => `${RUN_PREFIX}x${++counter}:`;
 
-  it('sets TTLs so keys go once they cannot matter, and opt-outs never expire', async () => {
-    const p = prefix();
-    const store = new RedisStateStore({ redis: admin, keyPrefix: p });
-    const now = new Date();
-    await store.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: now });
-    await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.T', at: now });
-    await store.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.T', status: 'sent', at: now });
-    await store.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: now });
-    await store.reserveSendSlot({ key: 'pace', intervalMs: 50 });
-    const ttl = async (k: string) => admin.pttl(`${p}${k}`);
-    const hour = 3_600_000;
-    expect(await ttl('w:pn:wa')).toBeGreaterThan(71 * hour);
-    expect(await ttl('w:pn:wa')).toBeLessThanOrEqual(72 * hour);
-    expect(await ttl('e:pn:message:wamid.T')).toBeGreaterThan(7 * 24 * hour - 60_000);
-    expect(await ttl('s:pn:wamid.T')).toBeGreaterThan(29 * 24 * hour);
-    expect(await ttl('o:pn:wa')).toBe(-1);
-    expect(await ttl('r:pace')).toBeGreaterThan(0);
-    expect(await ttl('r:pace')).toBeLessThanOrEqual(2_100);
-    await store.close();
-  });
+	it('sets TTLs so keys go once they cannot matter, and opt-outs never expire', async () => {
+		const p = prefix();
+		const store = new RedisStateStore({ redis: admin, keyPrefix: p });
+		const now = new Date();
+		await store.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: now });
+		await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.T', at: now });
+		await store.recordStatus({
+			phoneNumberId: 'pn',
+			messageId: 'wamid.T',
+			status: 'sent',
+			at: now,
+		});
+		await store.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: now });
+		await store.reserveSendSlot({ key: 'pace', intervalMs: 50 });
+		const ttl = async (k: string) => admin.pttl(`${p}${k}`);
+		const hour = 3_600_000;
+		expect(await ttl('w:pn:wa')).toBeGreaterThan(71 * hour);
+		expect(await ttl('w:pn:wa')).toBeLessThanOrEqual(72 * hour);
+		expect(await ttl('e:pn:message:wamid.T')).toBeGreaterThan(7 * 24 * hour - 60_000);
+		expect(await ttl('s:pn:wamid.T')).toBeGreaterThan(29 * 24 * hour);
+		expect(await ttl('o:pn:wa')).toBe(-1);
+		expect(await ttl('r:pace')).toBeGreaterThan(0);
+		expect(await ttl('r:pace')).toBeLessThanOrEqual(2_100);
+		await store.close();
+	});
 
-  it('leaves a client it was given open on close, and closes a connection it made', async () => {
-    const borrowed = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
-    await borrowed.close();
-    expect(await admin.ping()).toBe('PONG');
+	it('leaves a client it was given open on close, and closes a connection it made', async () => {
+		const borrowed = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+		await borrowed.close();
+		expect(await admin.ping()).toBe('PONG');
 
-    const own = createStateStore({ backend: 'redis', redis: CONNECTION, keyPrefix: prefix() });
-    expect(own).toBeInstanceOf(RedisStateStore);
-    await own.rememberEvent({ phoneNumberId: 'pn', eventId: 'e1' });
-    await own.close();
-    await expect(own.rememberEvent({ phoneNumberId: 'pn', eventId: 'e2' })).rejects.toThrow();
-  });
+		const own = createStateStore({ backend: 'redis', redis: CONNECTION, keyPrefix: prefix() });
+		expect(own).toBeInstanceOf(RedisStateStore);
+		await own.rememberEvent({ phoneNumberId: 'pn', eventId: 'e1' });
+		await own.close();
+		await expect(own.rememberEvent({ phoneNumberId: 'pn', eventId: 'e2' })).rejects.toThrow();
+	});
 
-  it('keeps fractional send-slot spacing exact (80 messages/s = 12.5 ms)', async () => {
-    const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
-    const t0 = Date.UTC(2025, 5, 18, 12, 0, 0);
-    const slots = [];
-    for (let i = 0; i < 5; i++) slots.push(await store.reserveSendSlot({ key: 'pace', intervalMs: 12.5, now: t0 }));
-    expect(slots).toEqual([t0, t0 + 12.5, t0 + 25, t0 + 37.5, t0 + 50]);
-  });
+	it('keeps fractional send-slot spacing exact (80 messages/s = 12.5 ms)', async () => {
+		const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+		const t0 = Date.UTC(2025, 5, 18, 12, 0, 0);
+		const slots = [];
+		for (let i = 0; i < 5; i++)
+			slots.push(await store.reserveSendSlot({ key: 'pace', intervalMs: 12.5, now: t0 }));
+		expect(slots).toEqual([t0, t0 + 12.5, t0 + 25, t0 + 37.5, t0 + 50]);
+	});
 
-  it('reloads its scripts after Redis forgets them', async () => {
-    const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
-    await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'before' });
-    await admin.script('FLUSH');
-    expect(await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'after' })).toBe(true);
-  });
+	it('reloads its scripts after Redis forgets them', async () => {
+		const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+		await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'before' });
+		await admin.script('FLUSH');
+		expect(await store.rememberEvent({ phoneNumberId: 'pn', eventId: 'after' })).toBe(true);
+	});
 
-  it('reloads its scripts after Redis forgets them in the middle of batches, applying each item once', async () => {
-    const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
-    const t = new Date();
-    const batch = (id: string): EventBatchItem[] =>
-      (['sent', 'read'] as const).map((status) => ({
-        remember: { phoneNumberId: 'pn', eventId: `status:${id}:${status}` },
-        writes: [{ kind: 'status', phoneNumberId: 'pn', messageId: id, status, at: t }],
-      }));
-    await admin.script('FLUSH');
-    const first = await store.applyEventBatch(batch('m1'));
-    expect(first.map((r) => r.statuses[0])).toEqual([
-      { applied: true, regression: false },
-      { applied: true, previous: 'sent', regression: false },
-    ]);
-    await admin.script('FLUSH');
-    const again = await store.applyEventBatch(batch('m1'));
-    expect(again).toEqual([
-      { fresh: false, statuses: [] },
-      { fresh: false, statuses: [] },
-    ]);
-    expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'm1' })).toBe('read');
-  });
+	it('reloads its scripts after Redis forgets them in the middle of batches, applying each item once', async () => {
+		const store = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+		const t = new Date();
+		const batch = (id: string): EventBatchItem[] =>
+			(['sent', 'read'] as const).map((status) => ({
+				remember: { phoneNumberId: 'pn', eventId: `status:${id}:${status}` },
+				writes: [{ kind: 'status', phoneNumberId: 'pn', messageId: id, status, at: t }],
+			}));
+		await admin.script('FLUSH');
+		const first = await store.applyEventBatch(batch('m1'));
+		expect(first.map((r) => r.statuses[0])).toEqual([
+			{ applied: true, regression: false },
+			{ applied: true, previous: 'sent', regression: false },
+		]);
+		await admin.script('FLUSH');
+		const again = await store.applyEventBatch(batch('m1'));
+		expect(again).toEqual([
+			{ fresh: false, statuses: [] },
+			{ fresh: false, statuses: [] },
+		]);
+		expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'm1' })).toBe('read');
+	});
 
-  it('prunes only its own prefix', async () => {
-    const mine = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
-    const theirs = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
-    const t = new Date(Date.UTC(2025, 5, 18));
-    await mine.recordStatus({ phoneNumberId: 'pn', messageId: 'm', status: 'sent', at: t });
-    await theirs.recordStatus({ phoneNumberId: 'pn', messageId: 'm', status: 'sent', at: t });
-    expect(await mine.prune(new Date(t.getTime() + 31 * 86_400_000))).toBe(1);
-    expect(await theirs.getStatus({ phoneNumberId: 'pn', messageId: 'm' })).toBe('sent');
-  });
+	it('prunes only its own prefix', async () => {
+		const mine = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+		const theirs = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
+		const t = new Date(Date.UTC(2025, 5, 18));
+		await mine.recordStatus({ phoneNumberId: 'pn', messageId: 'm', status: 'sent', at: t });
+		await theirs.recordStatus({ phoneNumberId: 'pn', messageId: 'm', status: 'sent', at: t });
+		expect(await mine.prune(new Date(t.getTime() + 31 * 86_400_000))).toBe(1);
+		expect(await theirs.getStatus({ phoneNumberId: 'pn', messageId: 'm' })).toBe('sent');
+	});
 });

@@ -8,36 +8,51 @@
 import { SqliteStateStore } from '../../core/state/sqlite';
 
 async function main(): Promise<void> {
-  const [mode, path, worker] = process.argv.slice(2);
-  const store = new SqliteStateStore({ path, busyTimeoutMs: 20_000 });
-  if (mode === 'race') {
-    process.stdout.write('ready\n');
-    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
-    process.stdin.destroy();
-    const fresh: string[] = [];
-    const slots: number[] = [];
-    for (let n = 0; n < 2000; n++) {
-      // Odd workers walk the ids backwards, so workers meet in the middle and contend for the same ids.
-      const i = Number(worker) % 2 === 1 ? 1999 - n : n;
-      const eventId = `status:wamid.${i}:delivered`;
-      if (await store.rememberEvent({ phoneNumberId: 'pn', eventId, at: new Date(Date.UTC(2025, 5, 18)) })) fresh.push(eventId);
-      if (n % 20 === 0) slots.push(await store.reserveSendSlot({ key: 'pace:pn', intervalMs: 12.5, now: 1_000_000 }));
-    }
-    await store.close();
-    process.stdout.write(`${JSON.stringify({ worker, fresh, slots })}\n`, () => process.exit(0));
-    return;
-  }
-  if (mode === 'write') {
-    for (let i = 0; ; i++) {
-      await store.recordStatus({ phoneNumberId: 'pn', messageId: `wamid.${i}`, status: 'sent', at: new Date() });
-      await store.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${i}` });
-      process.stdout.write(`${i}\n`);
-    }
-  }
-  throw new Error(`unknown mode ${mode}`);
+	const [mode, path, worker] = process.argv.slice(2);
+	const store = new SqliteStateStore({ path, busyTimeoutMs: 20_000 });
+	if (mode === 'race') {
+		process.stdout.write('ready\n');
+		await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+		process.stdin.destroy();
+		const fresh: string[] = [];
+		const slots: number[] = [];
+		for (let n = 0; n < 2000; n++) {
+			// Odd workers walk the ids backwards, so workers meet in the middle and contend for the same ids.
+			const i = Number(worker) % 2 === 1 ? 1999 - n : n;
+			const eventId = `status:wamid.${i}:delivered`;
+			if (
+				await store.rememberEvent({
+					phoneNumberId: 'pn',
+					eventId,
+					at: new Date(Date.UTC(2025, 5, 18)),
+				})
+			)
+				fresh.push(eventId);
+			if (n % 20 === 0)
+				slots.push(
+					await store.reserveSendSlot({ key: 'pace:pn', intervalMs: 12.5, now: 1_000_000 }),
+				);
+		}
+		await store.close();
+		process.stdout.write(`${JSON.stringify({ worker, fresh, slots })}\n`, () => process.exit(0));
+		return;
+	}
+	if (mode === 'write') {
+		for (let i = 0; ; i++) {
+			await store.recordStatus({
+				phoneNumberId: 'pn',
+				messageId: `wamid.${i}`,
+				status: 'sent',
+				at: new Date(),
+			});
+			await store.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${i}` });
+			process.stdout.write(`${i}\n`);
+		}
+	}
+	throw new Error(`unknown mode ${mode}`);
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
+	process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+	process.exit(1);
 });

@@ -4,33 +4,33 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createStateStore,
-  loadNodeSqlite,
-  SqliteStateStore,
-  type JourneyStateStore,
+	createStateStore,
+	loadNodeSqlite,
+	SqliteStateStore,
+	type JourneyStateStore,
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
 
 const dirs: string[] = [];
 function tempFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'wj-state-'));
-  dirs.push(dir);
-  return join(dir, 'journeys.sqlite');
+	const dir = mkdtempSync(join(tmpdir(), 'wj-state-'));
+	dirs.push(dir);
+	return join(dir, 'journeys.sqlite');
 }
 afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+	for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 const paths = new WeakMap<JourneyStateStore, string>();
 stateStoreContract('SqliteStateStore', {
-  create: async () => {
-    const path = tempFile();
-    const store = new SqliteStateStore({ path });
-    paths.set(store, path);
-    return store;
-  },
-  // A second connection to the same file, as a second n8n worker on the machine would open.
-  connect: async (store) => new SqliteStateStore({ path: paths.get(store)! }),
+	create: async () => {
+		const path = tempFile();
+		const store = new SqliteStateStore({ path });
+		paths.set(store, path);
+		return store;
+	},
+	// A second connection to the same file, as a second n8n worker on the machine would open.
+	connect: async (store) => new SqliteStateStore({ path: paths.get(store)! }),
 });
 
 const REPO = join(__dirname, '../..');
@@ -38,69 +38,77 @@ const CHILD = join(__dirname, 'state.sqlite.child.ts');
 
 const children: ChildProcessWithoutNullStreams[] = [];
 function child(args: string[]): ChildProcessWithoutNullStreams {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', CHILD, ...args], {
-    cwd: REPO,
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
-  });
-  children.push(proc);
-  return proc;
+	const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', CHILD, ...args], {
+		cwd: REPO,
+		env: { ...process.env, NODE_NO_WARNINGS: '1' },
+	});
+	children.push(proc);
+	return proc;
 }
 // A failed or timed-out test must not leave writers behind.
 afterEach(() => {
-  for (const proc of children.splice(0)) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+	for (const proc of children.splice(0))
+		if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
 });
 
 /** Resolves with the child's stdout lines as they come; `until` decides when to stop waiting. */
-function lines(proc: ChildProcessWithoutNullStreams, until: (all: string[]) => boolean): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const all: string[] = [];
-    let buf = '';
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      all.push(...parts);
-      if (until(all)) resolve(all);
-    });
-    proc.on('exit', (code, signal) => {
-      if (until(all)) resolve(all);
-      else reject(new Error(`child exited (${code ?? signal}) early: ${err}`));
-    });
-  });
+function lines(
+	proc: ChildProcessWithoutNullStreams,
+	until: (all: string[]) => boolean,
+): Promise<string[]> {
+	return new Promise((resolve, reject) => {
+		const all: string[] = [];
+		let buf = '';
+		let err = '';
+		proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+		proc.stdout.on('data', (d: Buffer) => {
+			buf += d.toString();
+			const parts = buf.split('\n');
+			buf = parts.pop() ?? '';
+			all.push(...parts);
+			if (until(all)) resolve(all);
+		});
+		proc.on('exit', (code, signal) => {
+			if (until(all)) resolve(all);
+			else reject(new Error(`child exited (${code ?? signal}) early: ${err}`));
+		});
+	});
 }
 
 describe('SqliteStateStore specifics', () => {
-  it('keeps everything across close and reopen', async () => {
-    const path = tempFile();
-    const t = new Date(Date.UTC(2025, 5, 18, 12));
-    const a = new SqliteStateStore({ path });
-    await a.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: t, referral: true });
-    await a.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
-    await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
-    await a.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: t });
-    await a.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 });
-    await a.close();
+	it('keeps everything across close and reopen', async () => {
+		const path = tempFile();
+		const t = new Date(Date.UTC(2025, 5, 18, 12));
+		const a = new SqliteStateStore({ path });
+		await a.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: t, referral: true });
+		await a.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
+		await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
+		await a.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: t });
+		await a.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 });
+		await a.close();
 
-    const b = new SqliteStateStore({ path });
-    expect(await b.getWindow({ phoneNumberId: 'pn', waId: 'wa', now: new Date(t.getTime() + 3600_000) })).toMatchObject({
-      open: true,
-      freeEntryPointOpen: true,
-    });
-    expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(false);
-    expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
-    expect(await b.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
-    expect(await b.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 })).toBe(1100);
-    await b.close();
-  });
+		const b = new SqliteStateStore({ path });
+		expect(
+			await b.getWindow({ phoneNumberId: 'pn', waId: 'wa', now: new Date(t.getTime() + 3600_000) }),
+		).toMatchObject({
+			open: true,
+			freeEntryPointOpen: true,
+		});
+		expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(
+			false,
+		);
+		expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
+		expect(await b.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
+		expect(await b.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 })).toBe(1100);
+		await b.close();
+	});
 
-  it('upgrades a version 1 file in place: every record kept, statuses still never regress', async () => {
-    // The layout 0.1.0 wrote (schema version 1), filled through raw SQL as that version stored it.
-    const path = tempFile();
-    const { DatabaseSync } = loadNodeSqlite();
-    const old = new DatabaseSync(path);
-    old.exec(`PRAGMA journal_mode = WAL;
+	it('upgrades a version 1 file in place: every record kept, statuses still never regress', async () => {
+		// The layout 0.1.0 wrote (schema version 1), filled through raw SQL as that version stored it.
+		const path = tempFile();
+		const { DatabaseSync } = loadNodeSqlite();
+		const old = new DatabaseSync(path);
+		old.exec(`PRAGMA journal_mode = WAL;
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE phones (id INTEGER PRIMARY KEY, phone_number_id TEXT NOT NULL UNIQUE);
       CREATE TABLE windows (phone INTEGER NOT NULL, wa_id TEXT NOT NULL, last_inbound INTEGER NOT NULL,
@@ -117,210 +125,269 @@ describe('SqliteStateStore specifics', () => {
       CREATE INDEX send_slots_next_free ON send_slots (next_free);
       INSERT INTO meta VALUES ('schema', '1');
       INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');`);
-    // Recent, as at an upgrade: the id rows version 1 wrote for status events are still within their 7 days.
-    const t = Date.now() - 3600_000;
-    const h = (id: string) => createHash('sha256').update(id, 'utf8').digest().subarray(0, 16);
-    old.prepare('INSERT INTO windows VALUES (1, ?, ?, ?)').run('wa', t, t + 72 * 3600_000);
-    old.prepare('INSERT INTO events VALUES (1, ?, ?)').run(h('status:wamid.1:read'), t + 7 * 86_400_000);
-    old.prepare('INSERT INTO events VALUES (1, ?, ?)').run(h('wf:n|status:wamid.3:delivered'), t + 7 * 86_400_000);
-    old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?)').run(h('wamid.3'), t); // delivered
-    old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?)').run(h('wf:n|wamid.3'), t);
-    old.prepare('INSERT INTO statuses VALUES (1, ?, 2, ?)').run(h('wamid.1'), t); // read
-    old.prepare('INSERT INTO statuses VALUES (1, ?, 0, ?)').run(h('wamid.2'), t); // sent
-    old.prepare('INSERT INTO opt_outs VALUES (1, ?, 1, ?, ?)').run('wa', t, 'keyword:stop');
-    old.close();
+		// Recent, as at an upgrade: the id rows version 1 wrote for status events are still within their 7 days.
+		const t = Date.now() - 3600_000;
+		const h = (id: string) => createHash('sha256').update(id, 'utf8').digest().subarray(0, 16);
+		old.prepare('INSERT INTO windows VALUES (1, ?, ?, ?)').run('wa', t, t + 72 * 3600_000);
+		old
+			.prepare('INSERT INTO events VALUES (1, ?, ?)')
+			.run(h('status:wamid.1:read'), t + 7 * 86_400_000);
+		old
+			.prepare('INSERT INTO events VALUES (1, ?, ?)')
+			.run(h('wf:n|status:wamid.3:delivered'), t + 7 * 86_400_000);
+		old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?)').run(h('wamid.3'), t); // delivered
+		old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?)').run(h('wf:n|wamid.3'), t);
+		old.prepare('INSERT INTO statuses VALUES (1, ?, 2, ?)').run(h('wamid.1'), t); // read
+		old.prepare('INSERT INTO statuses VALUES (1, ?, 0, ?)').run(h('wamid.2'), t); // sent
+		old.prepare('INSERT INTO opt_outs VALUES (1, ?, 1, ?, ?)').run('wa', t, 'keyword:stop');
+		old.close();
 
-    // Two connections open the old file at once (n8n main and a worker after an upgrade): one migrates.
-    const [a, b] = [new SqliteStateStore({ path }), new SqliteStateStore({ path })];
-    const at = new Date(t + 1000);
-    expect(await a.getWindow({ phoneNumberId: 'pn', waId: 'wa', now: at })).toMatchObject({ open: true, freeEntryPointOpen: true });
-    expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at })).toBe(false);
-    expect(await a.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
-    expect(await b.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at })).toEqual({
-      applied: false,
-      previous: 'read',
-      regression: true,
-    });
-    expect(await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at })).toEqual({
-      applied: true,
-      previous: 'sent',
-      regression: false,
-    });
-    expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.2' })).toBe('read');
-    // The trigger's status events now de-duplicate by their record (seenBy); one seen before the upgrade is still
-    // a repeat, and a status it had not seen is new.
-    const trigger = (status: 'delivered' | 'read') => ({
-      remember: { phoneNumberId: 'pn', eventId: `wf:n|status:wamid.3:${status}` },
-      writes: [
-        { kind: 'status' as const, phoneNumberId: 'pn', messageId: 'wamid.3', status, at },
-        { kind: 'status' as const, phoneNumberId: 'pn', messageId: 'wf:n|wamid.3', status, at },
-      ],
-      seenBy: 1,
-    });
-    expect((await a.applyEventBatch([trigger('delivered'), trigger('read'), trigger('read')])).map((r) => r.fresh)).toEqual([false, true, false]);
-    await a.close();
-    await b.close();
+		// Two connections open the old file at once (n8n main and a worker after an upgrade): one migrates.
+		const [a, b] = [new SqliteStateStore({ path }), new SqliteStateStore({ path })];
+		const at = new Date(t + 1000);
+		expect(await a.getWindow({ phoneNumberId: 'pn', waId: 'wa', now: at })).toMatchObject({
+			open: true,
+			freeEntryPointOpen: true,
+		});
+		expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at })).toBe(
+			false,
+		);
+		expect(await a.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
+		expect(
+			await b.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at }),
+		).toEqual({
+			applied: false,
+			previous: 'read',
+			regression: true,
+		});
+		expect(
+			await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at }),
+		).toEqual({
+			applied: true,
+			previous: 'sent',
+			regression: false,
+		});
+		expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.2' })).toBe('read');
+		// The trigger's status events now de-duplicate by their record (seenBy); one seen before the upgrade is still
+		// a repeat, and a status it had not seen is new.
+		const trigger = (status: 'delivered' | 'read') => ({
+			remember: { phoneNumberId: 'pn', eventId: `wf:n|status:wamid.3:${status}` },
+			writes: [
+				{ kind: 'status' as const, phoneNumberId: 'pn', messageId: 'wamid.3', status, at },
+				{ kind: 'status' as const, phoneNumberId: 'pn', messageId: 'wf:n|wamid.3', status, at },
+			],
+			seenBy: 1,
+		});
+		expect(
+			(await a.applyEventBatch([trigger('delivered'), trigger('read'), trigger('read')])).map(
+				(r) => r.fresh,
+			),
+		).toEqual([false, true, false]);
+		await a.close();
+		await b.close();
 
-    const db = new DatabaseSync(path);
-    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '2' });
-    expect(db.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'").get()).toEqual({ value: String(t + 7 * 86_400_000) });
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all() as Array<{ name: string }>).map((r) => r.name);
-    expect(indexes.sort()).toEqual(['send_slots_next_free', 'windows_last_inbound']);
-    expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
-    db.close();
-    // And it opens again as an ordinary version 2 file.
-    const c = new SqliteStateStore({ path });
-    expect(await c.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
-    await c.close();
-  });
+		const db = new DatabaseSync(path);
+		expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '2' });
+		expect(
+			db.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'").get(),
+		).toEqual({ value: String(t + 7 * 86_400_000) });
+		const indexes = (
+			db
+				.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+				.all() as Array<{ name: string }>
+		).map((r) => r.name);
+		expect(indexes.sort()).toEqual(['send_slots_next_free', 'windows_last_inbound']);
+		expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+		db.close();
+		// And it opens again as an ordinary version 2 file.
+		const c = new SqliteStateStore({ path });
+		expect(await c.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
+		await c.close();
+	});
 
-  it('refuses a file from a newer version instead of guessing its layout', async () => {
-    const path = tempFile();
-    await new SqliteStateStore({ path }).close();
-    const { DatabaseSync } = loadNodeSqlite();
-    const db = new DatabaseSync(path);
-    db.exec("UPDATE meta SET value = '3' WHERE key = 'schema'");
-    db.close();
-    expect(() => new SqliteStateStore({ path })).toThrow(/schema version 3; this version of the nodes reads 2/);
-  });
+	it('refuses a file from a newer version instead of guessing its layout', async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close();
+		const { DatabaseSync } = loadNodeSqlite();
+		const db = new DatabaseSync(path);
+		db.exec("UPDATE meta SET value = '3' WHERE key = 'schema'");
+		db.close();
+		expect(() => new SqliteStateStore({ path })).toThrow(
+			/schema version 3; this version of the nodes reads 2/,
+		);
+	});
 
-  it('refuses calls after close', async () => {
-    const s = new SqliteStateStore({ path: tempFile() });
-    await s.close();
-    await s.close();
-    await expect(s.getStatus({ phoneNumberId: 'pn', messageId: 'm' })).rejects.toThrow(/closed/);
-  });
+	it('refuses calls after close', async () => {
+		const s = new SqliteStateStore({ path: tempFile() });
+		await s.close();
+		await s.close();
+		await expect(s.getStatus({ phoneNumberId: 'pn', messageId: 'm' })).rejects.toThrow(/closed/);
+	});
 
-  it('uses WAL so readers are not blocked by a writer', () => {
-    const path = tempFile();
-    const s = new SqliteStateStore({ path });
-    const { DatabaseSync } = loadNodeSqlite();
-    const db = new DatabaseSync(path);
-    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
-    db.close();
-    return s.close();
-  });
+	it('uses WAL so readers are not blocked by a writer', () => {
+		const path = tempFile();
+		const s = new SqliteStateStore({ path });
+		const { DatabaseSync } = loadNodeSqlite();
+		const db = new DatabaseSync(path);
+		expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+		db.close();
+		return s.close();
+	});
 
-  it('stays small: a customer with a window, a status and a seen event takes under 230 bytes', async () => {
-    // Measured about 64 bytes per window, 73 per status and 70 per event id (indexes included).
-    const path = tempFile();
-    const s = new SqliteStateStore({ path });
-    const t = new Date(Date.UTC(2025, 5, 18));
-    const n = 5_000;
-    for (let i = 0; i < n; i++) {
-      const wamid = `wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYx${i}`;
-      await s.recordInbound({ phoneNumberId: '106540352242922', waId: String(447_700_000_000 + i), at: t });
-      await s.recordStatus({ phoneNumberId: '106540352242922', messageId: wamid, status: 'sent', at: t });
-      await s.rememberEvent({ phoneNumberId: '106540352242922', eventId: `status:${wamid}:sent`, at: t });
-    }
-    await s.close(); // checkpoints the WAL into the main file
-    expect(statSync(path).size / n).toBeLessThan(230);
-  }, 60_000);
+	it('stays small: a customer with a window, a status and a seen event takes under 230 bytes', async () => {
+		// Measured about 64 bytes per window, 73 per status and 70 per event id (indexes included).
+		const path = tempFile();
+		const s = new SqliteStateStore({ path });
+		const t = new Date(Date.UTC(2025, 5, 18));
+		const n = 5_000;
+		for (let i = 0; i < n; i++) {
+			const wamid = `wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYx${i}`;
+			await s.recordInbound({
+				phoneNumberId: '106540352242922',
+				waId: String(447_700_000_000 + i),
+				at: t,
+			});
+			await s.recordStatus({
+				phoneNumberId: '106540352242922',
+				messageId: wamid,
+				status: 'sent',
+				at: t,
+			});
+			await s.rememberEvent({
+				phoneNumberId: '106540352242922',
+				eventId: `status:${wamid}:sent`,
+				at: t,
+			});
+		}
+		await s.close(); // checkpoints the WAL into the main file
+		expect(statSync(path).size / n).toBeLessThan(230);
+	}, 60_000);
 
-  it('gives each event to exactly one of three processes and distinct send slots to all', async () => {
-    const path = tempFile();
-    await new SqliteStateStore({ path }).close(); // create the schema once
-    const procs = [0, 1, 2].map((w) => child(['race', path, String(w)]));
-    const outputs = procs.map((p) => lines(p, (all) => all.some((l) => l.startsWith('{'))));
-    await Promise.all(procs.map((p) => lines(p, (all) => all.includes('ready'))));
-    for (const p of procs) p.stdin.write('go\n');
-    const results = (await Promise.all(outputs)).map(
-      (all) => JSON.parse(all.find((l) => l.startsWith('{'))!) as { fresh: string[]; slots: number[] },
-    );
+	it('gives each event to exactly one of three processes and distinct send slots to all', async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close(); // create the schema once
+		const procs = [0, 1, 2].map((w) => child(['race', path, String(w)]));
+		const outputs = procs.map((p) => lines(p, (all) => all.some((l) => l.startsWith('{'))));
+		await Promise.all(procs.map((p) => lines(p, (all) => all.includes('ready'))));
+		for (const p of procs) p.stdin.write('go\n');
+		const results = (await Promise.all(outputs)).map(
+			(all) =>
+				JSON.parse(all.find((l) => l.startsWith('{'))!) as { fresh: string[]; slots: number[] },
+		);
 
-    const fresh = results.flatMap((r) => r.fresh);
-    expect(fresh).toHaveLength(2000);
-    expect(new Set(fresh).size).toBe(2000);
+		const fresh = results.flatMap((r) => r.fresh);
+		expect(fresh).toHaveLength(2000);
+		expect(new Set(fresh).size).toBe(2000);
 
-    const slots = results.flatMap((r) => r.slots).sort((a, b) => a - b);
-    expect(slots).toHaveLength(300);
-    expect(slots[0]).toBe(1_000_000);
-    for (let i = 1; i < slots.length; i++) expect(slots[i] - slots[i - 1]).toBe(12.5);
-  }, 60_000);
+		const slots = results.flatMap((r) => r.slots).sort((a, b) => a - b);
+		expect(slots).toHaveLength(300);
+		expect(slots[0]).toBe(1_000_000);
+		for (let i = 1; i < slots.length; i++) expect(slots[i] - slots[i - 1]).toBe(12.5);
+	}, 60_000);
 
-  it('survives a writer killed with SIGKILL mid-write: file intact, every committed write present', async () => {
-    const path = tempFile();
-    await new SqliteStateStore({ path }).close();
-    const proc = child(['write', path]);
-    const committed = await lines(proc, (all) => all.length >= 300);
-    proc.kill('SIGKILL');
-    await new Promise((resolve) => proc.once('exit', resolve));
+	it('survives a writer killed with SIGKILL mid-write: file intact, every committed write present', async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close();
+		const proc = child(['write', path]);
+		const committed = await lines(proc, (all) => all.length >= 300);
+		proc.kill('SIGKILL');
+		await new Promise((resolve) => proc.once('exit', resolve));
 
-    const { DatabaseSync } = loadNodeSqlite();
-    const db = new DatabaseSync(path);
-    expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
-    db.close();
+		const { DatabaseSync } = loadNodeSqlite();
+		const db = new DatabaseSync(path);
+		expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+		db.close();
 
-    const s = new SqliteStateStore({ path });
-    for (const line of committed.filter((l) => /^\d+$/.test(l))) {
-      expect(await s.getStatus({ phoneNumberId: 'pn', messageId: `wamid.${line}` })).toBe('sent');
-      expect(await s.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${line}` })).toBe(false);
-    }
-    await s.close();
-  }, 60_000);
+		const s = new SqliteStateStore({ path });
+		for (const line of committed.filter((l) => /^\d+$/.test(l))) {
+			expect(await s.getStatus({ phoneNumberId: 'pn', messageId: `wamid.${line}` })).toBe('sent');
+			expect(await s.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${line}` })).toBe(
+				false,
+			);
+		}
+		await s.close();
+	}, 60_000);
 
-  it('says which Node it needs when node:sqlite is missing', () => {
-    expect(() => loadNodeSqlite(() => undefined)).toThrow(
-      /embedded state store needs Node ≥ 22\.13 \(n8n 2\.x runs on Node 24\).*On older Node use the Redis store\./,
-    );
-    expect(() => loadNodeSqlite(() => ({}))).toThrow(/Redis store/);
-    expect(() =>
-      loadNodeSqlite(() => {
-        throw new Error('No such built-in module: node:sqlite');
-      }),
-    ).toThrow(/Node ≥ 22\.13/);
-  });
+	it('says which Node it needs when node:sqlite is missing', () => {
+		expect(() => loadNodeSqlite(() => undefined)).toThrow(
+			/embedded state store needs Node ≥ 22\.13 \(n8n 2\.x runs on Node 24\).*On older Node use the Redis store\./,
+		);
+		expect(() => loadNodeSqlite(() => ({}))).toThrow(/Redis store/);
+		expect(() =>
+			loadNodeSqlite(() => {
+				throw new Error('No such built-in module: node:sqlite');
+			}),
+		).toThrow(/Node ≥ 22\.13/);
+	});
 
-  it('is what createStateStore builds for the embedded backend', async () => {
-    const s = createStateStore({ backend: 'embedded', path: tempFile() });
-    expect(s).toBeInstanceOf(SqliteStateStore);
-    await s.close();
-  });
+	it('is what createStateStore builds for the embedded backend', async () => {
+		const s = createStateStore({ backend: 'embedded', path: tempFile() });
+		expect(s).toBeInstanceOf(SqliteStateStore);
+		await s.close();
+	});
 
-  it('asks for a path', () => {
-    expect(() => new SqliteStateStore({ path: '' })).toThrow(/path is required/);
-  });
+	it('asks for a path', () => {
+		expect(() => new SqliteStateStore({ path: '' })).toThrow(/path is required/);
+	});
 });
 
 describe('SqliteStateStore background pruning', () => {
-  const DAY = 86_400_000;
-  const PN = '106540352242922';
+	const DAY = 86_400_000;
+	const PN = '106540352242922';
 
-  it('deletes exactly the expired rows a slice at a time, yielding between slices', async () => {
-    const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 0 });
-    const t0 = Date.UTC(2026, 0, 1);
-    // 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 7 days).
-    const old = Array.from({ length: 12_000 }, (_, i) => ({ messageId: `wamid.old.${i}`, at: t0 }));
-    const fresh = Array.from({ length: 3_000 }, (_, i) => ({ messageId: `wamid.new.${i}`, at: t0 + 20 * DAY }));
-    for (const s of [...old, ...fresh]) await store.recordStatus({ phoneNumberId: PN, messageId: s.messageId, status: 'delivered', at: new Date(s.at) });
-    for (let i = 0; i < 6_000; i++) await store.rememberEvent({ phoneNumberId: PN, eventId: `message:wamid.in.${i}`, at: new Date(t0) });
+	it('deletes exactly the expired rows a slice at a time, yielding between slices', async () => {
+		const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 0 });
+		const t0 = Date.UTC(2026, 0, 1);
+		// 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 7 days).
+		const old = Array.from({ length: 12_000 }, (_, i) => ({ messageId: `wamid.old.${i}`, at: t0 }));
+		const fresh = Array.from({ length: 3_000 }, (_, i) => ({
+			messageId: `wamid.new.${i}`,
+			at: t0 + 20 * DAY,
+		}));
+		for (const s of [...old, ...fresh])
+			await store.recordStatus({
+				phoneNumberId: PN,
+				messageId: s.messageId,
+				status: 'delivered',
+				at: new Date(s.at),
+			});
+		for (let i = 0; i < 6_000; i++)
+			await store.rememberEvent({
+				phoneNumberId: PN,
+				eventId: `message:wamid.in.${i}`,
+				at: new Date(t0),
+			});
 
-    let pauses = 0;
-    const deleted = await store.pruneGradually(new Date(t0 + 31 * DAY), async () => {
-      pauses++;
-    });
-    expect(deleted).toBe(12_000 + 6_000);
-    expect(pauses).toBeGreaterThanOrEqual(3); // 15,000 status keys and 6,000 event keys in slices of 5,000
-    expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.old.11999' })).toBeUndefined();
-    expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.new.2999' })).toBe('delivered');
-    expect(await store.prune(new Date(t0 + 31 * DAY))).toBe(0); // nothing left that the full prune would remove
-    await store.close();
-  });
+		let pauses = 0;
+		const deleted = await store.pruneGradually(new Date(t0 + 31 * DAY), async () => {
+			pauses++;
+		});
+		expect(deleted).toBe(12_000 + 6_000);
+		expect(pauses).toBeGreaterThanOrEqual(3); // 15,000 status keys and 6,000 event keys in slices of 5,000
+		expect(
+			await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.old.11999' }),
+		).toBeUndefined();
+		expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.new.2999' })).toBe(
+			'delivered',
+		);
+		expect(await store.prune(new Date(t0 + 31 * DAY))).toBe(0); // nothing left that the full prune would remove
+		await store.close();
+	});
 
-  it('runs by itself in the background and stops when the store closes', async () => {
-    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] });
-    try {
-      const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 60_000 });
-      await store.reserveSendSlot({ key: 'pace:old', intervalMs: 1, now: Date.now() - 10_000 });
-      const spy = jest.spyOn(store, 'pruneGradually');
-      jest.advanceTimersByTime(60_000);
-      expect(spy).toHaveBeenCalledTimes(1);
-      await spy.mock.results[0].value;
-      await store.close();
-      jest.advanceTimersByTime(120_000);
-      expect(spy).toHaveBeenCalledTimes(1);
-    } finally {
-      jest.useRealTimers();
-    }
-  });
+	it('runs by itself in the background and stops when the store closes', async () => {
+		jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] });
+		try {
+			const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 60_000 });
+			await store.reserveSendSlot({ key: 'pace:old', intervalMs: 1, now: Date.now() - 10_000 });
+			const spy = jest.spyOn(store, 'pruneGradually');
+			jest.advanceTimersByTime(60_000);
+			expect(spy).toHaveBeenCalledTimes(1);
+			await spy.mock.results[0].value;
+			await store.close();
+			jest.advanceTimersByTime(120_000);
+			expect(spy).toHaveBeenCalledTimes(1);
+		} finally {
+			jest.useRealTimers();
+		}
+	});
 });

@@ -1,9 +1,19 @@
-import { parseTemplateDefinition, templateDefinitionSchema, type TemplateDefinition } from '../../core/templates';
+import {
+	parseTemplateDefinition,
+	templateDefinitionSchema,
+	type TemplateDefinition,
+} from '../../core/templates';
 import { allFixtureTemplates } from '../fixtures/templates';
 import rejected from '../fixtures/templates/flash_sale_rejected.en_US.json';
 
 const body = { type: 'BODY', text: 'Hi {{1}}', example: { body_text: [['Ana']] } };
-const base = { id: '1', name: 'greeting', language: 'en_US', status: 'APPROVED', category: 'UTILITY' };
+const base = {
+	id: '1',
+	name: 'greeting',
+	language: 'en_US',
+	status: 'APPROVED',
+	category: 'UTILITY',
+};
 
 function firstIssue(input: unknown): string {
 	const parsed = templateDefinitionSchema.safeParse(input);
@@ -24,7 +34,9 @@ describe('templateDefinitionSchema', () => {
 	});
 
 	it('keeps fields it does not know (passthrough)', () => {
-		const parsed = parseTemplateDefinition(rejected) as TemplateDefinition & { rejected_reason?: string };
+		const parsed = parseTemplateDefinition(rejected) as TemplateDefinition & {
+			rejected_reason?: string;
+		};
 		expect(parsed.rejected_reason).toBe('PROMOTIONAL');
 	});
 
@@ -43,39 +55,67 @@ describe('templateDefinitionSchema', () => {
 		expect(parsed.status).toBe('APPROVED');
 		expect(parsed.category).toBe('AUTHENTICATION');
 		expect(parsed.components.map((c) => c.type)).toEqual(['BODY', 'FOOTER', 'BUTTONS']);
-		expect(parsed.components[2]).toEqual({ type: 'BUTTONS', buttons: [{ type: 'OTP', otp_type: 'COPY_CODE', text: 'Copy code' }] });
+		expect(parsed.components[2]).toEqual({
+			type: 'BUTTONS',
+			buttons: [{ type: 'OTP', otp_type: 'COPY_CODE', text: 'Copy code' }],
+		});
 	});
 
 	it('keeps component and button types it does not know', () => {
 		const parsed = parseTemplateDefinition({
 			...base,
-			components: [body, { type: 'CALL_PERMISSION_REQUEST' }, { type: 'BUTTONS', buttons: [{ type: 'SPM', text: 'View' }] }],
+			components: [
+				body,
+				{ type: 'CALL_PERMISSION_REQUEST' },
+				{ type: 'BUTTONS', buttons: [{ type: 'SPM', text: 'View' }] },
+			],
 		});
 		expect(parsed.components).toHaveLength(3);
 		expect(parsed.components[1]).toEqual({ type: 'CALL_PERMISSION_REQUEST' });
 	});
 
 	it('rejects a TEXT header without text', () => {
-		expect(firstIssue({ ...base, components: [{ type: 'HEADER', format: 'TEXT' }, body] })).toMatch(/text/);
+		expect(firstIssue({ ...base, components: [{ type: 'HEADER', format: 'TEXT' }, body] })).toMatch(
+			/text/,
+		);
 	});
 
 	it('rejects a URL button without url and a header with an unknown format', () => {
-		expect(templateDefinitionSchema.safeParse({ ...base, components: [body, { type: 'BUTTONS', buttons: [{ type: 'URL', text: 'Go' }] }] }).success).toBe(false);
-		expect(templateDefinitionSchema.safeParse({ ...base, components: [{ type: 'HEADER', format: 'HOLOGRAM' }, body] }).success).toBe(false);
+		expect(
+			templateDefinitionSchema.safeParse({
+				...base,
+				components: [body, { type: 'BUTTONS', buttons: [{ type: 'URL', text: 'Go' }] }],
+			}).success,
+		).toBe(false);
+		expect(
+			templateDefinitionSchema.safeParse({
+				...base,
+				components: [{ type: 'HEADER', format: 'HOLOGRAM' }, body],
+			}).success,
+		).toBe(false);
 	});
 
 	it('rejects a template without a BODY, with two BODY components, or a non-authentication BODY without text', () => {
 		expect(firstIssue({ ...base, components: [] })).toMatch(/needs a BODY/);
 		expect(firstIssue({ ...base, components: [body, body] })).toMatch(/more than one BODY/);
-		expect(firstIssue({ ...base, components: [{ type: 'BODY' }] })).toMatch(/BODY component needs its "text"/);
+		expect(firstIssue({ ...base, components: [{ type: 'BODY' }] })).toMatch(
+			/BODY component needs its "text"/,
+		);
 	});
 
 	it('rejects a template without name or language', () => {
-		expect(templateDefinitionSchema.safeParse({ ...base, name: '', components: [body] }).success).toBe(false);
-		expect(templateDefinitionSchema.safeParse({ ...base, language: undefined, components: [body] }).success).toBe(false);
+		expect(
+			templateDefinitionSchema.safeParse({ ...base, name: '', components: [body] }).success,
+		).toBe(false);
+		expect(
+			templateDefinitionSchema.safeParse({ ...base, language: undefined, components: [body] })
+				.success,
+		).toBe(false);
 	});
 
 	it('parseTemplateDefinition names the template and the field in its error', () => {
-		expect(() => parseTemplateDefinition({ ...base, components: [{ type: 'HEADER', format: 'TEXT' }, body] })).toThrow(/Template definition "greeting".*components/);
+		expect(() =>
+			parseTemplateDefinition({ ...base, components: [{ type: 'HEADER', format: 'TEXT' }, body] }),
+		).toThrow(/Template definition "greeting".*components/);
 	});
 });
