@@ -173,8 +173,9 @@ export function handleSend(
 		if (issue) {
 			return {
 				answer: {
-					...graphError(ctx, issue.code, describeMetaError(issue.code).title, {
-						details: issue.message,
+					// Meta's own wording where known; our actionable message stands in for unknown details.
+					...graphError(ctx, issue.code, issue.metaMessage ?? describeMetaError(issue.code).title, {
+						details: issue.details ?? issue.message,
 					}),
 					...extra,
 				},

@@ -11,7 +11,12 @@ import type {
 	TemplateObject,
 	TemplateParameter,
 } from './model';
-import { TemplateValidationError, type TemplateIssue, type TemplateIssueComponent } from './issues';
+import {
+	TemplateValidationError,
+	templateIssue,
+	type TemplateIssue,
+	type TemplateIssueComponent,
+} from './issues';
 import { checkParameter, isRecord, type Problem } from './rules';
 import { checkTemplateComponents, templateStatusProblem } from './validate';
 import {
@@ -310,14 +315,14 @@ export function buildTemplateMessage(
 	const named = plan.named;
 	const issues: TemplateIssue[] = [];
 	const report = (component: TemplateIssueComponent, problem: Problem, variable?: string): void => {
-		issues.push({
-			template: def.name,
-			language: def.language,
-			component,
-			...(variable !== undefined ? { variable } : {}),
-			code: problem.code,
-			message: problem.message,
-		});
+		issues.push(
+			templateIssue(def.name, def.language, {
+				component,
+				...(variable !== undefined ? { variable } : {}),
+				code: problem.code,
+				message: problem.message,
+			}),
+		);
 	};
 
 	if (!options.allowUnapproved) {
@@ -452,7 +457,7 @@ export function buildTemplateMessage(
 			def,
 			components as unknown as Array<Record<string, unknown>>,
 		);
-		if (problem) report(problem.component, problem, problem.variable);
+		if (problem) issues.push(templateIssue(def.name, def.language, problem));
 	}
 	if (issues.length > 0) throw new TemplateValidationError(issues);
 

@@ -11,7 +11,43 @@ export interface TemplateIssue {
 	variable?: string;
 	/** 132000, 132001, 132005, 132012, 132015, 132016, 132018, 131008, 131009 or 100. */
 	code: number;
+	/** Ours: names the variable or field and the fix. */
 	message: string;
+	/** Meta's own `error_data.details` for this case, where public Graph answers show it. */
+	details?: string;
+	/**
+	 * Meta's top-level `message` (without the "(#code)" prefix) when it is not the error catalogue's
+	 * title for the code: the live wording of template errors, or a Graph param-validation message.
+	 */
+	metaMessage?: string;
+}
+
+/**
+ * What Graph answers as `message` for these template codes; the catalogue keeps the titles of Meta's
+ * error-code reference, which differ. Sources: test/unit/templates.metaCodes.test.ts.
+ */
+const LIVE_MESSAGES: Readonly<Record<number, string>> = {
+	132000: 'Number of parameters does not match the expected number of params',
+	132001: 'Template name does not exist in the translation',
+	132012: 'Parameter format does not match format in the created template',
+};
+
+/** A problem found in a template message, placed in its component (template and language added here). */
+export type PlacedIssue = Omit<TemplateIssue, 'template' | 'language'>;
+
+/** The issue for a placed problem, with Meta's top-level wording for its code when we know it. */
+export function templateIssue(template: string, language: string, p: PlacedIssue): TemplateIssue {
+	const metaMessage = p.metaMessage ?? LIVE_MESSAGES[p.code];
+	return {
+		template,
+		language,
+		component: p.component,
+		...(p.variable !== undefined ? { variable: p.variable } : {}),
+		code: p.code,
+		message: p.message,
+		...(p.details !== undefined ? { details: p.details } : {}),
+		...(metaMessage !== undefined ? { metaMessage } : {}),
+	};
 }
 
 /** Thrown by buildTemplateMessage before anything is sent; lists every issue found. */

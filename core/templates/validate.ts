@@ -6,7 +6,7 @@
  */
 import type { TemplateDefinition } from './model';
 import { templateObjectSchema } from './model';
-import type { TemplateIssue, TemplateIssueComponent } from './issues';
+import { templateIssue, type TemplateIssue, type TemplateIssueComponent } from './issues';
 import { acceptsTemplateObject } from './plan';
 import { LIMITS, checkParameter, isRecord, parameterText, type Problem } from './rules';
 import {
@@ -27,11 +27,29 @@ export interface ValidateTemplateOptions {
 	languageCode?: string;
 }
 
-/** A located problem: which component and variable. */
+/** A located problem: which component and variable, and Meta's own wording where we know it. */
 export interface PlacedProblem extends Problem {
 	component: TemplateIssueComponent;
 	variable?: string;
+	/** Meta's error_data.details (see TemplateIssue). */
+	details?: string;
+	/** Meta's top-level message when it is not the catalogue title (see TemplateIssue). */
+	metaMessage?: string;
 }
+
+/** The button sub_types Graph accepts in a send (its param check, v24.0), in Meta's spelling. */
+const META_BUTTON_SUB_TYPES = [
+	'BOOKING_CONFIRMATION',
+	'CATALOG',
+	'COPY_CODE',
+	'FLOW',
+	'MPM',
+	'ORDER_DETAILS',
+	'QUICK_REPLY',
+	'REMINDER',
+	'URL',
+	'VOICE_CALL',
+] as const;
 
 /** Whether a template in this status may be sent, and the code Meta answers when not. */
 export function templateStatusProblem(def: TemplateDefinition): Problem | null {
@@ -91,36 +109,61 @@ function isMediaKind(variable: TemplateVariable): boolean {
 /** Check a header or body component (present or absent) against its layout. */
 function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem | null {
 	const expected = spec.layout?.variables ?? [];
-	const place = (problem: Problem, variable?: TemplateVariable): PlacedProblem => ({
+	const place = (
+		problem: Problem,
+		variable?: TemplateVariable,
+		details?: string,
+	): PlacedProblem => ({
 		...problem,
 		component: spec.component,
 		...(variable ? { variable: variable.key } : {}),
+		...(details !== undefined ? { details } : {}),
 	});
+
+	// Meta's details name only the top-level header and body; what it says for carousel cards is not known.
+	const topLevel = spec.component === 'header' || spec.component === 'body';
+	const countDetails = (sent: number): { details?: string } =>
+		topLevel
+			? {
+					details: `${spec.label}: number of localizable_params (${sent}) does not match the expected number of params (${expected.length})`,
+				}
+			: {};
 
 	if (!given) {
 		const first = expected[0];
 		if (!first) return null;
 		if (isMediaKind(first)) {
-			return place(
-				{
-					code: 131008,
-					message: `The ${spec.label} ${first.kind} is missing: add a ${spec.label} parameter of type ${first.kind} (${first.key}).`,
-				},
-				first,
-			);
+			const message = `The ${spec.label} ${first.kind} is missing: add a ${spec.label} parameter of type ${first.kind} (${first.key}).`;
+			// Meta checks the header's format first: no header component is format UNKNOWN (132012). A
+			// location header and card headers keep 131008: no public answer shows Meta's code for them.
+			if (topLevel && first.kind !== 'location') {
+				return place(
+					{ code: 132012, message },
+					first,
+					`${spec.label}: Format mismatch, expected ${first.kind.toUpperCase()}, received UNKNOWN`,
+				);
+			}
+			return place({ code: 131008, message }, first);
 		}
-		return place({
-			code: 132000,
-			message: `${capitalise(spec.label)}: number of parameters (0) does not match the expected number of params (${expected.length}). Provide ${expected.map((v) => v.key).join(', ')}.`,
-		});
+		return {
+			...place({
+				code: 132000,
+				message: `${capitalise(spec.label)}: number of parameters (0) does not match the expected number of params (${expected.length}). Provide ${expected.map((v) => v.key).join(', ')}.`,
+			}),
+			...countDetails(0),
+		};
 	}
 
 	const params = (given.parameters as Json[] | undefined) ?? [];
 	if (params.length !== expected.length) {
-		return place({
-			code: 132000,
-			message: `${capitalise(spec.label)}: number of parameters (${params.length}) does not match the expected number of params (${expected.length}).`,
-		});
+		const media = expected[0] !== undefined && isMediaKind(expected[0]);
+		return {
+			...place({
+				code: 132000,
+				message: `${capitalise(spec.label)}: number of parameters (${params.length}) does not match the expected number of params (${expected.length}).`,
+			}),
+			...(media ? {} : countDetails(params.length)),
+		};
 	}
 
 	const textSection = expected.length > 0 && !isMediaKind(expected[0] as TemplateVariable);
@@ -130,10 +173,14 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 		for (const param of params) {
 			const name = param.parameter_name;
 			if (typeof name !== 'string' || name === '') {
-				return place({
-					code: 132012,
-					message: `${capitalise(spec.label)}: the template uses NAMED parameters; give every parameter a "parameter_name".`,
-				});
+				return place(
+					{
+						code: 100,
+						message: `${capitalise(spec.label)}: the template uses NAMED parameters; give every parameter a "parameter_name".`,
+					},
+					undefined,
+					'Parameter name is missing or empty',
+				);
 			}
 			if (byName.has(name))
 				return place({
@@ -209,12 +256,42 @@ function buttonIndexOf(component: Json): number {
 	return typeof index === 'number' ? index : Number(index);
 }
 
-/** Check the button components given for one BUTTONS layout (top level or one card). */
+/**
+ * A sub_type outside the set Graph accepts fails its param check (100) before the template is looked
+ * at; its message names the component's path, e.g. template['components'][1]['sub_type'].
+ */
+function unacceptedSubType(
+	button: Json,
+	layout: ButtonLayout | undefined,
+	component: TemplateIssueComponent,
+	where: string,
+	path: string,
+): PlacedProblem | null {
+	const subType = String(button.sub_type);
+	if ((META_BUTTON_SUB_TYPES as readonly string[]).includes(subType.toUpperCase())) return null;
+	const fix = !layout
+		? ''
+		: layout.subType
+			? ` Use "${layout.subType}".`
+			: ` This ${layout.buttonType} button takes no parameters: leave its component out.`;
+	return {
+		code: 100,
+		component,
+		message: `${where}button ${String(button.index)}: sub_type "${subType}" is not one WhatsApp accepts (${META_BUTTON_SUB_TYPES.join(', ').toLowerCase()}).${fix}`,
+		metaMessage: `Param ${path}['sub_type'] must be one of {${META_BUTTON_SUB_TYPES.join(', ')}} - got "${subType}".`,
+	};
+}
+
+/**
+ * Check the button components given for one BUTTONS layout (top level or one card). `pathOf` gives a
+ * button component's path in the template object, for Meta's param-check message.
+ */
 function checkButtons(
 	layouts: ButtonLayout[],
 	given: Json[],
 	component: TemplateIssueComponent,
 	where: string,
+	pathOf: (button: Json) => string,
 ): PlacedProblem | null {
 	const seen = new Set<number>();
 	for (const button of given) {
@@ -224,27 +301,43 @@ function checkButtons(
 		seen.add(index);
 		const layout = layouts[index];
 		if (!layout) {
-			return {
-				code: 131009,
-				component,
-				message: `${where}button index ${index} does not exist: the template has ${layouts.length} button(s), indexed from 0.`,
-			};
+			return (
+				unacceptedSubType(button, layout, component, where, pathOf(button)) ?? {
+					code: 131009,
+					component,
+					message: `${where}button index ${index} does not exist: the template has ${layouts.length} button(s), indexed from 0.`,
+				}
+			);
 		}
 		const params = (button.parameters as Json[] | undefined) ?? [];
 		const subType = String(button.sub_type).toLowerCase();
 		if (!layout.subType) {
-			return {
-				code: 132000,
-				component,
-				message: `${where}button ${index} (${layout.buttonType}${layout.text ? ` "${layout.text}"` : ''}) takes no parameters; remove its component.`,
-			};
+			const unaccepted = unacceptedSubType(button, layout, component, where, pathOf(button));
+			if (unaccepted) return unaccepted;
+			const message = `${where}button ${index} (${layout.buttonType}${layout.text ? ` "${layout.text}"` : ''}) takes no parameters; remove its component.`;
+			// Meta's answer is known for parameters on a phone number button only; other cases keep 132000.
+			if (layout.buttonType === 'PHONE_NUMBER' && params.length > 0) {
+				return {
+					code: 100,
+					component,
+					message,
+					...(where === ''
+						? {
+								details: `buttons: Button at index ${index} is of type Call and does not support parameters`,
+							}
+						: {}),
+				};
+			}
+			return { code: 132000, component, message };
 		}
 		if (subType !== layout.subType) {
-			return {
-				code: 132012,
-				component,
-				message: `${where}button ${index} is a ${layout.buttonType} button: its sub_type must be "${layout.subType}", got "${String(button.sub_type)}".`,
-			};
+			return (
+				unacceptedSubType(button, layout, component, where, pathOf(button)) ?? {
+					code: 132012,
+					component,
+					message: `${where}button ${index} is a ${layout.buttonType} button: its sub_type must be "${layout.subType}", got "${String(button.sub_type)}".`,
+				}
+			);
 		}
 		const variable = layout.variable;
 		if (!variable) {
@@ -291,6 +384,10 @@ function checkButtons(
 				component,
 				variable: layout.variable.key,
 				message: `${layout.variable.displayName} (${layout.variable.key}) is missing: add a button component with sub_type "${layout.subType}" and index ${layout.index}.`,
+				// Meta's wording is known for URL buttons (its "Url"); for other types it is not.
+				...(where === '' && layout.buttonType === 'URL'
+					? { details: `buttons: Button at index ${layout.index} of type Url requires a parameter` }
+					: {}),
 			};
 		}
 	}
@@ -417,7 +514,8 @@ export function checkTemplateComponents(
 				message: `The carousel is missing: send a carousel component with ${layout.cards.length} card(s).`,
 			};
 		}
-		const cards = (grouped.carousel.cards as Json[] | undefined) ?? [];
+		const carousel = grouped.carousel;
+		const cards = (carousel.cards as Json[] | undefined) ?? [];
 		if (cards.length !== layout.cards.length) {
 			return {
 				code: 132000,
@@ -439,7 +537,8 @@ export function checkTemplateComponents(
 				return { code: 100, component: 'card', message: `card_index ${cardIndex} is sent twice.` };
 			seen.add(cardIndex);
 			const where = `Card ${cardIndex}: `;
-			const cardGroup = group((card.components as Json[] | undefined) ?? [], where, 'card');
+			const cardComponents = (card.components as Json[] | undefined) ?? [];
+			const cardGroup = group(cardComponents, where, 'card');
 			if (isProblem(cardGroup)) return cardGroup;
 			if (cardGroup.lto || cardGroup.carousel)
 				return {
@@ -471,7 +570,14 @@ export function checkTemplateComponents(
 				cardGroup.body,
 			);
 			if (cardBody) return cardBody;
-			const cardButtons = checkButtons(cardLayout.buttons, cardGroup.buttons, 'card', where);
+			const cardButtons = checkButtons(
+				cardLayout.buttons,
+				cardGroup.buttons,
+				'card',
+				where,
+				(b) =>
+					`template['components'][${components.indexOf(carousel)}]['cards'][${cards.indexOf(card)}]['components'][${cardComponents.indexOf(b)}]`,
+			);
 			if (cardButtons) return cardButtons;
 		}
 	} else if (grouped.carousel) {
@@ -482,7 +588,13 @@ export function checkTemplateComponents(
 		};
 	}
 
-	return checkButtons(layout.buttons, grouped.buttons, 'button', '');
+	return checkButtons(
+		layout.buttons,
+		grouped.buttons,
+		'button',
+		'',
+		(b) => `template['components'][${components.indexOf(b)}]`,
+	);
 }
 
 /**
@@ -517,14 +629,7 @@ export function validateTemplateMessageFully(
 		typeof looseLanguage === 'string' && looseLanguage
 			? looseLanguage
 			: (opts.languageCode ?? def?.language ?? '');
-	const issue = (p: PlacedProblem): TemplateIssue => ({
-		template,
-		language,
-		component: p.component,
-		...(p.variable !== undefined ? { variable: p.variable } : {}),
-		code: p.code,
-		message: p.message,
-	});
+	const issue = (p: PlacedProblem): TemplateIssue => templateIssue(template, language, p);
 
 	const parsed = templateObjectSchema.safeParse(templateObject);
 	if (!parsed.success) {
@@ -541,6 +646,7 @@ export function validateTemplateMessageFully(
 			code: 132001,
 			component: 'template',
 			message: `Template name (${name}) does not exist in ${lang.code}. Check the name and the language code of an approved translation.`,
+			details: `template name (${name}) does not exist in ${lang.code}`,
 		});
 	}
 	const status = templateStatusProblem(def);

@@ -97,7 +97,8 @@ describe('sandbox sends: acceptance and template validation', () => {
 		[
 			'a positional parameter for a NAMED template',
 			template('spring_sale', 'en_US', bodyParams({ type: 'text', text: 'Ana' })),
-			132012,
+			// Meta: (#100) "Parameter name is missing or empty" (https://github.com/shridarpatil/whatomate/issues/144)
+			100,
 		],
 		[
 			'an empty text parameter',

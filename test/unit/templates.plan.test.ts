@@ -71,7 +71,9 @@ describe('compiled template plans', () => {
 			components: [{ type: 'HEADER' as const, format: 'IMAGE' as const }, ...def.components],
 		};
 		expect(validateTemplateMessage(withHeader, message)).toMatchObject({
-			code: 131008,
+			// Meta: 132012 "header: Format mismatch, expected IMAGE, received UNKNOWN"
+			// (https://github.com/netflie/laravel-notification-whatsapp/issues/36)
+			code: 132012,
 			component: 'header',
 			variable: 'header_image',
 		});

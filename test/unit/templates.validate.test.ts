@@ -157,11 +157,13 @@ describe('validateTemplateMessage: parameters', () => {
 		expect(check('payment_due', message)?.code).toBe(132000);
 	});
 
-	it('answers 131008 when a media header is left out and 132012 when it has the wrong type', () => {
+	it('answers 132012 when a media header is left out or has the wrong type', () => {
 		expect(
 			check('new_collection_image', without(validMessage('new_collection_image'), 'header')),
 		).toMatchObject({
-			code: 131008,
+			// Meta: 132012 "header: Format mismatch, expected IMAGE, received UNKNOWN"
+			// (https://github.com/netflie/laravel-notification-whatsapp/issues/36)
+			code: 132012,
 			component: 'header',
 			variable: 'header_image',
 		});
@@ -173,10 +175,11 @@ describe('validateTemplateMessage: parameters', () => {
 		});
 	});
 
-	it('answers 132012 for positional parameters sent to a NAMED template, and the reverse', () => {
+	it('answers 100 for positional parameters sent to a NAMED template, and 132012 for the reverse', () => {
 		const named = validMessage('spring_sale_named');
 		for (const p of component(named, 'body').parameters) delete p.parameter_name;
-		expect(check('spring_sale_named', named)).toMatchObject({ code: 132012, component: 'body' });
+		// Meta: 100 "Parameter name is missing or empty" (https://github.com/shridarpatil/whatomate/issues/144)
+		expect(check('spring_sale_named', named)).toMatchObject({ code: 100, component: 'body' });
 
 		const positional = validMessage('order_confirmation');
 		component(positional, 'body').parameters[0].parameter_name = 'first_name';
