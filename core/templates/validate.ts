@@ -106,6 +106,19 @@ function isMediaKind(variable: TemplateVariable): boolean {
 	);
 }
 
+// Meta's details name only the top-level header and body; what it says for carousel cards is not known.
+function isTopLevel(spec: SectionSpec): boolean {
+	return spec.component === 'header' || spec.component === 'body';
+}
+
+/** Meta's details for a parameter count that does not match (132000). */
+function countDetails(spec: SectionSpec, sent: number, expected: number): { details?: string } {
+	if (!isTopLevel(spec)) return {};
+	return {
+		details: `${spec.label}: number of localizable_params (${sent}) does not match the expected number of params (${expected})`,
+	};
+}
+
 /** Check a header or body component (present or absent) against its layout. */
 function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem | null {
 	const expected = spec.layout?.variables ?? [];
@@ -120,15 +133,6 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 		...(details !== undefined ? { details } : {}),
 	});
 
-	// Meta's details name only the top-level header and body; what it says for carousel cards is not known.
-	const topLevel = spec.component === 'header' || spec.component === 'body';
-	const countDetails = (sent: number): { details?: string } =>
-		topLevel
-			? {
-					details: `${spec.label}: number of localizable_params (${sent}) does not match the expected number of params (${expected.length})`,
-				}
-			: {};
-
 	if (!given) {
 		const first = expected[0];
 		if (!first) return null;
@@ -136,7 +140,7 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 			const message = `The ${spec.label} ${first.kind} is missing: add a ${spec.label} parameter of type ${first.kind} (${first.key}).`;
 			// Meta checks the header's format first: no header component is format UNKNOWN (132012). A
 			// location header and card headers keep 131008: no public answer shows Meta's code for them.
-			if (topLevel && first.kind !== 'location') {
+			if (isTopLevel(spec) && first.kind !== 'location') {
 				return place(
 					{ code: 132012, message },
 					first,
@@ -150,7 +154,7 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 				code: 132000,
 				message: `${capitalise(spec.label)}: number of parameters (0) does not match the expected number of params (${expected.length}). Provide ${expected.map((v) => v.key).join(', ')}.`,
 			}),
-			...countDetails(0),
+			...countDetails(spec, 0, expected.length),
 		};
 	}
 
@@ -162,7 +166,7 @@ function checkSection(spec: SectionSpec, given: Json | undefined): PlacedProblem
 				code: 132000,
 				message: `${capitalise(spec.label)}: number of parameters (${params.length}) does not match the expected number of params (${expected.length}).`,
 			}),
-			...(media ? {} : countDetails(params.length)),
+			...(media ? {} : countDetails(spec, params.length, expected.length)),
 		};
 	}
 
