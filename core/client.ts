@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 
 import { WhatsAppApiError } from './errors';
-import { backoffMs, sleep } from './limits';
+import { backoffMs, sleep } from './pacing';
 import type { HttpRequest, HttpResponse, Transport } from './transport';
 import { TransportError } from './transport';
 

@@ -6,14 +6,9 @@ import type {
 	IWebhookFunctions,
 } from 'n8n-workflow';
 
-import {
-	CloudApiClient,
-	DEFAULT_RETRY_POLICY,
-	createFetchTransport,
-	toTransportError,
-} from '../../core';
-import type { RetryPolicy, Transport } from '../../core';
-import { CREDENTIAL_NAME, parseCredential } from './credentials';
+import { createFetchTransport, multipartForm, toTransportError } from '../../core';
+import type { CloudApiClient, RetryPolicy, Transport } from '../../core';
+import { CREDENTIAL_NAME, metaConnection, parseCredential } from './credentials';
 import type { MetaCredential } from './credentials';
 
 export type N8nContext =
@@ -65,11 +60,7 @@ export function n8nTransport(ctx: N8nContext, accessToken: string): Transport {
 			json: true,
 		};
 		if (request.multipart) {
-			const form = new FormData();
-			for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
-			const { data, fileName, mimeType } = request.multipart.file;
-			form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
-			options.body = form;
+			options.body = multipartForm(request.multipart);
 			options.json = false;
 		} else if (request.json !== undefined) {
 			options.body = request.json as IHttpRequestOptions['body'];
@@ -104,10 +95,8 @@ export async function createClient(
 	retry: Partial<RetryPolicy> = {},
 ): Promise<{ client: CloudApiClient; credential: MetaCredential }> {
 	const data = await ctx.getCredentials(CREDENTIAL_NAME);
-	const credential = parseCredential(data);
-	const client = new CloudApiClient(credential, n8nTransport(ctx, String(data.accessToken)), {
-		...DEFAULT_RETRY_POLICY,
-		...retry,
-	});
-	return { client, credential };
+	const { connection, credential } = metaConnection(data, (accessToken) =>
+		n8nTransport(ctx, accessToken),
+	);
+	return { client: connection.client(retry), credential };
 }
