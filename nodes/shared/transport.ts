@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import type {
 	IExecuteFunctions,
 	IHookFunctions,
@@ -24,12 +26,33 @@ const PROXY_VARIABLES = [
 ];
 
 /**
+ * A boolean n8n setting as n8n reads it (@n8n/config): the variable, or else the file its `<NAME>_FILE` twin names,
+ * "true" or "1" in any letter case. The node context does not expose the resolved setting (only an egress filter), so
+ * it is read again here, leaning to "on": surrounding whitespace is ignored and a file that cannot be read counts as
+ * on, since reading a setting as on only costs pooled connections, reading it as off would bypass n8n's protection.
+ */
+function n8nBooleanSetting(name: string, env: NodeJS.ProcessEnv): boolean {
+	const isTrue = (value: string): boolean => ['true', '1'].includes(value.trim().toLowerCase());
+	const value = env[name];
+	// n8n takes the variable when it is set (older versions only when it is not empty), else the file.
+	if (value !== undefined && value !== '') return isTrue(value);
+	const file = env[`${name}_FILE`];
+	if (!file) return false;
+	try {
+		return isTrue(readFileSync(file, 'utf8'));
+	} catch {
+		return true;
+	}
+}
+
+/**
  * Whether n8n's request helper must carry our requests: when a proxy is configured, or n8n's SSRF protection is on,
  * only n8n applies them. Read per client (not once at load) so a changed environment is seen by the next execution.
  */
 export function n8nMustCarryRequests(env: NodeJS.ProcessEnv = process.env): boolean {
 	return (
-		PROXY_VARIABLES.some((name) => Boolean(env[name])) || env.N8N_SSRF_PROTECTION_ENABLED === 'true'
+		PROXY_VARIABLES.some((name) => Boolean(env[name])) ||
+		n8nBooleanSetting('N8N_SSRF_PROTECTION_ENABLED', env)
 	);
 }
 
