@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 
 import { WhatsAppApiError } from './errors';
-import { backoffMs, sleep } from './limits';
+import { backoffMs, sleep } from './pacing';
 import type { HttpRequest, HttpResponse, Transport } from './transport';
 import { TransportError } from './transport';
 
@@ -112,8 +112,7 @@ function unexpectedAnswer(what: string): WhatsAppApiError {
 	});
 }
 
-export const TEMPLATE_FIELDS =
-	'id,name,language,status,category,sub_category,parameter_format,components';
+const TEMPLATE_FIELDS = 'id,name,language,status,category,sub_category,parameter_format,components';
 
 export class CloudApiClient {
 	private readonly base: string;
@@ -136,12 +135,8 @@ export class CloudApiClient {
 		}
 	}
 
-	get phoneNumberId(): string {
-		return this.config.phoneNumberId;
-	}
-
 	/** One request, no retries; non-2xx becomes WhatsAppApiError. */
-	async request(
+	private async request(
 		method: HttpRequest['method'],
 		path: string,
 		init: Omit<HttpRequest, 'method' | 'url'> = {},
@@ -216,18 +211,6 @@ export class CloudApiClient {
 		}
 	}
 
-	async markAsRead(messageId: string, typingIndicator = false): Promise<boolean> {
-		const raw = await this.request('POST', `${this.config.phoneNumberId}/messages`, {
-			json: {
-				messaging_product: 'whatsapp',
-				status: 'read',
-				message_id: messageId,
-				...(typingIndicator ? { typing_indicator: { type: 'text' } } : {}),
-			},
-		});
-		return successSchema.parse(raw).success;
-	}
-
 	async getPhoneNumber(
 		fields = 'id,display_phone_number,verified_name,quality_rating,throughput,code_verification_status,messaging_limit_tier',
 	): Promise<PhoneNumberInfo> {
@@ -247,7 +230,7 @@ export class CloudApiClient {
 	}
 
 	/** One page of GET /{waba-id}/message_templates. Items are returned unparsed; core/templates owns their schema. */
-	async listTemplatesPage(
+	private async listTemplatesPage(
 		p: { after?: string; limit?: number; status?: string; name?: string } = {},
 	): Promise<{ data: unknown[]; after?: string }> {
 		const query: Record<string, string | number> = {

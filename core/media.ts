@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 
+import { TtlCache } from './cache';
 import type { CloudApiClient } from './client';
 
 export interface FileToUpload {
@@ -21,15 +22,13 @@ export interface MediaUploadsOptions {
 }
 
 export class MediaUploads {
-	private readonly ids = new Map<string, { id: Promise<string>; at: number }>();
-	private readonly reuseMs: number;
-	private readonly maxFiles: number;
-	private readonly now: () => number;
+	private readonly ids: TtlCache<string>;
 
 	constructor(options: MediaUploadsOptions = {}) {
-		this.reuseMs = options.reuseMs ?? 7 * 24 * 60 * 60 * 1000;
-		this.maxFiles = options.maxFiles ?? 500;
-		this.now = options.now ?? Date.now;
+		this.ids = new TtlCache(options.reuseMs ?? 7 * 24 * 60 * 60 * 1000, {
+			maxEntries: options.maxFiles ?? 500,
+			now: options.now,
+		});
 	}
 
 	static sha256(data: Buffer): string {
@@ -43,18 +42,7 @@ export class MediaUploads {
 		sha256: string = MediaUploads.sha256(file.data),
 	): Promise<string> {
 		// The MIME type is part of the key: the same bytes declared as another type are another upload to Meta.
-		const key = `${sha256}|${file.mimeType}`;
-		const known = this.ids.get(key);
-		if (known && this.now() - known.at < this.reuseMs) return known.id;
-		const id = client.uploadMedia(file);
-		const entry = { id, at: this.now() };
-		this.ids.delete(key);
-		this.ids.set(key, entry);
 		// A failed upload is not remembered: the next message with this file tries again.
-		id.catch(() => {
-			if (this.ids.get(key) === entry) this.ids.delete(key);
-		});
-		while (this.ids.size > this.maxFiles) this.ids.delete(this.ids.keys().next().value as string);
-		return id;
+		return this.ids.get(`${sha256}|${file.mimeType}`, () => client.uploadMedia(file));
 	}
 }

@@ -4,7 +4,7 @@
  */
 import type { CloudApiClient, SendResult } from './client';
 import { WhatsAppApiError } from './errors';
-import type { SendPacer } from './limits';
+import type { SendPacer } from './pacing';
 
 export interface OutgoingMessage {
 	/** Position of the input item; outcomes come back in this order. */

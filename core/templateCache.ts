@@ -2,18 +2,13 @@
  * Template definitions, cached. Graph calls on a WABA are rate limited (200/h per app per WABA), so definitions are
  * fetched once per WABA and TTL — never once per item — and shared by every execution in the process.
  */
+import { TtlCache } from './cache';
 import { templateDefinitionSchema } from './templates';
 import type { TemplateDefinition } from './templates';
 
 export interface TemplateSource {
 	/** Every APPROVED (and other) template of the WABA, raw Graph items. */
 	listAllTemplates(): Promise<unknown[]>;
-}
-
-interface Entry {
-	loadedAt: number;
-	templates: TemplateDefinition[];
-	pending?: Promise<TemplateDefinition[]>;
 }
 
 export interface TemplateCacheOptions {
@@ -45,43 +40,30 @@ export class TemplateNotFoundError extends Error {
 	}
 }
 
+function parseDefinitions(raw: unknown[]): TemplateDefinition[] {
+	const templates: TemplateDefinition[] = [];
+	for (const item of raw) {
+		const parsed = templateDefinitionSchema.safeParse(item);
+		// One odd template must not hide the others; it simply cannot be chosen.
+		if (parsed.success) templates.push(parsed.data);
+	}
+	return templates;
+}
+
 export class TemplateCache {
-	private readonly entries = new Map<string, Entry>();
-	private readonly now: () => number;
+	private readonly cache: TtlCache<TemplateDefinition[]>;
 
 	constructor(
 		private readonly options: TemplateCacheOptions = { ttlMs: 5 * 60_000, missRefreshMs: 30_000 },
 	) {
-		this.now = options.now ?? Date.now;
+		this.cache = new TtlCache(options.ttlMs, { now: options.now });
 	}
 
 	/** Parsed definitions of one WABA (cache key: base URL + WABA id, so sandbox and Meta never mix). */
-	async list(key: string, source: TemplateSource, force = false): Promise<TemplateDefinition[]> {
-		const entry = this.entries.get(key);
-		const fresh = entry && this.now() - entry.loadedAt < this.options.ttlMs;
-		if (entry && fresh && !force) return entry.templates;
-		if (entry?.pending) return entry.pending;
-		const pending = source.listAllTemplates().then((raw) => {
-			const templates: TemplateDefinition[] = [];
-			for (const item of raw) {
-				const parsed = templateDefinitionSchema.safeParse(item);
-				// One odd template must not hide the others; it simply cannot be chosen.
-				if (parsed.success) templates.push(parsed.data);
-			}
-			this.entries.set(key, { loadedAt: this.now(), templates });
-			return templates;
+	list(key: string, source: TemplateSource, force = false): Promise<TemplateDefinition[]> {
+		return this.cache.get(key, () => source.listAllTemplates().then(parseDefinitions), {
+			fresh: force,
 		});
-		const placeholder: Entry = entry
-			? { ...entry, pending }
-			: { loadedAt: 0, templates: [], pending };
-		this.entries.set(key, placeholder);
-		try {
-			return await pending;
-		} catch (error) {
-			if (entry) this.entries.set(key, entry);
-			else this.entries.delete(key);
-			throw error;
-		}
 	}
 
 	/**
@@ -123,17 +105,13 @@ export class TemplateCache {
 		};
 		let result = match(await this.list(key, source));
 		if (result instanceof TemplateNotFoundError) {
-			const entry = this.entries.get(key);
-			if (!entry || this.now() - entry.loadedAt >= this.options.missRefreshMs) {
+			const age = this.cache.age(key);
+			if (age === undefined || age >= this.options.missRefreshMs) {
 				result = match(await this.list(key, source, true));
 			}
 		}
 		if (result instanceof TemplateNotFoundError) throw result;
 		return result;
-	}
-
-	clear(): void {
-		this.entries.clear();
 	}
 }
 

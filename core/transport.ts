@@ -85,6 +85,15 @@ export function toTransportError(error: unknown): TransportError {
 	);
 }
 
+/** The multipart/form-data body of a media upload: the fields, then the file as `file` (Meta's field name). */
+export function multipartForm(multipart: NonNullable<HttpRequest['multipart']>): FormData {
+	const form = new FormData();
+	for (const [k, v] of Object.entries(multipart.fields)) form.append(k, v);
+	const { data, fileName, mimeType } = multipart.file;
+	form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
+	return form;
+}
+
 export function buildUrl(url: string, query?: HttpRequest['query']): string {
 	if (!query) return url;
 	const u = new URL(url);
@@ -102,11 +111,7 @@ export function createFetchTransport(
 			headers.Authorization = `Bearer ${options.accessToken}`;
 		let body: string | FormData | undefined;
 		if (request.multipart) {
-			const form = new FormData();
-			for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
-			const { data, fileName, mimeType } = request.multipart.file;
-			form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
-			body = form;
+			body = multipartForm(request.multipart);
 		} else if (request.json !== undefined) {
 			headers['Content-Type'] = 'application/json';
 			body = JSON.stringify(request.json);

@@ -1,29 +1,18 @@
 /**
  * What the `whatsapp-cloud-config` node holds for the other nodes: validated settings, the secrets, and the
- * things built from them (Graph client, journey state store, send slots, template definitions). Node-RED-free,
- * so the rules are testable on their own.
+ * things core's connection builds from them (Graph client, journey state store, send slots, template definitions).
+ * Node-RED-free, so it is testable on its own.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import {
-	CloudApiClient,
+	CloudApiConnection,
 	DEFAULT_GRAPH_API_VERSION,
 	DEFAULT_GRAPH_BASE_URL,
-	DEFAULT_RETRY_POLICY,
-	createFetchTransport,
-	createStateStore,
-	processSlotStore,
-	processTemplateCache,
 	z,
 } from '../../core';
-import type {
-	JourneyStateStore,
-	RetryPolicy,
-	SlotReserver,
-	TemplateDefinition,
-	TemplateRef,
-} from '../../core';
+import type { TemplateRef } from '../../core';
 
 export const CONFIG_NODE_TYPE = 'whatsapp-cloud-config';
 export const STORE_FILE_NAME = 'whatsapp-journeys.sqlite';
@@ -118,19 +107,43 @@ export function parseCloudConfig(
 
 export type { TemplateRef };
 
-/** One Meta app + business number, as configured in one config node. */
-export class CloudConnection {
-	private storePromise?: Promise<JourneyStateStore>;
+/** The embedded store's file: the configured path, else beside Node-RED's own files. */
+function embeddedStorePath(settings: CloudSettings, userDir: string | undefined): string {
+	return settings.storePath ?? join(userDir ?? join(homedir(), '.node-red'), STORE_FILE_NAME);
+}
 
+/** One Meta app + business number, as configured in one config node: core's connection over its settings. */
+export class CloudConnection extends CloudApiConnection {
 	constructor(
 		readonly settings: CloudSettings,
 		private readonly secrets: CloudSecrets,
 		/** Node-RED's user directory: the default home of the embedded store file. */
 		private readonly userDir?: string,
-	) {}
-
-	get phoneNumberId(): string {
-		return this.settings.phoneNumberId;
+	) {
+		super({
+			phoneNumberId: settings.phoneNumberId,
+			wabaId: settings.wabaId,
+			apiVersion: settings.apiVersion,
+			baseUrl: settings.baseUrl,
+			accessToken: secrets.accessToken,
+			appSecret: secrets.appSecret,
+			appSecretProof: settings.appSecretProof,
+			store:
+				settings.storeType === 'redis'
+					? {
+							backend: 'redis',
+							redis: {
+								host: settings.redisHost,
+								port: settings.redisPort,
+								db: settings.redisDb,
+								password: secrets.redisPassword || undefined,
+								tls: settings.redisTls,
+							},
+							keyPrefix: settings.redisKeyPrefix,
+						}
+					: { backend: 'embedded', path: embeddedStorePath(settings, userDir) },
+			configuredIn: 'the WhatsApp Cloud config node',
+		});
 	}
 
 	get appSecret(): string {
@@ -141,92 +154,7 @@ export class CloudConnection {
 		return this.secrets.verifyToken;
 	}
 
-	client(retry: Partial<RetryPolicy> = {}): CloudApiClient {
-		const s = this.settings;
-		const proof = s.appSecretProof && this.secrets.appSecret !== '';
-		return new CloudApiClient(
-			{
-				phoneNumberId: s.phoneNumberId,
-				wabaId: s.wabaId,
-				apiVersion: s.apiVersion,
-				baseUrl: s.baseUrl,
-				// Only passed for appsecret_proof; the bearer header comes from the transport.
-				accessToken: proof ? this.secrets.accessToken : undefined,
-				appSecret: proof ? this.secrets.appSecret : undefined,
-			},
-			createFetchTransport({ accessToken: this.secrets.accessToken }),
-			{ ...DEFAULT_RETRY_POLICY, ...retry },
-		);
-	}
-
 	storePath(): string {
-		return (
-			this.settings.storePath ?? join(this.userDir ?? join(homedir(), '.node-red'), STORE_FILE_NAME)
-		);
-	}
-
-	/** The journey state store, opened on first use and shared by every node using this config. */
-	store(): Promise<JourneyStateStore> {
-		if (!this.storePromise) {
-			const s = this.settings;
-			const pending = new Promise<JourneyStateStore>((resolve) => {
-				resolve(
-					s.storeType === 'redis'
-						? createStateStore({
-								backend: 'redis',
-								redis: {
-									host: s.redisHost,
-									port: s.redisPort,
-									db: s.redisDb,
-									password: this.secrets.redisPassword || undefined,
-									tls: s.redisTls,
-								},
-								keyPrefix: s.redisKeyPrefix,
-							})
-						: createStateStore({ backend: 'embedded', path: this.storePath() }),
-				);
-			});
-			// A store that failed to open (e.g. no node:sqlite) is retried on next use, not cached broken.
-			pending.catch(() => {
-				if (this.storePromise === pending) this.storePromise = undefined;
-			});
-			this.storePromise = pending;
-		}
-		return this.storePromise;
-	}
-
-	/** Where send slots are reserved: the process, or Redis so several Node-RED instances share one number's budget. */
-	async slots(): Promise<SlotReserver> {
-		return this.settings.storeType === 'redis' ? this.store() : processSlotStore();
-	}
-
-	private templateCacheKey(): string {
-		const s = this.settings;
-		if (!s.wabaId) {
-			throw new Error(
-				'Templates live in a WhatsApp Business Account: set "WhatsApp Business Account ID" in the WhatsApp Cloud config node',
-			);
-		}
-		return `${s.baseUrl}|${s.apiVersion}|${s.wabaId}`;
-	}
-
-	/** Every template of the WABA, from the process-wide cache (one Graph call per WABA per TTL). */
-	listTemplates(client: CloudApiClient, refresh = false): Promise<TemplateDefinition[]> {
-		return processTemplateCache().list(this.templateCacheKey(), client, refresh);
-	}
-
-	findTemplate(client: CloudApiClient, ref: TemplateRef): Promise<TemplateDefinition> {
-		return processTemplateCache().find(this.templateCacheKey(), client, ref);
-	}
-
-	async close(): Promise<void> {
-		const pending = this.storePromise;
-		this.storePromise = undefined;
-		if (!pending) return;
-		try {
-			await (await pending).close();
-		} catch {
-			// A store that never opened has nothing to close.
-		}
+		return embeddedStorePath(this.settings, this.userDir);
 	}
 }

@@ -1,8 +1,10 @@
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
-import { z } from '../../core';
-import type { CloudApiConfig } from '../../core';
+import { CloudApiConnection, z } from '../../core';
+import type { GraphLocation, Transport } from '../../core';
 
 export const CREDENTIAL_NAME = 'metaWhatsAppCloudApi';
+/** Where n8n users edit these settings, as errors name it. */
+export const CONFIGURED_IN = 'the credential';
 
 const credentialSchema = z.object({
 	accessToken: z.string().min(1, 'Access Token is empty: paste a System User token'),
@@ -31,13 +33,15 @@ const credentialSchema = z.object({
 		.default('https://graph.facebook.com'),
 });
 
-export interface MetaCredential extends CloudApiConfig {
+export interface MetaCredential extends GraphLocation {
+	/** Meta's "Require App Secret": every Graph call carries appsecret_proof (the credential's "signRequests"). */
+	appSecretProof: boolean;
+	/** The app secret: webhook signatures, and appsecret_proof when `appSecretProof` is on. */
 	appSecretValue: string;
 	verifyToken: string;
 }
 
-/** Reads and validates the credential; the error names the field to fix (and never echoes a secret). */
-export function parseCredential(data: ICredentialDataDecryptedObject): MetaCredential {
+function parse(data: ICredentialDataDecryptedObject): z.infer<typeof credentialSchema> {
 	const parsed = credentialSchema.safeParse(data);
 	if (!parsed.success) {
 		const issue = parsed.error.issues[0];
@@ -45,46 +49,51 @@ export function parseCredential(data: ICredentialDataDecryptedObject): MetaCrede
 			`Meta WhatsApp Cloud API credential: ${issue.path.join('.')}: ${issue.message}`,
 		);
 	}
-	const c = parsed.data;
+	return parsed.data;
+}
+
+/** Reads and validates the credential; the error names the field to fix (and never echoes a secret). */
+export function parseCredential(data: ICredentialDataDecryptedObject): MetaCredential {
+	return toMetaCredential(parse(data));
+}
+
+function toMetaCredential(c: z.infer<typeof credentialSchema>): MetaCredential {
 	return {
 		phoneNumberId: c.phoneNumberId,
 		wabaId: c.wabaId || undefined,
 		apiVersion: c.apiVersion,
 		baseUrl: c.baseUrl,
-		// Only carried for appsecret_proof; the Authorization header is set by the transport (nodes/shared/transport.ts).
-		accessToken: c.signRequests ? c.accessToken : undefined,
-		appSecret: c.signRequests ? c.appSecret : undefined,
+		// The credential's field keeps its saved name; core calls the switch by Meta's name.
+		appSecretProof: c.signRequests,
 		appSecretValue: c.appSecret,
 		verifyToken: c.verifyToken,
 	};
 }
 
-/**
- * Recent credential readings, reused for a short time. n8n reads a credential from its database, decrypts it and
- * evaluates its defaults on every `getCredentials` call: at Meta's webhook rates that was a tenth of n8n's CPU.
- * A failed reading, or one `keep` refuses, is not reused: the next call reads again.
- */
-export class RecentReadings<T> {
-	private readonly readings = new Map<string, { at: number; value: Promise<T> }>();
-
-	constructor(private readonly reuseMs: number) {}
-
-	get(
-		key: string,
-		read: () => Promise<T>,
-		options: { fresh?: boolean; keep?: (value: T) => boolean } = {},
-	): Promise<T> {
-		const now = Date.now();
-		const last = this.readings.get(key);
-		if (!options.fresh && last && now - last.at < this.reuseMs) return last.value;
-		const value = read();
-		this.readings.set(key, { at: now, value });
-		const forget = (): void => {
-			if (this.readings.get(key)?.value === value) this.readings.delete(key);
-		};
-		value.then((v) => {
-			if (options.keep && !options.keep(v)) forget();
-		}, forget);
-		return value;
-	}
+/** Core's connection for a credential; `transport` carries the bearer token (nodes/shared/transport.ts). */
+export function metaConnection(
+	data: ICredentialDataDecryptedObject,
+	transport: (accessToken: string) => Transport,
+): { connection: CloudApiConnection; credential: MetaCredential } {
+	const c = parse(data);
+	const credential = toMetaCredential(c);
+	const connection = new CloudApiConnection({
+		phoneNumberId: credential.phoneNumberId,
+		wabaId: credential.wabaId,
+		apiVersion: credential.apiVersion,
+		baseUrl: credential.baseUrl,
+		accessToken: c.accessToken,
+		appSecret: c.appSecret,
+		appSecretProof: credential.appSecretProof,
+		transport,
+		configuredIn: CONFIGURED_IN,
+	});
+	return { connection, credential };
 }
+
+/**
+ * Recent credential readings, reused for a short time (`new RecentReadings(30_000)`). n8n reads a credential from its
+ * database, decrypts it and evaluates its defaults on every `getCredentials` call: at Meta's webhook rates that was a
+ * tenth of n8n's CPU. A failed reading, or one `keep` refuses, is not reused: the next call reads again.
+ */
+export { TtlCache as RecentReadings } from '../../core';

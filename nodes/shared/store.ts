@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workflow';
 
-import { createStateStore, z } from '../../core';
+import { sharedStateStore, z } from '../../core';
 import type { JourneyStateStore } from '../../core';
 import { RecentReadings } from './credentials';
 import type { N8nContext } from './transport';
@@ -70,7 +70,6 @@ export function defaultStorePath(): string {
 	return join(process.env.N8N_USER_FOLDER ?? homedir(), '.n8n', 'whatsapp-journeys.sqlite');
 }
 
-const stores = new Map<string, Promise<JourneyStateStore>>();
 const redisReadings = new RecentReadings<ICredentialDataDecryptedObject>(30_000);
 
 /** One store per configuration per process, reused by every execution (connections are not per item). */
@@ -95,35 +94,20 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
 			);
 		}
 		const c = parsed.data;
-		const keyPrefix = getParam('redisKeyPrefix', 'wj:');
-		const key = `redis|${c.host}|${c.port}|${c.database}|${c.user ?? ''}|${keyPrefix}`;
-		let store = stores.get(key);
-		if (!store) {
-			store = Promise.resolve(
-				createStateStore({
-					backend: 'redis',
-					redis: {
-						host: c.host,
-						port: c.port,
-						password: c.password || undefined,
-						username: c.user || undefined,
-						db: c.database,
-						tls: c.ssl === true,
-					},
-					keyPrefix,
-				}),
-			);
-			stores.set(key, store);
-		}
-		return store;
+		// Shared by settings that match in everything, password and TLS included (see storeSettingsKey).
+		return sharedStateStore({
+			backend: 'redis',
+			redis: {
+				host: c.host,
+				port: c.port,
+				password: c.password || undefined,
+				username: c.user || undefined,
+				db: c.database,
+				tls: c.ssl === true,
+			},
+			keyPrefix: getParam('redisKeyPrefix', 'wj:'),
+		});
 	}
 	const path = getParam('storePath', '').trim() || defaultStorePath();
-	const key = `embedded|${path}`;
-	let store = stores.get(key);
-	if (!store) {
-		store = Promise.resolve(createStateStore({ backend: 'embedded', path }));
-		store.catch(() => stores.delete(key));
-		stores.set(key, store);
-	}
-	return store;
+	return sharedStateStore({ backend: 'embedded', path });
 }

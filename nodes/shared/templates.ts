@@ -1,18 +1,7 @@
-import { parseTemplateName, processTemplateCache } from '../../core';
+import { findWabaTemplate, listWabaTemplates, parseTemplateName } from '../../core';
 import type { CloudApiClient, TemplateDefinition } from '../../core';
+import { CONFIGURED_IN } from './credentials';
 import type { MetaCredential } from './credentials';
-
-function cacheKey(credential: MetaCredential): string {
-	return `${credential.baseUrl}|${credential.apiVersion}|${credential.wabaId ?? ''}`;
-}
-
-function requireWaba(credential: MetaCredential): void {
-	if (!credential.wabaId) {
-		throw new Error(
-			'Templates live in a WhatsApp Business Account: set "WhatsApp Business Account ID" in the credential',
-		);
-	}
-}
 
 /** All templates of the credential's WABA, from the process-wide cache (one Graph call per WABA per TTL). */
 export async function listTemplates(
@@ -20,8 +9,7 @@ export async function listTemplates(
 	credential: MetaCredential,
 	refresh = false,
 ): Promise<TemplateDefinition[]> {
-	requireWaba(credential);
-	return processTemplateCache().list(cacheKey(credential), client, refresh);
+	return listWabaTemplates(credential, client, { refresh, configuredIn: CONFIGURED_IN });
 }
 
 export async function findTemplate(
@@ -29,8 +17,7 @@ export async function findTemplate(
 	credential: MetaCredential,
 	ref: { id?: string; name?: string; language?: string },
 ): Promise<TemplateDefinition> {
-	requireWaba(credential);
-	return processTemplateCache().find(cacheKey(credential), client, ref);
+	return findWabaTemplate(credential, client, ref, { configuredIn: CONFIGURED_IN });
 }
 
 /** The resource locator's value: "<id>" from the list, a name in "By Name" mode, or an ID. */

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import type {
 	IExecuteFunctions,
 	IHookFunctions,
@@ -6,14 +8,9 @@ import type {
 	IWebhookFunctions,
 } from 'n8n-workflow';
 
-import {
-	CloudApiClient,
-	DEFAULT_RETRY_POLICY,
-	createFetchTransport,
-	toTransportError,
-} from '../../core';
-import type { RetryPolicy, Transport } from '../../core';
-import { CREDENTIAL_NAME, parseCredential } from './credentials';
+import { createFetchTransport, multipartForm, toTransportError } from '../../core';
+import type { CloudApiClient, RetryPolicy, Transport } from '../../core';
+import { CREDENTIAL_NAME, metaConnection, parseCredential } from './credentials';
 import type { MetaCredential } from './credentials';
 
 export type N8nContext =
@@ -29,12 +26,33 @@ const PROXY_VARIABLES = [
 ];
 
 /**
+ * A boolean n8n setting as n8n reads it (@n8n/config): the variable, or else the file its `<NAME>_FILE` twin names,
+ * "true" or "1" in any letter case. The node context does not expose the resolved setting (only an egress filter), so
+ * it is read again here, leaning to "on": surrounding whitespace is ignored and a file that cannot be read counts as
+ * on, since reading a setting as on only costs pooled connections, reading it as off would bypass n8n's protection.
+ */
+function n8nBooleanSetting(name: string, env: NodeJS.ProcessEnv): boolean {
+	const isTrue = (value: string): boolean => ['true', '1'].includes(value.trim().toLowerCase());
+	const value = env[name];
+	// n8n takes the variable when it is set (older versions only when it is not empty), else the file.
+	if (value !== undefined && value !== '') return isTrue(value);
+	const file = env[`${name}_FILE`];
+	if (!file) return false;
+	try {
+		return isTrue(readFileSync(file, 'utf8'));
+	} catch {
+		return true;
+	}
+}
+
+/**
  * Whether n8n's request helper must carry our requests: when a proxy is configured, or n8n's SSRF protection is on,
  * only n8n applies them. Read per client (not once at load) so a changed environment is seen by the next execution.
  */
 export function n8nMustCarryRequests(env: NodeJS.ProcessEnv = process.env): boolean {
 	return (
-		PROXY_VARIABLES.some((name) => Boolean(env[name])) || env.N8N_SSRF_PROTECTION_ENABLED === 'true'
+		PROXY_VARIABLES.some((name) => Boolean(env[name])) ||
+		n8nBooleanSetting('N8N_SSRF_PROTECTION_ENABLED', env)
 	);
 }
 
@@ -65,11 +83,7 @@ export function n8nTransport(ctx: N8nContext, accessToken: string): Transport {
 			json: true,
 		};
 		if (request.multipart) {
-			const form = new FormData();
-			for (const [k, v] of Object.entries(request.multipart.fields)) form.append(k, v);
-			const { data, fileName, mimeType } = request.multipart.file;
-			form.append('file', new Blob([new Uint8Array(data)], { type: mimeType }), fileName);
-			options.body = form;
+			options.body = multipartForm(request.multipart);
 			options.json = false;
 		} else if (request.json !== undefined) {
 			options.body = request.json as IHttpRequestOptions['body'];
@@ -104,10 +118,8 @@ export async function createClient(
 	retry: Partial<RetryPolicy> = {},
 ): Promise<{ client: CloudApiClient; credential: MetaCredential }> {
 	const data = await ctx.getCredentials(CREDENTIAL_NAME);
-	const credential = parseCredential(data);
-	const client = new CloudApiClient(credential, n8nTransport(ctx, String(data.accessToken)), {
-		...DEFAULT_RETRY_POLICY,
-		...retry,
-	});
-	return { client, credential };
+	const { connection, credential } = metaConnection(data, (accessToken) =>
+		n8nTransport(ctx, accessToken),
+	);
+	return { client: connection.client(retry), credential };
 }

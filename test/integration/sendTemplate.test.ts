@@ -3,7 +3,7 @@ import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppS
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { loadOptionsContext, runNode } from './n8nHarness';
-import { clearPhoneNumberInfoCache } from '../../nodes/shared/phoneNumber';
+import { clearPhoneNumberInfoCache } from '../../nodes/shared/senderInfo';
 import type { Params } from './n8nHarness';
 import { searchTemplates } from '../../nodes/WhatsAppSendTemplate/methods/listSearch';
 import { getTemplateVariables } from '../../nodes/WhatsAppSendTemplate/methods/resourceMapping';

@@ -28,7 +28,7 @@ import { getStateStore } from '../../shared/store';
 import { createClient } from '../../shared/transport';
 import type { MetaCredential } from '../../shared/credentials';
 import { itemParameterReader } from '../../shared/parameters';
-import { phoneNumberHints, phoneNumberInfo } from '../../shared/phoneNumber';
+import { phoneNumberHints, phoneNumberInfo } from '../../shared/senderInfo';
 import type { ParameterReader } from '../../shared/parameters';
 
 /** Batch-wide options, read once (item 0) and validated: they shape the whole run, not one message. */

@@ -1,29 +1,25 @@
 import type { NodeExecutionHint } from 'n8n-workflow';
 
+import { TtlCache } from '../../core';
 import type { CloudApiClient, PhoneNumberInfo } from '../../core';
 import type { MetaCredential } from './credentials';
 
 /** Phone number details change rarely (Meta re-rates quality at most daily): one Graph call per number per 10 minutes. */
-const TTL_MS = 10 * 60 * 1000;
-const cache = new Map<string, { at: number; info: Promise<PhoneNumberInfo | undefined> }>();
+const senderInfo = new TtlCache<PhoneNumberInfo | undefined>(10 * 60 * 1000);
 
 /** The business number's Graph details, cached per process; undefined when they cannot be read (the send says why). */
 export function phoneNumberInfo(
 	client: CloudApiClient,
 	credential: MetaCredential,
-	now = Date.now(),
 ): Promise<PhoneNumberInfo | undefined> {
-	const key = `${credential.baseUrl}|${credential.phoneNumberId}`;
-	const hit = cache.get(key);
-	if (hit && now - hit.at < TTL_MS) return hit.info;
-	const info = client.getPhoneNumber().catch(() => undefined);
-	cache.set(key, { at: now, info });
-	return info;
+	return senderInfo.get(`${credential.baseUrl}|${credential.phoneNumberId}`, () =>
+		client.getPhoneNumber().catch(() => undefined),
+	);
 }
 
 /** For tests: forget cached details. */
 export function clearPhoneNumberInfoCache(): void {
-	cache.clear();
+	senderInfo.clear();
 }
 
 /**
