@@ -104,6 +104,30 @@ describe('whatsapp-check-window in Node-RED', () => {
 		expect((closed.messages[2].window as Window).lastInboundAt).toBeUndefined();
 	});
 
+	it("takes n8n's option value 'item' and outputs the window as msg.whatsappWindow, with msg.window its alias", async () => {
+		const { open, closed } = await loadWindow({
+			source: 'item',
+			lastInboundAt: 'customer.lastMessageAt',
+			minimumMinutesLeft: 90,
+		});
+		const node = helper.getNode('window');
+		node.receive({
+			payload: { to: '+447911123456' },
+			customer: { lastMessageAt: new Date(Date.now() - 20 * HOUR).toISOString() },
+		});
+		node.receive({
+			payload: { to: '+447911123456' },
+			customer: { lastMessageAt: new Date(Date.now() - 23 * HOUR).toISOString() },
+		});
+		const [o] = await open.waitFor(1);
+		const [c] = await closed.waitFor(1);
+		expect(o.whatsappWindow).toMatchObject({ open: true, recipient: '+447911123456' });
+		expect(o.window).toBe(o.whatsappWindow);
+		// 23 h ago: open by Meta's rule, closed by the 90 minutes asked for.
+		expect(c.whatsappWindow).toMatchObject({ open: false });
+		expect((c.whatsappWindow as Window).secondsLeft).toBeGreaterThan(3500);
+	});
+
 	it('records an inbound message (from an ad: free entry point too) and routes it to "open"', async () => {
 		const storePath = newStorePath();
 		const { open } = await loadWindow({ operation: 'recordInbound', fromAd: true }, storePath);
