@@ -97,6 +97,8 @@ export type ReceiveOutcome =
 	/** Recorded in the store: answer 200; emit `events` (what is left after de-duplication and the event filter). */
 	| {
 			kind: 'accepted';
+			/** Events the POST carried for this receiver (its phone number unless all), before de-duplication. */
+			received: number;
 			events: IngestedEvent[];
 			duplicates: number;
 			lateDropped: number;
@@ -138,10 +140,17 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 		includeRaw: request.includeRaw,
 	});
 	if (events.length === 0)
-		return { kind: 'accepted', events: [], duplicates: 0, lateDropped: 0, withoutSender: 0 };
+		return {
+			kind: 'accepted',
+			received: 0,
+			events: [],
+			duplicates: 0,
+			lateDropped: 0,
+			withoutSender: 0,
+		};
 	try {
 		const ingested = await ingestWebhookEvents(events, await request.store(), request.ingest);
-		return { kind: 'accepted', ...ingested };
+		return { kind: 'accepted', received: events.length, ...ingested };
 	} catch (error) {
 		return {
 			kind: 'failed',
