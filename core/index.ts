@@ -21,3 +21,5 @@ export * from './ingest';
 export * from './time';
 export * from './failure';
 export * from './media';
+export * from './journeys/window';
+export * from './journeys/webhookReceive';

@@ -1,10 +1,11 @@
 /**
  * Node-RED node `whatsapp-check-window`: routes each message by the customer's 24-hour service window —
- * output 1 "open" (a free-form message may be sent), output 2 "closed" (only a template may). `msg.window`
- * carries the ConversationWindow. Can also record an inbound message that reached the flow another way.
+ * output 1 "open" (a free-form message may be sent), output 2 "closed" (only a template may).
+ * `msg.whatsappWindow` carries the ConversationWindow (as n8n's `json.whatsappWindow`; `msg.window` is its
+ * deprecated alias). Can also record an inbound message that reached the flow another way. Core decides.
  */
-import { normalizePhoneNumber, parseTimestamp, windowFrom, z } from '../core';
-import type { ConversationWindow } from '../core';
+import { checkWindow, recordInboundAndCheck, z } from '../core';
+import type { CheckedWindow, WindowSource } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import { blank } from './lib/cloud';
 import { asError, connectionOf, evaluate, parseNodeSettings } from './lib/node';
@@ -18,10 +19,14 @@ const settingsSchema = z.object({
 		.default('check'),
 	recipient: z.string().default('payload.to'),
 	recipientType: z.string().default('msg'),
-	/** Where the last inbound time comes from: the journey state store, or a typed input (a CRM field, say). */
+	/**
+	 * Where the last inbound time comes from: the journey state store, or a value on the message (a CRM field, say).
+	 * n8n's names; flows saved earlier say 'input' for 'item'.
+	 */
 	source: z
-		.enum(['store', 'input'], { message: "Window Source must be 'store' or 'input'" })
-		.default('store'),
+		.enum(['store', 'item', 'input'], { message: "Window Source must be 'store' or 'item'" })
+		.default('store')
+		.transform((source): WindowSource => (source === 'input' ? 'item' : source)),
 	lastInboundAt: z.string().default('payload.lastInboundAt'),
 	lastInboundAtType: z.string().default('msg'),
 	inboundAt: z.string().default(''),
@@ -52,9 +57,7 @@ function register(RED: NodeAPI): void {
 			node.error(setupError.message);
 		}
 
-		const check = async (
-			msg: NodeMessage,
-		): Promise<{ window: ConversationWindow & { recipient: string; checkedAt: string } }> => {
+		const check = async (msg: NodeMessage): Promise<CheckedWindow> => {
 			if (setupError || !settings)
 				throw setupError ?? new Error('WhatsApp Check Window is not configured');
 			const s = settings;
@@ -65,38 +68,40 @@ function register(RED: NodeAPI): void {
 					`Recipient is empty: set ${s.recipientType === 'msg' ? `msg.${s.recipient}` : 'the Recipient field'} to the customer's WhatsApp number`,
 				);
 			}
-			const { e164, waId } = normalizePhoneNumber(String(to), s.defaultCountry || undefined);
-			const key = { phoneNumberId: cloud.phoneNumberId, waId };
-			const now = new Date();
-			let window: ConversationWindow;
+			const request = {
+				recipient: String(to),
+				defaultCountry: s.defaultCountry,
+				phoneNumberId: cloud.phoneNumberId,
+				minimumMinutesLeft: s.minimumMinutesLeft,
+				store: () => cloud.store(),
+			};
 			if (s.operation === 'recordInbound') {
-				const store = await cloud.store();
-				const at = s.inboundAt
-					? parseTimestamp(
-							await evaluate(RED, node, msg, s.inboundAt, s.inboundAtType),
-							'Inbound message at',
-						)
-					: undefined;
-				await store.recordInbound({ ...key, at: at ?? now, referral: s.fromAd });
-				window = await store.getWindow({ ...key, now });
-			} else if (s.source === 'input') {
-				const last = parseTimestamp(
-					await evaluate(RED, node, msg, s.lastInboundAt, s.lastInboundAtType),
-					'Last inbound message at',
-				);
-				window = windowFrom(key.phoneNumberId, waId, last?.getTime() ?? 0, 0, now.getTime());
-			} else {
-				window = await (await cloud.store()).getWindow({ ...key, now });
+				return recordInboundAndCheck({
+					...request,
+					inboundAt: s.inboundAt
+						? await evaluate(RED, node, msg, s.inboundAt, s.inboundAtType)
+						: undefined,
+					inboundAtField: 'Inbound message at',
+					fromAd: s.fromAd,
+				});
 			}
-			// A window about to close counts as closed, so a slow next step does not meet error 131047.
-			const open = window.open && window.secondsLeft > s.minimumMinutesLeft * 60;
-			return { window: { ...window, open, recipient: e164, checkedAt: now.toISOString() } };
+			return checkWindow({
+				...request,
+				source: s.source,
+				lastInboundAt:
+					s.source === 'item'
+						? await evaluate(RED, node, msg, s.lastInboundAt, s.lastInboundAtType)
+						: undefined,
+				lastInboundAtField: 'Last inbound message at',
+			});
 		};
 
 		const counts = { open: 0, closed: 0 };
 		node.on('input', (msg, send, done) => {
 			check(msg).then(
-				({ window }) => {
+				(window) => {
+					msg.whatsappWindow = window;
+					// Deprecated alias: flows saved before the output took n8n's name read msg.window.
 					msg.window = window;
 					counts[window.open ? 'open' : 'closed']++;
 					node.status({

@@ -1,23 +1,26 @@
 /**
  * Node-RED node `whatsapp-webhook-status`: Meta's webhook endpoint on Node-RED's own HTTP server. GET answers the
- * subscription challenge; POST is verified against X-Hub-Signature-256 on the raw bytes (401 otherwise), answered
- * 200 at once, then de-duplicated, kept from regressing and recorded in the journey state store (windows,
- * statuses, opt-outs) exactly as the n8n trigger does, and emitted as one message per event. With "Registration:
- * automatic" the node also points the config's phone number at itself at Meta (lib/registration).
+ * subscription challenge; a POST goes through core's webhook receive (signature on the raw bytes, parse, de-duplicate,
+ * no regression, windows, statuses and opt-outs recorded in the journey state store), as the n8n trigger's does;
+ * Meta gets 200 only once that is recorded (500 on a store failure, so it delivers again), then each event goes
+ * out as one message. With "Registration: automatic" the node also points the config's phone number at itself at
+ * Meta (lib/registration).
  */
+import type { ServerResponse } from 'node:http';
+
 import {
+	acceptsWebhookPosts,
 	ALL_EVENT_KINDS,
+	DEFAULT_EMITTED_EVENTS,
+	DEFAULT_STOP_KEYWORDS,
 	emitKey,
-	ingestWebhookEvents,
-	normalizeWebhook,
-	parseStopKeywords,
-	parseWebhookBody,
-	verifySignature,
+	receiveIngestOptions,
+	receiveWebhook,
 	verifySubscription,
 	z,
 } from '../core';
-import type { WebhookBody } from '../core';
-import type { NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
+import type { IngestedEvent } from '../core';
+import type { HttpRequest, NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
 import { RawBodyCapture, queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
 import { asError, connectionOf, errorDetails, parseNodeSettings } from './lib/node';
 import {
@@ -50,14 +53,6 @@ function serverListening(RED: RuntimeExtras, stop: Promise<void>): Promise<void>
 	return Promise.race([new Promise<void>((resolve) => server.once('listening', resolve)), stop]);
 }
 
-const DEFAULT_EVENTS = [
-	'status:sent',
-	'status:delivered',
-	'status:read',
-	'status:failed',
-	'status:played',
-	'message',
-];
 /** Meta batches up to 1,000 statuses in one POST; core refuses bodies past 4 MB, so read no further. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -78,7 +73,7 @@ const settingsSchema = z.object({
 				message: `Events must be among ${ALL_EVENT_KINDS.join(', ')}`,
 			}),
 		)
-		.default(DEFAULT_EVENTS),
+		.default([...DEFAULT_EMITTED_EVENTS]),
 	allPhoneNumbers: z.boolean().default(false),
 	deduplicate: z.boolean().default(true),
 	includeRaw: z.boolean().default(false),
@@ -87,7 +82,7 @@ const settingsSchema = z.object({
 		.default('drop'),
 	recordWindows: z.boolean().default(true),
 	recordOptOuts: z.boolean().default(true),
-	stopKeywords: z.string().default('STOP, UNSUBSCRIBE'),
+	stopKeywords: z.string().default(DEFAULT_STOP_KEYWORDS),
 	allowUnsigned: z.boolean().default(false),
 	registration: z
 		.enum(['manual', 'automatic'], { message: "Registration must be 'manual' or 'automatic'" })
@@ -146,9 +141,9 @@ function register(RED: NodeAPI): void {
 		}
 		const s = settings;
 		const c = cloud;
-		const emit = new Set(s.events.length > 0 ? s.events : ALL_EVENT_KINDS);
-		const stopKeywords = parseStopKeywords(s.stopKeywords);
-		if (!c.appSecret && !s.allowUnsigned) {
+		const ingest = receiveIngestOptions(s);
+		const receiving = acceptsWebhookPosts(c, s.allowUnsigned);
+		if (!receiving) {
 			const message =
 				'The WhatsApp Cloud config has no App Secret, so webhook signatures cannot be checked: every POST gets 401. Add the app secret, or tick "Allow unsigned requests" for local testing only';
 			node.status({ fill: 'red', shape: 'ring', text: 'no app secret: POSTs get 401' });
@@ -161,23 +156,8 @@ function register(RED: NodeAPI): void {
 		let closed = false;
 		const inFlight = new Set<Promise<void>>();
 
-		const ingest = async (body: WebhookBody): Promise<void> => {
-			const events = normalizeWebhook(body, {
-				phoneNumberId: s.allPhoneNumbers ? undefined : c.phoneNumberId,
-				includeRaw: s.includeRaw,
-			});
-			if (events.length === 0) return;
-			const result = await ingestWebhookEvents(events, await c.store(), {
-				deduplicate: s.deduplicate,
-				lateStatuses: s.lateStatuses,
-				recordWindows: s.recordWindows,
-				recordOptOuts: s.recordOptOuts,
-				stopKeywords,
-				emit,
-			});
-			counts.duplicates += result.duplicates;
-			if (closed) return;
-			for (const event of result.events) {
+		const emitEvents = (events: IngestedEvent[]): void => {
+			for (const event of events) {
 				counts.events++;
 				node.send({ topic: emitKey(event), payload: event });
 			}
@@ -195,29 +175,38 @@ function register(RED: NodeAPI): void {
 		};
 
 		const readBody = rawBodyReader(MAX_BODY_BYTES);
-		const receive: RequestHandler = (req, res) => {
-			const raw = req.whatsappRawBody ?? Buffer.alloc(0);
-			if (c.appSecret) {
-				const header = req.headers['x-hub-signature-256'];
-				if (!verifySignature(raw, Array.isArray(header) ? header[0] : header, c.appSecret)) {
-					reply(res, 401, 'Invalid signature');
-					return;
-				}
-			} else if (!s.allowUnsigned) {
-				reply(res, 401, 'Signature cannot be verified: no app secret configured');
-				return;
-			}
-			const parsed = parseWebhookBody(raw);
-			if (!parsed.ok) {
-				reply(res, parsed.status, parsed.reason);
-				return;
-			}
-			// Answer before any work, so Meta never times out and retries a delivery that did arrive.
-			reply(res, 200, 'EVENT_RECEIVED');
-			const work = ingest(parsed.body).catch((error: unknown) => {
+		const handle = async (req: HttpRequest, res: ServerResponse): Promise<void> => {
+			const header = req.headers['x-hub-signature-256'];
+			const outcome = await receiveWebhook({
+				raw: req.whatsappRawBody ?? Buffer.alloc(0),
+				signatureHeader: Array.isArray(header) ? header[0] : header,
+				credential: c,
+				allowUnsigned: s.allowUnsigned,
+				allPhoneNumbers: s.allPhoneNumbers,
+				includeRaw: s.includeRaw,
+				store: () => c.store(),
+				ingest,
+			});
+			if (outcome.kind === 'failed') {
+				reply(res, outcome.status, outcome.reason);
 				node.status({ fill: 'red', shape: 'ring', text: 'state store failed: see debug' });
 				// With the body, a Catch flow can keep what could not be recorded.
-				node.error(asError(error), { payload: parsed.body });
+				node.error(asError(outcome.error), { payload: outcome.body });
+				return;
+			}
+			if (outcome.kind === 'refused') {
+				reply(res, outcome.status, outcome.reason);
+				return;
+			}
+			// Recorded: only now may Meta be told so (a crash after a 200 would lose what it then never resends).
+			reply(res, 200, 'EVENT_RECEIVED');
+			counts.duplicates += outcome.duplicates;
+			if (!closed && outcome.received > 0) emitEvents(outcome.events);
+		};
+		const receive: RequestHandler = (req, res) => {
+			const work = handle(req, res).catch((error: unknown) => {
+				reply(res, 500, 'The webhook could not be handled; deliver again');
+				node.error(asError(error));
 			});
 			inFlight.add(work);
 			void work.finally(() => inFlight.delete(work));
@@ -237,7 +226,7 @@ function register(RED: NodeAPI): void {
 			});
 		};
 		let mine: Registration | undefined;
-		if (automaticUrl && (c.appSecret || s.allowUnsigned)) {
+		if (automaticUrl && receiving) {
 			const url = automaticUrl;
 			const wanted = { cloud: c, url, verifyToken: c.verifyToken };
 			const register = async (): Promise<void> => {

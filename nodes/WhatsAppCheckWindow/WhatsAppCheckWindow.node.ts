@@ -7,10 +7,11 @@ import type {
 	INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { normalizePhoneNumber, parseTimestamp, PhoneNumberError, windowFrom } from '../../core';
-import type { ConversationWindow } from '../../core';
-import { getStateStore, stateStoreProperties } from '../shared/store';
+import { checkWindow, PhoneNumberError, recordInboundAndCheck } from '../../core';
+import type { CheckedWindow, JourneyStateStore, WindowSource } from '../../core';
+import { getStateStore } from '../shared/store';
 import { getMetaCredential } from '../shared/transport';
+import { checkWindowProperties } from './description';
 
 export class WhatsAppCheckWindow implements INodeType {
 	description: INodeTypeDescription = {
@@ -38,117 +39,7 @@ export class WhatsAppCheckWindow implements INodeType {
 				displayOptions: { show: { stateStore: ['redis'] } },
 			},
 		],
-		properties: [
-			{
-				displayName: 'Operation',
-				name: 'operation',
-				type: 'options',
-				noDataExpression: true,
-				options: [
-					{
-						name: 'Check Window',
-						value: 'check',
-						action: 'Check whether the service window is open',
-						description:
-							'Is the customer service window open? Items go to the Open or Closed output',
-					},
-					{
-						name: 'Record Inbound Message',
-						value: 'recordInbound',
-						action: 'Record that the customer wrote',
-						description:
-							'For inbound messages that reach n8n another way than the WhatsApp Webhook Status trigger',
-					},
-				],
-				default: 'check',
-			},
-			{
-				displayName: 'Recipient Phone Number',
-				name: 'recipient',
-				type: 'string',
-				required: true,
-				default: '',
-				placeholder: '+44 7911 123456',
-				description: "The customer's WhatsApp number (any common format; wa_id digits work too)",
-			},
-			{
-				displayName: 'Window Source',
-				name: 'source',
-				type: 'options',
-				displayOptions: { show: { operation: ['check'] } },
-				options: [
-					{
-						name: 'State Store',
-						value: 'store',
-						description:
-							'Inbound messages recorded by the WhatsApp Webhook Status trigger (or Record Inbound Message)',
-					},
-					{
-						name: 'Timestamp From Item',
-						value: 'item',
-						description:
-							'The last inbound time you keep yourself, e.g. in a CRM field or an n8n Data Table',
-					},
-				],
-				default: 'store',
-			},
-			{
-				displayName: 'Last Inbound Message At',
-				name: 'lastInboundAt',
-				type: 'string',
-				default: '',
-				placeholder: '={{ $json.lastInboundAt }}',
-				required: true,
-				displayOptions: { show: { source: ['item'], operation: ['check'] } },
-				description:
-					'When the customer last wrote: ISO 8601 time or Unix timestamp (seconds or milliseconds). Empty means never.',
-			},
-			{
-				displayName: 'Inbound Message At',
-				name: 'inboundAt',
-				type: 'string',
-				default: '',
-				placeholder: '={{ $json.timestamp }}',
-				displayOptions: { show: { operation: ['recordInbound'] } },
-				description: 'When the customer wrote (ISO 8601 or Unix timestamp); empty means now',
-			},
-			{
-				displayName: 'From an Ad (Referral)',
-				name: 'fromAd',
-				type: 'boolean',
-				default: false,
-				displayOptions: { show: { operation: ['recordInbound'] } },
-				description:
-					'Whether the message came from a Click-to-WhatsApp ad or Page CTA, which opens the 72-hour free entry point window',
-			},
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add Option',
-				default: {},
-				options: [
-					{
-						displayName: 'Default Country',
-						name: 'defaultCountry',
-						type: 'string',
-						default: '',
-						placeholder: 'GB',
-						description: 'Two-letter country for numbers typed without a country code',
-					},
-					{
-						displayName: 'Minimum Time Left (Minutes)',
-						name: 'minimumMinutesLeft',
-						type: 'number',
-						typeOptions: { minValue: 0, maxValue: 1440 },
-						default: 0,
-						description:
-							'Treat a window closing within this many minutes as closed, so a slow journey step does not hit error 131047',
-					},
-				],
-			},
-			...stateStoreProperties,
-		],
+		properties: checkWindowProperties,
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
@@ -156,60 +47,39 @@ export class WhatsAppCheckWindow implements INodeType {
 		const operation = this.getNodeParameter('operation', 0) as string;
 		const open: INodeExecutionData[] = [];
 		const closed: INodeExecutionData[] = [];
-		const credential = await getMetaCredential(this);
-		let store: Awaited<ReturnType<typeof getStateStore>> | undefined;
+		const { phoneNumberId } = await getMetaCredential(this);
+		let store: JourneyStateStore | undefined;
 
 		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 			try {
 				const options = this.getNodeParameter('options', itemIndex, {}) as IDataObject;
-				const recipient = this.getNodeParameter('recipient', itemIndex, '') as string;
-				const { e164, waId } = normalizePhoneNumber(
-					recipient,
-					(options.defaultCountry as string) || undefined,
-				);
-				const now = new Date();
-				let window: ConversationWindow;
-				const key = { phoneNumberId: credential.phoneNumberId, waId };
-				if (operation === 'recordInbound') {
-					store ??= await getStateStore(this, itemIndex);
-					const at =
-						parseTimestamp(
-							this.getNodeParameter('inboundAt', itemIndex, ''),
-							'Inbound Message At',
-							now,
-						) ?? now;
-					await store.recordInbound({
-						...key,
-						at,
-						referral: this.getNodeParameter('fromAd', itemIndex, false) as boolean,
-					});
-					window = await store.getWindow({ ...key, now });
-				} else if ((this.getNodeParameter('source', itemIndex, 'store') as string) === 'item') {
-					const last = parseTimestamp(
-						this.getNodeParameter('lastInboundAt', itemIndex, ''),
-						'Last Inbound Message At',
-						now,
-					);
-					window = windowFrom(key.phoneNumberId, waId, last?.getTime() ?? 0, 0, now.getTime());
-				} else {
-					store ??= await getStateStore(this, itemIndex);
-					window = await store.getWindow({ ...key, now });
-				}
-				const minimumSeconds = Number(options.minimumMinutesLeft ?? 0) * 60;
-				const isOpen = window.open && window.secondsLeft > minimumSeconds;
-				const out: INodeExecutionData = {
-					json: {
-						...items[itemIndex].json,
-						whatsappWindow: {
-							...window,
-							recipient: e164,
-							open: isOpen,
-							checkedAt: now.toISOString(),
-						} as unknown as IDataObject,
-					},
-					pairedItem: { item: itemIndex },
+				const request = {
+					recipient: this.getNodeParameter('recipient', itemIndex, '') as string,
+					defaultCountry: options.defaultCountry as string | undefined,
+					phoneNumberId,
+					minimumMinutesLeft: Number(options.minimumMinutesLeft ?? 0),
+					store: async () => (store ??= await getStateStore(this, itemIndex)),
 				};
-				(isOpen ? open : closed).push(out);
+				let window: CheckedWindow;
+				if (operation === 'recordInbound') {
+					window = await recordInboundAndCheck({
+						...request,
+						inboundAt: this.getNodeParameter('inboundAt', itemIndex, ''),
+						fromAd: this.getNodeParameter('fromAd', itemIndex, false) as boolean,
+					});
+				} else {
+					const source = this.getNodeParameter('source', itemIndex, 'store') as WindowSource;
+					window = await checkWindow({
+						...request,
+						source,
+						lastInboundAt:
+							source === 'item' ? this.getNodeParameter('lastInboundAt', itemIndex, '') : undefined,
+					});
+				}
+				(window.open ? open : closed).push({
+					json: { ...items[itemIndex].json, whatsappWindow: window as unknown as IDataObject },
+					pairedItem: { item: itemIndex },
+				});
 			} catch (error) {
 				// Name the field, as the timestamp errors do.
 				if (error instanceof PhoneNumberError)

@@ -63,7 +63,10 @@ describe('whatsapp-check-window in Node-RED', () => {
 		const [o] = await open.waitFor(1);
 		const [c] = await closed.waitFor(1);
 		expect(o.order).toBe(1);
-		expect(o.window).toMatchObject({
+		// msg.whatsappWindow, as n8n names it; msg.window stays as a deprecated alias for saved flows.
+		expect(o.window).toBe(o.whatsappWindow);
+		expect(c.window).toBe(c.whatsappWindow);
+		expect(o.whatsappWindow).toMatchObject({
 			open: true,
 			recipient: '+447911123456',
 			waId: '447911123456',
@@ -74,35 +77,39 @@ describe('whatsapp-check-window in Node-RED', () => {
 		expect(c.window).toMatchObject({ open: false, secondsLeft: 0 });
 	});
 
-	it('reads the last inbound time from a message property, and treats a window about to close as closed', async () => {
-		const { open, closed } = await loadWindow({
-			source: 'input',
-			lastInboundAt: 'customer.lastMessageAt',
-			lastInboundAtType: 'msg',
-			minimumMinutesLeft: 90,
-		});
-		const node = helper.getNode('window');
-		node.receive({
-			payload: { to: '+447911123456' },
-			customer: { lastMessageAt: new Date(Date.now() - 20 * HOUR).toISOString() },
-		});
-		node.receive({
-			payload: { to: '+447911123456' },
-			customer: { lastMessageAt: Math.floor((Date.now() - 23 * HOUR) / 1000) },
-		});
-		node.receive({
-			payload: { to: '+447911123456' },
-			customer: { lastMessageAt: Date.now() - 25 * HOUR },
-		});
-		node.receive({ payload: { to: '+447911123456' }, customer: {} });
-		await open.waitFor(1);
-		await closed.waitFor(3);
-		expect((open.messages[0].window as Window).secondsLeft).toBeGreaterThan(3 * 3600 + 3500);
-		// 23 h ago: still open by Meta's rule, but less than the 90 minutes asked for.
-		expect((closed.messages[0].window as Window).secondsLeft).toBeGreaterThan(3500);
-		expect(closed.messages.map((m) => (m.window as Window).open)).toEqual([false, false, false]);
-		expect((closed.messages[2].window as Window).lastInboundAt).toBeUndefined();
-	});
+	// 'item' is n8n's value for this source; flows saved before it was adopted say 'input'.
+	it.each(['item', 'input'])(
+		"reads the last inbound time from a message property (source '%s'), and treats a window about to close as closed",
+		async (source) => {
+			const { open, closed } = await loadWindow({
+				source,
+				lastInboundAt: 'customer.lastMessageAt',
+				lastInboundAtType: 'msg',
+				minimumMinutesLeft: 90,
+			});
+			const node = helper.getNode('window');
+			node.receive({
+				payload: { to: '+447911123456' },
+				customer: { lastMessageAt: new Date(Date.now() - 20 * HOUR).toISOString() },
+			});
+			node.receive({
+				payload: { to: '+447911123456' },
+				customer: { lastMessageAt: Math.floor((Date.now() - 23 * HOUR) / 1000) },
+			});
+			node.receive({
+				payload: { to: '+447911123456' },
+				customer: { lastMessageAt: Date.now() - 25 * HOUR },
+			});
+			node.receive({ payload: { to: '+447911123456' }, customer: {} });
+			await open.waitFor(1);
+			await closed.waitFor(3);
+			expect((open.messages[0].window as Window).secondsLeft).toBeGreaterThan(3 * 3600 + 3500);
+			// 23 h ago: still open by Meta's rule, but less than the 90 minutes asked for.
+			expect((closed.messages[0].window as Window).secondsLeft).toBeGreaterThan(3500);
+			expect(closed.messages.map((m) => (m.window as Window).open)).toEqual([false, false, false]);
+			expect((closed.messages[2].window as Window).lastInboundAt).toBeUndefined();
+		},
+	);
 
 	it('records an inbound message (from an ad: free entry point too) and routes it to "open"', async () => {
 		const storePath = newStorePath();

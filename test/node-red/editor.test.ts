@@ -10,6 +10,8 @@ const { resolveHtmlIncludes } = require('../../scripts/html-includes') as {
 import { join } from 'node:path';
 import vm from 'node:vm';
 
+import { DEFAULT_EMITTED_EVENTS } from '../../core';
+
 const ROOT = join(__dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 	keywords: string[];
@@ -137,6 +139,13 @@ describe('Node-RED editor definitions', () => {
 		).get('whatsapp-check-window');
 		expect(definition?.outputs).toBe(2);
 		expect(definition?.outputLabels).toEqual(['open', 'closed']);
+	});
+
+	it('ticks the same events by default as the runtime and the n8n trigger (core DEFAULT_EMITTED_EVENTS)', () => {
+		const definition = register(
+			readFileSync(join(ROOT, 'node-red/whatsapp-webhook-status.html'), 'utf8'),
+		).get('whatsapp-webhook-status');
+		expect(definition?.defaults.events.value).toEqual([...DEFAULT_EMITTED_EVENTS]);
 	});
 
 	it.each([

@@ -203,6 +203,20 @@ describe('whatsapp-webhook-status in Node-RED', () => {
 		expect(response.status).toBe(400);
 	});
 
+	it('answers 200 only once the events are recorded: a state store that fails gets 500, so Meta delivers again', async () => {
+		// A store file in a folder that does not exist: the store cannot open.
+		const events = await loadHook({}, [], join(`${newStorePath()}.missing`, 'store.sqlite'));
+		const caught = new Collector('caught');
+		const body = inboundBody('447911123456', 'Hello?', 'wamid.UNRECORDED');
+		const response = await post(body);
+		expect(response.status).toBe(500);
+		expect(await response.text()).not.toBe('EVENT_RECEIVED');
+		// The Catch flow gets the delivery that could not be recorded; nothing was emitted as if it had been.
+		const [error] = await caught.waitFor(1);
+		expect(error.payload).toMatchObject({ object: 'whatsapp_business_account' });
+		expect(events.messages).toHaveLength(0);
+	});
+
 	it('emits one message per event with the event kind as topic, and a redelivery not again', async () => {
 		const events = await loadHook();
 		const t = Number(nowUnix());

@@ -1,0 +1,163 @@
+/**
+ * Webhook receive, for every adapter: one POST from Meta is checked against X-Hub-Signature-256 on its raw bytes,
+ * parsed, normalised to events (of one business number unless all are asked for) and ingested into the journey
+ * state store — all before the adapter answers Meta, so a 200 always means "recorded". The adapter then answers
+ * with the status this returns and emits the events its way.
+ */
+import { ingestWebhookEvents, parseStopKeywords } from '../ingest';
+import type { IngestedEvent, IngestOptions, LateStatusHandling } from '../ingest';
+import { ALL_EVENT_KINDS } from '../ingest';
+import type { JourneyStateStore } from '../state';
+import { normalizeWebhook, parseWebhookBody, verifySignature } from '../webhooks';
+import type { WebhookBody } from '../webhooks';
+
+/** The events a new receiver emits: every status and inbound messages (not template or account updates). */
+export const DEFAULT_EMITTED_EVENTS: readonly string[] = [
+	'status:sent',
+	'status:delivered',
+	'status:read',
+	'status:failed',
+	'status:played',
+	'message',
+];
+
+export const DEFAULT_STOP_KEYWORDS = 'STOP, UNSUBSCRIBE';
+
+/** The receiver's settings as adapters hold them; anything left out takes the default. */
+export interface ReceiveSettings {
+	/** Event kinds to emit; empty or absent means every kind. */
+	events?: readonly string[];
+	/** Emit each event once (default true). */
+	deduplicate?: boolean;
+	/** A status arriving after a higher one is dropped (default) or emitted flagged. */
+	lateStatuses?: LateStatusHandling;
+	/** Inbound messages open the window in the store (default true). */
+	recordWindows?: boolean;
+	/** user_preferences webhooks and stop keywords are recorded as opt-outs (default true). */
+	recordOptOuts?: boolean;
+	/** Comma- or line-separated stop keywords (default "STOP, UNSUBSCRIBE"). */
+	stopKeywords?: string;
+	/** Who is reading: de-duplication and status order are kept per consumer. */
+	consumer?: string;
+}
+
+/** The ingest options of a receiver: build once per settings, not per POST where the settings are fixed. */
+export function receiveIngestOptions(settings: ReceiveSettings): IngestOptions {
+	const events = settings.events ?? DEFAULT_EMITTED_EVENTS;
+	return {
+		deduplicate: settings.deduplicate !== false,
+		lateStatuses: settings.lateStatuses === 'flag' ? 'flag' : 'drop',
+		recordWindows: settings.recordWindows !== false,
+		recordOptOuts: settings.recordOptOuts !== false,
+		stopKeywords: parseStopKeywords(settings.stopKeywords ?? DEFAULT_STOP_KEYWORDS),
+		emit: new Set(events.length > 0 ? events : ALL_EVENT_KINDS),
+		consumer: settings.consumer,
+	};
+}
+
+/** What the receiver knows of the business: its app secret (signatures) and phone number id (the event filter). */
+export interface ReceiverCredential {
+	appSecret?: string;
+	phoneNumberId: string;
+}
+
+/** Whether POSTs can be accepted at all: with an app secret to verify them, or unsigned ones allowed (testing). */
+export function acceptsWebhookPosts(
+	credential: { appSecret?: string },
+	allowUnsigned: boolean,
+): boolean {
+	return Boolean(credential.appSecret) || allowUnsigned;
+}
+
+export interface ReceiveWebhookRequest {
+	/** The request's exact bytes: Meta signs those, re-serialised JSON does not verify. */
+	raw: Buffer | string;
+	/** X-Hub-Signature-256 as received. */
+	signatureHeader: string | undefined;
+	credential: ReceiverCredential;
+	/**
+	 * Read the credential again, once, before refusing a signature: with a cached reading, a rotated app secret
+	 * then applies at once. Its phone number id is used from then on too.
+	 */
+	freshCredential?: () => Promise<ReceiverCredential>;
+	/** Accept POSTs without a signature when there is no app secret (local testing only). */
+	allowUnsigned: boolean;
+	/** Emit events of every phone number of the app, not only the credential's. */
+	allPhoneNumbers: boolean;
+	/** Attach the Meta object each event came from as `raw`. */
+	includeRaw: boolean;
+	/** Opened only when there are events to ingest. */
+	store: () => Promise<JourneyStateStore>;
+	ingest: IngestOptions;
+}
+
+export type ReceiveOutcome =
+	/** Answer `status` with `reason`: not from Meta (401) or not a webhook body (400, 413). Nothing was recorded. */
+	| { kind: 'refused'; status: 400 | 401 | 413; reason: string }
+	/** Recorded in the store: answer 200; emit `events` (what is left after de-duplication and the event filter). */
+	| {
+			kind: 'accepted';
+			/** Events the POST carried for this receiver (its phone number unless all), before de-duplication. */
+			received: number;
+			events: IngestedEvent[];
+			duplicates: number;
+			lateDropped: number;
+			withoutSender: number;
+	  }
+	/**
+	 * The store failed: answer `status` (500) so Meta delivers again; `body` lets the adapter hand on what could not
+	 * be recorded. `reason` is safe to send; `error` is for the log.
+	 */
+	| { kind: 'failed'; status: 500; reason: string; error: unknown; body: WebhookBody };
+
+/** Why a POST must be refused with 401, or undefined when its signature verifies (or unsigned is allowed). */
+function signatureRefusal(
+	credential: ReceiverCredential,
+	request: ReceiveWebhookRequest,
+): string | undefined {
+	if (credential.appSecret)
+		return verifySignature(request.raw, request.signatureHeader, credential.appSecret)
+			? undefined
+			: 'Invalid signature';
+	return request.allowUnsigned
+		? undefined
+		: 'Signature cannot be verified: no app secret configured';
+}
+
+export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<ReceiveOutcome> {
+	let credential = request.credential;
+	let refusal = signatureRefusal(credential, request);
+	if (refusal && request.freshCredential) {
+		credential = await request.freshCredential();
+		refusal = signatureRefusal(credential, request);
+	}
+	if (refusal) return { kind: 'refused', status: 401, reason: refusal };
+
+	const parsed = parseWebhookBody(request.raw);
+	if (!parsed.ok) return { kind: 'refused', status: parsed.status, reason: parsed.reason };
+	const events = normalizeWebhook(parsed.body, {
+		phoneNumberId: request.allPhoneNumbers ? undefined : credential.phoneNumberId,
+		includeRaw: request.includeRaw,
+	});
+	if (events.length === 0)
+		return {
+			kind: 'accepted',
+			received: 0,
+			events: [],
+			duplicates: 0,
+			lateDropped: 0,
+			withoutSender: 0,
+		};
+	try {
+		const ingested = await ingestWebhookEvents(events, await request.store(), request.ingest);
+		return { kind: 'accepted', received: events.length, ...ingested };
+	} catch (error) {
+		return {
+			kind: 'failed',
+			status: 500,
+			reason: 'The events could not be recorded in the journey state store; deliver again',
+			error,
+			body: parsed.body,
+		};
+	}
+}
