@@ -19,3 +19,4 @@ export * from './ingest';
 export * from './time';
 export * from './failure';
 export * from './media';
+export * from './journeys';
