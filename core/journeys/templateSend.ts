@@ -26,20 +26,26 @@ export interface TemplateSendPolicy {
 	useMarketingMessagesApi: boolean;
 }
 
-export interface TemplateSendRequest {
+/**
+ * What fills the template: values by variable key (body_1, header_text_1, ...), built into Meta's components, or
+ * Meta's "components" array as the user wrote it, checked against the template.
+ */
+export type TemplateContent = { values: Record<string, unknown> } | { components: unknown };
+
+/** One send; `item` is the adapter's handle on where it came from (an item index, a msg), handed back to its ports. */
+export interface TemplateSendRequest<Item> {
 	template: TemplateDefinition;
 	recipient: Recipient;
-	/** Values by variable key (body_1, header_text_1, ...), built into Meta's components. */
-	values?: Record<string, unknown>;
-	/** Meta's "components" array as given by the user, checked against the template instead; wins over values. */
-	components?: unknown;
+	item: Item;
 	policy: TemplateSendPolicy;
 }
 
 /** What the use case asks of its adapter; made once per run (node execution or deployed node), not per message. */
-export interface TemplateSendPorts {
+export interface TemplateSendPorts<Item> {
 	/** The name of the adapter's switch that allows marketing to US numbers, as its users see it. */
 	allowUsMarketingSwitch: string;
+	/** The item's values or components: read (and media uploaded) only once the template may be sent. */
+	contentFor(template: TemplateDefinition, item: Item): Promise<TemplateContent>;
 	/** Whether the customer stopped marketing messages from this business (the journey state store). */
 	isOptedOut(waId: string): Promise<boolean>;
 }
@@ -51,9 +57,9 @@ export interface TemplateSend extends SendContent {
 }
 
 /** Decides whether and how a template goes to one recipient; every refusal comes before any request leaves. */
-export async function prepareTemplateSend(
-	request: TemplateSendRequest,
-	ports: TemplateSendPorts,
+export async function prepareTemplateSend<Item>(
+	request: TemplateSendRequest<Item>,
+	ports: TemplateSendPorts<Item>,
 ): Promise<TemplateSend> {
 	const { template, recipient, policy } = request;
 	const status = templateStatusProblem(template);
@@ -65,17 +71,18 @@ export async function prepareTemplateSend(
 		);
 	}
 
+	const content = await ports.contentFor(template, request.item);
 	let message: TemplateObject;
-	if (request.components !== undefined) {
+	if ('components' in content) {
 		message = {
 			name: template.name,
 			language: { code: template.language },
-			components: request.components,
+			components: content.components,
 		} as TemplateObject;
 		const issue = validateTemplateMessage(template, message);
 		if (issue) throw new TemplateValidationError([issue]);
 	} else {
-		message = buildTemplateMessage(template, request.values ?? {});
+		message = buildTemplateMessage(template, content.values);
 	}
 
 	const isMarketing = template.category === 'MARKETING';

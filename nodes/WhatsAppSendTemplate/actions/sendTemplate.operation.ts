@@ -8,7 +8,7 @@ import type {
 } from 'n8n-workflow';
 
 import { extractTemplateVariables, prepareTemplateSend } from '../../../core';
-import type { TemplateDefinition, TemplateSendPorts, TemplateSendRequest } from '../../../core';
+import type { TemplateDefinition, TemplateSendPorts } from '../../../core';
 import { findTemplate, templateRefFromLocator } from '../../shared/templates';
 import type { TemplateLocator } from '../../shared/templates';
 import { sendItems } from './send';
@@ -169,8 +169,15 @@ function componentsJson({ ctx, param }: SendRun, itemIndex: number): unknown {
 
 function templateSender(run: SendRun): ContentBuilder {
 	const { client, credential, param } = run;
-	const ports: TemplateSendPorts = {
+	const ports: TemplateSendPorts<number> = {
 		allowUsMarketingSwitch: 'Allow Marketing to US Numbers',
+		contentFor: async (template, itemIndex) => {
+			if (param<string>('variablesMode', itemIndex, 'mapper') === 'json')
+				return { components: componentsJson(run, itemIndex) };
+			const values = mappedValues(run, itemIndex, template);
+			await resolveBinaryMedia(values, template, run, itemIndex);
+			return { values };
+		},
 		isOptedOut: async (waId) =>
 			(await run.store()).isOptedOut({ phoneNumberId: credential.phoneNumberId, waId }),
 	};
@@ -184,27 +191,12 @@ function templateSender(run: SendRun): ContentBuilder {
 			credential,
 			templateRefFromLocator(locator, language),
 		);
-		const request: TemplateSendRequest = {
-			template,
-			recipient,
-			policy: {
-				allowUsMarketing: param<boolean>('options.allowUsMarketing', itemIndex, false),
-				skipOptedOut: param<boolean>('options.skipOptedOut', itemIndex, true),
-				useMarketingMessagesApi: param<boolean>(
-					'options.useMarketingMessagesApi',
-					itemIndex,
-					false,
-				),
-			},
+		const policy = {
+			allowUsMarketing: param<boolean>('options.allowUsMarketing', itemIndex, false),
+			skipOptedOut: param<boolean>('options.skipOptedOut', itemIndex, true),
+			useMarketingMessagesApi: param<boolean>('options.useMarketingMessagesApi', itemIndex, false),
 		};
-		if (param<string>('variablesMode', itemIndex, 'mapper') === 'json') {
-			request.components = componentsJson(run, itemIndex);
-		} else {
-			const values = mappedValues(run, itemIndex, template);
-			await resolveBinaryMedia(values, template, run, itemIndex);
-			request.values = values;
-		}
-		return prepareTemplateSend(request, ports);
+		return prepareTemplateSend({ template, recipient, item: itemIndex, policy }, ports);
 	};
 }
 
