@@ -1,8 +1,8 @@
 /**
- * What the two send nodes (send template, send message) share, so each rule has one home: the delivery settings,
- * recipient normalisation, tracking data, pacing to the number's throughput and pair rate, the open-request limit,
- * errors to Catch nodes, status badges, and a close that neither drops messages on their way nor waits for a queue.
- * A node supplies only how one msg becomes a message (`build`) and what it adds to the output.
+ * What the two send nodes (send template, send message) share: reading the delivery settings, the recipient and
+ * msg.tracking; one msg at a time through the number's pacer under the open-request limit; errors to Catch nodes,
+ * status badges, and a close that neither drops messages on their way nor waits for a queue. The rules (limits,
+ * tracking, envelope, output shape) are core's (core/journeys); a node supplies only how one msg becomes content.
  */
 import {
 	DELIVERY_OPTION_LIMITS,
