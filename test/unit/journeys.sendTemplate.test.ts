@@ -5,8 +5,9 @@
 import {
 	SendPolicyError,
 	TemplateValidationError,
-	prepareTemplateSend,
 	normalizePhoneNumber,
+	prepareTemplateSend,
+	toSendFailure,
 } from '../../core';
 import type { TemplateContent, TemplateDefinition, TemplateSendPolicy } from '../../core';
 import { fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
@@ -60,6 +61,13 @@ describe('prepareTemplateSend', () => {
 			/"spring_sale_named" is a MARKETING template and \+14155552671 is a US number.*131049.*turn on "Allow Marketing to US Numbers"/,
 		);
 		expect(asked.optOut).toEqual([]);
+		// What an error item (or msg.whatsappError) then says: our stable reason next to Meta's code and its meaning.
+		expect(toSendFailure(refusal, US.e164)).toMatchObject({
+			code: 131049,
+			policy: 'us_marketing',
+			meaning: expect.stringContaining('US'),
+			recipient: '+14155552671',
+		});
 	});
 
 	it('sends that MARKETING template to the US number once the user allows it', async () => {
