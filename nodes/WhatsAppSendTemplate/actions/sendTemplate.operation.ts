@@ -167,6 +167,7 @@ function componentsJson({ ctx, param }: SendRun, itemIndex: number): unknown {
 	}
 }
 
+/** Once per execution: the ports core asks (the item's content, opt-outs); then, per item, template and switches. */
 function templateSender(run: SendRun): ContentBuilder {
 	const { client, credential, param } = run;
 	const ports: TemplateSendPorts<number> = {
