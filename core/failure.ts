@@ -3,6 +3,7 @@
  * its meaning and retry class from the error catalogue, or the template issue found before sending. No secrets.
  */
 import { WhatsAppApiError } from './errors';
+import { SendPolicyError } from './journeys/policy';
 import { TemplateValidationError } from './templates';
 
 export function describeFailure(error: unknown): Record<string, unknown> {
@@ -19,6 +20,16 @@ export function describeFailure(error: unknown): Record<string, unknown> {
 			details: error.details,
 			fbtraceId: error.fbtraceId,
 			mayHaveBeenAccepted: error.acceptedUnknown,
+		};
+	}
+	if (error instanceof SendPolicyError) {
+		return {
+			message: error.message,
+			code: error.metaCode,
+			policy: error.code,
+			meaning: error.info.meaning,
+			category: error.info.category,
+			retry: error.info.retry,
 		};
 	}
 	if (error instanceof TemplateValidationError) {

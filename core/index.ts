@@ -21,5 +21,4 @@ export * from './ingest';
 export * from './time';
 export * from './failure';
 export * from './media';
-export * from './journeys/window';
-export * from './journeys/webhookReceive';
+export * from './journeys';

@@ -9,6 +9,7 @@
  *   wj1:w=wf_12;e=3456;j=welcome;s=day-1;c=order%3D99
  * Readable in Meta's logs and in n8n items, and versioned so a later format can coexist.
  */
+import { BIZ_OPAQUE_CALLBACK_DATA_MAX } from './messages';
 
 export interface TrackingData {
 	workflowId?: string;
@@ -21,7 +22,7 @@ export interface TrackingData {
 
 export const TRACKING_PREFIX = 'wj1:';
 /** Meta's limit for `biz_opaque_callback_data`. */
-export const MAX_CALLBACK_DATA_LENGTH = 512;
+export const MAX_CALLBACK_DATA_LENGTH = BIZ_OPAQUE_CALLBACK_DATA_MAX;
 
 const KEYS: ReadonlyArray<readonly [keyof TrackingData, string]> = [
 	['workflowId', 'w'],

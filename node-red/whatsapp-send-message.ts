@@ -9,15 +9,23 @@ import { Buffer } from 'node:buffer';
 import {
 	SESSION_MEDIA_TYPES,
 	buildSessionMessage,
+	isCloudApiMessage,
 	mediaReference,
+	prepareSessionSend,
 	sessionMessageFromFields,
 	z,
 } from '../core';
-import type { SessionMedia, SessionMediaType, SessionMessage, SessionMessageFields } from '../core';
+import type {
+	SendContent,
+	SessionMedia,
+	SessionMediaType,
+	SessionMessage,
+	SessionMessageFields,
+} from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import { MediaUploads, mediaTypeOf, mimeTypeOf } from './lib/media';
 import { deliverySettingsShape, fieldOf, runSendNode } from './lib/send';
-import type { BuildContext, BuiltMessage } from './lib/send';
+import type { BuildContext } from './lib/send';
 
 const mediaTypeSchema = z.enum(SESSION_MEDIA_TYPES as [SessionMediaType, ...SessionMediaType[]]);
 
@@ -74,26 +82,6 @@ const listSchema = z.union([
 			.optional(),
 	}),
 ]);
-
-/** A message in Meta's shape: `type` names a key that holds the content ({ type: "text", text: { body } }). */
-const META_TYPES = new Set([
-	'text',
-	'image',
-	'video',
-	'document',
-	'audio',
-	'sticker',
-	'location',
-	'contacts',
-	'reaction',
-	'interactive',
-]);
-function isMetaShaped(payload: Record<string, unknown>): boolean {
-	const type = payload.type;
-	if (typeof type !== 'string' || !META_TYPES.has(type)) return false;
-	const content = payload[type];
-	return typeof content === 'object' && content !== null && !Buffer.isBuffer(content);
-}
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
 	typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
@@ -203,7 +191,7 @@ function register(RED: NodeAPI): void {
 			return { fields: { type, media } satisfies SessionMessageFields, upload };
 		};
 
-		const build = async (ctx: BuildContext<MessageSettings>): Promise<BuiltMessage> => {
+		const build = async (ctx: BuildContext<MessageSettings>): Promise<SendContent> => {
 			const payload = ctx.msg.payload;
 			let message: SessionMessage;
 			let upload: Record<string, unknown> | undefined;
@@ -213,7 +201,7 @@ function register(RED: NodeAPI): void {
 				const built = await mediaFields(ctx, { file: { data: payload } }, {});
 				message = sessionMessageFromFields(built.fields);
 				upload = built.upload;
-			} else if (isRecord(payload) && isMetaShaped(payload)) {
+			} else if (isRecord(payload) && isCloudApiMessage(payload)) {
 				message = buildSessionMessage(payload);
 			} else if (isRecord(payload)) {
 				const text = fieldOf(z.string(), payload.text, 'msg.payload.text');
@@ -261,7 +249,7 @@ function register(RED: NodeAPI): void {
 					'msg.payload holds no message: send a string (text), a Buffer (a file), or an object with text, media, buttons or list',
 				);
 			}
-			return { message, summary: { type: message.type, ...(upload ? { upload } : {}) } };
+			return prepareSessionSend(message, upload);
 		};
 
 		runSendNode(RED, node, def, {

@@ -1,24 +1,15 @@
 /**
  * Node-RED node `whatsapp-send-template`: one message in, one approved template message out to its recipient.
- * The same rules as the n8n node, from the same core: validation before anything leaves, US-marketing and opt-out
- * guards, tracking data for status joins, pacing to the number's throughput and pair rate, the client's safe retries
- * (the last three shared with `whatsapp-send-message` through lib/send).
+ * The same rules as the n8n node, from the same core (prepareTemplateSend): validation before anything leaves,
+ * US-marketing and opt-out guards; tracking, pacing and safe retries come through lib/send. This file reads the
+ * node's settings and the msg.
  */
-import {
-	TemplateValidationError,
-	buildTemplateMessage,
-	extractTemplateVariables,
-	isUsNumber,
-	parseTemplateName,
-	validateTemplateMessage,
-	z,
-} from '../core';
-import type { CloudApiClient, TemplateDefinition, TemplateObject } from '../core';
+import { extractTemplateVariables, parseTemplateName, prepareTemplateSend, z } from '../core';
+import type { CloudApiClient, SendContent, TemplateDefinition, TemplateSendPorts } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import type { CloudConnection, TemplateRef } from './lib/cloud';
 import { evaluate } from './lib/node';
 import { deliverySettingsShape, fieldOf, runSendNode } from './lib/send';
-import type { BuiltMessage } from './lib/send';
 
 const settingsSchema = z.object({
 	...deliverySettingsShape,
@@ -118,6 +109,24 @@ function register(RED: NodeAPI): void {
 			return values;
 		};
 
+		/** What the use case reads from this node: the msg's content, the opt-outs in the config's state store. */
+		interface Item {
+			settings: SendSettings;
+			msg: NodeMessage;
+			override: TemplateOverride | undefined;
+		}
+		let ports: TemplateSendPorts<Item> | undefined;
+		const portsFor = (c: CloudConnection): TemplateSendPorts<Item> =>
+			(ports ??= {
+				allowUsMarketingSwitch: 'Allow marketing to US numbers',
+				contentFor: async (template, { settings, msg, override }) =>
+					typeof override === 'object' && override.components !== undefined
+						? { components: override.components }
+						: { values: await valuesFor(settings, template, msg) },
+				isOptedOut: async (waId) =>
+					(await c.store()).isOptedOut({ phoneNumberId: c.phoneNumberId, waId }),
+			});
+
 		runSendNode(RED, node, def, {
 			label: 'WhatsApp Send Template',
 			schema: settingsSchema,
@@ -126,57 +135,13 @@ function register(RED: NodeAPI): void {
 				cloud: c,
 				client: api,
 				msg,
-				recipient: { e164, waId },
-			}): Promise<BuiltMessage> => {
+				recipient,
+			}): Promise<SendContent> => {
 				const override = fieldOf(templateOverrideSchema, msg.template, 'msg.template');
 				const template = await templateFor(s, c, api, override);
-				if (template.status !== 'APPROVED') {
-					throw new Error(
-						`Template "${template.name}" (${template.language}) is ${template.status}, not APPROVED: Meta only sends approved templates (error 132001)`,
-					);
-				}
-
-				let message: TemplateObject;
-				if (typeof override === 'object' && override.components !== undefined) {
-					message = {
-						name: template.name,
-						language: { code: template.language },
-						components: override.components,
-					} as TemplateObject;
-					const issue = validateTemplateMessage(template, message);
-					if (issue) throw new TemplateValidationError([issue]);
-				} else {
-					message = buildTemplateMessage(template, await valuesFor(s, template, msg));
-				}
-
-				const isMarketing = template.category === 'MARKETING';
-				if (isMarketing && isUsNumber(e164) && !s.allowUsMarketing) {
-					throw new Error(
-						`Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or tick "Allow marketing to US numbers".`,
-					);
-				}
-				if (isMarketing && s.skipOptedOut) {
-					const store = await c.store();
-					if (await store.isOptedOut({ phoneNumberId: c.phoneNumberId, waId })) {
-						throw new Error(
-							`Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`,
-						);
-					}
-				}
-				const marketingMessagesApi = isMarketing && s.useMarketingMessagesApi;
-				return {
-					message: { type: 'template', template: message },
-					marketingMessagesApi,
-					summary: {
-						template: {
-							id: template.id,
-							name: template.name,
-							language: template.language,
-							category: template.category,
-						},
-						marketingMessagesApi,
-					},
-				};
+				const item = { settings: s, msg, override };
+				// The node's settings hold the policy switches under core's names.
+				return prepareTemplateSend({ template, recipient, item, policy: s }, portsFor(c));
 			},
 		});
 	}

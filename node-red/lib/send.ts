@@ -1,20 +1,31 @@
 /**
- * What the two send nodes (send template, send message) share, so each rule has one home: the delivery settings,
- * recipient normalisation, tracking data, pacing to the number's throughput and pair rate, the open-request limit,
- * errors to Catch nodes, status badges, and a close that neither drops messages on their way nor waits for a queue.
- * A node supplies only how one msg becomes a message (`build`) and what it adds to the output.
+ * What the two send nodes (send template, send message) share: reading the delivery settings, the recipient and
+ * msg.tracking; one msg at a time through the number's pacer under the open-request limit; errors to Catch nodes,
+ * status badges, and a close that neither drops messages on their way nor waits for a queue. The rules (limits,
+ * tracking, envelope, output shape) are core's (core/journeys); a node supplies only how one msg becomes content.
  */
 import {
-	DEFAULT_MESSAGES_PER_SECOND,
-	DEFAULT_PAIR_INTERVAL_MS,
+	DELIVERY_OPTION_LIMITS,
 	SendPacer,
-	buildEnvelope,
-	encodeTracking,
+	deliveryOptionNumber,
+	deliveryOptionsSchema,
 	normalizePhoneNumber,
+	pacingOf,
+	prepareSend,
+	retryPolicyOf,
 	sendBatch,
+	toDryRunResult,
+	toSendResult,
+	trackingFor,
 	z,
 } from '../../core';
-import type { CloudApiClient, OutboundMessage, PacerOptions, TrackingData } from '../../core';
+import type {
+	CloudApiClient,
+	DeliveryOptionName,
+	PacerOptions,
+	SendContent,
+	SendTracking,
+} from '../../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from '../types';
 import { blank } from './cloud';
 import type { CloudConnection } from './cloud';
@@ -28,8 +39,12 @@ import {
 	parseNodeSettings,
 } from './node';
 
-const num = (schema: z.ZodNumber, fallback: number) =>
-	z.preprocess(blank, z.coerce.number().pipe(schema).default(fallback));
+/** A delivery option as the editor saves it (a string, maybe blank), within core's range; the error names the field. */
+const option = (name: DeliveryOptionName, wording: (min: number, max: number) => string) => {
+	const limit = DELIVERY_OPTION_LIMITS[name];
+	const schema = deliveryOptionNumber(name, wording(limit.min, limit.max));
+	return z.preprocess(blank, z.coerce.number().pipe(schema).default(limit.default));
+};
 
 /** The settings every send node has: where the recipient comes from, the journey, pacing, retries, dry run. */
 export const deliverySettingsShape = {
@@ -41,33 +56,24 @@ export const deliverySettingsShape = {
 	journey: z.string().default(''),
 	step: z.string().default(''),
 	defaultCountry: z.string().trim().default(''),
-	// 0 turns throughput pacing off (pair pacing still applies), as in the n8n node.
-	messagesPerSecond: num(
-		z
-			.number()
-			.min(0, 'Messages per second must be 0 (no pacing) to 1000')
-			.max(1000, 'Messages per second must be 0 (no pacing) to 1000'),
-		DEFAULT_MESSAGES_PER_SECOND,
+	messagesPerSecond: option(
+		'messagesPerSecond',
+		(min, max) => `Messages per second must be ${min} (no pacing) to ${max}`,
 	),
-	pairIntervalSeconds: num(
-		z.number().min(0).max(60, 'Pair interval must be 0–60 seconds'),
-		DEFAULT_PAIR_INTERVAL_MS / 1000,
+	pairIntervalSeconds: option(
+		'pairIntervalSeconds',
+		(min, max) => `Pair interval must be ${min}–${max} seconds`,
 	),
-	maxAttempts: num(z.number().int().min(1).max(10, 'Max attempts must be 1–10'), 6),
-	retryUncertain: z.boolean().default(false),
-	timeoutSeconds: num(z.number().min(1).max(300, 'Timeout must be 1–300 seconds'), 30),
-	dryRun: z.boolean().default(false),
+	maxAttempts: option('maxAttempts', (min, max) => `Max attempts must be ${min}–${max}`),
+	retryUncertain: deliveryOptionsSchema.shape.retryUncertain,
+	timeoutSeconds: option('timeoutSeconds', (min, max) => `Timeout must be ${min}–${max} seconds`),
+	dryRun: deliveryOptionsSchema.shape.dryRun,
 };
 export type DeliverySettings = z.infer<z.ZodObject<typeof deliverySettingsShape>>;
 
 /** msg.tracking: journey fields merged over the node's, or a string sent as biz_opaque_callback_data as is. */
 const trackingOverrideSchema = z.union([
-	z
-		.string()
-		.max(
-			512,
-			'msg.tracking as a string is sent as biz_opaque_callback_data, which Meta caps at 512 characters',
-		),
+	z.string(),
 	z.object({
 		journey: z.string().optional(),
 		step: z.string().optional(),
@@ -131,8 +137,8 @@ class NodePacer extends SendPacer {
 	}
 }
 
-/** Requests one node has open at once: enough for 1,000 msg/s at a 60 ms round trip (the n8n node's default too). */
-const SEND_CONCURRENCY = 64;
+/** Requests one node has open at once: the n8n node's default. */
+const SEND_CONCURRENCY = DELIVERY_OPTION_LIMITS.concurrency.default;
 
 /** How long a closing node waits for messages already on their way (Node-RED gives up on a node after 15 s). */
 const CLOSE_GRACE_MS = 10_000;
@@ -146,20 +152,13 @@ export interface BuildContext<S extends DeliverySettings> {
 	recipient: { e164: string; waId: string };
 }
 
-/** One msg turned into a message; `summary` goes into the output payload (and the dry-run payload). */
-export interface BuiltMessage {
-	message: OutboundMessage;
-	marketingMessagesApi?: boolean;
-	summary: Record<string, unknown>;
-}
-
 export interface SendNodeOptions<S extends DeliverySettings> {
 	/** "WhatsApp Send Template": names the node in setting errors. */
 	label: string;
 	schema: z.ZodType<S, z.ZodTypeDef, unknown>;
 	/** Said after "Recipient is empty: set msg.payload.to to the customer's WhatsApp number" (e.g. when payload is not an object). */
 	recipientHint?: string;
-	build(ctx: BuildContext<S>): Promise<BuiltMessage>;
+	build(ctx: BuildContext<S>): Promise<SendContent>;
 }
 
 /** Wires a send node: settings, client and pacer at deploy; per msg build → envelope → paced send → output or done(error). */
@@ -181,11 +180,7 @@ export function runSendNode<S extends DeliverySettings>(
 	try {
 		settings = parseNodeSettings(options.schema, def, options.label);
 		cloud = connectionOf(RED, settings.server);
-		client = cloud.client({
-			maxAttempts: settings.maxAttempts,
-			retryUncertain: settings.retryUncertain,
-			timeoutMs: settings.timeoutSeconds * 1000,
-		});
+		client = cloud.client(retryPolicyOf(settings));
 	} catch (error) {
 		setupError = asError(error);
 		node.status({ fill: 'red', shape: 'ring', text: setupError.message.slice(0, 60) });
@@ -199,11 +194,8 @@ export function runSendNode<S extends DeliverySettings>(
 				(slots) =>
 					new NodePacer(
 						c.phoneNumberId,
-						{
-							messagesPerSecond: s.messagesPerSecond,
-							pairIntervalMs: s.pairIntervalSeconds * 1000,
-							slots,
-						},
+						// A pacer even with nothing to pace: it is what refuses queued messages once the node closes.
+						{ messagesPerSecond: 0, pairIntervalMs: 0, ...pacingOf(s), slots },
 						sleeper,
 					),
 			);
@@ -216,20 +208,22 @@ export function runSendNode<S extends DeliverySettings>(
 		return pacer;
 	};
 
-	const trackingFor = (s: S, msg: NodeMessage): { tracking?: TrackingData; data: string } => {
+	/** The node's journey and step, with msg.tracking's fields (or its own callback data) on top. */
+	const trackingOf = (s: S, msg: NodeMessage): SendTracking => {
 		const override = fieldOf(trackingOverrideSchema, msg.tracking, 'msg.tracking');
-		if (typeof override === 'string') return { data: override };
+		if (typeof override === 'string')
+			return trackingFor({ callbackData: override }, 'msg.tracking');
 		// The flow stands for n8n's workflow, the message id for its execution: the join key back from statuses.
-		const tracking: TrackingData = {
-			workflowId: node.z || undefined,
-			executionId: msg._msgid || undefined,
-			journey: override?.journey ?? (s.journey || undefined),
-			step: override?.step ?? (s.step || undefined),
-			custom: override?.custom,
-		};
-		for (const key of Object.keys(tracking) as Array<keyof TrackingData>)
-			if (tracking[key] === undefined) delete tracking[key];
-		return { tracking, data: encodeTracking(tracking) };
+		return trackingFor(
+			{
+				workflowId: node.z || undefined,
+				executionId: msg._msgid || undefined,
+				journey: override?.journey ?? (s.journey || undefined),
+				step: override?.step ?? (s.step || undefined),
+				custom: override?.custom,
+			},
+			'msg.tracking',
+		);
 	};
 
 	const handle = async (msg: NodeMessage): Promise<NodeMessage> => {
@@ -244,45 +238,24 @@ export function runSendNode<S extends DeliverySettings>(
 			);
 		}
 		const recipient = normalizePhoneNumber(String(to), s.defaultCountry || undefined);
-		const built = await options.build({ settings: s, cloud, client, msg, recipient });
-		const { tracking, data } = trackingFor(s, msg);
-		const request = buildEnvelope(recipient.e164, built.message, { bizOpaqueCallbackData: data });
-		const marketingMessagesApi = built.marketingMessagesApi === true;
+		const content = await options.build({ settings: s, cloud, client, msg, recipient });
+		const prepared = prepareSend(0, recipient, content, trackingOf(s, msg));
 		if (s.dryRun) {
-			msg.payload = {
-				dryRun: true,
-				recipient: recipient.e164,
-				waId: recipient.waId,
-				...built.summary,
-				request,
-			};
+			msg.payload = toDryRunResult(prepared);
 			return msg;
 		}
 		const paced = await pacerFor(s, cloud);
 		const api = client;
 		const [outcome] = await sendSlots(() =>
-			sendBatch([{ itemIndex: 0, waId: recipient.waId, request, marketingMessagesApi }], {
-				client: api,
-				pacer: paced,
-				concurrency: 1,
-			}),
+			sendBatch([prepared], { client: api, pacer: paced, concurrency: 1 }),
 		);
+		const result = toSendResult(prepared, outcome);
 		if (!outcome.ok) {
-			// Attempts made, so a Catch flow can tell a first-try refusal from exhausted retries.
-			msg.whatsappError = { ...errorDetails(outcome.error), attempts: outcome.retries.length + 1 };
+			// With the attempts made, so a Catch flow can tell a first-try refusal from exhausted retries.
+			msg.whatsappError = result;
 			throw outcome.error;
 		}
-		msg.payload = {
-			messageId: outcome.result.messageId,
-			waId: outcome.result.waId ?? recipient.waId,
-			recipient: recipient.e164,
-			messageStatus: outcome.result.messageStatus,
-			...built.summary,
-			tracking: tracking ?? {},
-			bizOpaqueCallbackData: data,
-			attempts: outcome.result.attempts,
-			sentAt: new Date().toISOString(),
-		};
+		msg.payload = result;
 		return msg;
 	};
 

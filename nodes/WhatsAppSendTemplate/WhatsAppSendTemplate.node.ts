@@ -6,11 +6,13 @@ import type {
 	INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { sendSessionMessage } from './actions/sendSessionMessage.operation';
-import { sendTemplate } from './actions/sendTemplate.operation';
-import { sendProperties } from './description';
+import * as sendSessionMessage from './actions/sendSessionMessage.operation';
+import * as sendTemplate from './actions/sendTemplate.operation';
+import { router } from './actions/router';
+import { operationProperty, optionsProperty, recipientProperty } from './description';
 import { getTemplateVariables } from './methods/resourceMapping';
 import { searchTemplates } from './methods/listSearch';
+import { stateStoreProperties } from '../shared/store';
 
 export class WhatsAppSendTemplate implements INodeType {
 	description: INodeTypeDescription = {
@@ -48,7 +50,14 @@ export class WhatsAppSendTemplate implements INodeType {
 				displayCondition: '={{$parameter["operation"] === "sendTemplate"}}',
 			},
 		],
-		properties: sendProperties,
+		properties: [
+			operationProperty,
+			recipientProperty,
+			...sendTemplate.description,
+			...sendSessionMessage.description,
+			{ ...optionsProperty },
+			...stateStoreProperties.map((p) => ({ ...p })),
+		],
 	};
 
 	methods = {
@@ -57,7 +66,6 @@ export class WhatsAppSendTemplate implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const operation = this.getNodeParameter('operation', 0) as string;
-		return operation === 'sendSessionMessage' ? sendSessionMessage(this) : sendTemplate(this);
+		return router.call(this);
 	}
 }

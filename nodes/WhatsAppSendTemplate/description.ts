@@ -1,16 +1,17 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import {
-	DEFAULT_MESSAGES_PER_SECOND,
-	DEFAULT_PAIR_INTERVAL_MS,
-	MAX_MESSAGES_PER_SECOND,
-} from '../../core';
-import { stateStoreProperties } from '../shared/store';
+import { DELIVERY_OPTION_LIMITS } from '../../core';
 
-/** A literal name for the default, so n8n's lint (and the editor) see a plain value. */
-const DEFAULT_PAIR_INTERVAL_SECONDS = DEFAULT_PAIR_INTERVAL_MS / 1000;
+/** The parameters both operations show; each operation's own are in actions/<operation>.operation.ts. */
 
-const showFor = (operation: string[]) => ({ show: { operation } });
+const { messagesPerSecond, pairIntervalSeconds, maxAttempts, timeoutSeconds, concurrency } =
+	DELIVERY_OPTION_LIMITS;
+/** Plain names for the defaults, so n8n's lint (and the editor) see a plain value. */
+const DEFAULT_CONCURRENCY = concurrency.default;
+const DEFAULT_MAX_ATTEMPTS = maxAttempts.default;
+const DEFAULT_MESSAGES_PER_SECOND = messagesPerSecond.default;
+const DEFAULT_PAIR_INTERVAL_SECONDS = pairIntervalSeconds.default;
+const DEFAULT_TIMEOUT_SECONDS = timeoutSeconds.default;
 
 export const operationProperty: INodeProperties = {
 	displayName: 'Operation',
@@ -47,251 +48,6 @@ export const recipientProperty: INodeProperties = {
 		'The customer\'s number in any common format ("+44 7911 123456", "0049 30 1234567", "whatsapp:+5511…"). Numbers without a country code use the Default Country option.',
 };
 
-export const templateProperties: INodeProperties[] = [
-	{
-		displayName: 'Template',
-		name: 'template',
-		type: 'resourceLocator',
-		default: { mode: 'list', value: '' },
-		required: true,
-		displayOptions: showFor(['sendTemplate']),
-		description: 'An APPROVED template of the WhatsApp Business Account in the credential',
-		modes: [
-			{
-				displayName: 'From List',
-				name: 'list',
-				type: 'list',
-				placeholder: 'Select a template…',
-				typeOptions: { searchListMethod: 'searchTemplates', searchable: true },
-			},
-			{
-				displayName: 'By Name',
-				name: 'name',
-				type: 'string',
-				placeholder: 'order_confirmation (en_US)',
-				hint: 'The template name, optionally followed by its language code in brackets',
-			},
-			{
-				displayName: 'By ID',
-				name: 'id',
-				type: 'string',
-				placeholder: '1234567890123456',
-				validation: [
-					{
-						type: 'regex',
-						properties: { regex: '^[0-9]+$', errorMessage: 'A template ID has digits only' },
-					},
-				],
-			},
-		],
-	},
-	{
-		displayName: 'Variables Input',
-		name: 'variablesMode',
-		type: 'options',
-		displayOptions: showFor(['sendTemplate']),
-		options: [
-			{
-				name: 'Map Each Variable',
-				value: 'mapper',
-				description: "Fill the template's variables one by one, with their examples shown",
-			},
-			{
-				name: 'Components JSON',
-				value: 'json',
-				description: 'Pass the Cloud API "components" array yourself (experts)',
-			},
-		],
-		default: 'mapper',
-	},
-	{
-		displayName: 'Variables',
-		name: 'variables',
-		type: 'resourceMapper',
-		noDataExpression: true,
-		default: { mappingMode: 'defineBelow', value: null },
-		required: true,
-		displayOptions: { show: { operation: ['sendTemplate'], variablesMode: ['mapper'] } },
-		typeOptions: {
-			loadOptionsDependsOn: ['template.value', 'options.templateLanguage'],
-			resourceMapper: {
-				resourceMapperMethod: 'getTemplateVariables',
-				mode: 'add',
-				fieldWords: { singular: 'variable', plural: 'variables' },
-				addAllFields: true,
-				multiKeyMatch: false,
-				supportAutoMap: true,
-				noFieldsError: 'This template has no variables',
-			},
-		},
-	},
-	{
-		displayName: 'Components (JSON)',
-		name: 'componentsJson',
-		type: 'json',
-		default: '[]',
-		displayOptions: { show: { operation: ['sendTemplate'], variablesMode: ['json'] } },
-		description:
-			'The "components" array of the Cloud API template object; it is checked against the template before sending',
-		hint: 'e.g. [{"type":"body","parameters":[{"type":"text","text":"Ana"}]}]',
-	},
-];
-
-export const sessionProperties: INodeProperties[] = [
-	{
-		displayName: 'Message Type',
-		name: 'messageType',
-		type: 'options',
-		displayOptions: showFor(['sendSessionMessage']),
-		options: [
-			{ name: 'Audio', value: 'audio' },
-			{ name: 'Document', value: 'document' },
-			{ name: 'Image', value: 'image' },
-			{ name: 'List', value: 'list' },
-			{ name: 'Raw JSON', value: 'json' },
-			{ name: 'Reply Buttons', value: 'buttons' },
-			{ name: 'Text', value: 'text' },
-			{ name: 'Video', value: 'video' },
-		],
-		default: 'text',
-	},
-	{
-		displayName: 'Text',
-		name: 'text',
-		type: 'string',
-		typeOptions: { rows: 4 },
-		default: '',
-		displayOptions: {
-			show: { operation: ['sendSessionMessage'], messageType: ['text', 'buttons', 'list'] },
-		},
-		description:
-			'Message text (text messages up to 4,096 characters; interactive body up to 1,024)',
-	},
-	{
-		displayName: 'Media',
-		name: 'media',
-		type: 'string',
-		default: '',
-		placeholder: 'https://example.com/invoice.pdf or a media ID',
-		displayOptions: {
-			show: {
-				operation: ['sendSessionMessage'],
-				messageType: ['image', 'video', 'audio', 'document'],
-			},
-		},
-		description:
-			'A public HTTPS link or an uploaded media ID. Leave empty to upload the Binary Property instead.',
-	},
-	{
-		displayName: 'Binary Property',
-		name: 'binaryProperty',
-		type: 'string',
-		default: '',
-		placeholder: 'data',
-		displayOptions: {
-			show: {
-				operation: ['sendSessionMessage'],
-				messageType: ['image', 'video', 'audio', 'document'],
-			},
-		},
-		description:
-			'Name of the binary property holding the file to upload when Media is empty; each distinct file is uploaded once',
-	},
-	{
-		displayName: 'Caption',
-		name: 'caption',
-		type: 'string',
-		default: '',
-		displayOptions: {
-			show: { operation: ['sendSessionMessage'], messageType: ['image', 'video', 'document'] },
-		},
-	},
-	{
-		displayName: 'Buttons',
-		name: 'buttons',
-		type: 'fixedCollection',
-		typeOptions: { multipleValues: true, maxAllowedFields: 3 },
-		default: {},
-		displayOptions: { show: { operation: ['sendSessionMessage'], messageType: ['buttons'] } },
-		options: [
-			{
-				name: 'button',
-				displayName: 'Button',
-				values: [
-					{
-						displayName: 'ID',
-						name: 'id',
-						type: 'string',
-						default: '',
-						description: 'Returned in the reply webhook (max 256 characters)',
-					},
-					{
-						displayName: 'Title',
-						name: 'title',
-						type: 'string',
-						default: '',
-						description: 'Max 20 characters',
-					},
-				],
-			},
-		],
-	},
-	{
-		displayName: 'List Button Text',
-		name: 'listButton',
-		type: 'string',
-		default: 'Choose',
-		displayOptions: { show: { operation: ['sendSessionMessage'], messageType: ['list'] } },
-	},
-	{
-		displayName: 'List Rows',
-		name: 'rows',
-		type: 'fixedCollection',
-		typeOptions: { multipleValues: true },
-		default: {},
-		displayOptions: { show: { operation: ['sendSessionMessage'], messageType: ['list'] } },
-		options: [
-			{
-				name: 'row',
-				displayName: 'Row',
-				values: [
-					{ displayName: 'ID', name: 'id', type: 'string', default: '' },
-					{
-						displayName: 'Title',
-						name: 'title',
-						type: 'string',
-						default: '',
-						description: 'Max 24 characters',
-					},
-					{
-						displayName: 'Description',
-						name: 'description',
-						type: 'string',
-						default: '',
-						description: 'Max 72 characters',
-					},
-					{
-						displayName: 'Section',
-						name: 'section',
-						type: 'string',
-						default: '',
-						description: 'Rows with the same section title are grouped',
-					},
-				],
-			},
-		],
-	},
-	{
-		displayName: 'Message (JSON)',
-		name: 'messageJson',
-		type: 'json',
-		default: '{\n  "type": "text",\n  "text": { "body": "Hello" }\n}',
-		displayOptions: { show: { operation: ['sendSessionMessage'], messageType: ['json'] } },
-		description:
-			'The Cloud API message without messaging_product and "to": type plus the object of that type',
-	},
-];
-
 export const optionsProperty: INodeProperties = {
 	displayName: 'Options',
 	name: 'options',
@@ -311,8 +67,8 @@ export const optionsProperty: INodeProperties = {
 			displayName: 'Concurrency',
 			name: 'concurrency',
 			type: 'number',
-			typeOptions: { minValue: 1, maxValue: 256 },
-			default: 64,
+			typeOptions: { minValue: concurrency.min, maxValue: concurrency.max },
+			default: DEFAULT_CONCURRENCY,
 			description: 'Requests in flight at once; the throughput limit still applies',
 		},
 		{
@@ -351,8 +107,8 @@ export const optionsProperty: INodeProperties = {
 			displayName: 'Max Attempts',
 			name: 'maxAttempts',
 			type: 'number',
-			typeOptions: { minValue: 1, maxValue: 10 },
-			default: 6,
+			typeOptions: { minValue: maxAttempts.min, maxValue: maxAttempts.max },
+			default: DEFAULT_MAX_ATTEMPTS,
 			description:
 				'Attempts per message for errors that prove nothing was sent (throughput, pair rate, call-rate limits, Meta service errors)',
 		},
@@ -360,7 +116,7 @@ export const optionsProperty: INodeProperties = {
 			displayName: 'Messages per Second',
 			name: 'messagesPerSecond',
 			type: 'number',
-			typeOptions: { minValue: 0, maxValue: MAX_MESSAGES_PER_SECOND },
+			typeOptions: { minValue: messagesPerSecond.min, maxValue: messagesPerSecond.max },
 			default: DEFAULT_MESSAGES_PER_SECOND,
 			description:
 				'Throughput limit of the business phone number (80 by default at Meta, up to 1,000). Shared by every execution in this n8n (and across workers with the Redis store). 0 turns pacing off: only for a number whose limit is enforced elsewhere — Meta answers 130429 above its limit, and those sends are retried.',
@@ -369,7 +125,11 @@ export const optionsProperty: INodeProperties = {
 			displayName: 'Pair Rate Interval (Seconds)',
 			name: 'pairIntervalSeconds',
 			type: 'number',
-			typeOptions: { minValue: 0, maxValue: 60, numberPrecision: 1 },
+			typeOptions: {
+				minValue: pairIntervalSeconds.min,
+				maxValue: pairIntervalSeconds.max,
+				numberPrecision: 1,
+			},
 			default: DEFAULT_PAIR_INTERVAL_SECONDS,
 			description:
 				'Minimum time between two messages to the same customer (Meta: about one every 6 seconds; 0 turns pacing off)',
@@ -402,8 +162,8 @@ export const optionsProperty: INodeProperties = {
 			displayName: 'Timeout (Seconds)',
 			name: 'timeoutSeconds',
 			type: 'number',
-			typeOptions: { minValue: 1, maxValue: 300 },
-			default: 30,
+			typeOptions: { minValue: timeoutSeconds.min, maxValue: timeoutSeconds.max },
+			default: DEFAULT_TIMEOUT_SECONDS,
 		},
 		{
 			displayName: 'Tracking Data Override',
@@ -423,12 +183,3 @@ export const optionsProperty: INodeProperties = {
 		},
 	],
 };
-
-export const sendProperties: INodeProperties[] = [
-	operationProperty,
-	recipientProperty,
-	...templateProperties,
-	...sessionProperties,
-	{ ...optionsProperty },
-	...stateStoreProperties.map((p) => ({ ...p })),
-];

@@ -1,31 +1,114 @@
+/** Send Template: an approved template to each item's recipient, under the template-send policy of core. */
 import { NodeOperationError } from 'n8n-workflow';
 import type {
-	IDataObject,
 	IExecuteFunctions,
 	INodeExecutionData,
+	INodeProperties,
 	ResourceMapperValue,
 } from 'n8n-workflow';
 
-import {
-	TemplateValidationError,
-	buildTemplateMessage,
-	extractTemplateVariables,
-	isUsNumber,
-	validateTemplateMessage,
-} from '../../../core';
-import type { TemplateDefinition, TemplateObject } from '../../../core';
+import { extractTemplateVariables, prepareTemplateSend } from '../../../core';
+import type { TemplateDefinition, TemplateSendPorts } from '../../../core';
 import { findTemplate, templateRefFromLocator } from '../../shared/templates';
 import type { TemplateLocator } from '../../shared/templates';
-import { runSendOperation } from './common';
-import type { BinaryUploader } from './common';
-import type { ParameterReader } from '../../shared/parameters';
+import { sendItems } from './send';
+import type { ContentBuilder, SendRun } from './send';
+
+export const description: INodeProperties[] = [
+	{
+		displayName: 'Template',
+		name: 'template',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		required: true,
+		displayOptions: { show: { operation: ['sendTemplate'] } },
+		description: 'An APPROVED template of the WhatsApp Business Account in the credential',
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				placeholder: 'Select a template…',
+				typeOptions: { searchListMethod: 'searchTemplates', searchable: true },
+			},
+			{
+				displayName: 'By Name',
+				name: 'name',
+				type: 'string',
+				placeholder: 'order_confirmation (en_US)',
+				hint: 'The template name, optionally followed by its language code in brackets',
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: '1234567890123456',
+				validation: [
+					{
+						type: 'regex',
+						properties: { regex: '^[0-9]+$', errorMessage: 'A template ID has digits only' },
+					},
+				],
+			},
+		],
+	},
+	{
+		displayName: 'Variables Input',
+		name: 'variablesMode',
+		type: 'options',
+		displayOptions: { show: { operation: ['sendTemplate'] } },
+		options: [
+			{
+				name: 'Map Each Variable',
+				value: 'mapper',
+				description: "Fill the template's variables one by one, with their examples shown",
+			},
+			{
+				name: 'Components JSON',
+				value: 'json',
+				description: 'Pass the Cloud API "components" array yourself (experts)',
+			},
+		],
+		default: 'mapper',
+	},
+	{
+		displayName: 'Variables',
+		name: 'variables',
+		type: 'resourceMapper',
+		noDataExpression: true,
+		default: { mappingMode: 'defineBelow', value: null },
+		required: true,
+		displayOptions: { show: { operation: ['sendTemplate'], variablesMode: ['mapper'] } },
+		typeOptions: {
+			loadOptionsDependsOn: ['template.value', 'options.templateLanguage'],
+			resourceMapper: {
+				resourceMapperMethod: 'getTemplateVariables',
+				mode: 'add',
+				fieldWords: { singular: 'variable', plural: 'variables' },
+				addAllFields: true,
+				multiKeyMatch: false,
+				supportAutoMap: true,
+				noFieldsError: 'This template has no variables',
+			},
+		},
+	},
+	{
+		displayName: 'Components (JSON)',
+		name: 'componentsJson',
+		type: 'json',
+		default: '[]',
+		displayOptions: { show: { operation: ['sendTemplate'], variablesMode: ['json'] } },
+		description:
+			'The "components" array of the Cloud API template object; it is checked against the template before sending',
+		hint: 'e.g. [{"type":"body","parameters":[{"type":"text","text":"Ana"}]}]',
+	},
+];
 
 const MEDIA_KINDS = new Set(['image', 'video', 'document']);
 
 /** Values from the resource mapper ("define below") or, in auto-map mode, from the item's own fields. */
 function mappedValues(
-	ctx: IExecuteFunctions,
-	param: ParameterReader,
+	{ ctx, param }: SendRun,
 	itemIndex: number,
 	template: TemplateDefinition,
 ): Record<string, unknown> {
@@ -53,7 +136,7 @@ function mappedValues(
 async function resolveBinaryMedia(
 	values: Record<string, unknown>,
 	template: TemplateDefinition,
-	uploader: BinaryUploader,
+	{ uploader }: SendRun,
 	itemIndex: number,
 ): Promise<void> {
 	for (const variable of extractTemplateVariables(template)) {
@@ -70,11 +153,7 @@ async function resolveBinaryMedia(
 	}
 }
 
-function parseComponentsJson(
-	ctx: IExecuteFunctions,
-	param: ParameterReader,
-	itemIndex: number,
-): unknown {
+function componentsJson({ ctx, param }: SendRun, itemIndex: number): unknown {
 	const raw = param<unknown>('componentsJson', itemIndex, '[]');
 	if (typeof raw !== 'string') return raw;
 	try {
@@ -88,70 +167,40 @@ function parseComponentsJson(
 	}
 }
 
-export async function sendTemplate(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-	return runSendOperation(
-		ctx,
-		async (itemIndex, { e164, waId }, { client, credential, uploader, param, store }) => {
-			const locator = param<TemplateLocator | undefined>('template', itemIndex, undefined, {
-				extractValue: false,
-			}) as TemplateLocator;
-			const language = param<string>('options.templateLanguage', itemIndex, '') || undefined;
-			const template = await findTemplate(
-				client,
-				credential,
-				templateRefFromLocator(locator, language),
-			);
-			if (template.status !== 'APPROVED') {
-				throw new Error(
-					`Template "${template.name}" (${template.language}) is ${template.status}, not APPROVED: Meta only sends approved templates (error 132001)`,
-				);
-			}
-
-			let message: TemplateObject;
-			if (param<string>('variablesMode', itemIndex, 'mapper') === 'json') {
-				message = {
-					name: template.name,
-					language: { code: template.language },
-					components: parseComponentsJson(ctx, param, itemIndex),
-				} as TemplateObject;
-				const issue = validateTemplateMessage(template, message);
-				if (issue) throw new TemplateValidationError([issue]);
-			} else {
-				const values = mappedValues(ctx, param, itemIndex, template);
-				await resolveBinaryMedia(values, template, uploader, itemIndex);
-				message = buildTemplateMessage(template, values);
-			}
-
-			const isMarketing = template.category === 'MARKETING';
-			if (
-				isMarketing &&
-				isUsNumber(e164) &&
-				!param<boolean>('options.allowUsMarketing', itemIndex, false)
-			) {
-				throw new Error(
-					`Not sent: "${template.name}" is a MARKETING template and ${e164} is a US number; Meta withholds marketing templates to US numbers (error 131049). Use a UTILITY template, or turn on "Allow Marketing to US Numbers".`,
-				);
-			}
-			if (isMarketing && param<boolean>('options.skipOptedOut', itemIndex, true)) {
-				if (await (await store()).isOptedOut({ phoneNumberId: credential.phoneNumberId, waId })) {
-					throw new Error(
-						`Not sent: ${e164} stopped marketing messages from this business (recorded from a user_preferences or STOP webhook); Meta would answer 131050`,
-					);
-				}
-			}
-			return {
-				message: { type: 'template', template: message },
-				marketingMessagesApi:
-					isMarketing && param<boolean>('options.useMarketingMessagesApi', itemIndex, false),
-				summary: {
-					template: {
-						id: template.id,
-						name: template.name,
-						language: template.language,
-						category: template.category,
-					} as IDataObject,
-				},
-			};
+/** Once per execution: the ports core asks (the item's content, opt-outs); then, per item, template and switches. */
+function templateSender(run: SendRun): ContentBuilder {
+	const { client, credential, param } = run;
+	const ports: TemplateSendPorts<number> = {
+		allowUsMarketingSwitch: 'Allow Marketing to US Numbers',
+		contentFor: async (template, itemIndex) => {
+			if (param<string>('variablesMode', itemIndex, 'mapper') === 'json')
+				return { components: componentsJson(run, itemIndex) };
+			const values = mappedValues(run, itemIndex, template);
+			await resolveBinaryMedia(values, template, run, itemIndex);
+			return { values };
 		},
-	);
+		isOptedOut: async (waId) =>
+			(await run.store()).isOptedOut({ phoneNumberId: credential.phoneNumberId, waId }),
+	};
+	return async (itemIndex, recipient) => {
+		const locator = param<TemplateLocator | undefined>('template', itemIndex, undefined, {
+			extractValue: false,
+		}) as TemplateLocator;
+		const language = param<string>('options.templateLanguage', itemIndex, '') || undefined;
+		const template = await findTemplate(
+			client,
+			credential,
+			templateRefFromLocator(locator, language),
+		);
+		const policy = {
+			allowUsMarketing: param<boolean>('options.allowUsMarketing', itemIndex, false),
+			skipOptedOut: param<boolean>('options.skipOptedOut', itemIndex, true),
+			useMarketingMessagesApi: param<boolean>('options.useMarketingMessagesApi', itemIndex, false),
+		};
+		return prepareTemplateSend({ template, recipient, item: itemIndex, policy }, ports);
+	};
+}
+
+export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	return sendItems(this, templateSender);
 }

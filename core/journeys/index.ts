@@ -1,0 +1,12 @@
+/**
+ * The journey rules, once (send path, window decision, webhook receive): use cases that take plain inputs and return plain results, which the
+ * n8n node and the Node-RED nodes call (they only read their parameters and present the results).
+ */
+export * from './policy';
+export * from './deliveryOptions';
+export * from './tracking';
+export * from './send';
+export * from './templateSend';
+export * from './sessionSend';
+export * from './window';
+export * from './webhookReceive';

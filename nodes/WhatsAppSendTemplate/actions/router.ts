@@ -1,0 +1,14 @@
+import { NodeOperationError } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import * as sendSessionMessage from './sendSessionMessage.operation';
+import * as sendTemplate from './sendTemplate.operation';
+
+const operations = { sendTemplate, sendSessionMessage };
+
+export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const operation = this.getNodeParameter('operation', 0) as keyof typeof operations;
+	if (!Object.hasOwn(operations, operation))
+		throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not known`);
+	return operations[operation].execute.call(this);
+}
