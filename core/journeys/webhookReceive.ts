@@ -4,22 +4,16 @@
  * state store — all before the adapter answers Meta, so a 200 always means "recorded". The adapter then answers
  * with the status this returns and emits the events its way.
  */
-import { ingestWebhookEvents, parseStopKeywords } from '../ingest';
+import { ALL_EVENT_KINDS, ingestWebhookEvents, parseStopKeywords } from '../ingest';
 import type { IngestedEvent, IngestOptions, LateStatusHandling } from '../ingest';
-import { ALL_EVENT_KINDS } from '../ingest';
 import type { JourneyStateStore } from '../state';
 import { normalizeWebhook, parseWebhookBody, verifySignature } from '../webhooks';
 import type { WebhookBody } from '../webhooks';
 
 /** The events a new receiver emits: every status and inbound messages (not template or account updates). */
-export const DEFAULT_EMITTED_EVENTS: readonly string[] = [
-	'status:sent',
-	'status:delivered',
-	'status:read',
-	'status:failed',
-	'status:played',
-	'message',
-];
+export const DEFAULT_EMITTED_EVENTS: readonly string[] = ALL_EVENT_KINDS.filter(
+	(kind) => kind.startsWith('status:') || kind === 'message',
+);
 
 export const DEFAULT_STOP_KEYWORDS = 'STOP, UNSUBSCRIBE';
 
