@@ -15,7 +15,6 @@ import {
 	statusOutcome,
 	requireId,
 	requireInterval,
-	requireStatus,
 	requireTime,
 	STATUS_RETENTION_MS,
 	WINDOW_RETENTION_MS,
@@ -74,33 +73,12 @@ export class MemoryStateStore implements JourneyStateStore {
 		return windowFrom(phone, waId, w?.lastInbound ?? 0, w?.fepUntil ?? 0, now);
 	}
 
-	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-		const phone = requireId(p.phoneNumberId, 'phoneNumberId');
-		return this.remember(
-			phone,
-			requireId(p.eventId, 'eventId'),
-			p.at ? requireTime(p.at, 'at') : Date.now(),
-		);
-	}
-
 	private remember(phone: string, eventId: string, at: number): boolean {
 		const k = key(phone, eventId);
 		const expires = this.events.get(k);
 		if (expires !== undefined && expires > at) return false;
 		this.events.set(k, at + EVENT_HORIZON_MS);
 		return true;
-	}
-
-	async recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult> {
-		const phone = requireId(p.phoneNumberId, 'phoneNumberId');
-		const messageId = requireId(p.messageId, 'messageId');
-		const at = requireTime(p.at, 'at');
-		return this.status(phone, messageId, requireStatus(p.status), at);
 	}
 
 	private status(

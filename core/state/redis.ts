@@ -227,41 +227,6 @@ export class RedisStateStore implements JourneyStateStore {
 		return windowFrom(p.phoneNumberId, waId, Number(li ?? 0), Number(fep ?? 0), now);
 	}
 
-	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-		const key = this.key('e', p.phoneNumberId, requireId(p.eventId, 'eventId'));
-		const at = p.at ? requireTime(p.at, 'at') : Date.now();
-		const fresh = await REMEMBER_EVENT.run(
-			this.redis,
-			[key],
-			[at, at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
-		);
-		return fresh === 1;
-	}
-
-	async recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult> {
-		const key = this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId'));
-		const at = requireTime(p.at, 'at');
-		const code = STATUS_NAMES.indexOf(p.status);
-		if (code < 0)
-			throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-		const [applied, prevCode] = (await RECORD_STATUS.run(
-			this.redis,
-			[key],
-			[code, at, TRANSITIONS, STATUS_RETENTION_MS],
-		)) as [number, number];
-		const previous = prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined;
-		if (applied === 1)
-			return previous === undefined
-				? { applied: true, regression: false }
-				: { applied: true, previous, regression: false };
-		return { applied: false, previous, regression: previous !== p.status };
-	}
-
 	/**
 	 * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
 	 * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script

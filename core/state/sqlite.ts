@@ -342,32 +342,6 @@ export class SqliteStateStore implements JourneyStateStore {
 		return windowFrom(phoneNumberId, waId, row?.last_inbound ?? 0, row?.fep_until ?? 0, now);
 	}
 
-	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-		this.open();
-		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
-		const id = idHash(requireId(p.eventId, 'eventId'));
-		const at = p.at ? requireTime(p.at, 'at') : Date.now();
-		return this.stmt.event.get(phone, id, at + EVENT_HORIZON_MS, at) !== undefined;
-	}
-
-	async recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult> {
-		this.open();
-		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
-		const id = idHash(requireId(p.messageId, 'messageId'));
-		const at = requireTime(p.at, 'at');
-		const code = STATUS_NAMES.indexOf(p.status);
-		if (code < 0)
-			throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-		return this.immediate(() =>
-			this.status(this.phone(phoneNumberId, true)!, id, p.status, code, at),
-		);
-	}
-
 	/**
 	 * One message's status: the conditional upsert says whether it advanced and from what; only a status that did
 	 * not advance reads the one that stopped it. The caller holds the write lock (BEGIN IMMEDIATE), so the read
@@ -588,7 +562,7 @@ export class SqliteStateStore implements JourneyStateStore {
 	}
 
 	/** Starts background pruning (see SqliteStateStoreOptions.maintenanceIntervalMs); the timer never keeps a process alive. */
-	startMaintenance(intervalMs: number): void {
+	private startMaintenance(intervalMs: number): void {
 		if (intervalMs <= 0 || this.maintenance) return;
 		this.maintenance = setInterval(() => {
 			if (this.pruning || this.closed) return;

@@ -84,6 +84,14 @@ export interface EventBatchResult {
 	statuses: StatusRecordResult[];
 }
 
+/**
+ * Webhook events reach the store through `applyEventBatch` only (de-duplication, statuses, windows, opt-outs in one
+ * unit of work), so those rules have one write path. The other methods are what the nodes ask (window, opt-out,
+ * send slots) plus three kept public on purpose, although no node calls them yet: `getStatus` (the only way to read
+ * the latest status the store keeps, for a report or a support lookup), `setOptOut` (opt-outs learnt outside
+ * WhatsApp, e.g. a CRM unsubscribe, must stop marketing too) and `prune` (retention per kind, for a memory store in a
+ * long-lived process or an operator's clean-up; the SQLite store also runs it in the background).
+ */
 export interface JourneyStateStore {
 	/** A customer message arrived: opens or extends the 24 h window; with a referral, also a 72 h free entry point. */
 	recordInbound(p: {
@@ -94,18 +102,6 @@ export interface JourneyStateStore {
 		now?: Date;
 	}): Promise<ConversationWindow>;
 	getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow>;
-	/**
-	 * True the first time an event id is seen within the 7-day horizon (counted from `at`), false for
-	 * repeats. Race-free: of many concurrent calls for one id, exactly one gets true.
-	 */
-	rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean>;
-	/** Records a status if it moves the message forward (see `canAdvanceStatus`); never regresses. */
-	recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult>;
 	getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined>;
 	/** Marketing opt-out (or opt-in when `optedOut` is false). An older change never overwrites a newer one. */
 	setOptOut(p: {

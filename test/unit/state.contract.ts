@@ -5,6 +5,7 @@
  */
 import type { EventBatchItem, EventWrite, JourneyStateStore, StatusName } from '../../core/state';
 import { canAdvanceStatus } from '../../core/webhooks';
+import { recordStatus, rememberEvent } from './state.helpers';
 
 export interface StateStoreHarness {
 	/** A fresh, empty store. */
@@ -205,28 +206,28 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 		describe('webhook de-duplication', () => {
 			it('says true the first time only', async () => {
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.A:sent',
 						at: at(0),
 					}),
 				).toBe(true);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.A:sent',
 						at: at(HOUR),
 					}),
 				).toBe(false);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.A:delivered',
 						at: at(HOUR),
 					}),
 				).toBe(true);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: 'other-number',
 						eventId: 'status:wamid.A:sent',
 						at: at(HOUR),
@@ -236,17 +237,17 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 
 			it('remembers an event for 7 days', async () => {
 				expect(
-					await store.rememberEvent({ phoneNumberId: PN, eventId: 'message:wamid.B', at: at(0) }),
+					await rememberEvent(store, { phoneNumberId: PN, eventId: 'message:wamid.B', at: at(0) }),
 				).toBe(true);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.B',
 						at: at(7 * DAY - 1),
 					}),
 				).toBe(false);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.B',
 						at: at(7 * DAY),
@@ -258,7 +259,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				const hs = await handles(5);
 				const results = await Promise.all(
 					Array.from({ length: 50 }, (_, i) =>
-						hs[i % hs.length].rememberEvent({
+						rememberEvent(hs[i % hs.length], {
 							phoneNumberId: PN,
 							eventId: 'status:wamid.RACE:read',
 							at: at(0),
@@ -274,11 +275,11 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 
 			it('moves forward and reports the previous status', async () => {
 				expect(await store.getStatus(msg('wamid.S1'))).toBeUndefined();
-				expect(await store.recordStatus({ ...msg('wamid.S1'), status: 'sent', at: at(0) })).toEqual(
-					{ applied: true, regression: false },
-				);
 				expect(
-					await store.recordStatus({ ...msg('wamid.S1'), status: 'delivered', at: at(1000) }),
+					await recordStatus(store, { ...msg('wamid.S1'), status: 'sent', at: at(0) }),
+				).toEqual({ applied: true, regression: false });
+				expect(
+					await recordStatus(store, { ...msg('wamid.S1'), status: 'delivered', at: at(1000) }),
 				).toEqual({
 					applied: true,
 					previous: 'sent',
@@ -288,16 +289,16 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('never regresses, and tells a regression from a duplicate', async () => {
-				await store.recordStatus({ ...msg('wamid.S2'), status: 'read', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.S2'), status: 'read', at: at(0) });
 				expect(
-					await store.recordStatus({ ...msg('wamid.S2'), status: 'delivered', at: at(1000) }),
+					await recordStatus(store, { ...msg('wamid.S2'), status: 'delivered', at: at(1000) }),
 				).toEqual({
 					applied: false,
 					previous: 'read',
 					regression: true,
 				});
 				expect(
-					await store.recordStatus({ ...msg('wamid.S2'), status: 'read', at: at(2000) }),
+					await recordStatus(store, { ...msg('wamid.S2'), status: 'read', at: at(2000) }),
 				).toEqual({
 					applied: false,
 					previous: 'read',
@@ -307,12 +308,12 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('treats failed as terminal, and a late failure after delivery as ignored', async () => {
-				await store.recordStatus({ ...msg('wamid.F1'), status: 'sent', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.F1'), status: 'sent', at: at(0) });
 				expect(
-					(await store.recordStatus({ ...msg('wamid.F1'), status: 'failed', at: at(1) })).applied,
+					(await recordStatus(store, { ...msg('wamid.F1'), status: 'failed', at: at(1) })).applied,
 				).toBe(true);
 				expect(
-					await store.recordStatus({ ...msg('wamid.F1'), status: 'read', at: at(2) }),
+					await recordStatus(store, { ...msg('wamid.F1'), status: 'read', at: at(2) }),
 				).toMatchObject({
 					applied: false,
 					previous: 'failed',
@@ -320,9 +321,9 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				});
 				expect(await store.getStatus(msg('wamid.F1'))).toBe('failed');
 
-				await store.recordStatus({ ...msg('wamid.F2'), status: 'delivered', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.F2'), status: 'delivered', at: at(0) });
 				expect(
-					(await store.recordStatus({ ...msg('wamid.F2'), status: 'failed', at: at(1) })).applied,
+					(await recordStatus(store, { ...msg('wamid.F2'), status: 'failed', at: at(1) })).applied,
 				).toBe(false);
 				expect(await store.getStatus(msg('wamid.F2'))).toBe('delivered');
 			});
@@ -338,8 +339,8 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 							regression: !advances && first !== second,
 						};
 						const one = msg(`wamid.P.${first}.${second}`);
-						await store.recordStatus({ ...one, status: first, at: at(0) });
-						expect(await store.recordStatus({ ...one, status: second, at: at(1000) })).toEqual(
+						await recordStatus(store, { ...one, status: first, at: at(0) });
+						expect(await recordStatus(store, { ...one, status: second, at: at(1000) })).toEqual(
 							expected,
 						);
 						expect(await store.getStatus(one)).toBe(advances ? second : first);
@@ -371,9 +372,9 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('adds played after read for voice messages', async () => {
-				await store.recordStatus({ ...msg('wamid.V'), status: 'read', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.V'), status: 'read', at: at(0) });
 				expect(
-					(await store.recordStatus({ ...msg('wamid.V'), status: 'played', at: at(1) })).applied,
+					(await recordStatus(store, { ...msg('wamid.V'), status: 'played', at: at(1) })).applied,
 				).toBe(true);
 				expect(await store.getStatus(msg('wamid.V'))).toBe('played');
 			});
@@ -389,9 +390,9 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				);
 				const results = await Promise.all(
 					shuffle(writes, 7).map((w, i) =>
-						hs[i % hs.length]
-							.recordStatus({ ...msg(w.id), status: w.status, at: at(i) })
-							.then((r) => ({ ...w, ...r })),
+						recordStatus(hs[i % hs.length], { ...msg(w.id), status: w.status, at: at(i) }).then(
+							(r) => ({ ...w, ...r }),
+						),
 					),
 				);
 				for (const id of messages) {
@@ -405,7 +406,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('keeps statuses per business number', async () => {
-				await store.recordStatus({ ...msg('wamid.P'), status: 'read', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.P'), status: 'read', at: at(0) });
 				expect(
 					await store.getStatus({ phoneNumberId: 'other-number', messageId: 'wamid.P' }),
 				).toBeUndefined();
@@ -413,7 +414,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 
 			it('rejects a status name it does not know', async () => {
 				await expect(
-					store.recordStatus({ ...msg('wamid.X'), status: 'deleted' as StatusName, at: at(0) }),
+					recordStatus(store, { ...msg('wamid.X'), status: 'deleted' as StatusName, at: at(0) }),
 				).rejects.toThrow(/status must be one of sent, delivered, read, played, failed/);
 			});
 		});
@@ -500,7 +501,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B1' })).toBe('read');
 				// The batch's event ids are remembered like single calls would have.
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.B1:delivered',
 						at: at(HOUR),
@@ -509,13 +510,13 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('gives the same answers and leaves the same state as the one-by-one calls', async () => {
-				await store.recordStatus({
+				await recordStatus(store, {
 					phoneNumberId: PN,
 					messageId: 'wamid.B2',
 					status: 'read',
 					at: at(0),
 				});
-				await store.rememberEvent({
+				await rememberEvent(store, {
 					phoneNumberId: PN,
 					eventId: 'status:wamid.B3:sent',
 					at: at(0),
@@ -581,7 +582,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				).rejects.toThrow(/status must be one of/);
 				expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B5' })).toBeUndefined();
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.B5:sent',
 						at: at(0),
@@ -726,8 +727,8 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 		describe('prune', () => {
 			async function seed(): Promise<void> {
 				await store.recordInbound({ phoneNumberId: PN, waId: WA, at: at(0) });
-				await store.rememberEvent({ phoneNumberId: PN, eventId: 'message:wamid.OLD', at: at(0) });
-				await store.recordStatus({
+				await rememberEvent(store, { phoneNumberId: PN, eventId: 'message:wamid.OLD', at: at(0) });
+				await recordStatus(store, {
 					phoneNumberId: PN,
 					messageId: 'wamid.OLD',
 					status: 'read',
@@ -742,7 +743,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				expect(await store.prune(at(HOUR))).toBe(1); // only the passed send slot
 				expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.OLD' })).toBe('read');
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.OLD',
 						at: at(2 * HOUR),
@@ -765,7 +766,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				).not.toHaveProperty('lastInboundAt');
 				// The event record is gone, so the same id counts as new again.
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.OLD',
 						at: at(DAY),

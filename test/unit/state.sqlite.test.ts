@@ -10,6 +10,7 @@ import {
 	type JourneyStateStore,
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
+import { recordStatus, rememberEvent } from './state.helpers';
 
 const dirs: string[] = [];
 function tempFile(): string {
@@ -81,8 +82,8 @@ describe('SqliteStateStore specifics', () => {
 		const t = new Date(Date.UTC(2025, 5, 18, 12));
 		const a = new SqliteStateStore({ path });
 		await a.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: t, referral: true });
-		await a.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
-		await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
+		await rememberEvent(a, { phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
+		await recordStatus(a, { phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
 		await a.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: t });
 		await a.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 });
 		await a.close();
@@ -94,7 +95,7 @@ describe('SqliteStateStore specifics', () => {
 			open: true,
 			freeEntryPointOpen: true,
 		});
-		expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(
+		expect(await rememberEvent(b, { phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(
 			false,
 		);
 		expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
@@ -149,19 +150,19 @@ describe('SqliteStateStore specifics', () => {
 			open: true,
 			freeEntryPointOpen: true,
 		});
-		expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at })).toBe(
-			false,
-		);
+		expect(
+			await rememberEvent(b, { phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at }),
+		).toBe(false);
 		expect(await a.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
 		expect(
-			await b.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at }),
+			await recordStatus(b, { phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at }),
 		).toEqual({
 			applied: false,
 			previous: 'read',
 			regression: true,
 		});
 		expect(
-			await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at }),
+			await recordStatus(a, { phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at }),
 		).toEqual({
 			applied: true,
 			previous: 'sent',
@@ -247,13 +248,13 @@ describe('SqliteStateStore specifics', () => {
 				waId: String(447_700_000_000 + i),
 				at: t,
 			});
-			await s.recordStatus({
+			await recordStatus(s, {
 				phoneNumberId: '106540352242922',
 				messageId: wamid,
 				status: 'sent',
 				at: t,
 			});
-			await s.rememberEvent({
+			await rememberEvent(s, {
 				phoneNumberId: '106540352242922',
 				eventId: `status:${wamid}:sent`,
 				at: t,
@@ -301,9 +302,9 @@ describe('SqliteStateStore specifics', () => {
 		const s = new SqliteStateStore({ path });
 		for (const line of committed.filter((l) => /^\d+$/.test(l))) {
 			expect(await s.getStatus({ phoneNumberId: 'pn', messageId: `wamid.${line}` })).toBe('sent');
-			expect(await s.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${line}` })).toBe(
-				false,
-			);
+			expect(
+				await rememberEvent(s, { phoneNumberId: 'pn', eventId: `message:wamid.${line}` }),
+			).toBe(false);
 		}
 		await s.close();
 	}, 60_000);
@@ -345,14 +346,14 @@ describe('SqliteStateStore background pruning', () => {
 			at: t0 + 20 * DAY,
 		}));
 		for (const s of [...old, ...fresh])
-			await store.recordStatus({
+			await recordStatus(store, {
 				phoneNumberId: PN,
 				messageId: s.messageId,
 				status: 'delivered',
 				at: new Date(s.at),
 			});
 		for (let i = 0; i < 6_000; i++)
-			await store.rememberEvent({
+			await rememberEvent(store, {
 				phoneNumberId: PN,
 				eventId: `message:wamid.in.${i}`,
 				at: new Date(t0),
