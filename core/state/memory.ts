@@ -14,14 +14,17 @@ import {
 	type StatusRecordResult,
 	statusOutcome,
 	requireId,
+	readableWindowTimes,
 	requireInterval,
 	requireTime,
 	STATUS_RETENTION_MS,
 	WINDOW_RETENTION_MS,
 	windowFrom,
+	windowTimeLimits,
 } from './types';
 
-const key = (phoneNumberId: string, id: string) => `${phoneNumberId}\u0000${id}`;
+/** The number's id is encoded, so it holds no ':' and the pair reads back one way only (the id after it may hold any). */
+const key = (phoneNumberId: string, id: string) => `${encodeURIComponent(phoneNumberId)}:${id}`;
 
 export class MemoryStateStore implements JourneyStateStore {
 	private readonly windows = new Map<string, { lastInbound: number; fepUntil: number }>();
@@ -52,7 +55,13 @@ export class MemoryStateStore implements JourneyStateStore {
 		referral: boolean,
 	): { lastInbound: number; fepUntil: number } {
 		const k = key(phone, waId);
-		const prev = this.windows.get(k) ?? { lastInbound: 0, fepUntil: 0 };
+		const stored = this.windows.get(k);
+		const readable = readableWindowTimes(
+			stored?.lastInbound ?? 0,
+			stored?.fepUntil ?? 0,
+			Date.now(),
+		);
+		const prev = { lastInbound: readable.lastInbound, fepUntil: readable.freeEntryPoint };
 		const next = {
 			lastInbound: Math.max(prev.lastInbound, at),
 			fepUntil: referral ? Math.max(prev.fepUntil, at + FREE_ENTRY_POINT_MS) : prev.fepUntil,
@@ -164,9 +173,10 @@ export class MemoryStateStore implements JourneyStateStore {
 	async prune(now: Date = new Date()): Promise<number> {
 		const t = requireTime(now, 'now');
 		let n = 0;
+		const limit = windowTimeLimits(t).lastInbound;
 		for (const [k, w] of this.windows) {
-			if (Math.max(w.lastInbound + WINDOW_RETENTION_MS, w.fepUntil) <= t && this.windows.delete(k))
-				n++;
+			const expired = Math.max(w.lastInbound + WINDOW_RETENTION_MS, w.fepUntil) <= t;
+			if ((expired || w.lastInbound > limit) && this.windows.delete(k)) n++;
 		}
 		for (const [k, expires] of this.events) if (expires <= t && this.events.delete(k)) n++;
 		for (const [k, s] of this.statuses)

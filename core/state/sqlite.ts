@@ -36,6 +36,7 @@ import {
 	STATUS_RETENTION_MS,
 	WINDOW_RETENTION_MS,
 	windowFrom,
+	windowTimeLimits,
 } from './types';
 
 type SqliteModule = typeof import('node:sqlite');
@@ -129,7 +130,7 @@ export interface SqliteStateStoreOptions {
 	/** For tests: how `node:sqlite` is obtained. */
 	sqlite?: SqliteModule;
 	/**
-	 * How often expired rows are deleted in the background (windows after 72 h, event ids after 7 days, statuses after
+	 * How often expired rows are deleted in the background (windows after 72 h, event ids after 8 days, statuses after
 	 * 30 days, passed send slots), a slice at a time so a large file never holds the event loop long. Default 15 min;
 	 * 0 turns it off (then call `prune` yourself).
 	 */
@@ -223,10 +224,12 @@ export class SqliteStateStore implements JourneyStateStore {
 				'INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING',
 			),
 			phoneSelect: p('SELECT id FROM phones WHERE phone_number_id = ?'),
-			inbound: p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?, ?, ?, ?)
+			// A stored time past its limit (?5, ?6: see windowTimeLimits) is a bad write, replaced rather than kept by max().
+			inbound:
+				p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?1, ?2, ?3, ?4)
         ON CONFLICT (phone, wa_id) DO UPDATE SET
-          last_inbound = max(last_inbound, excluded.last_inbound),
-          fep_until = max(fep_until, excluded.fep_until)
+          last_inbound = max(CASE WHEN last_inbound > ?5 THEN 0 ELSE last_inbound END, excluded.last_inbound),
+          fep_until = max(CASE WHEN fep_until > ?6 THEN 0 ELSE fep_until END, excluded.fep_until)
         RETURNING last_inbound, fep_until`),
 			window: p('SELECT last_inbound, fep_until FROM windows WHERE phone = ? AND wa_id = ?'),
 			// Inserted, or replaced once the earlier sighting has aged out: RETURNING yields a row only then.
@@ -241,13 +244,15 @@ export class SqliteStateStore implements JourneyStateStore {
         WHERE ${advances}
         RETURNING prev`),
 			// A status event de-duplicated by its record: the row comes back only if the record had not seen this status
-			// (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance.
+			// (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance. `at` only
+			// decides when prune deletes the record, which holds the "seen" bits: it is the latest of the status times and
+			// the arrivals (?4 is the later of the two), so a record outlives EVENT_HORIZON_MS from its last event's arrival.
 			statusSeen:
 				p(`INSERT INTO statuses (phone, id, status, at, prev, seen) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
         ON CONFLICT (phone, id) DO UPDATE SET
           prev = statuses.status,
           status = CASE WHEN ${advances} THEN excluded.status ELSE statuses.status END,
-          at = CASE WHEN ${advances} THEN excluded.at ELSE statuses.at END,
+          at = max(statuses.at, excluded.at),
           seen = statuses.seen | excluded.seen
         WHERE (statuses.seen & excluded.seen) = 0
         RETURNING prev, status`),
@@ -260,7 +265,10 @@ export class SqliteStateStore implements JourneyStateStore {
 			slot: p(`INSERT INTO send_slots (key, next_free) VALUES (?, ? + ?)
         ON CONFLICT (key) DO UPDATE SET next_free = max(send_slots.next_free, ?) + ?
         RETURNING next_free`),
-			pruneWindows: p('DELETE FROM windows WHERE last_inbound <= ? AND fep_until <= ?'),
+			// Expired, or stored past its limit (a bad write that would otherwise never expire).
+			pruneWindows: p(
+				'DELETE FROM windows WHERE (last_inbound <= ? AND fep_until <= ?) OR last_inbound > ?',
+			),
 			pruneEvents: p('DELETE FROM events WHERE expires <= ?'),
 			pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
 			pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
@@ -311,17 +319,26 @@ export class SqliteStateStore implements JourneyStateStore {
 		const waId = requireId(p.waId, 'waId');
 		const at = requireTime(p.at, 'at');
 		const phone = this.phone(phoneNumberId, true)!;
-		const row = this.stmt.inbound.get(
+		const row = this.inbound(phone, waId, at, p.referral === true);
+		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+		return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
+	}
+
+	private inbound(
+		phone: number,
+		waId: string,
+		at: number,
+		referral: boolean,
+	): { last_inbound: number; fep_until: number } {
+		const limits = windowTimeLimits(Date.now());
+		return this.stmt.inbound.get(
 			phone,
 			waId,
 			at,
-			p.referral ? at + FREE_ENTRY_POINT_MS : 0,
-		) as {
-			last_inbound: number;
-			fep_until: number;
-		};
-		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
-		return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
+			referral ? at + FREE_ENTRY_POINT_MS : 0,
+			limits.lastInbound,
+			limits.freeEntryPoint,
+		) as { last_inbound: number; fep_until: number };
 	}
 
 	async getWindow(p: {
@@ -421,7 +438,10 @@ export class SqliteStateStore implements JourneyStateStore {
 					) {
 						return { fresh: false, statuses: [] };
 					}
-					seen = this.seenStatus(item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>);
+					seen = this.seenStatus(
+						item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>,
+						r.at,
+					);
 					if (!seen) return { fresh: false, statuses: [] };
 				} else if (
 					r &&
@@ -452,7 +472,7 @@ export class SqliteStateStore implements JourneyStateStore {
 							),
 						);
 					} else if (w.kind === 'inbound') {
-						this.stmt.inbound.get(phone, w.waId, w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0);
+						this.inbound(phone, w.waId, w.at, w.referral);
 					} else {
 						this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
 					}
@@ -463,13 +483,16 @@ export class SqliteStateStore implements JourneyStateStore {
 	}
 
 	/** A status write that is also its event's de-duplication: undefined when the record had seen this status. */
-	private seenStatus(w: Extract<CheckedWrite, { kind: 'status' }>): StatusRecordResult | undefined {
+	private seenStatus(
+		w: Extract<CheckedWrite, { kind: 'status' }>,
+		arrivedAt: number,
+	): StatusRecordResult | undefined {
 		const code = STATUS_NAMES.indexOf(w.status);
 		const row = this.stmt.statusSeen.get(
 			this.phone(w.phoneNumberId, true)!,
 			idHash(w.messageId),
 			code,
-			w.at,
+			Math.max(w.at, arrivedAt),
 			1 << code,
 		) as { prev: number | null; status: number } | undefined;
 		if (!row) return undefined;
@@ -501,12 +524,19 @@ export class SqliteStateStore implements JourneyStateStore {
 		const t = requireTime(now, 'now');
 		return this.immediate(() => {
 			let n = 0;
-			n += Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes);
+			n += Number(this.pruneWindows(t));
 			n += Number(this.stmt.pruneEvents.run(t).changes);
 			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
 			n += Number(this.stmt.pruneSlots.run(t).changes);
 			return n;
 		});
+	}
+
+	private pruneWindows(t: number): number {
+		return Number(
+			this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t, windowTimeLimits(t).lastInbound)
+				.changes,
+		);
 	}
 
 	/**
@@ -519,9 +549,7 @@ export class SqliteStateStore implements JourneyStateStore {
 	): Promise<number> {
 		this.open();
 		const t = requireTime(now, 'now');
-		let n =
-			Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes) +
-			Number(this.stmt.pruneSlots.run(t).changes);
+		let n = this.pruneWindows(t) + Number(this.stmt.pruneSlots.run(t).changes);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(

@@ -193,6 +193,66 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				});
 			});
 
+			it('reads a stored time far ahead of now (a schema-valid but impossible webhook timestamp) as no window, and lets the next message replace it', async () => {
+				// Unix seconds 8,639,999,999,999: valid for the webhook schema and for a Date, but 24 h later is not.
+				const far = new Date(8_639_999_999_999_000);
+				const inbound = (t: Date): EventBatchItem => ({
+					writes: [{ kind: 'inbound', phoneNumberId: PN, waId: WA, at: t, referral: true }],
+				});
+				await store.applyEventBatch([inbound(far)]);
+				expect(await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(0) })).toEqual({
+					waId: WA,
+					phoneNumberId: PN,
+					open: false,
+					secondsLeft: 0,
+					freeEntryPointOpen: false,
+				});
+				await store.applyEventBatch([inbound(at(0))]);
+				expect(await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(HOUR) })).toMatchObject(
+					{
+						open: true,
+						lastInboundAt: '2025-06-18T12:00:00.000Z',
+						freeEntryPointClosesAt: '2025-06-21T12:00:00.000Z',
+					},
+				);
+			});
+
+			it('is dropped by prune when its stored time is impossibly far ahead', async () => {
+				await store.recordInbound({
+					phoneNumberId: PN,
+					waId: WA,
+					at: new Date(8_639_999_999_999_000),
+					now: at(0),
+				});
+				expect(await store.prune(at(0))).toBe(1);
+				expect(
+					(await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(0) })).lastInboundAt,
+				).toBeUndefined();
+			});
+
+			it("keeps (number, customer) pairs apart even when an id contains the key separator ('1:2','3' vs '1','2:3')", async () => {
+				const a = { phoneNumberId: '1:2', waId: '3' };
+				const b = { phoneNumberId: '1', waId: '2:3' };
+				await store.recordInbound({ ...a, at: at(0) });
+				await store.setOptOut({ ...a, optedOut: true, at: at(0) });
+				await store.applyEventBatch([
+					{
+						remember: { phoneNumberId: '1:2', eventId: '3', at: at(0) },
+						writes: [
+							{ kind: 'status', phoneNumberId: '1:2', messageId: '3', status: 'read', at: at(0) },
+						],
+					},
+				]);
+				expect((await store.getWindow({ ...b, now: at(1) })).open).toBe(false);
+				expect(await store.isOptedOut(b)).toBe(false);
+				expect(await store.getStatus({ phoneNumberId: '1', messageId: '2:3' })).toBeUndefined();
+				expect(await rememberEvent(store, { phoneNumberId: '1', eventId: '2:3', at: at(0) })).toBe(
+					true,
+				);
+				expect((await store.getWindow({ ...a, now: at(1) })).open).toBe(true);
+				expect(await store.isOptedOut(a)).toBe(true);
+			});
+
 			it('rejects a missing id or an invalid time with an error naming the field', async () => {
 				await expect(
 					store.recordInbound({ phoneNumberId: '', waId: WA, at: at(0) }),
@@ -235,7 +295,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				).toBe(true);
 			});
 
-			it('remembers an event for 7 days', async () => {
+			it("remembers an event for 8 days (Meta's 7 days of retries and a day's margin)", async () => {
 				expect(
 					await rememberEvent(store, { phoneNumberId: PN, eventId: 'message:wamid.B', at: at(0) }),
 				).toBe(true);
@@ -243,14 +303,14 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.B',
-						at: at(7 * DAY - 1),
+						at: at(8 * DAY - 1),
 					}),
 				).toBe(false);
 				expect(
 					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.B',
-						at: at(7 * DAY),
+						at: at(8 * DAY),
 					}),
 				).toBe(true);
 			});
@@ -602,6 +662,13 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 					remember: { phoneNumberId: PN, eventId: `${consumer}|status:${id}:${name}`, at: at(0) },
 					writes: [status(id, name, t), status(`${consumer}|${id}`, name, t)],
 					seenBy: 1,
+				});
+
+				it('remembers a status event for the whole horizon from its arrival, even one stamped a month earlier: prune cannot make it new again', async () => {
+					const old = seenItem('wamid.STAMPED', 'delivered', -31 * DAY);
+					expect((await store.applyEventBatch([old]))[0].fresh).toBe(true);
+					await store.prune(at(HOUR));
+					expect((await store.applyEventBatch([old]))[0].fresh).toBe(false);
 				});
 
 				it('gives the same answers as id records: each status once per consumer, regressions told apart', async () => {

@@ -57,7 +57,7 @@ describe('RedisStateStore specifics', () => {
 		const hour = 3_600_000;
 		expect(await ttl('w:pn:wa')).toBeGreaterThan(71 * hour);
 		expect(await ttl('w:pn:wa')).toBeLessThanOrEqual(72 * hour);
-		expect(await ttl('e:pn:message:wamid.T')).toBeGreaterThan(7 * 24 * hour - 60_000);
+		expect(await ttl('e:pn:message:wamid.T')).toBeGreaterThan(8 * 24 * hour - 60_000);
 		expect(await ttl('s:pn:wamid.T')).toBeGreaterThan(29 * 24 * hour);
 		expect(await ttl('o:pn:wa')).toBe(-1);
 		expect(await ttl('r:pace')).toBeGreaterThan(0);

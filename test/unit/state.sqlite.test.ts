@@ -339,7 +339,7 @@ describe('SqliteStateStore background pruning', () => {
 	it('deletes exactly the expired rows a slice at a time, yielding between slices', async () => {
 		const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 0 });
 		const t0 = Date.UTC(2026, 0, 1);
-		// 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 7 days).
+		// 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 8 days).
 		const old = Array.from({ length: 12_000 }, (_, i) => ({ messageId: `wamid.old.${i}`, at: t0 }));
 		const fresh = Array.from({ length: 3_000 }, (_, i) => ({
 			messageId: `wamid.new.${i}`,
