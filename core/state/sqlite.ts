@@ -147,7 +147,13 @@ const SCANNED_TABLES = [
 
 export class SqliteStateStore implements JourneyStateStore {
 	private readonly db: DatabaseSync;
+	/** Phone number ids known to be committed. */
 	private readonly phoneIds = new Map<string, number>();
+	/**
+	 * Ids read inside the open transaction: cached only once it commits. A rolled-back insert frees its id for the
+	 * next number, and a cached copy would then give two business numbers one id (shared windows and opt-outs).
+	 */
+	private pendingPhoneIds?: Map<string, number>;
 	private readonly stmt: Record<
 		| 'phoneInsert'
 		| 'phoneSelect'
@@ -279,9 +285,12 @@ export class SqliteStateStore implements JourneyStateStore {
 	/** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */
 	private immediate<T>(fn: () => T): T {
 		this.db.exec('BEGIN IMMEDIATE');
+		const pending = new Map<string, number>();
+		this.pendingPhoneIds = pending;
 		try {
 			const out = fn();
 			this.db.exec('COMMIT');
+			for (const [phoneNumberId, id] of pending) this.phoneIds.set(phoneNumberId, id);
 			return out;
 		} catch (e) {
 			try {
@@ -290,6 +299,8 @@ export class SqliteStateStore implements JourneyStateStore {
 				// Already rolled back by SQLite (e.g. after SQLITE_BUSY); nothing left to undo.
 			}
 			throw e;
+		} finally {
+			this.pendingPhoneIds = undefined;
 		}
 	}
 
@@ -299,11 +310,12 @@ export class SqliteStateStore implements JourneyStateStore {
 
 	/** Small integer for a phone number id; created on first write. */
 	private phone(phoneNumberId: string, create: boolean): number | undefined {
-		const cached = this.phoneIds.get(phoneNumberId);
+		const cached = this.phoneIds.get(phoneNumberId) ?? this.pendingPhoneIds?.get(phoneNumberId);
 		if (cached !== undefined) return cached;
 		if (create) this.stmt.phoneInsert.run(phoneNumberId);
 		const row = this.stmt.phoneSelect.get(phoneNumberId) as { id: number } | undefined;
-		if (row) this.phoneIds.set(phoneNumberId, row.id);
+		// Outside a transaction each statement commits by itself.
+		if (row) (this.pendingPhoneIds ?? this.phoneIds).set(phoneNumberId, row.id);
 		return row?.id;
 	}
 

@@ -218,6 +218,38 @@ describe('SqliteStateStore specifics', () => {
 		);
 	});
 
+	it('keeps two business numbers apart after a transaction that first stored one of them failed (disk full)', async () => {
+		const path = tempFile();
+		const store = new SqliteStateStore({ path });
+		const { DatabaseSync } = loadNodeSqlite();
+		const side = new DatabaseSync(path);
+		// The failure SQLite reports when the disk fills, raised inside the batch's transaction after it stored number A.
+		side.exec(
+			"CREATE TRIGGER disk_full BEFORE INSERT ON opt_outs BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+		);
+		const at = new Date();
+		await expect(
+			store.applyEventBatch([
+				{
+					writes: [
+						{ kind: 'inbound', phoneNumberId: 'number-A', waId: 'wa', at },
+						{ kind: 'optOut', phoneNumberId: 'number-A', waId: 'wa', optedOut: true, at },
+					],
+				},
+			]),
+		).rejects.toThrow(/disk is full/);
+		side.exec('DROP TRIGGER disk_full');
+		side.close();
+
+		await store.setOptOut({ phoneNumberId: 'number-B', waId: 'wa', optedOut: true, at });
+		await store.recordInbound({ phoneNumberId: 'number-A', waId: 'wa', at });
+		expect((await store.getWindow({ phoneNumberId: 'number-B', waId: 'wa' })).open).toBe(false);
+		expect(await store.isOptedOut({ phoneNumberId: 'number-A', waId: 'wa' })).toBe(false);
+		expect((await store.getWindow({ phoneNumberId: 'number-A', waId: 'wa' })).open).toBe(true);
+		expect(await store.isOptedOut({ phoneNumberId: 'number-B', waId: 'wa' })).toBe(true);
+		await store.close();
+	});
+
 	it('refuses calls after close', async () => {
 		const s = new SqliteStateStore({ path: tempFile() });
 		await s.close();
