@@ -66,6 +66,11 @@ export function loadNodeSqlite(
 
 const SCHEMA_VERSION = '2';
 
+/** `PRAGMA application_id` of our files ('WJNY'): how a file says it is a journey state store before we write to it. */
+const APPLICATION_ID = 0x574a4e59;
+/** The tables of a store written before the application id was set: such a file is ours too (and gets the id). */
+const OUR_TABLES = ['meta', 'phones', 'windows', 'events', 'statuses', 'opt_outs', 'send_slots'];
+
 /** The current layout, for a new file. A version 1 file is migrated by MIGRATE_1_TO_2. */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -186,6 +191,8 @@ export class SqliteStateStore implements JourneyStateStore {
 		try {
 			const busy = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
 			this.db.exec(`PRAGMA busy_timeout = ${busy}`);
+			// Before anything is written (tables, WAL mode): another application's file is left as it is.
+			this.refuseForeignFile(path);
 			this.db.exec('PRAGMA journal_mode = WAL');
 			this.db.exec('PRAGMA synchronous = NORMAL');
 			// Up to 64 MiB of page cache (taken only as the file grows): the de-dup and status keys are random, so a
@@ -198,6 +205,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.db.exec('PRAGMA journal_size_limit = 67108864');
 			this.immediate(() => {
 				this.db.exec(SCHEMA);
+				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
 					.run('schema', SCHEMA_VERSION);
@@ -280,6 +288,33 @@ export class SqliteStateStore implements JourneyStateStore {
 			pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
 		};
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
+	}
+
+	/**
+	 * Throws unless the file is empty (new), carries our application id, or holds our tables (a store from before the
+	 * id). A user-chosen path must not add tables to, or switch the journal of, another application's database.
+	 */
+	private refuseForeignFile(path: string): void {
+		let id: number;
+		let tables: string[];
+		try {
+			id = (this.db.prepare('PRAGMA application_id').get() as { application_id: number })
+				.application_id;
+			tables = (
+				this.db
+					.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+					.all() as Array<{ name: string }>
+			).map((t) => t.name);
+		} catch (e) {
+			throw new Error(
+				`Store File Path: ${path} is not an SQLite file (${e instanceof Error ? e.message : String(e)}). Choose a new file path, or leave Store File Path empty for the default file.`,
+			);
+		}
+		if (id === APPLICATION_ID || tables.length === 0) return;
+		if (id === 0 && OUR_TABLES.every((t) => tables.includes(t))) return;
+		throw new Error(
+			`Store File Path: ${path} is another application's SQLite database (${id !== 0 ? `application id ${id}, ` : ''}tables ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}); it was not changed. Choose a new file path, or leave Store File Path empty for the default file.`,
+		);
 	}
 
 	/** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */

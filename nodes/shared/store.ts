@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workflow';
 
-import { createStateStore, z } from '../../core';
+import { createStateStore, storeFilePath, z } from '../../core';
 import type { JourneyStateStore } from '../../core';
 import { RecentReadings } from './credentials';
 import type { N8nContext } from './transport';
@@ -117,7 +117,7 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
 		}
 		return store;
 	}
-	const path = getParam('storePath', '').trim() || defaultStorePath();
+	const path = storeFilePath(getParam('storePath', ''), defaultStorePath());
 	const key = `embedded|${path}`;
 	let store = stores.get(key);
 	if (!store) {

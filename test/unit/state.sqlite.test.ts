@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -248,6 +248,51 @@ describe('SqliteStateStore specifics', () => {
 		expect((await store.getWindow({ phoneNumberId: 'number-A', waId: 'wa' })).open).toBe(true);
 		expect(await store.isOptedOut({ phoneNumberId: 'number-B', waId: 'wa' })).toBe(true);
 		await store.close();
+	});
+
+	it("refuses another application's SQLite file before changing it: no table added, journal mode kept", () => {
+		const path = tempFile();
+		const { DatabaseSync } = loadNodeSqlite();
+		const other = new DatabaseSync(path);
+		other.exec(
+			'CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT); INSERT INTO customers (email) VALUES (1)',
+		);
+		other.close();
+		expect(() => new SqliteStateStore({ path })).toThrow(
+			/^Store File Path: .* is another application's SQLite database \(tables customers\); it was not changed\. Choose a new file path, or leave Store File Path empty for the default file\.$/,
+		);
+		const after = new DatabaseSync(path);
+		expect(after.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all()).toEqual([
+			{ name: 'customers' },
+		]);
+		expect(after.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'delete' });
+		after.close();
+	});
+
+	it('refuses a file that is not SQLite, and leaves it as it was', () => {
+		const path = tempFile();
+		writeFileSync(path, 'name,email\nAna,ana@example.com\n');
+		expect(() => new SqliteStateStore({ path })).toThrow(
+			/^Store File Path: .* is not an SQLite file/,
+		);
+		expect(readFileSync(path, 'utf8')).toBe('name,email\nAna,ana@example.com\n');
+	});
+
+	it('opens a store of ours written before files were marked, and marks it', async () => {
+		const path = tempFile();
+		const first = new SqliteStateStore({ path });
+		await first.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: new Date() });
+		await first.close();
+		const { DatabaseSync } = loadNodeSqlite();
+		const db = new DatabaseSync(path);
+		db.exec('PRAGMA application_id = 0');
+		db.close();
+		const again = new SqliteStateStore({ path });
+		expect((await again.getWindow({ phoneNumberId: 'pn', waId: 'wa' })).open).toBe(true);
+		await again.close();
+		const check = new DatabaseSync(path);
+		expect(check.prepare('PRAGMA application_id').get()).toEqual({ application_id: 0x574a4e59 });
+		check.close();
 	});
 
 	it('refuses calls after close', async () => {
