@@ -119,6 +119,7 @@ export function storeFilePath(
 ): string {
 	const given = userPath.trim();
 	if (!given) return defaultPath;
+	if (given === ':memory:') return given; // SQLite's private in-memory database: no file at all
 	const resolved = resolveFilePath(given, realpath);
 	if (resolved === resolveFilePath(defaultPath, realpath)) return defaultPath;
 	const refusal = fileAccessRefusal(resolved, rules);

@@ -77,6 +77,10 @@ describe('Store File Path and n8n file-access rules', () => {
 		);
 	});
 
+	it("keeps ':memory:' as SQLite's in-memory database, not a file of that name", () => {
+		expect(storeFilePath(':memory:', defaultPath, restricted)).toBe(':memory:');
+	});
+
 	it('allows any other path when N8N_RESTRICT_FILE_ACCESS_TO is not set', () => {
 		const open = fileAccessRulesFromEnv({ N8N_USER_FOLDER: userFolder });
 		expect(storeFilePath(join(outside, 'store.sqlite'), defaultPath, open)).toBe(
