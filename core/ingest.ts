@@ -5,12 +5,12 @@
  * Shared by the n8n trigger and the Node-RED node.
  */
 import type { EventBatchItem, EventWrite, JourneyStateStore } from './state';
-import type { WebhookEvent, WebhookEventKind } from './webhooks';
+import { webhookEventTime, type WebhookEvent, type WebhookEventKind } from './webhooks';
 
 export type LateStatusHandling = 'drop' | 'flag';
 
 export interface IngestOptions {
-	/** Emit each event id once (durable, 7 days). */
+	/** Emit each event id once (durable for as long as an event is fresh: 8 days). */
 	deduplicate: boolean;
 	/** What to do with a status lower than one already recorded (delivered after read). */
 	lateStatuses: LateStatusHandling;
@@ -43,6 +43,8 @@ export interface IngestResult {
 	lateDropped: number;
 	/** Inbound messages that name no sender (no `from`, no single contact): nothing to key a window on, no one to answer. */
 	withoutSender: number;
+	/** Events older than Meta's retry period (webhooks/freshness.ts): replays, acknowledged but neither recorded nor emitted. */
+	stale: number;
 }
 
 export function parseStopKeywords(text: string): string[] {
@@ -86,18 +88,32 @@ export async function ingestWebhookEvents(
 	store: JourneyStateStore,
 	options: IngestOptions,
 ): Promise<IngestResult> {
-	const result: IngestResult = { events: [], duplicates: 0, lateDropped: 0, withoutSender: 0 };
+	const result: IngestResult = {
+		events: [],
+		duplicates: 0,
+		lateDropped: 0,
+		withoutSender: 0,
+		stale: 0,
+	};
+	const now = Date.now();
+	// Each event's time as written (never after its arrival); undefined for a stale one, which gets no store work.
+	const times = events.map((e) =>
+		'timestampUnix' in e && e.timestampUnix !== undefined
+			? webhookEventTime(e.timestampUnix, now)
+			: new Date(now),
+	);
 	if (events.length === 0) return result;
 	const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
 	const outs: IngestedEvent[] = [];
-	const items: EventBatchItem[] = events.map((event) => {
+	const items: EventBatchItem[] = events.map((event, i) => {
 		const phoneNumberId = scopeOf(event);
 		const out: IngestedEvent = { ...event };
 		outs.push(out);
 		const writes: EventWrite[] = [];
+		const at = times[i];
+		if (!at) return { writes };
 		switch (event.kind) {
 			case 'status': {
-				const at = new Date(event.timestampUnix * 1000);
 				// The message's latest status is one shared fact; whether this consumer already saw a higher one is its own.
 				writes.push({
 					kind: 'status',
@@ -118,7 +134,6 @@ export async function ingestWebhookEvents(
 			}
 			case 'message': {
 				if (!event.from) break;
-				const at = new Date(event.timestampUnix * 1000);
 				if (options.recordWindows)
 					writes.push({
 						kind: 'inbound',
@@ -148,7 +163,7 @@ export async function ingestWebhookEvents(
 						phoneNumberId,
 						waId: event.waId,
 						optedOut: event.value === 'stop',
-						at: new Date(event.timestampUnix * 1000),
+						at,
 						reason: `user_preferences:${event.category}`,
 					});
 				}
@@ -157,7 +172,7 @@ export async function ingestWebhookEvents(
 				break;
 		}
 		if (!options.deduplicate) return { writes };
-		const remember = { phoneNumberId, eventId: consumerKey(event.eventId) };
+		const remember = { phoneNumberId, eventId: consumerKey(event.eventId), at: new Date(now) };
 		// A status event's id is its message and status, and the last write is that consumer's record of the message:
 		// the store may keep "seen" there instead of writing an id record too (one random row per event, not two).
 		return event.kind === 'status'
@@ -166,6 +181,10 @@ export async function ingestWebhookEvents(
 	});
 	const outcomes = await store.applyEventBatch(items);
 	events.forEach((event, i) => {
+		if (!times[i]) {
+			result.stale++;
+			return;
+		}
 		const outcome = outcomes[i];
 		if (!outcome.fresh) {
 			result.duplicates++;

@@ -151,7 +151,12 @@ function storePostsFrom(firstPost: number, count: number): WebhookEvent[][] {
 		posts.push(
 			normalizeWebhook(
 				statusWebhookBody(
-					statusSpecs(p * STORE_EVENTS_PER_POST, STORE_EVENTS_PER_POST, 1_750_000_000),
+					// Recent times: an event stamped more than 8 days ago is a stale replay, not emitted.
+					statusSpecs(
+						p * STORE_EVENTS_PER_POST,
+						STORE_EVENTS_PER_POST,
+						Math.floor(Date.now() / 1000) - 60,
+					),
 				),
 			),
 		);

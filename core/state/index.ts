@@ -16,6 +16,13 @@ export {
 	SQLITE_UNAVAILABLE_MESSAGE,
 	type SqliteStateStoreOptions,
 } from './sqlite';
+export {
+	fileAccessRefusal,
+	fileAccessRulesFromEnv,
+	resolveFilePath,
+	storeFilePath,
+	type FileAccessRules,
+} from './fileAccess';
 export { RedisStateStore, type RedisConnection, type RedisStateStoreOptions } from './redis';
 
 export type StateStoreConfig =

@@ -14,15 +14,17 @@ import {
 	type StatusRecordResult,
 	statusOutcome,
 	requireId,
+	readableWindowTimes,
 	requireInterval,
-	requireStatus,
 	requireTime,
 	STATUS_RETENTION_MS,
 	WINDOW_RETENTION_MS,
 	windowFrom,
+	windowTimeLimits,
 } from './types';
 
-const key = (phoneNumberId: string, id: string) => `${phoneNumberId}\u0000${id}`;
+/** The number's id is encoded, so it holds no ':' and the pair reads back one way only (the id after it may hold any). */
+const key = (phoneNumberId: string, id: string) => `${encodeURIComponent(phoneNumberId)}:${id}`;
 
 export class MemoryStateStore implements JourneyStateStore {
 	private readonly windows = new Map<string, { lastInbound: number; fepUntil: number }>();
@@ -53,7 +55,13 @@ export class MemoryStateStore implements JourneyStateStore {
 		referral: boolean,
 	): { lastInbound: number; fepUntil: number } {
 		const k = key(phone, waId);
-		const prev = this.windows.get(k) ?? { lastInbound: 0, fepUntil: 0 };
+		const stored = this.windows.get(k);
+		const readable = readableWindowTimes(
+			stored?.lastInbound ?? 0,
+			stored?.fepUntil ?? 0,
+			Date.now(),
+		);
+		const prev = { lastInbound: readable.lastInbound, fepUntil: readable.freeEntryPoint };
 		const next = {
 			lastInbound: Math.max(prev.lastInbound, at),
 			fepUntil: referral ? Math.max(prev.fepUntil, at + FREE_ENTRY_POINT_MS) : prev.fepUntil,
@@ -74,33 +82,12 @@ export class MemoryStateStore implements JourneyStateStore {
 		return windowFrom(phone, waId, w?.lastInbound ?? 0, w?.fepUntil ?? 0, now);
 	}
 
-	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-		const phone = requireId(p.phoneNumberId, 'phoneNumberId');
-		return this.remember(
-			phone,
-			requireId(p.eventId, 'eventId'),
-			p.at ? requireTime(p.at, 'at') : Date.now(),
-		);
-	}
-
 	private remember(phone: string, eventId: string, at: number): boolean {
 		const k = key(phone, eventId);
 		const expires = this.events.get(k);
 		if (expires !== undefined && expires > at) return false;
 		this.events.set(k, at + EVENT_HORIZON_MS);
 		return true;
-	}
-
-	async recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult> {
-		const phone = requireId(p.phoneNumberId, 'phoneNumberId');
-		const messageId = requireId(p.messageId, 'messageId');
-		const at = requireTime(p.at, 'at');
-		return this.status(phone, messageId, requireStatus(p.status), at);
 	}
 
 	private status(
@@ -186,9 +173,10 @@ export class MemoryStateStore implements JourneyStateStore {
 	async prune(now: Date = new Date()): Promise<number> {
 		const t = requireTime(now, 'now');
 		let n = 0;
+		const limit = windowTimeLimits(t).lastInbound;
 		for (const [k, w] of this.windows) {
-			if (Math.max(w.lastInbound + WINDOW_RETENTION_MS, w.fepUntil) <= t && this.windows.delete(k))
-				n++;
+			const expired = Math.max(w.lastInbound + WINDOW_RETENTION_MS, w.fepUntil) <= t;
+			if ((expired || w.lastInbound > limit) && this.windows.delete(k)) n++;
 		}
 		for (const [k, expires] of this.events) if (expires <= t && this.events.delete(k)) n++;
 		for (const [k, s] of this.statuses)

@@ -4,10 +4,10 @@
  * Every read-modify-write is one Lua script, so it is atomic across all workers. Each record
  * carries its own logical expiry (the same rule the other backends apply in `prune`), and a Redis
  * TTL of the same length so keys disappear once they can no longer matter: windows 72 h after the
- * last inbound message (or the end of a free entry point), event ids after 7 days, statuses after
+ * last inbound message (or the end of a free entry point), event ids after 8 days, statuses after
  * 30 days, send slots once passed. Opt-outs never expire.
  *
- * Keys: `<prefix><kind>:<phone_number_id>:<id>` with kind w (window), e (event), s (status),
+ * Keys: `<prefix><kind>:<encoded phone_number_id>:<id>` with kind w (window), e (event), s (status),
  * o (opt-out), and `<prefix>r:<key>` for send slots. Single-node Redis (or a proxy that sends
  * each one-key script to its node); `prune` scans the prefix and suits a single node only.
  */
@@ -30,6 +30,7 @@ import {
 	STATUS_RETENTION_MS,
 	WINDOW_RETENTION_MS,
 	windowFrom,
+	windowTimeLimits,
 } from './types';
 
 /** A Lua script run by hash, loaded on first NOSCRIPT. */
@@ -50,11 +51,14 @@ class Script {
 
 // Numbers go back to Redis through %.17g (exact for doubles, no exponent below 1e17): Lua's default
 // formatting keeps only 14 digits. Send-slot times can be fractional (1000 / 80 messages per second = 12.5 ms).
+// A stored time past its limit (ARGV[4], ARGV[5]: see windowTimeLimits) is a bad write, replaced rather than kept.
 const RECORD_INBOUND = new Script(`
 local li = tonumber(redis.call('HGET', KEYS[1], 'li') or '0')
 local fep = tonumber(redis.call('HGET', KEYS[1], 'fep') or '0')
 local at = tonumber(ARGV[1])
 local newFep = tonumber(ARGV[2])
+if li > tonumber(ARGV[4]) then li = 0 end
+if fep > tonumber(ARGV[5]) then fep = 0 end
 if at > li then li = at end
 if newFep > fep then fep = newFep end
 redis.call('HSET', KEYS[1], 'li', string.format('%.17g', li), 'fep', string.format('%.17g', fep))
@@ -99,12 +103,13 @@ redis.call('SET', KEYS[1], string.format('%.17g', nextFree), 'PX', string.format
 return string.format('%.17g', slot)
 `);
 
-/** Deletes, among KEYS, the records whose logical expiry is at or before ARGV[1]. */
+/** Deletes, among KEYS, the records whose logical expiry is at or before ARGV[1], and windows stored past their limit. */
 const PRUNE = new Script(`
 local now = tonumber(ARGV[1])
 local at = tonumber(ARGV[2]) + 1
 local windowKeep = tonumber(ARGV[3])
 local statusKeep = tonumber(ARGV[4])
+local inboundLimit = tonumber(ARGV[5])
 local n = 0
 for _, k in ipairs(KEYS) do
   local kind = string.sub(k, at, at)
@@ -113,6 +118,7 @@ for _, k in ipairs(KEYS) do
     local li = tonumber(redis.call('HGET', k, 'li') or '0')
     local fep = tonumber(redis.call('HGET', k, 'fep') or '0')
     expires = math.max(li + windowKeep, fep)
+    if li > inboundLimit then expires = now end
   elseif kind == 'e' or kind == 'r' then
     expires = tonumber(redis.call('GET', k) or '0')
   elseif kind == 's' then
@@ -193,8 +199,26 @@ export class RedisStateStore implements JourneyStateStore {
 		}
 	}
 
+	/**
+	 * The phone number id is encoded (encodeURIComponent), so it holds no ':' and the key splits one way only:
+	 * ('1:2', '3') and ('1', '2:3') no longer share `w:1:2:3`. The last id needs no encoding (it is everything after
+	 * the second ':'), and is left as it is so existing keys keep their bytes: Meta's numeric phone number ids encode
+	 * to themselves, and wamids (base64, with '=') and event ids (with ':' and '|') are not touched, so an upgrade
+	 * loses no window, status, de-duplication record or opt-out.
+	 */
 	private key(kind: 'w' | 'e' | 's' | 'o', phoneNumberId: string, id: string): string {
-		return `${this.keyPrefix}${kind}:${requireId(phoneNumberId, 'phoneNumberId')}:${id}`;
+		return `${this.keyPrefix}${kind}:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${id}`;
+	}
+
+	private recordInboundArgs(at: number, referral: boolean): number[] {
+		const limits = windowTimeLimits(Date.now());
+		return [
+			at,
+			referral ? at + FREE_ENTRY_POINT_MS : 0,
+			WINDOW_RETENTION_MS,
+			limits.lastInbound,
+			limits.freeEntryPoint,
+		];
 	}
 
 	async recordInbound(p: {
@@ -206,11 +230,10 @@ export class RedisStateStore implements JourneyStateStore {
 	}): Promise<ConversationWindow> {
 		const waId = requireId(p.waId, 'waId');
 		const at = requireTime(p.at, 'at');
-		const fep = p.referral ? at + FREE_ENTRY_POINT_MS : 0;
 		const [li, fepUntil] = (await RECORD_INBOUND.run(
 			this.redis,
 			[this.key('w', p.phoneNumberId, waId)],
-			[at, fep, WINDOW_RETENTION_MS],
+			this.recordInboundArgs(at, p.referral === true),
 		)) as [string, string];
 		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
 		return windowFrom(p.phoneNumberId, waId, Number(li), Number(fepUntil), now);
@@ -225,41 +248,6 @@ export class RedisStateStore implements JourneyStateStore {
 		const now = p.now ? requireTime(p.now, 'now') : Date.now();
 		const [li, fep] = await this.redis.hmget(this.key('w', p.phoneNumberId, waId), 'li', 'fep');
 		return windowFrom(p.phoneNumberId, waId, Number(li ?? 0), Number(fep ?? 0), now);
-	}
-
-	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-		const key = this.key('e', p.phoneNumberId, requireId(p.eventId, 'eventId'));
-		const at = p.at ? requireTime(p.at, 'at') : Date.now();
-		const fresh = await REMEMBER_EVENT.run(
-			this.redis,
-			[key],
-			[at, at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
-		);
-		return fresh === 1;
-	}
-
-	async recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult> {
-		const key = this.key('s', p.phoneNumberId, requireId(p.messageId, 'messageId'));
-		const at = requireTime(p.at, 'at');
-		const code = STATUS_NAMES.indexOf(p.status);
-		if (code < 0)
-			throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-		const [applied, prevCode] = (await RECORD_STATUS.run(
-			this.redis,
-			[key],
-			[code, at, TRANSITIONS, STATUS_RETENTION_MS],
-		)) as [number, number];
-		const previous = prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined;
-		if (applied === 1)
-			return previous === undefined
-				? { applied: true, regression: false }
-				: { applied: true, previous, regression: false };
-		return { applied: false, previous, regression: previous !== p.status };
 	}
 
 	/**
@@ -300,7 +288,7 @@ export class RedisStateStore implements JourneyStateStore {
 					calls.push({
 						script: RECORD_INBOUND,
 						keys: [this.key('w', w.phoneNumberId, w.waId)],
-						args: [w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0, WINDOW_RETENTION_MS],
+						args: this.recordInboundArgs(w.at, w.referral),
 					});
 				} else {
 					calls.push({
@@ -413,6 +401,7 @@ export class RedisStateStore implements JourneyStateStore {
 						Buffer.byteLength(this.keyPrefix),
 						WINDOW_RETENTION_MS,
 						STATUS_RETENTION_MS,
+						windowTimeLimits(t).lastInbound,
 					]),
 				);
 			}

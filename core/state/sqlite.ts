@@ -36,6 +36,7 @@ import {
 	STATUS_RETENTION_MS,
 	WINDOW_RETENTION_MS,
 	windowFrom,
+	windowTimeLimits,
 } from './types';
 
 type SqliteModule = typeof import('node:sqlite');
@@ -64,6 +65,11 @@ export function loadNodeSqlite(
 }
 
 const SCHEMA_VERSION = '2';
+
+/** `PRAGMA application_id` of our files ('WJNY'): how a file says it is a journey state store before we write to it. */
+const APPLICATION_ID = 0x574a4e59;
+/** The tables of a store written before the application id was set: such a file is ours too (and gets the id). */
+const OUR_TABLES = ['meta', 'phones', 'windows', 'events', 'statuses', 'opt_outs', 'send_slots'];
 
 /** The current layout, for a new file. A version 1 file is migrated by MIGRATE_1_TO_2. */
 const SCHEMA = `
@@ -129,7 +135,7 @@ export interface SqliteStateStoreOptions {
 	/** For tests: how `node:sqlite` is obtained. */
 	sqlite?: SqliteModule;
 	/**
-	 * How often expired rows are deleted in the background (windows after 72 h, event ids after 7 days, statuses after
+	 * How often expired rows are deleted in the background (windows after 72 h, event ids after 8 days, statuses after
 	 * 30 days, passed send slots), a slice at a time so a large file never holds the event loop long. Default 15 min;
 	 * 0 turns it off (then call `prune` yourself).
 	 */
@@ -146,7 +152,13 @@ const SCANNED_TABLES = [
 
 export class SqliteStateStore implements JourneyStateStore {
 	private readonly db: DatabaseSync;
+	/** Phone number ids known to be committed. */
 	private readonly phoneIds = new Map<string, number>();
+	/**
+	 * Ids read inside the open transaction: cached only once it commits. A rolled-back insert frees its id for the
+	 * next number, and a cached copy would then give two business numbers one id (shared windows and opt-outs).
+	 */
+	private pendingPhoneIds?: Map<string, number>;
 	private readonly stmt: Record<
 		| 'phoneInsert'
 		| 'phoneSelect'
@@ -179,6 +191,8 @@ export class SqliteStateStore implements JourneyStateStore {
 		try {
 			const busy = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
 			this.db.exec(`PRAGMA busy_timeout = ${busy}`);
+			// Before anything is written (tables, WAL mode): another application's file is left as it is.
+			this.refuseForeignFile(path);
 			this.db.exec('PRAGMA journal_mode = WAL');
 			this.db.exec('PRAGMA synchronous = NORMAL');
 			// Up to 64 MiB of page cache (taken only as the file grows): the de-dup and status keys are random, so a
@@ -191,6 +205,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.db.exec('PRAGMA journal_size_limit = 67108864');
 			this.immediate(() => {
 				this.db.exec(SCHEMA);
+				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
 					.run('schema', SCHEMA_VERSION);
@@ -223,10 +238,12 @@ export class SqliteStateStore implements JourneyStateStore {
 				'INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING',
 			),
 			phoneSelect: p('SELECT id FROM phones WHERE phone_number_id = ?'),
-			inbound: p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?, ?, ?, ?)
+			// A stored time past its limit (?5, ?6: see windowTimeLimits) is a bad write, replaced rather than kept by max().
+			inbound:
+				p(`INSERT INTO windows (phone, wa_id, last_inbound, fep_until) VALUES (?1, ?2, ?3, ?4)
         ON CONFLICT (phone, wa_id) DO UPDATE SET
-          last_inbound = max(last_inbound, excluded.last_inbound),
-          fep_until = max(fep_until, excluded.fep_until)
+          last_inbound = max(CASE WHEN last_inbound > ?5 THEN 0 ELSE last_inbound END, excluded.last_inbound),
+          fep_until = max(CASE WHEN fep_until > ?6 THEN 0 ELSE fep_until END, excluded.fep_until)
         RETURNING last_inbound, fep_until`),
 			window: p('SELECT last_inbound, fep_until FROM windows WHERE phone = ? AND wa_id = ?'),
 			// Inserted, or replaced once the earlier sighting has aged out: RETURNING yields a row only then.
@@ -241,13 +258,15 @@ export class SqliteStateStore implements JourneyStateStore {
         WHERE ${advances}
         RETURNING prev`),
 			// A status event de-duplicated by its record: the row comes back only if the record had not seen this status
-			// (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance.
+			// (bit ?5), with the status before and after; the status advances by the same rule as statusAdvance. `at` only
+			// decides when prune deletes the record, which holds the "seen" bits: it is the latest of the status times and
+			// the arrivals (?4 is the later of the two), so a record outlives EVENT_HORIZON_MS from its last event's arrival.
 			statusSeen:
 				p(`INSERT INTO statuses (phone, id, status, at, prev, seen) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
         ON CONFLICT (phone, id) DO UPDATE SET
           prev = statuses.status,
           status = CASE WHEN ${advances} THEN excluded.status ELSE statuses.status END,
-          at = CASE WHEN ${advances} THEN excluded.at ELSE statuses.at END,
+          at = max(statuses.at, excluded.at),
           seen = statuses.seen | excluded.seen
         WHERE (statuses.seen & excluded.seen) = 0
         RETURNING prev, status`),
@@ -260,7 +279,10 @@ export class SqliteStateStore implements JourneyStateStore {
 			slot: p(`INSERT INTO send_slots (key, next_free) VALUES (?, ? + ?)
         ON CONFLICT (key) DO UPDATE SET next_free = max(send_slots.next_free, ?) + ?
         RETURNING next_free`),
-			pruneWindows: p('DELETE FROM windows WHERE last_inbound <= ? AND fep_until <= ?'),
+			// Expired, or stored past its limit (a bad write that would otherwise never expire).
+			pruneWindows: p(
+				'DELETE FROM windows WHERE (last_inbound <= ? AND fep_until <= ?) OR last_inbound > ?',
+			),
 			pruneEvents: p('DELETE FROM events WHERE expires <= ?'),
 			pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
 			pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
@@ -268,12 +290,42 @@ export class SqliteStateStore implements JourneyStateStore {
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
 	}
 
+	/**
+	 * Throws unless the file is empty (new), carries our application id, or holds our tables (a store from before the
+	 * id). A user-chosen path must not add tables to, or switch the journal of, another application's database.
+	 */
+	private refuseForeignFile(path: string): void {
+		let id: number;
+		let tables: string[];
+		try {
+			id = (this.db.prepare('PRAGMA application_id').get() as { application_id: number })
+				.application_id;
+			tables = (
+				this.db
+					.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+					.all() as Array<{ name: string }>
+			).map((t) => t.name);
+		} catch (e) {
+			throw new Error(
+				`Store File Path: ${path} is not an SQLite file (${e instanceof Error ? e.message : String(e)}). Choose a new file path, or leave Store File Path empty for the default file.`,
+			);
+		}
+		if (id === APPLICATION_ID || tables.length === 0) return;
+		if (id === 0 && OUR_TABLES.every((t) => tables.includes(t))) return;
+		throw new Error(
+			`Store File Path: ${path} is another application's SQLite database (${id !== 0 ? `application id ${id}, ` : ''}tables ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}); it was not changed. Choose a new file path, or leave Store File Path empty for the default file.`,
+		);
+	}
+
 	/** BEGIN IMMEDIATE takes the write lock first, so the read inside cannot be overtaken by another connection. */
 	private immediate<T>(fn: () => T): T {
 		this.db.exec('BEGIN IMMEDIATE');
+		const pending = new Map<string, number>();
+		this.pendingPhoneIds = pending;
 		try {
 			const out = fn();
 			this.db.exec('COMMIT');
+			for (const [phoneNumberId, id] of pending) this.phoneIds.set(phoneNumberId, id);
 			return out;
 		} catch (e) {
 			try {
@@ -282,6 +334,8 @@ export class SqliteStateStore implements JourneyStateStore {
 				// Already rolled back by SQLite (e.g. after SQLITE_BUSY); nothing left to undo.
 			}
 			throw e;
+		} finally {
+			this.pendingPhoneIds = undefined;
 		}
 	}
 
@@ -291,11 +345,12 @@ export class SqliteStateStore implements JourneyStateStore {
 
 	/** Small integer for a phone number id; created on first write. */
 	private phone(phoneNumberId: string, create: boolean): number | undefined {
-		const cached = this.phoneIds.get(phoneNumberId);
+		const cached = this.phoneIds.get(phoneNumberId) ?? this.pendingPhoneIds?.get(phoneNumberId);
 		if (cached !== undefined) return cached;
 		if (create) this.stmt.phoneInsert.run(phoneNumberId);
 		const row = this.stmt.phoneSelect.get(phoneNumberId) as { id: number } | undefined;
-		if (row) this.phoneIds.set(phoneNumberId, row.id);
+		// Outside a transaction each statement commits by itself.
+		if (row) (this.pendingPhoneIds ?? this.phoneIds).set(phoneNumberId, row.id);
 		return row?.id;
 	}
 
@@ -311,17 +366,26 @@ export class SqliteStateStore implements JourneyStateStore {
 		const waId = requireId(p.waId, 'waId');
 		const at = requireTime(p.at, 'at');
 		const phone = this.phone(phoneNumberId, true)!;
-		const row = this.stmt.inbound.get(
+		const row = this.inbound(phone, waId, at, p.referral === true);
+		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
+		return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
+	}
+
+	private inbound(
+		phone: number,
+		waId: string,
+		at: number,
+		referral: boolean,
+	): { last_inbound: number; fep_until: number } {
+		const limits = windowTimeLimits(Date.now());
+		return this.stmt.inbound.get(
 			phone,
 			waId,
 			at,
-			p.referral ? at + FREE_ENTRY_POINT_MS : 0,
-		) as {
-			last_inbound: number;
-			fep_until: number;
-		};
-		const now = p.now ? requireTime(p.now, 'now') : Math.max(Date.now(), at);
-		return windowFrom(phoneNumberId, waId, row.last_inbound, row.fep_until, now);
+			referral ? at + FREE_ENTRY_POINT_MS : 0,
+			limits.lastInbound,
+			limits.freeEntryPoint,
+		) as { last_inbound: number; fep_until: number };
 	}
 
 	async getWindow(p: {
@@ -340,32 +404,6 @@ export class SqliteStateStore implements JourneyStateStore {
 				: (this.stmt.window.get(phone, waId) as
 						{ last_inbound: number; fep_until: number } | undefined);
 		return windowFrom(phoneNumberId, waId, row?.last_inbound ?? 0, row?.fep_until ?? 0, now);
-	}
-
-	async rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean> {
-		this.open();
-		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), true)!;
-		const id = idHash(requireId(p.eventId, 'eventId'));
-		const at = p.at ? requireTime(p.at, 'at') : Date.now();
-		return this.stmt.event.get(phone, id, at + EVENT_HORIZON_MS, at) !== undefined;
-	}
-
-	async recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult> {
-		this.open();
-		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
-		const id = idHash(requireId(p.messageId, 'messageId'));
-		const at = requireTime(p.at, 'at');
-		const code = STATUS_NAMES.indexOf(p.status);
-		if (code < 0)
-			throw new Error(`status must be one of ${STATUS_NAMES.join(', ')}; got ${String(p.status)}.`);
-		return this.immediate(() =>
-			this.status(this.phone(phoneNumberId, true)!, id, p.status, code, at),
-		);
 	}
 
 	/**
@@ -447,7 +485,10 @@ export class SqliteStateStore implements JourneyStateStore {
 					) {
 						return { fresh: false, statuses: [] };
 					}
-					seen = this.seenStatus(item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>);
+					seen = this.seenStatus(
+						item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>,
+						r.at,
+					);
 					if (!seen) return { fresh: false, statuses: [] };
 				} else if (
 					r &&
@@ -478,7 +519,7 @@ export class SqliteStateStore implements JourneyStateStore {
 							),
 						);
 					} else if (w.kind === 'inbound') {
-						this.stmt.inbound.get(phone, w.waId, w.at, w.referral ? w.at + FREE_ENTRY_POINT_MS : 0);
+						this.inbound(phone, w.waId, w.at, w.referral);
 					} else {
 						this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
 					}
@@ -489,13 +530,16 @@ export class SqliteStateStore implements JourneyStateStore {
 	}
 
 	/** A status write that is also its event's de-duplication: undefined when the record had seen this status. */
-	private seenStatus(w: Extract<CheckedWrite, { kind: 'status' }>): StatusRecordResult | undefined {
+	private seenStatus(
+		w: Extract<CheckedWrite, { kind: 'status' }>,
+		arrivedAt: number,
+	): StatusRecordResult | undefined {
 		const code = STATUS_NAMES.indexOf(w.status);
 		const row = this.stmt.statusSeen.get(
 			this.phone(w.phoneNumberId, true)!,
 			idHash(w.messageId),
 			code,
-			w.at,
+			Math.max(w.at, arrivedAt),
 			1 << code,
 		) as { prev: number | null; status: number } | undefined;
 		if (!row) return undefined;
@@ -527,12 +571,19 @@ export class SqliteStateStore implements JourneyStateStore {
 		const t = requireTime(now, 'now');
 		return this.immediate(() => {
 			let n = 0;
-			n += Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes);
+			n += Number(this.pruneWindows(t));
 			n += Number(this.stmt.pruneEvents.run(t).changes);
 			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
 			n += Number(this.stmt.pruneSlots.run(t).changes);
 			return n;
 		});
+	}
+
+	private pruneWindows(t: number): number {
+		return Number(
+			this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t, windowTimeLimits(t).lastInbound)
+				.changes,
+		);
 	}
 
 	/**
@@ -545,9 +596,7 @@ export class SqliteStateStore implements JourneyStateStore {
 	): Promise<number> {
 		this.open();
 		const t = requireTime(now, 'now');
-		let n =
-			Number(this.stmt.pruneWindows.run(t - WINDOW_RETENTION_MS, t).changes) +
-			Number(this.stmt.pruneSlots.run(t).changes);
+		let n = this.pruneWindows(t) + Number(this.stmt.pruneSlots.run(t).changes);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(
@@ -588,7 +637,7 @@ export class SqliteStateStore implements JourneyStateStore {
 	}
 
 	/** Starts background pruning (see SqliteStateStoreOptions.maintenanceIntervalMs); the timer never keeps a process alive. */
-	startMaintenance(intervalMs: number): void {
+	private startMaintenance(intervalMs: number): void {
 		if (intervalMs <= 0 || this.maintenance) return;
 		this.maintenance = setInterval(() => {
 			if (this.pruning || this.closed) return;

@@ -6,6 +6,8 @@
  * Times are passed in (`at`, `now`) rather than read from the clock inside, so the rules are
  * testable and a delayed webhook is applied at the time it describes.
  */
+import { MAX_CLOCK_SKEW_MS } from '../time';
+import { WEBHOOK_FRESHNESS_MS } from '../webhooks/freshness';
 import { isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
 
 export type { StatusName };
@@ -18,8 +20,11 @@ export const SERVICE_WINDOW_MS = 24 * HOUR_MS;
 export const FREE_ENTRY_POINT_MS = 72 * HOUR_MS;
 /** How long a window record is kept after the last inbound message: past this it cannot open anything. */
 export const WINDOW_RETENTION_MS = 72 * HOUR_MS;
-/** Meta retries a webhook delivery for up to 7 days, so that is how long a seen event id must be remembered. */
-export const EVENT_HORIZON_MS = 7 * DAY_MS;
+/**
+ * How long a seen event id is remembered: as long as an event is fresh enough to be accepted at all (Meta's 7 days
+ * of retries and a day's margin, see webhooks/freshness.ts), so no accepted event can be emitted twice.
+ */
+export const EVENT_HORIZON_MS = WEBHOOK_FRESHNESS_MS;
 /** Statuses arrive within hours; after a month a message's status no longer changes. */
 export const STATUS_RETENTION_MS = 30 * DAY_MS;
 
@@ -72,7 +77,7 @@ export interface EventBatchItem {
 	 * Optional, with `remember`, for a status event: `writes[seenBy]` is a status write whose message and status
 	 * identify the event exactly as `remember.eventId` does (one consumer's record of one message). A store may then
 	 * keep which statuses that record has seen instead of a separate record per event id: one row written per event
-	 * instead of two. The answers are the same: the event is fresh exactly once (for at least the 7-day horizon).
+	 * instead of two. The answers are the same: the event is fresh exactly once (for at least EVENT_HORIZON_MS).
 	 */
 	seenBy?: number;
 }
@@ -84,6 +89,14 @@ export interface EventBatchResult {
 	statuses: StatusRecordResult[];
 }
 
+/**
+ * Webhook events reach the store through `applyEventBatch` only (de-duplication, statuses, windows, opt-outs in one
+ * unit of work), so those rules have one write path. The other methods are what the nodes ask (window, opt-out,
+ * send slots) plus three kept public on purpose, although no node calls them yet: `getStatus` (the only way to read
+ * the latest status the store keeps, for a report or a support lookup), `setOptOut` (opt-outs learnt outside
+ * WhatsApp, e.g. a CRM unsubscribe, must stop marketing too) and `prune` (retention per kind, for a memory store in a
+ * long-lived process or an operator's clean-up; the SQLite store also runs it in the background).
+ */
 export interface JourneyStateStore {
 	/** A customer message arrived: opens or extends the 24 h window; with a referral, also a 72 h free entry point. */
 	recordInbound(p: {
@@ -94,18 +107,6 @@ export interface JourneyStateStore {
 		now?: Date;
 	}): Promise<ConversationWindow>;
 	getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow>;
-	/**
-	 * True the first time an event id is seen within the 7-day horizon (counted from `at`), false for
-	 * repeats. Race-free: of many concurrent calls for one id, exactly one gets true.
-	 */
-	rememberEvent(p: { phoneNumberId: string; eventId: string; at?: Date }): Promise<boolean>;
-	/** Records a status if it moves the message forward (see `canAdvanceStatus`); never regresses. */
-	recordStatus(p: {
-		phoneNumberId: string;
-		messageId: string;
-		status: StatusName;
-		at: Date;
-	}): Promise<StatusRecordResult>;
 	getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined>;
 	/** Marketing opt-out (or opt-in when `optedOut` is false). An older change never overwrites a newer one. */
 	setOptOut(p: {
@@ -134,6 +135,32 @@ export interface JourneyStateStore {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/**
+ * The latest stored last-inbound time (and free entry point end) that can be real at `nowMs`. Every writer bounds
+ * its times by now (webhook times are taken as at most their arrival, item times refused past the clock skew), so a
+ * later one is a bad write (an older version stored a schema-valid timestamp in year 275,760): it is read as no
+ * window, replaced by the next message and dropped by prune, instead of holding the window open or failing every
+ * read for ever.
+ */
+export function windowTimeLimits(nowMs: number): { lastInbound: number; freeEntryPoint: number } {
+	const lastInbound = nowMs + MAX_CLOCK_SKEW_MS;
+	return { lastInbound, freeEntryPoint: lastInbound + FREE_ENTRY_POINT_MS };
+}
+
+/** Stored window times as they are read and built on at `nowMs`: each 0 (none) unless a positive number within its limit. */
+export function readableWindowTimes(
+	lastInboundMs: number,
+	freeEntryPointUntilMs: number,
+	nowMs: number,
+): { lastInbound: number; freeEntryPoint: number } {
+	const limits = windowTimeLimits(nowMs);
+	const readable = (ms: number, limit: number) => (ms > 0 && ms <= limit ? ms : 0);
+	return {
+		lastInbound: readable(lastInboundMs, limits.lastInbound),
+		freeEntryPoint: readable(freeEntryPointUntilMs, limits.freeEntryPoint),
+	};
+}
+
 /** The window as seen at `now`, from the stored last inbound time and free entry point end (0 = none). */
 export function windowFrom(
 	phoneNumberId: string,
@@ -149,6 +176,11 @@ export function windowFrom(
 		secondsLeft: 0,
 		freeEntryPointOpen: false,
 	};
+	({ lastInbound: lastInboundMs, freeEntryPoint: freeEntryPointUntilMs } = readableWindowTimes(
+		lastInboundMs,
+		freeEntryPointUntilMs,
+		nowMs,
+	));
 	if (lastInboundMs > 0) {
 		const closes = lastInboundMs + SERVICE_WINDOW_MS;
 		w.lastInboundAt = iso(lastInboundMs);

@@ -15,3 +15,4 @@ export {
 export * from './schema';
 export * from './events';
 export { normalizeWebhook, describeWebhookError, type NormalizeOptions } from './normalize';
+export { WEBHOOK_FRESHNESS_MS, WEBHOOK_RETRY_MS, webhookEventTime } from './freshness';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workflow';
 
-import { sharedStateStore, z } from '../../core';
+import { sharedStateStore, storeFilePath, z } from '../../core';
 import type { JourneyStateStore } from '../../core';
 import { RecentReadings } from './credentials';
 import type { N8nContext } from './transport';
@@ -108,6 +108,7 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
 			keyPrefix: getParam('redisKeyPrefix', 'wj:'),
 		});
 	}
-	const path = getParam('storePath', '').trim() || defaultStorePath();
+	// A user-given path follows n8n's file-access rules (N8N_RESTRICT_FILE_ACCESS_TO and friends).
+	const path = storeFilePath(getParam('storePath', ''), defaultStorePath());
 	return sharedStateStore({ backend: 'embedded', path });
 }

@@ -16,6 +16,7 @@ import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAp
 import { createRng } from '../../sandbox/rng';
 import type { Rng } from '../../sandbox/rng';
 import { callWebhook } from './n8nHarness';
+import { arriveWith } from '../webhookClock';
 import type { Credentials, Params } from './n8nHarness';
 
 const APP_SECRET = 'fuzz-app-secret-0123456789';
@@ -424,6 +425,7 @@ describe('malformed webhook bodies, all correctly signed', () => {
 		for (const c of cases) {
 			let result: Awaited<ReturnType<typeof callWebhook>>;
 			try {
+				arriveWith(c.body);
 				result = await callWebhook(trigger, parameters, credentials, {
 					webhookName: 'default',
 					headers: {

@@ -28,6 +28,7 @@ import type { Sandbox } from '../../sandbox';
 import { createRng } from '../../sandbox/rng';
 import { callWebhook, hookContext, runNode } from './n8nHarness';
 import type { Credentials, Params, WebhookCall, WebhookResult } from './n8nHarness';
+import { arriveWith } from '../webhookClock';
 
 const TOKEN = 'sandbox-token-for-webhook-tests-1';
 const APP_SECRET = 'app-secret-for-webhook-tests-xyz';
@@ -79,6 +80,7 @@ function post(
 	extra: Partial<WebhookCall> = {},
 ): Promise<WebhookResult> {
 	const raw = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
+	arriveWith(raw);
 	const header = signature === undefined ? computeSignature(raw, APP_SECRET) : signature;
 	return callWebhook(trigger, parameters, creds, {
 		webhookName: 'default',

@@ -31,6 +31,7 @@ import {
 	sleep,
 } from './harness';
 import type { FlowNode } from './harness';
+import { arriveWith } from '../webhookClock';
 
 const PATH = '/wa/hook';
 const ALL_EVENTS = [
@@ -80,6 +81,7 @@ function post(
 	body: string,
 	signature: string | null = computeSignature(body, APP_SECRET),
 ): Promise<Response> {
+	arriveWith(body);
 	return fetch(`${server.url}${PATH}`, {
 		method: 'POST',
 		headers: {

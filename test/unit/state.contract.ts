@@ -5,6 +5,7 @@
  */
 import type { EventBatchItem, EventWrite, JourneyStateStore, StatusName } from '../../core/state';
 import { canAdvanceStatus } from '../../core/webhooks';
+import { recordStatus, rememberEvent } from './state.helpers';
 
 export interface StateStoreHarness {
 	/** A fresh, empty store. */
@@ -192,6 +193,66 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				});
 			});
 
+			it('reads a stored time far ahead of now (a schema-valid but impossible webhook timestamp) as no window, and lets the next message replace it', async () => {
+				// Unix seconds 8,639,999,999,999: valid for the webhook schema and for a Date, but 24 h later is not.
+				const far = new Date(8_639_999_999_999_000);
+				const inbound = (t: Date): EventBatchItem => ({
+					writes: [{ kind: 'inbound', phoneNumberId: PN, waId: WA, at: t, referral: true }],
+				});
+				await store.applyEventBatch([inbound(far)]);
+				expect(await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(0) })).toEqual({
+					waId: WA,
+					phoneNumberId: PN,
+					open: false,
+					secondsLeft: 0,
+					freeEntryPointOpen: false,
+				});
+				await store.applyEventBatch([inbound(at(0))]);
+				expect(await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(HOUR) })).toMatchObject(
+					{
+						open: true,
+						lastInboundAt: '2025-06-18T12:00:00.000Z',
+						freeEntryPointClosesAt: '2025-06-21T12:00:00.000Z',
+					},
+				);
+			});
+
+			it('is dropped by prune when its stored time is impossibly far ahead', async () => {
+				await store.recordInbound({
+					phoneNumberId: PN,
+					waId: WA,
+					at: new Date(8_639_999_999_999_000),
+					now: at(0),
+				});
+				expect(await store.prune(at(0))).toBe(1);
+				expect(
+					(await store.getWindow({ phoneNumberId: PN, waId: WA, now: at(0) })).lastInboundAt,
+				).toBeUndefined();
+			});
+
+			it("keeps (number, customer) pairs apart even when an id contains the key separator ('1:2','3' vs '1','2:3')", async () => {
+				const a = { phoneNumberId: '1:2', waId: '3' };
+				const b = { phoneNumberId: '1', waId: '2:3' };
+				await store.recordInbound({ ...a, at: at(0) });
+				await store.setOptOut({ ...a, optedOut: true, at: at(0) });
+				await store.applyEventBatch([
+					{
+						remember: { phoneNumberId: '1:2', eventId: '3', at: at(0) },
+						writes: [
+							{ kind: 'status', phoneNumberId: '1:2', messageId: '3', status: 'read', at: at(0) },
+						],
+					},
+				]);
+				expect((await store.getWindow({ ...b, now: at(1) })).open).toBe(false);
+				expect(await store.isOptedOut(b)).toBe(false);
+				expect(await store.getStatus({ phoneNumberId: '1', messageId: '2:3' })).toBeUndefined();
+				expect(await rememberEvent(store, { phoneNumberId: '1', eventId: '2:3', at: at(0) })).toBe(
+					true,
+				);
+				expect((await store.getWindow({ ...a, now: at(1) })).open).toBe(true);
+				expect(await store.isOptedOut(a)).toBe(true);
+			});
+
 			it('rejects a missing id or an invalid time with an error naming the field', async () => {
 				await expect(
 					store.recordInbound({ phoneNumberId: '', waId: WA, at: at(0) }),
@@ -205,28 +266,28 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 		describe('webhook de-duplication', () => {
 			it('says true the first time only', async () => {
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.A:sent',
 						at: at(0),
 					}),
 				).toBe(true);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.A:sent',
 						at: at(HOUR),
 					}),
 				).toBe(false);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.A:delivered',
 						at: at(HOUR),
 					}),
 				).toBe(true);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: 'other-number',
 						eventId: 'status:wamid.A:sent',
 						at: at(HOUR),
@@ -234,22 +295,22 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				).toBe(true);
 			});
 
-			it('remembers an event for 7 days', async () => {
+			it("remembers an event for 8 days (Meta's 7 days of retries and a day's margin)", async () => {
 				expect(
-					await store.rememberEvent({ phoneNumberId: PN, eventId: 'message:wamid.B', at: at(0) }),
+					await rememberEvent(store, { phoneNumberId: PN, eventId: 'message:wamid.B', at: at(0) }),
 				).toBe(true);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.B',
-						at: at(7 * DAY - 1),
+						at: at(8 * DAY - 1),
 					}),
 				).toBe(false);
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.B',
-						at: at(7 * DAY),
+						at: at(8 * DAY),
 					}),
 				).toBe(true);
 			});
@@ -258,7 +319,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				const hs = await handles(5);
 				const results = await Promise.all(
 					Array.from({ length: 50 }, (_, i) =>
-						hs[i % hs.length].rememberEvent({
+						rememberEvent(hs[i % hs.length], {
 							phoneNumberId: PN,
 							eventId: 'status:wamid.RACE:read',
 							at: at(0),
@@ -274,11 +335,11 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 
 			it('moves forward and reports the previous status', async () => {
 				expect(await store.getStatus(msg('wamid.S1'))).toBeUndefined();
-				expect(await store.recordStatus({ ...msg('wamid.S1'), status: 'sent', at: at(0) })).toEqual(
-					{ applied: true, regression: false },
-				);
 				expect(
-					await store.recordStatus({ ...msg('wamid.S1'), status: 'delivered', at: at(1000) }),
+					await recordStatus(store, { ...msg('wamid.S1'), status: 'sent', at: at(0) }),
+				).toEqual({ applied: true, regression: false });
+				expect(
+					await recordStatus(store, { ...msg('wamid.S1'), status: 'delivered', at: at(1000) }),
 				).toEqual({
 					applied: true,
 					previous: 'sent',
@@ -288,16 +349,16 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('never regresses, and tells a regression from a duplicate', async () => {
-				await store.recordStatus({ ...msg('wamid.S2'), status: 'read', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.S2'), status: 'read', at: at(0) });
 				expect(
-					await store.recordStatus({ ...msg('wamid.S2'), status: 'delivered', at: at(1000) }),
+					await recordStatus(store, { ...msg('wamid.S2'), status: 'delivered', at: at(1000) }),
 				).toEqual({
 					applied: false,
 					previous: 'read',
 					regression: true,
 				});
 				expect(
-					await store.recordStatus({ ...msg('wamid.S2'), status: 'read', at: at(2000) }),
+					await recordStatus(store, { ...msg('wamid.S2'), status: 'read', at: at(2000) }),
 				).toEqual({
 					applied: false,
 					previous: 'read',
@@ -307,12 +368,12 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('treats failed as terminal, and a late failure after delivery as ignored', async () => {
-				await store.recordStatus({ ...msg('wamid.F1'), status: 'sent', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.F1'), status: 'sent', at: at(0) });
 				expect(
-					(await store.recordStatus({ ...msg('wamid.F1'), status: 'failed', at: at(1) })).applied,
+					(await recordStatus(store, { ...msg('wamid.F1'), status: 'failed', at: at(1) })).applied,
 				).toBe(true);
 				expect(
-					await store.recordStatus({ ...msg('wamid.F1'), status: 'read', at: at(2) }),
+					await recordStatus(store, { ...msg('wamid.F1'), status: 'read', at: at(2) }),
 				).toMatchObject({
 					applied: false,
 					previous: 'failed',
@@ -320,9 +381,9 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				});
 				expect(await store.getStatus(msg('wamid.F1'))).toBe('failed');
 
-				await store.recordStatus({ ...msg('wamid.F2'), status: 'delivered', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.F2'), status: 'delivered', at: at(0) });
 				expect(
-					(await store.recordStatus({ ...msg('wamid.F2'), status: 'failed', at: at(1) })).applied,
+					(await recordStatus(store, { ...msg('wamid.F2'), status: 'failed', at: at(1) })).applied,
 				).toBe(false);
 				expect(await store.getStatus(msg('wamid.F2'))).toBe('delivered');
 			});
@@ -338,8 +399,8 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 							regression: !advances && first !== second,
 						};
 						const one = msg(`wamid.P.${first}.${second}`);
-						await store.recordStatus({ ...one, status: first, at: at(0) });
-						expect(await store.recordStatus({ ...one, status: second, at: at(1000) })).toEqual(
+						await recordStatus(store, { ...one, status: first, at: at(0) });
+						expect(await recordStatus(store, { ...one, status: second, at: at(1000) })).toEqual(
 							expected,
 						);
 						expect(await store.getStatus(one)).toBe(advances ? second : first);
@@ -371,9 +432,9 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('adds played after read for voice messages', async () => {
-				await store.recordStatus({ ...msg('wamid.V'), status: 'read', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.V'), status: 'read', at: at(0) });
 				expect(
-					(await store.recordStatus({ ...msg('wamid.V'), status: 'played', at: at(1) })).applied,
+					(await recordStatus(store, { ...msg('wamid.V'), status: 'played', at: at(1) })).applied,
 				).toBe(true);
 				expect(await store.getStatus(msg('wamid.V'))).toBe('played');
 			});
@@ -389,9 +450,9 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				);
 				const results = await Promise.all(
 					shuffle(writes, 7).map((w, i) =>
-						hs[i % hs.length]
-							.recordStatus({ ...msg(w.id), status: w.status, at: at(i) })
-							.then((r) => ({ ...w, ...r })),
+						recordStatus(hs[i % hs.length], { ...msg(w.id), status: w.status, at: at(i) }).then(
+							(r) => ({ ...w, ...r }),
+						),
 					),
 				);
 				for (const id of messages) {
@@ -405,7 +466,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('keeps statuses per business number', async () => {
-				await store.recordStatus({ ...msg('wamid.P'), status: 'read', at: at(0) });
+				await recordStatus(store, { ...msg('wamid.P'), status: 'read', at: at(0) });
 				expect(
 					await store.getStatus({ phoneNumberId: 'other-number', messageId: 'wamid.P' }),
 				).toBeUndefined();
@@ -413,7 +474,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 
 			it('rejects a status name it does not know', async () => {
 				await expect(
-					store.recordStatus({ ...msg('wamid.X'), status: 'deleted' as StatusName, at: at(0) }),
+					recordStatus(store, { ...msg('wamid.X'), status: 'deleted' as StatusName, at: at(0) }),
 				).rejects.toThrow(/status must be one of sent, delivered, read, played, failed/);
 			});
 		});
@@ -500,7 +561,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B1' })).toBe('read');
 				// The batch's event ids are remembered like single calls would have.
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.B1:delivered',
 						at: at(HOUR),
@@ -509,13 +570,13 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 
 			it('gives the same answers and leaves the same state as the one-by-one calls', async () => {
-				await store.recordStatus({
+				await recordStatus(store, {
 					phoneNumberId: PN,
 					messageId: 'wamid.B2',
 					status: 'read',
 					at: at(0),
 				});
-				await store.rememberEvent({
+				await rememberEvent(store, {
 					phoneNumberId: PN,
 					eventId: 'status:wamid.B3:sent',
 					at: at(0),
@@ -581,7 +642,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				).rejects.toThrow(/status must be one of/);
 				expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.B5' })).toBeUndefined();
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'status:wamid.B5:sent',
 						at: at(0),
@@ -601,6 +662,13 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 					remember: { phoneNumberId: PN, eventId: `${consumer}|status:${id}:${name}`, at: at(0) },
 					writes: [status(id, name, t), status(`${consumer}|${id}`, name, t)],
 					seenBy: 1,
+				});
+
+				it('remembers a status event for the whole horizon from its arrival, even one stamped a month earlier: prune cannot make it new again', async () => {
+					const old = seenItem('wamid.STAMPED', 'delivered', -31 * DAY);
+					expect((await store.applyEventBatch([old]))[0].fresh).toBe(true);
+					await store.prune(at(HOUR));
+					expect((await store.applyEventBatch([old]))[0].fresh).toBe(false);
 				});
 
 				it('gives the same answers as id records: each status once per consumer, regressions told apart', async () => {
@@ -726,8 +794,8 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 		describe('prune', () => {
 			async function seed(): Promise<void> {
 				await store.recordInbound({ phoneNumberId: PN, waId: WA, at: at(0) });
-				await store.rememberEvent({ phoneNumberId: PN, eventId: 'message:wamid.OLD', at: at(0) });
-				await store.recordStatus({
+				await rememberEvent(store, { phoneNumberId: PN, eventId: 'message:wamid.OLD', at: at(0) });
+				await recordStatus(store, {
 					phoneNumberId: PN,
 					messageId: 'wamid.OLD',
 					status: 'read',
@@ -742,7 +810,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				expect(await store.prune(at(HOUR))).toBe(1); // only the passed send slot
 				expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.OLD' })).toBe('read');
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.OLD',
 						at: at(2 * HOUR),
@@ -765,7 +833,7 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 				).not.toHaveProperty('lastInboundAt');
 				// The event record is gone, so the same id counts as new again.
 				expect(
-					await store.rememberEvent({
+					await rememberEvent(store, {
 						phoneNumberId: PN,
 						eventId: 'message:wamid.OLD',
 						at: at(DAY),

@@ -6,6 +6,7 @@
  *                         committed, until it is killed.
  */
 import { SqliteStateStore } from '../../core/state/sqlite';
+import { recordStatus, rememberEvent } from './state.helpers';
 
 async function main(): Promise<void> {
 	const [mode, path, worker] = process.argv.slice(2);
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
 			const i = Number(worker) % 2 === 1 ? 1999 - n : n;
 			const eventId = `status:wamid.${i}:delivered`;
 			if (
-				await store.rememberEvent({
+				await rememberEvent(store, {
 					phoneNumberId: 'pn',
 					eventId,
 					at: new Date(Date.UTC(2025, 5, 18)),
@@ -39,13 +40,13 @@ async function main(): Promise<void> {
 	}
 	if (mode === 'write') {
 		for (let i = 0; ; i++) {
-			await store.recordStatus({
+			await recordStatus(store, {
 				phoneNumberId: 'pn',
 				messageId: `wamid.${i}`,
 				status: 'sent',
 				at: new Date(),
 			});
-			await store.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${i}` });
+			await rememberEvent(store, { phoneNumberId: 'pn', eventId: `message:wamid.${i}` });
 			process.stdout.write(`${i}\n`);
 		}
 	}

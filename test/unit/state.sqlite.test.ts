@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -10,6 +10,7 @@ import {
 	type JourneyStateStore,
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
+import { recordStatus, rememberEvent } from './state.helpers';
 
 const dirs: string[] = [];
 function tempFile(): string {
@@ -81,8 +82,8 @@ describe('SqliteStateStore specifics', () => {
 		const t = new Date(Date.UTC(2025, 5, 18, 12));
 		const a = new SqliteStateStore({ path });
 		await a.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: t, referral: true });
-		await a.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
-		await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
+		await rememberEvent(a, { phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t });
+		await recordStatus(a, { phoneNumberId: 'pn', messageId: 'wamid.1', status: 'read', at: t });
 		await a.setOptOut({ phoneNumberId: 'pn', waId: 'wa', optedOut: true, at: t });
 		await a.reserveSendSlot({ key: 'pace', intervalMs: 100, now: 1000 });
 		await a.close();
@@ -94,7 +95,7 @@ describe('SqliteStateStore specifics', () => {
 			open: true,
 			freeEntryPointOpen: true,
 		});
-		expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(
+		expect(await rememberEvent(b, { phoneNumberId: 'pn', eventId: 'message:wamid.1', at: t })).toBe(
 			false,
 		);
 		expect(await b.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
@@ -149,19 +150,19 @@ describe('SqliteStateStore specifics', () => {
 			open: true,
 			freeEntryPointOpen: true,
 		});
-		expect(await b.rememberEvent({ phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at })).toBe(
-			false,
-		);
+		expect(
+			await rememberEvent(b, { phoneNumberId: 'pn', eventId: 'status:wamid.1:read', at }),
+		).toBe(false);
 		expect(await a.isOptedOut({ phoneNumberId: 'pn', waId: 'wa' })).toBe(true);
 		expect(
-			await b.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at }),
+			await recordStatus(b, { phoneNumberId: 'pn', messageId: 'wamid.1', status: 'delivered', at }),
 		).toEqual({
 			applied: false,
 			previous: 'read',
 			regression: true,
 		});
 		expect(
-			await a.recordStatus({ phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at }),
+			await recordStatus(a, { phoneNumberId: 'pn', messageId: 'wamid.2', status: 'read', at }),
 		).toEqual({
 			applied: true,
 			previous: 'sent',
@@ -217,6 +218,83 @@ describe('SqliteStateStore specifics', () => {
 		);
 	});
 
+	it('keeps two business numbers apart after a transaction that first stored one of them failed (disk full)', async () => {
+		const path = tempFile();
+		const store = new SqliteStateStore({ path });
+		const { DatabaseSync } = loadNodeSqlite();
+		const side = new DatabaseSync(path);
+		// The failure SQLite reports when the disk fills, raised inside the batch's transaction after it stored number A.
+		side.exec(
+			"CREATE TRIGGER disk_full BEFORE INSERT ON opt_outs BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+		);
+		const at = new Date();
+		await expect(
+			store.applyEventBatch([
+				{
+					writes: [
+						{ kind: 'inbound', phoneNumberId: 'number-A', waId: 'wa', at },
+						{ kind: 'optOut', phoneNumberId: 'number-A', waId: 'wa', optedOut: true, at },
+					],
+				},
+			]),
+		).rejects.toThrow(/disk is full/);
+		side.exec('DROP TRIGGER disk_full');
+		side.close();
+
+		await store.setOptOut({ phoneNumberId: 'number-B', waId: 'wa', optedOut: true, at });
+		await store.recordInbound({ phoneNumberId: 'number-A', waId: 'wa', at });
+		expect((await store.getWindow({ phoneNumberId: 'number-B', waId: 'wa' })).open).toBe(false);
+		expect(await store.isOptedOut({ phoneNumberId: 'number-A', waId: 'wa' })).toBe(false);
+		expect((await store.getWindow({ phoneNumberId: 'number-A', waId: 'wa' })).open).toBe(true);
+		expect(await store.isOptedOut({ phoneNumberId: 'number-B', waId: 'wa' })).toBe(true);
+		await store.close();
+	});
+
+	it("refuses another application's SQLite file before changing it: no table added, journal mode kept", () => {
+		const path = tempFile();
+		const { DatabaseSync } = loadNodeSqlite();
+		const other = new DatabaseSync(path);
+		other.exec(
+			'CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT); INSERT INTO customers (email) VALUES (1)',
+		);
+		other.close();
+		expect(() => new SqliteStateStore({ path })).toThrow(
+			/^Store File Path: .* is another application's SQLite database \(tables customers\); it was not changed\. Choose a new file path, or leave Store File Path empty for the default file\.$/,
+		);
+		const after = new DatabaseSync(path);
+		expect(after.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all()).toEqual([
+			{ name: 'customers' },
+		]);
+		expect(after.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'delete' });
+		after.close();
+	});
+
+	it('refuses a file that is not SQLite, and leaves it as it was', () => {
+		const path = tempFile();
+		writeFileSync(path, 'name,email\nAna,ana@example.com\n');
+		expect(() => new SqliteStateStore({ path })).toThrow(
+			/^Store File Path: .* is not an SQLite file/,
+		);
+		expect(readFileSync(path, 'utf8')).toBe('name,email\nAna,ana@example.com\n');
+	});
+
+	it('opens a store of ours written before files were marked, and marks it', async () => {
+		const path = tempFile();
+		const first = new SqliteStateStore({ path });
+		await first.recordInbound({ phoneNumberId: 'pn', waId: 'wa', at: new Date() });
+		await first.close();
+		const { DatabaseSync } = loadNodeSqlite();
+		const db = new DatabaseSync(path);
+		db.exec('PRAGMA application_id = 0');
+		db.close();
+		const again = new SqliteStateStore({ path });
+		expect((await again.getWindow({ phoneNumberId: 'pn', waId: 'wa' })).open).toBe(true);
+		await again.close();
+		const check = new DatabaseSync(path);
+		expect(check.prepare('PRAGMA application_id').get()).toEqual({ application_id: 0x574a4e59 });
+		check.close();
+	});
+
 	it('refuses calls after close', async () => {
 		const s = new SqliteStateStore({ path: tempFile() });
 		await s.close();
@@ -247,13 +325,13 @@ describe('SqliteStateStore specifics', () => {
 				waId: String(447_700_000_000 + i),
 				at: t,
 			});
-			await s.recordStatus({
+			await recordStatus(s, {
 				phoneNumberId: '106540352242922',
 				messageId: wamid,
 				status: 'sent',
 				at: t,
 			});
-			await s.rememberEvent({
+			await rememberEvent(s, {
 				phoneNumberId: '106540352242922',
 				eventId: `status:${wamid}:sent`,
 				at: t,
@@ -301,9 +379,9 @@ describe('SqliteStateStore specifics', () => {
 		const s = new SqliteStateStore({ path });
 		for (const line of committed.filter((l) => /^\d+$/.test(l))) {
 			expect(await s.getStatus({ phoneNumberId: 'pn', messageId: `wamid.${line}` })).toBe('sent');
-			expect(await s.rememberEvent({ phoneNumberId: 'pn', eventId: `message:wamid.${line}` })).toBe(
-				false,
-			);
+			expect(
+				await rememberEvent(s, { phoneNumberId: 'pn', eventId: `message:wamid.${line}` }),
+			).toBe(false);
 		}
 		await s.close();
 	}, 60_000);
@@ -338,21 +416,21 @@ describe('SqliteStateStore background pruning', () => {
 	it('deletes exactly the expired rows a slice at a time, yielding between slices', async () => {
 		const store = new SqliteStateStore({ path: tempFile(), maintenanceIntervalMs: 0 });
 		const t0 = Date.UTC(2026, 0, 1);
-		// 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 7 days).
+		// 12,000 statuses from day 0 (expire after 30 days) and 3,000 from day 20; event ids from day 0 (expire after 8 days).
 		const old = Array.from({ length: 12_000 }, (_, i) => ({ messageId: `wamid.old.${i}`, at: t0 }));
 		const fresh = Array.from({ length: 3_000 }, (_, i) => ({
 			messageId: `wamid.new.${i}`,
 			at: t0 + 20 * DAY,
 		}));
 		for (const s of [...old, ...fresh])
-			await store.recordStatus({
+			await recordStatus(store, {
 				phoneNumberId: PN,
 				messageId: s.messageId,
 				status: 'delivered',
 				at: new Date(s.at),
 			});
 		for (let i = 0; i < 6_000; i++)
-			await store.rememberEvent({
+			await rememberEvent(store, {
 				phoneNumberId: PN,
 				eventId: `message:wamid.in.${i}`,
 				at: new Date(t0),
