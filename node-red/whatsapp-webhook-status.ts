@@ -152,7 +152,7 @@ function register(RED: NodeAPI): void {
 			node.status({ fill: 'grey', shape: 'ring', text: `listening on ${s.url}` });
 		}
 
-		const counts = { events: 0, duplicates: 0 };
+		const counts = { events: 0, duplicates: 0, stale: 0 };
 		let closed = false;
 		const inFlight = new Set<Promise<void>>();
 
@@ -164,7 +164,7 @@ function register(RED: NodeAPI): void {
 			node.status({
 				fill: 'green',
 				shape: 'dot',
-				text: `events ${counts.events} · duplicates ${counts.duplicates}`,
+				text: `events ${counts.events} · duplicates ${counts.duplicates}${counts.stale > 0 ? ` · stale ${counts.stale}` : ''}`,
 			});
 		};
 
@@ -201,6 +201,7 @@ function register(RED: NodeAPI): void {
 			// Recorded: only now may Meta be told so (a crash after a 200 would lose what it then never resends).
 			reply(res, 200, 'EVENT_RECEIVED');
 			counts.duplicates += outcome.duplicates;
+			counts.stale += outcome.stale;
 			if (!closed && outcome.received > 0) emitEvents(outcome.events);
 		};
 		const receive: RequestHandler = (req, res) => {

@@ -95,6 +95,8 @@ export type ReceiveOutcome =
 			received: number;
 			events: IngestedEvent[];
 			duplicates: number;
+			/** Events stamped before Meta's retry period: acknowledged, neither recorded nor emitted. */
+			stale: number;
 			lateDropped: number;
 			withoutSender: number;
 	  }
@@ -139,6 +141,7 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 			received: 0,
 			events: [],
 			duplicates: 0,
+			stale: 0,
 			lateDropped: 0,
 			withoutSender: 0,
 		};

@@ -219,6 +219,38 @@ describe('whatsapp-webhook-status in Node-RED', () => {
 		expect(events.messages).toHaveLength(0);
 	});
 
+	it("acknowledges a replay stamped before Meta's 7-day retry period, emits nothing and counts it as stale", async () => {
+		const events = await loadHook();
+		const badges: string[] = [];
+		helper
+			.getNode('hook')
+			.on('call:status', (call) => badges.push(String((call.args[0] as { text?: string }).text)));
+		const monthAgo = String(Math.floor(Date.now() / 1000) - 30 * 24 * 60 * 60);
+		const stale = statusesBody([
+			{ id: 'wamid.OLD', status: 'read', timestamp: monthAgo, recipient_id: '447911123456' },
+		]);
+		// Posted as it is, on the real clock: Meta stops retrying after 7 days, so this can only be a replay.
+		const answer = await fetch(`${server.url}${PATH}`, {
+			method: 'POST',
+			headers: {
+				'Content-Type': 'application/json',
+				'X-Hub-Signature-256': computeSignature(stale, APP_SECRET),
+			},
+			body: stale,
+		});
+		expect(answer.status).toBe(200);
+		const fresh = statusesBody([
+			{ id: 'wamid.NEW', status: 'sent', timestamp: nowUnix(), recipient_id: '447911123456' },
+		]);
+		expect((await post(fresh)).status).toBe(200);
+		await events.waitFor(1);
+		await sleep(50);
+		expect(events.messages.map((m) => (m.payload as { messageId?: string }).messageId)).toEqual([
+			'wamid.NEW',
+		]);
+		expect(badges.at(-1)).toBe('events 1 · duplicates 0 · stale 1');
+	});
+
 	it('emits one message per event with the event kind as topic, and a redelivery not again', async () => {
 		const events = await loadHook();
 		const t = Number(nowUnix());

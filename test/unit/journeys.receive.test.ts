@@ -14,6 +14,7 @@ import {
 	receiveWebhook,
 } from '../../core';
 import type { JourneyStateStore, ReceiveOutcome, ReceiveWebhookRequest } from '../../core';
+import { arriveWith } from '../webhookClock';
 
 const APP_SECRET = 'app-secret-for-receive-tests';
 const PHONE_NUMBER_ID = '106540352242922';
@@ -26,6 +27,8 @@ const TEXT = readFileSync(join(__dirname, '../fixtures/webhooks/messages-text.js
 function request(overrides: Partial<ReceiveWebhookRequest> = {}): ReceiveWebhookRequest {
 	const store = new MemoryStateStore();
 	const raw = overrides.raw ?? MIXED;
+	// Meta's example payloads keep their own times: they arrive when they were sent, not as replays.
+	arriveWith(raw);
 	return {
 		raw,
 		signatureHeader: computeSignature(raw, APP_SECRET),
