@@ -29,8 +29,8 @@ import {
 	runExecutionDataSchema,
 	sandboxCredential,
 	sandboxCredentialData,
-} from '../test/e2e/harness';
-import type { RunExecutionData, WorkflowJson } from '../test/e2e/harness';
+} from '../harness';
+import type { RunExecutionData, WorkflowJson } from '../harness';
 import { DemoSetupError, N8nPublicApi } from './n8n-public-api';
 
 const USAGE = `npm run demo [-- options]

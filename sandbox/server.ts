@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { allFixtureTemplates } from '../test/fixtures/templates';
+import { allFixtureTemplates } from './fixtures/templates';
 import {
 	graphError,
 	unknownObject,

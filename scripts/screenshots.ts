@@ -18,8 +18,8 @@ import type { Page } from 'playwright-core';
 
 import { startSandbox } from '../sandbox';
 import type { Sandbox } from '../sandbox';
-import { N8nInstance, REPO_ROOT, disposeAll } from '../test/e2e/harness';
-import type { WorkflowJson } from '../test/e2e/harness';
+import { N8nInstance, REPO_ROOT, disposeAll } from '../harness';
+import type { WorkflowJson } from '../harness';
 import {
 	VIEWPORT,
 	chooseLocatorMode,
@@ -28,8 +28,8 @@ import {
 	openN8nNode as openNode,
 	openN8nWorkflow,
 	requireChromium,
-} from '../test/e2e/harness/browser';
-import type { BrowserSession } from '../test/e2e/harness/browser';
+} from '../harness/browser';
+import type { BrowserSession } from '../harness/browser';
 
 const OUT_DIR = path.join(REPO_ROOT, 'docs', 'screenshots');
 /** The examples reference this credential id; the name is what the editor shows. */

@@ -2,7 +2,7 @@
  * Inputs shared by the scenarios: recipients, the fixture templates with valid values, and Meta-shaped status
  * webhook bodies (the same shape the sandbox sends and the fixtures in test/fixtures/webhooks show).
  */
-import { allFixtureTemplates, fixtureSendValues } from '../../test/fixtures/templates';
+import { allFixtureTemplates, fixtureSendValues } from '../../sandbox/fixtures/templates';
 import type { TemplateDefinition } from '../../core';
 
 /** Sandbox defaults (sandbox/options.ts): the business the benchmarks send for. */
@@ -33,7 +33,7 @@ export function fixtureSends(): FixtureSend[] {
 	}
 	if (out.length === 0)
 		throw new Error(
-			'no approved fixture templates with send values: test/fixtures/templates changed',
+			'no approved fixture templates with send values: sandbox/fixtures/templates changed',
 		);
 	return out;
 }

@@ -1,11 +1,11 @@
 /**
- * A real n8n for the benchmarks, through the end-to-end test bed (test/e2e/harness): n8n 2.x on Node 24 with its
+ * A real n8n for the benchmarks, through the end-to-end test bed (harness/): n8n 2.x on Node 24 with its
  * own PostgreSQL database, our package installed from `npm pack` the way users install community nodes.
  * Adds what benchmarks need on top: the build, the main process id, and RSS sampling from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { N8nInstance, psql, type CredentialJson, type WorkflowJson } from '../../test/e2e/harness';
+import { N8nInstance, psql, type CredentialJson, type WorkflowJson } from '../../harness';
 import { onCleanup } from './cleanup';
 import { REPO_ROOT } from './results';
 

@@ -4,7 +4,7 @@
  * one POST = one execution with N items, and the response returns when the last node has finished.
  */
 import { randomUUID } from 'node:crypto';
-import type { WorkflowJson } from '../../test/e2e/harness';
+import type { WorkflowJson } from '../../harness';
 import { PHONE_NUMBER_ID } from './fixtures';
 
 export const PACKAGE = 'n8n-nodes-whatsapp-journeys';

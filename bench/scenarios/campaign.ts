@@ -20,7 +20,7 @@ import {
 	GRAPH_HOST,
 	makeThrowawayCa,
 } from '../lib/graph-route';
-import { jsonOf } from '../../test/e2e/harness';
+import { jsonOf } from '../../harness';
 import { buildPackage, n8nLogTail, startN8n, type StartedN8n } from '../lib/n8n';
 import { measure, type Measure } from '../lib/results';
 import {

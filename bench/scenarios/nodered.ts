@@ -1,6 +1,6 @@
 /**
  * Scenario F — the package in a real Node-RED runtime (node-red from devDependencies, started by
- * test/node-red/runtime.ts with the built package installed as users install it), against the sandbox on loopback.
+ * harness/node-red-runtime.ts with the built package installed as users install it), against the sandbox on loopback.
  * The n8n scenarios' measures where they apply; there is no built-in WhatsApp node in Node-RED, so ratios are to
  * the targets.
  *
@@ -24,7 +24,7 @@ import {
 	freePort,
 	type FlowNode,
 	type NodeRedRuntime,
-} from '../../test/node-red/runtime';
+} from '../../harness/node-red-runtime';
 import { onCleanup } from '../lib/cleanup';
 import { CpuMeter } from '../lib/cpu';
 import {
@@ -776,7 +776,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 
 		const med = (xs: number[]): number => round(median(xs), 2);
 		notes.push(
-			`Node-RED ${NODE_RED_VERSION} on Node ${process.version}, started from node_modules with the built package installed in a fresh user directory (test/node-red/runtime.ts, as the runtime end-to-end test does); flows: http in → split → WhatsApp Send Template → join → http response (failures through a Catch node into the join), and WhatsApp Webhook Status → a function node counting emitted events by eventId. Sandboxes in their own processes on 127.0.0.1; the Node-RED process was started with --inspect (idle unless profiling).`,
+			`Node-RED ${NODE_RED_VERSION} on Node ${process.version}, started from node_modules with the built package installed in a fresh user directory (harness/node-red-runtime.ts, as the runtime end-to-end test does); flows: http in → split → WhatsApp Send Template → join → http response (failures through a Catch node into the join), and WhatsApp Webhook Status → a function node counting emitted events by eventId. Sandboxes in their own processes on 127.0.0.1; the Node-RED process was started with --inspect (idle unless profiling).`,
 			`Campaign, medians: ${med(campaign.map((x) => x.firstSendS))} s from the POST to the first accepted message, then ${med(campaign.map((x) => x.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s (the pacer spaces slots ${SLOT_WINDOW_MS}/80 ms apart, ≈ ${round((80 * 1000) / SLOT_WINDOW_MS, 1)} msg/s, to stay under Meta's window with late or jittered requests); ${med(campaign.map((x) => x.throttled))} sends per run were answered 130429.`,
 		);
 		const gaps = campaign.filter((x) => x.maxGapS > 1);

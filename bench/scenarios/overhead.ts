@@ -2,7 +2,7 @@
  * Scenario C — unthrottled overhead: 10,000 template sends in one execution into a sandbox with no limits
  * (mps 0, pair rate 0), run in its own process. Target ≥ 1,500 msg/s end to end, above Meta's 1,000/s ceiling.
  *
- * 1. In-process, through the node with the n8n context stand-in (test/integration/n8nHarness): msgs/s with the
+ * 1. In-process, through the node with the n8n context stand-in (harness/n8n-context.ts): msgs/s with the
  *    node's fastest pacing setting; the same node with Dry Run (everything but the requests); and core's sendBatch
  *    with no pacer (the ceiling of core + HTTP + sandbox on this machine).
  * 2. Inside a real n8n (test bed): Webhook → Split Out → WhatsApp Send Template, one POST of 10,000 recipients per
@@ -19,9 +19,9 @@ import {
 	DEFAULT_RETRY_POLICY,
 	sendBatch,
 } from '../../core';
-import { freePort } from '../../test/e2e/harness';
-import { fixtureTemplate } from '../../test/fixtures/templates';
-import { runNode } from '../../test/integration/n8nHarness';
+import { freePort } from '../../harness';
+import { fixtureTemplate } from '../../sandbox/fixtures/templates';
+import { runNode } from '../../harness/n8n-context';
 import { recipientE164, recipientWaId, PHONE_NUMBER_ID, WABA_ID } from '../lib/fixtures';
 import { CpuMeter } from '../lib/cpu';
 import { buildPackage, MIB, n8nLogTail, RssSampler, startN8n } from '../lib/n8n';

@@ -17,8 +17,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { computeSignature } from '../../core';
-import { jsonOf, psql, type RunExecutionData } from '../../test/e2e/harness';
-import { parseStoredExecutionData, runExecutionDataSchema } from '../../test/e2e/harness/run-data';
+import { jsonOf, psql, type RunExecutionData } from '../../harness';
+import { parseStoredExecutionData, runExecutionDataSchema } from '../../harness/run-data';
 import { metaStatus, PHONE_NUMBER_ID, statusSpecs, WABA_ID, webhookBodyOf } from '../lib/fixtures';
 import {
 	addHostsEntry,
@@ -26,7 +26,7 @@ import {
 	GRAPH_HOST,
 	makeThrowawayCa,
 } from '../lib/graph-route';
-import { freePort } from '../../test/e2e/harness';
+import { freePort } from '../../harness';
 import { processCpuMs } from '../lib/cpu';
 import { buildPackage, n8nLogTail, RssSampler, MIB, startN8n, type StartedN8n } from '../lib/n8n';
 import type { ProfileSummary } from '../lib/profiler';

@@ -24,7 +24,7 @@ import {
 	type JourneyStateStore,
 } from '../../core';
 import { WhatsAppCheckWindow } from '../lib/nodes';
-import { runNode } from '../../test/integration/n8nHarness';
+import { runNode } from '../../harness/n8n-context';
 import { onCleanup } from '../lib/cleanup';
 import { PHONE_NUMBER_ID, recipientE164, recipientWaId } from '../lib/fixtures';
 import { deletePrefix, pipeToRedis, REDIS_HOST, REDIS_PORT, uniquePrefix } from '../lib/redis';

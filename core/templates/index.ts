@@ -5,7 +5,7 @@ import { extractTemplateVariables, templateLayout } from './variables';
 export * from './model';
 export * from './variables';
 export * from './issues';
-export { LIMITS as TEMPLATE_LIMITS } from './rules';
+export { LIMITS as TEMPLATE_LIMITS } from './limits';
 export { buildTemplateMessage, type BuildTemplateOptions } from './build';
 export {
 	validateTemplateMessage,

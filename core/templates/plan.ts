@@ -7,7 +7,8 @@
  * goes to the full rules in validate.ts, so every error keeps its code and wording.
  */
 import type { TemplateDefinition } from './model';
-import { LIMITS, checkParameter, parameterText } from './rules';
+import { LIMITS } from './limits';
+import { checkParameter, parameterText } from './rules';
 import {
 	extractTemplateVariables,
 	placeholdersOf,

@@ -2,22 +2,8 @@
  * The value rules shared by the builder and the validator: one place decides whether a parameter is
  * acceptable and which Meta code a bad one earns.
  */
+import { LIMITS } from './limits';
 import type { TemplateVariable } from './variables';
-
-export const LIMITS = {
-	/** Header text including its parameter (Meta: 60 characters). */
-	headerText: 60,
-	/** Body text once parameters are filled in, when the template has other components (Meta: 1024). */
-	bodyText: 1024,
-	/** Same, when the body is the template's only component (Meta's "text" parameter reference: 32768). */
-	bodyOnlyText: 32768,
-	/** copy_code button coupon code (Meta: 15 characters). */
-	couponCode: 15,
-	/** Authentication one-time code (Meta: 15 characters). */
-	otpCode: 15,
-	/** Full button URL once the suffix is appended. Unconfirmed: 2000 is Meta's limit for the URL at template creation. */
-	buttonUrl: 2000,
-} as const;
 
 /** A rule violation before it is placed (template, language, component are added by the caller). */
 export interface Problem {

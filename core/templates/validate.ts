@@ -8,7 +8,8 @@ import type { TemplateDefinition } from './model';
 import { templateObjectSchema } from './model';
 import { templateIssue, type TemplateIssue, type TemplateIssueComponent } from './issues';
 import { acceptsTemplateObject } from './plan';
-import { LIMITS, checkParameter, isRecord, parameterText, type Problem } from './rules';
+import { LIMITS } from './limits';
+import { checkParameter, isRecord, parameterText, type Problem } from './rules';
 import {
 	hydrate,
 	placeholdersOf,

@@ -16,7 +16,7 @@ import {
 	type TemplateDefinition,
 	type TemplateHeaderComponent,
 } from './model';
-import { LIMITS } from './rules';
+import { LIMITS } from './limits';
 
 export type TemplateVariableComponent =
 	'header' | 'body' | 'button' | 'card' | 'limited_time_offer';

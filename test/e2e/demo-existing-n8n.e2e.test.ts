@@ -7,9 +7,9 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { N8nInstance, REPO_ROOT, disposeAll, psql } from './harness';
-import { cleanNpmEnv } from './harness/package';
-import { expectDemoJourneysBehaved, type DemoOutcome } from './harness/demo-report';
+import { N8nInstance, REPO_ROOT, disposeAll, psql } from '../../harness';
+import { cleanNpmEnv } from '../../harness/package';
+import { expectDemoJourneysBehaved, type DemoOutcome } from '../../harness/demo-report';
 
 let n8n: N8nInstance;
 let apiKey = '';

@@ -13,9 +13,9 @@ import type { Locator, Page } from 'playwright-core';
 
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { N8nInstance, disposeAll, sandboxCredential } from './harness';
-import { listSandboxTemplates, type ListedTemplate } from './harness/whatsapp';
-import type { WorkflowJson } from './harness';
+import { N8nInstance, disposeAll, sandboxCredential } from '../../harness';
+import { listSandboxTemplates, type ListedTemplate } from '../../harness/whatsapp';
+import type { WorkflowJson } from '../../harness';
 import {
 	chooseLocatorMode,
 	closeN8nNode,
@@ -23,8 +23,8 @@ import {
 	openN8nNode,
 	openN8nWorkflow,
 	requireChromium,
-} from './harness/browser';
-import type { BrowserSession } from './harness/browser';
+} from '../../harness/browser';
+import type { BrowserSession } from '../../harness/browser';
 
 const CREDENTIAL = { id: 'wjEditorCred0001', name: 'WhatsApp (sandbox)' };
 const WORKFLOW_ID = 'wjEditorE2E00001';

@@ -1,6 +1,6 @@
 /**
  * The Node-RED editor experience in a real browser: a real Node-RED 5.0.7 with the built package
- * (test/node-red/runtime.ts), a deployed WhatsApp Cloud config pointing at the Cloud API sandbox, and Debian's
+ * (harness/node-red-runtime.ts), a deployed WhatsApp Cloud config pointing at the Cloud API sandbox, and Debian's
  * Chromium driving the editor.
  *
  * What a user sees: opening a "whatsapp send template" node, the template picker fills from the WABA with its
@@ -17,11 +17,11 @@ import type { Locator, Page } from 'playwright-core';
 
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { ensureBuilt, startNodeRed } from '../node-red/runtime';
-import type { FlowNode, NodeRedRuntime } from '../node-red/runtime';
-import { launchBrowser, requireChromium } from './harness/browser';
-import type { BrowserSession } from './harness/browser';
-import { listSandboxTemplates, type ListedTemplate } from './harness/whatsapp';
+import { ensureBuilt, startNodeRed } from '../../harness/node-red-runtime';
+import type { FlowNode, NodeRedRuntime } from '../../harness/node-red-runtime';
+import { launchBrowser, requireChromium } from '../../harness/browser';
+import type { BrowserSession } from '../../harness/browser';
+import { listSandboxTemplates, type ListedTemplate } from '../../harness/whatsapp';
 
 const TAB = 'e2e0000000000001';
 const CONFIG = 'e2ec0f0000000001';
@@ -188,7 +188,7 @@ describe('Node-RED editor (real Node-RED 5.0.7 + Chromium + sandbox)', () => {
 		const placeholders = await rows()
 			.locator('input.red-ui-typedInput-input')
 			.evaluateAll((els) => els.map((el) => el.getAttribute('placeholder')));
-		// Meta's examples of the pt_BR template (test/fixtures/templates/order_confirmation.pt_BR.json).
+		// Meta's examples of the pt_BR template (sandbox/fixtures/templates/order_confirmation.pt_BR.json).
 		expect(placeholders).toEqual([
 			'from msg.payload.variables.header_text_1 (e.g. #A-1042)',
 			'from msg.payload.variables.body_1 (e.g. Ana)',

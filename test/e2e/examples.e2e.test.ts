@@ -5,7 +5,7 @@
  */
 import { runDemo } from '../../examples/demo';
 import type { DemoResult } from '../../examples/demo';
-import { expectDemoJourneysBehaved } from './harness/demo-report';
+import { expectDemoJourneysBehaved } from '../../harness/demo-report';
 
 let demo: DemoResult | undefined;
 

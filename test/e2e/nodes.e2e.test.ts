@@ -16,8 +16,8 @@ import {
 	sandboxCredential,
 	signedWebhookHeaders,
 	statusWebhookBody,
-} from './harness';
-import type { WorkflowJson } from './harness';
+} from '../../harness';
+import type { WorkflowJson } from '../../harness';
 
 const APP_SECRET = 'e2e-app-secret';
 const TOKEN = 'e2e-access-token';

@@ -15,8 +15,8 @@ import {
 	REPO_ROOT,
 	type InstalledPackage,
 	type WorkflowJson,
-} from './harness';
-import { provisionN8n } from './harness/provision';
+} from '../../harness';
+import { provisionN8n } from '../../harness/provision';
 
 function loadWorkflow(file: string): WorkflowJson {
 	return JSON.parse(readFileSync(path.join(__dirname, 'workflows', file), 'utf8')) as WorkflowJson;

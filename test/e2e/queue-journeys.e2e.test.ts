@@ -17,9 +17,9 @@ import {
 	sandboxCredential,
 	signedWebhookHeaders,
 	statusWebhookBody,
-} from './harness';
-import type { WorkflowJson } from './harness';
-import { runCommand } from './harness/process';
+} from '../../harness';
+import type { WorkflowJson } from '../../harness';
+import { runCommand } from '../../harness/process';
 
 const APP_SECRET = 'queue-app-secret';
 const TOKEN = 'queue-access-token';

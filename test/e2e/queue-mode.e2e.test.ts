@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { disposeAll, jsonOf, N8nInstance, type WorkflowJson } from './harness';
-import { runCommand } from './harness/process';
+import { disposeAll, jsonOf, N8nInstance, type WorkflowJson } from '../../harness';
+import { runCommand } from '../../harness/process';
 
 const webhookWorkflow = JSON.parse(
 	readFileSync(path.join(__dirname, 'workflows', 'builtin-webhook-set.json'), 'utf8'),

@@ -11,8 +11,8 @@ import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
 import { createStateStore } from '../../core';
 import { WhatsAppCheckWindow } from '../../nodes/WhatsAppCheckWindow/WhatsAppCheckWindow.node';
-import { runNode } from './n8nHarness';
-import type { Credentials, Params } from './n8nHarness';
+import { runNode } from '../../harness/n8n-context';
+import type { Credentials, Params } from '../../harness/n8n-context';
 
 const PHONE_NUMBER_ID = '106540352242922';
 const OTHER_PHONE_NUMBER_ID = '106540352242923';

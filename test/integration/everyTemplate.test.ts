@@ -1,8 +1,8 @@
-import { allFixtureTemplates, fixtureSendValues } from '../fixtures/templates';
+import { allFixtureTemplates, fixtureSendValues } from '../../sandbox/fixtures/templates';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { runNode } from './n8nHarness';
+import { runNode } from '../../harness/n8n-context';
 
 const TOKEN = 'every-template-token';
 let sandbox: Sandbox;

@@ -2,9 +2,9 @@ import { decodeTracking } from '../../core';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { loadOptionsContext, runNode } from './n8nHarness';
+import { loadOptionsContext, runNode } from '../../harness/n8n-context';
 import { clearPhoneNumberInfoCache } from '../../nodes/shared/senderInfo';
-import type { Params } from './n8nHarness';
+import type { Params } from '../../harness/n8n-context';
 import { searchTemplates } from '../../nodes/WhatsAppSendTemplate/methods/listSearch';
 import { getTemplateVariables } from '../../nodes/WhatsAppSendTemplate/methods/resourceMapping';
 

@@ -15,9 +15,9 @@ import { ALL_EVENT_KINDS, computeSignature, encodeTracking } from '../../core';
 import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node';
 import { createRng } from '../../sandbox/rng';
 import type { Rng } from '../../sandbox/rng';
-import { callWebhook } from './n8nHarness';
+import { callWebhook } from '../../harness/n8n-context';
 import { arriveWith } from '../webhookClock';
-import type { Credentials, Params } from './n8nHarness';
+import type { Credentials, Params } from '../../harness/n8n-context';
 
 const APP_SECRET = 'fuzz-app-secret-0123456789';
 const PHONE_NUMBER_ID = '106540352242922';

@@ -26,8 +26,8 @@ import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAp
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { createRng } from '../../sandbox/rng';
-import { callWebhook, hookContext, runNode } from './n8nHarness';
-import type { Credentials, Params, WebhookCall, WebhookResult } from './n8nHarness';
+import { callWebhook, hookContext, runNode } from '../../harness/n8n-context';
+import type { Credentials, Params, WebhookCall, WebhookResult } from '../../harness/n8n-context';
 import { arriveWith } from '../webhookClock';
 
 const TOKEN = 'sandbox-token-for-webhook-tests-1';

@@ -18,8 +18,15 @@ import { join } from 'node:path';
 import { computeSignature } from '../../core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { ROOT, PACKAGE, ensureBuilt, sleep, startNodeRed, until } from './runtime';
-import type { FlowNode, NodeRedRuntime } from './runtime';
+import {
+	ROOT,
+	PACKAGE,
+	ensureBuilt,
+	sleep,
+	startNodeRed,
+	until,
+} from '../../harness/node-red-runtime';
+import type { FlowNode, NodeRedRuntime } from '../../harness/node-red-runtime';
 
 const TOKEN = 'sandbox-token-for-node-red-runtime';
 const APP_SECRET = 'app-secret-for-node-red-runtime';

@@ -1,6 +1,6 @@
 import { buildTemplateMessage } from '../../core/templates';
 import { startSandbox, type AcceptedMessage, type Sandbox } from '../../sandbox';
-import { allFixtureTemplates, fixtureSendValues } from '../fixtures/templates';
+import { allFixtureTemplates, fixtureSendValues } from '../../sandbox/fixtures/templates';
 import {
 	CUSTOMER,
 	TOKEN,

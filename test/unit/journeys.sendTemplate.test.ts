@@ -10,7 +10,7 @@ import {
 	toSendFailure,
 } from '../../core';
 import type { TemplateContent, TemplateDefinition, TemplateSendPolicy } from '../../core';
-import { fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
+import { fixtureSendValues, fixtureTemplate } from '../../sandbox/fixtures/templates';
 
 const marketing = fixtureTemplate('spring_sale_named');
 const utility = fixtureTemplate('order_confirmation');

@@ -8,7 +8,7 @@ import {
 	MessageValidationError,
 } from '../../core/messages';
 import { buildTemplateMessage } from '../../core/templates';
-import { fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
+import { fixtureSendValues, fixtureTemplate } from '../../sandbox/fixtures/templates';
 
 function issuesOf(fn: () => unknown): string[] {
 	try {

@@ -7,7 +7,11 @@ import {
 	type TemplateDefinition,
 	type TemplateIssue,
 } from '../../core/templates';
-import { allFixtureTemplates, fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
+import {
+	allFixtureTemplates,
+	fixtureSendValues,
+	fixtureTemplate,
+} from '../../sandbox/fixtures/templates';
 
 function valuesFor(def: TemplateDefinition): Record<string, unknown> {
 	const values = fixtureSendValues[`${def.name}/${def.language}`];

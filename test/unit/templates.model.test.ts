@@ -3,8 +3,8 @@ import {
 	templateDefinitionSchema,
 	type TemplateDefinition,
 } from '../../core/templates';
-import { allFixtureTemplates } from '../fixtures/templates';
-import rejected from '../fixtures/templates/flash_sale_rejected.en_US.json';
+import { allFixtureTemplates } from '../../sandbox/fixtures/templates';
+import rejected from '../../sandbox/fixtures/templates/flash_sale_rejected.en_US.json';
 
 const body = { type: 'BODY', text: 'Hi {{1}}', example: { body_text: [['Ana']] } };
 const base = {

@@ -8,7 +8,7 @@ import {
 } from '../../core/templates';
 import { acceptsTemplateObject } from '../../core/templates/plan';
 import { validateTemplateMessageFully } from '../../core/templates/validate';
-import { allFixtureTemplates, fixtureSendValues } from '../fixtures/templates';
+import { allFixtureTemplates, fixtureSendValues } from '../../sandbox/fixtures/templates';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tampering reaches into arbitrary JSON
 type Json = Record<string, any>;

@@ -3,7 +3,7 @@ import {
 	validateTemplateMessage,
 	type TemplateDefinition,
 } from '../../core/templates';
-import { fixtureSendValues, fixtureTemplate } from '../fixtures/templates';
+import { fixtureSendValues, fixtureTemplate } from '../../sandbox/fixtures/templates';
 
 // Tampering reaches into arbitrary depths of Meta's JSON; typing every path would hide what each test changes.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

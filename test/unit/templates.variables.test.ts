@@ -4,7 +4,7 @@ import {
 	TEMPLATE_LIMITS,
 	templateSummary,
 } from '../../core/templates';
-import { allFixtureTemplates, fixtureTemplate } from '../fixtures/templates';
+import { allFixtureTemplates, fixtureTemplate } from '../../sandbox/fixtures/templates';
 
 const keys = (name: string, language?: string) =>
 	extractTemplateVariables(fixtureTemplate(name, language)).map((v) => v.key);

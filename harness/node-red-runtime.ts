@@ -18,7 +18,7 @@ import {
 import net from 'node:net';
 import { join } from 'node:path';
 
-export const ROOT = join(__dirname, '..', '..');
+export const ROOT = join(__dirname, '..');
 export const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 	name: string;
 	'node-red': { nodes: Record<string, string> };

@@ -18,7 +18,7 @@ import type {
 	NodeExecutionHint,
 } from 'n8n-workflow';
 
-import { buildUrl } from '../../core/transport';
+import { buildUrl } from '../core/transport';
 
 export type Params = Record<string, unknown>;
 export type Credentials = Record<string, ICredentialDataDecryptedObject>;

@@ -2,8 +2,8 @@
  * WhatsApp fixtures shared by the e2e tests and `npm run demo`: the sandbox credential, and Meta's status webhook
  * as Meta signs it. One place, so a change in the credential's fields or Meta's payload shape is made once.
  */
-import { computeSignature } from '../../../core';
-import type { Sandbox } from '../../../sandbox';
+import { computeSignature } from '../core';
+import type { Sandbox } from '../sandbox';
 import type { CredentialJson } from './n8n-instance';
 
 export interface SandboxSecrets {
