@@ -60,7 +60,7 @@ export interface NormalizePhoneOptions {
 // Prefixes people paste from Twilio ("whatsapp:+44…"), links ("tel:") and wa.me URLs.
 const PREFIX = /^(?:whatsapp:|tel:|wa:|https?:\/\/(?:api\.)?wa\.me\/)/i;
 // What a human-typed phone number may contain besides digits (incl. Unicode dashes and spaces).
-const ALLOWED = /^[+\d\s().\-\/\u00a0\u2010-\u2015\u2212\u3000]+$/;
+const ALLOWED = /^[+\d\s().\-/\u00a0\u2010-\u2015\u2212\u3000]+$/;
 
 function clean(input: string): string {
 	let text = input.trim().replace(PREFIX, '').trim();
