@@ -285,7 +285,10 @@ describe('sandbox access: what a web page in the developer browser cannot do', (
 			expect(json.status).toBe(200);
 			const fields = orderUpdate() as Record<string, unknown>;
 			const form = new URLSearchParams(
-				Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+				Object.entries(fields).map(([k, v]): [string, string] => [
+					k,
+					typeof v === 'string' ? v : JSON.stringify(v),
+				]),
 			);
 			const formAnswer = await raw(
 				sandbox,
