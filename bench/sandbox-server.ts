@@ -10,7 +10,8 @@
  * The front also answers the three app-level Graph calls the built-in WhatsApp Trigger makes when it is activated
  * (app access token, list / create / delete the app's webhook subscription), which the sandbox does not model:
  * enough for that trigger to activate, nothing more.
- * Prints one JSON line `{"url": …, "tlsPort": …}` when listening; SIGTERM (or the parent going away) stops it.
+ * Prints one JSON line `{"url": …, "tlsPort": …, "controlToken": …}` when listening; SIGTERM (or the parent going
+ * away) stops it.
  */
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -116,7 +117,8 @@ async function main(): Promise<void> {
 							port: sandbox.port,
 							method: req.method,
 							path: req.url,
-							headers: req.headers,
+							// The sandbox answers only Host headers that name it.
+							headers: { ...req.headers, host: `127.0.0.1:${sandbox.port}` },
 							agent,
 						},
 						(answer) => {
@@ -141,7 +143,9 @@ async function main(): Promise<void> {
 		});
 		tlsPort = (front.address() as AddressInfo).port;
 	}
-	process.stdout.write(`${JSON.stringify({ url: sandbox.url, tlsPort })}\n`);
+	process.stdout.write(
+		`${JSON.stringify({ url: sandbox.url, tlsPort, controlToken: sandbox.controlToken })}\n`,
+	);
 	const stop = (): void => {
 		front?.close();
 		front?.closeAllConnections();

@@ -627,11 +627,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 			pairRateMs: 0,
 			statusDelayMs: 200,
 			host: isLoopback(sandboxHost) ? '127.0.0.1' : '0.0.0.0',
+			// n8n names the sandbox by the advertised address; any other Host is refused.
+			allowedHosts: isLoopback(sandboxHost) ? [] : [sandboxHost],
 			port: options.sandboxPort ?? 0,
 		});
 		resources.add('sandbox', () => sandbox.close());
-		// The demo drives the sandbox locally; n8n calls it at the advertised address.
-		const control = `http://127.0.0.1:${sandbox.port}`;
+		// The demo drives the sandbox locally (sandbox.control, with its control token); n8n calls it at the advertised address.
 		const advertised = existing
 			? `http://${sandboxHost.includes(':') && !sandboxHost.startsWith('[') ? `[${sandboxHost}]` : sandboxHost}:${sandbox.port}`
 			: sandbox.url;
@@ -655,15 +656,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 		failureUrl = host.webhookUrl(webhookPathOf(workflows.failure, 'Failed statuses'));
 
 		log('playing customers through the journeys');
-		await post(`${control}/__sandbox/faults`, {
+		await sandbox.control('faults', {
 			recipientFailures: { [CUSTOMERS.eve.waId]: 131026 },
 		});
-		await post(`${control}/__sandbox/inbound`, {
+		await sandbox.control('inbound', {
 			from: CUSTOMERS.ana.waId,
 			name: CUSTOMERS.ana.name,
 			text: 'Hi! Where is my order?',
 		});
-		await post(`${control}/__sandbox/opt-out`, {
+		await sandbox.control('opt-out', {
 			wa_id: CUSTOMERS.dan.waId,
 			name: CUSTOMERS.dan.name,
 		});

@@ -1,6 +1,7 @@
 /**
- * `npm run sandbox -- --port 0 [options]`: runs the sandbox as a process. When it listens it prints
- * exactly one JSON line `{"url":"http://127.0.0.1:<port>"}` on stdout; logs go to stderr.
+ * `npm run sandbox -- --port 0 [options]`: runs the sandbox as a process. When it listens it prints exactly one JSON
+ * line `{"url":"http://127.0.0.1:<port>","token":"…","controlToken":"…"}` on stdout (the Graph access token and the
+ * control API's token, random unless given); logs go to stderr and never carry either token.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,7 +13,9 @@ import type { SandboxOptionsInput } from './options';
 const USAGE = `Usage: npm run sandbox -- [options]
   --port <n>               port to listen on (0 = any free port; default 0)
   --host <addr>            interface (default 127.0.0.1)
-  --token <t>              accepted access token (default sandbox-token)
+  --allowed-host <name>    another name the sandbox is reached at (Host header); repeatable
+  --token <t>              accepted access token (default: random, printed on stdout)
+                           the control token is random too, unless SANDBOX_CONTROL_TOKEN is set
   --app-secret <s>         signs webhooks, checks appsecret_proof (default sandbox-app-secret)
   --callback-url <url>     the app's webhook callback URL
   --phone-number-id <id>   business phone number id
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
 		options: {
 			port: { type: 'string' },
 			host: { type: 'string' },
+			'allowed-host': { type: 'string', multiple: true },
 			token: { type: 'string' },
 			'app-secret': { type: 'string' },
 			'callback-url': { type: 'string' },
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
 	const options: SandboxOptionsInput = {
 		port: numberOption(values, 'port'),
 		host: values.host,
+		allowedHosts: values['allowed-host'],
 		token: values.token,
 		appSecret: values['app-secret'],
 		callbackUrl: values['callback-url'],
@@ -130,7 +135,9 @@ async function main(): Promise<void> {
 	} catch (error) {
 		fail(error instanceof Error ? error.message : String(error));
 	}
-	process.stdout.write(`${JSON.stringify({ url: sandbox.url })}\n`);
+	process.stdout.write(
+		`${JSON.stringify({ url: sandbox.url, token: sandbox.config.token, controlToken: sandbox.controlToken })}\n`,
+	);
 	process.stderr.write(
 		`sandbox: listening on ${sandbox.url} (WABA ${sandbox.config.wabaId}, phone number ${sandbox.config.phoneNumberId}, ${sandbox.state.templates.length} templates, ${sandbox.config.mps || 'unlimited'} mps)\n`,
 	);

@@ -3,14 +3,15 @@ import { z } from 'zod';
 import { templateDefinitionSchema, type TemplateDefinition } from '../core/templates';
 import { normalizePhoneNumber } from '../core/phone';
 import type { SandboxContext } from './context';
-import { parseRequestBody, readBody, sendJson } from './http';
+import { parseJson, readBody, sendJson } from './http';
 import { isFreeEntryPointOpen, isWindowOpen } from './send';
 import { defaultFaults, faultsSchema, type ConversationWindow } from './state';
 import type { WebhookEvent } from './webhooks';
 
 /**
- * The control API under /__sandbox/: no bearer token, JSON in and out. Tests and the demo use it
- * to seed templates, play the customer, inject faults and read what the sandbox saw and sent.
+ * The control API under /__sandbox/: JSON in and out, behind the control token (the server checks it, the Host,
+ * the Origin and the Content-Type before a request gets here). Tests and the demo use it to seed templates, play
+ * the customer, inject faults and read what the sandbox saw and sent.
  */
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -161,10 +162,8 @@ export class ControlApi {
 		const method = req.method ?? 'GET';
 		const route = `${method} ${path.replace(/\/+$/, '')}`;
 		const readJson = async (): Promise<{ ok: true; value: unknown } | { ok: false }> => {
-			const parsed = parseRequestBody(
-				await readBody(req),
-				req.headers['content-type'] ?? 'application/json',
-			);
+			// The server admitted only `application/json` POSTs.
+			const parsed = parseJson((await readBody(req)).toString('utf8'));
 			if (!parsed.ok) {
 				badRequest(res, `Body is not JSON: ${parsed.error}`);
 				return { ok: false };

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { mediaType } from './guard';
 
 /** Largest request body the sandbox reads (Meta's media upload ceiling is 100 MB for documents; tests need far less). */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -48,20 +49,34 @@ export function sendText(
 	res.end(text);
 }
 
-/** JSON body, or form-encoded body (Graph accepts both), as a plain object. */
+/**
+ * A Graph POST body as a plain object: JSON or form-encoded, as Graph accepts both. Any other body (text/plain, no
+ * Content-Type) is ignored like Graph ignores it — the request then lacks its parameters ("(#100) The parameter
+ * recipient is required" for a JSON body sent without `Content-Type: application/json`, masnun/fb-bot#2) — so a
+ * cross-site `text/plain` POST, which browsers send without a CORS preflight, cannot pass for a JSON one.
+ */
 export function parseRequestBody(
 	raw: Buffer,
 	contentType: string | undefined,
 ): { ok: true; value: unknown } | { ok: false; error: string } {
+	const type = mediaType(contentType);
 	if (raw.length === 0) return { ok: true, value: {} };
 	const text = raw.toString('utf8');
-	if (contentType?.includes('application/x-www-form-urlencoded')) {
+	if (type === 'application/x-www-form-urlencoded') {
 		const out: Record<string, unknown> = {};
 		for (const [key, value] of new URLSearchParams(text)) {
 			out[key] = tryJson(value);
 		}
 		return { ok: true, value: out };
 	}
+	if (type !== 'application/json') return { ok: true, value: {} };
+	return parseJson(text);
+}
+
+export function parseJson(
+	text: string,
+): { ok: true; value: unknown } | { ok: false; error: string } {
+	if (text.length === 0) return { ok: true, value: {} };
 	try {
 		return { ok: true, value: JSON.parse(text) as unknown };
 	} catch (error) {

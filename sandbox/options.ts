@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { templateDefinitionSchema, type TemplateDefinition } from '../core/templates';
 
@@ -21,11 +22,33 @@ export type SandboxPhoneNumber = z.output<typeof phoneNumberSchema>;
 
 const nonNegativeInt = z.number().int().nonnegative();
 
+/** 192 random bits, URL-safe: fits a header, a query string and a JSON line. */
+function randomToken(): string {
+	return randomBytes(24).toString('base64url');
+}
+
 export const sandboxOptionsSchema = z.object({
 	port: nonNegativeInt.max(65535).default(0),
+	/** Interface to listen on; loopback unless the caller decides otherwise. */
 	host: z.string().default('127.0.0.1'),
-	/** Access token the API accepts as `Authorization: Bearer <token>`. */
-	token: z.string().min(1).default('sandbox-token'),
+	/**
+	 * More names requests may carry in their Host header, besides 127.0.0.1, localhost, [::1] and `host`: the address
+	 * another machine or a container reaches the sandbox at. Any other Host is refused (DNS-rebinding defence).
+	 */
+	allowedHosts: z.array(z.string().min(1)).default([]),
+	/**
+	 * Access token the Graph API accepts (`Authorization: Bearer <token>` or `?access_token=`). Random per run unless
+	 * given: a constant would let any web page the developer opens call the sandbox with it.
+	 */
+	token: z.string().min(1).default(randomToken),
+	/**
+	 * Token every /__sandbox/ request must carry as `Authorization: Bearer <controlToken>`. Random per run unless
+	 * given here or in the environment (SANDBOX_CONTROL_TOKEN).
+	 */
+	controlToken: z
+		.string()
+		.min(1)
+		.default(() => process.env.SANDBOX_CONTROL_TOKEN || randomToken()),
 	/** App secret: signs webhooks (X-Hub-Signature-256) and checks `appsecret_proof`. */
 	appSecret: z.string().min(1).default('sandbox-app-secret'),
 	/** The app's default callback URL (webhook overrides are looked up before it). */

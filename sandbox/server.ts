@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { allFixtureTemplates } from './fixtures/templates';
@@ -23,6 +23,15 @@ import {
 	updatePhoneNumber,
 	uploadMedia,
 } from './graph';
+import {
+	allowedHostnames,
+	bearerFromHeader,
+	mediaType,
+	namesSandbox,
+	safeEqual,
+	sameOriginOrNone,
+	urlHostname,
+} from './guard';
 import { BodyTooLargeError, parseRequestBody, readBody, sendJson } from './http';
 import { parseSandboxOptions, type SandboxConfig, type SandboxOptionsInput } from './options';
 import { createRng } from './rng';
@@ -35,7 +44,15 @@ export interface Sandbox {
 	/** `http://127.0.0.1:<port>`: use it as the credential's base URL (paths are `/{version}/...`). */
 	url: string;
 	port: number;
+	/** `config.token` is the Graph access token, `config.controlToken` the control API's. */
 	config: SandboxConfig;
+	/** The token every /__sandbox/ request carries as `Authorization: Bearer <controlToken>`. */
+	controlToken: string;
+	/**
+	 * Calls the control API with the control token: GET `/__sandbox/<path>` without a body, POST it as JSON with one.
+	 * Resolves to the JSON answer; rejects on any HTTP error, naming the route and the answer.
+	 */
+	control<T = unknown>(path: string, body?: unknown): Promise<T>;
 	/** Live in-memory state (messages, windows, webhook attempts, requests, faults). */
 	state: SandboxState;
 	/** Resolves once every scheduled status and webhook delivery (including retries) is done. */
@@ -45,19 +62,24 @@ export interface Sandbox {
 	close(): Promise<void>;
 }
 
-function safeEqual(a: string, b: string): boolean {
-	const ab = Buffer.from(a);
-	const bb = Buffer.from(b);
-	return ab.length === bb.length && timingSafeEqual(ab, bb);
+/** Graph takes the access token as a bearer header or as the `access_token` query parameter. */
+function bearerToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
+	return bearerFromHeader(req) ?? query.get('access_token') ?? undefined;
 }
 
-function bearerToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
-	const header = req.headers.authorization;
-	if (typeof header === 'string') {
-		const match = header.match(/^Bearer\s+(.+)$/i);
-		if (match) return match[1].trim();
-	}
-	return query.get('access_token') ?? undefined;
+/** A body follows the headers (a bodyless POST such as /__sandbox/reset needs no Content-Type). */
+function hasBody(req: IncomingMessage): boolean {
+	const length = req.headers['content-length'];
+	return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function refuse(res: ServerResponse, status: number, message: string): void {
+	sendJson(
+		res,
+		status,
+		{ error: { message } },
+		status === 401 ? { 'www-authenticate': 'Bearer realm="sandbox control API"' } : {},
+	);
 }
 
 /** Starts a sandbox on `options.port` (0 = any free port) and resolves once it listens. */
@@ -278,13 +300,56 @@ export async function startSandbox(options: SandboxOptionsInput = {}): Promise<S
 		return answer(unknownObject(ctx, method, id));
 	}
 
+	let hostnames = new Set<string>();
+	let port = 0;
+	/** Control requests: from no other origin, with the control token, JSON bodies only. */
+	function admitControl(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+		if (!sameOriginOrNone(req.headers.origin, hostnames, port)) {
+			refuse(res, 403, 'The control API answers no web page from another origin.');
+			return false;
+		}
+		const token = bearerFromHeader(req);
+		// Meta's media URLs take the access token; so do the sandbox's (GET /{media-id} answers them).
+		const mediaDownload = req.method === 'GET' && /^\/__sandbox\/media\/\d+$/.test(path);
+		if (
+			token === undefined ||
+			!(safeEqual(token, config.controlToken) || (mediaDownload && safeEqual(token, config.token)))
+		) {
+			refuse(
+				res,
+				401,
+				`${token === undefined ? 'Missing' : 'Wrong'} control token: send "Authorization: Bearer <controlToken>" (startSandbox() returns it; npm run sandbox prints it; SANDBOX_CONTROL_TOKEN sets it).`,
+			);
+			return false;
+		}
+		if (hasBody(req) && mediaType(req.headers['content-type']) !== 'application/json') {
+			refuse(
+				res,
+				415,
+				'Control requests with a body must be sent as Content-Type: application/json.',
+			);
+			return false;
+		}
+		return true;
+	}
+
 	const server = http.createServer((req, res) => {
 		const url = new URL(req.url ?? '/', 'http://sandbox.local');
 		const path = url.pathname;
-		const handler =
-			path === '/__sandbox' || path.startsWith('/__sandbox/')
-				? control.handle(req, res, path, url.searchParams)
-				: graph(req, res, path, url.searchParams);
+		const isControl = path === '/__sandbox' || path.startsWith('/__sandbox/');
+		// A page on a rebound DNS name reaches 127.0.0.1 with its own name as Host: only the sandbox's names pass.
+		if (!namesSandbox(req.headers.host, hostnames, port)) {
+			refuse(
+				res,
+				403,
+				`The Host header must name this sandbox (${[...hostnames].join(', ')} on port ${port}); add another name with the allowedHosts option (--allowed-host).`,
+			);
+			return;
+		}
+		if (isControl && !admitControl(req, res, path)) return;
+		const handler = isControl
+			? control.handle(req, res, path, url.searchParams)
+			: graph(req, res, path, url.searchParams);
 		handler.catch((error: unknown) => {
 			if (res.headersSent) {
 				res.destroy();
@@ -321,15 +386,40 @@ export async function startSandbox(options: SandboxOptionsInput = {}): Promise<S
 			resolve();
 		});
 	});
-	const port = (server.address() as AddressInfo).port;
-	const url = `http://${config.host}:${port}`;
+	port = (server.address() as AddressInfo).port;
+	hostnames = allowedHostnames(config.host, config.allowedHosts);
+	// Listening on every interface: this machine still reaches it on loopback.
+	const reachable = hostnames.has(urlHostname(config.host))
+		? urlHostname(config.host)
+		: '127.0.0.1';
+	const url = `http://${reachable}:${port}`;
 	ctx.baseUrl = url;
+
+	const callControl = async <T>(route: string, body?: unknown): Promise<T> => {
+		const response = await fetch(
+			`${url}/__sandbox${route ? `/${route.replace(/^\/+/, '')}` : ''}`,
+			{
+				method: body === undefined ? 'GET' : 'POST',
+				headers: {
+					authorization: `Bearer ${config.controlToken}`,
+					...(body === undefined ? {} : { 'content-type': 'application/json' }),
+				},
+				body: body === undefined ? undefined : JSON.stringify(body),
+			},
+		);
+		const text = await response.text();
+		if (!response.ok)
+			throw new Error(`sandbox control ${route}: HTTP ${response.status} ${text.slice(0, 500)}`);
+		return (text ? JSON.parse(text) : {}) as T;
+	};
 
 	let closing: Promise<void> | undefined;
 	return {
 		url,
 		port,
 		config,
+		controlToken: config.controlToken,
+		control: callControl,
 		state,
 		idle: () => tracker.idle(),
 		reset,

@@ -8,6 +8,8 @@ import { REPO_ROOT } from './results';
 export interface SandboxProcess {
 	url: string;
 	tlsPort?: number;
+	/** Every /__sandbox/ request carries it; `control` does. */
+	controlToken: string;
 	pid: number;
 	control<T = unknown>(route: string, body?: unknown): Promise<T>;
 	stop(): Promise<void>;
@@ -71,18 +73,22 @@ export async function startSandboxProcess(options: SandboxProcessOptions): Promi
 			reject(new Error(`sandbox exited (${code}) before listening: ${stderr.trim().slice(-800)}`)),
 		);
 	});
-	const { url, tlsPort } = JSON.parse(first) as { url: string; tlsPort?: number };
+	const { url, tlsPort, controlToken } = JSON.parse(first) as {
+		url: string;
+		tlsPort?: number;
+		controlToken: string;
+	};
 	const control = async <T>(route: string, body?: unknown): Promise<T> => {
 		const response = await fetch(`${url}/__sandbox${route ? `/${route}` : ''}`, {
 			method: body === undefined ? 'GET' : 'POST',
-			headers: { 'content-type': 'application/json' },
+			headers: { 'content-type': 'application/json', authorization: `Bearer ${controlToken}` },
 			body: body === undefined ? undefined : JSON.stringify(body),
 		});
 		if (!response.ok)
 			throw new Error(`sandbox control ${route}: HTTP ${response.status} ${await response.text()}`);
 		return (await response.json()) as T;
 	};
-	return { url, tlsPort, pid, control, stop };
+	return { url, tlsPort, controlToken, pid, control, stop };
 }
 
 export interface SandboxMessage {

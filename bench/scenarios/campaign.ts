@@ -40,9 +40,13 @@ const IDEAL_S = RECIPIENTS / MPS;
 const TOKEN = 'bench-sandbox-token';
 
 /** GET over https trusting only `ca`: proves the hosts entry, the certificate and the TLS listener before n8n starts. */
-function httpsGetJson(url: string, ca: Buffer): Promise<{ wabaId?: string }> {
+function httpsGetJson(
+	url: string,
+	ca: Buffer,
+	headers: Record<string, string>,
+): Promise<{ wabaId?: string }> {
 	return new Promise((resolve, reject) => {
-		const req = https.get(url, { ca, timeout: 10_000 }, (res) => {
+		const req = https.get(url, { ca, headers, timeout: 10_000 }, (res) => {
 			let text = '';
 			res.setEncoding('utf8').on('data', (c: string) => (text += c));
 			res.on('end', () => {
@@ -186,7 +190,9 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		// Before any request to graph.facebook.com: it must be this machine.
 		const addresses = await assertResolvesToLoopback();
 		ctx.log(`${GRAPH_HOST} resolves to ${addresses.join(', ')} (loopback): routing to the sandbox`);
-		const probe = await httpsGetJson(`https://${GRAPH_HOST}/__sandbox`, readFileSync(ca.caFile));
+		const probe = await httpsGetJson(`https://${GRAPH_HOST}/__sandbox`, readFileSync(ca.caFile), {
+			authorization: `Bearer ${sandbox.controlToken}`,
+		});
 		if (probe.wabaId !== WABA_ID)
 			throw new Error(
 				`https://${GRAPH_HOST}/__sandbox did not answer as the sandbox: ${JSON.stringify(probe).slice(0, 200)}`,

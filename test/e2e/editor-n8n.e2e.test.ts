@@ -170,7 +170,10 @@ beforeAll(async () => {
 	const { token, appSecret } = sandbox.config;
 	const added = await fetch(`${sandbox.url}/__sandbox/templates`, {
 		method: 'POST',
-		headers: { 'content-type': 'application/json' },
+		headers: {
+			'content-type': 'application/json',
+			authorization: `Bearer ${sandbox.controlToken}`,
+		},
 		body: JSON.stringify(EXTRA_TEMPLATES),
 	});
 	if (!added.ok)

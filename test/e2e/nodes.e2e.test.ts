@@ -195,7 +195,7 @@ describe('WhatsApp Send Template in real n8n', () => {
 					(i) => typeof i.messageId === 'string' && String(i.messageId).startsWith('wamid.'),
 				),
 			).toBe(true);
-			const messages = (await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as {
+			const messages = (await sandbox.control('messages')) as {
 				data: Array<{ to: string }>;
 			};
 			expect(messages.data).toHaveLength(BATCH);
@@ -203,9 +203,7 @@ describe('WhatsApp Send Template in real n8n', () => {
 			// Pacing held: unpaced, about a third of such a batch is refused (n8n's own node: 633 of 2,000 in bench:campaign).
 			// Paced, we saw 0 on a quiet box and up to 9 of 500 with a benchmark running beside it (arrivals bunch when the
 			// 2 cores are starved); allow 5 %. Each refused send was retried and accepted once (checked above).
-			const throttled = (await (
-				await fetch(`${sandbox.url}/__sandbox/requests?code=130429`)
-			).json()) as { data: unknown[] };
+			const throttled = (await sandbox.control('requests?code=130429')) as { data: unknown[] };
 			expect(throttled.data.length).toBeLessThanOrEqual(Math.floor(0.05 * BATCH));
 		},
 		15 * 60_000,

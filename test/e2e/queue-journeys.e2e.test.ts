@@ -192,7 +192,7 @@ afterAll(async () => {
 describe('journeys in n8n queue mode with the Redis store', () => {
 	it('a customer message taken by the trigger on main opens the window the check node on a worker reads; one dated 25 h back does not', async () => {
 		const before = await n8n.lastExecutionId();
-		await postJson(`${sandbox.url}/__sandbox/inbound`, { from: '447911123456', text: 'hello' });
+		await sandbox.control('inbound', { from: '447911123456', text: 'hello' });
 		await n8n.waitForExecution({ workflowId: ids.trigger, afterId: before, timeoutMs: 120_000 });
 
 		// Ask the check workflow (run by a worker) about a customer who wrote and one who never did.
@@ -227,7 +227,7 @@ describe('journeys in n8n queue mode with the Redis store', () => {
 
 		// A customer whose last message the sandbox dates 25 hours back: the trigger records it, the window is closed.
 		const beforeOld = await n8n.lastExecutionId();
-		await postJson(`${sandbox.url}/__sandbox/inbound`, {
+		await sandbox.control('inbound', {
 			from: '447911123498',
 			text: 'old news',
 			timestamp: Math.floor(Date.now() / 1000) - 25 * 3600,
@@ -271,7 +271,7 @@ describe('journeys in n8n queue mode with the Redis store', () => {
 		]);
 		const seconds = (Date.now() - started) / 1000;
 		expect(answers.map((a) => a.status)).toEqual([200, 200]);
-		const messages = (await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as {
+		const messages = (await sandbox.control('messages')) as {
 			data: Array<{ to: string }>;
 		};
 		const batch = messages.data.filter((m) => m.to.startsWith('+4479112'));
@@ -280,9 +280,7 @@ describe('journeys in n8n queue mode with the Redis store', () => {
 		// Shared through Redis, the two workers pace as one: without it each would send at MPS and about half the sends
 		// would be refused. On a 2-core box shared with n8n, two workers and this test, arrivals can still bunch for a
 		// moment (seen 0-1 of 240); allow at most 5 % refused (each then retried and accepted once, checked above).
-		const throttled = (await (
-			await fetch(`${sandbox.url}/__sandbox/requests?code=130429`)
-		).json()) as { data: unknown[] };
+		const throttled = (await sandbox.control('requests?code=130429')) as { data: unknown[] };
 		expect(throttled.data.length).toBeLessThanOrEqual(Math.floor(0.05 * 2 * PER_EXECUTION));
 		// Together they cannot have been faster than the shared limit allows.
 		expect(seconds).toBeGreaterThanOrEqual((2 * PER_EXECUTION) / MPS - 1);

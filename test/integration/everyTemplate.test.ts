@@ -75,7 +75,7 @@ describe('every kind of template Meta supports, sent through the node and accept
 		});
 		expect(output[0]).toHaveLength(2);
 		expect(http.filter((h) => h.url.endsWith('/media'))).toHaveLength(1);
-		const messages = (await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as {
+		const messages = (await sandbox.control('messages')) as {
 			data: Array<{
 				request: {
 					template: {

@@ -37,7 +37,10 @@ async function control<T = { data: Array<Record<string, unknown>> }>(
 ): Promise<T> {
 	const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
 		method: body === undefined ? 'GET' : 'POST',
-		headers: { 'Content-Type': 'application/json' },
+		headers: {
+			'Content-Type': 'application/json',
+			Authorization: `Bearer ${sandbox.controlToken}`,
+		},
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
 	return (await response.json()) as T;
@@ -437,11 +440,7 @@ describe('WhatsApp Send Template against the sandbox', () => {
 			await expect(runNode(node, { parameters: params, credentials: creds })).rejects.toThrow(
 				/131047[\s\S]*template/i,
 			);
-			await fetch(`${strict.url}/__sandbox/inbound`, {
-				method: 'POST',
-				headers: { 'Content-Type': 'application/json' },
-				body: JSON.stringify({ from: '447911123499', text: 'hi' }),
-			});
+			await strict.control('inbound', { from: '447911123499', text: 'hi' });
 			const { output } = await runNode(node, { parameters: params, credentials: creds });
 			expect(output[0][0].json.messageId).toBeDefined();
 		} finally {

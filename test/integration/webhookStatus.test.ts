@@ -238,7 +238,10 @@ async function control<T = Record<string, unknown>>(
 	try {
 		const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
 			method: body === undefined ? 'GET' : 'POST',
-			headers: { 'Content-Type': 'application/json' },
+			headers: {
+				'Content-Type': 'application/json',
+				Authorization: `Bearer ${sandbox.controlToken}`,
+			},
 			body: body === undefined ? undefined : JSON.stringify(body),
 		});
 		return { status: response.status, json: (await response.json()) as T };

@@ -224,7 +224,10 @@ export async function control<T = { data: Array<Record<string, unknown>> }>(
 ): Promise<T> {
 	const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
 		method: body === undefined ? 'GET' : 'POST',
-		headers: { 'Content-Type': 'application/json' },
+		headers: {
+			'Content-Type': 'application/json',
+			Authorization: `Bearer ${sandbox.controlToken}`,
+		},
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
 	return (await response.json()) as T;

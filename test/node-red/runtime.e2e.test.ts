@@ -258,7 +258,7 @@ describe('the package in a real Node-RED runtime', () => {
 	});
 
 	it('answers 401 to a forged delivery and emits a redelivered one only once', async () => {
-		const { data } = (await (await fetch(`${sandbox.url}/__sandbox/webhooks`)).json()) as {
+		const { data } = (await sandbox.control('webhooks')) as {
 			data: Array<{ body: string; signature: string; statusCode: number }>;
 		};
 		const delivered = data.find((attempt) => attempt.statusCode === 200);
@@ -285,9 +285,7 @@ describe('the package in a real Node-RED runtime', () => {
 	});
 
 	it('answers a bad order 422 with what to fix, and sends nothing', async () => {
-		const before = (
-			(await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as { data: unknown[] }
-		).data.length;
+		const before = ((await sandbox.control('messages')) as { data: unknown[] }).data.length;
 		const refused = await postJson('/orders/confirm', {
 			phone: '+44 7911 123456',
 			customer: { firstName: 'Ana' },
@@ -295,9 +293,7 @@ describe('the package in a real Node-RED runtime', () => {
 		});
 		expect(refused.status).toBe(422);
 		expect(String(refused.body.error)).toMatch(/order_confirmation[\s\S]*(body_3|\{\{3\}\})/);
-		const after = (
-			(await (await fetch(`${sandbox.url}/__sandbox/messages`)).json()) as { data: unknown[] }
-		).data.length;
+		const after = ((await sandbox.control('messages')) as { data: unknown[] }).data.length;
 		expect(after).toBe(before);
 	});
 
@@ -306,7 +302,10 @@ describe('the package in a real Node-RED runtime', () => {
 		expect((await postJson('/customers/window', { phone })).body.channel).toBe('template');
 		const inbound = await fetch(`${sandbox.url}/__sandbox/inbound`, {
 			method: 'POST',
-			headers: { 'Content-Type': 'application/json' },
+			headers: {
+				'Content-Type': 'application/json',
+				Authorization: `Bearer ${sandbox.controlToken}`,
+			},
 			body: JSON.stringify({ from: phone, text: 'Hi, is my order on its way?' }),
 		});
 		expect(inbound.status).toBe(200);
@@ -330,7 +329,10 @@ describe('the package in a real Node-RED runtime', () => {
 		expect(String(closed.body.error)).toMatch(/template/);
 		const inbound = await fetch(`${sandbox.url}/__sandbox/inbound`, {
 			method: 'POST',
-			headers: { 'Content-Type': 'application/json' },
+			headers: {
+				'Content-Type': 'application/json',
+				Authorization: `Bearer ${sandbox.controlToken}`,
+			},
 			body: JSON.stringify({ from: phone, text: 'Where is my parcel?' }),
 		});
 		expect(inbound.status).toBe(200);
@@ -346,9 +348,9 @@ describe('the package in a real Node-RED runtime', () => {
 		});
 		const messageId = String(sent.body.messageId);
 		expect(messageId).toMatch(/^wamid\./);
-		const { data } = (await (
-			await fetch(`${sandbox.url}/__sandbox/messages?to=351912345678`)
-		).json()) as { data: Array<{ id: string; request: Record<string, unknown> }> };
+		const { data } = (await sandbox.control('messages?to=351912345678')) as {
+			data: Array<{ id: string; request: Record<string, unknown> }>;
+		};
 		expect(data).toHaveLength(1);
 		expect(data[0].id).toBe(messageId);
 		expect(data[0].request).toMatchObject({
@@ -469,9 +471,9 @@ describe('the package in a real Node-RED runtime', () => {
 			return mine.length >= 3 ? mine : undefined;
 		});
 		expect(statuses.map((e) => e.status)).toEqual(['sent', 'delivered', 'read']);
-		const { data } = (await (
-			await fetch(`${sandbox.url}/__sandbox/webhooks?url=${encodeURIComponent(hookUrl)}`)
-		).json()) as { data: Array<{ statusCode: number }> };
+		const { data } = (await sandbox.control(`webhooks?url=${encodeURIComponent(hookUrl)}`)) as {
+			data: Array<{ statusCode: number }>;
+		};
 		expect(data.length).toBeGreaterThan(0);
 		expect(data.every((attempt) => attempt.statusCode === 200)).toBe(true);
 

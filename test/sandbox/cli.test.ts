@@ -7,13 +7,17 @@ import { createInterface } from 'node:readline';
 const ROOT = resolve(__dirname, '../..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 
-function runCli(args: string[]): {
+function runCli(
+	args: string[],
+	env: Record<string, string> = {},
+): {
 	child: ChildProcess;
 	firstLine: Promise<string>;
 	stderr: () => string;
 } {
 	const child = spawn(NODE, ['-r', 'ts-node/register/transpile-only', 'sandbox/cli.ts', ...args], {
 		cwd: ROOT,
+		env: { ...process.env, ...env },
 		stdio: ['ignore', 'pipe', 'pipe'],
 	});
 	let stderr = '';
@@ -65,15 +69,63 @@ describe('sandbox CLI', () => {
 		]);
 		try {
 			const line = await firstLine;
-			const parsed = JSON.parse(line) as { url: string };
-			expect(Object.keys(parsed)).toEqual(['url']);
+			const parsed = JSON.parse(line) as { url: string; token: string; controlToken: string };
+			expect(Object.keys(parsed)).toEqual(['url', 'token', 'controlToken']);
 			expect(parsed.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+			expect(parsed.token).toBe('cli-token');
 			const res = await fetch(`${parsed.url}/v25.0/555000111/message_templates`, {
 				headers: { authorization: 'Bearer cli-token' },
 			});
 			expect(res.status).toBe(200);
 			const body = (await res.json()) as { data: Array<{ name: string }> };
 			expect(body.data.map((t) => t.name)).toEqual(['cli_only']);
+		} finally {
+			await stop(child);
+		}
+	});
+
+	it('prints a random access token and control token, keeps both out of its log, and the control API takes only the printed one', async () => {
+		const { child, firstLine, stderr } = runCli(['--port', '0'], { SANDBOX_CONTROL_TOKEN: '' });
+		try {
+			const { url, token, controlToken } = JSON.parse(await firstLine) as {
+				url: string;
+				token: string;
+				controlToken: string;
+			};
+			expect(token).toMatch(/^[\w-]{32}$/);
+			expect(controlToken).toMatch(/^[\w-]{32}$/);
+			expect(token).not.toBe(controlToken);
+			expect((await fetch(`${url}/__sandbox`)).status).toBe(401);
+			const summary = await fetch(`${url}/__sandbox`, {
+				headers: { authorization: `Bearer ${controlToken}` },
+			});
+			expect(summary.status).toBe(200);
+			const phone = await fetch(`${url}/v25.0/106540352242922`, {
+				headers: { authorization: `Bearer ${token}` },
+			});
+			expect(phone.status).toBe(200);
+			expect(stderr()).toContain('listening on');
+			expect(stderr()).not.toContain(token);
+			expect(stderr()).not.toContain(controlToken);
+		} finally {
+			await stop(child);
+		}
+	});
+
+	it('takes the control token from SANDBOX_CONTROL_TOKEN', async () => {
+		const { child, firstLine } = runCli(['--port', '0'], {
+			SANDBOX_CONTROL_TOKEN: 'control-token-from-env-123',
+		});
+		try {
+			const { url, controlToken } = JSON.parse(await firstLine) as {
+				url: string;
+				controlToken: string;
+			};
+			expect(controlToken).toBe('control-token-from-env-123');
+			const summary = await fetch(`${url}/__sandbox`, {
+				headers: { authorization: 'Bearer control-token-from-env-123' },
+			});
+			expect(summary.status).toBe(200);
 		} finally {
 			await stop(child);
 		}

@@ -155,8 +155,12 @@ describe('sandbox Graph API: auth, paths and nodes', () => {
 				file_size: 'fake-png-bytes'.length,
 			}),
 		);
-		const download = await fetch(bodyAs<{ url: string }>(info).url);
+		// Like Meta's media URLs, it takes the access token.
+		const download = await fetch(bodyAs<{ url: string }>(info).url, {
+			headers: { authorization: `Bearer ${TOKEN}` },
+		});
 		expect(Buffer.from(await download.arrayBuffer()).toString()).toBe('fake-png-bytes');
+		expect((await fetch(bodyAs<{ url: string }>(info).url)).status).toBe(401);
 
 		expect((await api(sandbox, 'DELETE', `/${id}`)).body).toEqual({ success: true });
 		expect(errorOf(await api(sandbox, 'GET', `/${id}`)).error_subcode).toBe(33);

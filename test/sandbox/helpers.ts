@@ -241,7 +241,7 @@ export function control(
 	path: string,
 	body?: unknown,
 ): Promise<ApiResponse> {
-	return api(sandbox, method, `/__sandbox/${path}`, body, { token: null });
+	return api(sandbox, method, `/__sandbox/${path}`, body, { token: sandbox.controlToken });
 }
 
 export interface ReceivedWebhook {
