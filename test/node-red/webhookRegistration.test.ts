@@ -25,6 +25,7 @@ import {
 	sleep,
 } from './harness';
 import type { FlowNode } from './harness';
+import { until } from '../../harness/node-red-runtime';
 
 const PATH = '/wa/auto';
 
@@ -128,20 +129,6 @@ async function overrideWrites(): Promise<number> {
 		`requests?path=${PHONE_NUMBER_ID}`,
 	);
 	return data.filter((r) => r.method === 'POST' && r.path.endsWith(`/${PHONE_NUMBER_ID}`)).length;
-}
-
-async function until<T>(
-	what: string,
-	probe: () => Promise<T | undefined>,
-	timeoutMs = 8000,
-): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const value = await probe();
-		if (value !== undefined) return value;
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-		await sleep(50);
-	}
 }
 
 beforeAll(async () => {
