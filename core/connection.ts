@@ -84,6 +84,17 @@ function templateCacheKey(where: GraphLocation, configuredIn: string): string {
 }
 
 /**
+ * Where send slots are reserved: in the process, or in the Redis store so several instances (n8n queue-mode workers,
+ * Node-RED instances) share one number's throughput budget.
+ */
+export async function sendSlots(
+	backend: StoreSettings['backend'] | undefined,
+	openStore: () => Promise<JourneyStateStore>,
+): Promise<SlotReserver> {
+	return backend === 'redis' ? openStore() : processSlotStore();
+}
+
+/**
  * The store settings' identity: a digest of every field that locates or authenticates the store (password and TLS
  * included), so settings with another password never reuse a connection the right password opened.
  */
@@ -159,9 +170,9 @@ export class CloudApiConnection {
 		return this.opened.get('store', () => openStore(settings));
 	}
 
-	/** Where send slots are reserved: the process, or Redis so several instances share one number's budget. */
-	async slots(): Promise<SlotReserver> {
-		return this.config.store?.backend === 'redis' ? this.store() : processSlotStore();
+	/** Where send slots are reserved (see sendSlots). */
+	slots(): Promise<SlotReserver> {
+		return sendSlots(this.config.store?.backend, () => this.store());
 	}
 
 	listTemplates(client: CloudApiClient, refresh = false): Promise<TemplateDefinition[]> {

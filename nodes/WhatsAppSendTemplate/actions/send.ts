@@ -14,9 +14,9 @@ import {
 	normalizePhoneNumber,
 	pacingOf,
 	prepareSend,
-	processSlotStore,
 	retryPolicyOf,
 	sendBatch,
+	sendSlots,
 	toDryRunResult,
 	toSendFailure,
 	toSendResult,
@@ -30,7 +30,6 @@ import type {
 	Recipient,
 	SendContent,
 	SendOutcome,
-	SlotReserver,
 } from '../../../core';
 import { getStateStore } from '../../shared/store';
 import { createClient } from '../../shared/transport';
@@ -172,9 +171,8 @@ export async function sendItems(
 		const pacing = pacingOf(options);
 		let pacer: SendPacer | undefined;
 		if (pacing) {
-			// Queue mode: workers share the number's throughput budget through the Redis store.
-			const redis = (ctx.getNodeParameter('stateStore', 0, 'embedded') as string) === 'redis';
-			const slots: SlotReserver = redis ? await run.store() : processSlotStore();
+			const backend = ctx.getNodeParameter('stateStore', 0, 'embedded') as 'embedded' | 'redis';
+			const slots = await sendSlots(backend, run.store);
 			pacer = new SendPacer(credential.phoneNumberId, { ...pacing, slots });
 		}
 		const outcomes = await sendBatch(prepared, { client, pacer, concurrency: options.concurrency });
