@@ -204,7 +204,8 @@ async function messageFor(
 				throw new Error(
 					`Media is empty: give a link or media ID, or the Binary Property holding the ${type}`,
 				);
-			const caption = type === 'audio' ? '' : param<string>('caption', itemIndex, '');
+			// Core drops a caption where Meta takes none (audio).
+			const caption = param<string>('caption', itemIndex, '');
 			return sessionMessageFromFields({ type, media: { ...ref, ...(caption ? { caption } : {}) } });
 		}
 		case 'buttons':
