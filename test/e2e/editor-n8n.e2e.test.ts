@@ -168,18 +168,8 @@ beforeAll(async () => {
 	requireChromium();
 	sandbox = await startSandbox();
 	const { token, appSecret } = sandbox.config;
-	const added = await fetch(`${sandbox.url}/__sandbox/templates`, {
-		method: 'POST',
-		headers: {
-			'content-type': 'application/json',
-			authorization: `Bearer ${sandbox.controlToken}`,
-		},
-		body: JSON.stringify(EXTRA_TEMPLATES),
-	});
-	if (!added.ok)
-		throw new Error(
-			`sandbox refused the extra templates: HTTP ${added.status} ${await added.text()}`,
-		);
+	// Throws with the sandbox's answer if it refuses them.
+	await sandbox.control('templates', EXTRA_TEMPLATES);
 	registry = await listSandboxTemplates(sandbox, token);
 
 	n8n = await N8nInstance.create({ label: 'editor' });

@@ -31,19 +31,11 @@ function credentials(extra: Record<string, unknown> = {}) {
 	};
 }
 
-async function control<T = { data: Array<Record<string, unknown>> }>(
+function control<T = { data: Array<Record<string, unknown>> }>(
 	path: string,
 	body?: unknown,
 ): Promise<T> {
-	const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
-		method: body === undefined ? 'GET' : 'POST',
-		headers: {
-			'Content-Type': 'application/json',
-			Authorization: `Bearer ${sandbox.controlToken}`,
-		},
-		body: body === undefined ? undefined : JSON.stringify(body),
-	});
-	return (await response.json()) as T;
+	return sandbox.control<T>(path, body);
 }
 
 const orderTemplate = (recipient: string, extra: Params = {}): Params => ({

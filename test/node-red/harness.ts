@@ -217,20 +217,12 @@ export class NodeHttpServer {
 	}
 }
 
-export async function control<T = { data: Array<Record<string, unknown>> }>(
+export function control<T = { data: Array<Record<string, unknown>> }>(
 	sandbox: Sandbox,
 	path: string,
 	body?: unknown,
 ): Promise<T> {
-	const response = await fetch(`${sandbox.url}/__sandbox/${path}`, {
-		method: body === undefined ? 'GET' : 'POST',
-		headers: {
-			'Content-Type': 'application/json',
-			Authorization: `Bearer ${sandbox.controlToken}`,
-		},
-		body: body === undefined ? undefined : JSON.stringify(body),
-	});
-	return (await response.json()) as T;
+	return sandbox.control<T>(path, body);
 }
 
 export const sleep = (ms: number): Promise<void> =>
