@@ -430,6 +430,21 @@ export class N8nInstance {
 	}
 
 	/**
+	 * Starts `n8n execute --id=<id>` without waiting for it, so a test can kill it mid-run (`killGroup(pid, 'SIGKILL')`
+	 * is a crash: no shutdown hook runs). Wait for it with `stop()` or read what n8n saved with `executions()`.
+	 */
+	async startExecute(workflowId: string): Promise<ManagedProcess> {
+		checkId('workflow', workflowId);
+		const brokerPort = await freePort();
+		return spawnManaged(
+			`n8n execute ${workflowId}`,
+			this.installation.nodeBin,
+			[this.installation.n8nBin, 'execute', `--id=${workflowId}`, '--rawOutput'],
+			{ cwd: this.userFolder, env: this.env({ N8N_RUNNERS_BROKER_PORT: String(brokerPort) }) },
+		);
+	}
+
+	/**
 	 * Makes a workflow active (n8n 2.x "publish"; `update:workflow --active` is deprecated). The running process
 	 * only picks it up at startup, so publish before `start()`.
 	 */

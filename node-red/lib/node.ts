@@ -66,6 +66,10 @@ export class StatusBadge {
 	sending = 0;
 	sent = 0;
 	failed = 0;
+	/** Not sent because a journey rule said so (second output). */
+	skipped = 0;
+	/** Kept in the node until quiet hours end. */
+	held = 0;
 	private lastFailed = false;
 
 	constructor(
@@ -86,10 +90,25 @@ export class StatusBadge {
 		this.render();
 	}
 
+	/** A msg the journey rules stopped: it went to the "skipped by policy" output. */
+	skip(): void {
+		this.sending = Math.max(0, this.sending - 1);
+		this.skipped++;
+		this.render();
+	}
+
+	/** +1 when a msg is held for quiet hours, -1 when it is released (or dropped at close). */
+	holding(delta: 1 | -1): void {
+		this.held = Math.max(0, this.held + delta);
+		this.render();
+	}
+
 	private render(): void {
 		const parts: string[] = [];
 		if (this.sending > 0) parts.push(`sending ${this.sending}`);
+		if (this.held > 0) parts.push(`held ${this.held}`);
 		parts.push(`${this.words.done} ${this.sent}`);
+		if (this.skipped > 0) parts.push(`skipped ${this.skipped}`);
 		if (this.failed > 0) parts.push(`failed ${this.failed}`);
 		const fill = this.sending > 0 ? 'blue' : this.lastFailed ? 'red' : 'green';
 		this.node.status({ fill, shape: this.sending > 0 ? 'ring' : 'dot', text: parts.join(' · ') });

@@ -9,8 +9,12 @@ import {
 	SendPacer,
 	deliveryOptionNumber,
 	deliveryOptionsSchema,
+	accountStateFrom,
+	createSendGate,
 	normalizePhoneNumber,
 	pacingOf,
+	parseJourneyRules,
+	stepKeyFor,
 	prepareSend,
 	retryPolicyOf,
 	sendBatch,
@@ -22,7 +26,10 @@ import {
 import type {
 	CloudApiClient,
 	DeliveryOptionName,
+	JourneyRules,
 	PacerOptions,
+	PolicyResult,
+	RuleCategory,
 	SendContent,
 	SendTracking,
 } from '../../core';
@@ -68,8 +75,69 @@ export const deliverySettingsShape = {
 	retryUncertain: deliveryOptionsSchema.shape.retryUncertain,
 	timeoutSeconds: option('timeoutSeconds', (min, max) => `Timeout must be ${min}–${max} seconds`),
 	dryRun: deliveryOptionsSchema.shape.dryRun,
+	// Journey rules (core/journeys/rules.ts), flat as the editor saves them; rulesOf() gives core's shape.
+	oncePerStep: z.boolean().default(true),
+	reentryPeriodHours: z.preprocess(blank, z.coerce.number().default(0)),
+	retryWhenOutcomeUnknown: z.boolean().default(false),
+	/** Blank: no frequency cap. */
+	capMaxMessages: z.preprocess(blank, z.coerce.number().optional()),
+	capPeriodHours: z.preprocess(blank, z.coerce.number().default(168)),
+	capCategories: z.string().default('MARKETING'),
+	/** Blank start and end: no quiet hours. */
+	quietStart: z.string().trim().default(''),
+	quietEnd: z.string().trim().default(''),
+	quietTimeZone: z.string().trim().default(''),
+	quietExempt: z.string().default('AUTHENTICATION,UTILITY'),
+	quietWhenOutside: z.enum(['hold', 'skip']).default('hold'),
+	messagingLimitGuard: z.boolean().default(true),
+	qualityGuard: z.boolean().default(true),
 };
 export type DeliverySettings = z.infer<z.ZodObject<typeof deliverySettingsShape>>;
+
+const list = (value: string): string[] =>
+	value
+		.split(',')
+		.map((v) => v.trim().toUpperCase())
+		.filter(Boolean);
+
+/** The node's journey-rule settings in core's shape, validated by core (the error names the field). */
+export function rulesOf(s: DeliverySettings): JourneyRules {
+	return parseJourneyRules(
+		{
+			oncePerStep: s.oncePerStep,
+			reentryPeriodHours: s.reentryPeriodHours,
+			retryWhenOutcomeUnknown: s.retryWhenOutcomeUnknown,
+			messagingLimitGuard: s.messagingLimitGuard,
+			qualityGuard: s.qualityGuard,
+			frequencyCap:
+				s.capMaxMessages !== undefined
+					? {
+							maxMessages: s.capMaxMessages,
+							periodHours: s.capPeriodHours,
+							categories: list(s.capCategories),
+						}
+					: undefined,
+			quietHours:
+				s.quietStart || s.quietEnd
+					? {
+							start: s.quietStart,
+							end: s.quietEnd,
+							timeZone: s.quietTimeZone || undefined,
+							exemptCategories: list(s.quietExempt),
+							whenOutside: s.quietWhenOutside,
+						}
+					: undefined,
+		},
+		'Journey rules',
+	);
+}
+
+/** msg.occurrenceKey and msg.timeZone: what differs per msg. */
+const occurrenceSchema = z.union([z.string(), z.number()]).transform(String);
+const timeZoneSchema = z.string().trim().min(1);
+
+/** Decisions that mean the step is done (now or earlier); every other one goes to the second output. */
+const DONE = new Set(['sent', 'already_sent', 'dry_run']);
 
 /** msg.tracking: journey fields merged over the node's, or a string sent as biz_opaque_callback_data as is. */
 const trackingOverrideSchema = z.union([
@@ -226,10 +294,45 @@ export function runSendNode<S extends DeliverySettings>(
 		);
 	};
 
-	const handle = async (msg: NodeMessage): Promise<NodeMessage> => {
-		if (setupError || !settings || !cloud || !client)
+	let rules: JourneyRules | undefined;
+	try {
+		if (settings) rules = rulesOf(settings);
+	} catch (error) {
+		setupError ??= asError(error);
+		node.status({ fill: 'red', shape: 'ring', text: setupError.message.slice(0, 60) });
+		node.error(setupError.message);
+	}
+
+	/** The gate of one msg: the rules, the config's store, and what the store knows about the account. */
+	const gateFor = async (c: CloudConnection, r: JourneyRules) => {
+		const store = await c.store();
+		return createSendGate({
+			store,
+			phoneNumberId: c.phoneNumberId,
+			rules: r,
+			account: () => accountStateFrom({ store, wabaId: c.settings.wabaId || undefined }),
+		});
+	};
+
+	/** Quiet hours "hold": the msg stays in this node until resumeAt (lost on redeploy or restart: see the help). */
+	const holdUntil = async (resumeAt: string): Promise<void> => {
+		badge.holding(1);
+		try {
+			await sleeper.sleep(Math.max(0, Date.parse(resumeAt) - Date.now()));
+		} finally {
+			badge.holding(-1);
+		}
+		if (sleeper.stopped)
+			throw new Error(
+				`Not sent: the node was stopped (redeploy or shutdown) while holding this message for quiet hours until ${resumeAt}`,
+			);
+	};
+
+	const handle = async (msg: NodeMessage): Promise<{ msg: NodeMessage; skipped: boolean }> => {
+		if (setupError || !settings || !cloud || !client || !rules)
 			throw setupError ?? new Error(`${options.label} is not configured`);
 		const s = settings;
+		const r = rules;
 		const to = await evaluate(RED, node, msg, s.recipient, s.recipientType);
 		if ((typeof to !== 'string' && typeof to !== 'number') || String(to).trim() === '') {
 			const where = s.recipientType === 'msg' ? `msg.${s.recipient}` : 'the Recipient field';
@@ -239,32 +342,74 @@ export function runSendNode<S extends DeliverySettings>(
 		}
 		const recipient = normalizePhoneNumber(String(to), s.defaultCountry || undefined);
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
-		const prepared = prepareSend(0, recipient, content, trackingOf(s, msg));
+		const tracking = trackingOf(s, msg);
+		const journey = tracking.tracking?.journey;
+		const step = tracking.tracking?.step;
+		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
+		const prepared = {
+			...prepareSend(0, recipient, content, tracking),
+			gate: {
+				waId: recipient.waId,
+				e164: recipient.e164,
+				category: categoryOf(content.summary),
+				// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
+				stepKey: r.oncePerStep
+					? stepKeyFor({
+							phoneNumberId: cloud.phoneNumberId,
+							journey,
+							step,
+							scope: `${node.z ?? ''}/${node.id}`,
+							waId: recipient.waId,
+							occurrenceKey: occurrence ?? (journey || step ? undefined : msg._msgid),
+						})
+					: undefined,
+				itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),
+				template: templateOf(content.summary),
+			},
+		};
+		const gate = await gateFor(cloud, r);
 		if (s.dryRun) {
-			msg.payload = toDryRunResult(prepared);
-			return msg;
+			const policy = await gate.preview(prepared.gate);
+			msg.payload = { ...toDryRunResult(prepared), policy };
+			msg.policy = policy;
+			return { msg, skipped: !DONE.has(policy.decision) };
 		}
 		const paced = await pacerFor(s, cloud);
 		const api = client;
-		const [outcome] = await sendSlots(() =>
-			sendBatch([prepared], { client: api, pacer: paced, concurrency: 1 }),
-		);
-		const result = toSendResult(prepared, outcome);
-		if (!outcome.ok) {
-			// With the attempts made, so a Catch flow can tell a first-try refusal from exhausted retries.
-			msg.whatsappError = result;
-			throw outcome.error;
+		for (;;) {
+			const [outcome] = await sendSlots(() =>
+				sendBatch([prepared], { client: api, pacer: paced, concurrency: 1, gate }),
+			);
+			const policy: PolicyResult | undefined = outcome.policy;
+			if (
+				outcome.ok === 'skipped' &&
+				policy?.decision === 'quiet_hours' &&
+				policy.resumeAt &&
+				r.quietHours?.whenOutside === 'hold'
+			) {
+				await holdUntil(policy.resumeAt);
+				continue;
+			}
+			const result = toSendResult(prepared, outcome);
+			if (policy) msg.policy = policy;
+			if (outcome.ok === false) {
+				// With the attempts made, so a Catch flow can tell a first-try refusal from exhausted retries.
+				msg.whatsappError = result;
+				throw outcome.error;
+			}
+			msg.payload = result;
+			return { msg, skipped: outcome.ok === 'skipped' && !DONE.has(outcome.policy.decision) };
 		}
-		msg.payload = result;
-		return msg;
 	};
 
 	node.on('input', (msg, send, done) => {
 		badge.start();
 		const work = handle(msg).then(
-			(out) => {
-				badge.finish(true);
-				send(out);
+			({ msg: out, skipped }) => {
+				if (skipped) badge.skip();
+				else badge.finish(true);
+				// Output 1: sent (or already sent earlier); output 2: skipped by a journey rule, with msg.policy.
+				send(skipped ? [null, out] : [out, null]);
 				done();
 			},
 			(error: unknown) => {
@@ -289,4 +434,21 @@ export function runSendNode<S extends DeliverySettings>(
 			done();
 		});
 	});
+}
+
+/** The category the rules count: the template's, or SERVICE for a session message. */
+function categoryOf(summary: Record<string, unknown>): RuleCategory {
+	const category = (summary.template as { category?: unknown } | undefined)?.category;
+	return category === 'MARKETING' || category === 'UTILITY' || category === 'AUTHENTICATION'
+		? category
+		: 'SERVICE';
+}
+
+function templateOf(
+	summary: Record<string, unknown>,
+): { name: string; language: string } | undefined {
+	const t = summary.template as { name?: unknown; language?: unknown } | undefined;
+	return typeof t?.name === 'string' && typeof t.language === 'string'
+		? { name: t.name, language: t.language }
+		: undefined;
 }

@@ -10,6 +10,8 @@ import * as sendSessionMessage from './actions/sendSessionMessage.operation';
 import * as sendTemplate from './actions/sendTemplate.operation';
 import { router } from './actions/router';
 import { operationProperty, optionsProperty, recipientProperty } from './description';
+import { journeyRulesProperty } from './journeyRules';
+import { outputsExpression } from './outputs';
 import { getTemplateVariables } from './methods/resourceMapping';
 import { searchTemplates } from './methods/listSearch';
 import { stateStoreProperties } from '../shared/store';
@@ -20,7 +22,9 @@ export class WhatsAppSendTemplate implements INodeType {
 		name: 'whatsAppSendTemplate',
 		icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
 		group: ['output'],
-		version: 1,
+		// Version 2 adds the "Skipped by Policy" output (see outputs.ts); version 1 keeps one output.
+		version: [1, 2],
+		defaultVersion: 2,
 		// The locator may arrive as its object or as its extracted value, depending on where n8n renders the subtitle.
 		subtitle:
 			'={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : "session message" }}',
@@ -29,7 +33,7 @@ export class WhatsAppSendTemplate implements INodeType {
 		defaults: { name: 'WhatsApp Send Template' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
-		outputs: [NodeConnectionTypes.Main],
+		outputs: outputsExpression,
 		credentials: [
 			{ name: 'metaWhatsAppCloudApi', required: true },
 			{
@@ -55,6 +59,7 @@ export class WhatsAppSendTemplate implements INodeType {
 			recipientProperty,
 			...sendTemplate.description,
 			...sendSessionMessage.description,
+			{ ...journeyRulesProperty },
 			{ ...optionsProperty },
 			...stateStoreProperties.map((p) => ({ ...p })),
 		],

@@ -8,6 +8,11 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } f
 import {
 	MediaUploads,
 	SendPacer,
+	SendPolicyError,
+	accountStateFrom,
+	createSendGate,
+	policyOfRefusal,
+	stepKeyFor,
 	WhatsAppApiError,
 	deliveryOptionsSchema,
 	describeFailure,
@@ -26,7 +31,9 @@ import type {
 	CloudApiClient,
 	DeliveryOptions,
 	JourneyStateStore,
+	PolicyResult,
 	PreparedSend,
+	RuleCategory,
 	Recipient,
 	SendContent,
 	SendOutcome,
@@ -37,6 +44,9 @@ import type { MetaCredential } from '../../shared/credentials';
 import { itemParameterReader } from '../../shared/parameters';
 import type { ParameterReader } from '../../shared/parameters';
 import { phoneNumberHints, phoneNumberInfo } from '../../shared/senderInfo';
+import { itemRuleInputs, readJourneyRules } from '../journeyRules';
+import { routeItems } from '../outputs';
+import { holdUntilAllowed, policyHints } from './policy';
 
 /** Delivery options shape the whole run, so they are read once (item 0) and validated once. */
 function readDeliveryOptions(ctx: IExecuteFunctions): DeliveryOptions {
@@ -111,6 +121,7 @@ export async function sendItems(
 	builderFor: (run: SendRun) => ContentBuilder,
 ): Promise<INodeExecutionData[][]> {
 	const options = readDeliveryOptions(ctx);
+	const rules = readJourneyRules(ctx);
 	const { client, credential } = await createClient(ctx, retryPolicyOf(options));
 	// Read alongside the batch, never in its way: it only feeds the output pane's hints.
 	const sender = phoneNumberInfo(client, credential);
@@ -126,11 +137,20 @@ export async function sendItems(
 	};
 	const build = builderFor(run);
 	const continueOnFail = ctx.continueOnFail();
+	const node = ctx.getNode();
+	const nodeVersion = node.typeVersion;
 	const workflowId = ctx.getWorkflow().id ?? undefined;
 	const executionId = ctx.getExecutionId() ?? undefined;
+	// Without journey and step, the step is this node in this execution: Retry On Fail re-runs the node in the same
+	// execution and run, so it finds the items already sent; a new execution is a new occurrence.
+	const scope = `${workflowId ?? ''}/${node.name}`;
+	const runOccurrence = `${executionId ?? ''}:${String(ctx.getWorkflowDataProxy(0).$runIndex ?? 0)}`;
 
 	const count = ctx.getInputData().length;
 	const items = new Array<INodeExecutionData | undefined>(count);
+	/** What routes each item; `hinted` also counts failed sends' decisions for the output-pane hint. */
+	const decisions = new Array<PolicyResult | undefined>(count);
+	const hinted = new Array<PolicyResult | undefined>(count);
 	const prepared: PreparedSend[] = [];
 	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
 		let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
@@ -138,18 +158,54 @@ export async function sendItems(
 			const defaultCountry = param<string>('options.defaultCountry', itemIndex, '') || undefined;
 			const normalized = normalizePhoneNumber(recipient, defaultCountry);
 			recipient = normalized.e164;
-			const content = await build(itemIndex, normalized);
+			const journey = param<string>('options.journey', itemIndex, '') || undefined;
+			const step = param<string>('options.step', itemIndex, '') || undefined;
+			let content: SendContent;
+			try {
+				content = await build(itemIndex, normalized);
+			} catch (error) {
+				// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
+				const refused =
+					nodeVersion >= 2 && error instanceof SendPolicyError ? policyOfRefusal(error) : undefined;
+				if (!refused) throw error;
+				decisions[itemIndex] = refused;
+				hinted[itemIndex] = refused;
+				items[itemIndex] = {
+					json: { recipient, waId: normalized.waId, policy: refused } as IDataObject,
+					pairedItem: { item: itemIndex },
+				};
+				continue;
+			}
 			const tracking = trackingFor(
 				{
 					workflowId,
 					executionId,
-					journey: param<string>('options.journey', itemIndex, '') || undefined,
-					step: param<string>('options.step', itemIndex, '') || undefined,
+					journey,
+					step,
 					callbackData: param<string>('options.bizOpaqueCallbackData', itemIndex, '') || undefined,
 				},
 				'Tracking Data Override',
 			);
-			prepared.push(prepareSend(itemIndex, normalized, content, tracking));
+			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
+			const stepKey = stepKeyFor({
+				phoneNumberId: credential.phoneNumberId,
+				journey,
+				step,
+				scope,
+				waId: normalized.waId,
+				occurrenceKey: occurrenceKey ?? (journey || step ? undefined : runOccurrence),
+			});
+			prepared.push({
+				...prepareSend(itemIndex, normalized, content, tracking),
+				gate: {
+					waId: normalized.waId,
+					e164: normalized.e164,
+					category: categoryOf(content),
+					stepKey: rules.oncePerStep ? stepKey : undefined,
+					itemTimeZone: timeZone,
+					template: templateOf(content),
+				},
+			});
 		} catch (error) {
 			if (!continueOnFail) throw toNodeError(ctx, error as Error, itemIndex);
 			// Failed items carry only `error` at the top level: that is how n8n recognises them for the error output,
@@ -161,37 +217,103 @@ export async function sendItems(
 		}
 	}
 
-	if (options.dryRun) {
-		for (const p of prepared)
-			items[p.itemIndex] = {
-				json: toDryRunResult(p) as IDataObject,
-				pairedItem: { item: p.itemIndex },
-			};
-	} else if (prepared.length > 0) {
-		const pacing = pacingOf(options);
-		let pacer: SendPacer | undefined;
-		if (pacing) {
-			const backend = ctx.getNodeParameter('stateStore', 0, 'embedded') as 'embedded' | 'redis';
-			const slots = await sendSlots(backend, run.store);
-			pacer = new SendPacer(credential.phoneNumberId, { ...pacing, slots });
-		}
-		const outcomes = await sendBatch(prepared, { client, pacer, concurrency: options.concurrency });
-		const firstFailure = outcomes.find((o): o is Extract<SendOutcome, { ok: false }> => !o.ok);
-		// Others in the batch were sent; the error says which item failed and why.
-		if (firstFailure && !continueOnFail)
-			throw toNodeError(ctx, firstFailure.error, firstFailure.itemIndex);
-		for (const [position, outcome] of outcomes.entries()) {
-			const json = toSendResult(prepared[position], outcome) as IDataObject;
-			items[outcome.itemIndex] = {
-				json: outcome.ok ? json : { error: json },
-				pairedItem: { item: outcome.itemIndex },
-			};
+	if (prepared.length > 0) {
+		const gate = createSendGate({
+			store: await run.store(),
+			phoneNumberId: credential.phoneNumberId,
+			rules,
+			account: async () => {
+				const info = await sender;
+				return accountStateFrom({
+					store: await run.store(),
+					displayPhoneNumber: info?.display_phone_number,
+					wabaId: credential.wabaId,
+					qualityRating: info?.quality_rating,
+					templates: templatesOf(prepared),
+				});
+			},
+		});
+		if (options.dryRun) {
+			// The decisions each item would get, without sending and without writing the store.
+			for (const p of prepared) {
+				const verdict = await gate.preview(p.gate);
+				decisions[p.itemIndex] = verdict;
+				hinted[p.itemIndex] = verdict;
+				items[p.itemIndex] = {
+					json: { ...toDryRunResult(p), policy: verdict } as IDataObject,
+					pairedItem: { item: p.itemIndex },
+				};
+			}
+		} else {
+			const pacing = pacingOf(options);
+			let pacer: SendPacer | undefined;
+			if (pacing) {
+				const backend = ctx.getNodeParameter('stateStore', 0, 'embedded') as 'embedded' | 'redis';
+				const slots = await sendSlots(backend, run.store);
+				pacer = new SendPacer(credential.phoneNumberId, { ...pacing, slots });
+			}
+			const batch = (messages: PreparedSend[]) =>
+				sendBatch(messages, { client, pacer, concurrency: options.concurrency, gate });
+			let outcomes = await batch(prepared);
+			// Quiet hours "Hold": the execution waits for the earliest allowed time, then sends what is due (see policy.ts).
+			if (rules.quietHours?.whenOutside === 'hold')
+				outcomes = await holdUntilAllowed(ctx, prepared, outcomes, batch);
+			const firstFailure = outcomes.find(
+				(o): o is Extract<SendOutcome, { ok: false }> => o.ok === false,
+			);
+			// Others in the batch were sent; the error says which item failed and why.
+			if (firstFailure && !continueOnFail)
+				throw toNodeError(ctx, firstFailure.error, firstFailure.itemIndex);
+			const byIndex = new Map(prepared.map((p) => [p.itemIndex, p]));
+			for (const outcome of outcomes) {
+				const json = toSendResult(byIndex.get(outcome.itemIndex)!, outcome) as IDataObject;
+				if (outcome.policy) hinted[outcome.itemIndex] = outcome.policy;
+				// A failed send stays a failure (error output, or the main output with Continue on Fail).
+				if (outcome.ok !== false) decisions[outcome.itemIndex] = outcome.policy;
+				items[outcome.itemIndex] = {
+					json: outcome.ok === false ? { error: json } : json,
+					pairedItem: { item: outcome.itemIndex },
+				};
+			}
 		}
 	}
 
-	const hints = phoneNumberHints(await sender);
+	const hints = [
+		...policyHints(hinted, { dryRun: options.dryRun === true }),
+		...phoneNumberHints(await sender),
+	];
 	// addExecutionHints arrived in n8n 1.x's later releases; older hosts simply show no hints.
 	if (hints.length > 0 && typeof ctx.addExecutionHints === 'function')
 		ctx.addExecutionHints(...hints);
-	return [items.filter((item): item is INodeExecutionData => item !== undefined)];
+	const routed: Array<{ item: INodeExecutionData; decision?: PolicyResult['decision'] }> = [];
+	for (const [index, item] of items.entries())
+		if (item) routed.push({ item, decision: decisions[index]?.decision });
+	return routeItems(nodeVersion, routed);
+}
+
+/** The template a send carries, for the quality guard's paused/disabled check. */
+function templateOf(content: SendContent): { name: string; language: string } | undefined {
+	const template = content.summary.template as { name?: unknown; language?: unknown } | undefined;
+	return typeof template?.name === 'string' && typeof template.language === 'string'
+		? { name: template.name, language: template.language }
+		: undefined;
+}
+
+/** The distinct templates of a batch, whose paused/disabled state the gate reads once. */
+function templatesOf(prepared: readonly PreparedSend[]): Array<{ name: string; language: string }> {
+	const seen = new Map<string, { name: string; language: string }>();
+	for (const p of prepared) {
+		const t = p.gate?.template;
+		if (t) seen.set(`${t.name}:${t.language}`, t);
+	}
+	return [...seen.values()];
+}
+
+/** The category the rules count: the template's, or SERVICE for a session message (a reply inside the window). */
+function categoryOf(content: SendContent): RuleCategory {
+	const template = content.summary.template as { category?: unknown } | undefined;
+	const category = template?.category;
+	return category === 'MARKETING' || category === 'UTILITY' || category === 'AUTHENTICATION'
+		? category
+		: 'SERVICE';
 }
