@@ -799,3 +799,23 @@ export class WhatsAppApiError extends Error {
 		};
 	}
 }
+
+/**
+ * Journey-rule decisions (core/journeys/rules.ts) → our stable codes, in the one catalogue beside Meta's. They are
+ * ours, not Meta's: an item's `policy.code` says which rule decided (README "Journey rules").
+ */
+export const JOURNEY_RULE_CODES = {
+	sent: 'WJ_SENT',
+	already_sent: 'WJ_ALREADY_SENT',
+	in_progress: 'WJ_IN_PROGRESS',
+	outcome_unknown: 'WJ_OUTCOME_UNKNOWN',
+	frequency_capped: 'WJ_FREQUENCY_CAPPED',
+	quiet_hours: 'WJ_QUIET_HOURS',
+	messaging_limit: 'WJ_MESSAGING_LIMIT',
+	quality_guard: 'WJ_QUALITY_GUARD',
+	opted_out: 'WJ_OPTED_OUT',
+	us_marketing: 'WJ_US_MARKETING',
+	dry_run: 'WJ_DRY_RUN',
+	released: 'WJ_RELEASED',
+} as const;
+export type JourneyRuleCode = (typeof JOURNEY_RULE_CODES)[keyof typeof JOURNEY_RULE_CODES];

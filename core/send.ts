@@ -4,6 +4,7 @@
  */
 import type { CloudApiClient, SendResult } from './client';
 import { WhatsAppApiError } from './errors';
+import type { GateRequest, GateTicket, PolicyResult, SendGate } from './journeys/rules';
 import type { SendPacer } from './pacing';
 
 export interface OutgoingMessage {
@@ -14,11 +15,24 @@ export interface OutgoingMessage {
 	/** The request body of POST /{phone-number-id}/messages. */
 	request: unknown;
 	marketingMessagesApi?: boolean;
+	/** What the journey rules need to judge this send; without it a gated batch sends it ungated. */
+	gate?: GateRequest;
 }
 
+/**
+ * One send's outcome. With a gate, `policy` says what the journey rules decided; a send the rules refused was never
+ * requested and comes back as `ok: 'skipped'` (routed by the adapter to its skipped output, not as a failure).
+ */
 export type SendOutcome =
-	| { itemIndex: number; ok: true; result: SendResult; retries: RetryNote[] }
-	| { itemIndex: number; ok: false; error: WhatsAppApiError | Error; retries: RetryNote[] };
+	| { itemIndex: number; ok: true; result: SendResult; retries: RetryNote[]; policy?: PolicyResult }
+	| {
+			itemIndex: number;
+			ok: false;
+			error: WhatsAppApiError | Error;
+			retries: RetryNote[];
+			policy?: PolicyResult;
+	  }
+	| { itemIndex: number; ok: 'skipped'; policy: PolicyResult; retries: RetryNote[] };
 
 export interface RetryNote {
 	attempt: number;
@@ -32,6 +46,18 @@ export interface SendBatchOptions {
 	/** Requests in flight at once. Enough to keep the pacer busy at 1,000 msg/s on a ~30 ms round trip. */
 	concurrency?: number;
 	onOutcome?: (outcome: SendOutcome) => void;
+	/**
+	 * Journey rules (core/journeys/rules.ts): each gated send is admitted right before its first request leaves
+	 * (after its pacer slot, so a crash leaves at most `concurrency` sends pending) and settled right after.
+	 */
+	gate?: SendGate;
+}
+
+/** Thrown out of the client's first attempt when the gate refuses: the request never leaves. */
+class GateRefusal extends Error {
+	constructor(readonly policy: PolicyResult) {
+		super(policy.reason);
+	}
 }
 
 export async function sendBatch(
@@ -47,21 +73,53 @@ export async function sendBatch(
 			const message = messages[position];
 			const retries: RetryNote[] = [];
 			let outcome: SendOutcome;
+			const gate = message.gate ? options.gate : undefined;
+			let ticket: GateTicket | undefined;
+			const admit = async (): Promise<void> => {
+				if (!gate || !message.gate || ticket) return;
+				const verdict = await gate.admit(message.gate);
+				if (!verdict.admitted) throw new GateRefusal(verdict.policy);
+				ticket = verdict.ticket;
+			};
+			const pacer = options.pacer;
 			try {
 				const result = await options.client.sendMessage(message.request, {
 					marketingMessagesApi: message.marketingMessagesApi,
-					beforeAttempt: options.pacer ? () => options.pacer!.acquire(message.waId) : undefined,
+					beforeAttempt:
+						pacer || gate
+							? async () => {
+									if (pacer) await pacer.acquire(message.waId);
+									await admit();
+								}
+							: undefined,
 					onRetry: (error, attempt) =>
 						retries.push({ attempt, code: error.code, httpStatus: error.httpStatus }),
 				});
 				outcome = { itemIndex: message.itemIndex, ok: true, result, retries };
 			} catch (error) {
-				outcome = {
-					itemIndex: message.itemIndex,
-					ok: false,
-					error: error instanceof Error ? error : new Error(String(error)),
-					retries,
-				};
+				outcome =
+					error instanceof GateRefusal
+						? { itemIndex: message.itemIndex, ok: 'skipped', policy: error.policy, retries }
+						: {
+								itemIndex: message.itemIndex,
+								ok: false,
+								error: error instanceof Error ? error : new Error(String(error)),
+								retries,
+							};
+			}
+			if (gate && ticket && outcome.ok !== 'skipped') {
+				try {
+					outcome.policy = await gate.settle(ticket, outcome);
+				} catch (error) {
+					// The message's fate is known; only its record failed. Say so rather than hide the send.
+					outcome.policy = {
+						decision: 'outcome_unknown',
+						code: 'WJ_OUTCOME_UNKNOWN',
+						rule: 'once_per_step',
+						reason: `The send's outcome could not be recorded in the state store (${error instanceof Error ? error.message : String(error)}): the step stays claimed as unknown.`,
+						stepKey: message.gate?.stepKey,
+					};
+				}
 			}
 			outcomes[position] = outcome;
 			options.onOutcome?.(outcome);

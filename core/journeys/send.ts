@@ -60,14 +60,28 @@ export function prepareSend(
  * toSendFailure) with the attempts made. The adapter routes on `outcome.ok`.
  */
 export function toSendResult(sent: PreparedSend, outcome: SendOutcome): Record<string, unknown> {
+	const policy = outcome.policy ? { policy: outcome.policy } : {};
+	if (outcome.ok === 'skipped') {
+		// Not requested: the journey rules held it back. No message id; `policy` says which rule and why.
+		return {
+			skipped: true,
+			recipient: sent.recipient,
+			waId: sent.waId,
+			...sent.summary,
+			tracking: sent.tracking ?? {},
+			policy: outcome.policy,
+		};
+	}
 	if (!outcome.ok) {
 		return toSendFailure(outcome.error, sent.recipient, {
 			...sent.summary,
 			attempts: outcome.retries.length + 1,
+			...policy,
 		});
 	}
 	const result = outcome.result;
 	return {
+		...policy,
 		messageId: result.messageId,
 		waId: result.waId ?? sent.waId,
 		recipient: sent.recipient,

@@ -4,6 +4,19 @@
  */
 import { canAdvanceStatus, type StatusName } from '../webhooks/status';
 import {
+	ACCOUNT_FACT_RETENTION_MS,
+	type AccountFactRecord,
+	type AccountFacts,
+	type AdmissionResult,
+	checkAdmission,
+	FREQUENCY_RETENTION_MS,
+	MESSAGING_LIMIT_PERIOD_MS,
+	type SendAdmission,
+	type SendSettlement,
+	STEP_RETENTION_MS,
+	type StepRecord,
+	stepStatusOutcome,
+	stepVerdict,
 	checkEventBatch,
 	EVENT_HORIZON_MS,
 	type EventBatchItem,
@@ -148,7 +161,11 @@ export class MemoryStateStore implements JourneyStateStore {
 				if (w.kind === 'status')
 					statuses.push(this.status(w.phoneNumberId, w.messageId, w.status, w.at));
 				else if (w.kind === 'inbound') this.inbound(w.phoneNumberId, w.waId, w.at, w.referral);
-				else this.optOut(w.phoneNumberId, w.waId, w.optedOut, w.at, w.reason);
+				else if (w.kind === 'optOut')
+					this.optOut(w.phoneNumberId, w.waId, w.optedOut, w.at, w.reason);
+				else if (w.kind === 'stepStatus')
+					this.stepStatus(w.phoneNumberId, w.stepKey, w.messageId, w.status, w.at);
+				else this.accountFacts(w.subject, w.facts, w.at);
 			}
 			return { fresh: true, statuses };
 		});
@@ -182,6 +199,174 @@ export class MemoryStateStore implements JourneyStateStore {
 		for (const [k, s] of this.statuses)
 			if (s.at + STATUS_RETENTION_MS <= t && this.statuses.delete(k)) n++;
 		for (const [k, next] of this.slots) if (next <= t && this.slots.delete(k)) n++;
+		n += this.pruneRules(t);
+		return n;
+	}
+
+	// --- Journey rules (issue #14) ---------------------------------------------------------------------------
+
+	private readonly steps = new Map<string, StepRecord>();
+	/** phone:waId:category → [token, at] of counted sends. */
+	private readonly frequency = new Map<string, Array<{ token: string; at: number }>>();
+	/** scope → waId → last counted business-initiated send (epoch ms). */
+	private readonly recipients = new Map<string, Map<string, number>>();
+	private readonly account = new Map<string, AccountFactRecord>();
+
+	/** Runs to completion without awaiting: the check and the writes are one unit. */
+	async admitSend(p: SendAdmission): Promise<AdmissionResult> {
+		const { phone, waId, token, now } = checkAdmission(p);
+		const stepKey = p.step ? key(phone, p.step.key) : undefined;
+		if (p.step && stepKey) {
+			const verdict = stepVerdict(this.steps.get(stepKey), p.step, now);
+			if (verdict) return verdict;
+		}
+		let frequencyCount: number | undefined;
+		const fKey = p.frequency ? key(phone, `${waId}:${p.frequency.category}`) : undefined;
+		if (p.frequency && fKey) {
+			const from = now - p.frequency.periodMs;
+			const ats = (this.frequency.get(fKey) ?? [])
+				.map((e) => e.at)
+				.filter((at) => at > from)
+				.sort((a, b) => a - b);
+			if (ats.length >= p.frequency.max) {
+				return {
+					admitted: false,
+					rule: 'frequency',
+					count: ats.length,
+					limit: p.frequency.max,
+					resumeAt: ats[ats.length - p.frequency.max] + p.frequency.periodMs,
+				};
+			}
+			frequencyCount = ats.length + 1;
+		}
+		const businessInitiated = p.template && !this.windowOpen(phone, waId, now);
+		let recipients: number | undefined;
+		let recipientPrevAt = 0;
+		const limit = p.messagingLimit;
+		if (limit && businessInitiated) {
+			const from = now - MESSAGING_LIMIT_PERIOD_MS;
+			const seen = this.recipients.get(limit.scope) ?? new Map<string, number>();
+			let count = 0;
+			for (const [id, at] of seen) {
+				if (at > from) count++;
+				else seen.delete(id);
+			}
+			const already = (seen.get(waId) ?? 0) > from;
+			if (!already && limit.limit !== undefined && count >= limit.limit)
+				return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
+			recipientPrevAt = seen.get(waId) ?? 0;
+			seen.set(waId, now);
+			this.recipients.set(limit.scope, seen);
+			recipients = already ? count : count + 1;
+		}
+		if (p.step && stepKey) this.steps.set(stepKey, { state: 'pending', token, claimedAt: now });
+		if (p.frequency && fKey) {
+			const list = this.frequency.get(fKey) ?? [];
+			list.push({ token, at: now });
+			this.frequency.set(fKey, list);
+		}
+		return {
+			admitted: true,
+			businessInitiated,
+			frequencyCount,
+			recipients,
+			recipientPrevAt,
+			at: now,
+		};
+	}
+
+	private windowOpen(phone: string, waId: string, now: number): boolean {
+		const w = this.windows.get(key(phone, waId));
+		return windowFrom(phone, waId, w?.lastInbound ?? 0, w?.fepUntil ?? 0, now).open;
+	}
+
+	async settleSend(p: SendSettlement): Promise<void> {
+		const phone = requireId(p?.phoneNumberId, 'phoneNumberId');
+		const waId = requireId(p.waId, 'waId');
+		const token = requireId(p.token, 'token');
+		const now = requireTime(p.now, 'now');
+		const stepKey = p.stepKey ? key(phone, p.stepKey) : undefined;
+		const record = stepKey ? this.steps.get(stepKey) : undefined;
+		const owned = record !== undefined && record.token === token && record.state !== 'sent';
+		if (p.outcome === 'sent') {
+			if (stepKey && owned)
+				this.steps.set(stepKey, { ...record, state: 'sent', messageId: p.messageId, sentAt: now });
+			return;
+		}
+		if (p.outcome === 'unknown') {
+			if (stepKey && owned) this.steps.set(stepKey, { ...record, state: 'unknown' });
+			return;
+		}
+		if (stepKey && owned) this.steps.delete(stepKey);
+		if (p.frequency) {
+			const fKey = key(phone, `${waId}:${p.frequency.category}`);
+			const list = this.frequency.get(fKey)?.filter((e) => e.token !== token);
+			if (list) this.frequency.set(fKey, list);
+		}
+		const limit = p.messagingLimit;
+		if (limit) {
+			const seen = this.recipients.get(limit.scope);
+			if (seen?.get(waId) === limit.at) {
+				if (limit.prevAt > 0) seen.set(waId, limit.prevAt);
+				else seen.delete(waId);
+			}
+		}
+	}
+
+	async getStep(p: { phoneNumberId: string; stepKey: string }): Promise<StepRecord | undefined> {
+		const record = this.steps.get(
+			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.stepKey, 'stepKey')),
+		);
+		return record ? { ...record } : undefined;
+	}
+
+	async getAccountFacts(subjects: string[]): Promise<Record<string, AccountFactRecord>> {
+		const out: Record<string, AccountFactRecord> = {};
+		for (const s of subjects) {
+			const r = this.account.get(s);
+			if (r) out[s] = { facts: { ...r.facts }, at: r.at };
+		}
+		return out;
+	}
+
+	private stepStatus(
+		phone: string,
+		stepKey: string,
+		messageId: string,
+		status: StatusName,
+		at: number,
+	): void {
+		const k = key(phone, stepKey);
+		const record = this.steps.get(k);
+		if (!record || record.state === 'sent') return;
+		if (stepStatusOutcome(status) === 'sent')
+			this.steps.set(k, { ...record, state: 'sent', messageId, sentAt: at });
+		else this.steps.delete(k);
+	}
+
+	private accountFacts(subject: string, facts: AccountFacts, at: number): void {
+		const cur = this.account.get(subject);
+		if (cur && cur.at > at) return;
+		this.account.set(subject, { facts: { ...cur?.facts, ...facts }, at });
+	}
+
+	private pruneRules(t: number): number {
+		let n = 0;
+		for (const [k, r] of this.steps)
+			if (Math.max(r.claimedAt, r.sentAt ?? 0) + STEP_RETENTION_MS <= t && this.steps.delete(k))
+				n++;
+		for (const [k, list] of this.frequency) {
+			const kept = list.filter((e) => e.at + FREQUENCY_RETENTION_MS > t);
+			n += list.length - kept.length;
+			if (kept.length === 0) this.frequency.delete(k);
+			else this.frequency.set(k, kept);
+		}
+		for (const [scope, seen] of this.recipients) {
+			for (const [id, at] of seen) if (at + MESSAGING_LIMIT_PERIOD_MS <= t && seen.delete(id)) n++;
+			if (seen.size === 0) this.recipients.delete(scope);
+		}
+		for (const [k, r] of this.account)
+			if (r.at + ACCOUNT_FACT_RETENTION_MS <= t && this.account.delete(k)) n++;
 		return n;
 	}
 

@@ -15,6 +15,21 @@ import { createHash } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
+	ACCOUNT_FACT_RETENTION_MS,
+	type AccountFactRecord,
+	type AccountFacts,
+	type AdmissionResult,
+	checkAdmission,
+	FREQUENCY_RETENTION_MS,
+	MESSAGING_LIMIT_PERIOD_MS,
+	PENDING_LEASE_MS,
+	type SendAdmission,
+	SERVICE_WINDOW_MS,
+	type SendSettlement,
+	STEP_RETENTION_MS,
+	type StepRecord,
+	type StepState,
+	stepStatusOutcome,
 	checkEventBatch,
 	EVENT_HORIZON_MS,
 	type EventBatchItem,
@@ -127,6 +142,155 @@ for _, k in ipairs(KEYS) do
   end
   if expires and expires <= now then
     n = n + redis.call('DEL', k)
+  end
+end
+return n
+`);
+
+// --- Journey rules (issue #14): scripts of their own; key kinds k (step), f (frequency), b (recipients), a (account).
+// The admit and settle scripts touch several keys (the step, the customer's count, the portfolio's recipients, the
+// window): one atomic round trip per send, on a single Redis node (as prune already requires).
+
+/** Step states as stored: 0 pending, 1 unknown, 2 sent (the same codes as the SQLite store). */
+const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
+
+/**
+ * KEYS: step hash, frequency zset, window hash, recipients zset. The step rule repeats stepVerdict (types.ts).
+ * Replies: {1, businessInitiated, frequencyCount|-1, recipients|-1, prevAt} admitted; {2, state, at, messageId} step;
+ * {3, count, limit, resumeAt} frequency; {4, count, limit} messaging limit.
+ */
+const ADMIT_SEND = new Script(`
+local now = tonumber(ARGV[1])
+local token = ARGV[2]
+local template = ARGV[3] == '1'
+local hasStep = ARGV[4] == '1'
+if hasStep then
+  local st = redis.call('HGET', KEYS[1], 'st')
+  if st then
+    st = tonumber(st)
+    local ca = tonumber(redis.call('HGET', KEYS[1], 'ca'))
+    if st == 2 then
+      local sa = tonumber(redis.call('HGET', KEYS[1], 'sa') or ca)
+      local reentry = tonumber(ARGV[5])
+      if not (reentry > 0 and sa + reentry <= now) then
+        return {2, 2, string.format('%.17g', sa), redis.call('HGET', KEYS[1], 'mid') or ''}
+      end
+    else
+      local state = 1
+      if st == 0 and ca + tonumber(ARGV[7]) > now then state = 0 end
+      if not (state == 1 and ARGV[6] == '1') then
+        return {2, state, string.format('%.17g', ca), ''}
+      end
+    end
+  end
+end
+local hasFreq = ARGV[9] == '1'
+local freqCount = -1
+if hasFreq then
+  local max = tonumber(ARGV[10])
+  local period = tonumber(ARGV[11])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.17g', now - tonumber(ARGV[12])))
+  local from = '(' .. string.format('%.17g', now - period)
+  local count = redis.call('ZCOUNT', KEYS[2], from, '+inf')
+  if count >= max then
+    local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], from, '+inf', 'WITHSCORES', 'LIMIT', count - max, 1)
+    return {3, count, max, string.format('%.17g', tonumber(oldest[2]) + period)}
+  end
+  freqCount = count + 1
+end
+local li = tonumber(redis.call('HGET', KEYS[3], 'li') or '0')
+if li > tonumber(ARGV[17]) then li = 0 end
+local open = li > 0 and now < li + tonumber(ARGV[16])
+local business = template and not open
+local recipients = -1
+local prevAt = 0
+if ARGV[13] == '1' and business then
+  local limit = tonumber(ARGV[14])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.17g', now - tonumber(ARGV[15])))
+  local count = redis.call('ZCARD', KEYS[4])
+  local prev = redis.call('ZSCORE', KEYS[4], ARGV[18])
+  if not prev and limit >= 0 and count >= limit then return {4, count, limit} end
+  if prev then prevAt = tonumber(prev); recipients = count else recipients = count + 1 end
+  redis.call('ZADD', KEYS[4], string.format('%.17g', now), ARGV[18])
+  redis.call('PEXPIRE', KEYS[4], ARGV[15])
+end
+if hasStep then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'st', '0', 'tok', token, 'ca', string.format('%.17g', now))
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+end
+if hasFreq then
+  redis.call('ZADD', KEYS[2], string.format('%.17g', now), token)
+  redis.call('PEXPIRE', KEYS[2], ARGV[12])
+end
+local b = 0
+if business then b = 1 end
+return {1, b, freqCount, recipients, string.format('%.17g', prevAt)}
+`);
+
+/** KEYS: step hash, frequency zset, recipients zset. ARGV: outcome (s/u/f), token, now, messageId, waId, at, prevAt, stepRetention. */
+const SETTLE_SEND = new Script(`
+local st = tonumber(redis.call('HGET', KEYS[1], 'st') or '-1')
+local owned = st >= 0 and st ~= 2 and redis.call('HGET', KEYS[1], 'tok') == ARGV[2]
+if ARGV[1] == 's' then
+  if owned then
+    redis.call('HSET', KEYS[1], 'st', '2', 'mid', ARGV[4], 'sa', ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  end
+  return 1
+end
+if ARGV[1] == 'u' then
+  if owned and st == 0 then redis.call('HSET', KEYS[1], 'st', '1') end
+  return 1
+end
+if owned then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+local score = redis.call('ZSCORE', KEYS[3], ARGV[5])
+if score and tonumber(score) == tonumber(ARGV[6]) then
+  if tonumber(ARGV[7]) > 0 then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[5]) else redis.call('ZREM', KEYS[3], ARGV[5]) end
+end
+return 1
+`);
+
+/** A status webhook resolves a step not yet sent: ARGV outcome (s/f), messageId, at, retention. */
+const STEP_STATUS = new Script(`
+local st = tonumber(redis.call('HGET', KEYS[1], 'st') or '-1')
+if st < 0 or st == 2 then return 0 end
+if ARGV[1] == 'f' then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('HSET', KEYS[1], 'st', '2', 'mid', ARGV[2], 'sa', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`);
+
+/** Merges facts (JSON) into the subject unless a newer write is stored. ARGV: facts, at, retention. */
+const ACCOUNT_PUT = new Script(`
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
+if tonumber(ARGV[2]) < at then return 0 end
+local facts = cjson.decode(redis.call('HGET', KEYS[1], 'f') or '{}')
+for k, v in pairs(cjson.decode(ARGV[1])) do facts[k] = v end
+redis.call('HSET', KEYS[1], 'f', cjson.encode(facts), 'at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`);
+
+/** prune for the rule keys among KEYS (their TTLs already bound them; this applies the logical expiry at ARGV[1]). */
+const PRUNE_RULES = new Script(`
+local now = tonumber(ARGV[1])
+local at = tonumber(ARGV[2]) + 1
+local n = 0
+for _, k in ipairs(KEYS) do
+  local kind = string.sub(k, at, at)
+  if kind == 'k' then
+    local ca = tonumber(redis.call('HGET', k, 'ca') or '0')
+    local sa = tonumber(redis.call('HGET', k, 'sa') or '0')
+    if math.max(ca, sa) + tonumber(ARGV[3]) <= now then n = n + redis.call('DEL', k) end
+  elseif kind == 'f' then
+    n = n + redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - tonumber(ARGV[4])))
+  elseif kind == 'b' then
+    n = n + redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - tonumber(ARGV[5])))
+  elseif kind == 'a' then
+    local t = tonumber(redis.call('HGET', k, 'at') or '0')
+    if t + tonumber(ARGV[6]) <= now then n = n + redis.call('DEL', k) end
   end
 end
 return n
@@ -284,6 +448,23 @@ export class RedisStateStore implements JourneyStateStore {
 						args: [code, w.at, TRANSITIONS, STATUS_RETENTION_MS],
 					});
 					statusOf[calls.length - 1] = { result: results[i], status: w.status };
+				} else if (w.kind === 'stepStatus') {
+					calls.push({
+						script: STEP_STATUS,
+						keys: [this.ruleKey('k', w.phoneNumberId, w.stepKey)],
+						args: [
+							stepStatusOutcome(w.status) === 'sent' ? 's' : 'f',
+							w.messageId,
+							w.at,
+							STEP_RETENTION_MS,
+						],
+					});
+				} else if (w.kind === 'account') {
+					calls.push({
+						script: ACCOUNT_PUT,
+						keys: [`${this.keyPrefix}a:${w.subject}`],
+						args: [JSON.stringify(w.facts), w.at, ACCOUNT_FACT_RETENTION_MS],
+					});
 				} else if (w.kind === 'inbound') {
 					calls.push({
 						script: RECORD_INBOUND,
@@ -404,9 +585,147 @@ export class RedisStateStore implements JourneyStateStore {
 						windowTimeLimits(t).lastInbound,
 					]),
 				);
+				removed += Number(
+					await PRUNE_RULES.run(this.redis, keys, [
+						t,
+						Buffer.byteLength(this.keyPrefix),
+						STEP_RETENTION_MS,
+						FREQUENCY_RETENTION_MS,
+						MESSAGING_LIMIT_PERIOD_MS,
+						ACCOUNT_FACT_RETENTION_MS,
+					]),
+				);
 			}
 		} while (cursor !== '0');
 		return removed;
+	}
+
+	// --- Journey rules (issue #14) ---------------------------------------------------------------------------
+
+	private ruleKey(kind: 'k' | 'f', phoneNumberId: string, id: string): string {
+		return `${this.keyPrefix}${kind}:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${id}`;
+	}
+
+	private recipientsKey(scope: string): string {
+		return `${this.keyPrefix}b:${encodeURIComponent(scope)}`;
+	}
+
+	/** One script, one round trip: the claim, the caps and the counts together. */
+	async admitSend(p: SendAdmission): Promise<AdmissionResult> {
+		const { phone, waId, token, now } = checkAdmission(p);
+		const step = p.step;
+		const f = p.frequency;
+		const l = p.messagingLimit;
+		const reply = (await ADMIT_SEND.run(
+			this.redis,
+			[
+				this.ruleKey('k', phone, step?.key ?? '-'),
+				this.ruleKey('f', phone, `${waId}:${f?.category ?? '-'}`),
+				this.key('w', phone, waId),
+				this.recipientsKey(l?.scope ?? '-'),
+			],
+			[
+				now,
+				token,
+				p.template ? '1' : '0',
+				step ? '1' : '0',
+				step?.reentryPeriodMs ?? 0,
+				step?.retryWhenOutcomeUnknown ? '1' : '0',
+				step?.leaseMs ?? PENDING_LEASE_MS,
+				STEP_RETENTION_MS,
+				f ? '1' : '0',
+				f?.max ?? 0,
+				f?.periodMs ?? 0,
+				FREQUENCY_RETENTION_MS,
+				l ? '1' : '0',
+				l?.limit ?? -1,
+				MESSAGING_LIMIT_PERIOD_MS,
+				SERVICE_WINDOW_MS,
+				windowTimeLimits(now).lastInbound,
+				waId,
+			],
+		)) as Array<number | string>;
+		const n = (i: number) => Number(reply[i]);
+		switch (n(0)) {
+			case 1:
+				return {
+					admitted: true,
+					businessInitiated: n(1) === 1,
+					frequencyCount: n(2) >= 0 ? n(2) : undefined,
+					recipients: n(3) >= 0 ? n(3) : undefined,
+					recipientPrevAt: n(4),
+					at: now,
+				};
+			case 2: {
+				const messageId = String(reply[3] ?? '');
+				return {
+					admitted: false,
+					rule: 'step',
+					state: STEP_STATES[n(1)],
+					at: n(2),
+					...(messageId ? { messageId } : {}),
+				};
+			}
+			case 3:
+				return { admitted: false, rule: 'frequency', count: n(1), limit: n(2), resumeAt: n(3) };
+			default:
+				return { admitted: false, rule: 'messaging_limit', count: n(1), limit: n(2) };
+		}
+	}
+
+	async settleSend(p: SendSettlement): Promise<void> {
+		const phone = requireId(p?.phoneNumberId, 'phoneNumberId');
+		const waId = requireId(p.waId, 'waId');
+		const token = requireId(p.token, 'token');
+		const now = requireTime(p.now, 'now');
+		await SETTLE_SEND.run(
+			this.redis,
+			[
+				this.ruleKey('k', phone, p.stepKey ?? '-'),
+				this.ruleKey('f', phone, `${waId}:${p.frequency?.category ?? '-'}`),
+				this.recipientsKey(p.messagingLimit?.scope ?? '-'),
+			],
+			[
+				p.outcome === 'sent' ? 's' : p.outcome === 'unknown' ? 'u' : 'f',
+				token,
+				now,
+				p.messageId ?? '',
+				p.messagingLimit ? waId : '',
+				p.messagingLimit?.at ?? 0,
+				p.messagingLimit?.prevAt ?? 0,
+				STEP_RETENTION_MS,
+			],
+		);
+	}
+
+	async getStep(p: { phoneNumberId: string; stepKey: string }): Promise<StepRecord | undefined> {
+		const h = await this.redis.hgetall(
+			this.ruleKey('k', p.phoneNumberId, requireId(p.stepKey, 'stepKey')),
+		);
+		if (!h || h.st === undefined) return undefined;
+		const record: StepRecord = {
+			state: STEP_STATES[Number(h.st)],
+			token: h.tok,
+			claimedAt: Number(h.ca),
+		};
+		if (h.mid) record.messageId = h.mid;
+		if (h.sa) record.sentAt = Number(h.sa);
+		return record;
+	}
+
+	async getAccountFacts(subjects: string[]): Promise<Record<string, AccountFactRecord>> {
+		if (subjects.length === 0) return {};
+		const pipeline = this.redis.pipeline();
+		for (const s of subjects) pipeline.hmget(`${this.keyPrefix}a:${s}`, 'f', 'at');
+		const replies = (await pipeline.exec()) ?? [];
+		const out: Record<string, AccountFactRecord> = {};
+		replies.forEach(([error, value], i) => {
+			if (error) throw error;
+			const [f, at] = value as [string | null, string | null];
+			if (f !== null && at !== null)
+				out[subjects[i]] = { facts: JSON.parse(f) as AccountFacts, at: Number(at) };
+		});
+		return out;
 	}
 
 	private escapedPrefix(): string {

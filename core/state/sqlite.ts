@@ -20,6 +20,20 @@ import { hash } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
 import {
+	ACCOUNT_FACT_RETENTION_MS,
+	type AccountFactRecord,
+	type AccountFacts,
+	type AdmissionResult,
+	checkAdmission,
+	FREQUENCY_RETENTION_MS,
+	MESSAGING_LIMIT_PERIOD_MS,
+	type SendAdmission,
+	type SendSettlement,
+	STEP_RETENTION_MS,
+	type StepRecord,
+	type StepState,
+	stepStatusOutcome,
+	stepVerdict,
 	checkEventBatch,
 	type CheckedWrite,
 	EVENT_HORIZON_MS,
@@ -93,6 +107,29 @@ CREATE TABLE IF NOT EXISTS opt_outs (
 CREATE TABLE IF NOT EXISTS send_slots (key TEXT PRIMARY KEY, next_free INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS send_slots_next_free ON send_slots (next_free);
 `;
+
+/**
+ * Journey rules (issue #14), in tables of their own: created where missing, so files of schema version 2 gain them
+ * without a migration. Step keys and tokens are our own hashes and UUIDs (no customer data beyond the wa_id).
+ * rule_steps.state: 0 pending, 1 unknown, 2 sent.
+ */
+const RULES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS rule_steps (
+  phone INTEGER NOT NULL, step_key TEXT NOT NULL, state INTEGER NOT NULL, token TEXT NOT NULL,
+  claimed_at INTEGER NOT NULL, message_id TEXT, sent_at INTEGER,
+  PRIMARY KEY (phone, step_key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rule_steps_claimed_at ON rule_steps (claimed_at);
+CREATE TABLE IF NOT EXISTS rule_frequency (
+  phone INTEGER NOT NULL, wa_id TEXT NOT NULL, category TEXT NOT NULL, token TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (phone, wa_id, category, token)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rule_frequency_at ON rule_frequency (at);
+CREATE TABLE IF NOT EXISTS rule_recipients (
+  scope TEXT NOT NULL, wa_id TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (scope, wa_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rule_recipients_at ON rule_recipients (scope, at);
+CREATE TABLE IF NOT EXISTS rule_account (subject TEXT PRIMARY KEY, facts TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+`;
+const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
 
 /**
  * Version 1 → 2, in place and in the same transaction as the version bump: `prev` lets one upsert return the
@@ -205,6 +242,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.db.exec('PRAGMA journal_size_limit = 67108864');
 			this.immediate(() => {
 				this.db.exec(SCHEMA);
+				this.db.exec(RULES_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
@@ -287,7 +325,229 @@ export class SqliteStateStore implements JourneyStateStore {
 			pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
 			pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
 		};
+		this.rules = {
+			stepGet: p(
+				'SELECT state, token, claimed_at, message_id, sent_at FROM rule_steps WHERE phone = ? AND step_key = ?',
+			),
+			stepClaim:
+				p(`INSERT INTO rule_steps (phone, step_key, state, token, claimed_at, message_id, sent_at)
+        VALUES (?, ?, 0, ?, ?, NULL, NULL)
+        ON CONFLICT (phone, step_key) DO UPDATE SET state = 0, token = excluded.token,
+          claimed_at = excluded.claimed_at, message_id = NULL, sent_at = NULL`),
+			stepSent: p(`UPDATE rule_steps SET state = 2, message_id = ?, sent_at = ?
+        WHERE phone = ? AND step_key = ? AND state <> 2 AND (token = ? OR ? IS NULL)`),
+			stepUnknown: p(
+				'UPDATE rule_steps SET state = 1 WHERE phone = ? AND step_key = ? AND state = 0 AND token = ?',
+			),
+			stepRelease: p(
+				'DELETE FROM rule_steps WHERE phone = ? AND step_key = ? AND state <> 2 AND (token = ? OR ? IS NULL)',
+			),
+			frequencyGet: p(
+				'SELECT at FROM rule_frequency WHERE phone = ? AND wa_id = ? AND category = ? AND at > ? ORDER BY at',
+			),
+			frequencyAdd: p(
+				'INSERT INTO rule_frequency (phone, wa_id, category, token, at) VALUES (?, ?, ?, ?, ?)',
+			),
+			frequencyRelease: p(
+				'DELETE FROM rule_frequency WHERE phone = ? AND wa_id = ? AND category = ? AND token = ?',
+			),
+			recipientGet: p('SELECT at FROM rule_recipients WHERE scope = ? AND wa_id = ?'),
+			recipientCount: p('SELECT count(*) AS n FROM rule_recipients WHERE scope = ? AND at > ?'),
+			recipientPut: p(`INSERT INTO rule_recipients (scope, wa_id, at) VALUES (?, ?, ?)
+        ON CONFLICT (scope, wa_id) DO UPDATE SET at = excluded.at`),
+			recipientRestore: p(
+				'UPDATE rule_recipients SET at = ? WHERE scope = ? AND wa_id = ? AND at = ?',
+			),
+			recipientRelease: p('DELETE FROM rule_recipients WHERE scope = ? AND wa_id = ? AND at = ?'),
+			accountPut: p(`INSERT INTO rule_account (subject, facts, at) VALUES (?, ?, ?)
+        ON CONFLICT (subject) DO UPDATE SET facts = json_patch(rule_account.facts, excluded.facts), at = excluded.at
+        WHERE excluded.at >= rule_account.at`),
+			accountGet: p('SELECT facts, at FROM rule_account WHERE subject = ?'),
+			pruneSteps: p('DELETE FROM rule_steps WHERE claimed_at <= ? AND coalesce(sent_at, 0) <= ?'),
+			pruneFrequency: p('DELETE FROM rule_frequency WHERE at <= ?'),
+			pruneRecipients: p('DELETE FROM rule_recipients WHERE at <= ?'),
+			pruneAccount: p('DELETE FROM rule_account WHERE at <= ?'),
+		};
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
+	}
+
+	// --- Journey rules (issue #14) ---------------------------------------------------------------------------
+
+	private readonly rules: Record<
+		| 'stepGet'
+		| 'stepClaim'
+		| 'stepSent'
+		| 'stepUnknown'
+		| 'stepRelease'
+		| 'frequencyGet'
+		| 'frequencyAdd'
+		| 'frequencyRelease'
+		| 'recipientGet'
+		| 'recipientCount'
+		| 'recipientPut'
+		| 'recipientRestore'
+		| 'recipientRelease'
+		| 'accountPut'
+		| 'accountGet'
+		| 'pruneSteps'
+		| 'pruneFrequency'
+		| 'pruneRecipients'
+		| 'pruneAccount',
+		StatementSync
+	>;
+
+	private stepRow(phone: number, stepKey: string): StepRecord | undefined {
+		const row = this.rules.stepGet.get(phone, stepKey) as
+			| {
+					state: number;
+					token: string;
+					claimed_at: number;
+					message_id: string | null;
+					sent_at: number | null;
+			  }
+			| undefined;
+		if (!row) return undefined;
+		const record: StepRecord = {
+			state: STEP_STATES[row.state],
+			token: row.token,
+			claimedAt: row.claimed_at,
+		};
+		if (row.message_id !== null) record.messageId = row.message_id;
+		if (row.sent_at !== null) record.sentAt = row.sent_at;
+		return record;
+	}
+
+	/** The checks and the writes in one IMMEDIATE transaction: another connection cannot claim or count in between. */
+	async admitSend(p: SendAdmission): Promise<AdmissionResult> {
+		this.open();
+		const { phone: phoneNumberId, waId, token, now } = checkAdmission(p);
+		return this.immediate((): AdmissionResult => {
+			const phone = this.phone(phoneNumberId, true)!;
+			if (p.step) {
+				const verdict = stepVerdict(this.stepRow(phone, p.step.key), p.step, now);
+				if (verdict) return verdict;
+			}
+			let frequencyCount: number | undefined;
+			if (p.frequency) {
+				const f = p.frequency;
+				const ats = (
+					this.rules.frequencyGet.all(phone, waId, f.category, now - f.periodMs) as Array<{
+						at: number;
+					}>
+				).map((r) => r.at);
+				if (ats.length >= f.max)
+					return {
+						admitted: false,
+						rule: 'frequency',
+						count: ats.length,
+						limit: f.max,
+						resumeAt: ats[ats.length - f.max] + f.periodMs,
+					};
+				frequencyCount = ats.length + 1;
+			}
+			const w = this.stmt.window.get(phone, waId) as
+				{ last_inbound: number; fep_until: number } | undefined;
+			const open = windowFrom(
+				phoneNumberId,
+				waId,
+				w?.last_inbound ?? 0,
+				w?.fep_until ?? 0,
+				now,
+			).open;
+			const businessInitiated = p.template && !open;
+			let recipients: number | undefined;
+			let recipientPrevAt = 0;
+			const limit = p.messagingLimit;
+			if (limit && businessInitiated) {
+				const from = now - MESSAGING_LIMIT_PERIOD_MS;
+				const prev = (this.rules.recipientGet.get(limit.scope, waId) as { at: number } | undefined)
+					?.at;
+				const count = (this.rules.recipientCount.get(limit.scope, from) as { n: number }).n;
+				const already = prev !== undefined && prev > from;
+				if (!already && limit.limit !== undefined && count >= limit.limit)
+					return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
+				recipientPrevAt = prev ?? 0;
+				this.rules.recipientPut.run(limit.scope, waId, now);
+				recipients = already ? count : count + 1;
+			}
+			if (p.step) this.rules.stepClaim.run(phone, p.step.key, token, now);
+			if (p.frequency) this.rules.frequencyAdd.run(phone, waId, p.frequency.category, token, now);
+			return {
+				admitted: true,
+				businessInitiated,
+				frequencyCount,
+				recipients,
+				recipientPrevAt,
+				at: now,
+			};
+		});
+	}
+
+	async settleSend(p: SendSettlement): Promise<void> {
+		this.open();
+		const phoneNumberId = requireId(p?.phoneNumberId, 'phoneNumberId');
+		const waId = requireId(p.waId, 'waId');
+		const token = requireId(p.token, 'token');
+		const now = requireTime(p.now, 'now');
+		this.immediate(() => {
+			const phone = this.phone(phoneNumberId, true)!;
+			const key = p.stepKey;
+			if (p.outcome === 'sent') {
+				if (key) this.rules.stepSent.run(p.messageId ?? null, now, phone, key, token, token);
+				return;
+			}
+			if (p.outcome === 'unknown') {
+				if (key) this.rules.stepUnknown.run(phone, key, token);
+				return;
+			}
+			if (key) this.rules.stepRelease.run(phone, key, token, token);
+			if (p.frequency) this.rules.frequencyRelease.run(phone, waId, p.frequency.category, token);
+			const l = p.messagingLimit;
+			if (l) {
+				if (l.prevAt > 0) this.rules.recipientRestore.run(l.prevAt, l.scope, waId, l.at);
+				else this.rules.recipientRelease.run(l.scope, waId, l.at);
+			}
+		});
+	}
+
+	/** A status webhook resolves the step its tracking names, unless it is already sent. */
+	private stepStatus(
+		phone: number,
+		stepKey: string,
+		messageId: string,
+		status: StatusName,
+		at: number,
+	): void {
+		if (stepStatusOutcome(status) === 'sent')
+			this.rules.stepSent.run(messageId, at, phone, stepKey, null, null);
+		else this.rules.stepRelease.run(phone, stepKey, null, null);
+	}
+
+	async getStep(p: { phoneNumberId: string; stepKey: string }): Promise<StepRecord | undefined> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone === undefined) return undefined;
+		return this.stepRow(phone, requireId(p.stepKey, 'stepKey'));
+	}
+
+	async getAccountFacts(subjects: string[]): Promise<Record<string, AccountFactRecord>> {
+		this.open();
+		const out: Record<string, AccountFactRecord> = {};
+		for (const subject of subjects) {
+			const row = this.rules.accountGet.get(subject) as { facts: string; at: number } | undefined;
+			if (row) out[subject] = { facts: JSON.parse(row.facts) as AccountFacts, at: row.at };
+		}
+		return out;
+	}
+
+	private pruneRules(t: number): number {
+		const stepsBefore = t - STEP_RETENTION_MS;
+		return (
+			Number(this.rules.pruneSteps.run(stepsBefore, stepsBefore).changes) +
+			Number(this.rules.pruneFrequency.run(t - FREQUENCY_RETENTION_MS).changes) +
+			Number(this.rules.pruneRecipients.run(t - MESSAGING_LIMIT_PERIOD_MS).changes) +
+			Number(this.rules.pruneAccount.run(t - ACCOUNT_FACT_RETENTION_MS).changes)
+		);
 	}
 
 	/**
@@ -507,7 +767,15 @@ export class SqliteStateStore implements JourneyStateStore {
 						statuses.push(seen!);
 						return;
 					}
+					if (w.kind === 'account') {
+						this.rules.accountPut.run(w.subject, JSON.stringify(w.facts), w.at);
+						return;
+					}
 					const phone = this.phone(w.phoneNumberId, true)!;
+					if (w.kind === 'stepStatus') {
+						this.stepStatus(phone, w.stepKey, w.messageId, w.status, w.at);
+						return;
+					}
 					if (w.kind === 'status') {
 						statuses.push(
 							this.status(
@@ -575,6 +843,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += Number(this.stmt.pruneEvents.run(t).changes);
 			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
 			n += Number(this.stmt.pruneSlots.run(t).changes);
+			n += this.pruneRules(t);
 			return n;
 		});
 	}
@@ -596,7 +865,7 @@ export class SqliteStateStore implements JourneyStateStore {
 	): Promise<number> {
 		this.open();
 		const t = requireTime(now, 'now');
-		let n = this.pruneWindows(t) + Number(this.stmt.pruneSlots.run(t).changes);
+		let n = this.pruneWindows(t) + Number(this.stmt.pruneSlots.run(t).changes) + this.pruneRules(t);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(

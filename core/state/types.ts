@@ -66,7 +66,23 @@ export type EventWrite =
 			optedOut: boolean;
 			at: Date;
 			reason?: string;
-	  };
+	  }
+	| JourneyRuleWrite;
+
+/**
+ * Journey-rule writes from webhooks: a status resolves the step its tracking names (`k=`), and account updates
+ * (quality, flags, tiers, template pauses) are remembered for the send gate.
+ */
+export type JourneyRuleWrite =
+	| {
+			kind: 'stepStatus';
+			phoneNumberId: string;
+			stepKey: string;
+			messageId: string;
+			status: StatusName;
+			at: Date;
+	  }
+	| { kind: 'account'; subject: string; facts: AccountFacts; at: Date };
 
 /** One webhook event's store work: remember its id (when de-duplicating), then, only if it was new, its writes. */
 export interface EventBatchItem {
@@ -97,7 +113,7 @@ export interface EventBatchResult {
  * WhatsApp, e.g. a CRM unsubscribe, must stop marketing too) and `prune` (retention per kind, for a memory store in a
  * long-lived process or an operator's clean-up; the SQLite store also runs it in the background).
  */
-export interface JourneyStateStore {
+export interface JourneyStateStore extends JourneyRulesStore {
 	/** A customer message arrived: opens or extends the 24 h window; with a referral, also a 72 h free entry point. */
 	recordInbound(p: {
 		phoneNumberId: string;
@@ -235,7 +251,16 @@ export type CheckedWrite =
 			optedOut: boolean;
 			at: number;
 			reason?: string;
-	  };
+	  }
+	| {
+			kind: 'stepStatus';
+			phoneNumberId: string;
+			stepKey: string;
+			messageId: string;
+			status: StatusName;
+			at: number;
+	  }
+	| { kind: 'account'; subject: string; facts: AccountFacts; at: number };
 
 export interface CheckedBatchItem {
 	remember?: { phoneNumberId: string; eventId: string; at: number };
@@ -261,8 +286,13 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
 				}
 			: undefined;
 		const writes = item.writes.map((w): CheckedWrite => {
-			const phoneNumberId = requireId(w.phoneNumberId, 'phoneNumberId');
 			const at = requireTime(w.at, 'at');
+			if (w.kind === 'account') {
+				if (!w.facts || typeof w.facts !== 'object')
+					throw new Error('An account write needs a facts object.');
+				return { kind: 'account', subject: requireId(w.subject, 'subject'), facts: w.facts, at };
+			}
+			const phoneNumberId = requireId(w.phoneNumberId, 'phoneNumberId');
 			switch (w.kind) {
 				case 'status':
 					return {
@@ -288,6 +318,15 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
 						optedOut: w.optedOut === true,
 						at,
 						reason: w.reason,
+					};
+				case 'stepStatus':
+					return {
+						kind: 'stepStatus',
+						phoneNumberId,
+						stepKey: requireId(w.stepKey, 'stepKey'),
+						messageId: requireId(w.messageId, 'messageId'),
+						status: requireStatus(w.status),
+						at,
 					};
 				default:
 					throw new Error(
@@ -319,4 +358,184 @@ export function statusOutcome(
 			? { applied: true, regression: false }
 			: { applied: true, previous, regression: false };
 	return { applied: false, previous, regression: previous !== next };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Journey rules (issue #14): step claims, frequency counts, business-initiated recipients, account state.
+// Kept in one section (and in separate tables / keys in every backend) so other store work merges cleanly.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A step record is kept this long after its last change: "once per step" holds for at least this long. */
+export const STEP_RETENTION_MS = 400 * DAY_MS;
+/**
+ * How long a claimed ('pending') step may take to settle before it is read as outcome unknown: longer than the
+ * client's whole retry budget (6 attempts, 30 s timeout each, backoff), so a live send is never mistaken for a dead one.
+ */
+export const PENDING_LEASE_MS = 5 * 60 * 1000;
+/** Frequency-cap records are kept this long: the longest period a cap may have (31 days). */
+export const FREQUENCY_RETENTION_MS = 31 * DAY_MS;
+/** Meta's messaging limit counts unique business-initiated recipients in a rolling 24 h. */
+export const MESSAGING_LIMIT_PERIOD_MS = 24 * HOUR_MS;
+/** Account facts (quality, flags, tiers, template pauses) are kept this long after their last update. */
+export const ACCOUNT_FACT_RETENTION_MS = 400 * DAY_MS;
+
+export type StepState = 'pending' | 'unknown' | 'sent';
+
+export interface StepRecord {
+	state: StepState;
+	/** The claim that owns the record (one send attempt). */
+	token: string;
+	/** When the current claim was made (epoch ms). */
+	claimedAt: number;
+	messageId?: string;
+	/** When the message was accepted (epoch ms). */
+	sentAt?: number;
+}
+
+/** One send's store work before the request leaves: claim the step, count the customer, count the recipient. */
+export interface SendAdmission {
+	phoneNumberId: string;
+	waId: string;
+	/** Unique per send (a random id): settle and release act only on their own claim. */
+	token: string;
+	now: Date;
+	step?: {
+		key: string;
+		/** 0: once for ever (within STEP_RETENTION_MS); otherwise a sent step may be sent again after this long. */
+		reentryPeriodMs: number;
+		retryWhenOutcomeUnknown: boolean;
+		/** Default PENDING_LEASE_MS. */
+		leaseMs?: number;
+	};
+	/** Counted and capped per customer and category across every journey of this number. */
+	frequency?: { category: string; max: number; periodMs: number };
+	/**
+	 * Business-initiated recipients (a template while the customer's service window is closed) per portfolio in a
+	 * rolling 24 h; refused at `limit` (absent: counted only).
+	 */
+	messagingLimit?: { scope: string; limit?: number };
+	/** True for templates; a session message is never business-initiated. */
+	template: boolean;
+}
+
+export type AdmissionResult =
+	| {
+			admitted: true;
+			/** Whether this send counted as business-initiated (template, window closed). */
+			businessInitiated: boolean;
+			/** Messages in the cap's period including this one. */
+			frequencyCount?: number;
+			/** Unique business-initiated recipients in 24 h including this one. */
+			recipients?: number;
+			/** The recipient's previous counted time, restored if this send is released (0: none). */
+			recipientPrevAt?: number;
+			/** The time this send was counted at (epoch ms). */
+			at: number;
+	  }
+	| {
+			admitted: false;
+			rule: 'step';
+			state: StepState;
+			messageId?: string;
+			/** sentAt for 'sent', claimedAt otherwise (epoch ms). */
+			at: number;
+	  }
+	| { admitted: false; rule: 'frequency'; count: number; limit: number; resumeAt?: number }
+	| { admitted: false; rule: 'messaging_limit'; count: number; limit: number };
+
+/** What became of an admitted send. 'failed' means Meta refused it for sure: its claim and counts are released. */
+export interface SendSettlement {
+	phoneNumberId: string;
+	waId: string;
+	token: string;
+	now: Date;
+	outcome: 'sent' | 'failed' | 'unknown';
+	messageId?: string;
+	stepKey?: string;
+	/** As admitted: the counted time and category, so a release removes exactly this send's counts. */
+	frequency?: { category: string };
+	messagingLimit?: { scope: string; at: number; prevAt: number };
+}
+
+/** Facts about the account from webhooks (quality flags, tiers, template pauses), newest write wins per subject. */
+export type AccountFacts = Record<string, string | number | boolean | null>;
+export interface AccountFactRecord {
+	facts: AccountFacts;
+	/** When the facts were true (epoch ms), from the webhook. */
+	at: number;
+}
+
+/** Subjects of account facts: one place spells them so the webhook writer and the gate's reader agree. */
+export const accountSubject = {
+	/** By display number digits: Meta's phone_number_quality_update names the number so, not by id. */
+	phone: (displayPhoneNumber: string) => `phone:${displayPhoneNumber.replace(/\D/g, '')}`,
+	waba: (wabaId: string) => `waba:${wabaId}`,
+	template: (wabaId: string, templateName: string, language: string) =>
+		`template:${wabaId}:${templateName}:${language}`,
+};
+
+/** Store methods of the journey rules; every backend implements them, each call one atomic unit. */
+export interface JourneyRulesStore {
+	/** Claims the step, checks and counts the caps, all or nothing. */
+	admitSend(p: SendAdmission): Promise<AdmissionResult>;
+	/** Records what became of an admitted send (only its own claim; a step already resolved as sent stays sent). */
+	settleSend(p: SendSettlement): Promise<void>;
+	getStep(p: { phoneNumberId: string; stepKey: string }): Promise<StepRecord | undefined>;
+	getAccountFacts(subjects: string[]): Promise<Record<string, AccountFactRecord>>;
+}
+
+export function checkAdmission(p: SendAdmission): {
+	phone: string;
+	waId: string;
+	token: string;
+	now: number;
+} {
+	const phone = requireId(p?.phoneNumberId, 'phoneNumberId');
+	const waId = requireId(p.waId, 'waId');
+	const token = requireId(p.token, 'token');
+	const now = requireTime(p.now, 'now');
+	if (p.step) {
+		requireId(p.step.key, 'step.key');
+		requireInterval(p.step.reentryPeriodMs);
+	}
+	if (p.frequency) {
+		requireId(p.frequency.category, 'frequency.category');
+		if (!Number.isInteger(p.frequency.max) || p.frequency.max < 1)
+			throw new Error('frequency.max must be a whole number ≥ 1.');
+		if (!(p.frequency.periodMs > 0) || p.frequency.periodMs > FREQUENCY_RETENTION_MS)
+			throw new Error(`frequency.periodMs must be > 0 and ≤ ${FREQUENCY_RETENTION_MS} (31 days).`);
+	}
+	if (p.messagingLimit) requireId(p.messagingLimit.scope, 'messagingLimit.scope');
+	return { phone, waId, token, now };
+}
+
+/** The step's refusal from the stored record (undefined: admit), the same in every backend (Redis repeats it in Lua). */
+export function stepVerdict(
+	record: StepRecord | undefined,
+	step: NonNullable<SendAdmission['step']>,
+	now: number,
+): undefined | Extract<AdmissionResult, { rule: 'step' }> {
+	if (!record) return undefined;
+	if (record.state === 'sent') {
+		const sentAt = record.sentAt ?? record.claimedAt;
+		if (step.reentryPeriodMs > 0 && sentAt + step.reentryPeriodMs <= now) return undefined;
+		const refused: Extract<AdmissionResult, { rule: 'step' }> = {
+			admitted: false,
+			rule: 'step',
+			state: 'sent',
+			at: sentAt,
+		};
+		if (record.messageId) refused.messageId = record.messageId;
+		return refused;
+	}
+	const lease = step.leaseMs ?? PENDING_LEASE_MS;
+	const state: StepState =
+		record.state === 'pending' && record.claimedAt + lease > now ? 'pending' : 'unknown';
+	if (state === 'unknown' && step.retryWhenOutcomeUnknown) return undefined;
+	return { admitted: false, rule: 'step', state, at: record.claimedAt };
+}
+
+/** Statuses that prove Meta accepted the message; 'failed' proves it did not reach the customer. */
+export function stepStatusOutcome(status: StatusName): 'sent' | 'failed' {
+	return status === 'failed' ? 'failed' : 'sent';
 }

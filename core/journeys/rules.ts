@@ -1,0 +1,476 @@
+/**
+ * Journey rules (issue #14): once per step, frequency cap, quiet hours, messaging-limit and quality guards.
+ *
+ * Evaluated per send right before the request leaves (sendBatch's `gate`): the pure rules (quiet hours, quality)
+ * first, then one store unit of work that claims the step and counts the caps, all or nothing, so every worker
+ * sharing the store sees the same claims and counts. After the request, `settle` records the wamid (sent),
+ * releases the claim and the counts (a refusal proves nothing left) or leaves the step unknown (the request may have
+ * been accepted: timeout, crash) — a status webhook carrying the step key (`k=` in the tracking) resolves it later.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+
+import { z } from 'zod';
+
+import { JOURNEY_RULE_CODES, WhatsAppApiError } from '../errors';
+import type { SendOutcome } from '../send';
+import {
+	accountSubject,
+	type AccountFactRecord,
+	type AdmissionResult,
+	type JourneyStateStore,
+	PENDING_LEASE_MS,
+} from '../state/types';
+import type { TemplateCategory } from '../templates/model';
+import { quietHoursDecision, type QuietHours } from './quietHours';
+
+export * from './quietHours';
+
+/** Template categories, plus SERVICE for free-form session messages (never business-initiated). */
+export type RuleCategory = TemplateCategory | 'SERVICE';
+const categorySchema = z.enum(['MARKETING', 'UTILITY', 'AUTHENTICATION', 'SERVICE']);
+
+const hhmm = z
+	.string()
+	.regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'use 24-hour HH:MM, e.g. "21:00"')
+	.describe('HH:MM');
+
+export interface JourneyRules {
+	oncePerStep: boolean;
+	/** 0 = the step is received once per occurrence for ever (within STEP_RETENTION_MS). */
+	reentryPeriodHours: number;
+	retryWhenOutcomeUnknown: boolean;
+	frequencyCap?: { maxMessages: number; periodHours: number; categories: RuleCategory[] };
+	quietHours?: QuietHours;
+	messagingLimitGuard: boolean;
+	qualityGuard: boolean;
+}
+
+export const quietHoursSchema = z
+	.object({
+		start: hhmm,
+		end: hhmm,
+		timeZone: z
+			.string()
+			.min(1)
+			.refine(isTimeZone, 'not an IANA time zone Intl knows, e.g. "Europe/Berlin"')
+			.optional(),
+		exemptCategories: z.array(categorySchema).default(['AUTHENTICATION', 'UTILITY']),
+		whenOutside: z.enum(['hold', 'skip']).default('hold'),
+	})
+	.refine((q) => q.start !== q.end, {
+		message: 'start and end are equal: quiet hours need a start and an end that differ',
+		path: ['end'],
+	});
+
+/** Validates the node's "Journey Rules" settings; defaults as documented in README "Journey rules". */
+export const journeyRulesSchema: z.ZodType<JourneyRules, z.ZodTypeDef, unknown> = z.object({
+	oncePerStep: z.boolean().default(true),
+	reentryPeriodHours: z.number().min(0).max(9600).default(0),
+	retryWhenOutcomeUnknown: z.boolean().default(false),
+	frequencyCap: z
+		.object({
+			maxMessages: z.number().int().min(1).max(1000),
+			periodHours: z.number().positive().max(744, 'at most 744 hours (31 days)'),
+			categories: z.array(categorySchema).min(1).default(['MARKETING']),
+		})
+		.optional(),
+	quietHours: quietHoursSchema.optional(),
+	messagingLimitGuard: z.boolean().default(true),
+	qualityGuard: z.boolean().default(true),
+}) as z.ZodType<JourneyRules, z.ZodTypeDef, unknown>;
+
+/** The rules with every default: once per step on, guards on, no cap, no quiet hours. */
+export const DEFAULT_JOURNEY_RULES: JourneyRules = journeyRulesSchema.parse({});
+
+/** Parses rules with errors that name the field and the fix. */
+export function parseJourneyRules(input: unknown, fieldLabel = 'Journey Rules'): JourneyRules {
+	const parsed = journeyRulesSchema.safeParse(input ?? {});
+	if (parsed.success) return parsed.data;
+	const issue = parsed.error.issues[0];
+	throw new Error(`${fieldLabel} › ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+}
+
+export type PolicyDecision =
+	| 'sent'
+	| 'already_sent'
+	| 'in_progress'
+	| 'outcome_unknown'
+	| 'frequency_capped'
+	| 'quiet_hours'
+	| 'messaging_limit'
+	| 'quality_guard'
+	| 'opted_out'
+	| 'us_marketing'
+	| 'dry_run'
+	/** Admitted, but Meta refused the request for sure: the claim and counts were given back. */
+	| 'released';
+
+/** Goes on every output item as `policy`. Decide on `code` (stable), not on `reason` (for people). */
+export interface PolicyResult {
+	decision: PolicyDecision;
+	reason: string;
+	/** Which rule decided: once_per_step, frequency_cap, quiet_hours, messaging_limit, quality_guard, … */
+	rule?: string;
+	code: string;
+	stepKey?: string;
+	messageId?: string;
+	sentAt?: string;
+	resumeAt?: string;
+	count?: number;
+	limit?: number;
+	timeZone?: string;
+	/** True when the time zone was assumed for a country with several (see README). */
+	timeZoneAssumed?: boolean;
+}
+
+/** A policy result for a decision, with its stable code. */
+export function policyResult(
+	decision: PolicyDecision,
+	reason: string,
+	extra: Omit<PolicyResult, 'decision' | 'reason' | 'code'> = {},
+): PolicyResult {
+	return { decision, reason, code: JOURNEY_RULE_CODES[decision], ...extra };
+}
+
+/**
+ * The step's identity: journey + step + customer (+ occurrence), or the adapter's own scope (n8n: workflow id and
+ * node name; Node-RED: flow and node id) when journey/step are not set. A hash, so no raw id travels in tracking.
+ */
+export function stepKeyFor(p: {
+	phoneNumberId: string;
+	journey?: string;
+	step?: string;
+	scope: string;
+	waId: string;
+	occurrenceKey?: string;
+}): string {
+	const named = Boolean(p.journey || p.step);
+	const parts = [
+		'v1',
+		p.phoneNumberId,
+		named ? `j:${p.journey ?? ''}` : `s:${p.scope}`,
+		named ? (p.step ?? '') : '',
+		p.waId,
+		p.occurrenceKey ?? '',
+	];
+	// 128 bits: collisions are out of reach; 22 URL-safe characters keep the tracking data short.
+	return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 22);
+}
+
+/** What the gate knows about the account: from the Graph read on each run and from webhooks (the store). */
+export interface AccountState {
+	/** The number's quality rating: GREEN, YELLOW, RED, UNKNOWN (Graph `quality_rating`). */
+	qualityRating?: string;
+	/** Meta flagged the number (phone_number_quality_update FLAGGED, until UNFLAGGED). */
+	flagged?: boolean;
+	/**
+	 * The messaging limit: unique business-initiated recipients per rolling 24 h, shared by the business portfolio
+	 * (`scope`, the portfolio id when known). `limit` null = unlimited.
+	 */
+	messagingLimit?: { tier: string; limit: number | null; scope: string };
+	/** Template status by `name:language` (PAUSED, DISABLED, APPROVED, …), from template status webhooks. */
+	templates?: Record<string, string>;
+}
+
+export interface GateRequest {
+	waId: string;
+	e164: string;
+	category: RuleCategory;
+	/** Absent when once-per-step is off. */
+	stepKey?: string;
+	itemTimeZone?: string;
+	template?: { name: string; language: string };
+	/** The user's per-node override of the quality guard is `rules.qualityGuard`; this is per item (rarely needed). */
+}
+
+export interface GateTicket {
+	token: string;
+	request: GateRequest;
+	admission: Extract<AdmissionResult, { admitted: true }>;
+	frequencyCategory?: string;
+	limitScope?: string;
+}
+
+export interface SendGate {
+	admit(
+		item: GateRequest,
+	): Promise<{ admitted: true; ticket: GateTicket } | { admitted: false; policy: PolicyResult }>;
+	settle(ticket: GateTicket, outcome: SendOutcome): Promise<PolicyResult>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Quality that stops MARKETING: Meta rates the number RED, or flagged it. */
+export function qualityStop(
+	account: AccountState | undefined,
+	request: Pick<GateRequest, 'category' | 'template'>,
+): PolicyResult | undefined {
+	if (request.category !== 'MARKETING' || !account) return undefined;
+	const templateStatus = request.template
+		? account.templates?.[`${request.template.name}:${request.template.language}`]
+		: undefined;
+	if (templateStatus === 'PAUSED' || templateStatus === 'DISABLED') {
+		return policyResult(
+			'quality_guard',
+			`Meta ${templateStatus === 'PAUSED' ? 'paused' : 'disabled'} the template "${request.template?.name}" (${request.template?.language}) because customers reported or blocked it; it is not sent until Meta reinstates it. Edit it or use another template.`,
+			{ rule: 'quality_guard' },
+		);
+	}
+	if (account.qualityRating === 'RED' || account.flagged) {
+		return policyResult(
+			'quality_guard',
+			account.flagged
+				? 'Meta flagged this number for low quality: marketing messages are held back until Meta unflags it (turn off the quality guard to send anyway).'
+				: 'Meta rates this number RED (customers block or report its messages): marketing messages are held back until the rating recovers (turn off the quality guard to send anyway).',
+			{ rule: 'quality_guard' },
+		);
+	}
+	return undefined;
+}
+
+/**
+ * Reads the webhook-recorded account facts for a number (by display number) and WABA and merges them over the Graph
+ * read: a newer webhook (flag, tier change, template pause) wins over older knowledge.
+ */
+export async function accountStateFrom(p: {
+	store: JourneyStateStore;
+	displayPhoneNumber?: string;
+	wabaId?: string;
+	qualityRating?: string;
+	messagingLimit?: AccountState['messagingLimit'];
+	templates?: Array<{ name: string; language: string }>;
+}): Promise<AccountState> {
+	const state: AccountState = { qualityRating: p.qualityRating, messagingLimit: p.messagingLimit };
+	const subjects: string[] = [];
+	const phone = p.displayPhoneNumber ? accountSubject.phone(p.displayPhoneNumber) : undefined;
+	if (phone) subjects.push(phone);
+	const templateSubjects = p.wabaId
+		? (p.templates ?? []).map((t) => ({
+				t,
+				s: accountSubject.template(p.wabaId!, t.name, t.language),
+			}))
+		: [];
+	subjects.push(...templateSubjects.map((x) => x.s));
+	if (subjects.length === 0) return state;
+	const facts: Record<string, AccountFactRecord> = await p.store.getAccountFacts(subjects);
+	const phoneFacts = phone ? facts[phone]?.facts : undefined;
+	if (phoneFacts) {
+		if (typeof phoneFacts.flagged === 'boolean') state.flagged = phoneFacts.flagged;
+		if (typeof phoneFacts.qualityRating === 'string' && !p.qualityRating)
+			state.qualityRating = phoneFacts.qualityRating;
+	}
+	for (const { t, s } of templateSubjects) {
+		const status = facts[s]?.facts.status;
+		if (typeof status === 'string')
+			(state.templates ??= {})[`${t.name}:${t.language}`] = status.toUpperCase();
+	}
+	return state;
+}
+
+/** The send gate of one run: pure rules first, then one store unit per send. */
+export function createSendGate(p: {
+	store: JourneyStateStore;
+	phoneNumberId: string;
+	rules: JourneyRules;
+	now?: () => Date;
+	/** Loaded once per gate (first admit) and reused: the run's view of the account. */
+	account?: () => Promise<AccountState>;
+}): SendGate {
+	const now = p.now ?? (() => new Date());
+	const rules = p.rules;
+	let account: Promise<AccountState | undefined> | undefined;
+	const loadAccount = () =>
+		(account ??= p.account ? p.account().catch(() => undefined) : Promise.resolve(undefined));
+
+	return {
+		async admit(item) {
+			const at = now();
+			if (rules.quietHours && !rules.quietHours.exemptCategories.includes(item.category)) {
+				const q = quietHoursDecision({
+					now: at,
+					e164: item.e164,
+					itemTimeZone: item.itemTimeZone,
+					quietHours: rules.quietHours,
+					category: item.category,
+				});
+				if (!q.allowed) {
+					return {
+						admitted: false,
+						policy: policyResult(
+							'quiet_hours',
+							`It is ${q.localTime} for this customer (${q.timeZone}${q.assumed ? ', assumed from the country code' : ''}), inside the quiet hours ${rules.quietHours.start}–${rules.quietHours.end}: ${rules.quietHours.whenOutside === 'hold' ? 'held' : 'not sent'} until ${q.resumeAt}.`,
+							{
+								rule: 'quiet_hours',
+								resumeAt: q.resumeAt,
+								timeZone: q.timeZone,
+								timeZoneAssumed: q.assumed,
+								stepKey: item.stepKey,
+							},
+						),
+					};
+				}
+			}
+			const acct =
+				rules.qualityGuard || rules.messagingLimitGuard ? await loadAccount() : undefined;
+			if (rules.qualityGuard) {
+				const stop = qualityStop(acct, item);
+				if (stop) return { admitted: false, policy: { ...stop, stepKey: item.stepKey } };
+			}
+			const token = randomUUID();
+			const cap = rules.frequencyCap;
+			const capped = cap && cap.categories.includes(item.category);
+			const limit = acct?.messagingLimit;
+			const admission = await p.store.admitSend({
+				phoneNumberId: p.phoneNumberId,
+				waId: item.waId,
+				token,
+				now: at,
+				template: item.category !== 'SERVICE',
+				step:
+					rules.oncePerStep && item.stepKey
+						? {
+								key: item.stepKey,
+								reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
+								retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
+								leaseMs: PENDING_LEASE_MS,
+							}
+						: undefined,
+				frequency: capped
+					? { category: item.category, max: cap.maxMessages, periodMs: cap.periodHours * 3_600_000 }
+					: undefined,
+				messagingLimit: limit
+					? {
+							scope: limit.scope,
+							limit: rules.messagingLimitGuard && limit.limit !== null ? limit.limit : undefined,
+						}
+					: undefined,
+			});
+			if (admission.admitted) {
+				return {
+					admitted: true,
+					ticket: {
+						token,
+						request: item,
+						admission,
+						frequencyCategory: capped ? item.category : undefined,
+						limitScope: limit?.scope,
+					},
+				};
+			}
+			return { admitted: false, policy: refusal(admission, item, rules) };
+		},
+
+		async settle(ticket, outcome) {
+			const at = now();
+			const a = ticket.admission;
+			const kind: 'sent' | 'failed' | 'unknown' =
+				outcome.ok === true
+					? 'sent'
+					: outcome.ok === false &&
+						  outcome.error instanceof WhatsAppApiError &&
+						  !outcome.error.acceptedUnknown
+						? 'failed'
+						: 'unknown';
+			const messageId = outcome.ok === true ? outcome.result.messageId : undefined;
+			await p.store.settleSend({
+				phoneNumberId: p.phoneNumberId,
+				waId: ticket.request.waId,
+				token: ticket.token,
+				now: at,
+				outcome: kind,
+				messageId,
+				stepKey: ticket.request.stepKey,
+				frequency: ticket.frequencyCategory ? { category: ticket.frequencyCategory } : undefined,
+				messagingLimit:
+					ticket.limitScope && a.businessInitiated
+						? { scope: ticket.limitScope, at: a.at, prevAt: a.recipientPrevAt ?? 0 }
+						: undefined,
+			});
+			const stepKey = ticket.request.stepKey;
+			if (kind === 'sent')
+				return policyResult('sent', 'Sent: every journey rule allowed it.', {
+					stepKey,
+					messageId,
+					sentAt: iso(at.getTime()),
+					count: a.frequencyCount,
+				});
+			if (kind === 'failed')
+				return policyResult(
+					'released',
+					'Allowed by the journey rules, but Meta refused the message: its step claim and counts were released, so a retry may send it.',
+					{ stepKey },
+				);
+			return policyResult(
+				'outcome_unknown',
+				'The request left but no answer came back (timeout or lost connection): Meta may have accepted it. The step stays claimed and is not resent unless "Retry When Outcome Unknown" is on; its status webhook resolves it.',
+				{ rule: 'once_per_step', stepKey },
+			);
+		},
+	};
+}
+
+function refusal(
+	a: Extract<AdmissionResult, { admitted: false }>,
+	item: GateRequest,
+	rules: JourneyRules,
+): PolicyResult {
+	const stepKey = item.stepKey;
+	if (a.rule === 'step') {
+		if (a.state === 'sent')
+			return policyResult(
+				'already_sent',
+				rules.reentryPeriodHours > 0
+					? `This customer already received this journey step on ${iso(a.at)}; it can be sent again ${rules.reentryPeriodHours} h after that.`
+					: `This customer already received this journey step on ${iso(a.at)}; a step is sent once per customer (and occurrence).`,
+				{
+					rule: 'once_per_step',
+					stepKey,
+					messageId: a.messageId,
+					sentAt: iso(a.at),
+					resumeAt:
+						rules.reentryPeriodHours > 0
+							? iso(a.at + rules.reentryPeriodHours * 3_600_000)
+							: undefined,
+				},
+			);
+		if (a.state === 'pending')
+			return policyResult(
+				'in_progress',
+				`Another run is sending this journey step to this customer right now (claimed ${iso(a.at)}): not sent twice.`,
+				{ rule: 'once_per_step', stepKey },
+			);
+		return policyResult(
+			'outcome_unknown',
+			`A send of this step to this customer on ${iso(a.at)} ended without an answer (timeout or crash): Meta may have delivered it, so it is not resent. Turn on "Retry When Outcome Unknown" to resend such steps.`,
+			{ rule: 'once_per_step', stepKey },
+		);
+	}
+	if (a.rule === 'frequency') {
+		const cap = rules.frequencyCap;
+		return policyResult(
+			'frequency_capped',
+			`This customer already got ${a.count} ${item.category} message(s) in the last ${cap?.periodHours ?? '?'} h (cap ${a.limit}, counted across every journey of this number).`,
+			{
+				rule: 'frequency_cap',
+				stepKey,
+				count: a.count,
+				limit: a.limit,
+				resumeAt: a.resumeAt ? iso(a.resumeAt) : undefined,
+			},
+		);
+	}
+	return policyResult(
+		'messaging_limit',
+		`The business portfolio has started conversations with ${a.count} customers in the last 24 h, its messaging limit (${a.limit}): Meta would not deliver more. Send again later, or to customers whose service window is open.`,
+		{ rule: 'messaging_limit', stepKey, count: a.count, limit: a.limit },
+	);
+}
+
+function isTimeZone(tz: string): boolean {
+	try {
+		new Intl.DateTimeFormat('en-US', { timeZone: tz });
+		return true;
+	} catch {
+		return false;
+	}
+}
