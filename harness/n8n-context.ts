@@ -97,11 +97,11 @@ function makeHttp(log: HttpLogEntry[]) {
 	};
 }
 
-const fakeNode = (type: string, parameters: Params = {}) => ({
+const fakeNode = (type: string, parameters: Params = {}, typeVersion = 1) => ({
 	id: 'node-1',
 	name: type,
 	type: `n8n-nodes-whatsapp-journeys.${type}`,
-	typeVersion: 1,
+	typeVersion,
 	position: [0, 0] as [number, number],
 	parameters,
 });
@@ -122,6 +122,10 @@ export interface RunOptions {
 	continueOnFail?: boolean;
 	workflowId?: string;
 	executionId?: string;
+	/** The node's typeVersion in the workflow (1 by default: what saved workflows from before version 2 hold). */
+	typeVersion?: number;
+	/** n8n's run index of the node in the execution ($runIndex). */
+	runIndex?: number;
 	binary?: Record<number, Record<string, { data: Buffer; mimeType: string; fileName: string }>>;
 }
 
@@ -132,7 +136,10 @@ export interface RunResult {
 	hints: NodeExecutionHint[];
 }
 
+let executions = 0;
+
 export async function runNode(node: INodeType, opts: RunOptions): Promise<RunResult> {
+	const executionId = opts.executionId ?? `exec-${++executions}`;
 	const http: HttpLogEntry[] = [];
 	const hints: NodeExecutionHint[] = [];
 	const items = opts.items ?? [{ json: {} }];
@@ -150,9 +157,12 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
 			if (!c) throw new Error(`Node does not have any credentials set for "${type}"`);
 			return c;
 		},
-		getNode: () => fakeNode(nodeName, rawParameters(opts.parameters)),
+		getNode: () => fakeNode(nodeName, rawParameters(opts.parameters), opts.typeVersion),
 		getWorkflow: () => ({ id: opts.workflowId ?? 'wf-test', name: 'test', active: false }),
-		getExecutionId: () => opts.executionId ?? 'exec-1',
+		// Each run is its own execution, as in n8n (once-per-step keys of steps without a journey include it).
+		getExecutionId: () => executionId,
+		getWorkflowDataProxy: () => ({ $runIndex: opts.runIndex ?? 0 }),
+		getExecutionCancelSignal: () => undefined,
 		continueOnFail: () => opts.continueOnFail === true,
 		addExecutionHints: (...added: NodeExecutionHint[]) => hints.push(...added),
 		helpers: {

@@ -152,7 +152,8 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 		"D. Throttled campaign: 2,000 recipients at 80 msg/s, side by side with n8n's WhatsApp node",
 	webhooks: "E. Webhook ingestion: 30,000 status events, side by side with n8n's WhatsApp Trigger",
 	nodered: 'F. Node-RED 5 runtime: campaign, unthrottled sends, webhook ingestion',
-	rules: 'G. Journey rules: cost per item (memory, SQLite, Redis) and a campaign with all rules on vs off',
+	rules:
+		'G. Journey rules: cost per item (memory, SQLite, Redis) and a campaign with all rules on vs off',
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {

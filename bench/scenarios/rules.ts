@@ -27,7 +27,13 @@ import {
 	type SendOutcome,
 	sendBatch,
 } from '../../core';
-import { fixtureSends, PHONE_NUMBER_ID, recipientE164, recipientWaId, WABA_ID } from '../lib/fixtures';
+import {
+	fixtureSends,
+	PHONE_NUMBER_ID,
+	recipientE164,
+	recipientWaId,
+	WABA_ID,
+} from '../lib/fixtures';
 import { deletePrefix, REDIS_HOST, REDIS_PORT, uniquePrefix } from '../lib/redis';
 import { measure, type Measure } from '../lib/results';
 import { startSandboxProcess } from '../lib/sandbox';
@@ -112,9 +118,13 @@ async function gateRun(store: JourneyStateStore, offset: number): Promise<number
 		const outcome: SendOutcome = {
 			itemIndex: m.itemIndex,
 			ok: true,
-			result: { messageId: `wamid.bench${offset + m.itemIndex}`, attempts: 1 },
+			result: {
+				messageId: `wamid.bench${offset + m.itemIndex}`,
+				messageStatus: 'accepted',
+				attempts: 1,
+			},
 			retries: [],
-		} as SendOutcome;
+		};
 		await gate.settle(verdict.ticket, outcome);
 	}
 	return ((nowMs() - started) * 1000) / GATE_ITEMS;
@@ -172,10 +182,23 @@ export const scenario: Scenario = {
 
 			// The campaign, rules off vs on, paced as in production and then unthrottled.
 			for (const variant of [
-				{ id: 'paced', mps: MPS, label: `${RECIPIENTS.toLocaleString('en-US')} recipients at ${MPS} msg/s` },
-				{ id: 'unthrottled', mps: 0, label: `${RECIPIENTS.toLocaleString('en-US')} recipients, unthrottled` },
+				{
+					id: 'paced',
+					mps: MPS,
+					label: `${RECIPIENTS.toLocaleString('en-US')} recipients at ${MPS} msg/s`,
+				},
+				{
+					id: 'unthrottled',
+					mps: 0,
+					label: `${RECIPIENTS.toLocaleString('en-US')} recipients, unthrottled`,
+				},
 			]) {
-				const sandbox = await startSandboxProcess({ token: TOKEN, mps: variant.mps, pairRateMs: 0, statusDelayMs: 600_000 });
+				const sandbox = await startSandboxProcess({
+					token: TOKEN,
+					mps: variant.mps,
+					pairRateMs: 0,
+					statusDelayMs: 600_000,
+				});
 				const connection = new CloudApiConnection({
 					phoneNumberId: PHONE_NUMBER_ID,
 					wabaId: WABA_ID,
@@ -185,7 +208,10 @@ export const scenario: Scenario = {
 					configuredIn: 'bench',
 				});
 				const client = connection.client();
-				const store = createStateStore({ backend: 'embedded', path: path.join(dir, `${variant.id}.sqlite`) });
+				const store = createStateStore({
+					backend: 'embedded',
+					path: path.join(dir, `${variant.id}.sqlite`),
+				});
 				const wall = { off: [] as number[], on: [] as number[] };
 				try {
 					for (let r = 0; r < ctx.runs; r++) {
@@ -196,7 +222,10 @@ export const scenario: Scenario = {
 							offset += RECIPIENTS;
 							const pacer =
 								variant.mps > 0
-									? new SendPacer(PHONE_NUMBER_ID, { messagesPerSecond: variant.mps, pairIntervalMs: 0 })
+									? new SendPacer(PHONE_NUMBER_ID, {
+											messagesPerSecond: variant.mps,
+											pairIntervalMs: 0,
+										})
 									: undefined;
 							const started = nowMs();
 							const outcomes = await sendBatch(messages, {
@@ -218,8 +247,20 @@ export const scenario: Scenario = {
 					await sandbox.stop();
 				}
 				measures.push(
-					measure({ id: `campaign-${variant.id}-off`, label: `Campaign, ${variant.label}, rules off`, unit: 's', runs: wall.off, better: 'lower' }),
-					measure({ id: `campaign-${variant.id}-on`, label: `Campaign, ${variant.label}, all rules on (SQLite store)`, unit: 's', runs: wall.on, better: 'lower' }),
+					measure({
+						id: `campaign-${variant.id}-off`,
+						label: `Campaign, ${variant.label}, rules off`,
+						unit: 's',
+						runs: wall.off,
+						better: 'lower',
+					}),
+					measure({
+						id: `campaign-${variant.id}-on`,
+						label: `Campaign, ${variant.label}, all rules on (SQLite store)`,
+						unit: 's',
+						runs: wall.on,
+						better: 'lower',
+					}),
 				);
 				const ratios = wall.on.map((on, i) => round((on / wall.off[i] - 1) * 100, 1));
 				measures.push(
@@ -241,6 +282,10 @@ export const scenario: Scenario = {
 			rmSync(dir, { recursive: true, force: true });
 			await deletePrefix(prefix).catch(() => 0);
 		}
-		return { title: 'G. Journey rules: cost per item and a campaign with all rules on', measures, notes };
+		return {
+			title: 'G. Journey rules: cost per item and a campaign with all rules on',
+			measures,
+			notes,
+		};
 	},
 };

@@ -425,6 +425,8 @@ describe('WhatsApp Send Template against the sandbox', () => {
 				messageType: 'text',
 				text: 'Hello there',
 				options: { pairIntervalSeconds: 0 },
+				// Sends now pass the journey rules, which keep their records in the state store.
+				storePath: ':memory:',
 			};
 			const creds = {
 				metaWhatsAppCloudApi: { ...credentials().metaWhatsAppCloudApi, baseUrl: strict.url },

@@ -6,6 +6,7 @@ import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { CREDENTIALS, Collector, control, flow, helper, load, newStorePath } from './harness';
 import type { FlowNode } from './harness';
+import type { NodeMessage } from '../../node-red/types';
 
 let sandbox: Sandbox;
 
@@ -42,7 +43,7 @@ async function loadSend(
 const send = (to: string, extra: Record<string, unknown> = {}) =>
 	helper.getNode('send').receive({ payload: { to, variables: { body_1: 'Ana' } }, ...extra });
 const accepted = async (): Promise<number> => (await control(sandbox, 'messages')).data.length;
-const decisionOf = (msg: { policy?: unknown }) => (msg.policy as { decision?: string }).decision;
+const decisionOf = (msg: NodeMessage) => (msg.policy as { decision?: string }).decision;
 
 beforeAll(async () => {
 	sandbox = await startSandbox({

@@ -13,7 +13,23 @@
  */
 import type { IExecuteFunctions, NodeExecutionHint } from 'n8n-workflow';
 
-import type { PolicyDecision, PolicyResult, PreparedSend, SendOutcome } from '../../../core';
+import { policyResult } from '../../../core';
+import type { GateRequest, PolicyResult, PreparedSend, SendGate, SendOutcome } from '../../../core';
+
+/**
+ * Dry Run's decision for one item: core's read-only preview of the gate. A core without it says the rules were not
+ * checked rather than claim the item would be sent.
+ */
+export function previewDecision(gate: SendGate, request: GateRequest): Promise<PolicyResult> {
+	const preview = (gate as { preview?: (r: GateRequest) => Promise<PolicyResult> }).preview;
+	if (typeof preview === 'function') return preview.call(gate, request);
+	return Promise.resolve(
+		policyResult(
+			'dry_run',
+			'Dry run: nothing was sent. The journey rules were not previewed (this core cannot check them without recording the send).',
+		),
+	);
+}
 
 /** Plain words for the counts line; the stable code is on each item. */
 const WORDS: Partial<Record<string, string>> = {
@@ -34,10 +50,11 @@ export function policyHints(
 	decisions: ReadonlyArray<PolicyResult | undefined>,
 	{ dryRun }: { dryRun: boolean },
 ): NodeExecutionHint[] {
-	const counts = new Map<PolicyDecision, number>();
+	const counts = new Map<string, number>();
 	for (const policy of decisions)
 		if (policy) counts.set(policy.decision, (counts.get(policy.decision) ?? 0) + 1);
-	if (counts.size === 0) return [];
+	// When every item was simply sent, the rules changed nothing: the pane stays as it was.
+	if (counts.size === 0 || (counts.size === 1 && counts.has('sent'))) return [];
 	const parts = [...counts.entries()].map(([decision, n]) => `${n} ${WORDS[decision] ?? decision}`);
 	const hints: NodeExecutionHint[] = [
 		{

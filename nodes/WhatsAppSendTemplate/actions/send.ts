@@ -11,7 +11,7 @@ import {
 	SendPolicyError,
 	accountStateFrom,
 	createSendGate,
-	policyOfRefusal,
+	policyResult,
 	stepKeyFor,
 	WhatsAppApiError,
 	deliveryOptionsSchema,
@@ -46,7 +46,7 @@ import type { ParameterReader } from '../../shared/parameters';
 import { phoneNumberHints, phoneNumberInfo } from '../../shared/senderInfo';
 import { itemRuleInputs, readJourneyRules } from '../journeyRules';
 import { routeItems } from '../outputs';
-import { holdUntilAllowed, policyHints } from './policy';
+import { holdUntilAllowed, policyHints, previewDecision } from './policy';
 
 /** Delivery options shape the whole run, so they are read once (item 0) and validated once. */
 function readDeliveryOptions(ctx: IExecuteFunctions): DeliveryOptions {
@@ -166,7 +166,11 @@ export async function sendItems(
 			} catch (error) {
 				// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
 				const refused =
-					nodeVersion >= 2 && error instanceof SendPolicyError ? policyOfRefusal(error) : undefined;
+					nodeVersion >= 2 &&
+					error instanceof SendPolicyError &&
+					(error.code === 'opted_out' || error.code === 'us_marketing')
+						? policyResult(error.code, error.message, { rule: error.code })
+						: undefined;
 				if (!refused) throw error;
 				decisions[itemIndex] = refused;
 				hinted[itemIndex] = refused;
@@ -236,7 +240,7 @@ export async function sendItems(
 		if (options.dryRun) {
 			// The decisions each item would get, without sending and without writing the store.
 			for (const p of prepared) {
-				const verdict = await gate.preview(p.gate);
+				const verdict = await previewDecision(gate, p.gate!);
 				decisions[p.itemIndex] = verdict;
 				hinted[p.itemIndex] = verdict;
 				items[p.itemIndex] = {
