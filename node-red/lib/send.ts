@@ -348,12 +348,15 @@ export function runSendNode<S extends DeliverySettings>(
 		const journey = tracking.tracking?.journey;
 		const step = tracking.tracking?.step;
 		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
+		const category = categoryOf(content.summary);
+		// A journey step is once per customer; a session message (a reply) once per msg unless msg.occurrenceKey says more.
+		const perMsg = !(journey || step) || category === 'SERVICE';
 		const prepared = {
 			...prepareSend(0, recipient, content, tracking),
 			gate: {
 				waId: recipient.waId,
 				e164: recipient.e164,
-				category: categoryOf(content.summary),
+				category,
 				// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
 				stepKey: r.oncePerStep
 					? stepKeyFor({
@@ -362,7 +365,7 @@ export function runSendNode<S extends DeliverySettings>(
 							step,
 							scope: `${node.z ?? ''}/${node.id}`,
 							waId: recipient.waId,
-							occurrenceKey: occurrence ?? (journey || step ? undefined : msg._msgid),
+							occurrenceKey: occurrence ?? (perMsg ? msg._msgid : undefined),
 						})
 					: undefined,
 				itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),

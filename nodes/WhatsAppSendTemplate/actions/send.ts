@@ -191,20 +191,24 @@ export async function sendItems(
 				'Tracking Data Override',
 			);
 			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
+			const category = categoryOf(content);
+			// A journey step is once per customer. A session message is a reply in a conversation: once per
+			// execution (safe under Retry On Fail), unless an Occurrence Key says what makes it unique.
+			const perRun = !(journey || step) || category === 'SERVICE';
 			const stepKey = stepKeyFor({
 				phoneNumberId: credential.phoneNumberId,
 				journey,
 				step,
 				scope,
 				waId: normalized.waId,
-				occurrenceKey: occurrenceKey ?? (journey || step ? undefined : runOccurrence),
+				occurrenceKey: occurrenceKey ?? (perRun ? runOccurrence : undefined),
 			});
 			prepared.push({
 				...prepareSend(itemIndex, normalized, content, tracking),
 				gate: {
 					waId: normalized.waId,
 					e164: normalized.e164,
-					category: categoryOf(content),
+					category,
 					stepKey: rules.oncePerStep ? stepKey : undefined,
 					itemTimeZone: timeZone,
 					template: templateOf(content),
