@@ -126,7 +126,7 @@ const retryFlow = (businessNumber: string) =>
 	workflow(
 		'rules: retry on fail',
 		// The last recipient is the business's own number: Meta refuses it on the request (131021), every try.
-		[...phones('+44 7911 4', 20), businessNumber],
+		[...phones('+44 7911 7', 20), businessNumber],
 		{
 			...orderConfirmationSendNode({
 				id: 'send',
@@ -142,7 +142,7 @@ const retryFlow = (businessNumber: string) =>
 	);
 const campaign = workflow(
 	'rules: 3,000 campaign',
-	phones('+44 7911 5', CAMPAIGN),
+	phones('+44 7400 1', CAMPAIGN),
 	orderConfirmationSendNode({
 		id: 'send',
 		position: [600, 0],
@@ -162,12 +162,12 @@ const cap = {
 };
 const capA = workflow(
 	'rules: cap, journey A',
-	phones('+44 7911 6', 5),
+	phones('+44 7911 8', 5),
 	marketingSendNode(cap, { journey: 'a', step: 'welcome' }),
 );
 const capB = workflow(
 	'rules: cap, journey B',
-	phones('+44 7911 6', 5),
+	phones('+44 7911 8', 5),
 	marketingSendNode(cap, { journey: 'b', step: 'winback' }),
 );
 
@@ -230,7 +230,7 @@ describe('journey rules in real n8n', () => {
 			const result = await n8n.execute(retryId, { timeoutMs: 5 * 60_000 });
 			// The refused recipient still fails after 3 tries: the node (and so the run) ends in its error.
 			expect(result.run.status).toBe('error');
-			const accepted = await messagesTo('+4479114');
+			const accepted = await messagesTo('+4479117');
 			expect(accepted).toHaveLength(20);
 			expect(new Set(accepted.map((m) => m.to)).size).toBe(20);
 			// n8n did retry the node: the refused number was asked three times, the others once.
@@ -245,14 +245,14 @@ describe('journey rules in real n8n', () => {
 		async () => {
 			const first = await n8n.startExecute(campaignId);
 			const deadline = Date.now() + 5 * 60_000;
-			while ((await messagesTo('+4479115')).length < CAMPAIGN / 3) {
+			while ((await messagesTo('+4474001')).length < CAMPAIGN / 3) {
 				if (Date.now() > deadline || first.hasExited)
 					throw new Error(`campaign did not get going\n${first.logs.slice(-3000)}`);
 				await new Promise((r) => setTimeout(r, 100));
 			}
 			killGroup(first.pid, 'SIGKILL');
 			await first.stop();
-			const beforeRerun = await messagesTo('+4479115');
+			const beforeRerun = await messagesTo('+4474001');
 			expect(beforeRerun.length).toBeLessThan(CAMPAIGN);
 
 			const second = await n8n.execute(campaignId, { timeoutMs: 10 * 60_000 });
@@ -260,7 +260,7 @@ describe('journey rules in real n8n', () => {
 			const sent = jsonOf(second.data, 'Send', { output: 0 });
 			const skipped = jsonOf(second.data, 'Send', { output: 1 });
 			expect(sent.length + skipped.length).toBe(CAMPAIGN);
-			const accepted = await messagesTo('+4479115');
+			const accepted = await messagesTo('+4474001');
 			// Nobody twice.
 			expect(new Set(accepted.map((m) => m.to)).size).toBe(accepted.length);
 			// The re-run skipped everyone the killed run had sent (its record survived the kill) ...
@@ -283,7 +283,7 @@ describe('journey rules in real n8n', () => {
 			// Every customer: accepted once, or reported unknown (its request may or may not have reached Meta).
 			const acceptedTo = new Set(accepted.map((m) => m.to));
 			const unknownTo = new Set(unknown.map((i) => String(i.recipient)));
-			for (const phone of phones('+4479115', CAMPAIGN))
+			for (const phone of phones('+4474001', CAMPAIGN))
 				expect(acceptedTo.has(phone) || unknownTo.has(phone)).toBe(true);
 		},
 		15 * 60_000,
@@ -304,7 +304,7 @@ describe('journey rules in real n8n', () => {
 				decision: 'frequency_capped',
 				code: expect.any(String),
 			});
-			expect(await messagesTo('+4479116')).toHaveLength(5);
+			expect(await messagesTo('+4479118')).toHaveLength(5);
 		},
 		10 * 60_000,
 	);
@@ -315,12 +315,12 @@ describe('journey rules in real n8n', () => {
 			const base = Date.now();
 			const skip = workflow(
 				'rules: quiet skip',
-				phones('+44 7911 7', 3),
+				phones('+44 7911 0', 3),
 				marketingSendNode(quietWindow('skip', base), { journey: 'quiet', step: 'skip' }),
 			);
 			const hold = workflow(
 				'rules: quiet hold',
-				phones('+44 7911 8', 3),
+				phones('+44 7911 2', 3),
 				marketingSendNode(quietWindow('hold', base), { journey: 'quiet', step: 'hold' }),
 			);
 			await n8n.importWorkflows([skip, hold]);
@@ -331,13 +331,13 @@ describe('journey rules in real n8n', () => {
 			const policy = out[0].policy as { decision: string; resumeAt: string; timeZone: string };
 			expect(policy).toMatchObject({ decision: 'quiet_hours', timeZone: 'Asia/Tokyo' });
 			expect(Date.parse(policy.resumeAt)).toBeGreaterThan(Date.now());
-			expect(await messagesTo('+4479117')).toHaveLength(0);
+			expect(await messagesTo('+4479110')).toHaveLength(0);
 
 			const held = await n8n.execute(hold.id ?? '', { timeoutMs: 8 * 60_000 });
 			expect(held.run.status).toBe('success');
 			const sent = jsonOf(held.data, 'Send', { output: 0 });
 			expect(sent).toHaveLength(3);
-			const accepted = await messagesTo('+4479118');
+			const accepted = await messagesTo('+4479112');
 			expect(accepted).toHaveLength(3);
 			// Sent once the window ended, not before.
 			const windowEnd = Date.parse(policy.resumeAt);

@@ -31,7 +31,7 @@ let n8n: N8nInstance;
 
 const phones = Array.from(
 	{ length: CAMPAIGN },
-	(_, i) => `+44 7911 9${String(i).padStart(5, '0')}`,
+	(_, i) => `+44 7911 1${String(i).padStart(5, '0')}`,
 );
 
 const campaign: WorkflowJson = {
@@ -90,7 +90,7 @@ const campaign: WorkflowJson = {
 const accepted = async (): Promise<string[]> =>
 	((await sandbox.control('messages')) as { data: Array<{ to: string }> }).data
 		.map((m) => m.to)
-		.filter((to) => to.startsWith('+4479119'));
+		.filter((to) => to.startsWith('+4479111'));
 
 const post = () =>
 	fetch(n8n.webhookUrl('queue-rules'), {
