@@ -160,26 +160,24 @@ export async function sendItems(
 			recipient = normalized.e164;
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
 			const step = param<string>('options.step', itemIndex, '') || undefined;
-			let content: SendContent;
-			try {
-				content = await build(itemIndex, normalized);
-			} catch (error) {
-				// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
-				const refused =
-					nodeVersion >= 2 &&
-					error instanceof SendPolicyError &&
-					(error.code === 'opted_out' || error.code === 'us_marketing')
-						? policyResult(error.code, error.message, { rule: error.code })
-						: undefined;
-				if (!refused) throw error;
-				decisions[itemIndex] = refused;
-				hinted[itemIndex] = refused;
+			// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
+			const built = await build(itemIndex, normalized).then(
+				(content) => ({ content, refused: undefined }),
+				(error: unknown) => {
+					const refused = nodeVersion >= 2 ? refusalOf(error) : undefined;
+					return refused ? { content: undefined, refused } : Promise.reject(error);
+				},
+			);
+			if (built.refused) {
+				decisions[itemIndex] = built.refused;
+				hinted[itemIndex] = built.refused;
 				items[itemIndex] = {
-					json: { recipient, waId: normalized.waId, policy: refused } as IDataObject,
+					json: { recipient, waId: normalized.waId, policy: built.refused } as IDataObject,
 					pairedItem: { item: itemIndex },
 				};
 				continue;
 			}
+			const content = built.content;
 			const tracking = trackingFor(
 				{
 					workflowId,
@@ -297,6 +295,13 @@ export async function sendItems(
 	for (const [index, item] of items.entries())
 		if (item) routed.push({ item, decision: decisions[index]?.decision });
 	return routeItems(nodeVersion, routed);
+}
+
+/** Core's refusals that are policy decisions rather than errors: opted out, US marketing. */
+function refusalOf(error: unknown): PolicyResult | undefined {
+	if (!(error instanceof SendPolicyError)) return undefined;
+	if (error.code !== 'opted_out' && error.code !== 'us_marketing') return undefined;
+	return policyResult(error.code, error.message, { rule: error.code });
 }
 
 /** The template a send carries, for the quality guard's paused/disabled check. */
