@@ -220,6 +220,50 @@ export class CloudApiClient {
 		return parsed.data;
 	}
 
+	/**
+	 * The messaging limit tier (TIER_250, TIER_2K, TIER_10K, TIER_100K, TIER_UNLIMITED, …) Meta applies to this number's
+	 * business portfolio: `whatsapp_business_manager_messaging_limit` (Graph v24.0+), or the deprecated
+	 * `messaging_limit_tier` where the version does not know the new field.
+	 * https://developers.facebook.com/documentation/business-messaging/whatsapp/messaging-limits#via-api
+	 */
+	async getMessagingLimitTier(): Promise<string | undefined> {
+		const read = async (field: string) => {
+			const raw = await this.request('GET', this.config.phoneNumberId, {
+				query: { fields: field },
+			});
+			const parsed = z.object({ [field]: z.string().min(1).optional() }).safeParse(raw);
+			if (!parsed.success) throw unexpectedAnswer(`${field} is not a string`);
+			return parsed.data[field] as string | undefined;
+		};
+		try {
+			return await read('whatsapp_business_manager_messaging_limit');
+		} catch (error) {
+			// (#100) "nonexisting field" on versions before v24.0: ask for the old field.
+			if (error instanceof WhatsAppApiError && error.code === 100)
+				return read('messaging_limit_tier');
+			throw error;
+		}
+	}
+
+	/** The business portfolio that owns the WABA (`owner_business_info`): the messaging limit's scope. */
+	async getOwnerBusiness(): Promise<{ id: string; name?: string } | undefined> {
+		const raw = await this.request('GET', this.requireWaba(), {
+			query: { fields: 'owner_business_info' },
+		});
+		const parsed = z
+			.object({
+				owner_business_info: z
+					.object({ id: z.string().min(1), name: z.string().optional() })
+					.passthrough()
+					.optional(),
+			})
+			.passthrough()
+			.safeParse(raw);
+		if (!parsed.success) throw unexpectedAnswer('owner_business_info has no id');
+		const owner = parsed.data.owner_business_info;
+		return owner ? { id: owner.id, name: owner.name } : undefined;
+	}
+
 	private requireWaba(): string {
 		if (!this.config.wabaId) {
 			throw new Error(

@@ -4,7 +4,13 @@
  * (inbound messages open the 24 h window, ad referrals the 72 h free entry point window, opt-outs are recorded).
  * Shared by the n8n trigger and the Node-RED node.
  */
-import type { EventBatchItem, EventWrite, JourneyStateStore } from './state';
+import {
+	accountSubject,
+	type AccountFacts,
+	type EventBatchItem,
+	type EventWrite,
+	type JourneyStateStore,
+} from './state';
 import { webhookEventTime, type WebhookEvent, type WebhookEventKind } from './webhooks';
 
 export type LateStatusHandling = 'drop' | 'flag';
@@ -70,6 +76,10 @@ export const ALL_EVENT_KINDS: readonly string[] = [
 	'template_quality',
 	'template_category',
 	'error',
+	'phone_number_quality',
+	'business_capability',
+	'phone_number_name',
+	'account_update',
 ] satisfies ReadonlyArray<`status:${string}` | WebhookEventKind>;
 
 /** Scope of an event's keys: the business phone number, or the WABA for account-level events. */
@@ -114,6 +124,17 @@ export async function ingestWebhookEvents(
 		if (!at) return { writes };
 		switch (event.kind) {
 			case 'status': {
+				// Journey rules: a status of a message whose send ended without an answer resolves its step (tracking `k=`).
+				// Written before the status writes: the last write must stay the status record (seenBy below).
+				if (event.tracking?.stepKey)
+					writes.push({
+						kind: 'stepStatus',
+						phoneNumberId,
+						stepKey: event.tracking.stepKey,
+						messageId: event.messageId,
+						status: event.status,
+						at,
+					});
 				// The message's latest status is one shared fact; whether this consumer already saw a higher one is its own.
 				writes.push({
 					kind: 'status',
@@ -169,6 +190,7 @@ export async function ingestWebhookEvents(
 				}
 				break;
 			default:
+				writes.push(...accountWrites(event, at));
 				break;
 		}
 		if (!options.deduplicate) return { writes };
@@ -210,4 +232,70 @@ export async function ingestWebhookEvents(
 		if (options.emit.has(emitKey(event))) result.events.push(out);
 	});
 	return result;
+}
+
+/**
+ * Journey rules: what account webhooks tell the send gate (template paused or disabled, number flagged, its limit),
+ * remembered in the same unit of work as the event's de-duplication. Subjects: state/types.ts accountSubject.
+ */
+export function accountWrites(event: WebhookEvent, at: Date): EventWrite[] {
+	switch (event.kind) {
+		case 'template_status':
+			return [
+				{
+					kind: 'account',
+					subject: accountSubject.template(event.wabaId, event.templateName, event.language),
+					facts: { status: event.event.toUpperCase(), templateId: event.templateId },
+					at,
+				},
+			];
+		case 'phone_number_quality': {
+			const facts: AccountFacts = { qualityEvent: event.event };
+			// FLAGGED / UNFLAGGED: Meta's quality flag on the number (payloads before October 2025 portfolio limits).
+			if (event.event === 'FLAGGED') facts.flagged = true;
+			if (event.event === 'UNFLAGGED') facts.flagged = false;
+			const tier = event.maxDailyConversationsPerBusiness ?? event.currentLimit;
+			if (tier) facts.messagingLimitTier = tier;
+			const writes: EventWrite[] = [
+				{ kind: 'account', subject: accountSubject.phone(event.displayPhoneNumber), facts, at },
+			];
+			// The limit belongs to the portfolio: every number of the WABA shares it.
+			if (event.maxDailyConversationsPerBusiness)
+				writes.push({
+					kind: 'account',
+					subject: accountSubject.waba(event.wabaId),
+					facts: { messagingLimitTier: event.maxDailyConversationsPerBusiness },
+					at,
+				});
+			return writes;
+		}
+		case 'business_capability': {
+			const limit = event.maxDailyConversationsPerBusiness ?? event.maxDailyConversationPerPhone;
+			if (limit === undefined) return [];
+			return [
+				{
+					kind: 'account',
+					subject: accountSubject.waba(event.wabaId),
+					facts: { messagingLimit: limit },
+					at,
+				},
+			];
+		}
+		case 'account_update':
+			return [
+				{
+					kind: 'account',
+					subject: accountSubject.waba(event.wabaId),
+					facts: {
+						accountEvent: event.event,
+						restricted:
+							event.restrictions?.some((r) => r.type === 'RESTRICTED_BIZ_INITIATED_MESSAGING') ??
+							false,
+					},
+					at,
+				},
+			];
+		default:
+			return [];
+	}
 }

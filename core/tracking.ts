@@ -6,7 +6,7 @@
  * 512 characters; we keep the encoding ASCII-only so characters and bytes agree.
  *
  * Format `wj1:` followed by `key=value` pairs joined by `;`, values percent-encoded:
- *   wj1:w=wf_12;e=3456;j=welcome;s=day-1;c=order%3D99
+ *   wj1:w=wf_12;e=3456;j=welcome;s=day-1;k=Zm9vYmFyYmF6cXV4cXV1eA;c=order%3D99
  * Readable in Meta's logs and in n8n items, and versioned so a later format can coexist.
  */
 import { BIZ_OPAQUE_CALLBACK_DATA_MAX } from './messages';
@@ -18,6 +18,11 @@ export interface TrackingData {
 	step?: string;
 	/** Free text of the user's own (an order id, a campaign code...). Shortened first when space runs out. */
 	custom?: string;
+	/**
+	 * The journey-rules step key (stepKeyFor, 22 characters): lets a status webhook resolve a send whose outcome was
+	 * unknown. Never shortened (it is short and exact); `custom` gives way first.
+	 */
+	stepKey?: string;
 }
 
 export const TRACKING_PREFIX = 'wj1:';
@@ -29,6 +34,7 @@ const KEYS: ReadonlyArray<readonly [keyof TrackingData, string]> = [
 	['executionId', 'e'],
 	['journey', 'j'],
 	['step', 's'],
+	['stepKey', 'k'],
 	['custom', 'c'],
 ];
 

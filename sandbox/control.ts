@@ -5,7 +5,12 @@ import { normalizePhoneNumber } from '../core/phone';
 import type { SandboxContext } from './context';
 import { parseJson, readBody, sendJson } from './http';
 import { isFreeEntryPointOpen, isWindowOpen } from './send';
-import { defaultFaults, faultsSchema, type ConversationWindow } from './state';
+import {
+	businessInitiatedRecipients,
+	defaultFaults,
+	faultsSchema,
+	type ConversationWindow,
+} from './state';
 import type { WebhookEvent } from './webhooks';
 
 /**
@@ -109,6 +114,21 @@ const phoneQualitySchema = z.object({
 	phoneNumberId: z.string().optional(),
 	qualityRating: z.enum(['GREEN', 'YELLOW', 'RED', 'UNKNOWN']),
 });
+
+const messagingLimitSchema = z
+	.object({
+		tier: z.enum([
+			'TIER_50',
+			'TIER_250',
+			'TIER_1K',
+			'TIER_2K',
+			'TIER_10K',
+			'TIER_100K',
+			'TIER_UNLIMITED',
+			'TIER_NOT_SET',
+		]),
+	})
+	.strict();
 
 const templateStatusSchema = z
 	.object({
@@ -234,6 +254,20 @@ export class ControlApi {
 					id: phone.id,
 					qualityRating: phone.qualityRating,
 				});
+			}
+			case 'GET /__sandbox/messaging-limit':
+				return sendJson(res, 200, {
+					tier: state.messagingLimitTier,
+					businessInitiatedRecipients24h: businessInitiatedRecipients(state.businessInitiated, now),
+				});
+			case 'POST /__sandbox/messaging-limit': {
+				// The portfolio's tier, as the Graph API reports it (whatsapp_business_manager_messaging_limit).
+				const body = await readJson();
+				if (!body.ok) return;
+				const parsed = messagingLimitSchema.safeParse(body.value);
+				if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+				state.messagingLimitTier = parsed.data.tier;
+				return sendJson(res, 200, { success: true, tier: state.messagingLimitTier });
 			}
 			case 'POST /__sandbox/inbound': {
 				const body = await readJson();

@@ -9,6 +9,8 @@ type Json = Record<string, unknown>;
 
 /** Id of the app the sandbox pretends to be (the one subscribed to the WABA). */
 export const SANDBOX_APP_ID = '1234567890123456';
+/** Id of the business portfolio that owns the sandbox's WABA. */
+export const SANDBOX_BUSINESS_ID = '9876543210123456';
 /** Meta limits override callback URLs to 200 characters. */
 const MAX_OVERRIDE_URI = 200;
 
@@ -74,8 +76,9 @@ function phoneFieldValues(ctx: SandboxContext, phoneNumberId: string): Record<st
 		account_mode: 'LIVE',
 		is_official_business_account: false,
 		is_pin_enabled: false,
-		messaging_limit_tier: 'TIER_1K',
-		whatsapp_business_manager_messaging_limit: 'TIER_1K',
+		// The portfolio's tier (settable through POST /__sandbox/messaging-limit); the old field is deprecated.
+		messaging_limit_tier: ctx.state.messagingLimitTier,
+		whatsapp_business_manager_messaging_limit: ctx.state.messagingLimitTier,
 	};
 }
 
@@ -139,6 +142,8 @@ export function getWaba(ctx: SandboxContext): ApiAnswer {
 		currency: 'USD',
 		timezone_id: '1',
 		message_template_namespace: 'sandbox_namespace',
+		// The business portfolio that owns the WABA: the scope of the messaging limit.
+		owner_business_info: { id: SANDBOX_BUSINESS_ID, name: `${ctx.config.verifiedName} (sandbox)` },
 	});
 }
 

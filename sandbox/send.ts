@@ -298,6 +298,8 @@ export function handleSend(
 		statuses: [],
 	};
 	state.messages.set(id, message);
+	// Journey rules: a template while the window is closed is business-initiated and counts toward the limit.
+	if (!failure && type === 'template' && !windowOpen) state.businessInitiated.set(waId, now);
 	state.messageLog.push({ id });
 	scheduleStatuses(ctx, message);
 

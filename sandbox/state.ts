@@ -169,6 +169,16 @@ export interface CallbackOverride {
 	verifyToken: string;
 }
 
+/** What a new sandbox reports as its portfolio's messaging limit (Meta's tier after a scaling path). */
+export const DEFAULT_MESSAGING_LIMIT_TIER = 'TIER_2K';
+const BUSINESS_INITIATED_PERIOD_MS = 24 * 60 * 60 * 1000;
+
+/** Unique business-initiated recipients in the rolling 24 h before `now` (older entries are dropped). */
+export function businessInitiatedRecipients(seen: Map<string, number>, now: number): number {
+	for (const [waId, at] of seen) if (at <= now - BUSINESS_INITIATED_PERIOD_MS) seen.delete(waId);
+	return seen.size;
+}
+
 /** Everything the sandbox remembers. In memory only; `reset()` returns it to the start. */
 export class SandboxState {
 	readonly phoneNumbers = new Map<string, SandboxPhoneNumber>();
@@ -196,6 +206,13 @@ export class SandboxState {
 	>();
 	/** Events that had nowhere to go (no callback URL configured). */
 	undeliverableEvents = 0;
+	/**
+	 * Journey rules: the portfolio's messaging limit tier (shared by every number since October 2025), and the
+	 * recipients of templates sent while their window was closed (wa_id → last such send), which it limits per
+	 * rolling 24 h. Meta documents no error for a send past the limit, so the sandbox counts without refusing.
+	 */
+	messagingLimitTier = DEFAULT_MESSAGING_LIMIT_TIER;
+	readonly businessInitiated = new Map<string, number>();
 
 	constructor(
 		private readonly config: SandboxConfig,
@@ -236,6 +253,8 @@ export class SandboxState {
 		this.throughput.clear();
 		this.pairRate = new PairRateLimiter(this.config.pairRateMs, this.config.pairBurst);
 		this.undeliverableEvents = 0;
+		this.messagingLimitTier = DEFAULT_MESSAGING_LIMIT_TIER;
+		this.businessInitiated.clear();
 		// Quality ratings changed through the control API go back to what the sandbox started with.
 		this.phoneNumbers.get(this.config.phoneNumberId)!.qualityRating = 'GREEN';
 		for (const extra of this.config.extraPhoneNumbers)

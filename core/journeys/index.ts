@@ -11,3 +11,4 @@ export * from './sessionSend';
 export * from './window';
 export * from './webhookReceive';
 export * from './rules';
+export * from './account';

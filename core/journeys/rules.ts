@@ -286,13 +286,26 @@ export function createSendGate(p: {
 		async admit(item) {
 			const at = now();
 			if (rules.quietHours && !rules.quietHours.exemptCategories.includes(item.category)) {
-				const q = quietHoursDecision({
-					now: at,
-					e164: item.e164,
-					itemTimeZone: item.itemTimeZone,
-					quietHours: rules.quietHours,
-					category: item.category,
-				});
+				let q: ReturnType<typeof quietHoursDecision>;
+				try {
+					q = quietHoursDecision({
+						now: at,
+						e164: item.e164,
+						itemTimeZone: item.itemTimeZone,
+						quietHours: rules.quietHours,
+						category: item.category,
+					});
+				} catch (error) {
+					// No local time for this customer: not sent rather than risk the middle of their night.
+					return {
+						admitted: false,
+						policy: policyResult(
+							'quiet_hours',
+							`${error instanceof Error ? error.message : String(error)} Not sent, so quiet hours cannot be broken.`,
+							{ rule: 'quiet_hours', stepKey: item.stepKey },
+						),
+					};
+				}
 				if (!q.allowed) {
 					return {
 						admitted: false,

@@ -34,6 +34,7 @@ export function trackingFor(input: TrackingInput, callbackDataField: string): Se
 	if (input.executionId !== undefined) tracking.executionId = input.executionId;
 	if (input.journey !== undefined) tracking.journey = input.journey;
 	if (input.step !== undefined) tracking.step = input.step;
+	if (input.stepKey !== undefined) tracking.stepKey = input.stepKey;
 	if (input.custom !== undefined) tracking.custom = input.custom;
 	return { tracking, bizOpaqueCallbackData: encodeTracking(tracking) };
 }

@@ -195,7 +195,70 @@ export interface WebhookErrorEvent extends WebhookErrorDetail, BusinessNumber {
 	raw?: unknown;
 }
 
+/** What account events share: the WABA (entry id) and the entry's time. */
+interface AccountRef {
+	wabaId: string;
+	timestamp?: string;
+	timestampUnix?: number;
+	raw?: unknown;
+}
+
+/**
+ * The number's throughput or messaging limit changed (`phone_number_quality_update`); older payloads also carry
+ * FLAGGED / UNFLAGGED (quality) and DOWNGRADE / UPGRADE (limit) events. Named by display number, not id, as Meta does.
+ */
+export interface PhoneNumberQualityUpdate extends AccountRef {
+	kind: 'phone_number_quality';
+	eventId: string;
+	displayPhoneNumber: string;
+	/** THROUGHPUT_UPGRADE, ONBOARDING, FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE, … as Meta sends it. */
+	event: string;
+	currentLimit?: string;
+	oldLimit?: string;
+	/** The portfolio's limit tier (TIER_250, TIER_2K, …, TIER_UNLIMITED): the current field since October 2025. */
+	maxDailyConversationsPerBusiness?: string;
+}
+
+/** The portfolio's or WABA's capabilities changed (`business_capability_update`). -1 means unlimited. */
+export interface BusinessCapabilityUpdate extends AccountRef {
+	kind: 'business_capability';
+	eventId: string;
+	maxDailyConversationsPerBusiness?: number;
+	/** Before v24.0 webhooks (removed February 2026); the same portfolio limit. */
+	maxDailyConversationPerPhone?: number;
+	maxPhoneNumbersPerBusiness?: number;
+	maxPhoneNumbersPerWaba?: number;
+}
+
+/** The number's display name review decided (`phone_number_name_update`). */
+export interface PhoneNumberNameUpdate extends AccountRef {
+	kind: 'phone_number_name';
+	eventId: string;
+	displayPhoneNumber: string;
+	/** APPROVED, DEFERRED, PENDING, REJECTED, … */
+	decision: string;
+	requestedVerifiedName?: string;
+	rejectionReason?: string;
+}
+
+/** Account lifecycle and policy events (`account_update`): violations, bans, restrictions, … */
+export interface AccountUpdate extends AccountRef {
+	kind: 'account_update';
+	eventId: string;
+	/** ACCOUNT_VIOLATION, ACCOUNT_RESTRICTION, DISABLED_UPDATE, VERIFIED_ACCOUNT, … as Meta sends it. */
+	event: string;
+	phoneNumber?: string;
+	violationType?: string;
+	banState?: string;
+	banDate?: string;
+	restrictions?: Array<{ type: string; expiration?: string }>;
+}
+
 export type WebhookEvent =
+	| PhoneNumberQualityUpdate
+	| BusinessCapabilityUpdate
+	| PhoneNumberNameUpdate
+	| AccountUpdate
 	| StatusEvent
 	| InboundMessage
 	| TemplateStatusUpdate

@@ -7,6 +7,10 @@ import { createHash } from 'node:crypto';
 import { describeMetaError } from '../errors';
 import { decodeTracking } from '../tracking';
 import type {
+	AccountUpdate,
+	BusinessCapabilityUpdate,
+	PhoneNumberNameUpdate,
+	PhoneNumberQualityUpdate,
 	InboundMessage,
 	StatusEvent,
 	TemplateCategoryUpdate,
@@ -18,6 +22,10 @@ import type {
 	WebhookEvent,
 } from './events';
 import {
+	accountUpdateValueSchema,
+	businessCapabilityUpdateValueSchema,
+	phoneNumberNameUpdateValueSchema,
+	phoneNumberQualityUpdateValueSchema,
 	type MessagesValue,
 	type MetaInboundMessage,
 	type MetaStatus,
@@ -546,11 +554,106 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
 					);
 					break;
 				}
+				case 'phone_number_quality_update':
+				case 'business_capability_update':
+				case 'phone_number_name_update':
+				case 'account_update': {
+					const event = accountEvent(field, value, wabaId, entryTime, raw, invalid);
+					if (event) out.push(event);
+					break;
+				}
 				default:
-					// A field we do not handle (account_update, phone_number_quality_update, ...): not an error.
+					// A field we do not handle (security, account_alerts, ...): not an error.
 					break;
 			}
 		}
 	}
 	return out;
+}
+
+/**
+ * Account fields (journey rules): the number's limit and flags, the portfolio's capabilities, name reviews, account
+ * events. They carry no id of their own: the entry time (or a digest of what they say) tells repeats from news.
+ */
+function accountEvent(
+	field:
+		| 'phone_number_quality_update'
+		| 'business_capability_update'
+		| 'phone_number_name_update'
+		| 'account_update',
+	value: unknown,
+	wabaId: string,
+	entryTime: number | undefined,
+	raw: unknown,
+	invalid: (error: { issues: Array<{ path: Array<string | number>; message: string }> }) => void,
+): WebhookEvent | undefined {
+	const ref = {
+		wabaId,
+		timestamp: entryTime !== undefined ? iso(entryTime) : undefined,
+		timestampUnix: entryTime,
+		raw,
+	};
+	switch (field) {
+		case 'phone_number_quality_update': {
+			const parsed = phoneNumberQualityUpdateValueSchema.safeParse(value);
+			if (!parsed.success) return void invalid(parsed.error);
+			const v = parsed.data;
+			return compact<PhoneNumberQualityUpdate>({
+				kind: 'phone_number_quality',
+				eventId: `phone_number_quality:${wabaId}:${v.display_phone_number}:${v.event}:${templateEventSuffix(entryTime, [v.current_limit, v.old_limit, v.max_daily_conversations_per_business])}`,
+				...ref,
+				displayPhoneNumber: v.display_phone_number,
+				event: v.event,
+				currentLimit: v.current_limit,
+				oldLimit: v.old_limit,
+				maxDailyConversationsPerBusiness: v.max_daily_conversations_per_business,
+			});
+		}
+		case 'business_capability_update': {
+			const parsed = businessCapabilityUpdateValueSchema.safeParse(value);
+			if (!parsed.success) return void invalid(parsed.error);
+			const v = parsed.data;
+			return compact<BusinessCapabilityUpdate>({
+				kind: 'business_capability',
+				eventId: `business_capability:${wabaId}:${templateEventSuffix(entryTime, [v.max_daily_conversations_per_business, v.max_daily_conversation_per_phone, v.max_phone_numbers_per_business, v.max_phone_numbers_per_waba])}`,
+				...ref,
+				maxDailyConversationsPerBusiness: v.max_daily_conversations_per_business,
+				maxDailyConversationPerPhone: v.max_daily_conversation_per_phone,
+				maxPhoneNumbersPerBusiness: v.max_phone_numbers_per_business,
+				maxPhoneNumbersPerWaba: v.max_phone_numbers_per_waba,
+			});
+		}
+		case 'phone_number_name_update': {
+			const parsed = phoneNumberNameUpdateValueSchema.safeParse(value);
+			if (!parsed.success) return void invalid(parsed.error);
+			const v = parsed.data;
+			return compact<PhoneNumberNameUpdate>({
+				kind: 'phone_number_name',
+				eventId: `phone_number_name:${wabaId}:${v.display_phone_number}:${v.decision}:${templateEventSuffix(entryTime, [v.requested_verified_name, v.rejection_reason ?? undefined])}`,
+				...ref,
+				displayPhoneNumber: v.display_phone_number,
+				decision: v.decision,
+				requestedVerifiedName: v.requested_verified_name,
+				rejectionReason: v.rejection_reason ?? undefined,
+			});
+		}
+		case 'account_update': {
+			const parsed = accountUpdateValueSchema.safeParse(value);
+			if (!parsed.success) return void invalid(parsed.error);
+			const v = parsed.data;
+			return compact<AccountUpdate>({
+				kind: 'account_update',
+				eventId: `account_update:${wabaId}:${v.event}:${templateEventSuffix(entryTime, [v.phone_number, v.violation_info?.violation_type, v.ban_info?.waba_ban_state])}`,
+				...ref,
+				event: v.event,
+				phoneNumber: v.phone_number,
+				violationType: v.violation_info?.violation_type,
+				banState: v.ban_info?.waba_ban_state,
+				banDate: v.ban_info?.waba_ban_date,
+				restrictions: v.restriction_info?.map((r) =>
+					compact({ type: r.restriction_type, expiration: r.expiration }),
+				),
+			});
+		}
+	}
 }

@@ -392,6 +392,84 @@ export const templateCategoryUpdateValueSchema = z
 	.passthrough();
 export type TemplateCategoryUpdateValue = z.infer<typeof templateCategoryUpdateValueSchema>;
 
+// --- Account fields (journey rules, issue #14/#15): the number's limit and flags, the portfolio's capabilities. ---
+
+/** Meta sends limits as numbers or numeric strings; -1 means unlimited. */
+const limitNumber = lenient(
+	z
+		.union([
+			z.number(),
+			z
+				.string()
+				.regex(/^-?\d+$/)
+				.transform(Number),
+		])
+		.pipe(z.number().int()),
+);
+
+/**
+ * `field: "phone_number_quality_update"` — the number's throughput or messaging limit changed (and, before the
+ * portfolio limits of October 2025, FLAGGED / UNFLAGGED / DOWNGRADE / UPGRADE of the number's quality).
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/phone_number_quality_update
+ */
+export const phoneNumberQualityUpdateValueSchema = z
+	.object({
+		display_phone_number: z.string().min(1),
+		event: z.string().min(1),
+		current_limit: optionalString,
+		old_limit: optionalString,
+		max_daily_conversations_per_business: optionalString,
+	})
+	.passthrough();
+export type PhoneNumberQualityUpdateValue = z.infer<typeof phoneNumberQualityUpdateValueSchema>;
+
+/**
+ * `field: "business_capability_update"` — the portfolio's messaging limit (-1 unlimited) and number limits.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/business_capability_update
+ */
+export const businessCapabilityUpdateValueSchema = z
+	.object({
+		max_daily_conversation_per_phone: limitNumber,
+		max_daily_conversations_per_business: limitNumber,
+		max_phone_numbers_per_business: limitNumber,
+		max_phone_numbers_per_waba: limitNumber,
+	})
+	.passthrough();
+export type BusinessCapabilityUpdateValue = z.infer<typeof businessCapabilityUpdateValueSchema>;
+
+/**
+ * `field: "phone_number_name_update"` — the display name review's decision.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/phone_number_name_update
+ */
+export const phoneNumberNameUpdateValueSchema = z
+	.object({
+		display_phone_number: z.string().min(1),
+		decision: z.string().min(1),
+		requested_verified_name: optionalString,
+		rejection_reason: lenient(z.string().nullable()),
+	})
+	.passthrough();
+export type PhoneNumberNameUpdateValue = z.infer<typeof phoneNumberNameUpdateValueSchema>;
+
+/**
+ * `field: "account_update"` — policy violations, bans, restrictions and other account lifecycle events.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/account_update
+ */
+export const accountUpdateValueSchema = z
+	.object({
+		event: z.string().min(1),
+		phone_number: optionalString,
+		violation_info: lenient(z.object({ violation_type: optionalString }).passthrough()),
+		ban_info: lenient(
+			z.object({ waba_ban_state: optionalString, waba_ban_date: optionalString }).passthrough(),
+		),
+		restriction_info: lenient(
+			z.array(z.object({ restriction_type: z.string(), expiration: optionalString }).passthrough()),
+		),
+	})
+	.passthrough();
+export type AccountUpdateValue = z.infer<typeof accountUpdateValueSchema>;
+
 /** The fields we understand, and the schema of each one's `value`. */
 export const webhookValueSchemas = {
 	messages: messagesValueSchema,
@@ -399,6 +477,10 @@ export const webhookValueSchemas = {
 	message_template_status_update: templateStatusUpdateValueSchema,
 	message_template_quality_update: templateQualityUpdateValueSchema,
 	template_category_update: templateCategoryUpdateValueSchema,
+	phone_number_quality_update: phoneNumberQualityUpdateValueSchema,
+	business_capability_update: businessCapabilityUpdateValueSchema,
+	phone_number_name_update: phoneNumberNameUpdateValueSchema,
+	account_update: accountUpdateValueSchema,
 } as const;
 export type KnownWebhookField = keyof typeof webhookValueSchemas;
 

@@ -21,6 +21,10 @@ export const EVENT_OPTIONS: Array<{ name: string; value: string }> = [
 	{ name: 'Template Quality Update', value: 'template_quality' },
 	{ name: 'Template Category Update', value: 'template_category' },
 	{ name: 'Webhook Error', value: 'error' },
+	{ name: 'Phone Number Quality Update', value: 'phone_number_quality' },
+	{ name: 'Business Capability Update', value: 'business_capability' },
+	{ name: 'Phone Number Name Update', value: 'phone_number_name' },
+	{ name: 'Account Update', value: 'account_update' },
 ];
 
 export const webhookStatusProperties: INodeProperties[] = [

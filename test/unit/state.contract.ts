@@ -6,6 +6,7 @@
 import type { EventBatchItem, EventWrite, JourneyStateStore, StatusName } from '../../core/state';
 import { canAdvanceStatus } from '../../core/webhooks';
 import { recordStatus, rememberEvent } from './state.helpers';
+import { journeyRulesContract } from './state.rules.contract';
 
 export interface StateStoreHarness {
 	/** A fresh, empty store. */
@@ -32,6 +33,7 @@ function shuffle<X>(items: X[], seed: number): X[] {
 }
 
 export function stateStoreContract(name: string, harness: StateStoreHarness): void {
+	journeyRulesContract(name, harness);
 	describe(`${name}: JourneyStateStore contract`, () => {
 		let opened: JourneyStateStore[] = [];
 		let store: JourneyStateStore;

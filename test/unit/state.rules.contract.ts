@@ -1,0 +1,454 @@
+/**
+ * The journey-rules part of the store contract (issue #14): step claims, frequency counts, business-initiated
+ * recipients and account facts, the same in every backend and across handles (another n8n worker's connection).
+ * Called from stateStoreContract, so it runs over memory, SQLite and Redis.
+ */
+import {
+	accountSubject,
+	FREQUENCY_RETENTION_MS,
+	type JourneyStateStore,
+	PENDING_LEASE_MS,
+	type SendAdmission,
+	STEP_RETENTION_MS,
+} from '../../core/state';
+import type { StateStoreHarness } from './state.contract';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const T = Date.UTC(2025, 5, 18, 12, 0, 0);
+const at = (offsetMs: number) => new Date(T + offsetMs);
+
+export function journeyRulesContract(name: string, harness: StateStoreHarness): void {
+	describe(`${name}: journey rules (admit / settle)`, () => {
+		let opened: JourneyStateStore[] = [];
+		let store: JourneyStateStore;
+		const PN = '106540352242922';
+		const WA = '16505551234';
+		let tokens = 0;
+		const token = () => `tok-${++tokens}`;
+
+		async function handles(n: number): Promise<JourneyStateStore[]> {
+			const list = [store];
+			for (let i = 1; i < n; i++) {
+				const h = await harness.connect(store);
+				opened.push(h);
+				list.push(h);
+			}
+			return list;
+		}
+
+		const step = (key: string, extra: Partial<NonNullable<SendAdmission['step']>> = {}) => ({
+			key,
+			reentryPeriodMs: 0,
+			retryWhenOutcomeUnknown: false,
+			...extra,
+		});
+		const admission = (p: Partial<SendAdmission> & { now: Date }): SendAdmission => ({
+			phoneNumberId: PN,
+			waId: WA,
+			token: token(),
+			template: true,
+			...p,
+		});
+
+		beforeEach(async () => {
+			store = await harness.create();
+			opened = [store];
+		});
+
+		afterEach(async () => {
+			for (const s of opened.reverse()) await s.close();
+		});
+
+		describe('once per step', () => {
+			it('claims a step once: a second send is refused while pending, and after sent says when and with which wamid', async () => {
+				const [a, b] = await handles(2);
+				const first = admission({ now: at(0), step: step('k1') });
+				expect(await a.admitSend(first)).toMatchObject({ admitted: true });
+				expect(await b.admitSend(admission({ now: at(1000), step: step('k1') }))).toEqual({
+					admitted: false,
+					rule: 'step',
+					state: 'pending',
+					at: T,
+				});
+				await a.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: first.token,
+					now: at(2000),
+					outcome: 'sent',
+					messageId: 'wamid.A',
+					stepKey: 'k1',
+				});
+				expect(await b.admitSend(admission({ now: at(DAY), step: step('k1') }))).toEqual({
+					admitted: false,
+					rule: 'step',
+					state: 'sent',
+					messageId: 'wamid.A',
+					at: T + 2000,
+				});
+				expect(await b.getStep({ phoneNumberId: PN, stepKey: 'k1' })).toMatchObject({
+					state: 'sent',
+					messageId: 'wamid.A',
+					sentAt: T + 2000,
+				});
+				// Another step, or the same step key of another number, is its own claim.
+				expect(await b.admitSend(admission({ now: at(DAY), step: step('k2') }))).toMatchObject({
+					admitted: true,
+				});
+				expect(
+					await b.admitSend(admission({ phoneNumberId: 'other', now: at(DAY), step: step('k1') })),
+				).toMatchObject({ admitted: true });
+			});
+
+			it('admits exactly one of many concurrent claims of one step across handles', async () => {
+				const list = await handles(4);
+				const results = await Promise.all(
+					Array.from({ length: 20 }, (_, i) =>
+						list[i % list.length].admitSend(admission({ now: at(i), step: step('race') })),
+					),
+				);
+				expect(results.filter((r) => r.admitted)).toHaveLength(1);
+			});
+
+			it('reads a claim past its lease, or settled unknown, as outcome unknown; resends it only when asked to', async () => {
+				const first = admission({ now: at(0), step: step('k') });
+				await store.admitSend(first);
+				expect(
+					await store.admitSend(admission({ now: at(PENDING_LEASE_MS - 1), step: step('k') })),
+				).toMatchObject({ admitted: false, state: 'pending' });
+				expect(
+					await store.admitSend(admission({ now: at(PENDING_LEASE_MS), step: step('k') })),
+				).toMatchObject({ admitted: false, state: 'unknown', at: T });
+
+				const second = admission({ now: at(0), step: step('k2') });
+				await store.admitSend(second);
+				await store.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: second.token,
+					now: at(1000),
+					outcome: 'unknown',
+					stepKey: 'k2',
+				});
+				expect(await store.admitSend(admission({ now: at(2000), step: step('k2') }))).toMatchObject(
+					{ admitted: false, state: 'unknown' },
+				);
+				const retry = admission({
+					now: at(3000),
+					step: step('k2', { retryWhenOutcomeUnknown: true }),
+				});
+				expect(await store.admitSend(retry)).toMatchObject({ admitted: true });
+				// The retry owns the claim now: the old attempt's late settlement cannot overwrite it.
+				await store.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: second.token,
+					now: at(4000),
+					outcome: 'failed',
+					stepKey: 'k2',
+				});
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'k2' })).toMatchObject({
+					state: 'pending',
+					token: retry.token,
+				});
+			});
+
+			it('resolves an unknown step from its status webhook: sent with the wamid, or released when it failed', async () => {
+				const a = admission({ now: at(0), step: step('ks') });
+				const b = admission({ now: at(0), step: step('kf') });
+				await store.admitSend(a);
+				await store.admitSend(b);
+				for (const [p, key] of [
+					[a, 'ks'],
+					[b, 'kf'],
+				] as const)
+					await store.settleSend({
+						phoneNumberId: PN,
+						waId: WA,
+						token: p.token,
+						now: at(1000),
+						outcome: 'unknown',
+						stepKey: key,
+					});
+				await store.applyEventBatch([
+					{
+						writes: [
+							{
+								kind: 'stepStatus',
+								phoneNumberId: PN,
+								stepKey: 'ks',
+								messageId: 'wamid.S',
+								status: 'delivered',
+								at: at(5000),
+							},
+							{
+								kind: 'stepStatus',
+								phoneNumberId: PN,
+								stepKey: 'kf',
+								messageId: 'wamid.F',
+								status: 'failed',
+								at: at(5000),
+							},
+							// A status for a step that has no record changes nothing.
+							{
+								kind: 'stepStatus',
+								phoneNumberId: PN,
+								stepKey: 'none',
+								messageId: 'wamid.N',
+								status: 'sent',
+								at: at(5000),
+							},
+						],
+					},
+				]);
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'ks' })).toMatchObject({
+					state: 'sent',
+					messageId: 'wamid.S',
+					sentAt: T + 5000,
+				});
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'kf' })).toBeUndefined();
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'none' })).toBeUndefined();
+				expect(await store.admitSend(admission({ now: at(6000), step: step('kf') }))).toMatchObject(
+					{ admitted: true },
+				);
+			});
+
+			it('sends a step again after its re-entry period, not before', async () => {
+				const first = admission({ now: at(0), step: step('r', { reentryPeriodMs: DAY }) });
+				await store.admitSend(first);
+				await store.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: first.token,
+					now: at(0),
+					outcome: 'sent',
+					messageId: 'wamid.R',
+					stepKey: 'r',
+				});
+				expect(
+					await store.admitSend(
+						admission({ now: at(DAY - 1), step: step('r', { reentryPeriodMs: DAY }) }),
+					),
+				).toMatchObject({ admitted: false, state: 'sent' });
+				expect(
+					await store.admitSend(
+						admission({ now: at(DAY), step: step('r', { reentryPeriodMs: DAY }) }),
+					),
+				).toMatchObject({ admitted: true });
+			});
+
+			it("releases a refused send's claim and counts, so a retry may send it", async () => {
+				const p = admission({
+					now: at(0),
+					step: step('f'),
+					frequency: { category: 'MARKETING', max: 1, periodMs: DAY },
+					messagingLimit: { scope: 'portfolio', limit: 1 },
+				});
+				const ok = await store.admitSend(p);
+				expect(ok).toMatchObject({ admitted: true, businessInitiated: true, recipients: 1 });
+				await store.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: p.token,
+					now: at(1000),
+					outcome: 'failed',
+					stepKey: 'f',
+					frequency: { category: 'MARKETING' },
+					messagingLimit: { scope: 'portfolio', at: T, prevAt: 0 },
+				});
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'f' })).toBeUndefined();
+				// Neither the cap (1) nor the limit (1) counts the refused send.
+				expect(
+					await store.admitSend(
+						admission({
+							now: at(2000),
+							step: step('f'),
+							frequency: { category: 'MARKETING', max: 1, periodMs: DAY },
+							messagingLimit: { scope: 'portfolio', limit: 1 },
+						}),
+					),
+				).toMatchObject({ admitted: true, frequencyCount: 1, recipients: 1 });
+			});
+		});
+
+		describe('frequency cap', () => {
+			const cap = { category: 'MARKETING', max: 2, periodMs: 7 * DAY };
+
+			it('counts a customer across steps and handles in a rolling period, per category', async () => {
+				const [a, b] = await handles(2);
+				expect(await a.admitSend(admission({ now: at(0), frequency: cap }))).toMatchObject({
+					admitted: true,
+					frequencyCount: 1,
+				});
+				expect(await b.admitSend(admission({ now: at(DAY), frequency: cap }))).toMatchObject({
+					admitted: true,
+					frequencyCount: 2,
+				});
+				expect(await a.admitSend(admission({ now: at(2 * DAY), frequency: cap }))).toEqual({
+					admitted: false,
+					rule: 'frequency',
+					count: 2,
+					limit: 2,
+					resumeAt: T + 7 * DAY,
+				});
+				// Another category and another customer are counted apart.
+				expect(
+					await a.admitSend(
+						admission({ now: at(2 * DAY), frequency: { ...cap, category: 'UTILITY' } }),
+					),
+				).toMatchObject({ admitted: true, frequencyCount: 1 });
+				expect(
+					await a.admitSend(admission({ waId: '4915112345678', now: at(2 * DAY), frequency: cap })),
+				).toMatchObject({ admitted: true });
+				// The first send leaves the rolling period: one place is free again.
+				expect(await b.admitSend(admission({ now: at(7 * DAY), frequency: cap }))).toMatchObject({
+					admitted: true,
+					frequencyCount: 2,
+				});
+			});
+
+			it('never admits more than the cap from concurrent sends on several handles', async () => {
+				const list = await handles(3);
+				const results = await Promise.all(
+					Array.from({ length: 12 }, (_, i) =>
+						list[i % list.length].admitSend(admission({ now: at(i), frequency: cap })),
+					),
+				);
+				expect(results.filter((r) => r.admitted)).toHaveLength(2);
+			});
+		});
+
+		describe('messaging limit (business-initiated recipients per portfolio)', () => {
+			const limit = { scope: 'portfolio-1', limit: 2 };
+			const others = ['491511000001', '491511000002', '491511000003'];
+
+			it('counts unique recipients of templates sent while their window is closed, in a rolling 24 h', async () => {
+				const [a, b] = await handles(2);
+				expect(
+					await a.admitSend(admission({ waId: others[0], now: at(0), messagingLimit: limit })),
+				).toMatchObject({ admitted: true, businessInitiated: true, recipients: 1 });
+				expect(
+					await b.admitSend(admission({ waId: others[1], now: at(HOUR), messagingLimit: limit })),
+				).toMatchObject({ admitted: true, recipients: 2 });
+				expect(
+					await a.admitSend(
+						admission({ waId: others[2], now: at(2 * HOUR), messagingLimit: limit }),
+					),
+				).toEqual({ admitted: false, rule: 'messaging_limit', count: 2, limit: 2 });
+				// A customer already reached in the period is not a new one.
+				expect(
+					await a.admitSend(
+						admission({ waId: others[0], now: at(3 * HOUR), messagingLimit: limit }),
+					),
+				).toMatchObject({ admitted: true, recipients: 2 });
+				// The first recipient's last send (3 h) leaves the 24 h period at 27 h; the second's at 25 h.
+				expect(
+					await b.admitSend(
+						admission({ waId: others[2], now: at(25 * HOUR), messagingLimit: limit }),
+					),
+				).toMatchObject({ admitted: true, recipients: 2 });
+			});
+
+			it('does not count a customer whose service window is open, nor a session message', async () => {
+				await store.recordInbound({
+					phoneNumberId: PN,
+					waId: others[2],
+					at: at(-HOUR),
+					now: at(-HOUR),
+				});
+				await store.admitSend(admission({ waId: others[0], now: at(0), messagingLimit: limit }));
+				await store.admitSend(admission({ waId: others[1], now: at(0), messagingLimit: limit }));
+				expect(
+					await store.admitSend(admission({ waId: others[2], now: at(0), messagingLimit: limit })),
+				).toMatchObject({ admitted: true, businessInitiated: false });
+				expect(
+					await store.admitSend(
+						admission({ waId: '491511000009', template: false, now: at(0), messagingLimit: limit }),
+					),
+				).toMatchObject({ admitted: true, businessInitiated: false });
+			});
+
+			it('only counts without a limit, and shares the count across numbers of one portfolio', async () => {
+				expect(
+					await store.admitSend(
+						admission({ waId: others[0], now: at(0), messagingLimit: { scope: 'p' } }),
+					),
+				).toMatchObject({ admitted: true, recipients: 1 });
+				expect(
+					await store.admitSend(
+						admission({
+							phoneNumberId: 'second-number',
+							waId: others[1],
+							now: at(0),
+							messagingLimit: { scope: 'p', limit: 1 },
+						}),
+					),
+				).toEqual({ admitted: false, rule: 'messaging_limit', count: 1, limit: 1 });
+			});
+
+			it('never admits more new recipients than the limit from concurrent sends', async () => {
+				const list = await handles(3);
+				const results = await Promise.all(
+					Array.from({ length: 9 }, (_, i) =>
+						list[i % list.length].admitSend(
+							admission({ waId: `49151200000${i}`, now: at(i), messagingLimit: limit }),
+						),
+					),
+				);
+				expect(results.filter((r) => r.admitted)).toHaveLength(2);
+			});
+		});
+
+		describe('account facts', () => {
+			it('keeps the newest facts per subject, merged, from webhook batches', async () => {
+				const phone = accountSubject.phone('+1 555-078-3881');
+				expect(phone).toBe('phone:15550783881');
+				await store.applyEventBatch([
+					{
+						writes: [
+							{ kind: 'account', subject: phone, facts: { flagged: true }, at: at(1000) },
+							{
+								kind: 'account',
+								subject: phone,
+								facts: { messagingLimitTier: 'TIER_2K' },
+								at: at(2000),
+							},
+							// Older news is ignored.
+							{ kind: 'account', subject: phone, facts: { flagged: false }, at: at(500) },
+						],
+					},
+				]);
+				const [other] = await handles(2).then((l) => l.slice(1));
+				expect(await other.getAccountFacts([phone, 'phone:0'])).toEqual({
+					[phone]: { facts: { flagged: true, messagingLimitTier: 'TIER_2K' }, at: T + 2000 },
+				});
+			});
+		});
+
+		describe('retention', () => {
+			it('prunes steps after STEP_RETENTION_MS, counts after their periods, facts after theirs', async () => {
+				const p = admission({
+					now: at(0),
+					step: step('old'),
+					frequency: { category: 'MARKETING', max: 5, periodMs: DAY },
+					messagingLimit: { scope: 'pr' },
+				});
+				await store.admitSend(p);
+				await store.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: p.token,
+					now: at(0),
+					outcome: 'sent',
+					messageId: 'wamid.O',
+					stepKey: 'old',
+				});
+				await store.prune(at(FREQUENCY_RETENTION_MS));
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'old' })).toBeDefined();
+				await store.prune(at(STEP_RETENTION_MS));
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'old' })).toBeUndefined();
+			});
+		});
+	});
+}
