@@ -6,6 +6,7 @@
 import type { EventBatchItem, EventWrite, JourneyStateStore, StatusName } from '../../core/state';
 import { canAdvanceStatus } from '../../core/webhooks';
 import { recordStatus, rememberEvent } from './state.helpers';
+import { reportContract } from './state.report.contract';
 
 export interface StateStoreHarness {
 	/** A fresh, empty store. */
@@ -850,4 +851,5 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 		});
 	});
+	reportContract(name, harness);
 }
