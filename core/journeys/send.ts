@@ -6,6 +6,7 @@ import { describeFailure } from '../failure';
 import { buildEnvelope } from '../messages';
 import type { OutboundMessage } from '../messages';
 import type { OutgoingMessage, SendOutcome } from '../send';
+import type { JourneySend, JourneyStateStore } from '../state';
 import type { TrackingData } from '../tracking';
 import type { SendTracking } from './tracking';
 
@@ -103,4 +104,37 @@ export function toSendFailure(
 	extra?: Record<string, unknown>,
 ): Record<string, unknown> {
 	return { ...describeFailure(error), recipient, ...extra };
+}
+
+/**
+ * The journey report's "sent": every accepted message of a named journey is counted for its step and remembered (so
+ * a reply to it counts for that step), in one store write for the batch. Called by both adapters right after
+ * sendBatch, with its outcomes in input order. A store that fails here is not the send's failure: the messages are
+ * out, and failing the items would invite a re-run that sends them twice; the statuses still count them.
+ */
+export async function recordJourneySends(
+	phoneNumberId: string,
+	prepared: readonly PreparedSend[],
+	outcomes: readonly SendOutcome[],
+	store: () => Promise<JourneyStateStore>,
+): Promise<void> {
+	const at = new Date();
+	const sends: JourneySend[] = [];
+	outcomes.forEach((outcome, i) => {
+		const journey = prepared[i]?.tracking?.journey;
+		if (!outcome.ok || !journey) return;
+		sends.push({
+			phoneNumberId,
+			messageId: outcome.result.messageId,
+			journey,
+			step: prepared[i].tracking?.step,
+			at,
+		});
+	});
+	if (sends.length === 0) return;
+	try {
+		await (await store()).recordSends(sends);
+	} catch {
+		// See above: the report loses these sends' own count, never the messages.
+	}
 }

@@ -16,6 +16,7 @@ import {
 	sendBatch,
 	toDryRunResult,
 	toSendResult,
+	recordJourneySends,
 	trackingFor,
 	z,
 } from '../../core';
@@ -249,6 +250,7 @@ export function runSendNode<S extends DeliverySettings>(
 		const [outcome] = await sendSlots(() =>
 			sendBatch([prepared], { client: api, pacer: paced, concurrency: 1 }),
 		);
+		await recordJourneySends(cloud.phoneNumberId, [prepared], [outcome], () => cloud.store());
 		const result = toSendResult(prepared, outcome);
 		if (!outcome.ok) {
 			// With the attempts made, so a Catch flow can tell a first-try refusal from exhausted retries.

@@ -20,6 +20,7 @@ import {
 	toDryRunResult,
 	toSendFailure,
 	toSendResult,
+	recordJourneySends,
 	trackingFor,
 } from '../../../core';
 import type {
@@ -176,6 +177,7 @@ export async function sendItems(
 			pacer = new SendPacer(credential.phoneNumberId, { ...pacing, slots });
 		}
 		const outcomes = await sendBatch(prepared, { client, pacer, concurrency: options.concurrency });
+		await recordJourneySends(credential.phoneNumberId, prepared, outcomes, run.store);
 		const firstFailure = outcomes.find((o): o is Extract<SendOutcome, { ok: false }> => !o.ok);
 		// Others in the batch were sent; the error says which item failed and why.
 		if (firstFailure && !continueOnFail)
