@@ -23,8 +23,6 @@ import {
 } from '../../core';
 
 const PN = '106540352242922';
-/** The message of statuses-sent / -delivered-v24 / -read (journey spring-sale, step reminder-1, to +1 646…). */
-const SALE = 'wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA';
 /** The message messages-button-quick-reply.json replies to (its context.id). */
 const REPLIED_TO = 'wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA';
 const NOW = Date.UTC(2026, 11, 3, 12, 0, 0);
@@ -62,6 +60,7 @@ describe('journey report from webhook statuses', () => {
 	const ingest = (list: WebhookEvent[], consumer = 'wf1:trigger') =>
 		ingestWebhookEvents(list, store, options(consumer));
 
+	// statuses-sent / -delivered-v24 / -read are one message of journey spring-sale, step reminder-1, to +1 646….
 	it('counts a message once per stage under duplicates, reordering and two triggers, with its billable market', async () => {
 		const t = NOW - 3_600_000;
 		// Read arrives first, then delivered (late), then sent; Meta retries delivered; a second trigger sees it all too.
