@@ -20,6 +20,7 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
 	campaign: () => (require('./scenarios/campaign') as { scenario: Scenario }).scenario,
 	webhooks: () => (require('./scenarios/webhooks') as { scenario: Scenario }).scenario,
 	nodered: () => (require('./scenarios/nodered') as { scenario: Scenario }).scenario,
+	report: () => (require('./scenarios/report') as { scenario: Scenario }).scenario,
 };
 
 function isScenario(name: string): name is ScenarioName {

@@ -11,7 +11,15 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 export const BENCHMARKS_MD = path.join(REPO_ROOT, 'BENCHMARKS.md');
 
-export const SCENARIOS = ['core', 'window', 'overhead', 'campaign', 'webhooks', 'nodered'] as const;
+export const SCENARIOS = [
+	'core',
+	'window',
+	'overhead',
+	'campaign',
+	'webhooks',
+	'nodered',
+	'report',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Target {
@@ -144,6 +152,7 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 		"D. Throttled campaign: 2,000 recipients at 80 msg/s, side by side with n8n's WhatsApp node",
 	webhooks: "E. Webhook ingestion: 30,000 status events, side by side with n8n's WhatsApp Trigger",
 	nodered: 'F. Node-RED 5 runtime: campaign, unthrottled sends, webhook ingestion',
+	report: 'G. Journey reports over a million recorded messages',
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {
