@@ -21,6 +21,7 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
 	webhooks: () => (require('./scenarios/webhooks') as { scenario: Scenario }).scenario,
 	nodered: () => (require('./scenarios/nodered') as { scenario: Scenario }).scenario,
 	rules: () => (require('./scenarios/rules') as { scenario: Scenario }).scenario,
+	report: () => (require('./scenarios/report') as { scenario: Scenario }).scenario,
 };
 
 function isScenario(name: string): name is ScenarioName {

@@ -22,3 +22,4 @@ export * from './time';
 export * from './failure';
 export * from './media';
 export * from './journeys';
+export * from './report';

@@ -4,6 +4,7 @@
  * (inbound messages open the 24 h window, ad referrals the 72 h free entry point window, opt-outs are recorded).
  * Shared by the n8n trigger and the Node-RED node.
  */
+import { countryOfWaId } from './phone';
 import {
 	accountSubject,
 	type AccountFacts,
@@ -90,6 +91,33 @@ function scopeOf(event: WebhookEvent): string {
 }
 
 /**
+ * What an event adds to the journey report (counted in the same unit of work as its status): a status of a message
+ * with a journey in its tracking data, or a reply to (or button tap on) a message. The store counts each stage once
+ * per message, whichever consumer sees it first.
+ */
+function journeyReportWrites(event: WebhookEvent, phoneNumberId: string, at: Date): EventWrite[] {
+	if (event.kind === 'message') {
+		const repliedTo = event.context?.messageId;
+		return repliedTo ? [{ kind: 'journeyReply', phoneNumberId, messageId: repliedTo, at }] : [];
+	}
+	if (event.kind !== 'status' || !event.tracking?.journey) return [];
+	return [
+		{
+			kind: 'journeyStatus',
+			phoneNumberId,
+			messageId: event.messageId,
+			status: event.status,
+			at,
+			journey: event.tracking.journey,
+			step: event.tracking.step,
+			pricing: event.pricing,
+			market: countryOfWaId(event.recipientId),
+			errorCode: event.errors?.[0]?.code,
+		},
+	];
+}
+
+/**
  * The store work of a whole delivery goes in one batch (one SQLite transaction, one Redis round trip per phase):
  * Meta sends up to 100 events per POST, and one lock and commit per event was most of the cost of ingesting them.
  */
@@ -143,6 +171,7 @@ export async function ingestWebhookEvents(
 					status: event.status,
 					at,
 				});
+				writes.push(...journeyReportWrites(event, phoneNumberId, at));
 				if (options.consumer)
 					writes.push({
 						kind: 'status',
@@ -163,6 +192,7 @@ export async function ingestWebhookEvents(
 						at,
 						referral: event.referral !== undefined,
 					});
+				writes.push(...journeyReportWrites(event, phoneNumberId, at));
 				const text = (event.text ?? event.button?.text ?? '').trim().toLowerCase();
 				if (options.recordOptOuts && text && options.stopKeywords.includes(text)) {
 					writes.push({
@@ -198,7 +228,7 @@ export async function ingestWebhookEvents(
 		// A status event's id is its message and status, and the last write is that consumer's record of the message:
 		// the store may keep "seen" there instead of writing an id record too (one random row per event, not two).
 		return event.kind === 'status'
-			? { remember, writes, seenBy: writes.length - 1 }
+			? { remember, writes, seenBy: writes.map((w) => w.kind).lastIndexOf('status') }
 			: { remember, writes };
 	});
 	const outcomes = await store.applyEventBatch(items);

@@ -190,3 +190,12 @@ export function isUsNumber(e164: string): boolean {
 	const parsed = parsePhoneNumberFromString(e164);
 	return parsed?.country === 'US';
 }
+
+/**
+ * The country (ISO 3166-1 alpha-2) of a wa_id or E.164 number, Meta's pricing market for a message to it; undefined
+ * for a BSUID, a group id or a non-geographic number.
+ */
+export function countryOfWaId(waId: string | undefined): string | undefined {
+	if (!waId || !/^\+?\d{6,15}$/.test(waId)) return undefined;
+	return parsePhoneNumberFromString(waId.startsWith('+') ? waId : `+${waId}`)?.country;
+}

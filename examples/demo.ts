@@ -12,7 +12,8 @@
  * through n8n's public REST API: it creates a "[demo]" credential and "[demo]" workflows, and deactivates and deletes
  * exactly those when it ends (also on Ctrl-C).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -133,6 +134,25 @@ async function post(url: string, body: unknown): Promise<number> {
 	return response.status;
 }
 
+/** Runs the report workflow; its answer is the order confirmation's funnel chart (PNG), saved to a file. */
+async function saveReportChart(url: string): Promise<string | undefined> {
+	const response = await fetch(url, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: '{}',
+	});
+	const body = Buffer.from(await response.arrayBuffer());
+	if (response.status !== 200 || !body.subarray(1, 4).equals(Buffer.from('PNG'))) {
+		log(
+			`the report workflow answered ${response.status} ${response.headers.get('content-type') ?? ''}, not a PNG`,
+		);
+		return undefined;
+	}
+	const file = path.join(tmpdir(), 'whatsapp-journey-report.png');
+	writeFileSync(file, body);
+	return file;
+}
+
 /** Where the journeys run: a provisioned n8n (read through its database) or the user's (through its public API). */
 interface JourneyHost {
 	readonly url: string;
@@ -175,6 +195,19 @@ export interface Report {
 	statuses: Record<string, Record<string, number>>;
 	failures: Array<{ recipient: string; code: string; meaning: string }>;
 	followUps: { retry: number; fallback: number };
+	/** The WhatsApp Journey Report node's items (today's counts per journey step, read from the state store). */
+	journeyReport: Array<{
+		journey: string;
+		step: string;
+		sent: number;
+		delivered: number;
+		read: number;
+		replied: number;
+		failed: number;
+		failures: Array<{ code: number; count: number }>;
+	}>;
+	/** Where the report's chart (order confirmation's funnel, the webhook's PNG answer) was saved. */
+	chartFile?: string;
 }
 
 function safeJsonOf(
@@ -197,6 +230,7 @@ async function buildReport(host: JourneyHost, ids: Record<string, string>): Prom
 		statuses: {},
 		failures: [],
 		followUps: { retry: 0, fallback: 0 },
+		journeyReport: [],
 	};
 	for (const summary of await host.executions()) {
 		const data = await host.executionData(summary.id);
@@ -274,6 +308,11 @@ async function buildReport(host: JourneyHost, ids: Record<string, string>): Prom
 				}
 				break;
 			}
+			case ids.report: {
+				for (const item of safeJsonOf(data, 'Journey report'))
+					report.journeyReport.push(item as unknown as Report['journeyReport'][number]);
+				break;
+			}
 			case ids.failure: {
 				report.followUps.retry += safeJsonOf(data, 'Retry tomorrow').length;
 				report.followUps.fallback += safeJsonOf(data, 'Fall back to e-mail/SMS').length;
@@ -313,6 +352,12 @@ function printReport(report: Report, n8nUrl: string): void {
 	out.push(
 		`Delivery-failure follow-up: retry later ${report.followUps.retry}, fall back to another channel ${report.followUps.fallback}`,
 	);
+	out.push('', 'WhatsApp Journey Report node (today, from the state store):');
+	for (const r of report.journeyReport)
+		out.push(
+			`  ${`${r.journey}/${r.step}`.padEnd(34)} sent ${r.sent}, delivered ${r.delivered}, read ${r.read}, replied ${r.replied}, failed ${r.failed}`,
+		);
+	if (report.chartFile) out.push(`  chart (order confirmation): ${report.chartFile}`);
 	out.push('', `n8n: ${n8nUrl}`);
 	console.log(out.join('\n'));
 }
@@ -355,11 +400,62 @@ export function checkReport(report: Report): string[] {
 		problems.push("Eve's undeliverable message did not come back as failed 131026");
 	if ((report.statuses['order-confirmation/confirm-session']?.read ?? 0) < 1)
 		problems.push('no read status joined back to order-confirmation/confirm-session');
+	problems.push(...checkJourneyReport(report));
 	if (report.followUps.fallback !== 1 || report.followUps.retry !== 0) {
 		problems.push(
 			`the delivery-failure journey should send Eve's 131026 to the fallback channel (fallback ${report.followUps.fallback}, retry ${report.followUps.retry})`,
 		);
 	}
+	return problems;
+}
+
+/**
+ * The Journey Report node counts what the journeys did, from the store alone: per journey step exactly the sends the
+ * send nodes output, the statuses the status sink received (each stage once per message), and Eve's failure.
+ */
+function checkJourneyReport(report: Report): string[] {
+	const problems: string[] = [];
+	const steps = new Map(report.journeyReport.map((r) => [`${r.journey}/${r.step}`, r]));
+	const sent = new Map<string, number>();
+	for (const s of report.sent)
+		sent.set(`${s.journey}/${s.step}`, (sent.get(`${s.journey}/${s.step}`) ?? 0) + 1);
+	if ([...steps.keys()].sort().join() !== [...sent.keys()].sort().join())
+		problems.push(
+			`the journey report has steps ${[...steps.keys()].sort().join(', ') || 'none'}, the journeys sent from ${[...sent.keys()].sort().join(', ')}`,
+		);
+	for (const [key, n] of sent) {
+		const r = steps.get(key);
+		if (!r) continue;
+		const seen = report.statuses[key] ?? {};
+		const failed = report.failures.filter((f) =>
+			report.sent.some(
+				(x) => `${x.journey}/${x.step}` === key && x.recipient.replace(/\D/g, '') === f.recipient,
+			),
+		).length;
+		const expected = {
+			sent: n,
+			delivered: seen.delivered ?? 0,
+			read: seen.read ?? 0,
+			failed,
+			replied: 0,
+		};
+		const got = {
+			sent: r.sent,
+			delivered: r.delivered,
+			read: r.read,
+			failed: r.failed,
+			replied: r.replied,
+		};
+		if (JSON.stringify(got) !== JSON.stringify(expected))
+			problems.push(
+				`the journey report says ${key} ${JSON.stringify(got)}, the journeys did ${JSON.stringify(expected)}`,
+			);
+	}
+	const confirm = steps.get('order-confirmation/confirm-template');
+	if (confirm && !confirm.failures.some((f) => f.code === 131026 && f.count === 1))
+		problems.push(
+			"the journey report does not list Eve's 131026 under order-confirmation/confirm-template",
+		);
 	return problems;
 }
 
@@ -426,7 +522,7 @@ export class DemoResources {
 	}
 }
 
-type Workflows = Record<'order' | 'cart' | 'otp' | 'failure' | 'sink', WorkflowJson>;
+type Workflows = Record<'order' | 'cart' | 'otp' | 'failure' | 'sink' | 'report', WorkflowJson>;
 
 function loadWorkflows(): Workflows {
 	return {
@@ -435,6 +531,7 @@ function loadWorkflows(): Workflows {
 		otp: loadExample('otp.json'),
 		failure: loadExample('delivery-failure.json'),
 		sink: loadExample('status-sink.json'),
+		report: loadExample('journey-report.json'),
 	};
 }
 
@@ -691,7 +788,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 		});
 		await settle(host, sandbox);
 
+		log('asking the WhatsApp Journey Report node how the journeys did');
+		const chartFile = await saveReportChart(
+			host.webhookUrl(webhookPathOf(workflows.report, 'Report requested')),
+		);
+		await settle(host, sandbox);
+
 		const report = await buildReport(host, ids);
+		report.chartFile = chartFile;
 		return {
 			report,
 			problems: checkReport(report),

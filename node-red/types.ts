@@ -26,7 +26,9 @@ export interface NodeDef {
 	[property: string]: unknown;
 }
 
-export type SendFunction = (msg: NodeMessage | Array<NodeMessage | null> | null) => void;
+export type SendFunction = (
+	msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null> | null,
+) => void;
 export type DoneFunction = (error?: Error) => void;
 
 export interface NodeInstance {

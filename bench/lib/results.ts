@@ -19,6 +19,7 @@ export const SCENARIOS = [
 	'webhooks',
 	'nodered',
 	'rules',
+	'report',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -154,6 +155,7 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 	nodered: 'F. Node-RED 5 runtime: campaign, unthrottled sends, webhook ingestion',
 	rules:
 		'G. Journey rules: cost per item (memory, SQLite, Redis) and a campaign with all rules on vs off',
+	report: 'H. Journey reports over a million recorded messages',
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {

@@ -12,3 +12,4 @@ export * from './window';
 export * from './webhookReceive';
 export * from './rules';
 export * from './account';
+export * from './report';

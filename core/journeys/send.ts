@@ -6,6 +6,7 @@ import { describeFailure } from '../failure';
 import { buildEnvelope } from '../messages';
 import type { OutboundMessage } from '../messages';
 import type { OutgoingMessage, SendOutcome } from '../send';
+import type { JourneySend, JourneyStateStore, SkippedSendRecord } from '../state';
 import type { TrackingData } from '../tracking';
 import type { SendTracking } from './tracking';
 
@@ -117,4 +118,52 @@ export function toSendFailure(
 	extra?: Record<string, unknown>,
 ): Record<string, unknown> {
 	return { ...describeFailure(error), recipient, ...extra };
+}
+
+/**
+ * The journey report's "sent": every accepted message of a named journey is counted for its step and remembered (so
+ * a reply to it counts for that step), in one store write for the batch; every send a journey rule skipped is counted
+ * under its decision (`skipped:<decision>`). Called by both adapters with a batch's final outcomes. A store that fails here is not the send's failure: the messages are
+ * out, and failing the items would invite a re-run that sends them twice; the statuses still count them.
+ */
+export async function recordJourneySends(
+	phoneNumberId: string,
+	prepared: readonly PreparedSend[],
+	outcomes: readonly SendOutcome[],
+	store: () => Promise<JourneyStateStore>,
+): Promise<void> {
+	const at = new Date();
+	// By item, not by position: a quiet-hours hold hands back outcomes in the order they were finally settled.
+	const byItem = new Map(prepared.map((p) => [p.itemIndex, p]));
+	const sends: JourneySend[] = [];
+	const skipped: SkippedSendRecord[] = [];
+	for (const outcome of outcomes) {
+		const tracking = byItem.get(outcome.itemIndex)?.tracking;
+		const journey = tracking?.journey;
+		if (!journey) continue;
+		if (outcome.ok === true)
+			sends.push({
+				phoneNumberId,
+				messageId: outcome.result.messageId,
+				journey,
+				step: tracking.step,
+				at,
+			});
+		else if (outcome.ok === 'skipped')
+			skipped.push({
+				phoneNumberId,
+				journey,
+				step: tracking.step,
+				rule: outcome.policy.decision,
+				at,
+			});
+	}
+	if (sends.length === 0 && skipped.length === 0) return;
+	try {
+		const s = await store();
+		if (sends.length > 0) await s.recordSends(sends);
+		for (const decision of skipped) await s.recordPolicyDecision(decision);
+	} catch {
+		// See above: the report loses these sends' own count, never the messages.
+	}
 }

@@ -34,7 +34,29 @@ import {
 	WINDOW_RETENTION_MS,
 	windowFrom,
 	windowTimeLimits,
+	applyReportStages,
+	checkLinkClick,
+	checkPolicyDecision,
+	checkReportQuery,
+	checkSends,
+	dayString,
+	type CheckedReportWrite,
+	type JourneySend,
+	type LinkClick,
+	type SkippedSendRecord,
+	REPORT_MESSAGE_RETENTION_MS,
+	type ReportCount,
+	type ReportCountsQuery,
+	reportStagesOfStatus,
+	requireRetention,
+	STAGE,
+	utcDay,
 } from './types';
+
+export interface MemoryStateStoreOptions {
+	/** How long report counters are kept after their day. Default 90 days. */
+	reportRetentionMs?: number;
+}
 
 /** The number's id is encoded, so it holds no ':' and the pair reads back one way only (the id after it may hold any). */
 const key = (phoneNumberId: string, id: string) => `${encodeURIComponent(phoneNumberId)}:${id}`;
@@ -45,6 +67,17 @@ export class MemoryStateStore implements JourneyStateStore {
 	private readonly statuses = new Map<string, { status: StatusName; at: number }>();
 	private readonly optOuts = new Map<string, { optedOut: boolean; at: number; reason?: string }>();
 	private readonly slots = new Map<string, number>();
+	/** Report: per message (phone:wamid) its journey step and counted stages; counters per phone, step, day, metric. */
+	private readonly reportMessages = new Map<
+		string,
+		{ journey: string; step: string; bits: number; at: number }
+	>();
+	private readonly reportCounts = new Map<string, number>();
+	private readonly reportRetentionMs: number;
+
+	constructor(options: MemoryStateStoreOptions = {}) {
+		this.reportRetentionMs = requireRetention(options.reportRetentionMs);
+	}
 
 	async recordInbound(p: {
 		phoneNumberId: string;
@@ -165,6 +198,7 @@ export class MemoryStateStore implements JourneyStateStore {
 					this.optOut(w.phoneNumberId, w.waId, w.optedOut, w.at, w.reason);
 				else if (w.kind === 'stepStatus')
 					this.stepStatus(w.phoneNumberId, w.stepKey, w.messageId, w.status, w.at);
+				else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') this.report(w);
 				else this.accountFacts(w.subject, w.facts, w.at);
 			}
 			return { fresh: true, statuses };
@@ -199,6 +233,11 @@ export class MemoryStateStore implements JourneyStateStore {
 		for (const [k, s] of this.statuses)
 			if (s.at + STATUS_RETENTION_MS <= t && this.statuses.delete(k)) n++;
 		for (const [k, next] of this.slots) if (next <= t && this.slots.delete(k)) n++;
+		for (const [k, m] of this.reportMessages)
+			if (m.at + REPORT_MESSAGE_RETENTION_MS <= t && this.reportMessages.delete(k)) n++;
+		const lastDay = utcDay(t - this.reportRetentionMs);
+		for (const k of this.reportCounts.keys())
+			if (Number(k.split('\u001f')[3]) < lastDay && this.reportCounts.delete(k)) n++;
 		n += this.pruneRules(t);
 		return n;
 	}
@@ -368,6 +407,98 @@ export class MemoryStateStore implements JourneyStateStore {
 		for (const [k, r] of this.account)
 			if (r.at + ACCOUNT_FACT_RETENTION_MS <= t && this.account.delete(k)) n++;
 		return n;
+	}
+
+	// ---- Journey report aggregates ----
+
+	private count(
+		phone: string,
+		journey: string,
+		step: string,
+		at: number,
+		metric: string,
+		n = 1,
+	): void {
+		const k = [phone, journey, step, utcDay(at), metric].join('\u001f');
+		this.reportCounts.set(k, (this.reportCounts.get(k) ?? 0) + n);
+	}
+
+	private report(w: CheckedReportWrite): void {
+		const k = key(w.phoneNumberId, w.messageId);
+		let m = this.reportMessages.get(k);
+		if (w.kind === 'journeyReply') {
+			if (!m) return;
+			const { bits, metrics } = applyReportStages(m.bits, [
+				{ bit: STAGE.replied, blockedBy: 0, metrics: ['replied'] },
+			]);
+			m.bits = bits;
+			for (const metric of metrics) this.count(w.phoneNumberId, m.journey, m.step, w.at, metric);
+			return;
+		}
+		m ??= { journey: w.journey, step: w.step, bits: 0, at: w.at };
+		const { bits, metrics } = applyReportStages(m.bits, reportStagesOfStatus(w));
+		m.bits = bits;
+		m.at = Math.max(m.at, w.at);
+		this.reportMessages.set(k, m);
+		for (const metric of metrics) this.count(w.phoneNumberId, m.journey, m.step, w.at, metric);
+	}
+
+	async recordSends(sends: JourneySend[]): Promise<void> {
+		for (const s of checkSends(sends))
+			this.report({
+				kind: 'journeyStatus',
+				phoneNumberId: s.phoneNumberId,
+				messageId: s.messageId,
+				status: 'sent',
+				journey: s.journey,
+				step: s.step,
+				at: s.at,
+			});
+	}
+
+	async recordPolicyDecision(p: SkippedSendRecord): Promise<void> {
+		const d = checkPolicyDecision(p);
+		this.count(d.phoneNumberId, d.journey, d.step, d.at, d.metric, d.count);
+	}
+
+	async recordLinkClick(p: LinkClick): Promise<void> {
+		const c = checkLinkClick(p);
+		if (c.messageId !== undefined) {
+			const k = key(c.phoneNumberId, c.messageId);
+			const m = this.reportMessages.get(k) ?? {
+				journey: c.journey,
+				step: c.step,
+				bits: 0,
+				at: c.at,
+			};
+			if ((m.bits & STAGE.clicked) !== 0) return;
+			m.bits |= STAGE.clicked;
+			this.reportMessages.set(k, m);
+		}
+		this.count(c.phoneNumberId, c.journey, c.step, c.at, 'clicked');
+	}
+
+	async listReportJourneys(p: { phoneNumberId: string }): Promise<string[]> {
+		const phone = requireId(p?.phoneNumberId, 'phoneNumberId');
+		const out = new Set<string>();
+		for (const k of this.reportCounts.keys()) {
+			const [kp, journey] = k.split('\u001f');
+			if (kp === phone) out.add(journey);
+		}
+		return [...out].sort();
+	}
+
+	async getReportCounts(p: ReportCountsQuery): Promise<ReportCount[]> {
+		const q = checkReportQuery(p);
+		const out: ReportCount[] = [];
+		for (const [k, count] of this.reportCounts) {
+			const [phone, journey, step, day, metric] = k.split('\u001f');
+			const d = Number(day);
+			if (phone !== q.phoneNumberId || d < q.fromDay || d > q.toDay) continue;
+			if (q.journeys && !q.journeys.has(journey)) continue;
+			out.push({ journey, step, day: dayString(d), metric, count });
+		}
+		return out;
 	}
 
 	async close(): Promise<void> {

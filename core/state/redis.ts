@@ -46,6 +46,24 @@ import {
 	WINDOW_RETENTION_MS,
 	windowFrom,
 	windowTimeLimits,
+	checkLinkClick,
+	checkPolicyDecision,
+	checkReportQuery,
+	checkSends,
+	type CheckedReportWrite,
+	DAY_MS,
+	dayString,
+	type JourneySend,
+	type LinkClick,
+	type SkippedSendRecord,
+	REPORT_MESSAGE_RETENTION_MS,
+	type ReportCount,
+	type ReportCountsQuery,
+	type ReportStage,
+	reportStagesOfStatus,
+	requireRetention,
+	STAGE,
+	utcDay,
 } from './types';
 
 /** A Lua script run by hash, loaded on first NOSCRIPT. */
@@ -296,6 +314,58 @@ end
 return n
 `);
 
+// ---- Journey report aggregates: scripts ----
+// Keys: `<prefix>m:<phone>:<wamid>` a tracked message (hash j = journey step, b = counted stage bits),
+// `<prefix>d:<phone>:<YYYY-MM-DD>` that day's counters (hash `<journey>|<step>|<metric>` → n, parts encoded),
+// `<prefix>j:<phone>` the journeys with counters (hash journey → last day counted).
+
+/**
+ * Counts a message's new stages. ARGV: [1] journey step ('' when only a known message may count, e.g. a reply),
+ * [2] message record TTL, [3] counters TTL, [4] the day, then triples of stage bit, blocking bits, metrics ('\n').
+ */
+const REPORT_STAGES = new Script(`
+local js = redis.call('HGET', KEYS[1], 'j')
+local bits = tonumber(redis.call('HGET', KEYS[1], 'b') or '0')
+if not js then
+  if ARGV[1] == '' then return 0 end
+  js = ARGV[1]
+end
+local before = bits
+local n = 0
+for i = 5, #ARGV, 3 do
+  local b = tonumber(ARGV[i])
+  if bit.band(bits, b) == 0 and bit.band(bits, tonumber(ARGV[i + 1])) == 0 then
+    bits = bit.bor(bits, b)
+    for metric in string.gmatch(ARGV[i + 2], '[^\\n]+') do
+      redis.call('HINCRBY', KEYS[2], js .. '|' .. metric, 1)
+      n = n + 1
+    end
+  end
+end
+if bits ~= before then
+  redis.call('HSET', KEYS[1], 'j', js, 'b', bits)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if n > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  local journey = string.match(js, '^([^|]*)')
+  local last = redis.call('HGET', KEYS[3], journey)
+  if not last or last < ARGV[4] then redis.call('HSET', KEYS[3], journey, ARGV[4]) end
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+return n
+`);
+
+/** Adds ARGV[2] to counter ARGV[1]; ARGV[3] counters TTL, ARGV[4] the journey, ARGV[5] the day. */
+const REPORT_COUNT = new Script(`
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local last = redis.call('HGET', KEYS[2], ARGV[4])
+if not last or last < ARGV[5] then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`);
+
 interface ScriptCall {
 	script: Script;
 	keys: string[];
@@ -323,6 +393,8 @@ export interface RedisStateStoreOptions {
 	redis: Redis | RedisConnection;
 	/** Prefix of every key, so several stores can share one Redis. Default `wj:`. */
 	keyPrefix?: string;
+	/** How long report counters are kept after their day. Default 90 days. */
+	reportRetentionMs?: number;
 }
 
 function isClient(r: unknown): r is Redis {
@@ -333,8 +405,10 @@ export class RedisStateStore implements JourneyStateStore {
 	private readonly redis: Redis;
 	private readonly ownsClient: boolean;
 	readonly keyPrefix: string;
+	private readonly reportRetentionMs: number;
 
 	constructor(options: RedisStateStoreOptions) {
+		this.reportRetentionMs = requireRetention(options?.reportRetentionMs);
 		if (!options?.redis)
 			throw new Error(
 				'redis is required: an ioredis client or { host, port, password?, db?, tls? }.',
@@ -471,6 +545,8 @@ export class RedisStateStore implements JourneyStateStore {
 						keys: [this.key('w', w.phoneNumberId, w.waId)],
 						args: this.recordInboundArgs(w.at, w.referral),
 					});
+				} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
+					calls.push(this.reportCall(w));
 				} else {
 					calls.push({
 						script: SET_OPT_OUT,
@@ -724,6 +800,140 @@ export class RedisStateStore implements JourneyStateStore {
 			const [f, at] = value as [string | null, string | null];
 			if (f !== null && at !== null)
 				out[subjects[i]] = { facts: JSON.parse(f) as AccountFacts, at: Number(at) };
+		});
+		return out;
+	}
+
+	// ---- Journey report aggregates ----
+
+	private reportKeys(phoneNumberId: string, messageId: string, at: number): string[] {
+		const phone = encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'));
+		return [
+			`${this.keyPrefix}m:${phone}:${messageId}`,
+			`${this.keyPrefix}d:${phone}:${dayString(utcDay(at))}`,
+			`${this.keyPrefix}j:${phone}`,
+		];
+	}
+
+	/** Milliseconds until the counters of `at`'s day are past retention (at least a second). */
+	private countersTtl(at: number): number {
+		return Math.max(1000, (utcDay(at) + 1) * DAY_MS + this.reportRetentionMs - Date.now());
+	}
+
+	private stagesCall(
+		phoneNumberId: string,
+		messageId: string,
+		at: number,
+		stages: ReportStage[],
+		known?: { journey: string; step: string },
+	): ScriptCall {
+		const js = known
+			? `${encodeURIComponent(known.journey)}|${encodeURIComponent(known.step)}`
+			: '';
+		return {
+			script: REPORT_STAGES,
+			keys: this.reportKeys(phoneNumberId, messageId, at),
+			args: [
+				js,
+				REPORT_MESSAGE_RETENTION_MS,
+				Math.ceil(this.countersTtl(at)),
+				dayString(utcDay(at)),
+				...stages.flatMap((s) => [s.bit, s.blockedBy, s.metrics.join('\n')]),
+			],
+		};
+	}
+
+	private reportCall(w: CheckedReportWrite): ScriptCall {
+		return w.kind === 'journeyReply'
+			? this.stagesCall(w.phoneNumberId, w.messageId, w.at, [
+					{ bit: STAGE.replied, blockedBy: 0, metrics: ['replied'] },
+				])
+			: this.stagesCall(w.phoneNumberId, w.messageId, w.at, reportStagesOfStatus(w), w);
+	}
+
+	private countCall(
+		phoneNumberId: string,
+		journey: string,
+		step: string,
+		at: number,
+		metric: string,
+		n: number,
+	): ScriptCall {
+		const [, counters, journeys] = this.reportKeys(phoneNumberId, '', at);
+		return {
+			script: REPORT_COUNT,
+			keys: [counters, journeys],
+			args: [
+				`${encodeURIComponent(journey)}|${encodeURIComponent(step)}|${metric}`,
+				n,
+				Math.ceil(this.countersTtl(at)),
+				encodeURIComponent(journey),
+				dayString(utcDay(at)),
+			],
+		};
+	}
+
+	/** One pipelined round trip for the whole list. */
+	async recordSends(sends: JourneySend[]): Promise<void> {
+		const sent = reportStagesOfStatus({ status: 'sent' });
+		await this.pipelined(
+			checkSends(sends).map((s) => this.stagesCall(s.phoneNumberId, s.messageId, s.at, sent, s)),
+		);
+	}
+
+	async recordPolicyDecision(p: SkippedSendRecord): Promise<void> {
+		const d = checkPolicyDecision(p);
+		await this.pipelined([
+			this.countCall(d.phoneNumberId, d.journey, d.step, d.at, d.metric, d.count),
+		]);
+	}
+
+	async recordLinkClick(p: LinkClick): Promise<void> {
+		const c = checkLinkClick(p);
+		const stage = { bit: STAGE.clicked, blockedBy: 0, metrics: ['clicked'] };
+		await this.pipelined([
+			c.messageId !== undefined
+				? this.stagesCall(c.phoneNumberId, c.messageId, c.at, [stage], c)
+				: this.countCall(c.phoneNumberId, c.journey, c.step, c.at, 'clicked', 1),
+		]);
+	}
+
+	async listReportJourneys(p: { phoneNumberId: string }): Promise<string[]> {
+		const [, , key] = this.reportKeys(p?.phoneNumberId, '', Date.now());
+		const oldest = dayString(utcDay(Date.now() - this.reportRetentionMs));
+		const all = await this.redis.hgetall(key);
+		return Object.entries(all)
+			.filter(([, last]) => last >= oldest)
+			.map(([journey]) => decodeURIComponent(journey))
+			.sort();
+	}
+
+	/** One pipelined HGETALL per day of the period: the cost follows days × steps × metrics, not messages. */
+	async getReportCounts(p: ReportCountsQuery): Promise<ReportCount[]> {
+		const q = checkReportQuery(p);
+		if (q.toDay - q.fromDay > 3660) throw new Error('The period may span at most ten years.');
+		const pipeline = this.redis.pipeline();
+		const days: number[] = [];
+		for (let d = q.fromDay; d <= q.toDay; d++) {
+			days.push(d);
+			pipeline.hgetall(this.reportKeys(q.phoneNumberId, '', d * DAY_MS)[1]);
+		}
+		const replies = (await pipeline.exec()) ?? [];
+		const out: ReportCount[] = [];
+		replies.forEach(([error, value], i) => {
+			if (error) throw error;
+			for (const [field, n] of Object.entries(value as Record<string, string>)) {
+				const [journey, step, metric] = field.split('|');
+				const name = decodeURIComponent(journey);
+				if (q.journeys && !q.journeys.has(name)) continue;
+				out.push({
+					journey: name,
+					step: decodeURIComponent(step),
+					day: dayString(days[i]),
+					metric,
+					count: Number(n),
+				});
+			}
 		});
 		return out;
 	}

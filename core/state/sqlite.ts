@@ -51,6 +51,23 @@ import {
 	WINDOW_RETENTION_MS,
 	windowFrom,
 	windowTimeLimits,
+	applyReportStages,
+	checkLinkClick,
+	checkPolicyDecision,
+	checkReportQuery,
+	checkSends,
+	dayString,
+	type CheckedReportWrite,
+	type JourneySend,
+	type LinkClick,
+	type SkippedSendRecord,
+	type ReportCount,
+	type ReportCountsQuery,
+	type ReportStage,
+	reportStagesOfStatus,
+	requireRetention,
+	STAGE,
+	utcDay,
 } from './types';
 
 type SqliteModule = typeof import('node:sqlite');
@@ -85,6 +102,23 @@ const APPLICATION_ID = 0x574a4e59;
 /** The tables of a store written before the application id was set: such a file is ours too (and gets the id). */
 const OUR_TABLES = ['meta', 'phones', 'windows', 'events', 'statuses', 'opt_outs', 'send_slots'];
 
+/**
+ * Journey report aggregates (new tables, so no schema version change: an older file gets them on open). Journey
+ * steps are interned per number; a tracked message keeps its step and the stages already counted (bits, see STAGE);
+ * counters are one row per step, UTC day (days since the epoch) and metric.
+ */
+const REPORT_SCHEMA = `
+CREATE TABLE IF NOT EXISTS report_steps (
+  id INTEGER PRIMARY KEY, phone INTEGER NOT NULL, journey TEXT NOT NULL, step TEXT NOT NULL,
+  UNIQUE (phone, journey, step));
+CREATE TABLE IF NOT EXISTS report_messages (
+  phone INTEGER NOT NULL, id BLOB NOT NULL, step INTEGER NOT NULL, stages INTEGER NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (phone, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_counts (
+  step INTEGER NOT NULL, day INTEGER NOT NULL, metric TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (step, day, metric)) WITHOUT ROWID;
+`;
+
 /** The current layout, for a new file. A version 1 file is migrated by MIGRATE_1_TO_2. */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -106,7 +140,7 @@ CREATE TABLE IF NOT EXISTS opt_outs (
   PRIMARY KEY (phone, wa_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS send_slots (key TEXT PRIMARY KEY, next_free INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS send_slots_next_free ON send_slots (next_free);
-`;
+${REPORT_SCHEMA}`;
 
 /**
  * Journey rules (issue #14), in tables of their own: created where missing, so files of schema version 2 gain them
@@ -177,6 +211,8 @@ export interface SqliteStateStoreOptions {
 	 * 0 turns it off (then call `prune` yourself).
 	 */
 	maintenanceIntervalMs?: number;
+	/** How long report counters are kept after their day. Default 90 days. */
+	reportRetentionMs?: number;
 }
 
 /** Rows looked at per slice of background pruning: a few milliseconds of work between two turns of the event loop. */
@@ -185,6 +221,8 @@ const PRUNE_SLICE_ROWS = 5000;
 const SCANNED_TABLES = [
 	{ table: 'events', key: 'phone, id', expired: 'expires <= $now' },
 	{ table: 'statuses', key: 'phone, id', expired: 'at <= $statusesBefore' },
+	// A message's report record lives as long as its status (REPORT_MESSAGE_RETENTION_MS = STATUS_RETENTION_MS).
+	{ table: 'report_messages', key: 'phone, id', expired: 'at <= $statusesBefore' },
 ] as const;
 
 export class SqliteStateStore implements JourneyStateStore {
@@ -215,6 +253,21 @@ export class SqliteStateStore implements JourneyStateStore {
 		| 'pruneSlots',
 		StatementSync
 	>;
+	private readonly report: Record<
+		| 'stepInsert'
+		| 'stepSelect'
+		| 'messageGet'
+		| 'messagePut'
+		| 'count'
+		| 'counts'
+		| 'journeys'
+		| 'pruneCounts'
+		| 'pruneMessages',
+		StatementSync
+	>;
+	/** Report step ids read in this connection; cleared when a transaction rolls back (an id may then be reused). */
+	private readonly reportStepIds = new Map<string, number>();
+	private readonly reportRetentionMs: number;
 	private closed = false;
 	private maintenance?: ReturnType<typeof setInterval>;
 	private pruning = false;
@@ -367,6 +420,25 @@ export class SqliteStateStore implements JourneyStateStore {
 			pruneFrequency: p('DELETE FROM rule_frequency WHERE at <= ?'),
 			pruneRecipients: p('DELETE FROM rule_recipients WHERE at <= ?'),
 			pruneAccount: p('DELETE FROM rule_account WHERE at <= ?'),
+		};
+		this.reportRetentionMs = requireRetention(options.reportRetentionMs);
+		this.report = {
+			stepInsert: p(
+				'INSERT INTO report_steps (phone, journey, step) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+			),
+			stepSelect: p('SELECT id FROM report_steps WHERE phone = ? AND journey = ? AND step = ?'),
+			messageGet: p('SELECT step, stages FROM report_messages WHERE phone = ? AND id = ?'),
+			messagePut:
+				p(`INSERT INTO report_messages (phone, id, step, stages, at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (phone, id) DO UPDATE SET stages = excluded.stages, at = max(report_messages.at, excluded.at)`),
+			count: p(`INSERT INTO report_counts (step, day, metric, n) VALUES (?, ?, ?, ?)
+        ON CONFLICT (step, day, metric) DO UPDATE SET n = report_counts.n + excluded.n`),
+			counts: p(`SELECT s.journey, s.step, c.day, c.metric, c.n FROM report_steps s
+        JOIN report_counts c ON c.step = s.id WHERE s.phone = ? AND c.day BETWEEN ? AND ?`),
+			journeys: p(`SELECT DISTINCT journey FROM report_steps s WHERE phone = ?
+        AND EXISTS (SELECT 1 FROM report_counts c WHERE c.step = s.id) ORDER BY journey`),
+			pruneCounts: p('DELETE FROM report_counts WHERE day < ?'),
+			pruneMessages: p('DELETE FROM report_messages WHERE at <= ?'),
 		};
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
 	}
@@ -588,6 +660,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			for (const [phoneNumberId, id] of pending) this.phoneIds.set(phoneNumberId, id);
 			return out;
 		} catch (e) {
+			this.reportStepIds.clear();
 			try {
 				this.db.exec('ROLLBACK');
 			} catch {
@@ -788,6 +861,8 @@ export class SqliteStateStore implements JourneyStateStore {
 						);
 					} else if (w.kind === 'inbound') {
 						this.inbound(phone, w.waId, w.at, w.referral);
+					} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
+						this.reportWrite(phone, w);
 					} else {
 						this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
 					}
@@ -844,6 +919,8 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
 			n += Number(this.stmt.pruneSlots.run(t).changes);
 			n += this.pruneRules(t);
+			n += Number(this.report.pruneMessages.run(t - STATUS_RETENTION_MS).changes);
+			n += this.pruneReportCounts(t);
 			return n;
 		});
 	}
@@ -865,7 +942,11 @@ export class SqliteStateStore implements JourneyStateStore {
 	): Promise<number> {
 		this.open();
 		const t = requireTime(now, 'now');
-		let n = this.pruneWindows(t) + Number(this.stmt.pruneSlots.run(t).changes) + this.pruneRules(t);
+		let n =
+			this.pruneWindows(t) +
+			Number(this.stmt.pruneSlots.run(t).changes) +
+			this.pruneRules(t) +
+			this.pruneReportCounts(t);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(
@@ -903,6 +984,122 @@ export class SqliteStateStore implements JourneyStateStore {
 			}
 		}
 		return n;
+	}
+
+	// ---- Journey report aggregates ----
+
+	private pruneReportCounts(t: number): number {
+		return Number(this.report.pruneCounts.run(utcDay(t - this.reportRetentionMs)).changes);
+	}
+
+	private reportStep(phone: number, journey: string, step: string): number {
+		const k = `${phone}\u001f${journey}\u001f${step}`;
+		const cached = this.reportStepIds.get(k);
+		if (cached !== undefined) return cached;
+		this.report.stepInsert.run(phone, journey, step);
+		const row = this.report.stepSelect.get(phone, journey, step) as { id: number };
+		this.reportStepIds.set(k, row.id);
+		return row.id;
+	}
+
+	/** Counts a message's new stages (inside the caller's transaction). `known` gives the step of an unseen message. */
+	private countStages(
+		phone: number,
+		messageId: string,
+		at: number,
+		stages: ReportStage[],
+		known?: { journey: string; step: string },
+	): void {
+		const id = idHash(messageId);
+		const row = this.report.messageGet.get(phone, id) as
+			{ step: number; stages: number } | undefined;
+		if (!row && !known) return;
+		const step = row?.step ?? this.reportStep(phone, known!.journey, known!.step);
+		const { bits, metrics } = applyReportStages(row?.stages ?? 0, stages);
+		if (row && bits === row.stages) return;
+		this.report.messagePut.run(phone, id, step, bits, at);
+		const day = utcDay(at);
+		for (const metric of metrics) this.report.count.run(step, day, metric, 1);
+	}
+
+	private reportWrite(phone: number, w: CheckedReportWrite): void {
+		if (w.kind === 'journeyReply')
+			this.countStages(phone, w.messageId, w.at, [
+				{ bit: STAGE.replied, blockedBy: 0, metrics: ['replied'] },
+			]);
+		else this.countStages(phone, w.messageId, w.at, reportStagesOfStatus(w), w);
+	}
+
+	async recordSends(sends: JourneySend[]): Promise<void> {
+		this.open();
+		const checked = checkSends(sends);
+		if (checked.length === 0) return;
+		this.immediate(() => {
+			for (const s of checked)
+				this.countStages(
+					this.phone(s.phoneNumberId, true)!,
+					s.messageId,
+					s.at,
+					reportStagesOfStatus({ status: 'sent' }),
+					s,
+				);
+		});
+	}
+
+	async recordPolicyDecision(p: SkippedSendRecord): Promise<void> {
+		this.open();
+		const d = checkPolicyDecision(p);
+		this.immediate(() => {
+			const step = this.reportStep(this.phone(d.phoneNumberId, true)!, d.journey, d.step);
+			this.report.count.run(step, utcDay(d.at), d.metric, d.count);
+		});
+	}
+
+	async recordLinkClick(p: LinkClick): Promise<void> {
+		this.open();
+		const c = checkLinkClick(p);
+		this.immediate(() => {
+			const phone = this.phone(c.phoneNumberId, true)!;
+			const stage = { bit: STAGE.clicked, blockedBy: 0, metrics: ['clicked'] };
+			if (c.messageId !== undefined) this.countStages(phone, c.messageId, c.at, [stage], c);
+			else
+				this.report.count.run(
+					this.reportStep(phone, c.journey, c.step),
+					utcDay(c.at),
+					'clicked',
+					1,
+				);
+		});
+	}
+
+	async listReportJourneys(p: { phoneNumberId: string }): Promise<string[]> {
+		this.open();
+		const phone = this.phone(requireId(p?.phoneNumberId, 'phoneNumberId'), false);
+		if (phone === undefined) return [];
+		return (this.report.journeys.all(phone) as Array<{ journey: string }>).map((r) => r.journey);
+	}
+
+	async getReportCounts(p: ReportCountsQuery): Promise<ReportCount[]> {
+		this.open();
+		const q = checkReportQuery(p);
+		const phone = this.phone(q.phoneNumberId, false);
+		if (phone === undefined) return [];
+		const rows = this.report.counts.all(phone, q.fromDay, q.toDay) as Array<{
+			journey: string;
+			step: string;
+			day: number;
+			metric: string;
+			n: number;
+		}>;
+		return rows
+			.filter((r) => !q.journeys || q.journeys.has(r.journey))
+			.map((r) => ({
+				journey: r.journey,
+				step: r.step,
+				day: dayString(r.day),
+				metric: r.metric,
+				count: r.n,
+			}));
 	}
 
 	/** Starts background pruning (see SqliteStateStoreOptions.maintenanceIntervalMs); the timer never keeps a process alive. */

@@ -67,7 +67,8 @@ export type EventWrite =
 			at: Date;
 			reason?: string;
 	  }
-	| JourneyRuleWrite;
+	| JourneyRuleWrite
+	| JourneyReportWrite;
 
 /**
  * Journey-rule writes from webhooks: a status resolves the step its tracking names (`k=`), and account updates
@@ -146,6 +147,18 @@ export interface JourneyStateStore extends JourneyRulesStore {
 	applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]>;
 	/** Deletes what can no longer matter at `now` (opt-outs are kept). Returns how many records went. */
 	prune(now?: Date): Promise<number>;
+
+	// ---- Journey report aggregates (see the "Journey report aggregates" section below) ----
+	/** Messages a journey step sent (Meta accepted them): counted as sent once each, and remembered for replies. */
+	recordSends(sends: JourneySend[]): Promise<void>;
+	/** A send a policy rule skipped (opt-out, frequency cap...): counted under `skipped:<rule>`. */
+	recordPolicyDecision(p: SkippedSendRecord): Promise<void>;
+	/** A tracked link was clicked: counted once per message when `messageId` is given, else once per call. */
+	recordLinkClick(p: LinkClick): Promise<void>;
+	/** The journeys with counts kept for this business number, sorted. */
+	listReportJourneys(p: { phoneNumberId: string }): Promise<string[]>;
+	/** The per day counts of the journeys (all when absent) between two UTC days, inclusive. */
+	getReportCounts(p: ReportCountsQuery): Promise<ReportCount[]>;
 	close(): Promise<void>;
 }
 
@@ -260,7 +273,8 @@ export type CheckedWrite =
 			status: StatusName;
 			at: number;
 	  }
-	| { kind: 'account'; subject: string; facts: AccountFacts; at: number };
+	| { kind: 'account'; subject: string; facts: AccountFacts; at: number }
+	| CheckedReportWrite;
 
 export interface CheckedBatchItem {
 	remember?: { phoneNumberId: string; eventId: string; at: number };
@@ -328,6 +342,9 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
 						status: requireStatus(w.status),
 						at,
 					};
+				case 'journeyStatus':
+				case 'journeyReply':
+					return checkReportWrite(w, phoneNumberId, at);
 				default:
 					throw new Error(
 						`Unknown batch write kind ${JSON.stringify((w as { kind?: unknown }).kind)}.`,
@@ -538,4 +555,266 @@ export function stepVerdict(
 /** Statuses that prove Meta accepted the message; 'failed' proves it did not reach the customer. */
 export function stepStatusOutcome(status: StatusName): 'sent' | 'failed' {
 	return status === 'failed' ? 'failed' : 'sent';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Journey report aggregates
+//
+// Per business number, journey, step and UTC day: counters (`metric` → n), and one compact record per tracked
+// message (its journey step and which stages were already counted), so a stage counts once per message whatever
+// Meta repeats or reorders, and whichever of several triggers (consumers) sees the status. A stage is counted on
+// the UTC day it happened (the status's or reply's time), as Meta's own analytics do.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Counters are kept this long after their day by default; each backend takes `reportRetentionMs` to change it. */
+export const REPORT_RETENTION_MS = 90 * DAY_MS;
+/** A message's record (journey step and counted stages) lives as long as its status record. */
+export const REPORT_MESSAGE_RETENTION_MS = STATUS_RETENTION_MS;
+
+/** Stage bits of a message record. */
+export const STAGE = {
+	sent: 1,
+	delivered: 2,
+	read: 4,
+	failed: 8,
+	replied: 16,
+	billable: 32,
+	clicked: 64,
+} as const;
+
+/** A message status for the report: written by ingestion next to the status record, when the message is tracked. */
+export interface JourneyStatusWrite {
+	kind: 'journeyStatus';
+	phoneNumberId: string;
+	messageId: string;
+	status: StatusName;
+	at: Date;
+	journey: string;
+	step?: string;
+	/** From the status's `pricing`: counted once per message when billable. */
+	pricing?: { billable?: boolean; category?: string; type?: string };
+	/** The recipient's country (ISO 3166-1 alpha-2), Meta's market for pricing. */
+	market?: string;
+	/** The first error code of a failed status. */
+	errorCode?: number;
+}
+
+/** An inbound message that replies to (or taps a button of) one of our messages: `messageId` is its context id. */
+export interface JourneyReplyWrite {
+	kind: 'journeyReply';
+	phoneNumberId: string;
+	messageId: string;
+	at: Date;
+}
+
+export type JourneyReportWrite = JourneyStatusWrite | JourneyReplyWrite;
+export type CheckedReportWrite =
+	| (Omit<JourneyStatusWrite, 'at' | 'step'> & { at: number; step: string })
+	| (Omit<JourneyReplyWrite, 'at'> & { at: number });
+
+export interface JourneySend {
+	phoneNumberId: string;
+	messageId: string;
+	journey: string;
+	step?: string;
+	at: Date;
+}
+
+export interface SkippedSendRecord {
+	phoneNumberId: string;
+	journey: string;
+	step?: string;
+	/** The rule that skipped the send, e.g. `optOut`, `frequencyCap`, `quietHours`. */
+	rule: string;
+	at: Date;
+	/** How many sends the rule skipped (default 1). */
+	count?: number;
+}
+
+export interface LinkClick {
+	phoneNumberId: string;
+	journey: string;
+	step?: string;
+	at: Date;
+	/** The message whose link was clicked: with it, a message counts as clicked once. */
+	messageId?: string;
+}
+
+export interface ReportCountsQuery {
+	phoneNumberId: string;
+	/** Journeys to read; absent or empty: all. */
+	journeys?: string[];
+	/** First and last UTC day (any time within the day). */
+	from: Date;
+	to: Date;
+}
+
+export interface ReportCount {
+	journey: string;
+	step: string;
+	/** UTC day, YYYY-MM-DD. */
+	day: string;
+	/** `sent`, `delivered`, `read`, `failed`, `failed:<code>`, `replied`, `clicked`, `skipped:<rule>`,
+	 * `billable:<category>:<type>:<market>` (parts percent-encoded; `-` when Meta sent none). */
+	metric: string;
+	count: number;
+}
+
+/** One stage a write may count: `bit` once per message, unless the record has one of `blockedBy`. */
+export interface ReportStage {
+	bit: number;
+	blockedBy: number;
+	metrics: string[];
+}
+
+/** Days since the epoch (UTC) of a time, and back. */
+export const utcDay = (ms: number): number => Math.floor(ms / DAY_MS);
+export const dayString = (day: number): string => new Date(day * DAY_MS).toISOString().slice(0, 10);
+
+const part = (v: string | undefined): string => (v ? encodeURIComponent(v.toLowerCase()) : '-');
+
+/** The billable metric of a status's pricing and market. */
+export function billableMetric(p: { category?: string; type?: string }, market?: string): string {
+	return `billable:${part(p.category)}:${part(p.type)}:${market ? encodeURIComponent(market.toUpperCase()) : '-'}`;
+}
+
+/**
+ * What a status counts. Read (and played) imply delivered and sent, delivered implies sent (Meta skips `delivered`
+ * for a message read in an open chat), so the funnel never narrows upwards. As for the latest status
+ * (webhooks/status.ts), failed and delivered exclude each other: a late failure after delivery, or a delivery
+ * notice after a failure, is not counted.
+ */
+export function reportStagesOfStatus(w: {
+	status: StatusName;
+	pricing?: { billable?: boolean; category?: string; type?: string };
+	market?: string;
+	errorCode?: number;
+}): ReportStage[] {
+	const stages: ReportStage[] = [{ bit: STAGE.sent, blockedBy: 0, metrics: ['sent'] }];
+	const reached = STAGE.delivered | STAGE.read;
+	if (w.status === 'failed') {
+		const metrics = ['failed'];
+		if (w.errorCode !== undefined) metrics.push(`failed:${w.errorCode}`);
+		stages.push({ bit: STAGE.failed, blockedBy: reached, metrics });
+	} else if (w.status !== 'sent') {
+		stages.push({ bit: STAGE.delivered, blockedBy: STAGE.failed, metrics: ['delivered'] });
+		if (w.status === 'read' || w.status === 'played')
+			stages.push({ bit: STAGE.read, blockedBy: STAGE.failed, metrics: ['read'] });
+	}
+	if (w.pricing?.billable === true)
+		stages.push({
+			bit: STAGE.billable,
+			blockedBy: 0,
+			metrics: [billableMetric(w.pricing, w.market)],
+		});
+	return stages;
+}
+
+/** Applies stages to a record's bits: the new bits and the metrics to count. */
+export function applyReportStages(
+	bits: number,
+	stages: ReportStage[],
+): { bits: number; metrics: string[] } {
+	const metrics: string[] = [];
+	for (const s of stages) {
+		if ((bits & s.bit) !== 0 || (bits & s.blockedBy) !== 0) continue;
+		bits |= s.bit;
+		metrics.push(...s.metrics);
+	}
+	return { bits, metrics };
+}
+
+export function checkReportWrite(
+	w: JourneyReportWrite,
+	phoneNumberId: string,
+	at: number,
+): CheckedReportWrite {
+	const messageId = requireId(w.messageId, 'messageId');
+	if (w.kind === 'journeyReply') return { kind: 'journeyReply', phoneNumberId, messageId, at };
+	return {
+		kind: 'journeyStatus',
+		phoneNumberId,
+		messageId,
+		at,
+		status: requireStatus(w.status),
+		journey: requireId(w.journey, 'journey'),
+		step: w.step ?? '',
+		pricing: w.pricing,
+		market: w.market,
+		errorCode: w.errorCode,
+	};
+}
+
+export function checkSends(
+	sends: JourneySend[],
+): Array<Omit<JourneySend, 'at'> & { at: number; step: string }> {
+	if (!Array.isArray(sends)) throw new Error('recordSends needs an array of sends.');
+	return sends.map((s) => ({
+		phoneNumberId: requireId(s?.phoneNumberId, 'phoneNumberId'),
+		messageId: requireId(s.messageId, 'messageId'),
+		journey: requireId(s.journey, 'journey'),
+		step: s.step ?? '',
+		at: requireTime(s.at, 'at'),
+	}));
+}
+
+export function checkPolicyDecision(p: SkippedSendRecord): {
+	phoneNumberId: string;
+	journey: string;
+	step: string;
+	metric: string;
+	at: number;
+	count: number;
+} {
+	const count = p?.count ?? 1;
+	if (!Number.isInteger(count) || count < 1) throw new Error('count must be a whole number ≥ 1.');
+	return {
+		phoneNumberId: requireId(p.phoneNumberId, 'phoneNumberId'),
+		journey: requireId(p.journey, 'journey'),
+		step: p.step ?? '',
+		metric: `skipped:${encodeURIComponent(requireId(p.rule, 'rule'))}`,
+		at: requireTime(p.at, 'at'),
+		count,
+	};
+}
+
+export function checkLinkClick(p: LinkClick): {
+	phoneNumberId: string;
+	journey: string;
+	step: string;
+	at: number;
+	messageId?: string;
+} {
+	return {
+		phoneNumberId: requireId(p?.phoneNumberId, 'phoneNumberId'),
+		journey: requireId(p.journey, 'journey'),
+		step: p.step ?? '',
+		at: requireTime(p.at, 'at'),
+		messageId: p.messageId === undefined ? undefined : requireId(p.messageId, 'messageId'),
+	};
+}
+
+export function checkReportQuery(p: ReportCountsQuery): {
+	phoneNumberId: string;
+	journeys?: Set<string>;
+	fromDay: number;
+	toDay: number;
+} {
+	const phoneNumberId = requireId(p?.phoneNumberId, 'phoneNumberId');
+	const fromDay = utcDay(requireTime(p.from, 'from'));
+	const toDay = utcDay(requireTime(p.to, 'to'));
+	if (toDay < fromDay) throw new Error('to must not be before from.');
+	if (p.journeys !== undefined && !Array.isArray(p.journeys))
+		throw new Error('journeys must be an array of journey names.');
+	const journeys = p.journeys?.length
+		? new Set(p.journeys.map((j) => requireId(j, 'journeys[]')))
+		: undefined;
+	return { phoneNumberId, journeys, fromDay, toDay };
+}
+
+export function requireRetention(ms: unknown): number {
+	if (ms === undefined) return REPORT_RETENTION_MS;
+	if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < DAY_MS)
+		throw new Error('reportRetentionMs must be at least one day (86,400,000 ms).');
+	return ms;
 }

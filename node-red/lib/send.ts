@@ -21,6 +21,7 @@ import {
 	sendBatch,
 	toDryRunResult,
 	toSendResult,
+	recordJourneySends,
 	trackingFor,
 	z,
 } from '../../core';
@@ -403,6 +404,7 @@ export function runSendNode<S extends DeliverySettings>(
 				await holdUntil(policy.resumeAt);
 				continue;
 			}
+			await recordJourneySends(cloud.phoneNumberId, [prepared], [outcome], () => cloud.store());
 			const result = toSendResult(prepared, outcome);
 			if (policy) msg.policy = policy;
 			if (outcome.ok === false) {

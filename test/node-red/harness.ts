@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 import type { NodeAPI, NodeMessage } from '../../node-red/types';
 import checkWindowNode = require('../../node-red/whatsapp-check-window');
+import journeyReportNode = require('../../node-red/whatsapp-journey-report');
 import cloudConfigNode = require('../../node-red/whatsapp-cloud-config');
 import sendMessageNode = require('../../node-red/whatsapp-send-message');
 import sendTemplateNode = require('../../node-red/whatsapp-send-template');
@@ -71,6 +72,7 @@ export const NODES: NodeModule[] = [
 	sendMessageNode,
 	checkWindowNode,
 	webhookStatusNode,
+	journeyReportNode,
 ];
 
 const tmp = mkdtempSync(join(tmpdir(), 'wj-node-red-'));

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { MetaWhatsAppCloudApi } from '../../credentials/MetaWhatsAppCloudApi.credentials';
+import { WhatsAppJourneyReport } from '../../nodes/WhatsAppJourneyReport/WhatsAppJourneyReport.node';
 import { WhatsAppCheckWindow } from '../../nodes/WhatsAppCheckWindow/WhatsAppCheckWindow.node';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node';
@@ -17,6 +18,7 @@ const described: Record<string, unknown> = {
 	whatsAppSendTemplate: new WhatsAppSendTemplate().description,
 	whatsAppCheckWindow: new WhatsAppCheckWindow().description,
 	whatsAppWebhookStatus: new WhatsAppWebhookStatus().description,
+	whatsAppJourneyReport: new WhatsAppJourneyReport().description,
 };
 
 const record = (name: string): string =>

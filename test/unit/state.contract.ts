@@ -7,6 +7,7 @@ import type { EventBatchItem, EventWrite, JourneyStateStore, StatusName } from '
 import { canAdvanceStatus } from '../../core/webhooks';
 import { recordStatus, rememberEvent } from './state.helpers';
 import { journeyRulesContract } from './state.rules.contract';
+import { reportContract } from './state.report.contract';
 
 export interface StateStoreHarness {
 	/** A fresh, empty store. */
@@ -852,4 +853,5 @@ export function stateStoreContract(name: string, harness: StateStoreHarness): vo
 			});
 		});
 	});
+	reportContract(name, harness);
 }

@@ -25,6 +25,7 @@ import {
 	toDryRunResult,
 	toSendFailure,
 	toSendResult,
+	recordJourneySends,
 	trackingFor,
 } from '../../../core';
 import type {
@@ -264,6 +265,7 @@ export async function sendItems(
 			// Quiet hours "Hold": the execution waits for the earliest allowed time, then sends what is due (see policy.ts).
 			if (rules.quietHours?.whenOutside === 'hold')
 				outcomes = await holdUntilAllowed(ctx, prepared, outcomes, batch);
+			await recordJourneySends(credential.phoneNumberId, prepared, outcomes, run.store);
 			const firstFailure = outcomes.find(
 				(o): o is Extract<SendOutcome, { ok: false }> => o.ok === false,
 			);
