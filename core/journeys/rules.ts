@@ -12,7 +12,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 import { JOURNEY_RULE_CODES, WhatsAppApiError } from '../errors';
-import type { SendOutcome } from '../send';
 import {
 	accountSubject,
 	type AccountFactRecord,
@@ -20,13 +19,18 @@ import {
 	type JourneyStateStore,
 	PENDING_LEASE_MS,
 } from '../state/types';
-import type { TemplateCategory } from '../templates/model';
+import type {
+	GateRequest,
+	PolicyDecision,
+	PolicyResult,
+	RuleCategory,
+	SendGate,
+} from './gate';
 import { quietHoursDecision, type QuietHours } from './quietHours';
 
+export * from './gate';
 export * from './quietHours';
 
-/** Template categories, plus SERVICE for free-form session messages (never business-initiated). */
-export type RuleCategory = TemplateCategory | 'SERVICE';
 const categorySchema = z.enum(['MARKETING', 'UTILITY', 'AUTHENTICATION', 'SERVICE']);
 
 const hhmm = z
@@ -90,39 +94,6 @@ export function parseJourneyRules(input: unknown, fieldLabel = 'Journey Rules'):
 	throw new Error(`${fieldLabel} › ${issue.path.join('.') || '(root)'}: ${issue.message}`);
 }
 
-export type PolicyDecision =
-	| 'sent'
-	| 'already_sent'
-	| 'in_progress'
-	| 'outcome_unknown'
-	| 'frequency_capped'
-	| 'quiet_hours'
-	| 'messaging_limit'
-	| 'quality_guard'
-	| 'opted_out'
-	| 'us_marketing'
-	| 'dry_run'
-	/** Admitted, but Meta refused the request for sure: the claim and counts were given back. */
-	| 'released';
-
-/** Goes on every output item as `policy`. Decide on `code` (stable), not on `reason` (for people). */
-export interface PolicyResult {
-	decision: PolicyDecision;
-	reason: string;
-	/** Which rule decided: once_per_step, frequency_cap, quiet_hours, messaging_limit, quality_guard, … */
-	rule?: string;
-	code: string;
-	stepKey?: string;
-	messageId?: string;
-	sentAt?: string;
-	resumeAt?: string;
-	count?: number;
-	limit?: number;
-	timeZone?: string;
-	/** True when the time zone was assumed for a country with several (see README). */
-	timeZoneAssumed?: boolean;
-}
-
 /** A policy result for a decision, with its stable code. */
 export function policyResult(
 	decision: PolicyDecision,
@@ -170,32 +141,6 @@ export interface AccountState {
 	messagingLimit?: { tier: string; limit: number | null; scope: string };
 	/** Template status by `name:language` (PAUSED, DISABLED, APPROVED, …), from template status webhooks. */
 	templates?: Record<string, string>;
-}
-
-export interface GateRequest {
-	waId: string;
-	e164: string;
-	category: RuleCategory;
-	/** Absent when once-per-step is off. */
-	stepKey?: string;
-	itemTimeZone?: string;
-	template?: { name: string; language: string };
-	/** The user's per-node override of the quality guard is `rules.qualityGuard`; this is per item (rarely needed). */
-}
-
-export interface GateTicket {
-	token: string;
-	request: GateRequest;
-	admission: Extract<AdmissionResult, { admitted: true }>;
-	frequencyCategory?: string;
-	limitScope?: string;
-}
-
-export interface SendGate {
-	admit(
-		item: GateRequest,
-	): Promise<{ admitted: true; ticket: GateTicket } | { admitted: false; policy: PolicyResult }>;
-	settle(ticket: GateTicket, outcome: SendOutcome): Promise<PolicyResult>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
