@@ -68,4 +68,6 @@ export interface SendGate {
 		item: GateRequest,
 	): Promise<{ admitted: true; ticket: GateTicket } | { admitted: false; policy: PolicyResult }>;
 	settle(ticket: GateTicket, outcome: GateOutcome): Promise<PolicyResult>;
+	/** Dry Run: what admit would decide now, without claiming or counting anything (`dry_run` when it would send). */
+	preview(item: GateRequest): Promise<PolicyResult>;
 }

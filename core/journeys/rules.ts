@@ -19,13 +19,7 @@ import {
 	type JourneyStateStore,
 	PENDING_LEASE_MS,
 } from '../state/types';
-import type {
-	GateRequest,
-	PolicyDecision,
-	PolicyResult,
-	RuleCategory,
-	SendGate,
-} from './gate';
+import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
 import { quietHoursDecision, type QuietHours } from './quietHours';
 
 export * from './gate';
@@ -227,95 +221,113 @@ export function createSendGate(p: {
 	const loadAccount = () =>
 		(account ??= p.account ? p.account().catch(() => undefined) : Promise.resolve(undefined));
 
-	return {
-		async admit(item) {
-			const at = now();
-			if (rules.quietHours && !rules.quietHours.exemptCategories.includes(item.category)) {
-				let q: ReturnType<typeof quietHoursDecision>;
-				try {
-					q = quietHoursDecision({
-						now: at,
-						e164: item.e164,
-						itemTimeZone: item.itemTimeZone,
-						quietHours: rules.quietHours,
-						category: item.category,
-					});
-				} catch (error) {
-					// No local time for this customer: not sent rather than risk the middle of their night.
-					return {
-						admitted: false,
-						policy: policyResult(
-							'quiet_hours',
-							`${error instanceof Error ? error.message : String(error)} Not sent, so quiet hours cannot be broken.`,
-							{ rule: 'quiet_hours', stepKey: item.stepKey },
-						),
-					};
-				}
-				if (!q.allowed) {
-					return {
-						admitted: false,
-						policy: policyResult(
-							'quiet_hours',
-							`It is ${q.localTime} for this customer (${q.timeZone}${q.assumed ? ', assumed from the country code' : ''}), inside the quiet hours ${rules.quietHours.start}–${rules.quietHours.end}: ${rules.quietHours.whenOutside === 'hold' ? 'held' : 'not sent'} until ${q.resumeAt}.`,
-							{
-								rule: 'quiet_hours',
-								resumeAt: q.resumeAt,
-								timeZone: q.timeZone,
-								timeZoneAssumed: q.assumed,
-								stepKey: item.stepKey,
-							},
-						),
-					};
-				}
-			}
-			const acct =
-				rules.qualityGuard || rules.messagingLimitGuard ? await loadAccount() : undefined;
-			if (rules.qualityGuard) {
-				const stop = qualityStop(acct, item);
-				if (stop) return { admitted: false, policy: { ...stop, stepKey: item.stepKey } };
-			}
-			const token = randomUUID();
-			const cap = rules.frequencyCap;
-			const capped = cap && cap.categories.includes(item.category);
-			const limit = acct?.messagingLimit;
-			const admission = await p.store.admitSend({
-				phoneNumberId: p.phoneNumberId,
-				waId: item.waId,
-				token,
-				now: at,
-				template: item.category !== 'SERVICE',
-				step:
-					rules.oncePerStep && item.stepKey
-						? {
-								key: item.stepKey,
-								reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
-								retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
-								leaseMs: PENDING_LEASE_MS,
-							}
-						: undefined,
-				frequency: capped
-					? { category: item.category, max: cap.maxMessages, periodMs: cap.periodHours * 3_600_000 }
-					: undefined,
-				messagingLimit: limit
-					? {
-							scope: limit.scope,
-							limit: rules.messagingLimitGuard && limit.limit !== null ? limit.limit : undefined,
-						}
-					: undefined,
-			});
-			if (admission.admitted) {
+	const evaluate = async (
+		item: GateRequest,
+		dryRun: boolean,
+	): Promise<Awaited<ReturnType<SendGate['admit']>>> => {
+		const at = now();
+		if (rules.quietHours && !rules.quietHours.exemptCategories.includes(item.category)) {
+			let q: ReturnType<typeof quietHoursDecision>;
+			try {
+				q = quietHoursDecision({
+					now: at,
+					e164: item.e164,
+					itemTimeZone: item.itemTimeZone,
+					quietHours: rules.quietHours,
+					category: item.category,
+				});
+			} catch (error) {
+				// No local time for this customer: not sent rather than risk the middle of their night.
 				return {
-					admitted: true,
-					ticket: {
-						token,
-						request: item,
-						admission,
-						frequencyCategory: capped ? item.category : undefined,
-						limitScope: limit?.scope,
-					},
+					admitted: false,
+					policy: policyResult(
+						'quiet_hours',
+						`${error instanceof Error ? error.message : String(error)} Not sent, so quiet hours cannot be broken.`,
+						{ rule: 'quiet_hours', stepKey: item.stepKey },
+					),
 				};
 			}
-			return { admitted: false, policy: refusal(admission, item, rules) };
+			if (!q.allowed) {
+				return {
+					admitted: false,
+					policy: policyResult(
+						'quiet_hours',
+						`It is ${q.localTime} for this customer (${q.timeZone}${q.assumed ? ', assumed from the country code' : ''}), inside the quiet hours ${rules.quietHours.start}–${rules.quietHours.end}: ${rules.quietHours.whenOutside === 'hold' ? 'held' : 'not sent'} until ${q.resumeAt}.`,
+						{
+							rule: 'quiet_hours',
+							resumeAt: q.resumeAt,
+							timeZone: q.timeZone,
+							timeZoneAssumed: q.assumed,
+							stepKey: item.stepKey,
+						},
+					),
+				};
+			}
+		}
+		const acct = rules.qualityGuard || rules.messagingLimitGuard ? await loadAccount() : undefined;
+		if (rules.qualityGuard) {
+			const stop = qualityStop(acct, item);
+			if (stop) return { admitted: false, policy: { ...stop, stepKey: item.stepKey } };
+		}
+		const token = randomUUID();
+		const cap = rules.frequencyCap;
+		const capped = cap && cap.categories.includes(item.category);
+		const limit = acct?.messagingLimit;
+		const admission = await p.store.admitSend({
+			phoneNumberId: p.phoneNumberId,
+			waId: item.waId,
+			token,
+			now: at,
+			template: item.category !== 'SERVICE',
+			dryRun,
+			step:
+				rules.oncePerStep && item.stepKey
+					? {
+							key: item.stepKey,
+							reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
+							retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
+							leaseMs: PENDING_LEASE_MS,
+						}
+					: undefined,
+			frequency: capped
+				? { category: item.category, max: cap.maxMessages, periodMs: cap.periodHours * 3_600_000 }
+				: undefined,
+			messagingLimit: limit
+				? {
+						scope: limit.scope,
+						limit: rules.messagingLimitGuard && limit.limit !== null ? limit.limit : undefined,
+					}
+				: undefined,
+		});
+		if (admission.admitted) {
+			return {
+				admitted: true,
+				ticket: {
+					token,
+					request: item,
+					admission,
+					frequencyCategory: capped ? item.category : undefined,
+					limitScope: limit?.scope,
+				},
+			};
+		}
+		return { admitted: false, policy: refusal(admission, item, rules) };
+	};
+
+	return {
+		admit: (item) => evaluate(item, false),
+
+		async preview(item) {
+			const verdict = await evaluate(item, true);
+			if (!verdict.admitted) return verdict.policy;
+			return policyResult(
+				'dry_run',
+				'Dry run: every journey rule allows this send; nothing was sent or counted.',
+				{
+					stepKey: item.stepKey,
+					count: verdict.ticket.admission.frequencyCount,
+				},
+			);
 		},
 
 		async settle(ticket, outcome) {
