@@ -365,6 +365,26 @@ describe('sendBatch with a send gate', () => {
 		}
 	});
 
+	it('Dry Run previews each decision without claiming or counting', async () => {
+		const store = new MemoryStateStore();
+		const gate = createSendGate({
+			store,
+			phoneNumberId: PN,
+			rules: rules({
+				frequencyCap: { maxMessages: 1, periodHours: 24, categories: ['MARKETING'] },
+			}),
+		});
+		const [first] = messages();
+		expect(await gate.preview(first.gate!)).toMatchObject({
+			decision: 'dry_run',
+			code: 'WJ_DRY_RUN',
+			count: 1,
+		});
+		expect(await gate.preview(first.gate!)).toMatchObject({ decision: 'dry_run' });
+		await sendBatch([first], { client: meta((to) => ok(`wamid.${to}`)).client, gate });
+		expect(await gate.preview(first.gate!)).toMatchObject({ decision: 'already_sent' });
+	});
+
 	it('holds items in quiet hours with resumeAt, and refuses an item whose time zone cannot be known', async () => {
 		const store = new MemoryStateStore();
 		const api = meta((to) => ok(`wamid.${to}`));
