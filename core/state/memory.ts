@@ -22,6 +22,7 @@ import {
 	windowFrom,
 	windowTimeLimits,
 } from './types';
+import { checkWaitLink, type WaitLink, waitLinkPrunable } from './waitLinks';
 
 /** The number's id is encoded, so it holds no ':' and the pair reads back one way only (the id after it may hold any). */
 const key = (phoneNumberId: string, id: string) => `${encodeURIComponent(phoneNumberId)}:${id}`;
@@ -32,6 +33,9 @@ export class MemoryStateStore implements JourneyStateStore {
 	private readonly statuses = new Map<string, { status: StatusName; at: number }>();
 	private readonly optOuts = new Map<string, { optedOut: boolean; at: number; reason?: string }>();
 	private readonly slots = new Map<string, number>();
+	private readonly waitLinks = new Map<string, WaitLink>();
+	/** Customer → the wamid of their latest wait. */
+	private readonly waitByCustomer = new Map<string, string>();
 
 	async recordInbound(p: {
 		phoneNumberId: string;
@@ -182,7 +186,53 @@ export class MemoryStateStore implements JourneyStateStore {
 		for (const [k, s] of this.statuses)
 			if (s.at + STATUS_RETENTION_MS <= t && this.statuses.delete(k)) n++;
 		for (const [k, next] of this.slots) if (next <= t && this.slots.delete(k)) n++;
+		for (const [k, link] of this.waitLinks)
+			if (waitLinkPrunable(link, t) && this.waitLinks.delete(k)) {
+				n++;
+				const c = key(link.phoneNumberId, link.waId);
+				if (this.waitByCustomer.get(c) === link.messageId) this.waitByCustomer.delete(c);
+			}
 		return n;
+	}
+
+	// --- Wait links (Send and Wait for Response) ---
+
+	async putWaitLink(link: WaitLink): Promise<void> {
+		const l = checkWaitLink(link);
+		this.waitLinks.set(key(l.phoneNumberId, l.messageId), { ...l });
+		this.waitByCustomer.set(key(l.phoneNumberId, l.waId), l.messageId);
+	}
+
+	async getWaitLink(p: {
+		phoneNumberId: string;
+		messageId?: string;
+		waId?: string;
+	}): Promise<WaitLink | undefined> {
+		const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+		const messageId =
+			p.messageId ?? this.waitByCustomer.get(key(phone, requireId(p.waId, 'messageId or waId')));
+		const link = messageId === undefined ? undefined : this.waitLinks.get(key(phone, messageId));
+		return link ? { ...link } : undefined;
+	}
+
+	async claimWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<WaitLink | undefined> {
+		const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId'));
+		const link = this.waitLinks.get(k);
+		const now = p.now ?? Date.now();
+		if (!link || link.claimedAt !== undefined || link.expiresAt <= now) return undefined;
+		link.claimedAt = now;
+		return { ...link };
+	}
+
+	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
+		const link = this.waitLinks.get(
+			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId')),
+		);
+		if (link) delete link.claimedAt;
 	}
 
 	async close(): Promise<void> {

@@ -38,6 +38,7 @@ import {
 	windowFrom,
 	windowTimeLimits,
 } from './types';
+import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
 type SqliteModule = typeof import('node:sqlite');
 
@@ -95,6 +96,19 @@ CREATE INDEX IF NOT EXISTS send_slots_next_free ON send_slots (next_free);
 `;
 
 /**
+ * Wait links (Send and Wait): their own table, created where missing in any schema version (adding a table changes
+ * nothing an older reader uses). `wa_id` finds a customer's latest wait for a reply without context.
+ */
+const WAIT_LINKS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS wait_links (
+  phone INTEGER NOT NULL, message_id TEXT NOT NULL, wa_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+  resume_url TEXT NOT NULL, secret TEXT NOT NULL, expires_at INTEGER NOT NULL, spec TEXT NOT NULL, sent TEXT NOT NULL,
+  created_at INTEGER NOT NULL, claimed_at INTEGER,
+  PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS wait_links_customer ON wait_links (phone, wa_id, created_at);
+`;
+
+/**
  * Version 1 → 2, in place and in the same transaction as the version bump: `prev` lets one upsert return the
  * status it replaced; `seen` holds which statuses a record has seen (bit 1 << code); the two indexes only served
  * prune and cost a random page write per event. Version 1 remembered status events as id rows, so those rows are
@@ -125,6 +139,36 @@ const FAILED = STATUS_NAMES.indexOf('failed');
 /** 16 bytes of SHA-256: fixed-size keys whatever Meta's id length, with negligible collision odds. */
 function idHash(id: string): Buffer {
 	return hash('sha256', id, 'buffer').subarray(0, 16);
+}
+
+interface WaitLinkRow {
+	message_id: string;
+	wa_id: string;
+	execution_id: string;
+	resume_url: string;
+	secret: string;
+	expires_at: number;
+	spec: string;
+	sent: string;
+	created_at: number;
+	claimed_at: number | null;
+}
+
+function waitLinkOf(phoneNumberId: string, r: WaitLinkRow): WaitLink {
+	const link: WaitLink = {
+		phoneNumberId,
+		messageId: r.message_id,
+		waId: r.wa_id,
+		executionId: r.execution_id,
+		resumeUrl: r.resume_url,
+		secret: r.secret,
+		expiresAt: Number(r.expires_at),
+		spec: r.spec,
+		sent: r.sent,
+		createdAt: Number(r.created_at),
+	};
+	if (r.claimed_at !== null) link.claimedAt = Number(r.claimed_at);
+	return link;
 }
 
 export interface SqliteStateStoreOptions {
@@ -178,6 +222,10 @@ export class SqliteStateStore implements JourneyStateStore {
 		| 'pruneSlots',
 		StatementSync
 	>;
+	private readonly waitStmt: Record<
+		'put' | 'byMessage' | 'byCustomer' | 'claim' | 'release' | 'prune',
+		StatementSync
+	>;
 	private closed = false;
 	private maintenance?: ReturnType<typeof setInterval>;
 	private pruning = false;
@@ -205,6 +253,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.db.exec('PRAGMA journal_size_limit = 67108864');
 			this.immediate(() => {
 				this.db.exec(SCHEMA);
+				this.db.exec(WAIT_LINKS_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
@@ -286,6 +335,24 @@ export class SqliteStateStore implements JourneyStateStore {
 			pruneEvents: p('DELETE FROM events WHERE expires <= ?'),
 			pruneStatuses: p('DELETE FROM statuses WHERE at <= ?'),
 			pruneSlots: p('DELETE FROM send_slots WHERE next_free <= ?'),
+		};
+		this.waitStmt = {
+			put: p(`INSERT INTO wait_links (phone, message_id, wa_id, execution_id, resume_url, secret, expires_at, spec, sent,
+          created_at, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+        ON CONFLICT (phone, message_id) DO UPDATE SET wa_id = excluded.wa_id, execution_id = excluded.execution_id,
+          resume_url = excluded.resume_url, secret = excluded.secret, expires_at = excluded.expires_at,
+          spec = excluded.spec, sent = excluded.sent, created_at = excluded.created_at, claimed_at = NULL`),
+			byMessage: p('SELECT * FROM wait_links WHERE phone = ? AND message_id = ?'),
+			byCustomer: p(
+				'SELECT * FROM wait_links WHERE phone = ? AND wa_id = ? ORDER BY created_at DESC LIMIT 1',
+			),
+			// One statement: only an open, unexpired link is claimed, and RETURNING says whether this call claimed it.
+			claim: p(`UPDATE wait_links SET claimed_at = ? WHERE phone = ? AND message_id = ?
+        AND claimed_at IS NULL AND expires_at > ? RETURNING *`),
+			release: p('UPDATE wait_links SET claimed_at = NULL WHERE phone = ? AND message_id = ?'),
+			prune: p(
+				'DELETE FROM wait_links WHERE min(expires_at, coalesce(claimed_at, expires_at)) <= ?',
+			),
 		};
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
 	}
@@ -575,8 +642,64 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += Number(this.stmt.pruneEvents.run(t).changes);
 			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
 			n += Number(this.stmt.pruneSlots.run(t).changes);
+			n += Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
 			return n;
 		});
+	}
+
+	// --- Wait links (Send and Wait for Response) ---
+
+	async putWaitLink(link: WaitLink): Promise<void> {
+		this.open();
+		const l = checkWaitLink(link);
+		this.waitStmt.put.run(
+			this.phone(l.phoneNumberId, true)!,
+			l.messageId,
+			l.waId,
+			l.executionId,
+			l.resumeUrl,
+			l.secret,
+			l.expiresAt,
+			l.spec,
+			l.sent,
+			l.createdAt,
+		);
+	}
+
+	async getWaitLink(p: {
+		phoneNumberId: string;
+		messageId?: string;
+		waId?: string;
+	}): Promise<WaitLink | undefined> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const phone = this.phone(phoneNumberId, false);
+		if (phone === undefined) return undefined;
+		const row =
+			p.messageId !== undefined
+				? this.waitStmt.byMessage.get(phone, p.messageId)
+				: this.waitStmt.byCustomer.get(phone, requireId(p.waId, 'messageId or waId'));
+		return row ? waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow) : undefined;
+	}
+
+	async claimWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<WaitLink | undefined> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const phone = this.phone(phoneNumberId, false);
+		if (phone === undefined) return undefined;
+		const now = p.now ?? Date.now();
+		const row = this.waitStmt.claim.get(now, phone, requireId(p.messageId, 'messageId'), now);
+		return row ? waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow) : undefined;
+	}
+
+	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone !== undefined) this.waitStmt.release.run(phone, requireId(p.messageId, 'messageId'));
 	}
 
 	private pruneWindows(t: number): number {
