@@ -10,3 +10,4 @@ export * from './templateSend';
 export * from './sessionSend';
 export * from './window';
 export * from './webhookReceive';
+export * from './sendAndWait';
