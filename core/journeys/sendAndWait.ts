@@ -32,9 +32,12 @@ export const waitSpecSchema = z.object({
 });
 export type WaitSpec = z.infer<typeof waitSpecSchema>;
 
-/** Reads the adapters' "Reply Buttons" text: one label per line or comma. */
+/**
+ * Reads the adapters' "Reply Buttons" text: one label per line or comma. Self-contained (no outer references): n8n
+ * evaluates its source inside the node's outputs expression.
+ */
 export function parseWaitButtons(text: string | string[]): string[] {
-	const list = Array.isArray(text) ? text : text.split(/[,\n]/);
+	const list = Array.isArray(text) ? text : String(text ?? '').split(/[,\n]/);
 	return list.map((b) => String(b).trim()).filter((b) => b.length > 0);
 }
 
@@ -66,13 +69,15 @@ export function waitSpecFrom(input: { buttons: string | string[]; status?: strin
  * handleWaitingState / handleDisabledNode): the timeout path needs no webhook and survives any restart.
  */
 export function waitOutputNames(spec: Pick<WaitSpec, 'buttons' | 'status'>): string[] {
-	return [
-		'No Response',
-		...spec.buttons,
-		'Other Reply',
-		...(spec.status ? [`Status: ${spec.status}`] : []),
-		'Failed',
-	];
+	return waitOutputLabels(spec.buttons, spec.status);
+}
+
+/** waitOutputNames for the n8n outputs expression: self-contained, so its source can be evaluated there. */
+export function waitOutputLabels(buttons: string[], status: string | undefined): string[] {
+	const names = ['No Response'].concat(buttons, ['Other Reply']);
+	if (status) names.push('Status: ' + status);
+	names.push('Failed');
+	return names;
 }
 
 export type WaitOutcome =

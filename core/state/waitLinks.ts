@@ -5,7 +5,6 @@
  * A claim is atomic in every backend, so duplicate taps, Meta's retries and two receivers fed the same webhooks
  * resume a wait once. The per-wait secret proves a resume request came from a receiver with access to this store.
  */
-import { requireId } from './types';
 
 /** Claimed or expired links are kept this long, so a late resume request can still be verified and refused. */
 export const WAIT_LINK_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -63,7 +62,8 @@ export function checkWaitLink(link: WaitLink): WaitLink {
 		'spec',
 		'sent',
 	] as const)
-		requireId(link[field], field);
+		if (typeof link[field] !== 'string' || link[field].length === 0)
+			throw new Error(`${field} is required (a non-empty string).`);
 	for (const field of ['expiresAt', 'createdAt'] as const)
 		if (typeof link[field] !== 'number' || !Number.isFinite(link[field]))
 			throw new Error(`${field} must be epoch milliseconds.`);

@@ -185,7 +185,7 @@ describe('resumeWaits', () => {
 		await store.putWaitLink(link({ expiresAt: now + 60_000, createdAt: now }));
 		const posts: string[] = [];
 		const attempt = {
-			post: async (l: WaitLink, body: string) => {
+			post: async (_l: WaitLink, body: string) => {
 				posts.push(body);
 				return 200;
 			},
