@@ -450,6 +450,7 @@ export class RedisStateStore implements JourneyStateStore {
 				spec: l.spec,
 				sent: l.sent,
 				createdAt: String(l.createdAt),
+				...(l.held !== undefined ? { held: l.held } : {}),
 			})
 			.pexpire(key, ttl)
 			.set(this.waitCustomerKey(l.phoneNumberId, l.waId), l.messageId, 'PX', ttl)
@@ -471,6 +472,7 @@ export class RedisStateStore implements JourneyStateStore {
 			createdAt: Number(h.createdAt),
 		};
 		if (h.claimedAt !== undefined) link.claimedAt = Number(h.claimedAt);
+		if (h.held !== undefined) link.held = h.held;
 		return link;
 	}
 

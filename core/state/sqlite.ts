@@ -103,7 +103,7 @@ const WAIT_LINKS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS wait_links (
   phone INTEGER NOT NULL, message_id TEXT NOT NULL, wa_id TEXT NOT NULL, execution_id TEXT NOT NULL,
   resume_url TEXT NOT NULL, secret TEXT NOT NULL, expires_at INTEGER NOT NULL, spec TEXT NOT NULL, sent TEXT NOT NULL,
-  created_at INTEGER NOT NULL, claimed_at INTEGER,
+  created_at INTEGER NOT NULL, claimed_at INTEGER, held TEXT,
   PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS wait_links_customer ON wait_links (phone, wa_id, created_at);
 `;
@@ -152,6 +152,7 @@ interface WaitLinkRow {
 	sent: string;
 	created_at: number;
 	claimed_at: number | null;
+	held: string | null;
 }
 
 function waitLinkOf(phoneNumberId: string, r: WaitLinkRow): WaitLink {
@@ -168,6 +169,7 @@ function waitLinkOf(phoneNumberId: string, r: WaitLinkRow): WaitLink {
 		createdAt: Number(r.created_at),
 	};
 	if (r.claimed_at !== null) link.claimedAt = Number(r.claimed_at);
+	if (r.held !== null) link.held = r.held;
 	return link;
 }
 
@@ -338,10 +340,11 @@ export class SqliteStateStore implements JourneyStateStore {
 		};
 		this.waitStmt = {
 			put: p(`INSERT INTO wait_links (phone, message_id, wa_id, execution_id, resume_url, secret, expires_at, spec, sent,
-          created_at, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+          created_at, claimed_at, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
         ON CONFLICT (phone, message_id) DO UPDATE SET wa_id = excluded.wa_id, execution_id = excluded.execution_id,
           resume_url = excluded.resume_url, secret = excluded.secret, expires_at = excluded.expires_at,
-          spec = excluded.spec, sent = excluded.sent, created_at = excluded.created_at, claimed_at = NULL`),
+          spec = excluded.spec, sent = excluded.sent, created_at = excluded.created_at, claimed_at = NULL,
+          held = excluded.held`),
 			byMessage: p('SELECT * FROM wait_links WHERE phone = ? AND message_id = ?'),
 			byCustomer: p(
 				'SELECT * FROM wait_links WHERE phone = ? AND wa_id = ? ORDER BY created_at DESC LIMIT 1',
@@ -663,6 +666,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			l.spec,
 			l.sent,
 			l.createdAt,
+			l.held ?? null,
 		);
 	}
 

@@ -26,6 +26,8 @@ export interface WaitLink {
 	spec: string;
 	/** The send result (JSON), handed to the resumed item. */
 	sent: string;
+	/** The adapter's own copy of what waits (Node-RED: the msg, as JSON), so a restarted process can still resume it. */
+	held?: string;
 	createdAt: number;
 	/** Epoch ms of the claim; absent while the wait is open. */
 	claimedAt?: number;

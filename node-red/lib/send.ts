@@ -159,6 +159,17 @@ export interface SendNodeOptions<S extends DeliverySettings> {
 	/** Said after "Recipient is empty: set msg.payload.to to the customer's WhatsApp number" (e.g. when payload is not an object). */
 	recipientHint?: string;
 	build(ctx: BuildContext<S>): Promise<SendContent>;
+	/**
+	 * Instead of sending the result on the one output: hands the sent msg on (Send and Wait holds it until the customer
+	 * answers). Errors go to Catch nodes like a failed send.
+	 */
+	deliver?(ctx: {
+		settings: S;
+		cloud: CloudConnection;
+		msg: NodeMessage;
+	}): Promise<'sent' | 'held'>;
+	/** The node closes (after its in-flight sends). */
+	close?(): void;
 }
 
 /** Wires a send node: settings, client and pacer at deploy; per msg build → envelope → paced send → output or done(error). */
@@ -258,13 +269,18 @@ export function runSendNode<S extends DeliverySettings>(
 		msg.payload = result;
 		return msg;
 	};
+	const deliver = async (msg: NodeMessage): Promise<NodeMessage | undefined> => {
+		const out = await handle(msg);
+		if (!options.deliver || !settings || !cloud) return out;
+		return (await options.deliver({ settings, cloud, msg: out })) === 'held' ? undefined : out;
+	};
 
 	node.on('input', (msg, send, done) => {
 		badge.start();
-		const work = handle(msg).then(
+		const work = deliver(msg).then(
 			(out) => {
 				badge.finish(true);
-				send(out);
+				if (out) send(out);
 				done();
 			},
 			(error: unknown) => {
@@ -286,6 +302,7 @@ export function runSendNode<S extends DeliverySettings>(
 		});
 		void Promise.race([Promise.allSettled([...inFlight]), grace]).finally(() => {
 			clearTimeout(timer);
+			options.close?.();
 			done();
 		});
 	});

@@ -42,7 +42,7 @@ export function waitLinkContract(name: string, harness: StateStoreHarness): void
 			opened = [];
 		});
 
-		it('reads a link back by wamid and by the customer, unclaimed', async () => {
+		it('reads a link back (with what the adapter holds) by wamid and by the customer, unclaimed', async () => {
 			const store = await create();
 			const l = link();
 			await store.putWaitLink(l);
@@ -51,6 +51,11 @@ export function waitLinkContract(name: string, harness: StateStoreHarness): void
 				await other.getWaitLink({ phoneNumberId: l.phoneNumberId, messageId: l.messageId }),
 			).toEqual(l);
 			expect(await other.getWaitLink({ phoneNumberId: l.phoneNumberId, waId: l.waId })).toEqual(l);
+			const withHeld = link({ messageId: 'wamid.held', held: '{"payload":{"to":"+1"}}' });
+			await store.putWaitLink(withHeld);
+			expect(
+				await other.getWaitLink({ phoneNumberId: l.phoneNumberId, messageId: 'wamid.held' }),
+			).toEqual(withHeld);
 			expect(
 				await other.getWaitLink({ phoneNumberId: 'another-number', messageId: l.messageId }),
 			).toBeUndefined();
