@@ -161,6 +161,8 @@ function register(RED: NodeAPI): void {
 		};
 
 		runSendNode(RED, node, def, {
+			// At deploy, so a wait held before a restart (its msg is in the store) can be resumed at once.
+			ready: ({ settings: s, cloud: c }) => void waitsFor(s, c),
 			deliver: async ({ settings: s, cloud: c, msg }) => {
 				const w = waitsFor(s, c);
 				if (!w) return 'sent';

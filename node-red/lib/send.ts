@@ -168,6 +168,8 @@ export interface SendNodeOptions<S extends DeliverySettings> {
 		cloud: CloudConnection;
 		msg: NodeMessage;
 	}): Promise<'sent' | 'held'>;
+	/** Called once at deploy with the parsed settings (Send and Wait registers its waits for resumes). */
+	ready?(ctx: { settings: S; cloud: CloudConnection }): void;
 	/** The node closes (after its in-flight sends). */
 	close?(): void;
 }
@@ -192,6 +194,7 @@ export function runSendNode<S extends DeliverySettings>(
 		settings = parseNodeSettings(options.schema, def, options.label);
 		cloud = connectionOf(RED, settings.server);
 		client = cloud.client(retryPolicyOf(settings));
+		options.ready?.({ settings, cloud });
 	} catch (error) {
 		setupError = asError(error);
 		node.status({ fill: 'red', shape: 'ring', text: setupError.message.slice(0, 60) });
