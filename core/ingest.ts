@@ -42,6 +42,8 @@ export type IngestedEvent = WebhookEvent & {
 	previousStatus?: string;
 	/** Set on an inbound message whose text is a stop keyword. */
 	optOut?: boolean;
+	/** Set when this event resumed a Send and Wait execution (its id), so a status sink does not act twice. */
+	resumedExecutionId?: string;
 };
 
 export interface IngestResult {

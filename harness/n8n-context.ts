@@ -134,6 +134,8 @@ export interface RunResult {
 	http: HttpLogEntry[];
 	/** What the node added with addExecutionHints (n8n shows them in the output pane). */
 	hints: NodeExecutionHint[];
+	/** The date the node put the execution to wait until (Send and Wait), if it did. */
+	waitTill?: Date;
 }
 
 let executions = 0;
@@ -144,7 +146,13 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
 	const hints: NodeExecutionHint[] = [];
 	const items = opts.items ?? [{ json: {} }];
 	const nodeName = node.description.name;
+	let waitTill: Date | undefined;
 	const ctx = {
+		getSignedResumeUrl: () =>
+			`http://n8n.test/webhook-waiting/${opts.executionId ?? 'exec-1'}/node-1?signature=test`,
+		putExecutionToWait: async (date: Date) => {
+			waitTill = date;
+		},
 		getInputData: () => items,
 		getNodeParameter: (
 			name: string,
@@ -181,7 +189,7 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
 		},
 	} as unknown as IExecuteFunctions;
 	const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
-	return { output, http, hints };
+	return { output, http, hints, waitTill };
 }
 
 /** A load-options context (resource locator lists, resource mapper). */

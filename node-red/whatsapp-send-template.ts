@@ -4,12 +4,22 @@
  * US-marketing and opt-out guards; tracking, pacing and safe retries come through lib/send. This file reads the
  * node's settings and the msg.
  */
-import { extractTemplateVariables, parseTemplateName, prepareTemplateSend, z } from '../core';
+import {
+	extractTemplateVariables,
+	parseTemplateName,
+	prepareTemplateSend,
+	waitDeadline,
+	waitOutputIndex,
+	waitOutputNames,
+	waitSpecFrom,
+	z,
+} from '../core';
 import type { CloudApiClient, SendContent, TemplateDefinition, TemplateSendPorts } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
 import type { CloudConnection, TemplateRef } from './lib/cloud';
 import { evaluate } from './lib/node';
 import { deliverySettingsShape, fieldOf, runSendNode } from './lib/send';
+import { NodeWaits } from './lib/waits';
 
 const settingsSchema = z.object({
 	...deliverySettingsShape,
@@ -29,6 +39,14 @@ const settingsSchema = z.object({
 	allowUsMarketing: z.boolean().default(false),
 	skipOptedOut: z.boolean().default(true),
 	useMarketingMessagesApi: z.boolean().default(false),
+	/** Send and Wait: the template's quick replies, one per line; empty sends without waiting. */
+	waitButtons: z.string().default(''),
+	waitForStatus: z.enum(['none', 'delivered', 'read']).default('none'),
+	/** How long the wait lasts before No Response. */
+	waitSeconds: z.coerce
+		.number()
+		.positive('Wait must be a positive number of seconds')
+		.default(86_400),
 });
 type SendSettings = z.infer<typeof settingsSchema>;
 type SendDef = NodeDef & Partial<Record<keyof SendSettings, unknown>>;
@@ -127,7 +145,47 @@ function register(RED: NodeAPI): void {
 					(await c.store()).isOptedOut({ phoneNumberId: c.phoneNumberId, waId }),
 			});
 
+		// Send and Wait when Reply Buttons are set: one output per button plus No Response, Other Reply, Status, Failed.
+		let waits: NodeWaits | undefined;
+		const waitsFor = (s: SendSettings, c: CloudConnection): NodeWaits | undefined => {
+			if (!s.waitButtons.trim()) return undefined;
+			waits ??= new NodeWaits(
+				node,
+				waitSpecFrom({
+					buttons: s.waitButtons,
+					status: s.waitForStatus === 'none' ? undefined : s.waitForStatus,
+				}),
+				() => c.store(),
+			);
+			return waits;
+		};
+
 		runSendNode(RED, node, def, {
+			// At deploy, so a wait held before a restart (its msg is in the store) can be resumed at once.
+			ready: ({ settings: s, cloud: c }) => void waitsFor(s, c),
+			deliver: async ({ settings: s, cloud: c, msg }) => {
+				const w = waitsFor(s, c);
+				if (!w) return 'sent';
+				const result = msg.payload as { messageId?: unknown; waId?: unknown };
+				const spec = waitSpecFrom({
+					buttons: s.waitButtons,
+					status: s.waitForStatus === 'none' ? undefined : s.waitForStatus,
+				});
+				if (typeof result.messageId !== 'string' || typeof result.waId !== 'string') {
+					// A dry run sent nothing: nothing to wait for.
+					const out = waitOutputNames(spec).map((): NodeMessage | null => null);
+					out[waitOutputIndex(spec, { kind: 'failed' })] = msg;
+					node.send(out);
+					return 'held';
+				}
+				await w.hold(
+					msg,
+					c.phoneNumberId,
+					waitDeadline({ after: { amount: s.waitSeconds / 60, unit: 'minutes' } }, Date.now()),
+				);
+				return 'held';
+			},
+			close: () => waits?.close(),
 			label: 'WhatsApp Send Template',
 			schema: settingsSchema,
 			build: async ({

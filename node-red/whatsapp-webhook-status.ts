@@ -22,6 +22,7 @@ import {
 import type { IngestedEvent } from '../core';
 import type { HttpRequest, NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
 import { RawBodyCapture, queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
+import { resumeInProcess } from './lib/waits';
 import { asError, connectionOf, errorDetails, parseNodeSettings } from './lib/node';
 import {
 	RegistrationHandovers,
@@ -186,6 +187,8 @@ function register(RED: NodeAPI): void {
 				includeRaw: s.includeRaw,
 				store: () => c.store(),
 				ingest,
+				// Replies and statuses that end a Send and Wait of this process resume it (node-red/lib/waits.ts).
+				resume: resumeInProcess,
 			});
 			if (outcome.kind === 'failed') {
 				reply(res, outcome.status, outcome.reason);

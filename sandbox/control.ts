@@ -96,6 +96,17 @@ const inboundSchema = z
 		message: 'give exactly one of text, button or interactive',
 	});
 
+/** The customer taps a quick-reply button of a template message the sandbox accepted (by index or label). */
+const tapSchema = z
+	.object({
+		messageId: z.string().min(1, 'messageId (the wamid of the template message) is required'),
+		button: z.union([z.number().int().min(0), z.string().min(1)]),
+		/** The reply's own wamid: give the same id twice to play Meta's retry of one delivery. */
+		id: z.string().optional(),
+		timestamp: timestampSchema.optional(),
+	})
+	.strict();
+
 const optOutSchema = z
 	.object({
 		wa_id: z.string().optional(),
@@ -273,6 +284,11 @@ export class ControlApi {
 				const body = await readJson();
 				if (!body.ok) return;
 				return this.inbound(res, body.value);
+			}
+			case 'POST /__sandbox/tap': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.tap(res, body.value);
 			}
 			case 'POST /__sandbox/opt-out': {
 				const body = await readJson();
@@ -477,6 +493,60 @@ export class ControlApi {
 		};
 		this.ctx.webhooks.emit(event);
 		sendJson(res, 200, { id, message, window: windowView(window, now) });
+	}
+
+	/**
+	 * A tap on a quick reply is an inbound `button` message whose context names the template message. Its payload is
+	 * the one the send gave that button (components[].sub_type quick_reply), else the button's text.
+	 */
+	private tap(res: ServerResponse, body: unknown): void {
+		const parsed = tapSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const { messageId, button, id, timestamp } = parsed.data;
+		const message = this.ctx.state.messages.get(messageId);
+		if (!message?.template)
+			return sendJson(res, 404, {
+				error: { message: `No template message ${messageId} was sent through the sandbox.` },
+			});
+		const definition = this.ctx.state.templates.find(
+			(t) => t.name === message.template!.name && t.language === message.template!.language,
+		);
+		const quickReplies = (definition?.components ?? [])
+			.filter((c) => c.type === 'BUTTONS')
+			.flatMap((c) => ('buttons' in c ? (c.buttons as Array<{ type: string; text: string }>) : []))
+			.map((b, index) => ({ ...b, index }))
+			.filter((b) => b.type === 'QUICK_REPLY');
+		const chosen =
+			typeof button === 'number'
+				? quickReplies[button]
+				: quickReplies.find((b) => b.text.toLowerCase() === button.toLowerCase());
+		if (!chosen)
+			return badRequest(
+				res,
+				`The template ${message.template.name} has no quick reply ${JSON.stringify(button)}; it has ${JSON.stringify(quickReplies.map((b) => b.text))}.`,
+			);
+		const request = message.request as {
+			template?: {
+				components?: Array<{
+					type?: string;
+					sub_type?: string;
+					index?: string | number;
+					parameters?: Array<{ payload?: string }>;
+				}>;
+			};
+		};
+		const sentPayload = request?.template?.components?.find(
+			(c) =>
+				c.type === 'button' && c.sub_type === 'quick_reply' && Number(c.index) === chosen.index,
+		)?.parameters?.[0]?.payload;
+		return this.inbound(res, {
+			from: message.waId,
+			...(id ? { id } : {}),
+			...(timestamp !== undefined ? { timestamp } : {}),
+			phoneNumberId: message.phoneNumberId,
+			button: { payload: sentPayload ?? chosen.text, text: chosen.text },
+			context: { id: messageId },
+		});
 	}
 
 	private optOut(res: ServerResponse, body: unknown): void {

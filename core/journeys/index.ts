@@ -13,3 +13,4 @@ export * from './webhookReceive';
 export * from './rules';
 export * from './account';
 export * from './report';
+export * from './sendAndWait';

@@ -8,6 +8,7 @@ import { ALL_EVENT_KINDS, ingestWebhookEvents, parseStopKeywords } from '../inge
 import type { IngestedEvent, IngestOptions, LateStatusHandling } from '../ingest';
 import type { JourneyStateStore } from '../state';
 import { normalizeWebhook, parseWebhookBody, verifySignature } from '../webhooks';
+import { resumeWaits, type ResumeAttempt } from './sendAndWait';
 import type { WebhookBody } from '../webhooks';
 
 /** The events a new receiver emits: every status and inbound messages (not template or account updates). */
@@ -83,6 +84,11 @@ export interface ReceiveWebhookRequest {
 	/** Opened only when there are events to ingest. */
 	store: () => Promise<JourneyStateStore>;
 	ingest: IngestOptions;
+	/**
+	 * How this receiver resumes a Send and Wait (n8n: POST to the execution's resume URL). With it, each emitted event
+	 * that ends a wait resumes it once and is marked with `resumedExecutionId`.
+	 */
+	resume?: ResumeAttempt;
 }
 
 export type ReceiveOutcome =
@@ -146,7 +152,17 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 			withoutSender: 0,
 		};
 	try {
-		const ingested = await ingestWebhookEvents(events, await request.store(), request.ingest);
+		const store = await request.store();
+		const ingested = await ingestWebhookEvents(events, store, request.ingest);
+		if (request.resume && ingested.events.length > 0) {
+			// Recorded already: a failing resume must not turn into a 500 (Meta's retry would be a duplicate, not
+			// emitted and not resumed). The events are emitted without the mark; the wait ends on its timeout.
+			const resumed = await resumeWaits(ingested.events, store, request.resume).catch(
+				() => new Map<number, string>(),
+			);
+			for (const [index, executionId] of resumed)
+				ingested.events[index].resumedExecutionId = executionId;
+		}
 		return { kind: 'accepted', received: events.length, ...ingested };
 	} catch (error) {
 		return {

@@ -9,6 +9,7 @@ import { SqliteStateStore } from './sqlite';
 import type { JourneyStateStore } from './types';
 
 export * from './types';
+export * from './waitLinks';
 export { MemoryStateStore } from './memory';
 export {
 	SqliteStateStore,

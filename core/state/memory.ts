@@ -52,6 +52,7 @@ import {
 	STAGE,
 	utcDay,
 } from './types';
+import { checkWaitLink, type WaitLink, waitLinkPrunable } from './waitLinks';
 
 export interface MemoryStateStoreOptions {
 	/** How long report counters are kept after their day. Default 90 days. */
@@ -78,6 +79,9 @@ export class MemoryStateStore implements JourneyStateStore {
 	constructor(options: MemoryStateStoreOptions = {}) {
 		this.reportRetentionMs = requireRetention(options.reportRetentionMs);
 	}
+	private readonly waitLinks = new Map<string, WaitLink>();
+	/** Customer → the wamid of their latest wait. */
+	private readonly waitByCustomer = new Map<string, string>();
 
 	async recordInbound(p: {
 		phoneNumberId: string;
@@ -238,6 +242,12 @@ export class MemoryStateStore implements JourneyStateStore {
 		const lastDay = utcDay(t - this.reportRetentionMs);
 		for (const k of this.reportCounts.keys())
 			if (Number(k.split('\u001f')[3]) < lastDay && this.reportCounts.delete(k)) n++;
+		for (const [k, link] of this.waitLinks)
+			if (waitLinkPrunable(link, t) && this.waitLinks.delete(k)) {
+				n++;
+				const c = key(link.phoneNumberId, link.waId);
+				if (this.waitByCustomer.get(c) === link.messageId) this.waitByCustomer.delete(c);
+			}
 		n += this.pruneRules(t);
 		return n;
 	}
@@ -510,6 +520,46 @@ export class MemoryStateStore implements JourneyStateStore {
 			out.push({ journey, step, day: dayString(d), metric, count });
 		}
 		return out;
+	}
+
+	// --- Wait links (Send and Wait for Response) ---
+
+	async putWaitLink(link: WaitLink): Promise<void> {
+		const l = checkWaitLink(link);
+		this.waitLinks.set(key(l.phoneNumberId, l.messageId), { ...l });
+		this.waitByCustomer.set(key(l.phoneNumberId, l.waId), l.messageId);
+	}
+
+	async getWaitLink(p: {
+		phoneNumberId: string;
+		messageId?: string;
+		waId?: string;
+	}): Promise<WaitLink | undefined> {
+		const phone = requireId(p.phoneNumberId, 'phoneNumberId');
+		const messageId =
+			p.messageId ?? this.waitByCustomer.get(key(phone, requireId(p.waId, 'messageId or waId')));
+		const link = messageId === undefined ? undefined : this.waitLinks.get(key(phone, messageId));
+		return link ? { ...link } : undefined;
+	}
+
+	async claimWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<WaitLink | undefined> {
+		const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId'));
+		const link = this.waitLinks.get(k);
+		const now = p.now ?? Date.now();
+		if (!link || link.claimedAt !== undefined || link.expiresAt <= now) return undefined;
+		link.claimedAt = now;
+		return { ...link };
+	}
+
+	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
+		const link = this.waitLinks.get(
+			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId')),
+		);
+		if (link) delete link.claimedAt;
 	}
 
 	async close(): Promise<void> {

@@ -65,6 +65,7 @@ import {
 	STAGE,
 	utcDay,
 } from './types';
+import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
 /** A Lua script run by hash, loaded on first NOSCRIPT. */
 class Script {
@@ -157,6 +158,10 @@ for _, k in ipairs(KEYS) do
   elseif kind == 's' then
     local v = redis.call('GET', k)
     if v then expires = tonumber(string.match(v, ':(%d+)$')) + statusKeep end
+  elseif kind == 'l' and string.sub(k, at + 1, at + 1) == ':' then
+    local e = tonumber(redis.call('HGET', k, 'expiresAt') or '0')
+    local c = tonumber(redis.call('HGET', k, 'claimedAt') or tostring(e))
+    expires = math.min(e, c) + tonumber(ARGV[6])
   end
   if expires and expires <= now then
     n = n + redis.call('DEL', k)
@@ -368,6 +373,15 @@ local last = redis.call('HGET', KEYS[2], ARGV[4])
 if not last or last < ARGV[5] then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
+`);
+
+/** Claims an open, unexpired wait link (KEYS[1]) at ARGV[1]: returns its fields, or nil when claimed or expired. */
+const CLAIM_WAIT_LINK = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+if redis.call('HEXISTS', KEYS[1], 'claimedAt') == 1 then return nil end
+if tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) <= tonumber(ARGV[1]) then return nil end
+redis.call('HSET', KEYS[1], 'claimedAt', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
 `);
 
 interface ScriptCall {
@@ -663,6 +677,7 @@ export class RedisStateStore implements JourneyStateStore {
 						WINDOW_RETENTION_MS,
 						STATUS_RETENTION_MS,
 						windowTimeLimits(t).lastInbound,
+						WAIT_LINK_RETENTION_MS,
 					]),
 				);
 				removed += Number(
@@ -941,6 +956,98 @@ export class RedisStateStore implements JourneyStateStore {
 			}
 		});
 		return out;
+	}
+
+	// --- Wait links (Send and Wait for Response): `l:<phone>:<wamid>` hashes, `lc:<phone>:<wa_id>` → latest wamid ---
+
+	private waitKey(phoneNumberId: string, messageId: string): string {
+		return `${this.keyPrefix}l:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${messageId}`;
+	}
+
+	private waitCustomerKey(phoneNumberId: string, waId: string): string {
+		return `${this.keyPrefix}lc:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${waId}`;
+	}
+
+	async putWaitLink(link: WaitLink): Promise<void> {
+		const l = checkWaitLink(link);
+		const key = this.waitKey(l.phoneNumberId, l.messageId);
+		const ttl = Math.max(1000, Math.ceil(l.expiresAt + WAIT_LINK_RETENTION_MS - Date.now()));
+		await this.redis
+			.multi()
+			.del(key)
+			.hset(key, {
+				waId: l.waId,
+				executionId: l.executionId,
+				resumeUrl: l.resumeUrl,
+				secret: l.secret,
+				expiresAt: String(l.expiresAt),
+				spec: l.spec,
+				sent: l.sent,
+				createdAt: String(l.createdAt),
+				...(l.held !== undefined ? { held: l.held } : {}),
+			})
+			.pexpire(key, ttl)
+			.set(this.waitCustomerKey(l.phoneNumberId, l.waId), l.messageId, 'PX', ttl)
+			.exec();
+	}
+
+	private waitLinkOf(phoneNumberId: string, messageId: string, h: Record<string, string>) {
+		if (!h.executionId) return undefined;
+		const link: WaitLink = {
+			phoneNumberId,
+			messageId,
+			waId: h.waId,
+			executionId: h.executionId,
+			resumeUrl: h.resumeUrl,
+			secret: h.secret,
+			expiresAt: Number(h.expiresAt),
+			spec: h.spec,
+			sent: h.sent,
+			createdAt: Number(h.createdAt),
+		};
+		if (h.claimedAt !== undefined) link.claimedAt = Number(h.claimedAt);
+		if (h.held !== undefined) link.held = h.held;
+		return link;
+	}
+
+	async getWaitLink(p: {
+		phoneNumberId: string;
+		messageId?: string;
+		waId?: string;
+	}): Promise<WaitLink | undefined> {
+		const messageId =
+			p.messageId ??
+			(await this.redis.get(
+				this.waitCustomerKey(p.phoneNumberId, requireId(p.waId, 'messageId or waId')),
+			)) ??
+			undefined;
+		if (messageId === undefined) return undefined;
+		const h = await this.redis.hgetall(this.waitKey(p.phoneNumberId, messageId));
+		return this.waitLinkOf(p.phoneNumberId, messageId, h);
+	}
+
+	async claimWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<WaitLink | undefined> {
+		const messageId = requireId(p.messageId, 'messageId');
+		const reply = (await CLAIM_WAIT_LINK.run(
+			this.redis,
+			[this.waitKey(p.phoneNumberId, messageId)],
+			[p.now ?? Date.now()],
+		)) as string[] | null;
+		if (!reply) return undefined;
+		const h: Record<string, string> = {};
+		for (let i = 0; i + 1 < reply.length; i += 2) h[reply[i]] = reply[i + 1];
+		return this.waitLinkOf(p.phoneNumberId, messageId, h);
+	}
+
+	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
+		await this.redis.hdel(
+			this.waitKey(p.phoneNumberId, requireId(p.messageId, 'messageId')),
+			'claimedAt',
+		);
 	}
 
 	private escapedPrefix(): string {

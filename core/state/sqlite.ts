@@ -69,6 +69,7 @@ import {
 	STAGE,
 	utcDay,
 } from './types';
+import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
 type SqliteModule = typeof import('node:sqlite');
 
@@ -166,6 +167,19 @@ CREATE TABLE IF NOT EXISTS rule_account (subject TEXT PRIMARY KEY, facts TEXT NO
 const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
 
 /**
+ * Wait links (Send and Wait): their own table, created where missing in any schema version (adding a table changes
+ * nothing an older reader uses). `wa_id` finds a customer's latest wait for a reply without context.
+ */
+const WAIT_LINKS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS wait_links (
+  phone INTEGER NOT NULL, message_id TEXT NOT NULL, wa_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+  resume_url TEXT NOT NULL, secret TEXT NOT NULL, expires_at INTEGER NOT NULL, spec TEXT NOT NULL, sent TEXT NOT NULL,
+  created_at INTEGER NOT NULL, claimed_at INTEGER, held TEXT,
+  PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS wait_links_customer ON wait_links (phone, wa_id, created_at);
+`;
+
+/**
  * Version 1 → 2, in place and in the same transaction as the version bump: `prev` lets one upsert return the
  * status it replaced; `seen` holds which statuses a record has seen (bit 1 << code); the two indexes only served
  * prune and cost a random page write per event. Version 1 remembered status events as id rows, so those rows are
@@ -196,6 +210,38 @@ const FAILED = STATUS_NAMES.indexOf('failed');
 /** 16 bytes of SHA-256: fixed-size keys whatever Meta's id length, with negligible collision odds. */
 function idHash(id: string): Buffer {
 	return hash('sha256', id, 'buffer').subarray(0, 16);
+}
+
+interface WaitLinkRow {
+	message_id: string;
+	wa_id: string;
+	execution_id: string;
+	resume_url: string;
+	secret: string;
+	expires_at: number;
+	spec: string;
+	sent: string;
+	created_at: number;
+	claimed_at: number | null;
+	held: string | null;
+}
+
+function waitLinkOf(phoneNumberId: string, r: WaitLinkRow): WaitLink {
+	const link: WaitLink = {
+		phoneNumberId,
+		messageId: r.message_id,
+		waId: r.wa_id,
+		executionId: r.execution_id,
+		resumeUrl: r.resume_url,
+		secret: r.secret,
+		expiresAt: Number(r.expires_at),
+		spec: r.spec,
+		sent: r.sent,
+		createdAt: Number(r.created_at),
+	};
+	if (r.claimed_at !== null) link.claimedAt = Number(r.claimed_at);
+	if (r.held !== null) link.held = r.held;
+	return link;
 }
 
 export interface SqliteStateStoreOptions {
@@ -268,6 +314,10 @@ export class SqliteStateStore implements JourneyStateStore {
 	/** Report step ids read in this connection; cleared when a transaction rolls back (an id may then be reused). */
 	private readonly reportStepIds = new Map<string, number>();
 	private readonly reportRetentionMs: number;
+	private readonly waitStmt: Record<
+		'put' | 'byMessage' | 'byCustomer' | 'claim' | 'release' | 'prune',
+		StatementSync
+	>;
 	private closed = false;
 	private maintenance?: ReturnType<typeof setInterval>;
 	private pruning = false;
@@ -296,6 +346,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.immediate(() => {
 				this.db.exec(SCHEMA);
 				this.db.exec(RULES_SCHEMA);
+				this.db.exec(WAIT_LINKS_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
@@ -439,6 +490,25 @@ export class SqliteStateStore implements JourneyStateStore {
         AND EXISTS (SELECT 1 FROM report_counts c WHERE c.step = s.id) ORDER BY journey`),
 			pruneCounts: p('DELETE FROM report_counts WHERE day < ?'),
 			pruneMessages: p('DELETE FROM report_messages WHERE at <= ?'),
+		};
+		this.waitStmt = {
+			put: p(`INSERT INTO wait_links (phone, message_id, wa_id, execution_id, resume_url, secret, expires_at, spec, sent,
+          created_at, claimed_at, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
+        ON CONFLICT (phone, message_id) DO UPDATE SET wa_id = excluded.wa_id, execution_id = excluded.execution_id,
+          resume_url = excluded.resume_url, secret = excluded.secret, expires_at = excluded.expires_at,
+          spec = excluded.spec, sent = excluded.sent, created_at = excluded.created_at, claimed_at = NULL,
+          held = excluded.held`),
+			byMessage: p('SELECT * FROM wait_links WHERE phone = ? AND message_id = ?'),
+			byCustomer: p(
+				'SELECT * FROM wait_links WHERE phone = ? AND wa_id = ? ORDER BY created_at DESC LIMIT 1',
+			),
+			// One statement: only an open, unexpired link is claimed, and RETURNING says whether this call claimed it.
+			claim: p(`UPDATE wait_links SET claimed_at = ? WHERE phone = ? AND message_id = ?
+        AND claimed_at IS NULL AND expires_at > ? RETURNING *`),
+			release: p('UPDATE wait_links SET claimed_at = NULL WHERE phone = ? AND message_id = ?'),
+			prune: p(
+				'DELETE FROM wait_links WHERE min(expires_at, coalesce(claimed_at, expires_at)) <= ?',
+			),
 		};
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
 	}
@@ -930,8 +1000,65 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += this.pruneRules(t);
 			n += Number(this.report.pruneMessages.run(t - STATUS_RETENTION_MS).changes);
 			n += this.pruneReportCounts(t);
+			n += Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
 			return n;
 		});
+	}
+
+	// --- Wait links (Send and Wait for Response) ---
+
+	async putWaitLink(link: WaitLink): Promise<void> {
+		this.open();
+		const l = checkWaitLink(link);
+		this.waitStmt.put.run(
+			this.phone(l.phoneNumberId, true)!,
+			l.messageId,
+			l.waId,
+			l.executionId,
+			l.resumeUrl,
+			l.secret,
+			l.expiresAt,
+			l.spec,
+			l.sent,
+			l.createdAt,
+			l.held ?? null,
+		);
+	}
+
+	async getWaitLink(p: {
+		phoneNumberId: string;
+		messageId?: string;
+		waId?: string;
+	}): Promise<WaitLink | undefined> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const phone = this.phone(phoneNumberId, false);
+		if (phone === undefined) return undefined;
+		const row =
+			p.messageId !== undefined
+				? this.waitStmt.byMessage.get(phone, p.messageId)
+				: this.waitStmt.byCustomer.get(phone, requireId(p.waId, 'messageId or waId'));
+		return row ? waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow) : undefined;
+	}
+
+	async claimWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<WaitLink | undefined> {
+		this.open();
+		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const phone = this.phone(phoneNumberId, false);
+		if (phone === undefined) return undefined;
+		const now = p.now ?? Date.now();
+		const row = this.waitStmt.claim.get(now, phone, requireId(p.messageId, 'messageId'), now);
+		return row ? waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow) : undefined;
+	}
+
+	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone !== undefined) this.waitStmt.release.run(phone, requireId(p.messageId, 'messageId'));
 	}
 
 	private pruneWindows(t: number): number {
@@ -955,7 +1082,8 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.pruneWindows(t) +
 			Number(this.stmt.pruneSlots.run(t).changes) +
 			this.pruneRules(t) +
-			this.pruneReportCounts(t);
+			this.pruneReportCounts(t) +
+			Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(

@@ -9,6 +9,7 @@
 import { MAX_CLOCK_SKEW_MS } from '../time';
 import { WEBHOOK_FRESHNESS_MS } from '../webhooks/freshness';
 import { isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
+import type { WaitLinkStore } from './waitLinks';
 
 export type { StatusName };
 
@@ -114,7 +115,7 @@ export interface EventBatchResult {
  * WhatsApp, e.g. a CRM unsubscribe, must stop marketing too) and `prune` (retention per kind, for a memory store in a
  * long-lived process or an operator's clean-up; the SQLite store also runs it in the background).
  */
-export interface JourneyStateStore extends JourneyRulesStore {
+export interface JourneyStateStore extends JourneyRulesStore, WaitLinkStore {
 	/** A customer message arrived: opens or extends the 24 h window; with a referral, also a 72 h free entry point. */
 	recordInbound(p: {
 		phoneNumberId: string;

@@ -230,6 +230,19 @@ export interface SendNodeOptions<S extends DeliverySettings> {
 	/** Said after "Recipient is empty: set msg.payload.to to the customer's WhatsApp number" (e.g. when payload is not an object). */
 	recipientHint?: string;
 	build(ctx: BuildContext<S>): Promise<SendContent>;
+	/**
+	 * Instead of sending the result on the one output: hands the sent msg on (Send and Wait holds it until the customer
+	 * answers). Errors go to Catch nodes like a failed send.
+	 */
+	deliver?(ctx: {
+		settings: S;
+		cloud: CloudConnection;
+		msg: NodeMessage;
+	}): Promise<'sent' | 'held'>;
+	/** Called once at deploy with the parsed settings (Send and Wait registers its waits for resumes). */
+	ready?(ctx: { settings: S; cloud: CloudConnection }): void;
+	/** The node closes (after its in-flight sends). */
+	close?(): void;
 }
 
 /** Wires a send node: settings, client and pacer at deploy; per msg build → envelope → paced send → output or done(error). */
@@ -252,6 +265,7 @@ export function runSendNode<S extends DeliverySettings>(
 		settings = parseNodeSettings(options.schema, def, options.label);
 		cloud = connectionOf(RED, settings.server);
 		client = cloud.client(retryPolicyOf(settings));
+		options.ready?.({ settings, cloud });
 	} catch (error) {
 		setupError = asError(error);
 		node.status({ fill: 'red', shape: 'ring', text: setupError.message.slice(0, 60) });
@@ -416,15 +430,29 @@ export function runSendNode<S extends DeliverySettings>(
 			return { msg, skipped: outcome.ok === 'skipped' && !DONE.has(outcome.policy.decision) };
 		}
 	};
+	const deliver = async (msg: NodeMessage): Promise<{ msg?: NodeMessage; skipped: boolean }> => {
+		const result = await handle(msg);
+		if (result.skipped || !options.deliver || !settings || !cloud) return result;
+		return (await options.deliver({ settings, cloud, msg: result.msg })) === 'held'
+			? { skipped: false }
+			: result;
+	};
+	// Skipped by a journey rule is the last output (after Send and Wait's outputs when the node waits).
+	const outputCount = Math.max(2, Number(def.outputs) || 2);
+	const routed = (out: NodeMessage, skipped: boolean): Array<NodeMessage | null> => {
+		const outputs = new Array<NodeMessage | null>(outputCount).fill(null);
+		outputs[skipped ? outputCount - 1 : 0] = out;
+		return outputs;
+	};
 
 	node.on('input', (msg, send, done) => {
 		badge.start();
-		const work = handle(msg).then(
+		const work = deliver(msg).then(
 			({ msg: out, skipped }) => {
 				if (skipped) badge.skip();
 				else badge.finish(true);
-				// Output 1: sent (or already sent earlier); output 2: skipped by a journey rule, with msg.policy.
-				send(skipped ? [null, out] : [out, null]);
+				// Output 1: sent (or already sent earlier); the last: skipped by a journey rule, with msg.policy.
+				if (out) send(routed(out, skipped));
 				done();
 			},
 			(error: unknown) => {
@@ -446,6 +474,7 @@ export function runSendNode<S extends DeliverySettings>(
 		});
 		void Promise.race([Promise.allSettled([...inFlight]), grace]).finally(() => {
 			clearTimeout(timer);
+			options.close?.();
 			done();
 		});
 	});

@@ -4,18 +4,23 @@ import type {
 	INodeExecutionData,
 	INodeType,
 	INodeTypeDescription,
+	IWebhookFunctions,
+	IWebhookResponseData,
 } from 'n8n-workflow';
 
+import * as sendAndWait from './actions/sendAndWait.operation';
 import * as sendSessionMessage from './actions/sendSessionMessage.operation';
 import * as sendTemplate from './actions/sendTemplate.operation';
 import { router } from './actions/router';
 import { operationProperty, optionsProperty, recipientProperty } from './description';
 import { journeyRulesProperty } from './journeyRules';
-import { outputsExpression } from './outputs';
 import { getTemplateVariables } from './methods/resourceMapping';
 import { searchTemplates } from './methods/listSearch';
 import { stateStoreProperties } from '../shared/store';
+import { outputsExpression } from './outputs';
 
+// Its only webhook is n8n's waiting webhook (restartWebhook, Send and Wait): nothing to register with a third party.
+// eslint-disable-next-line @n8n/community-nodes/webhook-lifecycle-complete
 export class WhatsAppSendTemplate implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'WhatsApp Send Template',
@@ -33,6 +38,7 @@ export class WhatsAppSendTemplate implements INodeType {
 		defaults: { name: 'WhatsApp Send Template' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
+		// Version 2: Sent and Skipped by Policy, or Send and Wait's outputs then Skipped by Policy; version 1: one output.
 		outputs: outputsExpression,
 		credentials: [
 			{ name: 'metaWhatsAppCloudApi', required: true },
@@ -42,6 +48,18 @@ export class WhatsAppSendTemplate implements INodeType {
 				name: 'redis',
 				required: true,
 				displayOptions: { show: { stateStore: ['redis'] } },
+			},
+		],
+		// Send and Wait is resumed here by the WhatsApp Webhook Status trigger (n8n signs this URL; the node checks the
+		// trigger's proof as well).
+		webhooks: [
+			{
+				name: 'default',
+				httpMethod: 'POST',
+				responseMode: 'onReceived',
+				path: '={{ $nodeId }}',
+				restartWebhook: true,
+				isFullPath: true,
 			},
 		],
 		hints: [
@@ -59,6 +77,7 @@ export class WhatsAppSendTemplate implements INodeType {
 			recipientProperty,
 			...sendTemplate.description,
 			...sendSessionMessage.description,
+			...sendAndWait.description,
 			{ ...journeyRulesProperty },
 			{ ...optionsProperty },
 			...stateStoreProperties.map((p) => ({ ...p })),
@@ -69,6 +88,10 @@ export class WhatsAppSendTemplate implements INodeType {
 		listSearch: { searchTemplates },
 		resourceMapping: { getTemplateVariables },
 	};
+
+	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
+		return sendAndWait.webhook.call(this);
+	}
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return router.call(this);

@@ -33,6 +33,13 @@ export const operationProperty: INodeProperties = {
 			description:
 				'Send text, media, reply buttons or a list; only while the 24-hour customer service window is open',
 		},
+		{
+			name: 'Send and Wait for Response',
+			value: 'sendAndWait',
+			action: 'Send a template and wait for the customer to respond',
+			description:
+				'Send a template with quick-reply buttons to one customer and pause until they tap one, reply, the message is read or fails, or time runs out',
+		},
 	],
 	default: 'sendTemplate',
 };

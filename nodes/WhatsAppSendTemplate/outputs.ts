@@ -1,33 +1,58 @@
 /**
- * The node's outputs, by node version. Version 1 has one output (every item, skipped ones carry `policy`); version 2
- * adds "Skipped by Policy" so a journey can branch on a rule without an IF node.
+ * The node's outputs, by node version and operation. Version 1 has one output (every item, skipped ones carry
+ * `policy`); version 2 adds "Skipped by Policy" so a journey can branch on a rule without an IF node. Send and Wait's
+ * outputs (No Response, one per button, Other Reply, Status, Failed) come from core (waitOutputLabels /
+ * parseWaitButtons, both self-contained), followed in version 2 by "Skipped by Policy".
  *
  * n8n computes outputs that are an expression with NodeHelpers.getNodeOutputs (n8n-workflow), in the editor and in the
  * engine (handleNodeErrorOutput), from `$nodeVersion` (the node's typeVersion) and `$parameter`; its Evaluation node
- * writes `={{(fn)($parameter)}}`. The function is inlined as source, so it must not refer to anything outside itself.
+ * writes `={{(fn)($parameter)}}`. The functions are inlined as source, so they must not refer to anything outside.
  */
-import type { INodeExecutionData } from 'n8n-workflow';
+import type { INodeExecutionData, INodeOutputConfiguration } from 'n8n-workflow';
 
+import { parseWaitButtons, waitOutputLabels } from '../../core';
 import type { PolicyDecision } from '../../core';
 
-export interface OutputSpec {
-	type: 'main';
-	displayName?: string;
+export interface OutputParameters {
+	operation?: string;
+	waitButtons?: string;
+	waitForStatus?: string;
 }
 
-/** Stays self-contained: n8n evaluates its source text, not this module. */
-export function outputsFor(nodeVersion: number): OutputSpec[] {
+/** Self-contained: its source is evaluated by n8n with `$nodeVersion`, `$parameter` and the two core functions. */
+export const configuredOutputs = (
+	nodeVersion: number,
+	parameters: OutputParameters,
+	parse: typeof parseWaitButtons,
+	labels: typeof waitOutputLabels,
+): INodeOutputConfiguration[] => {
+	const skipped: INodeOutputConfiguration[] =
+		nodeVersion >= 2 ? [{ type: 'main', displayName: 'Skipped by Policy' }] : [];
+	if (parameters.operation === 'sendAndWait') {
+		const names = labels(
+			parse(parameters.waitButtons ?? ''),
+			parameters.waitForStatus === 'none' ? undefined : parameters.waitForStatus,
+		);
+		return names
+			.map((displayName): INodeOutputConfiguration => ({ type: 'main', displayName }))
+			.concat(skipped);
+	}
 	if (nodeVersion >= 2)
-		return [
-			{ type: 'main', displayName: 'Sent' },
-			{ type: 'main', displayName: 'Skipped by Policy' },
-		];
+		return [{ type: 'main', displayName: 'Sent' } as INodeOutputConfiguration].concat(skipped);
 	return [{ type: 'main' }];
+};
+
+export const outputsExpression: `={{${string}}}` = `={{(${configuredOutputs})($nodeVersion, $parameter, ${parseWaitButtons}, ${waitOutputLabels})}}`;
+
+/** The outputs of a node of `nodeVersion` with these parameters, as n8n computes them. */
+export function outputsFor(
+	nodeVersion: number,
+	parameters: OutputParameters = {},
+): INodeOutputConfiguration[] {
+	return configuredOutputs(nodeVersion, parameters, parseWaitButtons, waitOutputLabels);
 }
 
-export const outputsExpression = `={{(${outputsFor.toString()})($nodeVersion)}}` as const;
-
-/** Output positions of version 2. */
+/** Output positions of version 2's send operations. */
 export const OUTPUT = { sent: 0, skipped: 1 } as const;
 
 /**
@@ -44,7 +69,7 @@ export function isSkipped(decision: PolicyDecision | undefined): boolean {
 	return decision !== undefined && !DONE.has(decision);
 }
 
-/** One array per output of `nodeVersion`, items in input order within each. */
+/** One array per output of a send operation of `nodeVersion`, items in input order within each. */
 export function routeItems(
 	nodeVersion: number,
 	items: ReadonlyArray<{ item: INodeExecutionData; decision?: PolicyDecision }>,

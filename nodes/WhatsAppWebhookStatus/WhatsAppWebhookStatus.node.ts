@@ -14,9 +14,10 @@ import {
 	DEFAULT_EMITTED_EVENTS,
 	receiveIngestOptions,
 	receiveWebhook,
+	RESUME_PROOF_HEADER,
 	verifySubscription,
 } from '../../core';
-import type { LateStatusHandling, ReceiverCredential } from '../../core';
+import type { LateStatusHandling, ReceiverCredential, ResumeAttempt } from '../../core';
 import { getStateStore } from '../shared/store';
 import { RecentReadings } from '../shared/credentials';
 import type { MetaCredential } from '../shared/credentials';
@@ -44,6 +45,25 @@ function readCredential(ctx: IWebhookFunctions, fresh: boolean): Promise<MetaCre
 async function readReceiver(ctx: IWebhookFunctions, fresh: boolean): Promise<ReceiverCredential> {
 	const { appSecretValue, phoneNumberId } = await readCredential(ctx, fresh);
 	return { appSecret: appSecretValue, phoneNumberId };
+}
+
+/** Resumes a Send and Wait execution: its signed resume URL, with the wait's proof (core checks both ends). */
+function resumeBy(ctx: IWebhookFunctions): ResumeAttempt {
+	return {
+		post: async (link, body, proof) => {
+			const response = (await ctx.helpers.httpRequest({
+				method: 'POST',
+				url: link.resumeUrl,
+				body,
+				headers: { 'content-type': 'application/json', [RESUME_PROOF_HEADER]: proof },
+				json: false,
+				returnFullResponse: true,
+				ignoreHttpStatusErrors: true,
+				timeout: 10_000,
+			})) as { statusCode?: number };
+			return response.statusCode ?? 0;
+		},
+	};
 }
 
 /** Every trigger node's open batch, keyed by workflow and node. */
@@ -172,6 +192,7 @@ export class WhatsAppWebhookStatus implements INodeType {
 				stopKeywords: typeof options.stopKeywords === 'string' ? options.stopKeywords : undefined,
 				consumer: `${this.getWorkflow().id ?? ''}:${this.getNode().id}`,
 			}),
+			resume: resumeBy(this),
 		});
 		if (outcome.kind === 'refused') {
 			res.status(outcome.status).type('text/plain').send(outcome.reason);

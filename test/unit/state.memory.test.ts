@@ -1,8 +1,14 @@
 import { createStateStore, MemoryStateStore, type JourneyStateStore } from '../../core/state';
 import { stateStoreContract } from './state.contract';
+import { waitLinkContract } from './state.waitLinks.contract';
 
 /** Memory data lives in the object, so "another connection" is the same object (closing it twice is harmless). */
 stateStoreContract('MemoryStateStore', {
+	create: async () => new MemoryStateStore(),
+	connect: async (store: JourneyStateStore) => store,
+});
+
+waitLinkContract('MemoryStateStore', {
 	create: async () => new MemoryStateStore(),
 	connect: async (store: JourneyStateStore) => store,
 });

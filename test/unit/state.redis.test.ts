@@ -7,6 +7,7 @@ import {
 	type JourneyStateStore,
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
+import { waitLinkContract } from './state.waitLinks.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
@@ -30,6 +31,13 @@ afterAll(async () => {
 });
 
 stateStoreContract('RedisStateStore', {
+	create: async () =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
+	connect: async (store: JourneyStateStore) =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
+});
+
+waitLinkContract('RedisStateStore', {
 	create: async () =>
 		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
 	connect: async (store: JourneyStateStore) =>

@@ -10,6 +10,7 @@ import {
 	type JourneyStateStore,
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
+import { waitLinkContract } from './state.waitLinks.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
 
 const dirs: string[] = [];
@@ -24,6 +25,17 @@ afterAll(() => {
 
 const paths = new WeakMap<JourneyStateStore, string>();
 stateStoreContract('SqliteStateStore', {
+	create: async () => {
+		const path = tempFile();
+		const store = new SqliteStateStore({ path });
+		paths.set(store, path);
+		return store;
+	},
+	// A second connection to the same file, as a second n8n worker on the machine would open.
+	connect: async (store) => new SqliteStateStore({ path: paths.get(store)! }),
+});
+
+waitLinkContract('SqliteStateStore', {
 	create: async () => {
 		const path = tempFile();
 		const store = new SqliteStateStore({ path });

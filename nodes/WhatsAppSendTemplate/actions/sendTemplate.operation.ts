@@ -21,7 +21,7 @@ export const description: INodeProperties[] = [
 		type: 'resourceLocator',
 		default: { mode: 'list', value: '' },
 		required: true,
-		displayOptions: { show: { operation: ['sendTemplate'] } },
+		displayOptions: { show: { operation: ['sendTemplate', 'sendAndWait'] } },
 		description: 'An APPROVED template of the WhatsApp Business Account in the credential',
 		modes: [
 			{
@@ -56,7 +56,7 @@ export const description: INodeProperties[] = [
 		displayName: 'Variables Input',
 		name: 'variablesMode',
 		type: 'options',
-		displayOptions: { show: { operation: ['sendTemplate'] } },
+		displayOptions: { show: { operation: ['sendTemplate', 'sendAndWait'] } },
 		options: [
 			{
 				name: 'Map Each Variable',
@@ -78,7 +78,9 @@ export const description: INodeProperties[] = [
 		noDataExpression: true,
 		default: { mappingMode: 'defineBelow', value: null },
 		required: true,
-		displayOptions: { show: { operation: ['sendTemplate'], variablesMode: ['mapper'] } },
+		displayOptions: {
+			show: { operation: ['sendTemplate', 'sendAndWait'], variablesMode: ['mapper'] },
+		},
 		typeOptions: {
 			loadOptionsDependsOn: ['template.value', 'options.templateLanguage'],
 			resourceMapper: {
@@ -97,7 +99,9 @@ export const description: INodeProperties[] = [
 		name: 'componentsJson',
 		type: 'json',
 		default: '[]',
-		displayOptions: { show: { operation: ['sendTemplate'], variablesMode: ['json'] } },
+		displayOptions: {
+			show: { operation: ['sendTemplate', 'sendAndWait'], variablesMode: ['json'] },
+		},
 		description:
 			'The "components" array of the Cloud API template object; it is checked against the template before sending',
 		hint: 'e.g. [{"type":"body","parameters":[{"type":"text","text":"Ana"}]}]',
@@ -168,7 +172,7 @@ function componentsJson({ ctx, param }: SendRun, itemIndex: number): unknown {
 }
 
 /** Once per execution: the ports core asks (the item's content, opt-outs); then, per item, template and switches. */
-function templateSender(run: SendRun): ContentBuilder {
+export function templateSender(run: SendRun): ContentBuilder {
 	const { client, credential, param } = run;
 	const ports: TemplateSendPorts<number> = {
 		allowUsMarketingSwitch: 'Allow Marketing to US Numbers',

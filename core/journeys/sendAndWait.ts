@@ -1,0 +1,369 @@
+/**
+ * Send and Wait for Response, for every adapter: which outputs a wait has, which webhook event ends it and on which
+ * output, when it times out, and the proof a resume request carries. The adapters send, hold the waiting execution
+ * (n8n) or message (Node-RED), and route; the rules are here once.
+ *
+ * The proof: each wait has a random secret kept in the journey state store next to its link. The receiver that claims
+ * the link signs the resume request with it (HMAC-SHA256 over the exact body); the waiting node reads the link again
+ * and refuses (403) any request whose proof does not verify, whose link is not claimed, or that names another
+ * execution. n8n 2.x already signs the resume URL itself; this closes the remaining gap (anyone who learns the URL,
+ * e.g. from execution data, could resume it with a made-up answer).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { IngestedEvent } from '../ingest';
+import type { WaitLink, WaitLinkStore } from '../state/waitLinks';
+import { STATUS_RANK } from '../webhooks/status';
+
+export const WAIT_STATUSES = ['delivered', 'read'] as const;
+export type WaitStatus = (typeof WAIT_STATUSES)[number];
+
+/** Meta allows 3 reply buttons on an interactive message, 10 quick replies on a template and 10 list rows. */
+export const MAX_WAIT_BUTTONS = 10;
+export const DEFAULT_WAIT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+
+export const waitSpecSchema = z.object({
+	/** The labels of the buttons (quick replies, reply buttons or list rows) in output order. */
+	buttons: z
+		.array(z.string().trim().min(1, 'a button label is empty'))
+		.max(MAX_WAIT_BUTTONS, `at most ${MAX_WAIT_BUTTONS} buttons`),
+	/** Resume on this status (or a later one) with the Status output. */
+	status: z.enum(WAIT_STATUSES).optional(),
+});
+export type WaitSpec = z.infer<typeof waitSpecSchema>;
+
+/**
+ * Reads the adapters' "Reply Buttons" text: one label per line or comma. Self-contained (no outer references): n8n
+ * evaluates its source inside the node's outputs expression.
+ */
+export function parseWaitButtons(text: string | string[]): string[] {
+	const list = Array.isArray(text) ? text : String(text ?? '').split(/[,\n]/);
+	return list.map((b) => String(b).trim()).filter((b) => b.length > 0);
+}
+
+export function waitSpecFrom(input: { buttons: string | string[]; status?: string }): WaitSpec {
+	const parsed = waitSpecSchema.safeParse({
+		buttons: parseWaitButtons(input.buttons),
+		status: input.status ? input.status : undefined,
+	});
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0];
+		const field = issue.path[0] === 'status' ? 'Resume on Status' : 'Reply Buttons';
+		throw new Error(
+			`${field}: ${issue.message}. List the button labels exactly as the template's quick replies (or your interactive buttons) show them, one per line.`,
+		);
+	}
+	const seen = new Set<string>();
+	for (const b of parsed.data.buttons) {
+		const k = b.toLowerCase();
+		if (seen.has(k))
+			throw new Error(`Reply Buttons: "${b}" is listed twice; each button needs its own label.`);
+		seen.add(k);
+	}
+	return parsed.data;
+}
+
+/**
+ * The outputs of a wait, in order. "No Response" comes first because n8n resumes a wait that timed out by running
+ * the waiting node as disabled, which passes its input on the first output (n8n-core WorkflowExecute
+ * handleWaitingState / handleDisabledNode): the timeout path needs no webhook and survives any restart.
+ */
+export function waitOutputNames(spec: Pick<WaitSpec, 'buttons' | 'status'>): string[] {
+	return waitOutputLabels(spec.buttons, spec.status);
+}
+
+/** waitOutputNames for the n8n outputs expression: self-contained, so its source can be evaluated there. */
+export function waitOutputLabels(buttons: string[], status: string | undefined): string[] {
+	const names = ['No Response'].concat(buttons, ['Other Reply']);
+	if (status) names.push('Status: ' + status);
+	names.push('Failed');
+	return names;
+}
+
+export type WaitOutcome =
+	| { kind: 'button'; index: number; label: string }
+	| { kind: 'otherReply' }
+	| { kind: 'status'; status: WaitStatus }
+	| { kind: 'failed' }
+	| { kind: 'timeout' };
+
+export function waitOutputIndex(spec: WaitSpec, outcome: WaitOutcome): number {
+	const names = waitOutputNames(spec);
+	switch (outcome.kind) {
+		case 'timeout':
+			return 0;
+		case 'button':
+			return 1 + outcome.index;
+		case 'otherReply':
+			return 1 + spec.buttons.length;
+		case 'status':
+			return 2 + spec.buttons.length;
+		case 'failed':
+			return names.length - 1;
+	}
+}
+
+/** The interactive reply id of a button: stable, so a renamed label on screen still matches by position. */
+export const waitButtonId = (index: number): string => `wj-btn-${index}`;
+
+const same = (a: string | undefined, b: string): boolean =>
+	a !== undefined && a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** The button a tap names: by our id, the quick-reply payload, or the label shown. */
+function buttonOf(spec: WaitSpec, event: Extract<IngestedEvent, { kind: 'message' }>) {
+	const candidates = [
+		event.button?.payload,
+		event.button?.text,
+		event.interactive?.id,
+		event.interactive?.title,
+	];
+	for (const [index, label] of spec.buttons.entries()) {
+		if (event.interactive?.id === waitButtonId(index)) return { index, label };
+		if (candidates.some((c) => same(c, label))) return { index, label };
+	}
+	return undefined;
+}
+
+/**
+ * Which of the wait's outputs an event leads to, or undefined when it does not end the wait. `link` holds the wait's
+ * message and customer; the event must be about that message (a reply whose context names it, or its status), or a
+ * message from that customer without context (free text): that is an Other Reply.
+ */
+export function matchWaitEvent(
+	link: Pick<WaitLink, 'messageId' | 'waId'>,
+	spec: WaitSpec,
+	event: IngestedEvent,
+): WaitOutcome | undefined {
+	if (event.kind === 'status') {
+		if (event.messageId !== link.messageId) return undefined;
+		if (event.status === 'failed') return { kind: 'failed' };
+		if (spec.status && STATUS_RANK[event.status] >= STATUS_RANK[spec.status])
+			return { kind: 'status', status: spec.status };
+		return undefined;
+	}
+	if (event.kind !== 'message' || event.type === 'reaction') return undefined;
+	const contextId = event.context?.messageId;
+	if (contextId !== undefined && contextId !== link.messageId) return undefined;
+	if (contextId === undefined && event.from !== link.waId) return undefined;
+	const button = contextId === link.messageId ? buttonOf(spec, event) : undefined;
+	return button ? { kind: 'button', ...button } : { kind: 'otherReply' };
+}
+
+/** The wamid and customer an event may resume a wait of: the lookups a receiver makes. */
+export function waitCandidates(
+	event: IngestedEvent,
+): { messageId?: string; waId?: string } | undefined {
+	if (event.kind === 'status') return { messageId: event.messageId };
+	if (event.kind === 'message' && event.type !== 'reaction') {
+		if (event.context?.messageId) return { messageId: event.context.messageId };
+		if (event.from) return { waId: event.from };
+	}
+	return undefined;
+}
+
+export type WaitTimeout =
+	{ after: { amount: number; unit: 'minutes' | 'hours' | 'days' } } | { until: string | Date };
+
+const UNIT_MS = { minutes: 60_000, hours: 3_600_000, days: 86_400_000 } as const;
+
+/** When the wait ends without an answer. Errors name the parameter. */
+export function waitDeadline(timeout: WaitTimeout | undefined, now: number): number {
+	if (!timeout) return now + DEFAULT_WAIT_TIMEOUT_MS;
+	if ('after' in timeout) {
+		const { amount, unit } = timeout.after;
+		if (!Number.isFinite(amount) || amount <= 0 || !(unit in UNIT_MS))
+			throw new Error(
+				'Wait Time: give a positive amount of minutes, hours or days (for example 24 hours).',
+			);
+		return now + amount * UNIT_MS[unit];
+	}
+	const ms = new Date(timeout.until).getTime();
+	if (!Number.isFinite(ms))
+		throw new Error('Wait Until: not a date; use an ISO date such as 2026-12-24T18:00:00Z.');
+	if (ms <= now) throw new Error('Wait Until: the date is in the past; nothing could answer.');
+	return ms;
+}
+
+export function newWaitSecret(): string {
+	return randomBytes(32).toString('hex');
+}
+
+export const RESUME_PROOF_HEADER = 'x-whatsapp-journeys-proof';
+
+/** What a resume request carries (as JSON, signed as sent). */
+export const resumeBodySchema = z.object({
+	v: z.literal(1),
+	phoneNumberId: z.string().min(1),
+	messageId: z.string().min(1),
+	executionId: z.string().min(1),
+	outcome: z.discriminatedUnion('kind', [
+		z.object({ kind: z.literal('button'), index: z.number().int().min(0), label: z.string() }),
+		z.object({ kind: z.literal('otherReply') }),
+		z.object({ kind: z.literal('status'), status: z.enum(WAIT_STATUSES) }),
+		z.object({ kind: z.literal('failed') }),
+	]),
+	/** The event that ended the wait, as the receiver emitted it. */
+	event: z.record(z.string(), z.unknown()),
+	resumedAt: z.string(),
+});
+export type ResumeBody = z.infer<typeof resumeBodySchema>;
+
+function proofOf(secret: string, body: string): string {
+	return createHmac('sha256', Buffer.from(secret, 'hex')).update(body).digest('hex');
+}
+
+/** The body and proof header a receiver sends to resume the wait of a claimed link. */
+export function buildResumeRequest(
+	link: WaitLink,
+	outcome: Exclude<WaitOutcome, { kind: 'timeout' }>,
+	event: IngestedEvent,
+	now = Date.now(),
+): { body: string; proof: string } {
+	const body: ResumeBody = {
+		v: 1,
+		phoneNumberId: link.phoneNumberId,
+		messageId: link.messageId,
+		executionId: link.executionId,
+		outcome,
+		event: { ...event } as Record<string, unknown>,
+		resumedAt: new Date(now).toISOString(),
+	};
+	const text = JSON.stringify(body);
+	return { body: text, proof: proofOf(link.secret, text) };
+}
+
+export type ResumeCheck =
+	{ ok: true; body: ResumeBody; link: WaitLink } | { ok: false; status: 400 | 403; reason: string };
+
+/**
+ * The waiting node's check of a resume request: the exact body bytes, the proof header, and the execution it is
+ * waiting in. Only a request made with the secret of this execution's claimed link passes.
+ */
+export async function verifyResumeRequest(
+	raw: string,
+	proof: string | undefined,
+	executionId: string,
+	store: WaitLinkStore,
+): Promise<ResumeCheck> {
+	let body: ResumeBody;
+	try {
+		const parsed = resumeBodySchema.safeParse(JSON.parse(raw));
+		if (!parsed.success) return { ok: false, status: 400, reason: 'Not a resume request' };
+		body = parsed.data;
+	} catch {
+		return { ok: false, status: 400, reason: 'Not a resume request' };
+	}
+	const refused = { ok: false, status: 403, reason: 'Resume refused' } as const;
+	if (!proof || body.executionId !== executionId) return refused;
+	const link = await store.getWaitLink({
+		phoneNumberId: body.phoneNumberId,
+		messageId: body.messageId,
+	});
+	if (!link || link.executionId !== executionId || link.claimedAt === undefined) return refused;
+	const expected = Buffer.from(proofOf(link.secret, raw));
+	const given = Buffer.from(proof);
+	if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refused;
+	return { ok: true, body, link };
+}
+
+/** The item a resumed wait emits: the send result, the outcome and the reply or status, and how long it waited. */
+export function resumedItem(link: WaitLink, body: ResumeBody): Record<string, unknown> {
+	let sent: Record<string, unknown> = {};
+	try {
+		sent = JSON.parse(link.sent) as Record<string, unknown>;
+	} catch {
+		// A link written by hand without a send result still resumes.
+	}
+	const ev = body.event;
+	const reply =
+		ev.kind === 'message'
+			? {
+					messageId: ev.messageId,
+					type: ev.type,
+					text: ev.text,
+					button: ev.button,
+					interactive: ev.interactive,
+					media: ev.media,
+					timestamp: ev.timestamp,
+				}
+			: undefined;
+	const waitedSeconds = Math.max(
+		0,
+		Math.round((Date.parse(body.resumedAt) - link.createdAt) / 1000),
+	);
+	return {
+		...sent,
+		waitOutcome: body.outcome.kind,
+		...(body.outcome.kind === 'button'
+			? { button: { index: body.outcome.index, label: body.outcome.label } }
+			: {}),
+		...(reply ? { reply } : {}),
+		...(ev.kind === 'status'
+			? { status: { status: ev.status, timestamp: ev.timestamp, errors: ev.errors } }
+			: {}),
+		waitedSeconds,
+	};
+}
+
+export interface ResumeAttempt {
+	/** POST the body to the link's resume URL; the HTTP status (0 when it could not be sent). */
+	post(link: WaitLink, body: string, proof: string): Promise<number>;
+	/** Pause between attempts (the execution may still be saving itself as waiting: n8n answers 409 then). */
+	sleep?(ms: number): Promise<void>;
+}
+
+/** How many times (and how far apart) a resume is tried before the claim is given back. */
+const RESUME_ATTEMPTS = 20;
+const RESUME_PAUSE_MS = 250;
+
+/**
+ * For a receiver, after ingest: each event that ends a wait claims its link (once, whoever else sees it) and resumes
+ * the waiting execution. Returns, per event index, the execution it resumed. A resume that cannot be delivered gives
+ * the claim back so Meta's next retry (or another event) can try again.
+ */
+export async function resumeWaits(
+	events: IngestedEvent[],
+	store: WaitLinkStore,
+	attempt: ResumeAttempt,
+	now: () => number = Date.now,
+): Promise<Map<number, string>> {
+	const resumed = new Map<number, string>();
+	const sleep = attempt.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+	await Promise.all(
+		events.map(async (event, index) => {
+			const key = waitCandidates(event);
+			if (!key) return;
+			const phoneNumberId = (event as { phoneNumberId?: string }).phoneNumberId;
+			if (!phoneNumberId) return;
+			const link = await store.getWaitLink({ phoneNumberId, ...key });
+			if (!link || link.claimedAt !== undefined || link.expiresAt <= now()) return;
+			let spec: WaitSpec;
+			try {
+				spec = waitSpecSchema.parse(JSON.parse(link.spec));
+			} catch {
+				return;
+			}
+			const outcome = matchWaitEvent(link, spec, event);
+			if (!outcome || outcome.kind === 'timeout') return;
+			const claimed = await store.claimWaitLink({
+				phoneNumberId,
+				messageId: link.messageId,
+				now: now(),
+			});
+			if (!claimed) return;
+			const { body, proof } = buildResumeRequest(claimed, outcome, event, now());
+			for (let i = 0; i < RESUME_ATTEMPTS; i++) {
+				const status = await attempt.post(claimed, body, proof).catch(() => 0);
+				if (status >= 200 && status < 300) {
+					resumed.set(index, claimed.executionId);
+					return;
+				}
+				// 409: still running (saving itself as waiting); 0/5xx: n8n restarting. Anything else will not change.
+				if (status !== 409 && status !== 0 && status < 500) break;
+				await sleep(RESUME_PAUSE_MS);
+			}
+			await store.releaseWaitLink({ phoneNumberId, messageId: claimed.messageId });
+		}),
+	);
+	return resumed;
+}

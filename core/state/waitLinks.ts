@@ -1,0 +1,79 @@
+/**
+ * Wait links: which waiting execution a sent message (wamid) resumes. Written by Send and Wait before its result is
+ * returned; read and claimed by whichever webhook receiver sees the customer's reply or the message's status.
+ *
+ * A claim is atomic in every backend, so duplicate taps, Meta's retries and two receivers fed the same webhooks
+ * resume a wait once. The per-wait secret proves a resume request came from a receiver with access to this store.
+ */
+
+/** Claimed or expired links are kept this long, so a late resume request can still be verified and refused. */
+export const WAIT_LINK_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+export interface WaitLink {
+	phoneNumberId: string;
+	/** The wamid of the message the execution waits on. */
+	messageId: string;
+	/** The customer's wa_id: a reply without context (free text) from them is an "Other Reply". */
+	waId: string;
+	executionId: string;
+	/** Where the waiting execution is resumed (n8n's signed resume URL, or a Node-RED node id). */
+	resumeUrl: string;
+	/** Hex secret of this wait: resume requests carry an HMAC made with it (core/journeys/sendAndWait.ts). */
+	secret: string;
+	/** Epoch ms after which nothing resumes the wait (the timeout is n8n's or the node's own). */
+	expiresAt: number;
+	/** What the wait listens for (JSON of WaitSpec, kept opaque here). */
+	spec: string;
+	/** The send result (JSON), handed to the resumed item. */
+	sent: string;
+	/** The adapter's own copy of what waits (Node-RED: the msg, as JSON), so a restarted process can still resume it. */
+	held?: string;
+	createdAt: number;
+	/** Epoch ms of the claim; absent while the wait is open. */
+	claimedAt?: number;
+}
+
+export interface WaitLinkStore {
+	/** Stores (or replaces) the link of a message; the customer's latest open wait is the one their free text resumes. */
+	putWaitLink(link: WaitLink): Promise<void>;
+	/** The link of a message, or the customer's latest one (`waId`), claimed or not. */
+	getWaitLink(p: {
+		phoneNumberId: string;
+		messageId?: string;
+		waId?: string;
+	}): Promise<WaitLink | undefined>;
+	/** Atomically marks an open, unexpired link claimed and returns it; undefined when claimed already or expired. */
+	claimWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<WaitLink | undefined>;
+	/** Opens a claimed link again (the resume request could not be delivered), so a later webhook can resume it. */
+	releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void>;
+}
+
+export function checkWaitLink(link: WaitLink): WaitLink {
+	if (!link || typeof link !== 'object') throw new Error('putWaitLink needs a link object.');
+	for (const field of [
+		'phoneNumberId',
+		'messageId',
+		'waId',
+		'executionId',
+		'resumeUrl',
+		'secret',
+		'spec',
+		'sent',
+	] as const)
+		if (typeof link[field] !== 'string' || link[field].length === 0)
+			throw new Error(`${field} is required (a non-empty string).`);
+	for (const field of ['expiresAt', 'createdAt'] as const)
+		if (typeof link[field] !== 'number' || !Number.isFinite(link[field]))
+			throw new Error(`${field} must be epoch milliseconds.`);
+	return link;
+}
+
+/** Whether a link may go at `now`: past its expiry (or claim) by the retention. */
+export function waitLinkPrunable(link: Pick<WaitLink, 'expiresAt' | 'claimedAt'>, now: number) {
+	const end = Math.min(link.expiresAt, link.claimedAt ?? Infinity);
+	return end + WAIT_LINK_RETENTION_MS <= now;
+}

@@ -1,0 +1,146 @@
+/**
+ * Send and Wait in Node-RED: the send template node, given Reply Buttons, holds each sent msg until the customer taps
+ * a button, replies, the message reaches the chosen status or fails, or the time limit passes — the same rules as the
+ * n8n operation (core/journeys/sendAndWait.ts). The link (wamid → this node, with the msg as JSON) is in the journey
+ * state store; the webhook status node that receives the reply resumes the wait through this process-wide registry,
+ * with the same proof n8n's resume request carries.
+ *
+ * Restart: the msg is kept in the store with its link, so a reply after Node-RED restarts (same node id) still comes
+ * out of the right output. The No Response timer lives in memory: after a restart a wait whose time runs out emits
+ * nothing (a reply after its time resumes nothing either, the store refuses the claim).
+ */
+import { randomUUID } from 'node:crypto';
+
+import {
+	newWaitSecret,
+	resumedItem,
+	verifyResumeRequest,
+	waitOutputIndex,
+	waitOutputNames,
+	waitSpecSchema,
+} from '../../core';
+import type { JourneyStateStore, ResumeAttempt, WaitSpec } from '../../core';
+import type { NodeInstance, NodeMessage } from '../types';
+
+const SCHEME = 'node-red:';
+
+type Resumer = (raw: string, proof: string, executionId: string) => Promise<number>;
+
+/** The nodes of this process that hold waits, by node id. */
+const resumers = new Map<string, Resumer>();
+
+/** How the webhook status node resumes a wait held by a node of this process (resumeUrl `node-red:<node id>`). */
+export const resumeInProcess: ResumeAttempt = {
+	post: async (link, body, proof) => {
+		if (!link.resumeUrl.startsWith(SCHEME)) return 404;
+		const resume = resumers.get(link.resumeUrl.slice(SCHEME.length));
+		return resume ? resume(body, proof, link.executionId) : 404;
+	},
+};
+
+/** setTimeout's longest delay (about 24.8 days); a longer limit is re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** msg without what cannot be stored (functions, sockets of an HTTP In): JSON round trip. */
+function storable(msg: NodeMessage): NodeMessage {
+	return JSON.parse(
+		JSON.stringify(msg, (key, value: unknown) =>
+			key === 'req' || key === 'res' ? undefined : value,
+		),
+	) as NodeMessage;
+}
+
+export class NodeWaits {
+	private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+	constructor(
+		private readonly node: NodeInstance,
+		private readonly spec: WaitSpec,
+		private readonly store: () => Promise<JourneyStateStore>,
+	) {
+		resumers.set(node.id, (raw, proof, executionId) => this.resume(raw, proof, executionId));
+	}
+
+	get outputs(): number {
+		return waitOutputNames(this.spec).length;
+	}
+
+	/** After a successful send (msg.payload is the send result): link, hold, and arm the No Response timer. */
+	async hold(msg: NodeMessage, phoneNumberId: string, deadline: number): Promise<void> {
+		const result = msg.payload as { messageId?: string; waId?: string };
+		const executionId = `${this.node.id}:${randomUUID()}`;
+		await (
+			await this.store()
+		).putWaitLink({
+			phoneNumberId,
+			messageId: String(result.messageId),
+			waId: String(result.waId),
+			executionId,
+			resumeUrl: `${SCHEME}${this.node.id}`,
+			secret: newWaitSecret(),
+			expiresAt: deadline,
+			spec: JSON.stringify(this.spec),
+			sent: JSON.stringify(result),
+			held: JSON.stringify(storable(msg)),
+			createdAt: Date.now(),
+		});
+		this.arm(executionId, msg, deadline, phoneNumberId);
+	}
+
+	private arm(
+		executionId: string,
+		msg: NodeMessage,
+		deadline: number,
+		phoneNumberId: string,
+	): void {
+		const delay = deadline - Date.now();
+		const timer = setTimeout(
+			() => {
+				this.timers.delete(executionId);
+				if (Date.now() < deadline) return this.arm(executionId, msg, deadline, phoneNumberId);
+				void this.timeOut(msg, phoneNumberId);
+			},
+			Math.min(Math.max(0, delay), MAX_TIMER_MS),
+		);
+		this.timers.set(executionId, timer);
+	}
+
+	/** Past its deadline no reply can claim the link (the store refuses); one claimed just before has resumed it. */
+	private async timeOut(msg: NodeMessage, phoneNumberId: string): Promise<void> {
+		const messageId = String((msg.payload as { messageId?: string }).messageId);
+		const link = await (
+			await this.store()
+		)
+			.getWaitLink({ phoneNumberId, messageId })
+			.catch(() => undefined);
+		if (link?.claimedAt !== undefined) return;
+		msg.payload = { ...(msg.payload as object), waitOutcome: 'timeout' };
+		this.emit(waitOutputIndex(this.spec, { kind: 'timeout' }), msg);
+	}
+
+	private emit(index: number, msg: NodeMessage): void {
+		const out: Array<NodeMessage | null> = waitOutputNames(this.spec).map(() => null);
+		out[index] = msg;
+		this.node.send(out);
+	}
+
+	private async resume(raw: string, proof: string, executionId: string): Promise<number> {
+		const check = await verifyResumeRequest(raw, proof, executionId, await this.store());
+		if (!check.ok) return check.status;
+		const timer = this.timers.get(executionId);
+		if (timer) clearTimeout(timer);
+		this.timers.delete(executionId);
+		const spec = waitSpecSchema.parse(JSON.parse(check.link.spec));
+		const msg = JSON.parse(check.link.held ?? '{}') as NodeMessage;
+		msg.payload = resumedItem(check.link, check.body);
+		this.emit(waitOutputIndex(spec, check.body.outcome), msg);
+		return 200;
+	}
+
+	/** Node closed (redeploy, stop): timers go; links and held msgs stay in the store for the node's next start. */
+	close(): void {
+		for (const timer of this.timers.values()) clearTimeout(timer);
+		this.timers.clear();
+		if (resumers.get(this.node.id)) resumers.delete(this.node.id);
+	}
+}

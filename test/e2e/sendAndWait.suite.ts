@@ -1,0 +1,386 @@
+/**
+ * Send and Wait for Response inside a real n8n 2.40.7 (regular mode, or queue mode with two workers; journey state
+ * in Redis so the test can read the wait links), against the sandbox, whose customers tap quick-reply buttons with Meta's payload (`type: "button"`,
+ * `context.id` = the template's wamid) delivered as signed webhooks to the WhatsApp Webhook Status trigger:
+ * - the customer taps the second button → the execution continues on that output within 2 s of the webhook, and the
+ *   trigger's item says which execution it resumed;
+ * - a duplicate tap (Meta's retry with the same id, and a second tap) resumes once;
+ * - a forged resume (n8n's resume URL with a made-up proof, or without n8n's signature) is refused and the wait goes
+ *   on;
+ * - a message that fails (131026) ends on Failed; nothing within the time limit ends on No Response, and a tap after
+ *   that resumes nothing and is still emitted;
+ * - n8n restarted while the execution waits: the tap still resumes it.
+ */
+import Redis from 'ioredis';
+
+import { startSandbox } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
+import { N8nInstance, disposeAll, jsonOf, newWorkflowId, sandboxCredential } from '../../harness';
+import type { StoredExecutionWithData, WorkflowJson } from '../../harness';
+
+const APP_SECRET = 'saw-app-secret';
+const TOKEN = 'saw-access-token';
+const CREDENTIAL = { id: 'wjSawCred0000001', name: 'WhatsApp (send and wait e2e)' };
+const REDIS_CREDENTIAL = { id: 'wjSawRedis000001', name: 'Redis (send and wait e2e)' };
+const creds = { metaWhatsAppCloudApi: CREDENTIAL, redis: REDIS_CREDENTIAL };
+const FAILING_WA_ID = '447911000131';
+
+const APPOINTMENT_TEMPLATE = {
+	name: 'appointment_reminder',
+	language: 'en_US',
+	status: 'APPROVED',
+	category: 'UTILITY',
+	components: [
+		{
+			type: 'BODY',
+			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
+			example: { body_text: [['Ana']] },
+		},
+		{
+			type: 'BUTTONS',
+			buttons: [
+				{ type: 'QUICK_REPLY', text: 'Confirm' },
+				{ type: 'QUICK_REPLY', text: 'Reschedule' },
+			],
+		},
+	],
+};
+
+export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
+	const keyPrefix = `wj-saw-${mode}-${process.pid}-${Date.now()}:`;
+	const store = { stateStore: 'redis', redisKeyPrefix: keyPrefix };
+	let sandbox: Sandbox;
+	let n8n: N8nInstance;
+	let redis: Redis;
+	const ids = { trigger: newWorkflowId(), wait: newWorkflowId(), shortWait: newWorkflowId() };
+	const triggerWebhookId = '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+	const OUTPUTS = ['No Response', 'Confirm', 'Reschedule', 'Other Reply', 'Failed'];
+
+	function waitWorkflow(id: string, path: string, limit: Record<string, unknown>): WorkflowJson {
+		return {
+			id,
+			name: `send and wait (${path})`,
+			active: false,
+			settings: { executionOrder: 'v1' },
+			nodes: [
+				{
+					id: `${path}-hook`,
+					name: 'Appointment',
+					type: 'n8n-nodes-base.webhook',
+					typeVersion: 2,
+					position: [0, 0],
+					webhookId:
+						path === 'saw'
+							? '11111111-2222-4333-8444-555555555555'
+							: '11111111-2222-4333-8444-666666666666',
+					parameters: { httpMethod: 'POST', path, responseMode: 'onReceived', options: {} },
+				},
+				{
+					id: `${path}-send`,
+					name: 'Send and Wait',
+					type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
+					typeVersion: 1,
+					position: [300, 0],
+					credentials: creds,
+					parameters: {
+						operation: 'sendAndWait',
+						recipient: '={{ $json.body.phone }}',
+						template: { __rl: true, mode: 'name', value: 'appointment_reminder (en_US)' },
+						variablesMode: 'mapper',
+						variables: {
+							mappingMode: 'defineBelow',
+							value: { body_1: '={{ $json.body.name }}' },
+							matchingColumns: [],
+							schema: [],
+						},
+						waitButtons: 'Confirm\nReschedule',
+						...limit,
+						options: { pairIntervalSeconds: 0 },
+						...store,
+					},
+				},
+				...OUTPUTS.map((name, i) => ({
+					id: `${path}-out${i}`,
+					name: `On ${name}`,
+					type: 'n8n-nodes-base.noOp',
+					typeVersion: 1,
+					position: [600, i * 150] as [number, number],
+					parameters: {},
+				})),
+			],
+			connections: {
+				Appointment: { main: [[{ node: 'Send and Wait', type: 'main', index: 0 }]] },
+				'Send and Wait': {
+					main: OUTPUTS.map((name) => [{ node: `On ${name}`, type: 'main', index: 0 }]),
+				},
+			},
+		};
+	}
+
+	const workflows: WorkflowJson[] = [
+		{
+			id: ids.trigger,
+			name: 'send and wait: replies and statuses',
+			active: false,
+			settings: { executionOrder: 'v1' },
+			connections: {},
+			nodes: [
+				{
+					id: 'trig',
+					name: 'Replies',
+					type: 'n8n-nodes-whatsapp-journeys.whatsAppWebhookStatus',
+					typeVersion: 1,
+					position: [0, 0],
+					webhookId: triggerWebhookId,
+					credentials: creds,
+					parameters: { registration: 'manual', options: { batchWindow: 0 }, ...store },
+				},
+			],
+		},
+		waitWorkflow(ids.wait, 'saw', {}),
+		waitWorkflow(ids.shortWait, 'saw-short', { waitAmount: 0.1, waitUnit: 'minutes' }),
+	];
+
+	const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+	async function startWait(
+		path: string,
+		workflowId: string,
+		phone: string,
+	): Promise<{ executionId: number; wamid: string }> {
+		const before = await n8n.lastExecutionId();
+		const answer = await fetch(n8n.webhookUrl(path), {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ phone, name: 'Ana' }),
+		});
+		expect(answer.status).toBe(200);
+		const deadline = Date.now() + 60_000;
+		while (Date.now() < deadline) {
+			const runs = await n8n.executions({ workflowId, afterId: before });
+			const waiting = runs.find((r) => r.status === 'waiting');
+			if (waiting) {
+				const sent = (await sandbox.control(`messages?to=${encodeURIComponent(phone)}`)) as {
+					data: Array<{ id: string }>;
+				};
+				const wamid = sent.data.at(-1)?.id;
+				if (!wamid) throw new Error(`the sandbox saw no message to ${phone}`);
+				return { executionId: waiting.id, wamid };
+			}
+			const failed = runs.find((r) => r.status === 'error' || r.status === 'success');
+			if (failed)
+				throw new Error(
+					`execution ${failed.id} ended (${failed.status}) instead of waiting: ${JSON.stringify((await n8n.execution(failed.id)).data.resultData.error ?? {})}`,
+				);
+			await sleep(200);
+		}
+		throw new Error(`no waiting execution of ${workflowId}`);
+	}
+
+	async function finished(
+		executionId: number,
+		timeoutMs = 60_000,
+	): Promise<StoredExecutionWithData> {
+		const deadline = Date.now() + timeoutMs;
+		while (Date.now() < deadline) {
+			const [run] = (await n8n.executions({ afterId: executionId - 1 })).filter(
+				(r) => r.id === executionId,
+			);
+			if (run && run.status !== 'waiting' && run.status !== 'running' && run.status !== 'new')
+				return n8n.execution(executionId);
+			await sleep(100);
+		}
+		throw new Error(`execution ${executionId} did not finish within ${timeoutMs} ms`);
+	}
+
+	/** Which of the outputs carried the item, by the NoOp node that ran. */
+	function outputTaken(execution: StoredExecutionWithData): string[] {
+		return OUTPUTS.filter((name) => execution.data.resultData.runData[`On ${name}`] !== undefined);
+	}
+
+	const tap = (phone: string, wamid: string, label: string, id?: string) =>
+		sandbox.control('inbound', {
+			from: phone,
+			...(id ? { id } : {}),
+			// Meta's quick-reply tap: type "button", payload and text, and the template's wamid as context.id.
+			button: { payload: label, text: label },
+			context: { id: wamid },
+		});
+
+	async function triggerItems(afterId: number): Promise<Array<Record<string, unknown>>> {
+		const runs = await n8n.executions({ workflowId: ids.trigger, afterId });
+		const items: Array<Record<string, unknown>> = [];
+		for (const run of runs) {
+			if (run.status !== 'success') continue;
+			items.push(...jsonOf((await n8n.execution(run.id)).data, 'Replies'));
+		}
+		return items;
+	}
+
+	/** Main (and, in queue mode, two workers, which run the executions). */
+	async function startN8n(): Promise<void> {
+		await n8n.start();
+		if (mode === 'queue') {
+			await n8n.startWorker({ concurrency: 2 });
+			await n8n.startWorker({ concurrency: 2 });
+		}
+		await n8n.waitForWebhook(`${triggerWebhookId}/whatsapp`);
+	}
+
+	beforeAll(async () => {
+		n8n = await N8nInstance.create({ label: `send-and-wait-${mode}`, mode });
+		sandbox = await startSandbox({
+			token: TOKEN,
+			appSecret: APP_SECRET,
+			pairRateMs: 0,
+			statusDelayMs: 300,
+			callbackUrl: n8n.webhookUrl(`${triggerWebhookId}/whatsapp`),
+		});
+		await sandbox.control('templates', APPOINTMENT_TEMPLATE);
+		await sandbox.control('faults', { recipientFailures: { [FAILING_WA_ID]: 131026 } });
+		redis = new Redis({ host: '127.0.0.1', port: 6379 });
+		await n8n.installPackage();
+		await n8n.importCredentials([
+			sandboxCredential(sandbox, {
+				...CREDENTIAL,
+				token: TOKEN,
+				appSecret: APP_SECRET,
+				verifyToken: 'v',
+			}),
+			{
+				...REDIS_CREDENTIAL,
+				type: 'redis',
+				data: { host: '127.0.0.1', port: 6379, database: 0, password: '' },
+			},
+		]);
+		for (const workflow of workflows) {
+			await n8n.importWorkflow(workflow);
+			await n8n.publishWorkflow(workflow.id ?? '');
+		}
+		await startN8n();
+	}, 20 * 60_000);
+
+	afterAll(async () => {
+		await disposeAll();
+		await sandbox?.close();
+		if (redis) {
+			const keys = await redis.keys(`${keyPrefix}*`);
+			if (keys.length) await redis.del(...keys);
+			await redis.quit();
+		}
+	}, 120_000);
+
+	describe(`Send and Wait for Response in real n8n (${mode} mode)`, () => {
+		it('a tap on the second quick reply continues on that output within 2 s of the webhook, once, however often it is delivered', async () => {
+			const phone = '+447911123401';
+			const { executionId, wamid } = await startWait('saw', ids.wait, phone);
+			const beforeTrigger = await n8n.lastExecutionId();
+			const tappedAt = Date.now();
+			// The same reply twice (Meta's retry: same message id) and a second tap on the other button.
+			await tap(phone, wamid, 'Reschedule', 'wamid.SAW-TAP-1');
+			await tap(phone, wamid, 'Reschedule', 'wamid.SAW-TAP-1');
+			await tap(phone, wamid, 'Confirm', 'wamid.SAW-TAP-2');
+			const execution = await finished(executionId);
+			expect(execution.status).toBe('success');
+			expect(outputTaken(execution)).toEqual(['Reschedule']);
+			const resumedAfterMs = new Date(execution.stoppedAt ?? 0).getTime() - tappedAt;
+			expect(resumedAfterMs).toBeLessThan(2000);
+			const [item] = jsonOf(execution.data, 'Send and Wait', { output: 2 });
+			expect(item).toMatchObject({
+				messageId: wamid,
+				waitOutcome: 'button',
+				button: { index: 1, label: 'Reschedule' },
+				reply: { type: 'button', button: { payload: 'Reschedule', text: 'Reschedule' } },
+				waitedSeconds: expect.any(Number),
+			});
+			expect(execution.data.resultData.runData['Send and Wait']).toHaveLength(1);
+
+			await sleep(2000);
+			const emitted = await triggerItems(beforeTrigger);
+			const replies = emitted.filter((e) => e.kind === 'message');
+			// The retry is de-duplicated; both taps are emitted; only the first resumed the wait.
+			expect(replies.map((r) => [r.messageId, r.resumedExecutionId])).toEqual([
+				['wamid.SAW-TAP-1', String(executionId)],
+				['wamid.SAW-TAP-2', undefined],
+			]);
+		}, 180_000);
+
+		it('refuses a forged resume (made-up proof, or no n8n signature) and still resumes on the real tap', async () => {
+			const phone = '+447911123402';
+			const { executionId, wamid } = await startWait('saw', ids.wait, phone);
+			const link = await redis.hgetall(
+				`${keyPrefix}k:${encodeURIComponent(sandbox.config.phoneNumberId)}:${wamid}`,
+			);
+			expect(link.executionId).toBe(String(executionId));
+			const forged = JSON.stringify({
+				v: 1,
+				phoneNumberId: sandbox.config.phoneNumberId,
+				messageId: wamid,
+				executionId: String(executionId),
+				outcome: { kind: 'button', index: 0, label: 'Confirm' },
+				event: { kind: 'message' },
+				resumedAt: new Date().toISOString(),
+			});
+			const post = (url: string, proof?: string) =>
+				fetch(url, {
+					method: 'POST',
+					headers: {
+						'content-type': 'application/json',
+						...(proof ? { 'x-whatsapp-journeys-proof': proof } : {}),
+					},
+					body: forged,
+				});
+			// Whoever learnt n8n's signed resume URL still lacks the wait's secret.
+			expect((await post(link.resumeUrl, 'ab'.repeat(32))).status).toBe(403);
+			expect((await post(link.resumeUrl)).status).toBe(403);
+			// Without n8n's own signature the URL is refused by n8n before our node sees it.
+			const unsigned = link.resumeUrl.split('?')[0];
+			expect((await post(unsigned, 'ab'.repeat(32))).status).toBe(401);
+			const [still] = (await n8n.executions({ afterId: executionId - 1 })).filter(
+				(r) => r.id === executionId,
+			);
+			expect(still.status).toBe('waiting');
+
+			await tap(phone, wamid, 'Confirm');
+			const execution = await finished(executionId);
+			expect(outputTaken(execution)).toEqual(['Confirm']);
+		}, 180_000);
+
+		it('a message that fails (131026) ends the wait on Failed with the error', async () => {
+			const { executionId } = await startWait('saw', ids.wait, `+${FAILING_WA_ID}`);
+			const execution = await finished(executionId);
+			expect(outputTaken(execution)).toEqual(['Failed']);
+			const [item] = jsonOf(execution.data, 'Send and Wait', { output: 4 });
+			expect(item).toMatchObject({
+				waitOutcome: 'failed',
+				status: { status: 'failed', errors: [expect.objectContaining({ code: 131026 })] },
+			});
+		}, 180_000);
+
+		it('no answer within the limit ends on No Response; a tap after that resumes nothing and is still emitted', async () => {
+			const phone = '+447911123403';
+			const { executionId, wamid } = await startWait('saw-short', ids.shortWait, phone);
+			// 6 s limit; n8n's wait tracker looks for due executions every minute.
+			const execution = await finished(executionId, 150_000);
+			expect(execution.status).toBe('success');
+			expect(outputTaken(execution)).toEqual(['No Response']);
+
+			const before = await n8n.lastExecutionId();
+			await tap(phone, wamid, 'Confirm', 'wamid.SAW-LATE');
+			await n8n.waitForExecution({ workflowId: ids.trigger, afterId: before, timeoutMs: 60_000 });
+			const late = (await triggerItems(before)).filter((e) => e.messageId === 'wamid.SAW-LATE');
+			expect(late).toHaveLength(1);
+			expect(late[0].resumedExecutionId).toBeUndefined();
+		}, 240_000);
+
+		it('n8n restarted while the execution waits: the tap still resumes it', async () => {
+			const phone = '+447911123404';
+			const { executionId, wamid } = await startWait('saw', ids.wait, phone);
+			await n8n.stop();
+			await startN8n();
+			await tap(phone, wamid, 'Reschedule');
+			const execution = await finished(executionId);
+			expect(outputTaken(execution)).toEqual(['Reschedule']);
+		}, 300_000);
+	});
+}

@@ -1,0 +1,236 @@
+/**
+ * Send and Wait in Node-RED (node-red-node-test-helper's runtime): `whatsapp-send-template` with Reply Buttons holds
+ * the msg; the sandbox's customer taps a quick reply (Meta's `type: "button"` payload with `context.id` = the
+ * template's wamid, delivered as a signed webhook) to `whatsapp-webhook-status`, which resumes the wait:
+ * - the second button → its output, once, however often the tap is delivered; the webhook event says it resumed;
+ * - a resume without the wait's proof is refused (403) and the wait goes on;
+ * - a message that fails (131026) → Failed; no answer in time → No Response, and a later tap resumes nothing;
+ * - Node-RED redeployed (the node restarted) while waiting: the tap still comes out of the right output, with the msg.
+ */
+import { startSandbox } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
+import { createStateStore } from '../../core';
+import { resumeInProcess } from '../../node-red/lib/waits';
+import {
+	APP_SECRET,
+	CREDENTIALS,
+	Collector,
+	NodeHttpServer,
+	PHONE_NUMBER_ID,
+	control,
+	flow,
+	helper,
+	load,
+	newStorePath,
+	sleep,
+} from './harness';
+import type { FlowNode } from './harness';
+
+const PATH = '/whatsapp-saw';
+const OUTPUTS = ['No Response', 'Confirm', 'Reschedule', 'Other Reply', 'Failed'];
+const FAILING_WA_ID = '447911000131';
+const APPOINTMENT_TEMPLATE = {
+	name: 'appointment_reminder',
+	language: 'en_US',
+	status: 'APPROVED',
+	category: 'UTILITY',
+	components: [
+		{
+			type: 'BODY',
+			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
+			example: { body_text: [['Ana']] },
+		},
+		{
+			type: 'BUTTONS',
+			buttons: [
+				{ type: 'QUICK_REPLY', text: 'Confirm' },
+				{ type: 'QUICK_REPLY', text: 'Reschedule' },
+			],
+		},
+	],
+};
+
+let sandbox: Sandbox;
+const server = new NodeHttpServer();
+
+function nodes(waitSeconds = 3600): FlowNode[] {
+	return [
+		{
+			id: 'send',
+			type: 'whatsapp-send-template',
+			server: 'cfg',
+			templateName: 'appointment_reminder',
+			templateLanguage: 'en_US',
+			pairIntervalSeconds: 0,
+			waitButtons: 'Confirm\nReschedule',
+			waitSeconds,
+			outputs: OUTPUTS.length,
+			wires: OUTPUTS.map((_, i) => [`out${i}`]),
+		},
+		...OUTPUTS.map((_, i) => ({ id: `out${i}`, type: 'helper' })),
+		{
+			id: 'hook',
+			type: 'whatsapp-webhook-status',
+			server: 'cfg',
+			url: PATH,
+			events: ['message', 'status:failed'],
+			wires: [['events']],
+		},
+		{ id: 'events', type: 'helper' },
+	];
+}
+
+interface Loaded {
+	outs: Collector[];
+	events: Collector;
+}
+
+async function loadFlow(storePath: string, waitSeconds?: number): Promise<Loaded> {
+	const RED = await load(flow(sandbox, storePath, nodes(waitSeconds)));
+	server.serve(RED);
+	return {
+		outs: OUTPUTS.map((_, i) => new Collector(`out${i}`)),
+		events: new Collector('events'),
+	};
+}
+
+/** Sends the appointment to `phone` and returns the wamid the sandbox gave it. */
+async function sendTo(phone: string, extra: Record<string, unknown> = {}): Promise<string> {
+	const before = (await control(sandbox, `messages?to=${encodeURIComponent(phone)}`)).data.length;
+	helper.getNode('send').receive({
+		payload: { to: phone, variables: { body_1: 'Ana' } },
+		...extra,
+	});
+	for (let i = 0; i < 100; i++) {
+		const sent = (await control(sandbox, `messages?to=${encodeURIComponent(phone)}`)).data;
+		if (sent.length > before) {
+			await sleep(100); // the link is written right after the API answers
+			return String(sent[sent.length - 1].id);
+		}
+		await sleep(50);
+	}
+	throw new Error(`nothing sent to ${phone}`);
+}
+
+const tap = (phone: string, wamid: string, label: string, id?: string) =>
+	control(sandbox, 'inbound', {
+		from: phone,
+		...(id ? { id } : {}),
+		button: { payload: label, text: label },
+		context: { id: wamid },
+	});
+
+const taken = (outs: Collector[]) => outs.flatMap((o, i) => o.messages.map(() => OUTPUTS[i]));
+
+beforeAll(async () => {
+	await server.start();
+	sandbox = await startSandbox({
+		token: CREDENTIALS.cfg.accessToken,
+		appSecret: APP_SECRET,
+		mps: 0,
+		pairRateMs: 0,
+		statusDelayMs: 50,
+		callbackUrl: `${server.url}${PATH}`,
+	});
+});
+afterAll(async () => {
+	await sandbox.close();
+	await server.close();
+});
+beforeEach(async () => {
+	await control(sandbox, 'reset', {});
+	await control(sandbox, 'templates', APPOINTMENT_TEMPLATE);
+});
+afterEach(async () => {
+	await helper.unload();
+});
+
+describe('Send and Wait (whatsapp-send-template with Reply Buttons) in Node-RED', () => {
+	it('the second button → its output once, however often the tap is delivered; the event says it resumed', async () => {
+		const { outs, events } = await loadFlow(newStorePath());
+		const phone = '+447911123401';
+		const wamid = await sendTo(phone, { appointmentId: 'A-17' });
+		await tap(phone, wamid, 'Reschedule', 'wamid.NR-TAP-1');
+		await tap(phone, wamid, 'Reschedule', 'wamid.NR-TAP-1');
+		await tap(phone, wamid, 'Confirm', 'wamid.NR-TAP-2');
+		await events.waitFor(2);
+		await sleep(300);
+		expect(taken(outs)).toEqual(['Reschedule']);
+		const [msg] = outs[2].messages;
+		expect(msg.appointmentId).toBe('A-17');
+		expect(msg.payload).toMatchObject({
+			messageId: wamid,
+			waitOutcome: 'button',
+			button: { index: 1, label: 'Reschedule' },
+			reply: { type: 'button' },
+		});
+		const replies = events.messages.map((m) => m.payload as Record<string, unknown>);
+		expect(replies.map((r) => [r.messageId, typeof r.resumedExecutionId])).toEqual([
+			['wamid.NR-TAP-1', 'string'],
+			['wamid.NR-TAP-2', 'undefined'],
+		]);
+	});
+
+	it('refuses a resume without the wait’s proof (403), and the wait goes on', async () => {
+		const storePath = newStorePath();
+		const { outs } = await loadFlow(storePath);
+		const phone = '+447911123402';
+		const wamid = await sendTo(phone);
+		const store = createStateStore({ backend: 'embedded', path: storePath });
+		const link = await store.getWaitLink({ phoneNumberId: PHONE_NUMBER_ID, messageId: wamid });
+		await store.close();
+		expect(link?.resumeUrl).toBe('node-red:send');
+		const forged = JSON.stringify({
+			v: 1,
+			phoneNumberId: PHONE_NUMBER_ID,
+			messageId: wamid,
+			executionId: link!.executionId,
+			outcome: { kind: 'button', index: 0, label: 'Confirm' },
+			event: { kind: 'message' },
+			resumedAt: new Date().toISOString(),
+		});
+		expect(await resumeInProcess.post(link!, forged, 'ab'.repeat(32))).toBe(403);
+		await sleep(200);
+		expect(taken(outs)).toEqual([]);
+		await tap(phone, wamid, 'Confirm');
+		await outs[1].waitFor(1);
+		expect(taken(outs)).toEqual(['Confirm']);
+	});
+
+	it('a message that fails (131026) → Failed; no answer in time → No Response, and a later tap resumes nothing', async () => {
+		await control(sandbox, 'faults', { recipientFailures: { [FAILING_WA_ID]: 131026 } });
+		const { outs, events } = await loadFlow(newStorePath(), 1);
+		await sendTo(`+${FAILING_WA_ID}`);
+		await outs[4].waitFor(1);
+		expect(outs[4].messages[0].payload).toMatchObject({
+			waitOutcome: 'failed',
+			status: { status: 'failed', errors: [expect.objectContaining({ code: 131026 })] },
+		});
+
+		const phone = '+447911123403';
+		const wamid = await sendTo(phone);
+		await outs[0].waitFor(1, 5000);
+		expect(outs[0].messages[0].payload).toMatchObject({ waitOutcome: 'timeout', messageId: wamid });
+		const before = events.messages.length;
+		await tap(phone, wamid, 'Confirm', 'wamid.NR-LATE');
+		await events.waitFor(before + 1);
+		await sleep(200);
+		expect(taken(outs)).toEqual(['No Response', 'Failed']);
+		expect((events.messages.at(-1)!.payload as Record<string, unknown>).resumedExecutionId).toBe(
+			undefined,
+		);
+	});
+
+	it('the node restarted (redeployed) while waiting: the tap still comes out of the right output, with the msg', async () => {
+		const storePath = newStorePath();
+		await loadFlow(storePath);
+		const phone = '+447911123404';
+		const wamid = await sendTo(phone, { appointmentId: 'A-99' });
+		await helper.unload();
+		const { outs } = await loadFlow(storePath);
+		await tap(phone, wamid, 'Confirm');
+		await outs[1].waitFor(1);
+		expect(taken(outs)).toEqual(['Confirm']);
+		expect(outs[1].messages[0].appointmentId).toBe('A-99');
+	});
+});

@@ -1,0 +1,226 @@
+/**
+ * Send and Wait's rules: the outputs a wait has, which webhook event ends it on which output, the timeout, and the
+ * resume proof (refused when forged), plus resumeWaits as a receiver runs it (once per wait, late replies ignored).
+ *
+ * The replies are Meta's payloads as kept in test/fixtures/webhooks: a template quick-reply tap arrives as
+ * `type: "button"` with `button.payload` / `button.text` and `context.id` = the template message's wamid; a reply
+ * button as `interactive.button_reply {id, title}` with the same context ("Users can respond to a message by selecting
+ * one of the predefined buttons, which triggers a messages webhook describing their selection":
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-reply-buttons-messages).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import {
+	buildResumeRequest,
+	matchWaitEvent,
+	MemoryStateStore,
+	normalizeWebhook,
+	resumeWaits,
+	verifyResumeRequest,
+	waitDeadline,
+	waitOutputIndex,
+	waitOutputNames,
+	waitSpecFrom,
+} from '../../core';
+import type { IngestedEvent, WaitLink } from '../../core';
+
+const fixture = (name: string): IngestedEvent[] =>
+	normalizeWebhook(
+		JSON.parse(readFileSync(join(__dirname, '../fixtures/webhooks', name), 'utf8')),
+	) as IngestedEvent[];
+
+const QUICK_REPLY = fixture('messages-button-quick-reply.json')[0];
+const BUTTON_REPLY = fixture('messages-interactive-button-reply.json')[0];
+const TEMPLATE_WAMID = 'wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA';
+const PN = '106540352242922';
+const T = Date.UTC(2026, 0, 5, 9, 0, 0);
+
+function link(over: Partial<WaitLink> = {}): WaitLink {
+	return {
+		phoneNumberId: PN,
+		messageId: TEMPLATE_WAMID,
+		waId: '16505551234',
+		executionId: '77',
+		resumeUrl: 'http://n8n.local/webhook-waiting/77/node?signature=x',
+		secret: 'ab'.repeat(32),
+		expiresAt: T + 3_600_000,
+		spec: JSON.stringify({ buttons: ['Keep promotions', 'Stop promotions'] }),
+		sent: JSON.stringify({ messageId: TEMPLATE_WAMID, recipient: '+16505551234' }),
+		createdAt: T,
+		...over,
+	};
+}
+
+describe('waitOutputNames / waitOutputIndex', () => {
+	it('has No Response first (n8n passes a timed-out wait on output 0), then buttons, Other Reply, Status, Failed', () => {
+		const spec = waitSpecFrom({ buttons: 'Confirm\nReschedule', status: 'read' });
+		expect(waitOutputNames(spec)).toEqual([
+			'No Response',
+			'Confirm',
+			'Reschedule',
+			'Other Reply',
+			'Status: read',
+			'Failed',
+		]);
+		expect(waitOutputIndex(spec, { kind: 'button', index: 1, label: 'Reschedule' })).toBe(2);
+		expect(waitOutputIndex(spec, { kind: 'otherReply' })).toBe(3);
+		expect(waitOutputIndex(spec, { kind: 'status', status: 'read' })).toBe(4);
+		expect(waitOutputIndex(spec, { kind: 'failed' })).toBe(5);
+		expect(waitOutputIndex(spec, { kind: 'timeout' })).toBe(0);
+		expect(waitOutputNames(waitSpecFrom({ buttons: 'Yes, No' }))).toEqual([
+			'No Response',
+			'Yes',
+			'No',
+			'Other Reply',
+			'Failed',
+		]);
+	});
+
+	it('refuses duplicate or too many buttons, naming the parameter', () => {
+		expect(() => waitSpecFrom({ buttons: 'Yes, yes' })).toThrow(
+			/Reply Buttons: "yes" is listed twice/,
+		);
+		expect(() => waitSpecFrom({ buttons: Array.from({ length: 11 }, (_, i) => `b${i}`) })).toThrow(
+			/Reply Buttons: at most 10/,
+		);
+	});
+});
+
+describe('matchWaitEvent', () => {
+	const spec = waitSpecFrom({ buttons: 'Keep promotions, Stop promotions', status: 'delivered' });
+
+	it("a quick-reply tap whose context names our wamid → that button's output (by its text)", () => {
+		expect(matchWaitEvent(link(), spec, QUICK_REPLY)).toEqual({
+			kind: 'button',
+			index: 1,
+			label: 'Stop promotions',
+		});
+	});
+
+	it('a tap on another message (context names another wamid) does not end this wait', () => {
+		expect(matchWaitEvent(link({ messageId: 'wamid.other' }), spec, QUICK_REPLY)).toBeUndefined();
+	});
+
+	it('an interactive reply button matches by its id or title; an unknown button is Other Reply', () => {
+		const ctx = BUTTON_REPLY.kind === 'message' ? BUTTON_REPLY.context!.messageId! : '';
+		const l = link({ messageId: ctx, waId: (BUTTON_REPLY as { from: string }).from });
+		expect(matchWaitEvent(l, waitSpecFrom({ buttons: 'Change, Cancel' }), BUTTON_REPLY)).toEqual({
+			kind: 'button',
+			index: 1,
+			label: 'Cancel',
+		});
+		expect(matchWaitEvent(l, spec, BUTTON_REPLY)).toEqual({ kind: 'otherReply' });
+	});
+
+	it('free text from the customer without context is Other Reply; from someone else, nothing', () => {
+		const text = fixture('messages-text.json')[0] as Extract<IngestedEvent, { kind: 'message' }>;
+		expect(matchWaitEvent(link({ waId: text.from }), spec, text)).toEqual({ kind: 'otherReply' });
+		expect(matchWaitEvent(link({ waId: '4915112345678' }), spec, text)).toBeUndefined();
+	});
+
+	it('statuses: failed → Failed; the chosen status (or a later one, out of order) → Status; others nothing', () => {
+		const status = (s: string): IngestedEvent =>
+			({
+				kind: 'status',
+				messageId: TEMPLATE_WAMID,
+				status: s,
+				phoneNumberId: PN,
+			}) as IngestedEvent;
+		expect(matchWaitEvent(link(), spec, status('failed'))).toEqual({ kind: 'failed' });
+		expect(matchWaitEvent(link(), spec, status('sent'))).toBeUndefined();
+		expect(matchWaitEvent(link(), spec, status('read'))).toEqual({
+			kind: 'status',
+			status: 'delivered',
+		});
+		expect(matchWaitEvent(link(), waitSpecFrom({ buttons: 'a' }), status('read'))).toBeUndefined();
+	});
+});
+
+describe('waitDeadline', () => {
+	it('defaults to 24 h, takes an interval or a date, and names a bad one', () => {
+		expect(waitDeadline(undefined, T)).toBe(T + 24 * 3_600_000);
+		expect(waitDeadline({ after: { amount: 2, unit: 'hours' } }, T)).toBe(T + 7_200_000);
+		expect(waitDeadline({ until: new Date(T + 1000) }, T)).toBe(T + 1000);
+		expect(() => waitDeadline({ until: 'soon' }, T)).toThrow(/Wait Until/);
+		expect(() => waitDeadline({ until: new Date(T - 1) }, T)).toThrow(/in the past/);
+		expect(() => waitDeadline({ after: { amount: 0, unit: 'hours' } }, T)).toThrow(/Wait Time/);
+	});
+});
+
+describe('resume proof', () => {
+	it("verifies a request signed with the claimed link's secret, and refuses forged or replayed ones with 403", async () => {
+		const store = new MemoryStateStore();
+		const l = link({ expiresAt: Date.now() + 60_000 });
+		await store.putWaitLink(l);
+		const { body, proof } = buildResumeRequest(
+			l,
+			{ kind: 'button', index: 1, label: 'Stop promotions' },
+			QUICK_REPLY,
+		);
+		// Not claimed yet: nobody went through the receiver.
+		expect(await verifyResumeRequest(body, proof, '77', store)).toMatchObject({
+			ok: false,
+			status: 403,
+		});
+		await store.claimWaitLink({ phoneNumberId: PN, messageId: TEMPLATE_WAMID });
+		const ok = await verifyResumeRequest(body, proof, '77', store);
+		expect(ok).toMatchObject({ ok: true, body: { outcome: { kind: 'button', index: 1 } } });
+		// Another answer with the same proof, a made-up proof, another execution, no proof, not JSON.
+		const changed = body.replace('"index":1', '"index":0');
+		expect(await verifyResumeRequest(changed, proof, '77', store)).toMatchObject({ status: 403 });
+		expect(await verifyResumeRequest(body, 'f'.repeat(64), '77', store)).toMatchObject({
+			status: 403,
+		});
+		expect(await verifyResumeRequest(body, proof, '78', store)).toMatchObject({ status: 403 });
+		expect(await verifyResumeRequest(body, undefined, '77', store)).toMatchObject({ status: 403 });
+		expect(await verifyResumeRequest('{', proof, '77', store)).toMatchObject({ status: 400 });
+	});
+});
+
+describe('resumeWaits', () => {
+	it('resumes a wait once for duplicate taps, and not at all after its timeout', async () => {
+		const store = new MemoryStateStore();
+		const now = Date.now();
+		await store.putWaitLink(link({ expiresAt: now + 60_000, createdAt: now }));
+		const posts: string[] = [];
+		const attempt = {
+			post: async (_l: WaitLink, body: string) => {
+				posts.push(body);
+				return 200;
+			},
+		};
+		const first = await resumeWaits([QUICK_REPLY, QUICK_REPLY], store, attempt);
+		const again = await resumeWaits([QUICK_REPLY], store, attempt);
+		expect(posts).toHaveLength(1);
+		expect([...first.values()]).toEqual(['77']);
+		expect(again.size).toBe(0);
+
+		const late = new MemoryStateStore();
+		await late.putWaitLink(link({ expiresAt: now - 1 }));
+		expect((await resumeWaits([QUICK_REPLY], late, attempt)).size).toBe(0);
+		expect(posts).toHaveLength(1);
+	});
+
+	it('retries while the execution is still saving itself (409), and gives the claim back when it cannot deliver', async () => {
+		const store = new MemoryStateStore();
+		await store.putWaitLink(link({ expiresAt: Date.now() + 60_000 }));
+		const answers = [409, 409, 200];
+		const resumed = await resumeWaits([QUICK_REPLY], store, {
+			post: async () => answers.shift() ?? 500,
+			sleep: async () => undefined,
+		});
+		expect(resumed.get(0)).toBe('77');
+
+		const down = new MemoryStateStore();
+		await down.putWaitLink(link({ expiresAt: Date.now() + 60_000 }));
+		const none = await resumeWaits([QUICK_REPLY], down, {
+			post: async () => 0,
+			sleep: async () => undefined,
+		});
+		expect(none.size).toBe(0);
+		expect(
+			(await down.getWaitLink({ phoneNumberId: PN, messageId: TEMPLATE_WAMID }))?.claimedAt,
+		).toBeUndefined();
+	});
+});
