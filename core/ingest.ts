@@ -69,6 +69,7 @@ export const ALL_EVENT_KINDS: readonly string[] = [
 	'template_status',
 	'template_quality',
 	'template_category',
+	'link_click',
 	'error',
 ] satisfies ReadonlyArray<`status:${string}` | WebhookEventKind>;
 

@@ -299,6 +299,7 @@ export function handleSend(
 	};
 	state.messages.set(id, message);
 	state.messageLog.push({ id });
+	dismissTypingIndicator(ctx, phoneNumberId, waId);
 	scheduleStatuses(ctx, message);
 
 	return {
@@ -350,8 +351,32 @@ function markAsRead(ctx: SandboxContext, phoneNumberId: string, body: Json): Api
 			details: `message_id ${messageId} is not a message received by this business number.`,
 		});
 	}
+	const now = ctx.config.now();
+	inbound.readAt ??= now;
+	if (parsed.data.typing_indicator) {
+		inbound.typingIndicatorAt = now;
+		delete inbound.typingDismissedAt;
+		ctx.state.typingIndicators.set(`${phoneNumberId}|${inbound.from}`, inbound);
+	}
 	return ok({ success: true }, { phoneNumberId, messageId });
 }
+
+/** Meta dismisses a typing indicator when the business replies (or after 25 s, which the view computes). */
+function dismissTypingIndicator(ctx: SandboxContext, phoneNumberId: string, waId: string): void {
+	const key = `${phoneNumberId}|${waId}`;
+	const record = ctx.state.typingIndicators.get(key);
+	if (!record) return;
+	ctx.state.typingIndicators.delete(key);
+	const now = ctx.config.now();
+	if (
+		record.typingIndicatorAt !== undefined &&
+		now < record.typingIndicatorAt + TYPING_INDICATOR_MS
+	)
+		record.typingDismissedAt = now;
+}
+
+/** https://developers.facebook.com/documentation/business-messaging/whatsapp/typing-indicators/ */
+export const TYPING_INDICATOR_MS = 25_000;
 
 /** sent → delivered → read (or failed) status webhooks, `statusDelayMs` apart. */
 function scheduleStatuses(ctx: SandboxContext, message: AcceptedMessage): void {

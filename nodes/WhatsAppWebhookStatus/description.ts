@@ -20,6 +20,7 @@ export const EVENT_OPTIONS: Array<{ name: string; value: string }> = [
 	{ name: 'Template Status Update', value: 'template_status' },
 	{ name: 'Template Quality Update', value: 'template_quality' },
 	{ name: 'Template Category Update', value: 'template_category' },
+	{ name: 'Marketing Message Link Click', value: 'link_click' },
 	{ name: 'Webhook Error', value: 'error' },
 ];
 

@@ -119,6 +119,13 @@ const emittedItemSchema = z.discriminatedUnion('kind', [
 		...templateRef,
 	}),
 	z.object({
+		kind: z.literal('link_click'),
+		eventId: nonEmpty,
+		actionType: nonEmpty,
+		timestamp: nonEmpty,
+		...number,
+	}),
+	z.object({
 		kind: z.literal('error'),
 		eventId: nonEmpty,
 		code: z.number().finite(),
