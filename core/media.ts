@@ -54,6 +54,12 @@ export class MediaUploads {
  */
 export const MAX_MEDIA_BYTES = 100 * 1024 * 1024;
 
+/**
+ * Meta shows a typing indicator until the reply is sent or for 25 seconds, whichever comes first.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/typing-indicators/
+ */
+export const TYPING_INDICATOR_SECONDS = 25;
+
 /** How long Meta's media URL (from GET /{media-id}) can be used: 5 minutes. */
 export const MEDIA_URL_LIFETIME_MS = 5 * 60 * 1000;
 

@@ -6,6 +6,8 @@ import type {
 	INodeTypeDescription,
 } from 'n8n-workflow';
 
+import * as downloadMedia from './actions/downloadMedia.operation';
+import * as markAsRead from './actions/markAsRead.operation';
 import * as sendSessionMessage from './actions/sendSessionMessage.operation';
 import * as sendTemplate from './actions/sendTemplate.operation';
 import { router } from './actions/router';
@@ -55,6 +57,8 @@ export class WhatsAppSendTemplate implements INodeType {
 			recipientProperty,
 			...sendTemplate.description,
 			...sendSessionMessage.description,
+			...downloadMedia.description,
+			...markAsRead.description,
 			{ ...optionsProperty },
 			...stateStoreProperties.map((p) => ({ ...p })),
 		],

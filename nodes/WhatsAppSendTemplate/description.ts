@@ -33,15 +33,33 @@ export const operationProperty: INodeProperties = {
 			description:
 				'Send text, media, reply buttons or a list; only while the 24-hour customer service window is open',
 		},
+		{
+			name: 'Download Media',
+			value: 'downloadMedia',
+			action: 'Download media a customer sent',
+			description:
+				"Fetch an image, document, audio or video by its media ID as a binary file, checked against Meta's SHA-256",
+		},
+		{
+			name: 'Mark as Read',
+			value: 'markAsRead',
+			action: 'Mark a message as read',
+			description:
+				"Show blue ticks on a customer's message, optionally with a typing indicator before your reply",
+		},
 	],
 	default: 'sendTemplate',
 };
+
+/** Operations that send nothing to a recipient, so the send parameters are hidden for them. */
+const NOT_SENDING = ['downloadMedia', 'markAsRead'];
 
 export const recipientProperty: INodeProperties = {
 	displayName: 'Recipient Phone Number',
 	name: 'recipient',
 	type: 'string',
 	required: true,
+	displayOptions: { hide: { operation: NOT_SENDING } },
 	default: '',
 	placeholder: '+1 415 555 2671',
 	description:
@@ -54,6 +72,7 @@ export const optionsProperty: INodeProperties = {
 	type: 'collection',
 	placeholder: 'Add Option',
 	default: {},
+	displayOptions: { hide: { operation: NOT_SENDING } },
 	options: [
 		{
 			displayName: 'Allow Marketing to US Numbers',

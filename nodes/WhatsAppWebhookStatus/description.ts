@@ -86,6 +86,14 @@ export const webhookStatusProperties: INodeProperties[] = [
 					'Whether to accept POSTs without a valid X-Hub-Signature-256 when the credential has no app secret. Anyone who knows the URL could then fake statuses. Never for production.',
 			},
 			{
+				displayName: 'Attach Media',
+				name: 'attachMedia',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether an inbound image, video, audio, document or sticker is downloaded and attached to its item as the binary field "data" (SHA-256 checked against Meta\'s). A download that fails leaves the item without it and says why in mediaError.',
+			},
+			{
 				displayName: 'Batch Window (Milliseconds)',
 				name: 'batchWindow',
 				type: 'number',

@@ -1,10 +1,12 @@
 import { NodeOperationError } from 'n8n-workflow';
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
+import * as downloadMedia from './downloadMedia.operation';
+import * as markAsRead from './markAsRead.operation';
 import * as sendSessionMessage from './sendSessionMessage.operation';
 import * as sendTemplate from './sendTemplate.operation';
 
-const operations = { sendTemplate, sendSessionMessage };
+const operations = { sendTemplate, sendSessionMessage, downloadMedia, markAsRead };
 
 export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const operation = this.getNodeParameter('operation', 0) as keyof typeof operations;

@@ -71,7 +71,7 @@ export class BinaryUploader {
 	}
 }
 
-function toNodeError(
+export function toNodeError(
 	ctx: IExecuteFunctions,
 	error: Error,
 	itemIndex: number,
