@@ -53,12 +53,13 @@ const NODE_KEYS = new Set(['id', 'type', 'z', 'x', 'y', 'wires', 'g']);
 describe('Node-RED editor definitions', () => {
 	const types = Object.entries(pkg['node-red'].nodes);
 
-	it('package.json declares the node-red keyword, the five nodes and a Node-RED version range', () => {
+	it('package.json declares the node-red keyword, the six nodes and a Node-RED version range', () => {
 		expect(pkg.keywords).toContain('node-red');
 		expect(pkg['node-red'].version).toMatch(/^>=\d/);
 		expect(types.map(([type]) => type).sort()).toEqual([
 			'whatsapp-check-window',
 			'whatsapp-cloud-config',
+			'whatsapp-inbound-message',
 			'whatsapp-send-message',
 			'whatsapp-send-template',
 			'whatsapp-webhook-status',

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { NodeAPI, NodeMessage } from '../../node-red/types';
 import checkWindowNode = require('../../node-red/whatsapp-check-window');
 import cloudConfigNode = require('../../node-red/whatsapp-cloud-config');
+import inboundMessageNode = require('../../node-red/whatsapp-inbound-message');
 import sendMessageNode = require('../../node-red/whatsapp-send-message');
 import sendTemplateNode = require('../../node-red/whatsapp-send-template');
 import webhookStatusNode = require('../../node-red/whatsapp-webhook-status');
@@ -71,6 +72,7 @@ export const NODES: NodeModule[] = [
 	sendMessageNode,
 	checkWindowNode,
 	webhookStatusNode,
+	inboundMessageNode,
 ];
 
 const tmp = mkdtempSync(join(tmpdir(), 'wj-node-red-'));

@@ -160,6 +160,7 @@ describe('the package in a real Node-RED runtime', () => {
 		expect(ours.flatMap((s) => s.types).sort()).toEqual([
 			'whatsapp-check-window',
 			'whatsapp-cloud-config',
+			'whatsapp-inbound-message',
 			'whatsapp-send-message',
 			'whatsapp-send-template',
 			'whatsapp-webhook-status',
