@@ -299,7 +299,7 @@ export function handleSend(
 	};
 	state.messages.set(id, message);
 	state.messageLog.push({ id });
-	dismissTypingIndicator(ctx, phoneNumberId, waId);
+	dismissTypingIndicator(ctx, phoneNumberId, waId, now);
 	scheduleStatuses(ctx, message);
 
 	return {
@@ -362,12 +362,16 @@ function markAsRead(ctx: SandboxContext, phoneNumberId: string, body: Json): Api
 }
 
 /** Meta dismisses a typing indicator when the business replies (or after 25 s, which the view computes). */
-function dismissTypingIndicator(ctx: SandboxContext, phoneNumberId: string, waId: string): void {
+function dismissTypingIndicator(
+	ctx: SandboxContext,
+	phoneNumberId: string,
+	waId: string,
+	now: number,
+): void {
 	const key = `${phoneNumberId}|${waId}`;
 	const record = ctx.state.typingIndicators.get(key);
 	if (!record) return;
 	ctx.state.typingIndicators.delete(key);
-	const now = ctx.config.now();
 	if (
 		record.typingIndicatorAt !== undefined &&
 		now < record.typingIndicatorAt + TYPING_INDICATOR_MS
