@@ -13,7 +13,11 @@ import type { HttpRequest, HttpResponse, Transport } from './transport';
 import { TransportError } from './transport';
 
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.facebook.com';
-export const DEFAULT_GRAPH_API_VERSION = 'v25.0';
+/**
+ * Meta's latest Graph API version (v26.0, introduced 29 July 2026; v25.0 stays available until 29 July 2028):
+ * https://developers.facebook.com/docs/graph-api/changelog. The credential and the Node-RED config default to it.
+ */
+export const DEFAULT_GRAPH_API_VERSION = 'v26.0';
 
 export interface CloudApiConfig {
 	phoneNumberId: string;

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 
+import { DEFAULT_GRAPH_API_VERSION } from '../../core';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import {
@@ -150,14 +151,15 @@ beforeAll(async () => {
 		callbackUrl: n8n.webhookUrl(`${webhookId}/whatsapp`),
 	});
 	await n8n.installPackage();
-	await n8n.importCredentials([
-		sandboxCredential(sandbox, {
-			...CREDENTIAL,
-			token: TOKEN,
-			appSecret: APP_SECRET,
-			verifyToken: VERIFY_TOKEN,
-		}),
-	]);
+	const credential = sandboxCredential(sandbox, {
+		...CREDENTIAL,
+		token: TOKEN,
+		appSecret: APP_SECRET,
+		verifyToken: VERIFY_TOKEN,
+	});
+	// The version a new credential gets by default, so this run covers it.
+	credential.data.apiVersion = DEFAULT_GRAPH_API_VERSION;
+	await n8n.importCredentials([credential]);
 	await n8n.importWorkflow(supportWorkflow());
 	await n8n.publishWorkflow(workflowId);
 	await n8n.start();

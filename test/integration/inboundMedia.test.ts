@@ -9,7 +9,13 @@ import { join } from 'node:path';
 
 import type { IBinaryData, IDataObject } from 'n8n-workflow';
 
-import { CloudApiClient, computeSignature, createFetchTransport, downloadMedia } from '../../core';
+import {
+	CloudApiClient,
+	DEFAULT_GRAPH_API_VERSION,
+	computeSignature,
+	createFetchTransport,
+	downloadMedia,
+} from '../../core';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node';
 import { callWebhook, runNode } from '../../harness/n8n-context';
@@ -43,7 +49,7 @@ function credentials(): Credentials {
 			wabaId: WABA_ID,
 			appSecret: APP_SECRET,
 			verifyToken: 'verify-me',
-			apiVersion: 'v25.0',
+			apiVersion: DEFAULT_GRAPH_API_VERSION,
 			baseUrl: sandbox.url,
 		},
 	};
@@ -196,7 +202,7 @@ describe('Download Media', () => {
 		});
 		const id = (sent.message.image as Record<string, string>).id;
 		const client = new CloudApiClient(
-			{ phoneNumberId: PHONE_NUMBER_ID, baseUrl: sandbox.url, apiVersion: 'v25.0' },
+			{ phoneNumberId: PHONE_NUMBER_ID, baseUrl: sandbox.url },
 			createFetchTransport({ accessToken: TOKEN }),
 		);
 		const info = await client.getMedia(id);
