@@ -154,6 +154,7 @@ describe('Node-RED editor definitions', () => {
 		'status-sink.json',
 		'window-routing.json',
 		'customer-reply.json',
+		'customer-media.json',
 	])('example %s sets exactly the properties the editor saves', (file) => {
 		const definitions = new Map<string, EditorDefinition>();
 		for (const [type, js] of types) {
