@@ -25,7 +25,7 @@ export class WhatsAppSendTemplate implements INodeType {
 		version: 1,
 		// The locator may arrive as its object or as its extracted value, depending on where n8n renders the subtitle.
 		subtitle:
-			'={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : ({ sendSessionMessage: "session message", downloadMedia: "download media", markAsRead: "mark as read" })[$parameter["operation"]] ?? $parameter["operation"] }}',
+			'={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : ({ sendSessionMessage: "session message", downloadMedia: "download media", markAsRead: "mark as read" })[$parameter["operation"]] || $parameter["operation"] }}',
 		description:
 			'Send Meta-approved WhatsApp template messages (and session messages) through the WhatsApp Cloud API, paced to your throughput limit',
 		defaults: { name: 'WhatsApp Send Template' },
