@@ -49,7 +49,8 @@ export class MediaUploads {
 }
 
 /**
- * The largest file Meta carries (documents, 100 MB); images are at most 5 MB, audio and video 16 MB, stickers 500 KB.
+ * The largest file Meta carries (documents, 100 MB); images are at most 5 MB, audio and video 16 MB, stickers 500 KB
+ * (animated) or 100 KB (static).
  * https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/media/#supported-media-types
  */
 export const MAX_MEDIA_BYTES = 100 * 1024 * 1024;
@@ -100,6 +101,7 @@ const EXTENSIONS: Record<string, string> = {
 	'image/png': 'png',
 	'image/webp': 'webp',
 	'video/mp4': 'mp4',
+	'video/3gp': '3gp',
 	'video/3gpp': '3gp',
 	'audio/aac': 'aac',
 	'audio/amr': 'amr',
