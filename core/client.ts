@@ -7,12 +7,17 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 
 import { WhatsAppApiError } from './errors';
+import { markAsReadRequest } from './messages';
 import { backoffMs, sleep } from './pacing';
 import type { HttpRequest, HttpResponse, Transport } from './transport';
 import { TransportError } from './transport';
 
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.facebook.com';
-export const DEFAULT_GRAPH_API_VERSION = 'v25.0';
+/**
+ * Meta's latest Graph API version (v26.0, introduced 29 July 2026; v25.0 stays available until 29 July 2028):
+ * https://developers.facebook.com/docs/graph-api/changelog. The credential and the Node-RED config default to it.
+ */
+export const DEFAULT_GRAPH_API_VERSION = 'v26.0';
 
 export interface CloudApiConfig {
 	phoneNumberId: string;
@@ -93,6 +98,23 @@ const templatePageSchema = z.object({
 });
 
 const mediaUploadSchema = z.object({ id: z.string().min(1) });
+
+/**
+ * GET /{media-id}. Meta documents `file_size` as a number and sends it as a string in places (its own examples and
+ * partners' captures differ), so both are read.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/media/
+ */
+const mediaInfoSchema = z
+	.object({
+		url: z.string().url(),
+		mime_type: z.string().min(1),
+		sha256: z.string().min(1),
+		file_size: z.union([z.number(), z.string().regex(/^\d+$/)]).transform(Number),
+		id: z.string().min(1),
+		messaging_product: z.string().optional(),
+	})
+	.passthrough();
+export type MediaInfo = z.infer<typeof mediaInfoSchema>;
 const successSchema = z.object({ success: z.boolean() }).passthrough();
 
 export interface SendOptions {
@@ -313,6 +335,73 @@ export class CloudApiClient {
 		const parsed = mediaUploadSchema.safeParse(raw);
 		if (!parsed.success) throw unexpectedAnswer('media upload answer has no id');
 		return parsed.data.id;
+	}
+
+	/**
+	 * GET /{media-id}: the short-lived download URL (valid 5 minutes), MIME type, SHA-256 and size of a media file.
+	 * `phone_number_id` makes Meta check the media belongs to this business number.
+	 */
+	async getMedia(mediaId: string): Promise<MediaInfo> {
+		const raw = await this.request('GET', encodeURIComponent(mediaId), {
+			query: { phone_number_id: this.config.phoneNumberId },
+		});
+		const parsed = mediaInfoSchema.safeParse(raw);
+		if (!parsed.success) {
+			throw unexpectedAnswer(
+				`media answer: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+			);
+		}
+		return parsed.data;
+	}
+
+	/**
+	 * The bytes behind a media URL from getMedia. Meta wants the same access token on it, so it only goes to an https
+	 * URL or to the configured base URL's own origin (the sandbox), never to whatever host an answer names over http.
+	 * Returns the HTTP status with the bytes so the caller can explain an expired URL.
+	 */
+	async fetchMediaUrl(url: string): Promise<{ status: number; data?: Buffer; body?: unknown }> {
+		const target = new URL(url);
+		const baseOrigin = new URL(this.base).origin;
+		if (target.protocol !== 'https:' && target.origin !== baseOrigin) {
+			throw new Error(
+				`The media URL ${target.origin} is neither https nor the Graph API base URL's origin: not sending the access token there`,
+			);
+		}
+		const query: Record<string, string> = {};
+		if (this.proof && target.origin === baseOrigin) query.appsecret_proof = this.proof;
+		let response: HttpResponse;
+		try {
+			response = await this.transport({
+				method: 'GET',
+				url,
+				query: Object.keys(query).length > 0 ? query : undefined,
+				responseType: 'buffer',
+				timeoutMs: Math.max(this.retry.timeoutMs, 120_000),
+			});
+		} catch (error) {
+			if (error instanceof TransportError)
+				throw WhatsAppApiError.transportFailure(error.mayHaveBeenReceived, error);
+			throw error;
+		}
+		if (Buffer.isBuffer(response.body)) return { status: response.status, data: response.body };
+		return { status: response.status, body: response.body };
+	}
+
+	/**
+	 * Marks an inbound message (and the ones before it) read: blue ticks for the customer. With `typingIndicator`
+	 * the customer also sees "typing…" until the reply is sent or 25 seconds pass, whichever comes first.
+	 * https://developers.facebook.com/documentation/business-messaging/whatsapp/typing-indicators/
+	 */
+	async markAsRead(
+		messageId: string,
+		options: { typingIndicator?: boolean } = {},
+	): Promise<boolean> {
+		const raw = await this.request('POST', `${this.config.phoneNumberId}/messages`, {
+			json: markAsReadRequest(messageId.trim(), options.typingIndicator === true),
+		});
+		const parsed = successSchema.safeParse(raw);
+		if (!parsed.success) throw unexpectedAnswer('mark-as-read answer has no success flag');
+		return parsed.data.success;
 	}
 
 	/** Phone-number-level webhook override (looked up by Meta before the WABA's and the app's callback). */

@@ -4,6 +4,7 @@
  */
 import { WhatsAppApiError } from './errors';
 import { SendPolicyError } from './journeys/policy';
+import { MediaDownloadError } from './media';
 import { TemplateValidationError } from './templates';
 
 export function describeFailure(error: unknown): Record<string, unknown> {
@@ -39,6 +40,14 @@ export function describeFailure(error: unknown): Record<string, unknown> {
 			template: error.template,
 			language: error.language,
 			issues: error.issues,
+		};
+	}
+	if (error instanceof MediaDownloadError) {
+		return {
+			message: error.message,
+			reason: error.reason,
+			mediaId: error.mediaId,
+			...(error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}),
 		};
 	}
 	return { message: error instanceof Error ? error.message : String(error) };

@@ -78,6 +78,7 @@ export const ALL_EVENT_KINDS: readonly string[] = [
 	'template_status',
 	'template_quality',
 	'template_category',
+	'link_click',
 	'error',
 	'phone_number_quality',
 	'business_capability',

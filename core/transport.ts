@@ -21,10 +21,13 @@ export interface HttpRequest {
 	/** multipart/form-data body (media upload). */
 	multipart?: { fields: Record<string, string>; file: MultipartFile };
 	timeoutMs?: number;
+	/** `buffer`: a 2xx body is returned as its bytes (a media download), not parsed. */
+	responseType?: 'json' | 'buffer';
 }
 
 export interface HttpResponse {
 	status: number;
+	/** Parsed JSON or text; a Buffer for a 2xx answer to a `responseType: 'buffer'` request. */
 	body: unknown;
 }
 
@@ -127,6 +130,13 @@ export function createFetchTransport(
 			});
 		} catch (error) {
 			throw toTransportError(error);
+		}
+		if (request.responseType === 'buffer' && response.ok) {
+			try {
+				return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+			} catch (error) {
+				throw new TransportError(`The download was cut off: ${(error as Error).message}`, true);
+			}
 		}
 		let text: string;
 		try {

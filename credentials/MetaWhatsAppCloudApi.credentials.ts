@@ -79,9 +79,9 @@ export class MetaWhatsAppCloudApi implements ICredentialType {
 			displayName: 'Graph API Version',
 			name: 'apiVersion',
 			type: 'string',
-			default: 'v25.0',
-			placeholder: 'v25.0',
-			description: 'Graph API version used for every call, e.g. v25.0',
+			default: 'v26.0',
+			placeholder: 'v26.0',
+			description: 'Graph API version used for every call, e.g. v26.0',
 		},
 		{
 			displayName: 'Base URL',
@@ -139,7 +139,7 @@ export class MetaWhatsAppCloudApi implements ICredentialType {
 				properties: {
 					value: 404,
 					message:
-						'Nothing answered at this Base URL and Graph API Version: keep https://graph.facebook.com and a current version such as v25.0.',
+						'Nothing answered at this Base URL and Graph API Version: keep https://graph.facebook.com and a current version such as v26.0.',
 				},
 			},
 		],

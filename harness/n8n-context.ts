@@ -5,6 +5,7 @@
  * suite (test/e2e) runs the same nodes inside n8n itself.
  */
 import type {
+	IBinaryData,
 	ICredentialDataDecryptedObject,
 	IDataObject,
 	IExecuteFunctions,
@@ -82,6 +83,13 @@ function makeHttp(log: HttpLogEntry[]) {
 			signal: options.timeout ? AbortSignal.timeout(options.timeout) : undefined,
 		});
 		entry.status = response.status;
+		if (options.encoding === 'arraybuffer') {
+			return {
+				statusCode: response.status,
+				body: await response.arrayBuffer(),
+				headers: Object.fromEntries(response.headers),
+			};
+		}
 		const text = await response.text();
 		let parsed: unknown = text;
 		try {
@@ -113,6 +121,20 @@ const fakeNode = (type: string, parameters: Params = {}, typeVersion = 1) => ({
 function rawParameters(parameters: RunOptions['parameters']): Params {
 	if (typeof parameters !== 'function') return parameters;
 	return new Proxy({}, { get: () => '={{ per item }}' }) as Params;
+}
+
+/** n8n's prepareBinaryData in its default (in-memory) binary mode: the bytes as base64, with name, type and size. */
+async function prepareBinaryData(
+	data: Buffer,
+	fileName?: string,
+	mimeType?: string,
+): Promise<IBinaryData> {
+	return {
+		data: data.toString('base64'),
+		mimeType: mimeType ?? 'application/octet-stream',
+		...(fileName ? { fileName, fileExtension: fileName.split('.').pop() } : {}),
+		fileSize: String(data.length),
+	};
 }
 
 export interface RunOptions {
@@ -186,6 +208,7 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
 				return b.data;
 			},
 			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
+			prepareBinaryData,
 		},
 	} as unknown as IExecuteFunctions;
 	const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
@@ -305,7 +328,11 @@ export async function callWebhook(
 			resolveParam(parameters, name, 0, fallback),
 		getCredentials: async (type: string) => credentials[type],
 		getNode: () => ({ ...fakeNode(node.description.name), id: call.nodeId ?? 'node-1' }),
-		helpers: { returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })) },
+		helpers: {
+			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
+			httpRequest: makeHttp([]),
+			prepareBinaryData,
+		},
 	} as unknown as IWebhookFunctions;
 	const response = await node.webhook!.call(ctx);
 	const returnedAfterMs = performance.now() - started;

@@ -6,7 +6,16 @@ import { z } from 'zod';
  * The slice of n8n's run data (IRun / IRunExecutionData) the tests read. Validated at the boundary so a change in
  * n8n's shape fails here with a field name instead of as an `undefined` deep inside a test.
  */
-const itemSchema = z.object({ json: z.record(z.unknown()) }).passthrough();
+const binarySchema = z
+	.object({
+		mimeType: z.string(),
+		fileName: z.string().optional(),
+		fileSize: z.string().optional(),
+	})
+	.passthrough();
+const itemSchema = z
+	.object({ json: z.record(z.unknown()), binary: z.record(binarySchema).optional() })
+	.passthrough();
 
 const nodeErrorSchema = z
 	.object({

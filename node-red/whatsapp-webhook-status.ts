@@ -20,9 +20,17 @@ import {
 	z,
 } from '../core';
 import type { IngestedEvent } from '../core';
-import type { HttpRequest, NodeAPI, NodeDef, NodeInstance, RequestHandler } from './types';
+import type {
+	HttpRequest,
+	NodeAPI,
+	NodeDef,
+	NodeInstance,
+	NodeMessage,
+	RequestHandler,
+} from './types';
 import { RawBodyCapture, queryOf, rawBodyReader, removeRoutes, reply } from './lib/http';
 import { resumeInProcess } from './lib/waits';
+import { mediaOnMessage } from './lib/media';
 import { asError, connectionOf, errorDetails, parseNodeSettings } from './lib/node';
 import {
 	RegistrationHandovers,
@@ -78,6 +86,8 @@ const settingsSchema = z.object({
 	allPhoneNumbers: z.boolean().default(false),
 	deduplicate: z.boolean().default(true),
 	includeRaw: z.boolean().default(false),
+	/** Download each inbound media file onto its msg (msg.media.data, a Buffer). */
+	attachMedia: z.boolean().default(false),
 	lateStatuses: z
 		.enum(['drop', 'flag'], { message: "Late statuses must be 'drop' or 'flag'" })
 		.default('drop'),
@@ -157,10 +167,23 @@ function register(RED: NodeAPI): void {
 		let closed = false;
 		const inFlight = new Set<Promise<void>>();
 
-		const emitEvents = (events: IngestedEvent[]): void => {
+		const emitEvents = async (events: IngestedEvent[]): Promise<void> => {
 			for (const event of events) {
 				counts.events++;
-				node.send({ topic: emitKey(event), payload: event });
+				const msg: NodeMessage = { topic: emitKey(event), payload: event };
+				const mediaId = s.attachMedia && event.kind === 'message' ? event.media?.id : undefined;
+				if (mediaId) {
+					try {
+						const media = await mediaOnMessage(c.client(), mediaId, {
+							fileName: event.kind === 'message' ? event.media?.filename : undefined,
+						});
+						msg.media = media;
+						msg.filename = media.fileName;
+					} catch (error) {
+						msg.whatsappError = errorDetails(error);
+					}
+				}
+				if (!closed) node.send(msg);
 			}
 			node.status({
 				fill: 'green',
@@ -205,7 +228,7 @@ function register(RED: NodeAPI): void {
 			reply(res, 200, 'EVENT_RECEIVED');
 			counts.duplicates += outcome.duplicates;
 			counts.stale += outcome.stale;
-			if (!closed && outcome.received > 0) emitEvents(outcome.events);
+			if (!closed && outcome.received > 0) await emitEvents(outcome.events);
 		};
 		const receive: RequestHandler = (req, res) => {
 			const work = handle(req, res).catch((error: unknown) => {

@@ -1,15 +1,19 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { templateDefinitionSchema, type TemplateDefinition } from '../core/templates';
 import { normalizePhoneNumber } from '../core/phone';
 import type { SandboxContext } from './context';
 import { parseJson, readBody, sendJson } from './http';
-import { isFreeEntryPointOpen, isWindowOpen } from './send';
+import { mediaUrlHash } from './graph';
+import { isFreeEntryPointOpen, isWindowOpen, TYPING_INDICATOR_MS } from './send';
 import {
 	businessInitiatedRecipients,
 	defaultFaults,
 	faultsSchema,
 	type ConversationWindow,
+	type InboundRecord,
+	type MediaRecord,
 } from './state';
 import type { WebhookEvent } from './webhooks';
 
@@ -63,6 +67,52 @@ const referralSchema = z
 	})
 	.passthrough();
 
+/** A file the customer sends: new bytes (base64) or a media id the sandbox already holds. */
+const inboundMediaSchema = z
+	.object({
+		data: z.string().min(1, 'data (the file, base64) is required unless id is given').optional(),
+		id: z.string().optional(),
+		mime_type: z.string().optional(),
+		caption: z.string().optional(),
+		filename: z.string().optional(),
+		voice: z.boolean().optional(),
+	})
+	.strict()
+	.refine((m) => (m.data === undefined) !== (m.id === undefined), {
+		message: 'give data (base64 bytes, with mime_type) or the id of seeded media',
+	});
+
+const INBOUND_MEDIA_TYPES = ['image', 'video', 'audio', 'document', 'sticker'] as const;
+const DEFAULT_MEDIA_MIME: Record<(typeof INBOUND_MEDIA_TYPES)[number], string> = {
+	image: 'image/jpeg',
+	video: 'video/mp4',
+	audio: 'audio/ogg',
+	document: 'application/pdf',
+	sticker: 'image/webp',
+};
+
+const seedMediaSchema = z
+	.object({
+		data: z.string().min(1, 'data (the file, base64) is required'),
+		mime_type: z.string().min(1, 'mime_type is required'),
+		filename: z.string().optional(),
+		phoneNumberId: z.string().optional(),
+	})
+	.strict();
+
+/** https://developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/track-click-events */
+const linkClickSchema = z
+	.object({
+		phoneNumberId: z.string().optional(),
+		action_type: z.string().default('marketing_messages_link_click'),
+		click_component: z.string().optional(),
+		click_id: z.string().optional(),
+		tracking_token: z.string().optional(),
+		product_id: z.string().optional(),
+		timestamp: timestampSchema.optional(),
+	})
+	.strict();
+
 const inboundSchema = z
 	.object({
 		from: z.string().min(1, 'from (the customer phone number) is required'),
@@ -88,13 +138,25 @@ const inboundSchema = z
 				}),
 			])
 			.optional(),
+		image: inboundMediaSchema.optional(),
+		video: inboundMediaSchema.optional(),
+		audio: inboundMediaSchema.optional(),
+		document: inboundMediaSchema.optional(),
+		sticker: inboundMediaSchema.optional(),
 		context: z.object({ id: z.string(), from: z.string().optional() }).optional(),
 		referral: z.union([z.literal(true), referralSchema]).optional(),
 	})
 	.strict()
-	.refine((b) => [b.text, b.button, b.interactive].filter((x) => x !== undefined).length === 1, {
-		message: 'give exactly one of text, button or interactive',
-	});
+	.refine(
+		(b) =>
+			[b.text, b.button, b.interactive, ...INBOUND_MEDIA_TYPES.map((t) => b[t])].filter(
+				(x) => x !== undefined,
+			).length === 1,
+		{
+			message:
+				'give exactly one of text, button, interactive, image, video, audio, document or sticker',
+		},
+	);
 
 /** The customer taps a quick-reply button of a template message the sandbox accepted (by index or label). */
 const tapSchema = z
@@ -168,6 +230,34 @@ function numericIdOrString(id: string): number | string {
 	return /^\d{1,15}$/.test(id) ? Number(id) : id;
 }
 
+/** The signed expiry a media URL carries (see graph.ts mediaUrl). */
+function mediaUrlValid(key: string, id: string, query: URLSearchParams, now: number): boolean {
+	const ext = Number(query.get('ext'));
+	return Number.isFinite(ext) && now < ext && query.get('hash') === mediaUrlHash(key, id, ext);
+}
+
+function inboundView(record: InboundRecord, now: number): Json {
+	const typing =
+		record.typingIndicatorAt !== undefined &&
+		record.typingDismissedAt === undefined &&
+		now < record.typingIndicatorAt + TYPING_INDICATOR_MS;
+	return {
+		id: record.id,
+		phoneNumberId: record.phoneNumberId,
+		from: record.from,
+		type: record.message.type,
+		read: record.readAt !== undefined,
+		...(record.readAt !== undefined ? { readAt: new Date(record.readAt).toISOString() } : {}),
+		...(record.typingIndicatorAt !== undefined
+			? { typingIndicatorAt: new Date(record.typingIndicatorAt).toISOString() }
+			: {}),
+		...(record.typingDismissedAt !== undefined
+			? { typingDismissedAt: new Date(record.typingDismissedAt).toISOString() }
+			: {}),
+		typing,
+	};
+}
+
 function windowView(window: ConversationWindow, now: number): Json {
 	return {
 		...window,
@@ -208,6 +298,12 @@ export class ControlApi {
 		if (method === 'GET' && mediaMatch) {
 			const media = state.media.get(mediaMatch[1]);
 			if (!media) return sendJson(res, 404, { error: { message: 'no such media' } });
+			// Meta's media URL works for 5 minutes after GET /{media-id}; after that its CDN refuses it.
+			if (!mediaUrlValid(config.controlToken, media.id, query, now)) {
+				res.writeHead(404, { 'content-type': 'text/plain' });
+				res.end('URL signature expired');
+				return;
+			}
 			res.writeHead(200, { 'content-type': media.mimeType, 'content-length': media.data.length });
 			res.end(media.data);
 			return;
@@ -279,6 +375,20 @@ export class ControlApi {
 				if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
 				state.messagingLimitTier = parsed.data.tier;
 				return sendJson(res, 200, { success: true, tier: state.messagingLimitTier });
+			}
+			case 'POST /__sandbox/media': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.seedMedia(res, body.value);
+			}
+			case 'GET /__sandbox/inbound': {
+				const data = [...state.inbound.values()].map((r) => inboundView(r, now));
+				return sendJson(res, 200, { data });
+			}
+			case 'POST /__sandbox/link-click': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.linkClick(res, body.value);
 			}
 			case 'POST /__sandbox/inbound': {
 				const body = await readJson();
@@ -456,6 +566,31 @@ export class ControlApi {
 		} else if (input.interactive) {
 			message.type = 'interactive';
 			message.interactive = input.interactive;
+		} else {
+			const type = INBOUND_MEDIA_TYPES.find((t) => input[t] !== undefined);
+			const media = type ? input[type] : undefined;
+			if (type && media) {
+				const record = media.id
+					? state.media.get(media.id)
+					: this.storeMedia(
+							phoneNumberId,
+							Buffer.from(media.data ?? '', 'base64'),
+							media.mime_type ?? DEFAULT_MEDIA_MIME[type],
+							media.filename,
+						);
+				if (!record)
+					return badRequest(res, `${type}.id ${media.id} is not media the sandbox holds`);
+				message.type = type;
+				// Meta's inbound media object: id, mime_type, sha256 (and caption, filename, voice where they apply).
+				message[type] = {
+					...(media.caption !== undefined ? { caption: media.caption } : {}),
+					...(type === 'document' ? { filename: media.filename ?? record.filename } : {}),
+					mime_type: record.mimeType,
+					sha256: record.sha256,
+					id: record.id,
+					...(media.voice !== undefined ? { voice: media.voice } : {}),
+				};
+			}
 		}
 		if (input.referral) {
 			const referral = input.referral === true ? referralSchema.parse({}) : input.referral;
@@ -547,6 +682,81 @@ export class ControlApi {
 			button: { payload: sentPayload ?? chosen.text, text: chosen.text },
 			context: { id: messageId },
 		});
+	}
+
+	private storeMedia(
+		phoneNumberId: string,
+		data: Buffer,
+		mimeType: string,
+		filename: string | undefined,
+	): MediaRecord {
+		const id = this.ctx.newNumericId();
+		const record: MediaRecord = {
+			id,
+			phoneNumberId,
+			mimeType,
+			sha256: createHash('sha256').update(data).digest('hex'),
+			fileSize: data.length,
+			...(filename ? { filename } : {}),
+			data,
+			uploadedAt: this.ctx.config.now(),
+		};
+		this.ctx.state.media.set(id, record);
+		return record;
+	}
+
+	private seedMedia(res: ServerResponse, body: unknown): void {
+		const parsed = seedMediaSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const phoneNumberId = this.resolvePhone(res, parsed.data.phoneNumberId);
+		if (!phoneNumberId) return;
+		const data = Buffer.from(parsed.data.data, 'base64');
+		if (data.length === 0) return badRequest(res, 'data: decodes to no bytes (base64 expected)');
+		const record = this.storeMedia(
+			phoneNumberId,
+			data,
+			parsed.data.mime_type,
+			parsed.data.filename,
+		);
+		sendJson(res, 200, {
+			id: record.id,
+			mime_type: record.mimeType,
+			sha256: record.sha256,
+			file_size: record.fileSize,
+		});
+	}
+
+	/** A Marketing Messages API link click, as Meta delivers it: a `messages` change carrying `user_actions`. */
+	private linkClick(res: ServerResponse, body: unknown): void {
+		const parsed = linkClickSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const input = parsed.data;
+		const phoneNumberId = this.resolvePhone(res, input.phoneNumberId);
+		if (!phoneNumberId) return;
+		const { state, config, rng } = this.ctx;
+		const phone = state.phoneNumbers.get(phoneNumberId);
+		const action: Json = {
+			action_type: input.action_type,
+			timestamp: String(Math.floor((input.timestamp ?? config.now()) / 1000)),
+			marketing_messages_link_click_data: {
+				...(input.click_component !== undefined
+					? { click_component: input.click_component }
+					: { click_component: 'cta' }),
+				...(input.product_id !== undefined ? { product_id: input.product_id } : {}),
+				click_id: input.click_id ?? `sandbox-click-${rng.hex(12)}`,
+				tracking_token: input.tracking_token ?? `AI@sandbox-${rng.hex(16)}`,
+			},
+		};
+		const value: Json = {
+			messaging_product: 'whatsapp',
+			metadata: {
+				display_phone_number: phone?.displayPhoneNumber ?? '',
+				phone_number_id: phoneNumberId,
+			},
+			user_actions: [action],
+		};
+		this.ctx.webhooks.emit({ kind: 'value', field: 'messages', value, phoneNumberId });
+		sendJson(res, 200, { user_action: action });
 	}
 
 	private optOut(res: ServerResponse, body: unknown): void {

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { MEDIA_URL_LIFETIME_MS } from '../core/media';
 import type { TemplateDefinition } from '../core/templates';
 import { graphError, ok, type ApiAnswer, type SandboxContext } from './context';
 import { parseMultipart } from './http';
@@ -427,14 +428,21 @@ export function getMedia(
 			details: 'The media was not uploaded by this phone number.',
 		});
 	}
+	// Like Meta's lookaside URL: signed, and refused 5 minutes after this answer.
+	const ext = ctx.config.now() + MEDIA_URL_LIFETIME_MS;
 	return ok({
 		messaging_product: 'whatsapp',
-		url: `${ctx.baseUrl}/__sandbox/media/${media.id}`,
+		url: `${ctx.baseUrl}/__sandbox/media/${media.id}?ext=${ext}&hash=${mediaUrlHash(ctx.config.controlToken, media.id, ext)}`,
 		mime_type: media.mimeType,
 		sha256: media.sha256,
 		file_size: media.fileSize,
 		id: media.id,
 	});
+}
+
+/** Signs id and expiry with the control token, so a caller cannot lengthen a URL's life by editing `ext`. */
+export function mediaUrlHash(key: string, id: string, ext: number): string {
+	return createHmac('sha256', key).update(`${id}|${ext}`).digest('hex').slice(0, 32);
 }
 
 export function deleteMedia(ctx: SandboxContext, mediaId: string): ApiAnswer | undefined {

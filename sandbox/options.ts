@@ -87,7 +87,7 @@ export const sandboxOptionsSchema = z.object({
 	webhookVersion: z
 		.string()
 		.regex(/^v\d+\.\d+$/)
-		.default('v25.0'),
+		.default('v26.0'),
 	/**
 	 * Cloud API accepts a send and reports 131047 / 131049 / 131050 later as a `failed` status.
 	 * 'sync' answers those codes on the request instead (handy for callers that only read responses).

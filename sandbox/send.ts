@@ -301,6 +301,7 @@ export function handleSend(
 	// Journey rules: a template while the window is closed is business-initiated and counts toward the limit.
 	if (!failure && type === 'template' && !windowOpen) state.businessInitiated.set(waId, now);
 	state.messageLog.push({ id });
+	dismissTypingIndicator(ctx, phoneNumberId, waId, now);
 	scheduleStatuses(ctx, message);
 
 	return {
@@ -352,8 +353,36 @@ function markAsRead(ctx: SandboxContext, phoneNumberId: string, body: Json): Api
 			details: `message_id ${messageId} is not a message received by this business number.`,
 		});
 	}
+	const now = ctx.config.now();
+	inbound.readAt ??= now;
+	if (parsed.data.typing_indicator) {
+		inbound.typingIndicatorAt = now;
+		delete inbound.typingDismissedAt;
+		ctx.state.typingIndicators.set(`${phoneNumberId}|${inbound.from}`, inbound);
+	}
 	return ok({ success: true }, { phoneNumberId, messageId });
 }
+
+/** Meta dismisses a typing indicator when the business replies (or after 25 s, which the view computes). */
+function dismissTypingIndicator(
+	ctx: SandboxContext,
+	phoneNumberId: string,
+	waId: string,
+	now: number,
+): void {
+	const key = `${phoneNumberId}|${waId}`;
+	const record = ctx.state.typingIndicators.get(key);
+	if (!record) return;
+	ctx.state.typingIndicators.delete(key);
+	if (
+		record.typingIndicatorAt !== undefined &&
+		now < record.typingIndicatorAt + TYPING_INDICATOR_MS
+	)
+		record.typingDismissedAt = now;
+}
+
+/** https://developers.facebook.com/documentation/business-messaging/whatsapp/typing-indicators/ */
+export const TYPING_INDICATOR_MS = 25_000;
 
 /** sent → delivered → read (or failed) status webhooks, `statusDelayMs` apart. */
 function scheduleStatuses(ctx: SandboxContext, message: AcceptedMessage): void {

@@ -124,6 +124,12 @@ export interface InboundRecord {
 	from: string;
 	timestamp: number;
 	message: Record<string, unknown>;
+	/** When the business marked it read (POST /messages with status "read"). */
+	readAt?: number;
+	/** Meta shows "typing…" from this moment until the reply is sent or 25 s pass, whichever comes first. */
+	typingIndicatorAt?: number;
+	/** The reply that dismissed the typing indicator was accepted at this moment. */
+	typingDismissedAt?: number;
 }
 
 export interface RequestRecord {
@@ -188,6 +194,8 @@ export class SandboxState {
 	readonly messages = new Map<string, AcceptedMessage>();
 	readonly messageLog: BoundedLog<{ id: string }>;
 	readonly inbound = new Map<string, InboundRecord>();
+	/** `phoneNumberId|waId` → the inbound message whose typing indicator the next reply dismisses. */
+	readonly typingIndicators = new Map<string, InboundRecord>();
 	readonly windows = new Map<string, ConversationWindow>();
 	readonly optedOut = new Set<string>();
 	readonly requests: BoundedLog<RequestRecord>;
@@ -240,6 +248,7 @@ export class SandboxState {
 		this.messages.clear();
 		this.messageLog.clear();
 		this.inbound.clear();
+		this.typingIndicators.clear();
 		this.windows.clear();
 		this.optedOut.clear();
 		this.requests.clear();

@@ -188,6 +188,28 @@ export interface UserPreferenceUpdate extends BusinessNumber {
 	raw?: unknown;
 }
 
+/**
+ * A customer tapped a link in a marketing message sent through the Marketing Messages API (`user_actions`). Meta's
+ * payload names neither the message nor the customer, so a click cannot be joined to a journey step here: the
+ * `clickId` is also appended to the URL the customer opens, where a landing page can read it.
+ */
+export interface LinkClickEvent extends BusinessNumber {
+	kind: 'link_click';
+	/** `link_click:<click_id>`, or a digest of the action when Meta sent no click id. */
+	eventId: string;
+	/** `marketing_messages_link_click`, or `landing_page_view` (the page opened in WhatsApp's in-app browser). */
+	actionType: string;
+	/** Where the customer tapped: `cta` (the button) or `body`, lower case whatever case Meta used. */
+	clickComponent?: string;
+	clickId?: string;
+	trackingToken?: string;
+	/** The product, when one was assigned in Ads Manager or the Marketing API. */
+	productId?: string;
+	timestamp: string;
+	timestampUnix: number;
+	raw?: unknown;
+}
+
 /** An error Meta reports for the number or app rather than for one message (`value.errors`). */
 export interface WebhookErrorEvent extends WebhookErrorDetail, BusinessNumber {
 	kind: 'error';
@@ -265,6 +287,7 @@ export type WebhookEvent =
 	| TemplateQualityUpdate
 	| TemplateCategoryUpdate
 	| UserPreferenceUpdate
+	| LinkClickEvent
 	| WebhookErrorEvent;
 
 export type WebhookEventKind = WebhookEvent['kind'];

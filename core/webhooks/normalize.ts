@@ -11,6 +11,7 @@ import type {
 	BusinessCapabilityUpdate,
 	PhoneNumberNameUpdate,
 	PhoneNumberQualityUpdate,
+	LinkClickEvent,
 	InboundMessage,
 	StatusEvent,
 	TemplateCategoryUpdate,
@@ -29,6 +30,7 @@ import {
 	type MessagesValue,
 	type MetaInboundMessage,
 	type MetaStatus,
+	type MetaUserAction,
 	type MetaWebhookError,
 	type UserPreferencesValue,
 	templateCategoryUpdateValueSchema,
@@ -345,9 +347,32 @@ function fromMessages(
 			}),
 		);
 	}
+	for (const a of value.user_actions ?? []) {
+		if (a) out.push(toLinkClick(a, ctx, includeRaw));
+	}
 	countSkipped(value.messages, 'messages', 'messages', opts);
 	countSkipped(value.statuses, 'messages', 'statuses', opts);
 	countSkipped(value.errors, 'messages', 'errors', opts);
+	countSkipped(value.user_actions, 'messages', 'user actions', opts);
+}
+
+function toLinkClick(a: MetaUserAction, ctx: Context, includeRaw: boolean): LinkClickEvent {
+	const data = a.marketing_messages_link_click_data;
+	const clickId = data?.click_id;
+	return compact<LinkClickEvent>({
+		kind: 'link_click',
+		// One click id is one tap; a landing page view of the same tap is another event.
+		eventId: `link_click:${clickId ? `${a.action_type}:${clickId}` : digest([ctx.phoneNumberId, a.action_type, a.timestamp, data?.tracking_token])}`,
+		...businessNumber(ctx),
+		actionType: a.action_type,
+		clickComponent: data?.click_component?.toLowerCase(),
+		clickId,
+		trackingToken: data?.tracking_token,
+		productId: data?.product_id,
+		timestamp: iso(a.timestamp),
+		timestampUnix: a.timestamp,
+		raw: includeRaw ? a : undefined,
+	});
 }
 
 function fromUserPreferences(

@@ -295,6 +295,29 @@ export const inboundMessageSchema = z
 export type MetaInboundMessage = z.infer<typeof inboundMessageSchema>;
 
 /** `field: "messages"` — inbound messages, statuses of sent messages, and errors not tied to a message. */
+/**
+ * A Marketing Messages API user action (`marketing_messages_link_click`, and `landing_page_view`), delivered on the
+ * `messages` field in a value with no messages or contacts. Meta's payload names no message and no customer.
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/track-click-events
+ */
+export const userActionSchema = z
+	.object({
+		action_type: z.string().min(1),
+		timestamp: unixSeconds,
+		marketing_messages_link_click_data: lenient(
+			z
+				.object({
+					click_component: optionalString,
+					click_id: optionalString,
+					tracking_token: optionalString,
+					product_id: optionalString,
+				})
+				.passthrough(),
+		),
+	})
+	.passthrough();
+export type MetaUserAction = z.infer<typeof userActionSchema>;
+
 export const messagesValueSchema = z
 	.object({
 		messaging_product: optionalString,
@@ -303,6 +326,7 @@ export const messagesValueSchema = z
 		messages: lenient(tolerantArray(inboundMessageSchema)),
 		statuses: lenient(tolerantArray(statusSchema)),
 		errors: lenient(tolerantArray(metaErrorSchema)),
+		user_actions: lenient(tolerantArray(userActionSchema)),
 	})
 	.passthrough();
 export type MessagesValue = z.infer<typeof messagesValueSchema>;

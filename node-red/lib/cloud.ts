@@ -38,7 +38,7 @@ export const cloudSettingsSchema = z.object({
 		z
 			.string()
 			.trim()
-			.regex(/^v\d+\.\d+$/, 'Graph API Version must look like v25.0')
+			.regex(/^v\d+\.\d+$/, 'Graph API Version must look like v26.0')
 			.default(DEFAULT_GRAPH_API_VERSION),
 	),
 	baseUrl: z.preprocess(

@@ -4,7 +4,8 @@
  */
 import { extname } from 'node:path';
 
-import type { SessionMediaType } from '../../core';
+import { downloadMedia } from '../../core';
+import type { CloudApiClient, DownloadMediaOptions, SessionMediaType } from '../../core';
 
 /** The file types the Cloud API takes, by extension (for a Buffer that comes with msg.filename but no MIME type). */
 const MIME_BY_EXTENSION: Record<string, string> = {
@@ -43,3 +44,30 @@ export function mediaTypeOf(mimeType: string): SessionMediaType {
 // One MediaUploads (core/media.ts) per send node: uploads each distinct content once for all its messages.
 export { MediaUploads } from '../../core';
 export type { FileToUpload } from '../../core';
+
+/** A downloaded media file as it rides on a Node-RED message (`msg.media`): the bytes as a Buffer, and Meta's facts. */
+export interface MediaOnMessage {
+	data: Buffer;
+	mediaId: string;
+	fileName: string;
+	mimeType: string;
+	fileSize: number;
+	sha256: string;
+}
+
+/** Core's downloadMedia, shaped for a msg. */
+export async function mediaOnMessage(
+	client: CloudApiClient,
+	mediaId: string,
+	options: DownloadMediaOptions = {},
+): Promise<MediaOnMessage> {
+	const file = await downloadMedia(client, mediaId, options);
+	return {
+		data: file.data,
+		mediaId: file.mediaId,
+		fileName: file.fileName,
+		mimeType: file.mimeType,
+		fileSize: file.fileSize,
+		sha256: file.sha256,
+	};
+}

@@ -8,6 +8,8 @@ import type {
 	IWebhookResponseData,
 } from 'n8n-workflow';
 
+import * as downloadMedia from './actions/downloadMedia.operation';
+import * as markAsRead from './actions/markAsRead.operation';
 import * as sendAndWait from './actions/sendAndWait.operation';
 import * as sendSessionMessage from './actions/sendSessionMessage.operation';
 import * as sendTemplate from './actions/sendTemplate.operation';
@@ -32,7 +34,7 @@ export class WhatsAppSendTemplate implements INodeType {
 		defaultVersion: 2,
 		// The locator may arrive as its object or as its extracted value, depending on where n8n renders the subtitle.
 		subtitle:
-			'={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : "session message" }}',
+			'={{ $parameter["operation"] === "sendTemplate" ? "template: " + (typeof $parameter["template"] === "object" ? ($parameter["template"].cachedResultName || $parameter["template"].value || "") : ($parameter["template"] || "")) : ({ sendSessionMessage: "session message", downloadMedia: "download media", markAsRead: "mark as read" })[$parameter["operation"]] || $parameter["operation"] }}',
 		description:
 			'Send Meta-approved WhatsApp template messages (and session messages) through the WhatsApp Cloud API, paced to your throughput limit',
 		defaults: { name: 'WhatsApp Send Template' },
@@ -78,6 +80,8 @@ export class WhatsAppSendTemplate implements INodeType {
 			...sendTemplate.description,
 			...sendSessionMessage.description,
 			...sendAndWait.description,
+			...downloadMedia.description,
+			...markAsRead.description,
 			{ ...journeyRulesProperty },
 			{ ...optionsProperty },
 			...stateStoreProperties.map((p) => ({ ...p })),

@@ -40,15 +40,33 @@ export const operationProperty: INodeProperties = {
 			description:
 				'Send a template with quick-reply buttons to one customer and pause until they tap one, reply, the message is read or fails, or time runs out',
 		},
+		{
+			name: 'Download Media',
+			value: 'downloadMedia',
+			action: 'Download media a customer sent',
+			description:
+				"Fetch an image, document, audio or video by its media ID as a binary file, checked against Meta's SHA-256",
+		},
+		{
+			name: 'Mark as Read',
+			value: 'markAsRead',
+			action: 'Mark a message as read',
+			description:
+				"Show blue ticks on a customer's message, optionally with a typing indicator before your reply",
+		},
 	],
 	default: 'sendTemplate',
 };
+
+/** Operations that send nothing to a recipient, so the send parameters are hidden for them. */
+const NOT_SENDING = ['downloadMedia', 'markAsRead'];
 
 export const recipientProperty: INodeProperties = {
 	displayName: 'Recipient Phone Number',
 	name: 'recipient',
 	type: 'string',
 	required: true,
+	displayOptions: { hide: { operation: NOT_SENDING } },
 	default: '',
 	placeholder: '+1 415 555 2671',
 	description:
@@ -61,6 +79,7 @@ export const optionsProperty: INodeProperties = {
 	type: 'collection',
 	placeholder: 'Add Option',
 	default: {},
+	displayOptions: { hide: { operation: NOT_SENDING } },
 	options: [
 		{
 			displayName: 'Allow Marketing to US Numbers',

@@ -12,6 +12,8 @@ import type {
 import {
 	acceptsWebhookPosts,
 	DEFAULT_EMITTED_EVENTS,
+	describeFailure,
+	downloadMedia,
 	receiveIngestOptions,
 	receiveWebhook,
 	RESUME_PROOF_HEADER,
@@ -76,6 +78,39 @@ function batchKey(workflowId: string | undefined, nodeId: string): string {
 /** Items as n8n's webhook executions carry them: n8n pairs a trigger's items with themselves, index for index. */
 function toItems(events: IDataObject[]): INodeExecutionData[] {
 	return events.map((json, item) => ({ json, pairedItem: { item } }));
+}
+
+/**
+ * The "Attach Media" option: each inbound media message's file as the binary field `data`. Meta's URL for it lives
+ * 5 minutes and the media 7 days, so it is fetched as the execution starts. One failed download fails no other item.
+ */
+async function itemsWithMedia(
+	ctx: IWebhookFunctions,
+	events: IDataObject[],
+): Promise<INodeExecutionData[]> {
+	const items = toItems(events);
+	const withMedia = items.filter((item) => inboundMedia(item.json) !== undefined);
+	if (withMedia.length === 0) return items;
+	const { client } = await createClient(ctx);
+	for (const item of withMedia) {
+		const media = inboundMedia(item.json)!;
+		try {
+			const file = await downloadMedia(client, media.id, { fileName: media.filename });
+			item.binary = {
+				data: await ctx.helpers.prepareBinaryData(file.data, file.fileName, file.mimeType),
+			};
+		} catch (error) {
+			item.json = { ...item.json, mediaError: describeFailure(error) as IDataObject };
+		}
+	}
+	return items;
+}
+
+function inboundMedia(json: IDataObject): { id: string; filename?: string } | undefined {
+	const media = json.kind === 'message' ? (json.media as IDataObject | undefined) : undefined;
+	return media && typeof media.id === 'string'
+		? { id: media.id, filename: typeof media.filename === 'string' ? media.filename : undefined }
+		: undefined;
 }
 
 export class WhatsAppWebhookStatus implements INodeType {
@@ -211,12 +246,18 @@ export class WhatsAppWebhookStatus implements INodeType {
 			events,
 			limits,
 		);
+		const attachMedia = options.attachMedia === true;
 		// One execution per POST. n8n answers Meta once the execution has been started.
-		if (placement.role === 'alone')
+		if (placement.role === 'alone' && !attachMedia)
 			return { webhookResponse: 'EVENT_RECEIVED', workflowData: [toItems(events)] };
 		if (placement.role === 'joined') return { webhookResponse: 'EVENT_RECEIVED' };
-		// Meta is answered now, not after the window; n8n sends nothing more for a call that says noWebhookResponse.
+		// Meta is answered now, not after the window (or the downloads); n8n sends nothing more for a call that says
+		// noWebhookResponse.
 		res.status(200).type('text/plain').send('EVENT_RECEIVED');
-		return { noWebhookResponse: true, workflowData: [toItems(await placement.emitted)] };
+		const emitted = placement.role === 'alone' ? events : await placement.emitted;
+		return {
+			noWebhookResponse: true,
+			workflowData: [attachMedia ? await itemsWithMedia(this, emitted) : toItems(emitted)],
+		};
 	}
 }

@@ -20,6 +20,7 @@ export const EVENT_OPTIONS: Array<{ name: string; value: string }> = [
 	{ name: 'Template Status Update', value: 'template_status' },
 	{ name: 'Template Quality Update', value: 'template_quality' },
 	{ name: 'Template Category Update', value: 'template_category' },
+	{ name: 'Marketing Message Link Click', value: 'link_click' },
 	{ name: 'Webhook Error', value: 'error' },
 	{ name: 'Phone Number Quality Update', value: 'phone_number_quality' },
 	{ name: 'Business Capability Update', value: 'business_capability' },
@@ -87,6 +88,14 @@ export const webhookStatusProperties: INodeProperties[] = [
 				default: false,
 				description:
 					'Whether to accept POSTs without a valid X-Hub-Signature-256 when the credential has no app secret. Anyone who knows the URL could then fake statuses. Never for production.',
+			},
+			{
+				displayName: 'Attach Media',
+				name: 'attachMedia',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether an inbound image, video, audio, document or sticker is downloaded and attached to its item as the binary field "data" (SHA-256 checked against Meta\'s). A download that fails leaves the item without it and says why in mediaError.',
 			},
 			{
 				displayName: 'Batch Window (Milliseconds)',

@@ -1,5 +1,5 @@
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
-import { CloudApiConnection, z } from '../../core';
+import { CloudApiConnection, DEFAULT_GRAPH_API_VERSION, z } from '../../core';
 import type { GraphLocation, Transport } from '../../core';
 
 export const CREDENTIAL_NAME = 'metaWhatsAppCloudApi';
@@ -22,9 +22,9 @@ const credentialSchema = z.object({
 	apiVersion: z
 		.string()
 		.trim()
-		.regex(/^v\d+\.\d+$/, 'Graph API Version must look like v25.0')
+		.regex(/^v\d+\.\d+$/, 'Graph API Version must look like v26.0')
 		.optional()
-		.default('v25.0'),
+		.default(DEFAULT_GRAPH_API_VERSION),
 	baseUrl: z
 		.string()
 		.trim()

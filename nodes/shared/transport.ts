@@ -82,6 +82,10 @@ export function n8nTransport(ctx: N8nContext, accessToken: string): Transport {
 			ignoreHttpStatusErrors: true,
 			json: true,
 		};
+		if (request.responseType === 'buffer') {
+			options.json = false;
+			options.encoding = 'arraybuffer';
+		}
 		if (request.multipart) {
 			options.body = multipartForm(request.multipart);
 			options.json = false;
@@ -94,6 +98,12 @@ export function n8nTransport(ctx: N8nContext, accessToken: string): Transport {
 				body: unknown;
 			};
 			let body = response.body;
+			const ok = response.statusCode >= 200 && response.statusCode < 300;
+			if (request.responseType === 'buffer' && ok) {
+				return { status: response.statusCode, body: Buffer.from(body as ArrayBuffer) };
+			}
+			if (body instanceof ArrayBuffer || Buffer.isBuffer(body))
+				body = Buffer.from(body as ArrayBuffer).toString('utf8');
 			if (typeof body === 'string' && body.length > 0) {
 				try {
 					body = JSON.parse(body);

@@ -147,6 +147,13 @@ const emittedItemSchema = z.discriminatedUnion('kind', [
 		restrictions: z.array(z.object({ type: z.string() })).optional(),
 	}),
 	z.object({
+		kind: z.literal('link_click'),
+		eventId: nonEmpty,
+		actionType: nonEmpty,
+		timestamp: nonEmpty,
+		...number,
+	}),
+	z.object({
 		kind: z.literal('error'),
 		eventId: nonEmpty,
 		code: z.number().finite(),

@@ -565,6 +565,11 @@ interface RawValue {
 	display_phone_number?: string;
 	decision?: string;
 	max_daily_conversations_per_business?: number | string;
+	user_actions?: Array<{
+		action_type: string;
+		timestamp: string;
+		marketing_messages_link_click_data?: { click_id?: string };
+	}>;
 }
 interface RawBody {
 	entry: Array<{ id: string; changes: Array<{ field: string; value: RawValue }> }>;
@@ -674,6 +679,15 @@ function expectedItems(body: RawBody): Array<Record<string, unknown>> {
 					if (s.errors) e.errors = errorShape(s.errors);
 					out.push(e);
 				}
+				// Marketing Messages API link clicks: Meta's payload names no message and no customer.
+				for (const a of value.user_actions ?? [])
+					out.push({
+						kind: 'link_click',
+						actionType: a.action_type,
+						clickId: a.marketing_messages_link_click_data?.click_id,
+						timestamp: isoOf(a.timestamp),
+						...number,
+					});
 				for (const err of value.errors ?? [])
 					out.push({
 						kind: 'error',

@@ -59,6 +59,7 @@ describe('Node-RED editor definitions', () => {
 		expect(types.map(([type]) => type).sort()).toEqual([
 			'whatsapp-check-window',
 			'whatsapp-cloud-config',
+			'whatsapp-inbound-message',
 			'whatsapp-journey-report',
 			'whatsapp-send-message',
 			'whatsapp-send-template',
@@ -154,6 +155,7 @@ describe('Node-RED editor definitions', () => {
 		'status-sink.json',
 		'window-routing.json',
 		'customer-reply.json',
+		'customer-media.json',
 	])('example %s sets exactly the properties the editor saves', (file) => {
 		const definitions = new Map<string, EditorDefinition>();
 		for (const [type, js] of types) {

@@ -13,6 +13,7 @@ import type { NodeAPI, NodeMessage } from '../../node-red/types';
 import checkWindowNode = require('../../node-red/whatsapp-check-window');
 import journeyReportNode = require('../../node-red/whatsapp-journey-report');
 import cloudConfigNode = require('../../node-red/whatsapp-cloud-config');
+import inboundMessageNode = require('../../node-red/whatsapp-inbound-message');
 import sendMessageNode = require('../../node-red/whatsapp-send-message');
 import sendTemplateNode = require('../../node-red/whatsapp-send-template');
 import webhookStatusNode = require('../../node-red/whatsapp-webhook-status');
@@ -73,6 +74,7 @@ export const NODES: NodeModule[] = [
 	checkWindowNode,
 	webhookStatusNode,
 	journeyReportNode,
+	inboundMessageNode,
 ];
 
 const tmp = mkdtempSync(join(tmpdir(), 'wj-node-red-'));

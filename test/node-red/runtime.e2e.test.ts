@@ -7,7 +7,9 @@
  * de-duplication of a redelivery, 422 with what to fix for a bad order, the window routing after a customer writes, and a
  * free-form reply with buttons (send message node) refused while the window is closed and sent once the customer writes;
  * and a webhook node deployed with "Registration: automatic" that registers itself with the sandbox, gets the statuses
- * there, and unregisters when a deploy removes it.
+ * there, and unregisters when a deploy removes it. And a customer's photo downloaded as a Buffer by the inbound message
+ * node (served back over HTTP with Meta's MIME type and SHA-256), their message marked read with the typing indicator,
+ * and Meta's code 100 for an unknown media id.
  *
  * Builds first (`npm run build`) when dist/ is missing or older than the sources.
  */
@@ -51,6 +53,7 @@ function exampleFlows(): FlowNode[] {
 		'status-sink.json',
 		'window-routing.json',
 		'customer-reply.json',
+		'customer-media.json',
 	]) {
 		for (const node of JSON.parse(
 			readFileSync(join(ROOT, 'examples/node-red', file), 'utf8'),
@@ -146,7 +149,7 @@ afterAll(async () => {
 });
 
 describe('the package in a real Node-RED runtime', () => {
-	it('loads the five node types from the installed package with their editor definitions', async () => {
+	it('loads the six node types from the installed package with their editor definitions', async () => {
 		const response = await fetch(`${nodeRedUrl}/nodes`, {
 			headers: asAdmin({ Accept: 'application/json' }),
 		});
@@ -160,6 +163,7 @@ describe('the package in a real Node-RED runtime', () => {
 		expect(ours.flatMap((s) => s.types).sort()).toEqual([
 			'whatsapp-check-window',
 			'whatsapp-cloud-config',
+			'whatsapp-inbound-message',
 			'whatsapp-send-message',
 			'whatsapp-send-template',
 			'whatsapp-webhook-status',
@@ -315,6 +319,41 @@ describe('the package in a real Node-RED runtime', () => {
 		const open = await postJson('/customers/window', { phone });
 		expect(open.body.channel).toBe('session');
 		expect(open.body.window).toMatchObject({ open: true, waId: '34612345678' });
+	});
+
+	it("downloads a customer's photo as a Buffer, marks the message read with typing, and passes Meta's 100 for an unknown media id", async () => {
+		const png = Buffer.from(
+			'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+			'base64',
+		);
+		const sent = (await sandbox.control('inbound', {
+			from: '+33 6 12 34 56 78',
+			image: { data: png.toString('base64'), mime_type: 'image/png' },
+		})) as { id: string; message: { image: { id: string; sha256: string } } };
+
+		const file = await fetch(`${nodeRedUrl}/customers/media`, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json' },
+			body: JSON.stringify({ mediaId: sent.message.image.id }),
+		});
+		expect(file.status).toBe(200);
+		expect(file.headers.get('content-type')).toMatch(/^image\/png/);
+		expect(file.headers.get('x-whatsapp-sha256')).toBe(sent.message.image.sha256);
+		expect(Buffer.from(await file.arrayBuffer()).equals(png)).toBe(true);
+
+		const read = await postJson('/customers/read', { messageId: sent.id });
+		expect(read).toMatchObject({
+			status: 200,
+			body: { messageId: sent.id, status: 'read', typingIndicator: true },
+		});
+		const { data } = (await sandbox.control('inbound')) as {
+			data: Array<{ id: string; read: boolean; typing: boolean }>;
+		};
+		expect(data.find((r) => r.id === sent.id)).toMatchObject({ read: true, typing: true });
+
+		const unknown = await postJson('/customers/media', { mediaId: '999999999999999' });
+		expect(unknown.status).toBe(502);
+		expect(unknown.body.details).toMatchObject({ code: 100 });
 	});
 
 	it('sends a free-form reply with buttons through the send message node once the customer has written, and refuses it before', async () => {

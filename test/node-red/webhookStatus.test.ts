@@ -45,6 +45,7 @@ const ALL_EVENTS = [
 	'template_status',
 	'template_quality',
 	'template_category',
+	'link_click',
 	'error',
 ];
 

@@ -1,11 +1,13 @@
 import { NodeOperationError } from 'n8n-workflow';
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
+import * as downloadMedia from './downloadMedia.operation';
+import * as markAsRead from './markAsRead.operation';
 import * as sendAndWait from './sendAndWait.operation';
 import * as sendSessionMessage from './sendSessionMessage.operation';
 import * as sendTemplate from './sendTemplate.operation';
 
-const operations = { sendTemplate, sendSessionMessage, sendAndWait };
+const operations = { sendTemplate, sendSessionMessage, sendAndWait, downloadMedia, markAsRead };
 
 export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const operation = this.getNodeParameter('operation', 0) as keyof typeof operations;

@@ -82,7 +82,7 @@ export class BinaryUploader {
 	}
 }
 
-function toNodeError(
+export function toNodeError(
 	ctx: IExecuteFunctions,
 	error: Error,
 	itemIndex: number,
