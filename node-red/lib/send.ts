@@ -23,6 +23,7 @@ import type {
 	CloudApiClient,
 	DeliveryOptionName,
 	PacerOptions,
+	SendRelease,
 	SendContent,
 	SendTracking,
 } from '../../core';
@@ -130,10 +131,14 @@ class NodePacer extends SendPacer {
 		super(phoneNumberId, { ...options, sleep: sleeper.sleep });
 	}
 
-	override async acquire(waId: string): Promise<void> {
+	override async acquire(waId: string): Promise<SendRelease> {
 		if (this.sleeper.stopped) throw new Error(STOPPED);
-		await super.acquire(waId);
-		if (this.sleeper.stopped) throw new Error(STOPPED);
+		const release = await super.acquire(waId);
+		if (this.sleeper.stopped) {
+			release();
+			throw new Error(STOPPED);
+		}
+		return release;
 	}
 }
 
