@@ -23,17 +23,22 @@ export interface SlotReserver {
 }
 
 /**
- * Sends of one number that Meta may still count in its current second: those unanswered, and those answered less than
- * `windowMs` ago. `enter` waits until fewer than `limit` are, then counts the caller in; the returned function is called
- * when the answer arrives. A send's acceptance at Meta lies between its `enter` and that answer, so if every send
- * enters this way no `windowMs` at Meta holds more than `limit` of them.
+ * Sends of one number that Meta may still count in its current second. Meta accepts a request after it leaves and
+ * before its answer arrives, and no sooner than the network's one-way delay after the first nor later than that delay
+ * before the second; taking each way as half the smallest round trip seen (after MIN_RTT_SAMPLES answers; 0 before),
+ * a send answered at `r` was accepted before `r − minRtt/2`, and a send leaving at `s` will be accepted after
+ * `s + minRtt/2`. So a send may leave while fewer than `limit` earlier sends are unanswered or were answered after
+ * `now − windowMs + minRtt`: no `windowMs` at Meta then holds more than `limit`, whatever the round trip's jitter,
+ * and the pace is `limit` per (windowMs + the round trip's spread above its minimum).
  */
 export class InFlightWindow {
 	private pending = 0;
-	/** Times (epoch ms) at which answered sends stop counting, in the order they were answered. */
+	/** Times (epoch ms) at which answered sends stop counting, ascending. */
 	private readonly until: number[] = [];
 	private head = 0;
 	private wakers: Array<() => void> = [];
+	private minRtt = Infinity;
+	private samples = 0;
 
 	constructor(private readonly windowMs = 1000) {}
 
@@ -45,6 +50,11 @@ export class InFlightWindow {
 			this.head = 0;
 		}
 		return this.pending + this.until.length - this.head;
+	}
+
+	/** The round-trip time credited to every answer (0 until MIN_RTT_SAMPLES answers have been seen). */
+	get rttCredit(): number {
+		return this.samples >= MIN_RTT_SAMPLES ? this.minRtt : 0;
 	}
 
 	async enter(
@@ -63,13 +73,20 @@ export class InFlightWindow {
 			else await new Promise<void>((resolve) => this.wakers.push(resolve));
 		}
 		this.pending++;
-		let answered = false;
+		const left = now();
+		let done = false;
 		return () => {
-			if (answered) return;
-			answered = true;
+			if (done) return;
+			done = true;
 			this.pending--;
-			// Answers arrive out of order by a few ms at most; keeping the array ordered keeps `count` O(1).
-			const leaves = now() + this.windowMs;
+			const at = now();
+			// The credit of an answer is fixed when it arrives: a later, smaller round trip only makes later answers
+			// count longer, never earlier ones shorter.
+			const credit = this.rttCredit;
+			this.minRtt = Math.min(this.minRtt, at - left);
+			this.samples++;
+			const leaves = at + this.windowMs - Math.min(credit, this.windowMs);
+			// Answers arrive nearly in order; keeping the array sorted keeps `count` O(1).
 			let i = this.until.length;
 			while (i > this.head && this.until[i - 1] > leaves) i--;
 			this.until.splice(i, 0, leaves);
@@ -79,6 +96,9 @@ export class InFlightWindow {
 		};
 	}
 }
+
+/** Answers seen before the smallest round trip is trusted as the network's (the first ones include TLS set-up). */
+export const MIN_RTT_SAMPLES = 16;
 
 /** In-process GCRA slot store. Single-threaded JS makes the read-modify-write atomic. */
 export class LocalSlotStore implements SlotReserver {

@@ -1,6 +1,7 @@
 import {
 	InFlightWindow,
 	LOCAL_SLOT_WINDOW_MS,
+	MIN_RTT_SAMPLES,
 	LocalSlotStore,
 	SLOT_WINDOW_MS,
 	SendPacer,
@@ -177,8 +178,9 @@ describe('SendPacer in one process (in-flight window)', () => {
 	});
 
 	it('never puts more than mps acceptances into any second at Meta, whatever the round trip', async () => {
-		// Meta accepts a request somewhere between its leaving and its answer: simulate that with random latencies
-		// (0–120 ms, then 300 ms spikes) and random acceptance points, at 25 msg/s for 60 sends.
+		// Meta accepts a request somewhere between its leaving and its answer, at least a one-way delay (20 ms here) after
+		// the first and before the second: simulate random round trips (40–160 ms, with 300 ms spikes) and random
+		// acceptance points, at 25 msg/s for 60 sends.
 		const pacer = new SendPacer('jitter', {
 			messagesPerSecond: 25,
 			pairIntervalMs: 0,
@@ -191,10 +193,10 @@ describe('SendPacer in one process (in-flight window)', () => {
 			Array.from({ length: 60 }, async (_, i) => {
 				const done = await pacer.acquire(String(i));
 				const left = Date.now();
-				const latency = i % 17 === 0 ? 300 : random() * 120;
+				const latency = i % 17 === 0 ? 300 : 40 + random() * 120;
 				await new Promise((r) => setTimeout(r, latency));
 				const answered = Date.now();
-				accepted.push(left + random() * (answered - left));
+				accepted.push(left + 20 + random() * Math.max(0, answered - left - 40));
 				done();
 			}),
 		);
@@ -203,6 +205,29 @@ describe('SendPacer in one process (in-flight window)', () => {
 			...accepted.map((t) => accepted.filter((u) => u >= t && u < t + 1000).length),
 		);
 		expect(busiest).toBeLessThanOrEqual(25);
+	});
+
+	it('credits the smallest round trip seen, once enough answers came, so a steady network costs no throughput', async () => {
+		let clock = 0;
+		const window = new InFlightWindow(1000);
+		const now = () => clock;
+		const sleep = async (ms: number) => void (clock += ms);
+		for (let i = 0; i < MIN_RTT_SAMPLES; i++) {
+			const done = await window.enter(1000, now, sleep);
+			clock += 100 + (i % 3) * 10; // round trips of 100–120 ms
+			done();
+		}
+		expect(window.rttCredit).toBe(100);
+		clock += 2000; // the warm-up answers have left the window
+		const done = await window.enter(1000, now, sleep);
+		clock += 100;
+		const answeredAt = clock;
+		const before = window.count(clock);
+		done();
+		// Counted until answer + 1000 − 100 ms, not answer + 1000 ms.
+		expect(window.count(answeredAt + 899)).toBe(1);
+		expect(window.count(answeredAt + 900)).toBe(0);
+		expect(before).toBeGreaterThan(0);
 	});
 
 	it('widens the spacing after a 130429 and keeps it for the other pacers of the number', async () => {
