@@ -120,8 +120,11 @@ const successSchema = z.object({ success: z.boolean() }).passthrough();
 export interface SendOptions {
 	/** Use the Marketing Messages API edge (marketing templates only). */
 	marketingMessagesApi?: boolean;
-	/** Awaited before each attempt (the pacer's slot). */
-	beforeAttempt?: () => Promise<void>;
+	/**
+	 * Awaited before each attempt (the pacer's slot); the function it may return is called when that attempt's answer
+	 * (or error) arrives, `throttled` when Meta answered 130429.
+	 */
+	beforeAttempt?: () => Promise<void | ((answer: { throttled: boolean }) => void)>;
 	onRetry?: (error: WhatsAppApiError, attempt: number) => void;
 }
 
@@ -193,11 +196,20 @@ export class CloudApiClient {
 		const edge = options.marketingMessagesApi ? 'marketing_messages' : 'messages';
 		for (let attempt = 1; ; attempt++) {
 			// Pacing happens before every attempt, retries included, so a retry storm cannot exceed the limit either.
-			await options.beforeAttempt?.();
+			const answered = await options.beforeAttempt?.();
+			let throttled = false;
 			try {
-				const raw = await this.request('POST', `${this.config.phoneNumberId}/${edge}`, {
-					json: body,
-				});
+				let raw: unknown;
+				try {
+					raw = await this.request('POST', `${this.config.phoneNumberId}/${edge}`, {
+						json: body,
+					});
+				} catch (error) {
+					throttled = error instanceof WhatsAppApiError && error.code === 130429;
+					throw error;
+				} finally {
+					answered?.({ throttled });
+				}
 				const parsed = sendResponseSchema.safeParse(raw);
 				if (!parsed.success) {
 					throw unexpectedAnswer(parsed.error.issues.map((i) => i.message).join('; '));

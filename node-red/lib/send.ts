@@ -33,6 +33,7 @@ import type {
 	PacerOptions,
 	PolicyResult,
 	RuleCategory,
+	SendRelease,
 	SendContent,
 	SendTracking,
 } from '../../core';
@@ -201,10 +202,14 @@ class NodePacer extends SendPacer {
 		super(phoneNumberId, { ...options, sleep: sleeper.sleep });
 	}
 
-	override async acquire(waId: string): Promise<void> {
+	override async acquire(waId: string): Promise<SendRelease> {
 		if (this.sleeper.stopped) throw new Error(STOPPED);
-		await super.acquire(waId);
-		if (this.sleeper.stopped) throw new Error(STOPPED);
+		const release = await super.acquire(waId);
+		if (this.sleeper.stopped) {
+			release();
+			throw new Error(STOPPED);
+		}
+		return release;
 	}
 }
 

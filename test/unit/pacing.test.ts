@@ -1,13 +1,29 @@
-import { LocalSlotStore, SLOT_WINDOW_MS, SendPacer, backoffMs } from '../../core';
+import {
+	InFlightWindow,
+	LOCAL_SLOT_WINDOW_MS,
+	MIN_RTT_SAMPLES,
+	LocalSlotStore,
+	SLOT_WINDOW_MS,
+	SendPacer,
+	THROTTLE_STEP,
+	backoffMs,
+} from '../../core';
+import type { SlotReserver } from '../../core';
+
+/** A slot store shared with other processes (as Redis is): slots only, no in-flight window. */
+function sharedSlots(): SlotReserver {
+	const local = new LocalSlotStore();
+	return { reserveSendSlot: (p) => local.reserveSendSlot(p) };
+}
 
 describe('SendPacer', () => {
-	it('spaces sends for one phone number (1000 + tolerance)/mps ms apart, however many callers race', async () => {
+	it('spaces sends for one phone number (1000 + tolerance)/mps ms apart across processes, however many callers race', async () => {
 		let now = 1_000_000;
 		const waits: number[] = [];
 		const pacer = new SendPacer('123', {
 			messagesPerSecond: 80,
 			pairIntervalMs: 0,
-			slots: new LocalSlotStore(),
+			slots: sharedSlots(),
 			now: () => now,
 			sleep: async (ms) => void waits.push(ms),
 		});
@@ -30,7 +46,7 @@ describe('SendPacer', () => {
 			new SendPacer('555', {
 				messagesPerSecond: 10,
 				pairIntervalMs: 0,
-				slots,
+				slots: { reserveSendSlot: (p) => slots.reserveSendSlot(p) },
 				now,
 				sleep: async (ms) => void waits.push(ms),
 			});
@@ -53,7 +69,7 @@ describe('SendPacer', () => {
 		await pacer.acquire('447911123456');
 		await pacer.acquire('447911123456');
 		await pacer.acquire('447911123457');
-		expect(waits).toEqual([6000, 2 * (SLOT_WINDOW_MS / 1000)]);
+		expect(waits).toEqual([6000, 2 * (LOCAL_SLOT_WINDOW_MS / 1000)]);
 	});
 
 	it('never lets senders woken late by a stalled event loop go out as a burst', async () => {
@@ -64,7 +80,10 @@ describe('SendPacer', () => {
 		});
 		const sent: number[] = [];
 		const senders = Array.from({ length: 70 }, (_, i) =>
-			pacer.acquire(String(i)).then(() => void sent.push(Date.now())),
+			pacer.acquire(String(i)).then((answered) => {
+				sent.push(Date.now());
+				answered();
+			}),
 		);
 		// Block the event loop for 400 ms a quarter second in, as a busy n8n worker would.
 		await new Promise((r) => setTimeout(r, 250));
@@ -100,8 +119,8 @@ describe('SendPacer', () => {
 				late = 0;
 			},
 		});
-		await pacer.acquire('a'); // first slot, no wait
-		await pacer.acquire('b'); // waits one slot, wakes 50 ms late, re-reserves
+		(await pacer.acquire('a'))(); // first slot, no wait
+		(await pacer.acquire('b'))(); // waits one slot, wakes 50 ms late, re-reserves
 		// One more throughput slot, not b's next pair slot 6 s later.
 		expect(clock).toBeLessThan(1_000 + 3 * pacer.intervalMs);
 	});
@@ -123,6 +142,103 @@ describe('SendPacer', () => {
 		expect(waits).toEqual([]); // distinct recipients leave at once: no throughput slots
 		await pacer.acquire('a');
 		expect(waits).toEqual([6000]); // the same recipient waits its pair interval
+	});
+});
+
+describe('SendPacer in one process (in-flight window)', () => {
+	it('spaces slots at exactly the limit, 1000/mps ms apart', () => {
+		const pacer = new SendPacer('1', {
+			messagesPerSecond: 80,
+			pairIntervalMs: 0,
+			slots: new LocalSlotStore(),
+		});
+		expect(pacer.intervalMs).toBe(1000 / 80);
+	});
+
+	it('lets a send leave only when fewer than mps sends were answered within the last second or are unanswered', async () => {
+		let clock = 0;
+		const window = new InFlightWindow(1000);
+		const now = () => clock;
+		const sleep = async (ms: number) => void (clock += ms);
+		const answers = [];
+		for (let i = 0; i < 3; i++) answers.push(await window.enter(3, now, sleep));
+		// A fourth waits for an answer: none has come.
+		let fourthIn = false;
+		const fourth = window.enter(3, now, sleep).then((done) => {
+			fourthIn = true;
+			return done;
+		});
+		await Promise.resolve();
+		expect(fourthIn).toBe(false);
+		clock = 40;
+		answers[0](); // answered at 40 ms: it counts until 1,040 ms
+		await fourth;
+		expect(clock).toBe(1040);
+		expect(window.count(clock)).toBe(3);
+	});
+
+	it('never puts more than mps acceptances into any second at Meta, whatever the round trip', async () => {
+		// Meta accepts a request somewhere between its leaving and its answer, at least a one-way delay (20 ms here) after
+		// the first and before the second: simulate random round trips (40–160 ms, with 300 ms spikes) and random
+		// acceptance points, at 25 msg/s for 60 sends.
+		const pacer = new SendPacer('jitter', {
+			messagesPerSecond: 25,
+			pairIntervalMs: 0,
+			slots: new LocalSlotStore(),
+		});
+		let seed = 7;
+		const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+		const accepted: number[] = [];
+		await Promise.all(
+			Array.from({ length: 60 }, async (_, i) => {
+				const done = await pacer.acquire(String(i));
+				const left = Date.now();
+				const latency = i % 17 === 0 ? 300 : 40 + random() * 120;
+				await new Promise((r) => setTimeout(r, latency));
+				const answered = Date.now();
+				accepted.push(left + 20 + random() * Math.max(0, answered - left - 40));
+				done();
+			}),
+		);
+		accepted.sort((a, b) => a - b);
+		const busiest = Math.max(
+			...accepted.map((t) => accepted.filter((u) => u >= t && u < t + 1000).length),
+		);
+		expect(busiest).toBeLessThanOrEqual(25);
+	});
+
+	it('credits the smallest round trip seen, once enough answers came, so a steady network costs no throughput', async () => {
+		let clock = 0;
+		const window = new InFlightWindow(1000);
+		const now = () => clock;
+		const sleep = async (ms: number) => void (clock += ms);
+		for (let i = 0; i < MIN_RTT_SAMPLES; i++) {
+			const done = await window.enter(1000, now, sleep);
+			clock += 100 + (i % 3) * 10; // round trips of 100–120 ms
+			done();
+		}
+		expect(window.rttCredit).toBe(100);
+		clock += 2000; // the warm-up answers have left the window
+		const done = await window.enter(1000, now, sleep);
+		clock += 100;
+		const answeredAt = clock;
+		const before = window.count(clock);
+		done();
+		// Counted until answer + 1000 − 100 ms, not answer + 1000 ms.
+		expect(window.count(answeredAt + 899)).toBe(1);
+		expect(window.count(answeredAt + 900)).toBe(0);
+		expect(before).toBeGreaterThan(0);
+	});
+
+	it('widens the spacing after a 130429 and keeps it for the other pacers of the number', async () => {
+		const slots = new LocalSlotStore();
+		const make = () =>
+			new SendPacer('throttled', { messagesPerSecond: 100, pairIntervalMs: 0, slots });
+		const a = make();
+		const before = a.intervalMs;
+		(await a.acquire('1'))({ throttled: true });
+		expect(a.throttleMargin).toBeCloseTo(THROTTLE_STEP, 10);
+		expect(make().intervalMs).toBeCloseTo(before * (1 + THROTTLE_STEP), 10);
 	});
 });
 
