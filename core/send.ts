@@ -88,8 +88,15 @@ export async function sendBatch(
 					beforeAttempt:
 						pacer || gate
 							? async () => {
-									if (pacer) await pacer.acquire(message.waId);
-									await admit();
+									const answered = pacer ? await pacer.acquire(message.waId) : undefined;
+									try {
+										await admit();
+									} catch (error) {
+										// Refused (or the store failed): no request leaves, so its place in the pacer's window is free.
+										answered?.();
+										throw error;
+									}
+									return answered;
 								}
 							: undefined,
 					onRetry: (error, attempt) =>
