@@ -8,7 +8,8 @@ import {
 	THROTTLE_STEP,
 	backoffMs,
 } from '../../core';
-import type { SlotReserver } from '../../core';
+import { CloudApiClient, sendBatch } from '../../core';
+import type { HttpResponse, SlotReserver, Transport } from '../../core';
 
 /** A slot store shared with other processes (as Redis is): slots only, no in-flight window. */
 function sharedSlots(): SlotReserver {
@@ -239,6 +240,48 @@ describe('SendPacer in one process (in-flight window)', () => {
 		(await a.acquire('1'))({ throttled: true });
 		expect(a.throttleMargin).toBeCloseTo(THROTTLE_STEP, 10);
 		expect(make().intervalMs).toBeCloseTo(before * (1 + THROTTLE_STEP), 10);
+	});
+});
+
+describe('sendBatch through an in-process pacer', () => {
+	it('sends more messages than the limit allows in a second, each once, never more than the limit in any second', async () => {
+		const starts: number[] = [];
+		const transport: Transport = async (request) => {
+			starts.push(Date.now());
+			await new Promise((r) => setTimeout(r, 5 + (starts.length % 4) * 10));
+			const to = (request.json as { to: string }).to;
+			return {
+				status: 200,
+				body: { messaging_product: 'whatsapp', messages: [{ id: `wamid.${to}` }] },
+			} satisfies HttpResponse;
+		};
+		const client = new CloudApiClient(
+			{ phoneNumberId: 'pn', baseUrl: 'http://graph.test' },
+			transport,
+			{
+				maxAttempts: 1,
+				retryUncertain: false,
+				timeoutMs: 1000,
+			},
+		);
+		const pacer = new SendPacer('pn', {
+			messagesPerSecond: 5,
+			pairIntervalMs: 0,
+			slots: new LocalSlotStore(),
+		});
+		const messages = Array.from({ length: 12 }, (_, i) => ({
+			itemIndex: i,
+			waId: `49151${i}`,
+			request: { messaging_product: 'whatsapp', to: `+49151${i}`, type: 'text' },
+		}));
+		// Without every answer reaching the pacer, the sixth send would wait for ever.
+		const outcomes = await sendBatch(messages, { client, pacer, concurrency: 8 });
+		expect(outcomes.map((o) => o.ok)).toEqual(new Array(12).fill(true));
+		expect(starts).toHaveLength(12);
+		const busiest = Math.max(
+			...starts.map((t) => starts.filter((u) => u >= t && u < t + 1000).length),
+		);
+		expect(busiest).toBeLessThanOrEqual(5);
 	});
 });
 
