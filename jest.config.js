@@ -6,4 +6,5 @@ module.exports = {
 	testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'],
 	transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { isolatedModules: true } }] },
 	testTimeout: 30000,
+	setupFiles: ['<rootDir>/test/jest.setup.ts'],
 };

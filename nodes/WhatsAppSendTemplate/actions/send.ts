@@ -142,8 +142,9 @@ export async function sendItems(
 	const nodeVersion = node.typeVersion;
 	const workflowId = ctx.getWorkflow().id ?? undefined;
 	const executionId = ctx.getExecutionId() ?? undefined;
-	// Without journey and step, the step is this node in this execution: Retry On Fail re-runs the node in the same
-	// execution and run, so it finds the items already sent; a new execution is a new occurrence.
+	// Without journey and step, the step is this node for this item in this execution: Retry On Fail re-runs the node
+	// in the same execution and run with the same items, so it finds those already sent; two items for one customer
+	// are two messages; a new execution is a new occurrence.
 	const scope = `${workflowId ?? ''}/${node.name}`;
 	const runOccurrence = `${executionId ?? ''}:${String(ctx.getWorkflowDataProxy(0).$runIndex ?? 0)}`;
 
@@ -200,7 +201,7 @@ export async function sendItems(
 				step,
 				scope,
 				waId: normalized.waId,
-				occurrenceKey: occurrenceKey ?? (perRun ? runOccurrence : undefined),
+				occurrenceKey: occurrenceKey ?? (perRun ? `${runOccurrence}:${itemIndex}` : undefined),
 			});
 			prepared.push({
 				...prepareSend(itemIndex, normalized, content, tracking),
