@@ -39,7 +39,7 @@ const KEYS: ReadonlyArray<readonly [keyof TrackingData, string]> = [
 ];
 
 /** encodeURIComponent throws on lone surrogates; replace them rather than fail a send over one character. */
-function wellFormed(s: string): string {
+export function wellFormed(s: string): string {
 	return s.replace(
 		/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
 		'\uFFFD',

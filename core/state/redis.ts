@@ -11,6 +11,7 @@
  * o (opt-out), and `<prefix>r:<key>` for send slots. Single-node Redis (or a proxy that sends
  * each one-key script to its node); `prune` scans the prefix and suits a single node only.
  */
+import { wellFormed } from '../tracking';
 import { createHash } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import { canAdvanceStatus, STATUS_NAMES, type StatusName } from '../webhooks/status';
@@ -848,7 +849,7 @@ export class RedisStateStore implements JourneyStateStore {
 		known?: { journey: string; step: string },
 	): ScriptCall {
 		const js = known
-			? `${encodeURIComponent(known.journey)}|${encodeURIComponent(known.step)}`
+			? `${encodeURIComponent(wellFormed(known.journey))}|${encodeURIComponent(wellFormed(known.step))}`
 			: '';
 		return {
 			script: REPORT_STAGES,
@@ -884,10 +885,10 @@ export class RedisStateStore implements JourneyStateStore {
 			script: REPORT_COUNT,
 			keys: [counters, journeys],
 			args: [
-				`${encodeURIComponent(journey)}|${encodeURIComponent(step)}|${metric}`,
+				`${encodeURIComponent(wellFormed(journey))}|${encodeURIComponent(wellFormed(step))}|${metric}`,
 				n,
 				Math.ceil(this.countersTtl(at)),
-				encodeURIComponent(journey),
+				encodeURIComponent(wellFormed(journey)),
 				dayString(utcDay(at)),
 			],
 		};

@@ -6,6 +6,7 @@
  * Times are passed in (`at`, `now`) rather than read from the clock inside, so the rules are
  * testable and a delayed webhook is applied at the time it describes.
  */
+import { wellFormed } from '../tracking';
 import { MAX_CLOCK_SKEW_MS } from '../time';
 import { WEBHOOK_FRESHNESS_MS } from '../webhooks/freshness';
 import { isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
@@ -674,11 +675,13 @@ export interface ReportStage {
 export const utcDay = (ms: number): number => Math.floor(ms / DAY_MS);
 export const dayString = (day: number): string => new Date(day * DAY_MS).toISOString().slice(0, 10);
 
-const part = (v: string | undefined): string => (v ? encodeURIComponent(v.toLowerCase()) : '-');
+// Webhook strings may hold lone surrogates, which encodeURIComponent refuses: they are replaced, not fatal.
+const part = (v: string | undefined): string =>
+	v ? encodeURIComponent(wellFormed(v.toLowerCase())) : '-';
 
 /** The billable metric of a status's pricing and market. */
 export function billableMetric(p: { category?: string; type?: string }, market?: string): string {
-	return `billable:${part(p.category)}:${part(p.type)}:${market ? encodeURIComponent(market.toUpperCase()) : '-'}`;
+	return `billable:${part(p.category)}:${part(p.type)}:${market ? encodeURIComponent(wellFormed(market.toUpperCase())) : '-'}`;
 }
 
 /**
@@ -775,7 +778,7 @@ export function checkPolicyDecision(p: SkippedSendRecord): {
 		phoneNumberId: requireId(p.phoneNumberId, 'phoneNumberId'),
 		journey: requireId(p.journey, 'journey'),
 		step: p.step ?? '',
-		metric: `skipped:${encodeURIComponent(requireId(p.rule, 'rule'))}`,
+		metric: `skipped:${encodeURIComponent(wellFormed(requireId(p.rule, 'rule')))}`,
 		at: requireTime(p.at, 'at'),
 		count,
 	};

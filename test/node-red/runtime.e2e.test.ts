@@ -149,7 +149,7 @@ afterAll(async () => {
 });
 
 describe('the package in a real Node-RED runtime', () => {
-	it('loads the six node types from the installed package with their editor definitions', async () => {
+	it('loads the seven node types from the installed package with their editor definitions', async () => {
 		const response = await fetch(`${nodeRedUrl}/nodes`, {
 			headers: asAdmin({ Accept: 'application/json' }),
 		});
@@ -164,6 +164,7 @@ describe('the package in a real Node-RED runtime', () => {
 			'whatsapp-check-window',
 			'whatsapp-cloud-config',
 			'whatsapp-inbound-message',
+			'whatsapp-journey-report',
 			'whatsapp-send-message',
 			'whatsapp-send-template',
 			'whatsapp-webhook-status',
