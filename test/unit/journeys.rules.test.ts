@@ -13,6 +13,8 @@ import {
 	MemoryStateStore,
 	metaErrorBody,
 	parseJourneyRules,
+	policyOfRefusal,
+	SendPolicyError,
 	quietHoursDecision,
 	sendBatch,
 	stepKeyFor,
@@ -158,6 +160,27 @@ describe('journey rule settings', () => {
 		expect(() =>
 			parseJourneyRules({ frequencyCap: { maxMessages: 2, periodHours: 1000 } }),
 		).toThrow(/frequencyCap.periodHours: at most 744 hours/);
+	});
+});
+
+describe('policyOfRefusal', () => {
+	it('gives opt-out and US marketing refusals their journey-rule codes, and nothing for other errors', () => {
+		expect(
+			policyOfRefusal(new SendPolicyError('opted_out', 131050, 'The customer opted out.'), 'k'),
+		).toEqual({
+			decision: 'opted_out',
+			code: 'WJ_OPTED_OUT',
+			reason: 'The customer opted out.',
+			rule: 'opt_out',
+			stepKey: 'k',
+		});
+		expect(
+			policyOfRefusal(new SendPolicyError('us_marketing', 131049, 'US marketing is paused.')),
+		).toMatchObject({ decision: 'us_marketing', code: 'WJ_US_MARKETING' });
+		expect(
+			policyOfRefusal(new SendPolicyError('template_not_approved', 132001, 'Not approved.')),
+		).toBeUndefined();
+		expect(policyOfRefusal(new Error('x'))).toBeUndefined();
 	});
 });
 
