@@ -47,8 +47,9 @@ export interface SendBatchOptions {
 	concurrency?: number;
 	onOutcome?: (outcome: SendOutcome) => void;
 	/**
-	 * Journey rules (core/journeys/rules.ts): each gated send is admitted right before its first request leaves
-	 * (after its pacer slot, so a crash leaves at most `concurrency` sends pending) and settled right after.
+	 * Journey rules (core/journeys/rules.ts): each gated send is admitted right before its first request leaves (just
+	 * before its pacer slot, so a refused send costs no slot; a worker holds one send at a time, so a crash leaves at
+	 * most `concurrency` sends pending) and settled right after its answer.
 	 */
 	gate?: SendGate;
 }
@@ -82,21 +83,23 @@ export async function sendBatch(
 				ticket = verdict.ticket;
 			};
 			const pacer = options.pacer;
+			/** False when the send stopped while waiting for its pacer slot (a closing Node-RED node): it never left. */
+			let leftBefore = true;
 			try {
 				const result = await options.client.sendMessage(message.request, {
 					marketingMessagesApi: message.marketingMessagesApi,
 					beforeAttempt:
 						pacer || gate
 							? async () => {
-									const answered = pacer ? await pacer.acquire(message.waId) : undefined;
+									// Judged before the pacer slot: a refused send (a re-run's already-sent customers) costs no slot.
+									await admit();
+									if (!pacer) return undefined;
 									try {
-										await admit();
+										return await pacer.acquire(message.waId);
 									} catch (error) {
-										// Refused (or the store failed): no request leaves, so its place in the pacer's window is free.
-										answered?.();
+										leftBefore = false;
 										throw error;
 									}
-									return answered;
 								}
 							: undefined,
 					onRetry: (error, attempt) =>
@@ -115,8 +118,20 @@ export async function sendBatch(
 							};
 			}
 			if (gate && ticket && outcome.ok !== 'skipped') {
+				// A send that never left is a sure failure: its claim and counts go back instead of staying "unknown".
+				const settled =
+					outcome.ok === false && !leftBefore
+						? {
+								...outcome,
+								error: new WhatsAppApiError({
+									message: outcome.error.message,
+									acceptedUnknown: false,
+									cause: outcome.error,
+								}),
+							}
+						: outcome;
 				try {
-					outcome.policy = await gate.settle(ticket, outcome);
+					outcome.policy = await gate.settle(ticket, settled);
 				} catch (error) {
 					// The message's fate is known; only its record failed. Say so rather than hide the send.
 					outcome.policy = {

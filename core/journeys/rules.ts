@@ -20,6 +20,7 @@ import {
 	PENDING_LEASE_MS,
 } from '../state/types';
 import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
+import { SendPolicyError } from './policy';
 import { quietHoursDecision, type QuietHours } from './quietHours';
 
 export * from './gate';
@@ -95,6 +96,19 @@ export function policyResult(
 	extra: Omit<PolicyResult, 'decision' | 'reason' | 'code'> = {},
 ): PolicyResult {
 	return { decision, reason, code: JOURNEY_RULE_CODES[decision], ...extra };
+}
+
+/**
+ * The policy of a refusal the send paths already make (SendPolicyError: opted out, US marketing), so every rule that
+ * stops a send reads the same on the item. Undefined for refusals that are not journey rules (template not approved).
+ */
+export function policyOfRefusal(error: unknown, stepKey?: string): PolicyResult | undefined {
+	if (!(error instanceof SendPolicyError)) return undefined;
+	if (error.code === 'opted_out')
+		return policyResult('opted_out', error.message, { rule: 'opt_out', stepKey });
+	if (error.code === 'us_marketing')
+		return policyResult('us_marketing', error.message, { rule: 'us_marketing', stepKey });
+	return undefined;
 }
 
 /**

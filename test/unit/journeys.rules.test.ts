@@ -13,12 +13,15 @@ import {
 	MemoryStateStore,
 	metaErrorBody,
 	parseJourneyRules,
+	policyOfRefusal,
+	SendPolicyError,
 	quietHoursDecision,
 	sendBatch,
 	stepKeyFor,
 	TransportError,
 	type HttpResponse,
 	type OutgoingMessage,
+	type SendPacer,
 	type Transport,
 } from '../../core';
 
@@ -161,6 +164,27 @@ describe('journey rule settings', () => {
 	});
 });
 
+describe('policyOfRefusal', () => {
+	it('gives opt-out and US marketing refusals their journey-rule codes, and nothing for other errors', () => {
+		expect(
+			policyOfRefusal(new SendPolicyError('opted_out', 131050, 'The customer opted out.'), 'k'),
+		).toEqual({
+			decision: 'opted_out',
+			code: 'WJ_OPTED_OUT',
+			reason: 'The customer opted out.',
+			rule: 'opt_out',
+			stepKey: 'k',
+		});
+		expect(
+			policyOfRefusal(new SendPolicyError('us_marketing', 131049, 'US marketing is paused.')),
+		).toMatchObject({ decision: 'us_marketing', code: 'WJ_US_MARKETING' });
+		expect(
+			policyOfRefusal(new SendPolicyError('template_not_approved', 132001, 'Not approved.')),
+		).toBeUndefined();
+		expect(policyOfRefusal(new Error('x'))).toBeUndefined();
+	});
+});
+
 describe('stepKeyFor', () => {
 	const base = { phoneNumberId: '1065', scope: 'wf1:Send', waId: '16505551234' };
 	it('is a short hash without raw ids, equal for the same step and customer, different otherwise', () => {
@@ -260,6 +284,22 @@ describe('sendBatch with a send gate', () => {
 		});
 		// Meta saw each customer accepted exactly once.
 		expect(api.received.sort()).toEqual([...customers, customers[1]].sort());
+	});
+
+	it('a re-run costs no pacer slot for customers already sent', async () => {
+		const store = new MemoryStateStore();
+		const api = meta((to) => ok(`wamid.${to}`));
+		const gate = () => createSendGate({ store, phoneNumberId: PN, rules: rules() });
+		let slots = 0;
+		const pacer = {
+			acquire: async () => {
+				slots++;
+			},
+		} as unknown as SendPacer;
+		await sendBatch(messages(), { client: api.client, gate: gate(), pacer });
+		expect(slots).toBe(4);
+		await sendBatch(messages(), { client: api.client, gate: gate(), pacer });
+		expect(slots).toBe(4);
 	});
 
 	it('a send that timed out after leaving is outcome_unknown and not resent by a re-run', async () => {
