@@ -79,7 +79,7 @@ export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 					id: `${path}-send`,
 					name: 'Send and Wait',
 					type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
-					typeVersion: 1,
+					typeVersion: 2,
 					position: [300, 0],
 					credentials: creds,
 					parameters: {
