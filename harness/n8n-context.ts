@@ -116,6 +116,8 @@ function rawParameters(parameters: RunOptions['parameters']): Params {
 }
 
 export interface RunOptions {
+	/** The workflow's time zone (n8n's getTimezone()); default UTC. */
+	timezone?: string;
 	parameters: Params | ((itemIndex: number) => Params);
 	credentials: Credentials;
 	items?: INodeExecutionData[];
@@ -168,7 +170,15 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
 				return b.data;
 			},
 			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
+			// n8n's default (in-memory) binary mode: the data travels base64 in the item.
+			prepareBinaryData: async (data: Buffer, fileName?: string, mimeType?: string) => ({
+				data: data.toString('base64'),
+				fileName,
+				mimeType,
+				fileSize: String(data.length),
+			}),
 		},
+		getTimezone: () => opts.timezone ?? 'UTC',
 	} as unknown as IExecuteFunctions;
 	const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
 	return { output, http, hints };
