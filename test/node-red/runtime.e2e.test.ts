@@ -146,7 +146,7 @@ afterAll(async () => {
 });
 
 describe('the package in a real Node-RED runtime', () => {
-	it('loads the five node types from the installed package with their editor definitions', async () => {
+	it('loads the six node types from the installed package with their editor definitions', async () => {
 		const response = await fetch(`${nodeRedUrl}/nodes`, {
 			headers: asAdmin({ Accept: 'application/json' }),
 		});
@@ -160,6 +160,7 @@ describe('the package in a real Node-RED runtime', () => {
 		expect(ours.flatMap((s) => s.types).sort()).toEqual([
 			'whatsapp-check-window',
 			'whatsapp-cloud-config',
+			'whatsapp-journey-report',
 			'whatsapp-send-message',
 			'whatsapp-send-template',
 			'whatsapp-webhook-status',
