@@ -193,6 +193,11 @@ export interface Report {
 	sent: Array<{ journey: string; step: string; recipient: string; messageId: string }>;
 	skipped: Array<{ journey: string; recipient: string; reason: string }>;
 	statuses: Record<string, Record<string, number>>;
+	/**
+	 * Per journey step, the messages the sink saw delivered or read: delivered is implied by read, and the sink drops a
+	 * delivered that arrives after the read (Late Statuses), so its delivered count alone can be short.
+	 */
+	reached: Record<string, string[]>;
 	failures: Array<{ recipient: string; code: string; meaning: string }>;
 	followUps: { retry: number; fallback: number };
 	/** The WhatsApp Journey Report node's items (today's counts per journey step, read from the state store). */
@@ -231,6 +236,7 @@ async function buildReport(host: JourneyHost, ids: Record<string, string>): Prom
 		failures: [],
 		followUps: { retry: 0, fallback: 0 },
 		journeyReport: [],
+		reached: {},
 	};
 	for (const summary of await host.executions()) {
 		const data = await host.executionData(summary.id);
@@ -291,6 +297,12 @@ async function buildReport(host: JourneyHost, ids: Record<string, string>): Prom
 					report.statuses[key] ??= {};
 					report.statuses[key][String(item.event)] =
 						(report.statuses[key][String(item.event)] ?? 0) + 1;
+					const reached = (report.reached[key] ??= []);
+					if (
+						['delivered', 'read'].includes(String(item.event)) &&
+						!reached.includes(String(item.messageId))
+					)
+						reached.push(String(item.messageId));
 				}
 				for (const item of safeJsonOf(data, 'Every status')) {
 					if (item.status === 'failed') {
@@ -434,7 +446,7 @@ function checkJourneyReport(report: Report): string[] {
 		).length;
 		const expected = {
 			sent: n,
-			delivered: seen.delivered ?? 0,
+			delivered: report.reached[key]?.length ?? 0,
 			read: seen.read ?? 0,
 			failed,
 			replied: 0,

@@ -5,6 +5,8 @@ export interface DemoOutcome {
 		sent: Array<{ journey: string; step: string; recipient: string }>;
 		skipped: unknown[];
 		failures: unknown[];
+		journeyReport: Array<{ journey: string; step: string; sent: number; failed: number }>;
+		chartFile?: string;
 	};
 	problems: string[];
 }
@@ -26,4 +28,17 @@ export function expectDemoJourneysBehaved({ report, problems }: DemoOutcome): vo
 	expect(report.failures).toEqual([
 		expect.objectContaining({ recipient: '33612345678', code: '131026' }),
 	]);
+	// The WhatsApp Journey Report node, from the state store alone, counts exactly those sends and Eve's failure (the
+	// demo's own check compares its delivered and read counts with what the status sink received), and draws the chart.
+	expect(
+		report.journeyReport
+			.map((r) => `${r.journey}/${r.step} sent ${r.sent} failed ${r.failed}`)
+			.sort(),
+	).toEqual([
+		'abandoned-cart/offer-1 sent 1 failed 0',
+		'login/otp sent 1 failed 0',
+		'order-confirmation/confirm-session sent 1 failed 0',
+		'order-confirmation/confirm-template sent 2 failed 1',
+	]);
+	expect(report.chartFile).toMatch(/whatsapp-journey-report\.png$/);
 }

@@ -138,6 +138,8 @@ async function prepareBinaryData(
 }
 
 export interface RunOptions {
+	/** The workflow's time zone (n8n's getTimezone()); default UTC. */
+	timezone?: string;
 	parameters: Params | ((itemIndex: number) => Params);
 	credentials: Credentials;
 	items?: INodeExecutionData[];
@@ -210,6 +212,7 @@ export async function runNode(node: INodeType, opts: RunOptions): Promise<RunRes
 			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
 			prepareBinaryData,
 		},
+		getTimezone: () => opts.timezone ?? 'UTC',
 	} as unknown as IExecuteFunctions;
 	const output = (await node.execute!.call(ctx)) as INodeExecutionData[][];
 	return { output, http, hints, waitTill };

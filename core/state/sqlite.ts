@@ -883,72 +883,71 @@ export class SqliteStateStore implements JourneyStateStore {
 		const checked = checkEventBatch(items);
 		if (checked.length === 0) return [];
 		const legacy = this.legacyStatusIdsUntil > Date.now();
-		return this.immediate(() =>
-			checked.map((item): EventBatchResult => {
-				const r = item.remember;
-				const seenBy = item.seenBy;
-				let seen: StatusRecordResult | undefined;
-				if (r && seenBy !== undefined) {
-					// The event's own id row, as version 1 wrote it, while such rows may still be unexpired.
-					if (
-						legacy &&
-						this.stmt.eventSeen.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at) !==
-							undefined
-					) {
-						return { fresh: false, statuses: [] };
-					}
-					seen = this.seenStatus(
-						item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>,
-						r.at,
-					);
-					if (!seen) return { fresh: false, statuses: [] };
-				} else if (
-					r &&
-					this.stmt.event.get(
-						this.phone(r.phoneNumberId, true)!,
-						idHash(r.eventId),
-						r.at + EVENT_HORIZON_MS,
-						r.at,
-					) === undefined
+		return this.immediate(() => this.withSummedCounts(() => this.applyChecked(checked, legacy)));
+	}
+
+	private applyChecked(
+		checked: ReturnType<typeof checkEventBatch>,
+		legacy: boolean,
+	): EventBatchResult[] {
+		return checked.map((item): EventBatchResult => {
+			const r = item.remember;
+			const seenBy = item.seenBy;
+			let seen: StatusRecordResult | undefined;
+			if (r && seenBy !== undefined) {
+				// The event's own id row, as version 1 wrote it, while such rows may still be unexpired.
+				if (
+					legacy &&
+					this.stmt.eventSeen.get(this.phone(r.phoneNumberId, true)!, idHash(r.eventId), r.at) !==
+						undefined
 				) {
 					return { fresh: false, statuses: [] };
 				}
-				const statuses: StatusRecordResult[] = [];
-				item.writes.forEach((w, i) => {
-					if (i === seenBy) {
-						statuses.push(seen!);
-						return;
-					}
-					if (w.kind === 'account') {
-						this.rules.accountPut.run(w.subject, JSON.stringify(w.facts), w.at);
-						return;
-					}
-					const phone = this.phone(w.phoneNumberId, true)!;
-					if (w.kind === 'stepStatus') {
-						this.stepStatus(phone, w.stepKey, w.messageId, w.status, w.at);
-						return;
-					}
-					if (w.kind === 'status') {
-						statuses.push(
-							this.status(
-								phone,
-								idHash(w.messageId),
-								w.status,
-								STATUS_NAMES.indexOf(w.status),
-								w.at,
-							),
-						);
-					} else if (w.kind === 'inbound') {
-						this.inbound(phone, w.waId, w.at, w.referral);
-					} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
-						this.reportWrite(phone, w);
-					} else {
-						this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
-					}
-				});
-				return { fresh: true, statuses };
-			}),
-		);
+				seen = this.seenStatus(
+					item.writes[seenBy] as Extract<CheckedWrite, { kind: 'status' }>,
+					r.at,
+				);
+				if (!seen) return { fresh: false, statuses: [] };
+			} else if (
+				r &&
+				this.stmt.event.get(
+					this.phone(r.phoneNumberId, true)!,
+					idHash(r.eventId),
+					r.at + EVENT_HORIZON_MS,
+					r.at,
+				) === undefined
+			) {
+				return { fresh: false, statuses: [] };
+			}
+			const statuses: StatusRecordResult[] = [];
+			item.writes.forEach((w, i) => {
+				if (i === seenBy) {
+					statuses.push(seen!);
+					return;
+				}
+				if (w.kind === 'account') {
+					this.rules.accountPut.run(w.subject, JSON.stringify(w.facts), w.at);
+					return;
+				}
+				const phone = this.phone(w.phoneNumberId, true)!;
+				if (w.kind === 'stepStatus') {
+					this.stepStatus(phone, w.stepKey, w.messageId, w.status, w.at);
+					return;
+				}
+				if (w.kind === 'status') {
+					statuses.push(
+						this.status(phone, idHash(w.messageId), w.status, STATUS_NAMES.indexOf(w.status), w.at),
+					);
+				} else if (w.kind === 'inbound') {
+					this.inbound(phone, w.waId, w.at, w.referral);
+				} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
+					this.reportWrite(phone, w);
+				} else {
+					this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
+				}
+			});
+			return { fresh: true, statuses };
+		});
 	}
 
 	/** A status write that is also its event's de-duplication: undefined when the record had seen this status. */
@@ -1156,7 +1155,37 @@ export class SqliteStateStore implements JourneyStateStore {
 		if (row && bits === row.stages) return;
 		this.report.messagePut.run(phone, id, step, bits, at);
 		const day = utcDay(at);
-		for (const metric of metrics) this.report.count.run(step, day, metric, 1);
+		for (const metric of metrics) this.addCount(step, day, metric, 1);
+	}
+
+	/**
+	 * Counter increments of one transaction, summed and written when it ends: a webhook POST of 100 statuses of one
+	 * journey step then writes a handful of counter rows instead of one upsert per status and stage.
+	 */
+	private pendingCounts?: Map<string, { step: number; day: number; metric: string; n: number }>;
+
+	private addCount(step: number, day: number, metric: string, n: number): void {
+		if (!this.pendingCounts) {
+			this.report.count.run(step, day, metric, n);
+			return;
+		}
+		const k = `${step}|${day}|${metric}`;
+		const cur = this.pendingCounts.get(k);
+		if (cur) cur.n += n;
+		else this.pendingCounts.set(k, { step, day, metric, n });
+	}
+
+	/** Runs `fn` with counter increments summed, and writes them at its end (inside the caller's transaction). */
+	private withSummedCounts<T>(fn: () => T): T {
+		this.pendingCounts = new Map();
+		try {
+			const out = fn();
+			for (const c of this.pendingCounts.values())
+				this.report.count.run(c.step, c.day, c.metric, c.n);
+			return out;
+		} finally {
+			this.pendingCounts = undefined;
+		}
 	}
 
 	private reportWrite(phone: number, w: CheckedReportWrite): void {
@@ -1171,16 +1200,18 @@ export class SqliteStateStore implements JourneyStateStore {
 		this.open();
 		const checked = checkSends(sends);
 		if (checked.length === 0) return;
-		this.immediate(() => {
-			for (const s of checked)
-				this.countStages(
-					this.phone(s.phoneNumberId, true)!,
-					s.messageId,
-					s.at,
-					reportStagesOfStatus({ status: 'sent' }),
-					s,
-				);
-		});
+		this.immediate(() =>
+			this.withSummedCounts(() => {
+				for (const s of checked)
+					this.countStages(
+						this.phone(s.phoneNumberId, true)!,
+						s.messageId,
+						s.at,
+						reportStagesOfStatus({ status: 'sent' }),
+						s,
+					);
+			}),
+		);
 	}
 
 	async recordPolicyDecision(p: SkippedSendRecord): Promise<void> {
