@@ -9,7 +9,7 @@ import {
 	MediaUploads,
 	SendPacer,
 	SendPolicyError,
-	accountStateFrom,
+	loadAccountState,
 	createSendGate,
 	policyResult,
 	stepKeyFor,
@@ -178,16 +178,6 @@ export async function sendItems(
 				continue;
 			}
 			const content = built.content;
-			const tracking = trackingFor(
-				{
-					workflowId,
-					executionId,
-					journey,
-					step,
-					callbackData: param<string>('options.bizOpaqueCallbackData', itemIndex, '') || undefined,
-				},
-				'Tracking Data Override',
-			);
 			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
 			const category = categoryOf(content);
 			// A journey step is once per customer. A session message is a reply in a conversation: once per
@@ -201,6 +191,18 @@ export async function sendItems(
 				waId: normalized.waId,
 				occurrenceKey: occurrenceKey ?? (perRun ? runOccurrence : undefined),
 			});
+			const tracking = trackingFor(
+				{
+					workflowId,
+					executionId,
+					journey,
+					step,
+					// Lets the status webhook resolve a send whose outcome was unknown (crash after the request left).
+					stepKey: rules.oncePerStep ? stepKey : undefined,
+					callbackData: param<string>('options.bizOpaqueCallbackData', itemIndex, '') || undefined,
+				},
+				'Tracking Data Override',
+			);
 			prepared.push({
 				...prepareSend(itemIndex, normalized, content, tracking),
 				gate: {
@@ -228,16 +230,15 @@ export async function sendItems(
 			store: await run.store(),
 			phoneNumberId: credential.phoneNumberId,
 			rules,
-			account: async () => {
-				const info = await sender;
-				return accountStateFrom({
+			account: async () =>
+				loadAccountState({
+					client,
 					store: await run.store(),
-					displayPhoneNumber: info?.display_phone_number,
+					phoneNumberId: credential.phoneNumberId,
 					wabaId: credential.wabaId,
-					qualityRating: info?.quality_rating,
+					cacheKey: `${credential.baseUrl}|${credential.phoneNumberId}|${credential.wabaId ?? ''}`,
 					templates: templatesOf(prepared),
-				});
-			},
+				}),
 		});
 		if (options.dryRun) {
 			// The decisions each item would get, without sending and without writing the store.
