@@ -4,7 +4,7 @@
  */
 import type { CloudApiClient, SendResult } from './client';
 import { WhatsAppApiError } from './errors';
-import type { GateRequest, GateTicket, PolicyResult, SendGate } from './journeys/rules';
+import type { GateRequest, GateTicket, PolicyResult, SendGate } from './journeys/gate';
 import type { SendPacer } from './pacing';
 
 export interface OutgoingMessage {

@@ -12,7 +12,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 import { JOURNEY_RULE_CODES, WhatsAppApiError } from '../errors';
-import type { SendOutcome } from '../send';
 import {
 	accountSubject,
 	type AccountFactRecord,
@@ -20,13 +19,13 @@ import {
 	type JourneyStateStore,
 	PENDING_LEASE_MS,
 } from '../state/types';
-import type { TemplateCategory } from '../templates/model';
+import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
+import { SendPolicyError } from './policy';
 import { quietHoursDecision, type QuietHours } from './quietHours';
 
+export * from './gate';
 export * from './quietHours';
 
-/** Template categories, plus SERVICE for free-form session messages (never business-initiated). */
-export type RuleCategory = TemplateCategory | 'SERVICE';
 const categorySchema = z.enum(['MARKETING', 'UTILITY', 'AUTHENTICATION', 'SERVICE']);
 
 const hhmm = z
@@ -90,39 +89,6 @@ export function parseJourneyRules(input: unknown, fieldLabel = 'Journey Rules'):
 	throw new Error(`${fieldLabel} › ${issue.path.join('.') || '(root)'}: ${issue.message}`);
 }
 
-export type PolicyDecision =
-	| 'sent'
-	| 'already_sent'
-	| 'in_progress'
-	| 'outcome_unknown'
-	| 'frequency_capped'
-	| 'quiet_hours'
-	| 'messaging_limit'
-	| 'quality_guard'
-	| 'opted_out'
-	| 'us_marketing'
-	| 'dry_run'
-	/** Admitted, but Meta refused the request for sure: the claim and counts were given back. */
-	| 'released';
-
-/** Goes on every output item as `policy`. Decide on `code` (stable), not on `reason` (for people). */
-export interface PolicyResult {
-	decision: PolicyDecision;
-	reason: string;
-	/** Which rule decided: once_per_step, frequency_cap, quiet_hours, messaging_limit, quality_guard, … */
-	rule?: string;
-	code: string;
-	stepKey?: string;
-	messageId?: string;
-	sentAt?: string;
-	resumeAt?: string;
-	count?: number;
-	limit?: number;
-	timeZone?: string;
-	/** True when the time zone was assumed for a country with several (see README). */
-	timeZoneAssumed?: boolean;
-}
-
 /** A policy result for a decision, with its stable code. */
 export function policyResult(
 	decision: PolicyDecision,
@@ -130,6 +96,19 @@ export function policyResult(
 	extra: Omit<PolicyResult, 'decision' | 'reason' | 'code'> = {},
 ): PolicyResult {
 	return { decision, reason, code: JOURNEY_RULE_CODES[decision], ...extra };
+}
+
+/**
+ * The policy of a refusal the send paths already make (SendPolicyError: opted out, US marketing), so every rule that
+ * stops a send reads the same on the item. Undefined for refusals that are not journey rules (template not approved).
+ */
+export function policyOfRefusal(error: unknown, stepKey?: string): PolicyResult | undefined {
+	if (!(error instanceof SendPolicyError)) return undefined;
+	if (error.code === 'opted_out')
+		return policyResult('opted_out', error.message, { rule: 'opt_out', stepKey });
+	if (error.code === 'us_marketing')
+		return policyResult('us_marketing', error.message, { rule: 'us_marketing', stepKey });
+	return undefined;
 }
 
 /**
@@ -170,32 +149,6 @@ export interface AccountState {
 	messagingLimit?: { tier: string; limit: number | null; scope: string };
 	/** Template status by `name:language` (PAUSED, DISABLED, APPROVED, …), from template status webhooks. */
 	templates?: Record<string, string>;
-}
-
-export interface GateRequest {
-	waId: string;
-	e164: string;
-	category: RuleCategory;
-	/** Absent when once-per-step is off. */
-	stepKey?: string;
-	itemTimeZone?: string;
-	template?: { name: string; language: string };
-	/** The user's per-node override of the quality guard is `rules.qualityGuard`; this is per item (rarely needed). */
-}
-
-export interface GateTicket {
-	token: string;
-	request: GateRequest;
-	admission: Extract<AdmissionResult, { admitted: true }>;
-	frequencyCategory?: string;
-	limitScope?: string;
-}
-
-export interface SendGate {
-	admit(
-		item: GateRequest,
-	): Promise<{ admitted: true; ticket: GateTicket } | { admitted: false; policy: PolicyResult }>;
-	settle(ticket: GateTicket, outcome: SendOutcome): Promise<PolicyResult>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -282,95 +235,113 @@ export function createSendGate(p: {
 	const loadAccount = () =>
 		(account ??= p.account ? p.account().catch(() => undefined) : Promise.resolve(undefined));
 
-	return {
-		async admit(item) {
-			const at = now();
-			if (rules.quietHours && !rules.quietHours.exemptCategories.includes(item.category)) {
-				let q: ReturnType<typeof quietHoursDecision>;
-				try {
-					q = quietHoursDecision({
-						now: at,
-						e164: item.e164,
-						itemTimeZone: item.itemTimeZone,
-						quietHours: rules.quietHours,
-						category: item.category,
-					});
-				} catch (error) {
-					// No local time for this customer: not sent rather than risk the middle of their night.
-					return {
-						admitted: false,
-						policy: policyResult(
-							'quiet_hours',
-							`${error instanceof Error ? error.message : String(error)} Not sent, so quiet hours cannot be broken.`,
-							{ rule: 'quiet_hours', stepKey: item.stepKey },
-						),
-					};
-				}
-				if (!q.allowed) {
-					return {
-						admitted: false,
-						policy: policyResult(
-							'quiet_hours',
-							`It is ${q.localTime} for this customer (${q.timeZone}${q.assumed ? ', assumed from the country code' : ''}), inside the quiet hours ${rules.quietHours.start}–${rules.quietHours.end}: ${rules.quietHours.whenOutside === 'hold' ? 'held' : 'not sent'} until ${q.resumeAt}.`,
-							{
-								rule: 'quiet_hours',
-								resumeAt: q.resumeAt,
-								timeZone: q.timeZone,
-								timeZoneAssumed: q.assumed,
-								stepKey: item.stepKey,
-							},
-						),
-					};
-				}
-			}
-			const acct =
-				rules.qualityGuard || rules.messagingLimitGuard ? await loadAccount() : undefined;
-			if (rules.qualityGuard) {
-				const stop = qualityStop(acct, item);
-				if (stop) return { admitted: false, policy: { ...stop, stepKey: item.stepKey } };
-			}
-			const token = randomUUID();
-			const cap = rules.frequencyCap;
-			const capped = cap && cap.categories.includes(item.category);
-			const limit = acct?.messagingLimit;
-			const admission = await p.store.admitSend({
-				phoneNumberId: p.phoneNumberId,
-				waId: item.waId,
-				token,
-				now: at,
-				template: item.category !== 'SERVICE',
-				step:
-					rules.oncePerStep && item.stepKey
-						? {
-								key: item.stepKey,
-								reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
-								retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
-								leaseMs: PENDING_LEASE_MS,
-							}
-						: undefined,
-				frequency: capped
-					? { category: item.category, max: cap.maxMessages, periodMs: cap.periodHours * 3_600_000 }
-					: undefined,
-				messagingLimit: limit
-					? {
-							scope: limit.scope,
-							limit: rules.messagingLimitGuard && limit.limit !== null ? limit.limit : undefined,
-						}
-					: undefined,
-			});
-			if (admission.admitted) {
+	const evaluate = async (
+		item: GateRequest,
+		dryRun: boolean,
+	): Promise<Awaited<ReturnType<SendGate['admit']>>> => {
+		const at = now();
+		if (rules.quietHours && !rules.quietHours.exemptCategories.includes(item.category)) {
+			let q: ReturnType<typeof quietHoursDecision>;
+			try {
+				q = quietHoursDecision({
+					now: at,
+					e164: item.e164,
+					itemTimeZone: item.itemTimeZone,
+					quietHours: rules.quietHours,
+					category: item.category,
+				});
+			} catch (error) {
+				// No local time for this customer: not sent rather than risk the middle of their night.
 				return {
-					admitted: true,
-					ticket: {
-						token,
-						request: item,
-						admission,
-						frequencyCategory: capped ? item.category : undefined,
-						limitScope: limit?.scope,
-					},
+					admitted: false,
+					policy: policyResult(
+						'quiet_hours',
+						`${error instanceof Error ? error.message : String(error)} Not sent, so quiet hours cannot be broken.`,
+						{ rule: 'quiet_hours', stepKey: item.stepKey },
+					),
 				};
 			}
-			return { admitted: false, policy: refusal(admission, item, rules) };
+			if (!q.allowed) {
+				return {
+					admitted: false,
+					policy: policyResult(
+						'quiet_hours',
+						`It is ${q.localTime} for this customer (${q.timeZone}${q.assumed ? ', assumed from the country code' : ''}), inside the quiet hours ${rules.quietHours.start}–${rules.quietHours.end}: ${rules.quietHours.whenOutside === 'hold' ? 'held' : 'not sent'} until ${q.resumeAt}.`,
+						{
+							rule: 'quiet_hours',
+							resumeAt: q.resumeAt,
+							timeZone: q.timeZone,
+							timeZoneAssumed: q.assumed,
+							stepKey: item.stepKey,
+						},
+					),
+				};
+			}
+		}
+		const acct = rules.qualityGuard || rules.messagingLimitGuard ? await loadAccount() : undefined;
+		if (rules.qualityGuard) {
+			const stop = qualityStop(acct, item);
+			if (stop) return { admitted: false, policy: { ...stop, stepKey: item.stepKey } };
+		}
+		const token = randomUUID();
+		const cap = rules.frequencyCap;
+		const capped = cap && cap.categories.includes(item.category);
+		const limit = acct?.messagingLimit;
+		const admission = await p.store.admitSend({
+			phoneNumberId: p.phoneNumberId,
+			waId: item.waId,
+			token,
+			now: at,
+			template: item.category !== 'SERVICE',
+			dryRun,
+			step:
+				rules.oncePerStep && item.stepKey
+					? {
+							key: item.stepKey,
+							reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
+							retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
+							leaseMs: PENDING_LEASE_MS,
+						}
+					: undefined,
+			frequency: capped
+				? { category: item.category, max: cap.maxMessages, periodMs: cap.periodHours * 3_600_000 }
+				: undefined,
+			messagingLimit: limit
+				? {
+						scope: limit.scope,
+						limit: rules.messagingLimitGuard && limit.limit !== null ? limit.limit : undefined,
+					}
+				: undefined,
+		});
+		if (admission.admitted) {
+			return {
+				admitted: true,
+				ticket: {
+					token,
+					request: item,
+					admission,
+					frequencyCategory: capped ? item.category : undefined,
+					limitScope: limit?.scope,
+				},
+			};
+		}
+		return { admitted: false, policy: refusal(admission, item, rules) };
+	};
+
+	return {
+		admit: (item) => evaluate(item, false),
+
+		async preview(item) {
+			const verdict = await evaluate(item, true);
+			if (!verdict.admitted) return verdict.policy;
+			return policyResult(
+				'dry_run',
+				'Dry run: every journey rule allows this send; nothing was sent or counted.',
+				{
+					stepKey: item.stepKey,
+					count: verdict.ticket.admission.frequencyCount,
+				},
+			);
 		},
 
 		async settle(ticket, outcome) {

@@ -255,10 +255,21 @@ export class MemoryStateStore implements JourneyStateStore {
 			if (!already && limit.limit !== undefined && count >= limit.limit)
 				return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 			recipientPrevAt = seen.get(waId) ?? 0;
-			seen.set(waId, now);
-			this.recipients.set(limit.scope, seen);
+			if (!p.dryRun) {
+				seen.set(waId, now);
+				this.recipients.set(limit.scope, seen);
+			}
 			recipients = already ? count : count + 1;
 		}
+		if (p.dryRun)
+			return {
+				admitted: true,
+				businessInitiated,
+				frequencyCount,
+				recipients,
+				recipientPrevAt,
+				at: now,
+			};
 		if (p.step && stepKey) this.steps.set(stepKey, { state: 'pending', token, claimedAt: now });
 		if (p.frequency && fKey) {
 			const list = this.frequency.get(fKey) ?? [];

@@ -156,6 +156,7 @@ const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
 
 /**
  * KEYS: step hash, frequency zset, window hash, recipients zset. The step rule repeats stepVerdict (types.ts).
+ * ARGV[19] = '1' (Dry Run): the same answer, nothing written.
  * Replies: {1, businessInitiated, frequencyCount|-1, recipients|-1, prevAt} admitted; {2, state, at, messageId} step;
  * {3, count, limit, resumeAt} frequency; {4, count, limit} messaging limit.
  */
@@ -211,9 +212,14 @@ if ARGV[13] == '1' and business then
   local prev = redis.call('ZSCORE', KEYS[4], ARGV[18])
   if not prev and limit >= 0 and count >= limit then return {4, count, limit} end
   if prev then prevAt = tonumber(prev); recipients = count else recipients = count + 1 end
-  redis.call('ZADD', KEYS[4], string.format('%.17g', now), ARGV[18])
-  redis.call('PEXPIRE', KEYS[4], ARGV[15])
+  if ARGV[19] ~= '1' then
+    redis.call('ZADD', KEYS[4], string.format('%.17g', now), ARGV[18])
+    redis.call('PEXPIRE', KEYS[4], ARGV[15])
+  end
 end
+local b = 0
+if business then b = 1 end
+if ARGV[19] == '1' then return {1, b, freqCount, recipients, string.format('%.17g', prevAt)} end
 if hasStep then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'st', '0', 'tok', token, 'ca', string.format('%.17g', now))
@@ -223,8 +229,6 @@ if hasFreq then
   redis.call('ZADD', KEYS[2], string.format('%.17g', now), token)
   redis.call('PEXPIRE', KEYS[2], ARGV[12])
 end
-local b = 0
-if business then b = 1 end
 return {1, b, freqCount, recipients, string.format('%.17g', prevAt)}
 `);
 
@@ -643,6 +647,7 @@ export class RedisStateStore implements JourneyStateStore {
 				SERVICE_WINDOW_MS,
 				windowTimeLimits(now).lastInbound,
 				waId,
+				p.dryRun ? '1' : '0',
 			],
 		)) as Array<number | string>;
 		const n = (i: number) => Number(reply[i]);

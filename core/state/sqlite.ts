@@ -467,9 +467,18 @@ export class SqliteStateStore implements JourneyStateStore {
 				if (!already && limit.limit !== undefined && count >= limit.limit)
 					return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 				recipientPrevAt = prev ?? 0;
-				this.rules.recipientPut.run(limit.scope, waId, now);
+				if (!p.dryRun) this.rules.recipientPut.run(limit.scope, waId, now);
 				recipients = already ? count : count + 1;
 			}
+			if (p.dryRun)
+				return {
+					admitted: true,
+					businessInitiated,
+					frequencyCount,
+					recipients,
+					recipientPrevAt,
+					at: now,
+				};
 			if (p.step) this.rules.stepClaim.run(phone, p.step.key, token, now);
 			if (p.frequency) this.rules.frequencyAdd.run(phone, waId, p.frequency.category, token, now);
 			return {

@@ -416,6 +416,8 @@ export interface SendAdmission {
 	messagingLimit?: { scope: string; limit?: number };
 	/** True for templates; a session message is never business-initiated. */
 	template: boolean;
+	/** Only check (Dry Run): the answer is what a send would get, and nothing is claimed or counted. */
+	dryRun?: boolean;
 }
 
 export type AdmissionResult =

@@ -14,7 +14,6 @@ import {
 	normalizePhoneNumber,
 	pacingOf,
 	parseJourneyRules,
-	policyResult,
 	stepKeyFor,
 	prepareSend,
 	retryPolicyOf,
@@ -27,7 +26,6 @@ import {
 import type {
 	CloudApiClient,
 	DeliveryOptionName,
-	GateRequest,
 	JourneyRules,
 	PacerOptions,
 	PolicyResult,
@@ -398,15 +396,7 @@ export function runSendNode<S extends DeliverySettings>(
 		};
 		const gate = await gateFor(cloud, client, r, prepared.gate.template);
 		if (s.dryRun) {
-			const preview = (gate as { preview?: (r: GateRequest) => Promise<PolicyResult> }).preview;
-			// A core without a read-only preview says the rules were not checked rather than claim a send.
-			const policy =
-				typeof preview === 'function'
-					? await preview.call(gate, prepared.gate)
-					: policyResult(
-							'dry_run',
-							'Dry run: nothing was sent. The journey rules were not previewed (this core cannot check them without recording the send).',
-						);
+			const policy = await gate.preview(prepared.gate);
 			msg.payload = { ...toDryRunResult(prepared), policy };
 			msg.policy = policy;
 			return { msg, skipped: !DONE.has(policy.decision) };

@@ -562,6 +562,9 @@ interface RawValue {
 	message_template_name?: string;
 	new_quality_score?: string;
 	new_category?: string;
+	display_phone_number?: string;
+	decision?: string;
+	max_daily_conversations_per_business?: number | string;
 }
 interface RawBody {
 	entry: Array<{ id: string; changes: Array<{ field: string; value: RawValue }> }>;
@@ -700,6 +703,27 @@ function expectedItems(body: RawBody): Array<Record<string, unknown>> {
 					templateName: value.message_template_name,
 					newQualityScore: value.new_quality_score,
 				});
+			} else if (field === 'phone_number_quality_update') {
+				out.push({
+					kind: 'phone_number_quality',
+					wabaId: entry.id,
+					displayPhoneNumber: value.display_phone_number,
+					event: value.event,
+				});
+			} else if (field === 'business_capability_update') {
+				out.push({
+					kind: 'business_capability',
+					wabaId: entry.id,
+					maxDailyConversationsPerBusiness: Number(value.max_daily_conversations_per_business),
+				});
+			} else if (field === 'phone_number_name_update') {
+				out.push({
+					kind: 'phone_number_name',
+					displayPhoneNumber: value.display_phone_number,
+					decision: value.decision,
+				});
+			} else if (field === 'account_update') {
+				out.push({ kind: 'account_update', wabaId: entry.id, event: value.event });
 			} else if (field === 'template_category_update') {
 				out.push({
 					kind: 'template_category',

@@ -13,6 +13,8 @@ import {
 	MemoryStateStore,
 	metaErrorBody,
 	parseJourneyRules,
+	policyOfRefusal,
+	SendPolicyError,
 	quietHoursDecision,
 	sendBatch,
 	stepKeyFor,
@@ -158,6 +160,27 @@ describe('journey rule settings', () => {
 		expect(() =>
 			parseJourneyRules({ frequencyCap: { maxMessages: 2, periodHours: 1000 } }),
 		).toThrow(/frequencyCap.periodHours: at most 744 hours/);
+	});
+});
+
+describe('policyOfRefusal', () => {
+	it('gives opt-out and US marketing refusals their journey-rule codes, and nothing for other errors', () => {
+		expect(
+			policyOfRefusal(new SendPolicyError('opted_out', 131050, 'The customer opted out.'), 'k'),
+		).toEqual({
+			decision: 'opted_out',
+			code: 'WJ_OPTED_OUT',
+			reason: 'The customer opted out.',
+			rule: 'opt_out',
+			stepKey: 'k',
+		});
+		expect(
+			policyOfRefusal(new SendPolicyError('us_marketing', 131049, 'US marketing is paused.')),
+		).toMatchObject({ decision: 'us_marketing', code: 'WJ_US_MARKETING' });
+		expect(
+			policyOfRefusal(new SendPolicyError('template_not_approved', 132001, 'Not approved.')),
+		).toBeUndefined();
+		expect(policyOfRefusal(new Error('x'))).toBeUndefined();
 	});
 });
 
@@ -363,6 +386,26 @@ describe('sendBatch with a send gate', () => {
 			});
 			expect(overridden.every((o) => o.ok === true)).toBe(true);
 		}
+	});
+
+	it('Dry Run previews each decision without claiming or counting', async () => {
+		const store = new MemoryStateStore();
+		const gate = createSendGate({
+			store,
+			phoneNumberId: PN,
+			rules: rules({
+				frequencyCap: { maxMessages: 1, periodHours: 24, categories: ['MARKETING'] },
+			}),
+		});
+		const [first] = messages();
+		expect(await gate.preview(first.gate!)).toMatchObject({
+			decision: 'dry_run',
+			code: 'WJ_DRY_RUN',
+			count: 1,
+		});
+		expect(await gate.preview(first.gate!)).toMatchObject({ decision: 'dry_run' });
+		await sendBatch([first], { client: meta((to) => ok(`wamid.${to}`)).client, gate });
+		expect(await gate.preview(first.gate!)).toMatchObject({ decision: 'already_sent' });
 	});
 
 	it('holds items in quiet hours with resumeAt, and refuses an item whose time zone cannot be known', async () => {

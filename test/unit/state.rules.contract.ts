@@ -272,6 +272,27 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 			});
 		});
 
+		describe('dry run', () => {
+			it('answers as a send would, and claims or counts nothing', async () => {
+				const full = {
+					step: step('d'),
+					frequency: { category: 'MARKETING', max: 1, periodMs: DAY },
+					messagingLimit: { scope: 'pd', limit: 1 },
+				};
+				for (let i = 0; i < 3; i++)
+					expect(
+						await store.admitSend(admission({ now: at(i), dryRun: true, ...full })),
+					).toMatchObject({ admitted: true, frequencyCount: 1, recipients: 1 });
+				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'd' })).toBeUndefined();
+				expect(await store.admitSend(admission({ now: at(10), ...full }))).toMatchObject({
+					admitted: true,
+				});
+				expect(
+					await store.admitSend(admission({ now: at(11), dryRun: true, ...full })),
+				).toMatchObject({ admitted: false, rule: 'step', state: 'pending' });
+			});
+		});
+
 		describe('frequency cap', () => {
 			const cap = { category: 'MARKETING', max: 2, periodMs: 7 * DAY };
 

@@ -20,6 +20,14 @@ describe('encodeTracking / decodeTracking', () => {
 		expect(decodeTracking(s)).toEqual(t);
 	});
 
+	it('carries the journey-rules step key (k=) whole, shortening custom first to stay within 512', () => {
+		const stepKey = 'AbCdEfGhIjKlMnOpQrSt_-';
+		const s = encodeTracking({ journey: 'promo', step: 'day-1', stepKey, custom: 'y'.repeat(600) });
+		expect(s.length).toBe(MAX_CALLBACK_DATA_LENGTH);
+		expect(s.startsWith(`wj1:j=promo;s=day-1;k=${stepKey};c=y`)).toBe(true);
+		expect(decodeTracking(s)).toMatchObject({ journey: 'promo', step: 'day-1', stepKey });
+	});
+
 	it('omits absent and empty fields', () => {
 		expect(encodeTracking({ journey: 'j', step: '' })).toBe('wj1:j=j');
 		expect(decodeTracking(encodeTracking({}))).toEqual({});

@@ -8,10 +8,9 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } f
 import {
 	MediaUploads,
 	SendPacer,
-	SendPolicyError,
 	loadAccountState,
 	createSendGate,
-	policyResult,
+	policyOfRefusal,
 	stepKeyFor,
 	WhatsAppApiError,
 	deliveryOptionsSchema,
@@ -46,7 +45,7 @@ import type { ParameterReader } from '../../shared/parameters';
 import { phoneNumberHints, phoneNumberInfo } from '../../shared/senderInfo';
 import { itemRuleInputs, readJourneyRules } from '../journeyRules';
 import { routeItems } from '../outputs';
-import { holdUntilAllowed, policyHints, previewDecision } from './policy';
+import { holdUntilAllowed, policyHints } from './policy';
 
 /** Delivery options shape the whole run, so they are read once (item 0) and validated once. */
 function readDeliveryOptions(ctx: IExecuteFunctions): DeliveryOptions {
@@ -164,7 +163,7 @@ export async function sendItems(
 			const built = await build(itemIndex, normalized).then(
 				(content) => ({ content, refused: undefined }),
 				(error: unknown) => {
-					const refused = nodeVersion >= 2 ? refusalOf(error) : undefined;
+					const refused = nodeVersion >= 2 ? policyOfRefusal(error) : undefined;
 					return refused ? { content: undefined, refused } : Promise.reject(error);
 				},
 			);
@@ -243,7 +242,7 @@ export async function sendItems(
 		if (options.dryRun) {
 			// The decisions each item would get, without sending and without writing the store.
 			for (const p of prepared) {
-				const verdict = await previewDecision(gate, p.gate!);
+				const verdict = await gate.preview(p.gate!);
 				decisions[p.itemIndex] = verdict;
 				hinted[p.itemIndex] = verdict;
 				items[p.itemIndex] = {
@@ -296,13 +295,6 @@ export async function sendItems(
 	for (const [index, item] of items.entries())
 		if (item) routed.push({ item, decision: decisions[index]?.decision });
 	return routeItems(nodeVersion, routed);
-}
-
-/** Core's refusals that are policy decisions rather than errors: opted out, US marketing. */
-function refusalOf(error: unknown): PolicyResult | undefined {
-	if (!(error instanceof SendPolicyError)) return undefined;
-	if (error.code !== 'opted_out' && error.code !== 'us_marketing') return undefined;
-	return policyResult(error.code, error.message, { rule: error.code });
 }
 
 /** The template a send carries, for the quality guard's paused/disabled check. */

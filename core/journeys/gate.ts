@@ -1,0 +1,73 @@
+/**
+ * The types the send gate and sendBatch share (core/send.ts uses them; rules.ts implements them), apart from both so
+ * neither imports the other.
+ */
+import type { AdmissionResult } from '../state/types';
+import type { TemplateCategory } from '../templates/model';
+
+/** Template categories, plus SERVICE for free-form session messages (never business-initiated). */
+export type RuleCategory = TemplateCategory | 'SERVICE';
+
+export type PolicyDecision =
+	| 'sent'
+	| 'already_sent'
+	| 'in_progress'
+	| 'outcome_unknown'
+	| 'frequency_capped'
+	| 'quiet_hours'
+	| 'messaging_limit'
+	| 'quality_guard'
+	| 'opted_out'
+	| 'us_marketing'
+	| 'dry_run'
+	/** Admitted, but Meta refused the request for sure: the claim and counts were given back. */
+	| 'released';
+
+/** Goes on every output item as `policy`. Decide on `code` (stable), not on `reason` (for people). */
+export interface PolicyResult {
+	decision: PolicyDecision;
+	reason: string;
+	/** Which rule decided: once_per_step, frequency_cap, quiet_hours, messaging_limit, quality_guard, … */
+	rule?: string;
+	code: string;
+	stepKey?: string;
+	messageId?: string;
+	sentAt?: string;
+	resumeAt?: string;
+	count?: number;
+	limit?: number;
+	timeZone?: string;
+	/** True when the time zone was assumed for a country with several (see README). */
+	timeZoneAssumed?: boolean;
+}
+
+export interface GateRequest {
+	waId: string;
+	e164: string;
+	category: RuleCategory;
+	/** Absent when once-per-step is off. */
+	stepKey?: string;
+	itemTimeZone?: string;
+	template?: { name: string; language: string };
+}
+
+export interface GateTicket {
+	token: string;
+	request: GateRequest;
+	admission: Extract<AdmissionResult, { admitted: true }>;
+	frequencyCategory?: string;
+	limitScope?: string;
+}
+
+/** What settle needs of a send's outcome (core/send.ts SendOutcome fits it). */
+export type GateOutcome =
+	{ ok: true; result: { messageId: string } } | { ok: false; error: unknown } | { ok: 'skipped' };
+
+export interface SendGate {
+	admit(
+		item: GateRequest,
+	): Promise<{ admitted: true; ticket: GateTicket } | { admitted: false; policy: PolicyResult }>;
+	settle(ticket: GateTicket, outcome: GateOutcome): Promise<PolicyResult>;
+	/** Dry Run: what admit would decide now, without claiming or counting anything (`dry_run` when it would send). */
+	preview(item: GateRequest): Promise<PolicyResult>;
+}
