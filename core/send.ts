@@ -47,8 +47,9 @@ export interface SendBatchOptions {
 	concurrency?: number;
 	onOutcome?: (outcome: SendOutcome) => void;
 	/**
-	 * Journey rules (core/journeys/rules.ts): each gated send is admitted right before its first request leaves
-	 * (after its pacer slot, so a crash leaves at most `concurrency` sends pending) and settled right after.
+	 * Journey rules (core/journeys/rules.ts): each gated send is admitted right before its first request leaves (just
+	 * before its pacer slot, so a refused send costs no slot; a worker holds one send at a time, so a crash leaves at
+	 * most `concurrency` sends pending) and settled right after its answer.
 	 */
 	gate?: SendGate;
 }
@@ -88,8 +89,9 @@ export async function sendBatch(
 					beforeAttempt:
 						pacer || gate
 							? async () => {
-									if (pacer) await pacer.acquire(message.waId);
+									// Judged before the pacer slot: a refused send (a re-run's already-sent customers) costs no slot.
 									await admit();
+									if (pacer) await pacer.acquire(message.waId);
 								}
 							: undefined,
 					onRetry: (error, attempt) =>

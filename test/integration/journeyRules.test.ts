@@ -11,7 +11,10 @@ import {
 	createFetchTransport,
 	createSendGate,
 	DEFAULT_JOURNEY_RULES,
+	encodeTracking,
+	ingestWebhookEvents,
 	loadAccountState,
+	normalizeWebhook,
 	MemoryStateStore,
 	sendBatch,
 	stepKeyFor,
@@ -19,7 +22,7 @@ import {
 } from '../../core';
 import type { Sandbox } from '../../sandbox';
 import { SANDBOX_BUSINESS_ID } from '../../sandbox/graph';
-import { springSale, start, TOKEN } from '../sandbox/helpers';
+import { CallbackReceiver, springSale, start, TOKEN, waitFor } from '../sandbox/helpers';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -146,5 +149,132 @@ describe('journey rules against the sandbox', () => {
 		});
 		const sent = await sandbox.control<{ data: unknown[] }>('messages');
 		expect(sent.data).toHaveLength(0);
+	});
+});
+
+describe("journey rules fed by the sandbox's webhooks (what the trigger records)", () => {
+	let receiver: CallbackReceiver;
+	let meta: Sandbox;
+	beforeAll(async () => {
+		receiver = await new CallbackReceiver().listen();
+		meta = await start({ mps: 0, callbackUrl: receiver.url });
+	});
+	afterAll(async () => {
+		await meta.close();
+		await receiver.close();
+	});
+	beforeEach(async () => {
+		await meta.reset();
+		receiver.received.length = 0;
+		clearAccountCache();
+	});
+
+	const options = {
+		deduplicate: true,
+		lateStatuses: 'flag' as const,
+		recordWindows: true,
+		recordOptOuts: true,
+		stopKeywords: [],
+		emit: new Set<string>(),
+	};
+	/** What the trigger does with every delivery received so far. */
+	const ingest = async (store: MemoryStateStore) => {
+		for (const w of receiver.received.splice(0))
+			await ingestWebhookEvents(normalizeWebhook(w.body), store, options);
+	};
+	const metaClient = (timeoutMs = 30_000) =>
+		new CloudApiClient(
+			{ phoneNumberId: meta.config.phoneNumberId, wabaId: meta.config.wabaId, baseUrl: meta.url },
+			createFetchTransport({ accessToken: TOKEN }),
+			{ maxAttempts: 1, retryUncertain: false, timeoutMs },
+		);
+
+	it('holds MARKETING while Meta has the template paused, and sends again once it is reinstated', async () => {
+		const store = new MemoryStateStore();
+		const c = metaClient();
+		const gate = () =>
+			createSendGate({
+				store,
+				phoneNumberId: meta.config.phoneNumberId,
+				rules: DEFAULT_JOURNEY_RULES,
+				account: () =>
+					loadAccountState({
+						client: c,
+						store,
+						phoneNumberId: meta.config.phoneNumberId,
+						wabaId: meta.config.wabaId,
+						templates: [{ name: 'spring_sale', language: 'en_US' }],
+					}),
+			});
+		const one = campaign(1, 'paused').map((m) => ({ ...m, request: springSale(m.gate!.e164) }));
+		await meta.control('template-status', {
+			name: 'spring_sale',
+			language: 'en_US',
+			status: 'PAUSED',
+		});
+		await meta.idle();
+		await ingest(store);
+		const held = await sendBatch(one, { client: c, gate: gate() });
+		expect(held[0]).toMatchObject({ ok: 'skipped', policy: { code: 'WJ_QUALITY_GUARD' } });
+		expect(held[0].policy?.reason).toMatch(/paused the template "spring_sale"/);
+
+		await meta.control('template-status', {
+			name: 'spring_sale',
+			language: 'en_US',
+			status: 'APPROVED',
+		});
+		await meta.idle();
+		await ingest(store);
+		const sent = await sendBatch(one, { client: c, gate: gate() });
+		expect(sent[0]).toMatchObject({ ok: true, policy: { code: 'WJ_SENT' } });
+	});
+
+	it('an answer lost after Meta accepted (timeout): not resent, and resolved to sent by its status webhook (k=)', async () => {
+		const store = new MemoryStateStore();
+		const [message] = campaign(1, 'hang');
+		const request = {
+			...springSale(message.gate!.e164),
+			biz_opaque_callback_data: encodeTracking({
+				journey: 'spring',
+				stepKey: message.gate!.stepKey,
+			}),
+		};
+		await meta.control('faults', { acceptThenHang: 1 });
+		const gate = () =>
+			createSendGate({
+				store,
+				phoneNumberId: meta.config.phoneNumberId,
+				rules: DEFAULT_JOURNEY_RULES,
+			});
+		const first = await sendBatch([{ ...message, request }], {
+			client: metaClient(300),
+			gate: gate(),
+		});
+		expect(first[0]).toMatchObject({ ok: false, policy: { code: 'WJ_OUTCOME_UNKNOWN' } });
+		const again = await sendBatch([{ ...message, request }], {
+			client: metaClient(),
+			gate: gate(),
+		});
+		expect(again[0]).toMatchObject({ ok: 'skipped', policy: { code: 'WJ_OUTCOME_UNKNOWN' } });
+
+		await meta.idle();
+		await waitFor(() => receiver.statusItems().length > 0, 5000, 'the status webhook');
+		await ingest(store);
+		const accepted = await meta.control<{ data: Array<{ id: string }> }>('messages');
+		expect(accepted.data).toHaveLength(1);
+		expect(
+			await store.getStep({
+				phoneNumberId: meta.config.phoneNumberId,
+				stepKey: message.gate!.stepKey!,
+			}),
+		).toMatchObject({ state: 'sent', messageId: accepted.data[0].id });
+		const third = await sendBatch([{ ...message, request }], {
+			client: metaClient(),
+			gate: gate(),
+		});
+		expect(third[0]).toMatchObject({
+			ok: 'skipped',
+			policy: { code: 'WJ_ALREADY_SENT', messageId: accepted.data[0].id },
+		});
 	});
 });

@@ -21,6 +21,7 @@ import {
 	TransportError,
 	type HttpResponse,
 	type OutgoingMessage,
+	type SendPacer,
 	type Transport,
 } from '../../core';
 
@@ -283,6 +284,22 @@ describe('sendBatch with a send gate', () => {
 		});
 		// Meta saw each customer accepted exactly once.
 		expect(api.received.sort()).toEqual([...customers, customers[1]].sort());
+	});
+
+	it('a re-run costs no pacer slot for customers already sent', async () => {
+		const store = new MemoryStateStore();
+		const api = meta((to) => ok(`wamid.${to}`));
+		const gate = () => createSendGate({ store, phoneNumberId: PN, rules: rules() });
+		let slots = 0;
+		const pacer = {
+			acquire: async () => {
+				slots++;
+			},
+		} as unknown as SendPacer;
+		await sendBatch(messages(), { client: api.client, gate: gate(), pacer });
+		expect(slots).toBe(4);
+		await sendBatch(messages(), { client: api.client, gate: gate(), pacer });
+		expect(slots).toBe(4);
 	});
 
 	it('a send that timed out after leaving is outcome_unknown and not resent by a re-run', async () => {

@@ -2,6 +2,8 @@
  * A second process writing to the same SQLite state file, driven by state.sqlite.test.ts.
  *   race <db> <worker>  : waits for "go" on stdin, then de-dups 2,000 shared event ids and reserves
  *                         100 send slots; prints one JSON line with what it got.
+ *   claims <db> <worker>: waits for "go", then admits 300 shared journey steps under a messaging limit of 100;
+ *                         prints one JSON line with the steps it was admitted.
  *   write <db>          : records statuses wamid.0, wamid.1, ... forever, printing each index once
  *                         committed, until it is killed.
  */
@@ -36,6 +38,29 @@ async function main(): Promise<void> {
 		}
 		await store.close();
 		process.stdout.write(`${JSON.stringify({ worker, fresh, slots })}\n`, () => process.exit(0));
+		return;
+	}
+	if (mode === 'claims') {
+		// Journey rules: claim 300 shared step keys (each to its own customer) under a messaging limit of 100.
+		process.stdout.write('ready\n');
+		await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+		process.stdin.destroy();
+		const admitted: string[] = [];
+		for (let n = 0; n < 300; n++) {
+			const i = Number(worker) % 2 === 1 ? 299 - n : n;
+			const result = await store.admitSend({
+				phoneNumberId: 'pn',
+				waId: `4915100${String(i).padStart(4, '0')}`,
+				token: `${worker}-${i}`,
+				now: new Date(Date.UTC(2025, 5, 18) + n),
+				template: true,
+				step: { key: `step-${i}`, reentryPeriodMs: 0, retryWhenOutcomeUnknown: false },
+				messagingLimit: { scope: 'portfolio', limit: 100 },
+			});
+			if (result.admitted) admitted.push(`step-${i}`);
+		}
+		await store.close();
+		process.stdout.write(`${JSON.stringify({ worker, admitted })}\n`, () => process.exit(0));
 		return;
 	}
 	if (mode === 'write') {

@@ -370,6 +370,20 @@ describe('SqliteStateStore specifics', () => {
 		for (let i = 1; i < slots.length; i++) expect(slots[i] - slots[i - 1]).toBe(12.5);
 	}, 60_000);
 
+	it('journey rules across three processes: each step admitted once, never more recipients than the limit', async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close();
+		const procs = [0, 1, 2].map((w) => child(['claims', path, String(w)]));
+		const outputs = procs.map((p) => lines(p, (all) => all.some((l) => l.startsWith('{'))));
+		await Promise.all(procs.map((p) => lines(p, (all) => all.includes('ready'))));
+		for (const p of procs) p.stdin.write('go\n');
+		const admitted = (await Promise.all(outputs)).flatMap(
+			(all) => (JSON.parse(all.find((l) => l.startsWith('{'))!) as { admitted: string[] }).admitted,
+		);
+		expect(admitted).toHaveLength(100);
+		expect(new Set(admitted).size).toBe(100);
+	}, 60_000);
+
 	it('survives a writer killed with SIGKILL mid-write: file intact, every committed write present', async () => {
 		const path = tempFile();
 		await new SqliteStateStore({ path }).close();
