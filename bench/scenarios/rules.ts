@@ -40,7 +40,7 @@ import { startSandboxProcess } from '../lib/sandbox';
 import { settle, type Scenario, type ScenarioContext, type ScenarioOutput } from '../lib/scenario';
 import { nowMs, round } from '../lib/stats';
 
-const GATE_ITEMS = 5_000;
+const GATE_ITEMS = Number(process.env.BENCH_GATE_ITEMS ?? 2_000);
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 2_000);
 const MPS = 80;
 const TOKEN = 'bench-rules-token';

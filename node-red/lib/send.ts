@@ -9,12 +9,11 @@ import {
 	SendPacer,
 	deliveryOptionNumber,
 	deliveryOptionsSchema,
-	accountStateFrom,
+	loadAccountState,
 	createSendGate,
 	normalizePhoneNumber,
 	pacingOf,
 	parseJourneyRules,
-	policyResult,
 	stepKeyFor,
 	prepareSend,
 	retryPolicyOf,
@@ -28,7 +27,6 @@ import {
 import type {
 	CloudApiClient,
 	DeliveryOptionName,
-	GateRequest,
 	JourneyRules,
 	PacerOptions,
 	PolicyResult,
@@ -299,7 +297,7 @@ export function runSendNode<S extends DeliverySettings>(
 	};
 
 	/** The node's journey and step, with msg.tracking's fields (or its own callback data) on top. */
-	const trackingOf = (s: S, msg: NodeMessage): SendTracking => {
+	const trackingOf = (s: S, msg: NodeMessage, stepKey?: string): SendTracking => {
 		const override = fieldOf(trackingOverrideSchema, msg.tracking, 'msg.tracking');
 		if (typeof override === 'string')
 			return trackingFor({ callbackData: override }, 'msg.tracking');
@@ -311,9 +309,21 @@ export function runSendNode<S extends DeliverySettings>(
 				journey: override?.journey ?? (s.journey || undefined),
 				step: override?.step ?? (s.step || undefined),
 				custom: override?.custom,
+				// Lets a status webhook resolve a send whose outcome was unknown (crash after the request left).
+				stepKey,
 			},
 			'msg.tracking',
 		);
+	};
+
+	/** The journey step of a msg: msg.tracking's journey and step over the node's. */
+	const journeyOf = (s: S, msg: NodeMessage): { journey?: string; step?: string } => {
+		const override = fieldOf(trackingOverrideSchema, msg.tracking, 'msg.tracking');
+		const fields = typeof override === 'object' ? override : undefined;
+		return {
+			journey: fields?.journey ?? (s.journey || undefined),
+			step: fields?.step ?? (s.step || undefined),
+		};
 	};
 
 	let rules: JourneyRules | undefined;
@@ -326,13 +336,26 @@ export function runSendNode<S extends DeliverySettings>(
 	}
 
 	/** The gate of one msg: the rules, the config's store, and what the store knows about the account. */
-	const gateFor = async (c: CloudConnection, r: JourneyRules) => {
+	const gateFor = async (
+		c: CloudConnection,
+		api: CloudApiClient,
+		r: JourneyRules,
+		template: { name: string; language: string } | undefined,
+	) => {
 		const store = await c.store();
 		return createSendGate({
 			store,
 			phoneNumberId: c.phoneNumberId,
 			rules: r,
-			account: () => accountStateFrom({ store, wabaId: c.settings.wabaId || undefined }),
+			account: () =>
+				loadAccountState({
+					client: api,
+					store,
+					phoneNumberId: c.phoneNumberId,
+					wabaId: c.settings.wabaId || undefined,
+					cacheKey: `${c.settings.baseUrl ?? ''}|${c.phoneNumberId}|${c.settings.wabaId ?? ''}`,
+					templates: template ? [template] : [],
+				}),
 		});
 	};
 
@@ -364,45 +387,36 @@ export function runSendNode<S extends DeliverySettings>(
 		}
 		const recipient = normalizePhoneNumber(String(to), s.defaultCountry || undefined);
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
-		const tracking = trackingOf(s, msg);
-		const journey = tracking.tracking?.journey;
-		const step = tracking.tracking?.step;
+		const { journey, step } = journeyOf(s, msg);
 		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
 		const category = categoryOf(content.summary);
 		// A journey step is once per customer; a session message (a reply) once per msg unless msg.occurrenceKey says more.
 		const perMsg = !(journey || step) || category === 'SERVICE';
+		// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
+		const stepKey = r.oncePerStep
+			? stepKeyFor({
+					phoneNumberId: cloud.phoneNumberId,
+					journey,
+					step,
+					scope: `${node.z ?? ''}/${node.id}`,
+					waId: recipient.waId,
+					occurrenceKey: occurrence ?? (perMsg ? msg._msgid : undefined),
+				})
+			: undefined;
 		const prepared = {
-			...prepareSend(0, recipient, content, tracking),
+			...prepareSend(0, recipient, content, trackingOf(s, msg, stepKey)),
 			gate: {
 				waId: recipient.waId,
 				e164: recipient.e164,
 				category,
-				// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
-				stepKey: r.oncePerStep
-					? stepKeyFor({
-							phoneNumberId: cloud.phoneNumberId,
-							journey,
-							step,
-							scope: `${node.z ?? ''}/${node.id}`,
-							waId: recipient.waId,
-							occurrenceKey: occurrence ?? (perMsg ? msg._msgid : undefined),
-						})
-					: undefined,
+				stepKey,
 				itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),
 				template: templateOf(content.summary),
 			},
 		};
-		const gate = await gateFor(cloud, r);
+		const gate = await gateFor(cloud, client, r, prepared.gate.template);
 		if (s.dryRun) {
-			const preview = (gate as { preview?: (r: GateRequest) => Promise<PolicyResult> }).preview;
-			// A core without a read-only preview says the rules were not checked rather than claim a send.
-			const policy =
-				typeof preview === 'function'
-					? await preview.call(gate, prepared.gate)
-					: policyResult(
-							'dry_run',
-							'Dry run: nothing was sent. The journey rules were not previewed (this core cannot check them without recording the send).',
-						);
+			const policy = await gate.preview(prepared.gate);
 			msg.payload = { ...toDryRunResult(prepared), policy };
 			msg.policy = policy;
 			return { msg, skipped: !DONE.has(policy.decision) };

@@ -108,6 +108,8 @@ beforeAll(async () => {
 		pairRateMs: 0,
 		statusDelayMs: 600_000,
 	});
+	// A portfolio allowed 100,000 new customers a day: these campaigns are not what the messaging-limit guard is about.
+	await sandbox.control('messaging-limit', { tier: 'TIER_100K' });
 	await n8n.installPackage();
 	await n8n.importCredentials([
 		sandboxCredential(sandbox, {

@@ -205,6 +205,17 @@ describe('journey rules in the n8n Send Template node', () => {
 			typeVersion: 2,
 		});
 		expect(decisions(real.output[0])).toEqual(['sent']);
+		// Now the preview knows the step is done.
+		const again = await runNode(node, {
+			parameters: params(true),
+			credentials: credentials(),
+			typeVersion: 2,
+		});
+		expect(decisions(again.output[0])).toEqual(['already_sent']);
+		expect(again.hints.map((h) => h.message)).toContain(
+			'Journey rules (dry run, nothing sent): 1 already sent.',
+		);
+		expect(await accepted()).toHaveLength(1);
 	});
 
 	it('quiet hours "Skip" routes the item out with resumeAt in the time zone given on the item', async () => {

@@ -101,6 +101,8 @@ describe('WhatsApp Send Template against the sandbox', () => {
 				executionId: '9001',
 				journey: 'orders',
 				step: 'confirm',
+				// The journey step's key (once per step), so a status can settle a send whose outcome was unknown.
+				stepKey: expect.stringMatching(/^[\w-]{22}$/),
 			});
 		}
 		const { data } = await control('messages');

@@ -96,6 +96,7 @@ describe('whatsapp-send-template in Node-RED', () => {
 			executionId: 'msg-1',
 			journey: 'orders',
 			step: 'confirm',
+			stepKey: expect.stringMatching(/^[\w-]{22}$/),
 		});
 		const { data } = await control(sandbox, 'messages');
 		expect(data).toHaveLength(1);
@@ -105,6 +106,7 @@ describe('whatsapp-send-template in Node-RED', () => {
 			executionId: 'msg-1',
 			journey: 'orders',
 			step: 'confirm',
+			stepKey: expect.stringMatching(/^[\w-]{22}$/),
 		});
 	});
 

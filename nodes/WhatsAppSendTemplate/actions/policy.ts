@@ -13,23 +13,7 @@
  */
 import type { IExecuteFunctions, NodeExecutionHint } from 'n8n-workflow';
 
-import { policyResult } from '../../../core';
-import type { GateRequest, PolicyResult, PreparedSend, SendGate, SendOutcome } from '../../../core';
-
-/**
- * Dry Run's decision for one item: core's read-only preview of the gate. A core without it says the rules were not
- * checked rather than claim the item would be sent.
- */
-export function previewDecision(gate: SendGate, request: GateRequest): Promise<PolicyResult> {
-	const preview = (gate as { preview?: (r: GateRequest) => Promise<PolicyResult> }).preview;
-	if (typeof preview === 'function') return preview.call(gate, request);
-	return Promise.resolve(
-		policyResult(
-			'dry_run',
-			'Dry run: nothing was sent. The journey rules were not previewed (this core cannot check them without recording the send).',
-		),
-	);
-}
+import type { PolicyResult, PreparedSend, SendOutcome } from '../../../core';
 
 /** Plain words for the counts line; the stable code is on each item. */
 const WORDS: Partial<Record<string, string>> = {

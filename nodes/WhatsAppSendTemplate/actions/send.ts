@@ -8,10 +8,9 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } f
 import {
 	MediaUploads,
 	SendPacer,
-	SendPolicyError,
-	accountStateFrom,
+	loadAccountState,
 	createSendGate,
-	policyResult,
+	policyOfRefusal,
 	stepKeyFor,
 	WhatsAppApiError,
 	deliveryOptionsSchema,
@@ -47,7 +46,7 @@ import type { ParameterReader } from '../../shared/parameters';
 import { phoneNumberHints, phoneNumberInfo } from '../../shared/senderInfo';
 import { itemRuleInputs, readJourneyRules } from '../journeyRules';
 import { routeItems } from '../outputs';
-import { holdUntilAllowed, policyHints, previewDecision } from './policy';
+import { holdUntilAllowed, policyHints } from './policy';
 
 /** Delivery options shape the whole run, so they are read once (item 0) and validated once. */
 function readDeliveryOptions(ctx: IExecuteFunctions): DeliveryOptions {
@@ -166,7 +165,7 @@ export async function sendItems(
 			const built = await build(itemIndex, normalized).then(
 				(content) => ({ content, refused: undefined }),
 				(error: unknown) => {
-					const refused = nodeVersion >= 2 ? refusalOf(error) : undefined;
+					const refused = nodeVersion >= 2 ? policyOfRefusal(error) : undefined;
 					return refused ? { content: undefined, refused } : Promise.reject(error);
 				},
 			);
@@ -180,16 +179,6 @@ export async function sendItems(
 				continue;
 			}
 			const content = built.content;
-			const tracking = trackingFor(
-				{
-					workflowId,
-					executionId,
-					journey,
-					step,
-					callbackData: param<string>('options.bizOpaqueCallbackData', itemIndex, '') || undefined,
-				},
-				'Tracking Data Override',
-			);
 			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
 			const category = categoryOf(content);
 			// A journey step is once per customer. A session message is a reply in a conversation: once per
@@ -203,6 +192,18 @@ export async function sendItems(
 				waId: normalized.waId,
 				occurrenceKey: occurrenceKey ?? (perRun ? `${runOccurrence}:${itemIndex}` : undefined),
 			});
+			const tracking = trackingFor(
+				{
+					workflowId,
+					executionId,
+					journey,
+					step,
+					// Lets the status webhook resolve a send whose outcome was unknown (crash after the request left).
+					stepKey: rules.oncePerStep ? stepKey : undefined,
+					callbackData: param<string>('options.bizOpaqueCallbackData', itemIndex, '') || undefined,
+				},
+				'Tracking Data Override',
+			);
 			prepared.push({
 				...prepareSend(itemIndex, normalized, content, tracking),
 				gate: {
@@ -230,21 +231,20 @@ export async function sendItems(
 			store: await run.store(),
 			phoneNumberId: credential.phoneNumberId,
 			rules,
-			account: async () => {
-				const info = await sender;
-				return accountStateFrom({
+			account: async () =>
+				loadAccountState({
+					client,
 					store: await run.store(),
-					displayPhoneNumber: info?.display_phone_number,
+					phoneNumberId: credential.phoneNumberId,
 					wabaId: credential.wabaId,
-					qualityRating: info?.quality_rating,
+					cacheKey: `${credential.baseUrl}|${credential.phoneNumberId}|${credential.wabaId ?? ''}`,
 					templates: templatesOf(prepared),
-				});
-			},
+				}),
 		});
 		if (options.dryRun) {
 			// The decisions each item would get, without sending and without writing the store.
 			for (const p of prepared) {
-				const verdict = await previewDecision(gate, p.gate!);
+				const verdict = await gate.preview(p.gate!);
 				decisions[p.itemIndex] = verdict;
 				hinted[p.itemIndex] = verdict;
 				items[p.itemIndex] = {
@@ -298,13 +298,6 @@ export async function sendItems(
 	for (const [index, item] of items.entries())
 		if (item) routed.push({ item, decision: decisions[index]?.decision });
 	return routeItems(nodeVersion, routed);
-}
-
-/** Core's refusals that are policy decisions rather than errors: opted out, US marketing. */
-function refusalOf(error: unknown): PolicyResult | undefined {
-	if (!(error instanceof SendPolicyError)) return undefined;
-	if (error.code !== 'opted_out' && error.code !== 'us_marketing') return undefined;
-	return policyResult(error.code, error.message, { rule: error.code });
 }
 
 /** The template a send carries, for the quality guard's paused/disabled check. */
