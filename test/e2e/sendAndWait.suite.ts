@@ -275,7 +275,7 @@ export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 			const phone = '+447911123402';
 			const { executionId, wamid } = await startWait('saw', ids.wait, phone);
 			const link = await redis.hgetall(
-				`${keyPrefix}k:${encodeURIComponent(sandbox.config.phoneNumberId)}:${wamid}`,
+				`${keyPrefix}l:${encodeURIComponent(sandbox.config.phoneNumberId)}:${wamid}`,
 			);
 			expect(link.executionId).toBe(String(executionId));
 			const forged = JSON.stringify({
