@@ -1292,11 +1292,13 @@ describe('end to end through the sandbox', () => {
 			const rank = RANK[String(s.status)];
 			expect(s.lateStatus === true).toBe(rank < highest);
 			highest = Math.max(highest, rank);
+			// The step key (k=) travels with the journey's tracking, so the status resolves its journey step.
 			expect(s.tracking).toEqual({
 				workflowId: 'wf-orders',
 				executionId: '9001',
 				journey: 'orders',
 				step: 'confirm',
+				stepKey: (output[0][0].json.policy as { stepKey: string }).stepKey,
 			});
 			expect(s.recipientId).toBe('447911123456');
 		}
