@@ -294,8 +294,13 @@ describe('whatsapp-send-template in Node-RED', () => {
 		await out.waitFor(4);
 		// Four slots 100 ms apart: the last leaves at least ~300 ms after the first.
 		expect(Date.now() - started).toBeGreaterThanOrEqual(280);
-		node.receive({ payload: { to: '+447911123456', variables: ORDER_VARIABLES } });
-		await out.waitFor(5);
+		// A second occurrence of the step for the first customer (the node's journey step is once per customer otherwise).
+		node.receive({
+			payload: { to: '+447911123456', variables: ORDER_VARIABLES },
+			occurrenceKey: 'second',
+		});
+		const sent = await out.waitFor(5);
+		expect((sent[4].policy as { decision: string }).decision).toBe('sent');
 		// The same recipient again waits for its pair interval (400 ms after its first message).
 		expect(Date.now() - started).toBeGreaterThanOrEqual(380);
 	});
