@@ -141,6 +141,7 @@ describe('npm run demo -- --n8n-url (an n8n the user already has)', () => {
 				'[demo] WhatsApp journey: delivery-failure follow-up | true',
 				'[demo] WhatsApp journey: one-time password | true',
 				'[demo] WhatsApp journey: order confirmation | true',
+				'[demo] WhatsApp journey: report | true',
 				'[demo] WhatsApp journey: status sink | true',
 			]);
 			expect((await leftovers()).demoCredentials).toBe(1);

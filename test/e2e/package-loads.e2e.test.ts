@@ -25,7 +25,12 @@ function loadWorkflow(file: string): WorkflowJson {
 /** Node and credential names of the public contract (docs/design.md); workflow JSON refers to them. */
 const CONTRACT = {
 	credentials: ['metaWhatsAppCloudApi'],
-	nodes: ['whatsAppSendTemplate', 'whatsAppCheckWindow', 'whatsAppWebhookStatus'],
+	nodes: [
+		'whatsAppSendTemplate',
+		'whatsAppCheckWindow',
+		'whatsAppWebhookStatus',
+		'whatsAppJourneyReport',
+	],
 };
 
 const manifest = z
