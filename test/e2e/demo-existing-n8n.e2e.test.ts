@@ -22,6 +22,9 @@ interface DemoProcess {
 	readonly exited: Promise<number | null>;
 }
 
+/** Demos still running when the suite ends (a failed assertion skips the test's own Ctrl-C): killed in afterAll. */
+const running = new Set<ReturnType<typeof spawn>>();
+
 /** The demo as a user starts it (`npm run demo -- ...` minus the build step, done once before the suite). */
 function startDemo(args: string[], env: Record<string, string> = {}): DemoProcess {
 	const childEnv = cleanNpmEnv();
@@ -37,6 +40,8 @@ function startDemo(args: string[], env: Record<string, string> = {}): DemoProces
 			stdio: ['ignore', 'pipe', 'pipe'],
 		},
 	);
+	running.add(child);
+	child.once('exit', () => running.delete(child));
 	let stdout = '';
 	let stderr = '';
 	child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -102,6 +107,7 @@ beforeAll(async () => {
 }, 20 * 60_000);
 
 afterAll(async () => {
+	for (const child of running) child.kill('SIGKILL');
 	await disposeAll();
 }, 120_000);
 
