@@ -155,9 +155,12 @@ describe('the package installed from its tarball', () => {
 	it('is listed by the running n8n with the contract names of its nodes and credential', async () => {
 		const nodeNames = (await n8n.nodeTypes()).map((node) => node.name);
 		const ours = nodeNames.filter((name) => name.startsWith(`${PACKAGE_NAME}.`));
-		// n8n adds a `<name>Tool` variant of every node marked usableAsTool (for AI agents); the rest is our contract.
+		// n8n adds a `<name>Tool` variant of every node marked usableAsTool (for AI agents), and a `<name>HitlTool`
+		// (human in the loop) of one with a Send and Wait operation; the rest is our contract.
 		const isToolVariant = (name: string): boolean =>
-			name.endsWith('Tool') && ours.includes(name.slice(0, -'Tool'.length));
+			['HitlTool', 'Tool'].some(
+				(suffix) => name.endsWith(suffix) && ours.includes(name.slice(0, -suffix.length)),
+			);
 		const base = ours.filter((name) => !isToolVariant(name)).sort();
 		const expected = CONTRACT.nodes.map((name) => `${PACKAGE_NAME}.${name}`).sort();
 		if (JSON.stringify(base) !== JSON.stringify(expected)) {
