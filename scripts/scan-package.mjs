@@ -35,6 +35,11 @@ const NOT_APPLICABLE = [
 		applies: (line) => /['"]redis['"]/.test(line),
 		why: "by design: queue-mode users share the journey state through n8n's own `redis` credential (design.md), rather than typing their Redis password twice",
 	},
+	{
+		rules: ['@n8n/community-nodes/webhook-lifecycle-complete'],
+		applies: (line) => /class WhatsAppSendTemplate\b/.test(line),
+		why: "not a trigger: the action node's only webhook is n8n's own waiting webhook (restartWebhook) that resumes Send and Wait; nothing is registered with a third party",
+	},
 ];
 
 /** Parses ESLint's "stylish" text (all the scanner returns) into findings with the offending source line. */

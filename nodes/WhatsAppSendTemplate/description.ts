@@ -18,28 +18,8 @@ export const operationProperty: INodeProperties = {
 	name: 'operation',
 	type: 'options',
 	noDataExpression: true,
+	// Alphabetical (n8n's rule); Send Template stays the default.
 	options: [
-		{
-			name: 'Send Template',
-			value: 'sendTemplate',
-			action: 'Send an approved template message',
-			description:
-				'Send a Meta-approved template: works whether or not the customer service window is open',
-		},
-		{
-			name: 'Send Session Message',
-			value: 'sendSessionMessage',
-			action: 'Send a free form message inside the service window',
-			description:
-				'Send text, media, reply buttons or a list; only while the 24-hour customer service window is open',
-		},
-		{
-			name: 'Send and Wait for Response',
-			value: 'sendAndWait',
-			action: 'Send a template and wait for the customer to respond',
-			description:
-				'Send a template with quick-reply buttons to one customer and pause until they tap one, reply, the message is read or fails, or time runs out',
-		},
 		{
 			name: 'Download Media',
 			value: 'downloadMedia',
@@ -53,6 +33,27 @@ export const operationProperty: INodeProperties = {
 			action: 'Mark a message as read',
 			description:
 				"Show blue ticks on a customer's message, optionally with a typing indicator before your reply",
+		},
+		{
+			name: 'Send and Wait for Response',
+			value: 'sendAndWait',
+			action: 'Send a template and wait for the customer to respond',
+			description:
+				'Send a template with quick-reply buttons to one customer and pause until they tap one, reply, the message is read or fails, or time runs out',
+		},
+		{
+			name: 'Send Session Message',
+			value: 'sendSessionMessage',
+			action: 'Send a free form message inside the service window',
+			description:
+				'Send text, media, reply buttons or a list; only while the 24-hour customer service window is open',
+		},
+		{
+			name: 'Send Template',
+			value: 'sendTemplate',
+			action: 'Send an approved template message',
+			description:
+				'Send a Meta-approved template: works whether or not the customer service window is open',
 		},
 	],
 	default: 'sendTemplate',

@@ -110,20 +110,27 @@ export const journeyRulesProperty: INodeProperties = {
 					name: 'hours',
 					values: [
 						{
-							displayName: 'Start',
-							name: 'start',
-							type: 'string',
-							default: '21:00',
-							placeholder: '21:00',
-							description: 'Local time (HH:mm) from which nothing is sent',
-						},
-						{
 							displayName: 'End',
 							name: 'end',
 							type: 'string',
 							default: '08:00',
 							placeholder: '08:00',
 							description: 'Local time (HH:mm) from which sending is allowed again',
+						},
+						{
+							displayName: 'Exempt Categories',
+							name: 'exemptCategories',
+							type: 'multiOptions',
+							options: categoryOptions,
+							default: ['AUTHENTICATION', 'UTILITY'],
+						},
+						{
+							displayName: 'Start',
+							name: 'start',
+							type: 'string',
+							default: '21:00',
+							placeholder: '21:00',
+							description: 'Local time (HH:mm) from which nothing is sent',
 						},
 						{
 							displayName: 'Time Zone',
@@ -133,13 +140,6 @@ export const journeyRulesProperty: INodeProperties = {
 							placeholder: '={{ $json.timeZone }}',
 							description:
 								'IANA time zone (e.g. America/Chicago) used instead of the one the phone number implies; may differ per item. Empty: from the number (where a country spans zones, the output says which was assumed).',
-						},
-						{
-							displayName: 'Exempt Categories',
-							name: 'exemptCategories',
-							type: 'multiOptions',
-							options: categoryOptions,
-							default: ['AUTHENTICATION', 'UTILITY'],
 						},
 						{
 							displayName: 'When Outside',

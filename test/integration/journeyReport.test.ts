@@ -106,11 +106,11 @@ describe('WhatsApp Journey Report (in-process)', () => {
 		expect(output[0][0].binary).toBeUndefined();
 	});
 
-	it('lists the journeys of the store in the editor, and All journeys first', async () => {
+	it('lists the journeys of the store in the editor, and All Journeys first', async () => {
 		const ctx = loadOptionsContext(node, store, credentials);
 		const list = await searchJourneys.call(ctx);
 		expect(list.results).toEqual([
-			{ name: 'All journeys', value: '' },
+			{ name: 'All Journeys', value: '' },
 			{ name: 'spring-sale', value: 'spring-sale' },
 		]);
 	});

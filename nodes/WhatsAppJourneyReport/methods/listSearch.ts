@@ -15,6 +15,6 @@ export async function searchJourneys(
 		(j) => !needle || j.toLowerCase().includes(needle),
 	);
 	return {
-		results: [{ name: 'All journeys', value: '' }, ...journeys.map((j) => ({ name: j, value: j }))],
+		results: [{ name: 'All Journeys', value: '' }, ...journeys.map((j) => ({ name: j, value: j }))],
 	};
 }

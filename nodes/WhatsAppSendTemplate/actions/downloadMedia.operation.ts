@@ -44,7 +44,7 @@ export const description: INodeProperties[] = [
 		default: '={{ $json.media?.filename ?? "" }}',
 		displayOptions: show,
 		description:
-			'Name for the file; empty gives "<media ID>.<extension of its MIME type>" (customers\' documents carry their own name)',
+			"Name for the file; empty gives the media ID with the extension of its MIME type (customers' documents carry their own name)",
 	},
 	{
 		displayName: 'Max File Size (MB)',
