@@ -21,6 +21,7 @@ import {
 } from '../state/types';
 import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
 import { SendPolicyError } from './policy';
+import type { SendContent } from './send';
 import { quietHoursDecision, type QuietHours } from './quietHours';
 
 export * from './gate';
@@ -457,4 +458,51 @@ function isTimeZone(tz: string): boolean {
 	} catch {
 		return false;
 	}
+}
+
+/** The category the rules count for a send: its template's, or SERVICE for a session message (a reply in the window). */
+export function ruleCategoryOf(content: SendContent): RuleCategory {
+	const category = (content.summary.template as { category?: unknown } | undefined)?.category;
+	return category === 'MARKETING' || category === 'UTILITY' || category === 'AUTHENTICATION'
+		? category
+		: 'SERVICE';
+}
+
+/** The template a send carries, for the quality guard's paused/disabled check. */
+export function ruleTemplateOf(
+	content: SendContent,
+): { name: string; language: string } | undefined {
+	const t = content.summary.template as { name?: unknown; language?: unknown } | undefined;
+	return typeof t?.name === 'string' && typeof t.language === 'string'
+		? { name: t.name, language: t.language }
+		: undefined;
+}
+
+/**
+ * The occurrence a send's step key counts. The user's Occurrence Key when given. Otherwise a journey step is once per
+ * customer (no occurrence), while a send without journey and step, or a session message (a reply in a conversation),
+ * is once per run of the adapter (`runOccurrence`: n8n's execution, run and item; Node-RED's msg), so a retry of the
+ * same run finds it and a new run sends again.
+ */
+export function occurrenceFor(p: {
+	journey?: string;
+	step?: string;
+	category: RuleCategory;
+	occurrenceKey?: string;
+	runOccurrence?: string;
+}): string | undefined {
+	if (p.occurrenceKey !== undefined) return p.occurrenceKey;
+	return !(p.journey || p.step) || p.category === 'SERVICE' ? p.runOccurrence : undefined;
+}
+
+/** Decisions that mean the step is done (now, earlier, or would be in a dry run); every other one skipped the send. */
+const DONE_DECISIONS: ReadonlySet<PolicyDecision> = new Set<PolicyDecision>([
+	'sent',
+	'already_sent',
+	'dry_run',
+]);
+
+/** True when a rule kept the send back (the adapters' "Skipped by Policy" output). */
+export function isSkippedDecision(decision: PolicyDecision | undefined): boolean {
+	return decision !== undefined && !DONE_DECISIONS.has(decision);
 }

@@ -15,6 +15,10 @@ import {
 	pacingOf,
 	parseJourneyRules,
 	stepKeyFor,
+	ruleCategoryOf,
+	ruleTemplateOf,
+	occurrenceFor,
+	isSkippedDecision,
 	prepareSend,
 	retryPolicyOf,
 	sendBatch,
@@ -30,7 +34,6 @@ import type {
 	JourneyRules,
 	PacerOptions,
 	PolicyResult,
-	RuleCategory,
 	SendRelease,
 	SendContent,
 	SendTracking,
@@ -137,9 +140,6 @@ export function rulesOf(s: DeliverySettings): JourneyRules {
 /** msg.occurrenceKey and msg.timeZone: what differs per msg. */
 const occurrenceSchema = z.union([z.string(), z.number()]).transform(String);
 const timeZoneSchema = z.string().trim().min(1);
-
-/** Decisions that mean the step is done (now or earlier); every other one goes to the second output. */
-const DONE = new Set(['sent', 'already_sent', 'dry_run']);
 
 /** msg.tracking: journey fields merged over the node's, or a string sent as biz_opaque_callback_data as is. */
 const trackingOverrideSchema = z.union([
@@ -389,9 +389,7 @@ export function runSendNode<S extends DeliverySettings>(
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
 		const { journey, step } = journeyOf(s, msg);
 		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
-		const category = categoryOf(content.summary);
-		// A journey step is once per customer; a session message (a reply) once per msg unless msg.occurrenceKey says more.
-		const perMsg = !(journey || step) || category === 'SERVICE';
+		const category = ruleCategoryOf(content);
 		// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
 		const stepKey = r.oncePerStep
 			? stepKeyFor({
@@ -400,7 +398,13 @@ export function runSendNode<S extends DeliverySettings>(
 					step,
 					scope: `${node.z ?? ''}/${node.id}`,
 					waId: recipient.waId,
-					occurrenceKey: occurrence ?? (perMsg ? msg._msgid : undefined),
+					occurrenceKey: occurrenceFor({
+						journey,
+						step,
+						category,
+						occurrenceKey: occurrence,
+						runOccurrence: msg._msgid,
+					}),
 				})
 			: undefined;
 		const prepared = {
@@ -411,7 +415,7 @@ export function runSendNode<S extends DeliverySettings>(
 				category,
 				stepKey,
 				itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),
-				template: templateOf(content.summary),
+				template: ruleTemplateOf(content),
 			},
 		};
 		const gate = await gateFor(cloud, client, r, prepared.gate.template);
@@ -419,7 +423,7 @@ export function runSendNode<S extends DeliverySettings>(
 			const policy = await gate.preview(prepared.gate);
 			msg.payload = { ...toDryRunResult(prepared), policy };
 			msg.policy = policy;
-			return { msg, skipped: !DONE.has(policy.decision) };
+			return { msg, skipped: isSkippedDecision(policy.decision) };
 		}
 		const paced = await pacerFor(s, cloud);
 		const api = client;
@@ -446,7 +450,10 @@ export function runSendNode<S extends DeliverySettings>(
 				throw outcome.error;
 			}
 			msg.payload = result;
-			return { msg, skipped: outcome.ok === 'skipped' && !DONE.has(outcome.policy.decision) };
+			return {
+				msg,
+				skipped: outcome.ok === 'skipped' && isSkippedDecision(outcome.policy.decision),
+			};
 		}
 	};
 	const deliver = async (msg: NodeMessage): Promise<{ msg?: NodeMessage; skipped: boolean }> => {
@@ -497,21 +504,4 @@ export function runSendNode<S extends DeliverySettings>(
 			done();
 		});
 	});
-}
-
-/** The category the rules count: the template's, or SERVICE for a session message. */
-function categoryOf(summary: Record<string, unknown>): RuleCategory {
-	const category = (summary.template as { category?: unknown } | undefined)?.category;
-	return category === 'MARKETING' || category === 'UTILITY' || category === 'AUTHENTICATION'
-		? category
-		: 'SERVICE';
-}
-
-function templateOf(
-	summary: Record<string, unknown>,
-): { name: string; language: string } | undefined {
-	const t = summary.template as { name?: unknown; language?: unknown } | undefined;
-	return typeof t?.name === 'string' && typeof t.language === 'string'
-		? { name: t.name, language: t.language }
-		: undefined;
 }

@@ -10,7 +10,7 @@
  */
 import type { INodeExecutionData, INodeOutputConfiguration } from 'n8n-workflow';
 
-import { parseWaitButtons, waitOutputLabels } from '../../core';
+import { isSkippedDecision, parseWaitButtons, waitOutputLabels } from '../../core';
 import type { PolicyDecision } from '../../core';
 
 export interface OutputParameters {
@@ -55,20 +55,6 @@ export function outputsFor(
 /** Output positions of version 2's send operations. */
 export const OUTPUT = { sent: 0, skipped: 1 } as const;
 
-/**
- * Decisions whose item goes to the normal output: the step is done (now, earlier, or would be in a dry run). Every
- * other decision means nothing was sent for a rule, and goes to "Skipped by Policy".
- */
-const DONE: ReadonlySet<PolicyDecision> = new Set<PolicyDecision>([
-	'sent',
-	'already_sent',
-	'dry_run',
-]);
-
-export function isSkipped(decision: PolicyDecision | undefined): boolean {
-	return decision !== undefined && !DONE.has(decision);
-}
-
 /** One array per output of a send operation of `nodeVersion`, items in input order within each. */
 export function routeItems(
 	nodeVersion: number,
@@ -76,7 +62,7 @@ export function routeItems(
 ): INodeExecutionData[][] {
 	const outputs = outputsFor(nodeVersion).map((): INodeExecutionData[] => []);
 	for (const { item, decision } of items) {
-		const skipped = outputs.length > OUTPUT.skipped && isSkipped(decision);
+		const skipped = outputs.length > OUTPUT.skipped && isSkippedDecision(decision);
 		outputs[skipped ? OUTPUT.skipped : OUTPUT.sent].push(item);
 	}
 	return outputs;

@@ -12,6 +12,9 @@ import {
 	createSendGate,
 	policyOfRefusal,
 	stepKeyFor,
+	ruleCategoryOf,
+	ruleTemplateOf,
+	occurrenceFor,
 	WhatsAppApiError,
 	deliveryOptionsSchema,
 	describeFailure,
@@ -33,7 +36,6 @@ import type {
 	JourneyStateStore,
 	PolicyResult,
 	PreparedSend,
-	RuleCategory,
 	Recipient,
 	SendContent,
 	SendOutcome,
@@ -180,17 +182,20 @@ export async function sendItems(
 			}
 			const content = built.content;
 			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
-			const category = categoryOf(content);
-			// A journey step is once per customer. A session message is a reply in a conversation: once per
-			// execution (safe under Retry On Fail), unless an Occurrence Key says what makes it unique.
-			const perRun = !(journey || step) || category === 'SERVICE';
+			const category = ruleCategoryOf(content);
 			const stepKey = stepKeyFor({
 				phoneNumberId: credential.phoneNumberId,
 				journey,
 				step,
 				scope,
 				waId: normalized.waId,
-				occurrenceKey: occurrenceKey ?? (perRun ? `${runOccurrence}:${itemIndex}` : undefined),
+				occurrenceKey: occurrenceFor({
+					journey,
+					step,
+					category,
+					occurrenceKey,
+					runOccurrence: `${runOccurrence}:${itemIndex}`,
+				}),
 			});
 			const tracking = trackingFor(
 				{
@@ -212,7 +217,7 @@ export async function sendItems(
 					category,
 					stepKey: rules.oncePerStep ? stepKey : undefined,
 					itemTimeZone: timeZone,
-					template: templateOf(content),
+					template: ruleTemplateOf(content),
 				},
 			});
 		} catch (error) {
@@ -300,14 +305,6 @@ export async function sendItems(
 	return routeItems(nodeVersion, routed);
 }
 
-/** The template a send carries, for the quality guard's paused/disabled check. */
-function templateOf(content: SendContent): { name: string; language: string } | undefined {
-	const template = content.summary.template as { name?: unknown; language?: unknown } | undefined;
-	return typeof template?.name === 'string' && typeof template.language === 'string'
-		? { name: template.name, language: template.language }
-		: undefined;
-}
-
 /** The distinct templates of a batch, whose paused/disabled state the gate reads once. */
 function templatesOf(prepared: readonly PreparedSend[]): Array<{ name: string; language: string }> {
 	const seen = new Map<string, { name: string; language: string }>();
@@ -316,13 +313,4 @@ function templatesOf(prepared: readonly PreparedSend[]): Array<{ name: string; l
 		if (t) seen.set(`${t.name}:${t.language}`, t);
 	}
 	return [...seen.values()];
-}
-
-/** The category the rules count: the template's, or SERVICE for a session message (a reply inside the window). */
-function categoryOf(content: SendContent): RuleCategory {
-	const template = content.summary.template as { category?: unknown } | undefined;
-	const category = template?.category;
-	return category === 'MARKETING' || category === 'UTILITY' || category === 'AUTHENTICATION'
-		? category
-		: 'SERVICE';
 }
