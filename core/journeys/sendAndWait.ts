@@ -188,6 +188,34 @@ export function newWaitSecret(): string {
 	return randomBytes(32).toString('hex');
 }
 
+/**
+ * The wait link of a message just sent, as both adapters store it before the send's result is returned: a fresh
+ * secret, the spec and the send result as JSON, and (Node-RED) the adapter's own copy of what waits.
+ */
+export function newWaitLink(p: {
+	phoneNumberId: string;
+	sent: { messageId: string; waId: string } & Record<string, unknown>;
+	executionId: string;
+	resumeUrl: string;
+	spec: WaitSpec;
+	deadline: number;
+	held?: string;
+}): WaitLink {
+	return {
+		phoneNumberId: p.phoneNumberId,
+		messageId: p.sent.messageId,
+		waId: p.sent.waId,
+		executionId: p.executionId,
+		resumeUrl: p.resumeUrl,
+		secret: newWaitSecret(),
+		expiresAt: p.deadline,
+		spec: JSON.stringify(p.spec),
+		sent: JSON.stringify(p.sent),
+		...(p.held !== undefined ? { held: p.held } : {}),
+		createdAt: Date.now(),
+	};
+}
+
 export const RESUME_PROOF_HEADER = 'x-whatsapp-journeys-proof';
 
 /** What a resume request carries (as JSON, signed as sent). */

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 
 import {
-	newWaitSecret,
+	newWaitLink,
 	resumedItem,
 	verifyResumeRequest,
 	waitOutputIndex,
@@ -71,19 +71,17 @@ export class NodeWaits {
 		const executionId = `${this.node.id}:${randomUUID()}`;
 		await (
 			await this.store()
-		).putWaitLink({
-			phoneNumberId,
-			messageId: String(result.messageId),
-			waId: String(result.waId),
-			executionId,
-			resumeUrl: `${SCHEME}${this.node.id}`,
-			secret: newWaitSecret(),
-			expiresAt: deadline,
-			spec: JSON.stringify(this.spec),
-			sent: JSON.stringify(result),
-			held: JSON.stringify(storable(msg)),
-			createdAt: Date.now(),
-		});
+		).putWaitLink(
+			newWaitLink({
+				phoneNumberId,
+				sent: { ...result, messageId: String(result.messageId), waId: String(result.waId) },
+				executionId,
+				resumeUrl: `${SCHEME}${this.node.id}`,
+				spec: this.spec,
+				deadline,
+				held: JSON.stringify(storable(msg)),
+			}),
+		);
 		this.arm(executionId, msg, deadline, phoneNumberId);
 	}
 

@@ -19,7 +19,7 @@ import type {
 } from 'n8n-workflow';
 
 import {
-	newWaitSecret,
+	newWaitLink,
 	RESUME_PROOF_HEADER,
 	resumedItem,
 	verifyResumeRequest,
@@ -171,18 +171,16 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 	const store = await getStateStore(this, 0);
 	const { phoneNumberId } = await getMetaCredential(this);
 	// Written before the result is returned: a tap that comes at once finds its wait.
-	await store.putWaitLink({
-		phoneNumberId,
-		messageId,
-		waId,
-		executionId,
-		resumeUrl: this.getSignedResumeUrl(),
-		secret: newWaitSecret(),
-		expiresAt: deadline,
-		spec: JSON.stringify(spec),
-		sent: JSON.stringify(result),
-		createdAt: Date.now(),
-	});
+	await store.putWaitLink(
+		newWaitLink({
+			phoneNumberId,
+			sent: { ...result, messageId, waId },
+			executionId,
+			resumeUrl: this.getSignedResumeUrl(),
+			spec,
+			deadline,
+		}),
+	);
 	await this.putExecutionToWait(new Date(deadline));
 	// Shown while waiting; n8n replaces it with the resumed output. A timeout passes this node's input on output 0.
 	outputs[0] = [{ json: { ...result, waiting: true }, pairedItem: { item: 0 } }];
