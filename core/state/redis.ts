@@ -38,7 +38,6 @@ import {
 	FREE_ENTRY_POINT_MS,
 	type ConversationWindow,
 	type JourneyStateStore,
-	type StatusRecordResult,
 	statusOutcome,
 	requireId,
 	requireInterval,
@@ -84,48 +83,68 @@ class Script {
 	}
 }
 
+// Each record's rule is one Lua function, defined once: a script of its own (a single call) and the event script
+// (EVENT_ITEM below: every write of one webhook event in one call) are built from the same text.
+
 // Numbers go back to Redis through %.17g (exact for doubles, no exponent below 1e17): Lua's default
 // formatting keeps only 14 digits. Send-slot times can be fractional (1000 / 80 messages per second = 12.5 ms).
-// A stored time past its limit (ARGV[4], ARGV[5]: see windowTimeLimits) is a bad write, replaced rather than kept.
-const RECORD_INBOUND = new Script(`
-local li = tonumber(redis.call('HGET', KEYS[1], 'li') or '0')
-local fep = tonumber(redis.call('HGET', KEYS[1], 'fep') or '0')
-local at = tonumber(ARGV[1])
-local newFep = tonumber(ARGV[2])
-if li > tonumber(ARGV[4]) then li = 0 end
-if fep > tonumber(ARGV[5]) then fep = 0 end
-if at > li then li = at end
-if newFep > fep then fep = newFep end
-redis.call('HSET', KEYS[1], 'li', string.format('%.17g', li), 'fep', string.format('%.17g', fep))
-local keep = li + tonumber(ARGV[3])
-if fep > keep then keep = fep end
-redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(math.max(1000, keep - at))))
-return {string.format('%.17g', li), string.format('%.17g', fep)}
+// A stored time past its limit (liLimit, fepLimit: see windowTimeLimits) is a bad write, replaced rather than kept.
+const LUA_RECORD_INBOUND = `
+local function recordInbound(key, at, newFep, keepFor, liLimit, fepLimit)
+  local li = tonumber(redis.call('HGET', key, 'li') or '0')
+  local fep = tonumber(redis.call('HGET', key, 'fep') or '0')
+  if li > liLimit then li = 0 end
+  if fep > fepLimit then fep = 0 end
+  if at > li then li = at end
+  if newFep > fep then fep = newFep end
+  redis.call('HSET', key, 'li', string.format('%.17g', li), 'fep', string.format('%.17g', fep))
+  local keep = li + keepFor
+  if fep > keep then keep = fep end
+  redis.call('PEXPIRE', key, string.format('%d', math.ceil(math.max(1000, keep - at))))
+  return {string.format('%.17g', li), string.format('%.17g', fep)}
+end
+`;
+
+const RECORD_INBOUND = new Script(`${LUA_RECORD_INBOUND}
+return recordInbound(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 `);
 
-const REMEMBER_EVENT = new Script(`
-local expires = tonumber(redis.call('GET', KEYS[1]) or '0')
-if expires > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
-`);
+/** An event id not seen (or seen so long ago that its record expired): remembered until `expires`; false if seen. */
+const LUA_REMEMBER_EVENT = `
+local function rememberEvent(key, at, expires, px)
+  local cur = tonumber(redis.call('GET', key) or '0')
+  if cur > tonumber(at) then return false end
+  redis.call('SET', key, expires, 'PX', px)
+  return true
+end
+`;
 
-/** ARGV[3] is the transition table from canAdvanceStatus: char (prev*5 + next + 1) is '1' when allowed. */
-const RECORD_STATUS = new Script(`
-local cur = redis.call('GET', KEYS[1])
-local nextCode = tonumber(ARGV[1])
-local prev = -1
-if cur then prev = tonumber(string.match(cur, '^(%d+)')) end
-if prev >= 0 and string.sub(ARGV[3], prev * 5 + nextCode + 1, prev * 5 + nextCode + 1) ~= '1' then return {0, prev} end
-redis.call('SET', KEYS[1], nextCode .. ':' .. ARGV[2], 'PX', ARGV[4])
-return {1, prev}
-`);
+/**
+ * `transitions` is the table from canAdvanceStatus: char (prev*5 + next + 1) is '1' when allowed. Returns whether
+ * the status was written and the previous code (-1: none).
+ */
+const LUA_RECORD_STATUS = `
+local function recordStatus(key, code, at, transitions, px)
+  local cur = redis.call('GET', key)
+  local prev = -1
+  if cur then prev = tonumber(string.match(cur, '^(%d+)')) end
+  if prev >= 0 and string.sub(transitions, prev * 5 + code + 1, prev * 5 + code + 1) ~= '1' then return 0, prev end
+  redis.call('SET', key, code .. ':' .. at, 'PX', px)
+  return 1, prev
+end
+`;
 
-const SET_OPT_OUT = new Script(`
-local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
-if tonumber(ARGV[2]) < at then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2], 'r', ARGV[3])
-return 1
+const LUA_SET_OPT_OUT = `
+local function setOptOut(key, v, at, reason)
+  local cur = tonumber(redis.call('HGET', key, 'at') or '-1')
+  if tonumber(at) < cur then return 0 end
+  redis.call('HSET', key, 'v', v, 'at', at, 'r', reason)
+  return 1
+end
+`;
+
+const SET_OPT_OUT = new Script(`${LUA_SET_OPT_OUT}
+return setOptOut(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 `);
 
 const RESERVE_SLOT = new Script(`
@@ -280,26 +299,30 @@ end
 return 1
 `);
 
-/** A status webhook resolves a step not yet sent: ARGV outcome (s/f), messageId, at, retention. */
-const STEP_STATUS = new Script(`
-local st = tonumber(redis.call('HGET', KEYS[1], 'st') or '-1')
-if st < 0 or st == 2 then return 0 end
-if ARGV[1] == 'f' then redis.call('DEL', KEYS[1]) return 1 end
-redis.call('HSET', KEYS[1], 'st', '2', 'mid', ARGV[2], 'sa', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-`);
+/** A status webhook resolves a step not yet sent: outcome (s/f), messageId, at, retention. */
+const LUA_STEP_STATUS = `
+local function stepStatus(key, outcome, mid, at, px)
+  local st = tonumber(redis.call('HGET', key, 'st') or '-1')
+  if st < 0 or st == 2 then return 0 end
+  if outcome == 'f' then redis.call('DEL', key) return 1 end
+  redis.call('HSET', key, 'st', '2', 'mid', mid, 'sa', at)
+  redis.call('PEXPIRE', key, px)
+  return 1
+end
+`;
 
-/** Merges facts (JSON) into the subject unless a newer write is stored. ARGV: facts, at, retention. */
-const ACCOUNT_PUT = new Script(`
-local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
-if tonumber(ARGV[2]) < at then return 0 end
-local facts = cjson.decode(redis.call('HGET', KEYS[1], 'f') or '{}')
-for k, v in pairs(cjson.decode(ARGV[1])) do facts[k] = v end
-redis.call('HSET', KEYS[1], 'f', cjson.encode(facts), 'at', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-`);
+/** Merges facts (JSON) into the subject unless a newer write is stored. */
+const LUA_ACCOUNT_PUT = `
+local function accountPut(key, factsJson, at, px)
+  local cur = tonumber(redis.call('HGET', key, 'at') or '-1')
+  if tonumber(at) < cur then return 0 end
+  local facts = cjson.decode(redis.call('HGET', key, 'f') or '{}')
+  for k, v in pairs(cjson.decode(factsJson)) do facts[k] = v end
+  redis.call('HSET', key, 'f', cjson.encode(facts), 'at', at)
+  redis.call('PEXPIRE', key, px)
+  return 1
+end
+`;
 
 /** prune for the rule keys among KEYS (their TTLs already bound them; this applies the logical expiry at ARGV[1]). */
 const PRUNE_RULES = new Script(`
@@ -330,40 +353,45 @@ return n
 // `<prefix>j:<phone>` the journeys with counters (hash journey → last day counted).
 
 /**
- * Counts a message's new stages. ARGV: [1] journey step ('' when only a known message may count, e.g. a reply),
- * [2] message record TTL, [3] counters TTL, [4] the day, then triples of stage bit, blocking bits, metrics ('\n').
+ * Counts a message's new stages. js: the journey step ('' when only a known message may count, e.g. a reply),
+ * message record TTL, counters TTL, the day, then ARGV[first..last]: triples of stage bit, blocking bits, metrics
+ * ('\n').
  */
-const REPORT_STAGES = new Script(`
-local js = redis.call('HGET', KEYS[1], 'j')
-local bits = tonumber(redis.call('HGET', KEYS[1], 'b') or '0')
-if not js then
-  if ARGV[1] == '' then return 0 end
-  js = ARGV[1]
-end
-local before = bits
-local n = 0
-for i = 5, #ARGV, 3 do
-  local b = tonumber(ARGV[i])
-  if bit.band(bits, b) == 0 and bit.band(bits, tonumber(ARGV[i + 1])) == 0 then
-    bits = bit.bor(bits, b)
-    for metric in string.gmatch(ARGV[i + 2], '[^\\n]+') do
-      redis.call('HINCRBY', KEYS[2], js .. '|' .. metric, 1)
-      n = n + 1
+const LUA_REPORT_STAGES = `
+local function reportStages(kMsg, kDay, kJourneys, js, msgPx, cntPx, day, first, last)
+  local rec = redis.call('HMGET', kMsg, 'j', 'b')
+  local bits = tonumber(rec[2] or '0')
+  if rec[1] then js = rec[1] elseif js == '' then return 0 end
+  local before = bits
+  local n = 0
+  for i = first, last, 3 do
+    local b = tonumber(ARGV[i])
+    if bit.band(bits, b) == 0 and bit.band(bits, tonumber(ARGV[i + 1])) == 0 then
+      bits = bit.bor(bits, b)
+      for metric in string.gmatch(ARGV[i + 2], '[^\\n]+') do
+        redis.call('HINCRBY', kDay, js .. '|' .. metric, 1)
+        n = n + 1
+      end
     end
   end
+  if bits ~= before then
+    redis.call('HSET', kMsg, 'j', js, 'b', bits)
+    redis.call('PEXPIRE', kMsg, msgPx)
+  end
+  if n > 0 then
+    redis.call('PEXPIRE', kDay, cntPx)
+    local journey = string.match(js, '^([^|]*)')
+    local lastDay = redis.call('HGET', kJourneys, journey)
+    if not lastDay or lastDay < day then redis.call('HSET', kJourneys, journey, day) end
+    redis.call('PEXPIRE', kJourneys, cntPx)
+  end
+  return n
 end
-if bits ~= before then
-  redis.call('HSET', KEYS[1], 'j', js, 'b', bits)
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-if n > 0 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  local journey = string.match(js, '^([^|]*)')
-  local last = redis.call('HGET', KEYS[3], journey)
-  if not last or last < ARGV[4] then redis.call('HSET', KEYS[3], journey, ARGV[4]) end
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-end
-return n
+`;
+
+/** KEYS: message record, day counters, journeys. ARGV: see reportStages, stage triples from ARGV[5]. */
+const REPORT_STAGES = new Script(`${LUA_REPORT_STAGES}
+return reportStages(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 5, #ARGV)
 `);
 
 /** Adds ARGV[2] to counter ARGV[1]; ARGV[3] counters TTL, ARGV[4] the journey, ARGV[5] the day. */
@@ -374,6 +402,63 @@ local last = redis.call('HGET', KEYS[2], ARGV[4])
 if not last or last < ARGV[5] then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
+`);
+
+/**
+ * Every write of one webhook event in one call (issue #18.4: a status event was three scripts — remember, status,
+ * step and report): atomic, and one command for Redis to parse and run instead of three. ARGV[1] is the status
+ * transition table; then operations, each taking its keys from KEYS in order:
+ *   e (1 key: event id) at, expires, px — a seen event ends the call with {0}, nothing written;
+ *   s (1 key: status) code, at, px — adds applied (1/0) and the previous code (-1: none) to the reply;
+ *   k (1 key: step) outcome, messageId, at, px;   w (1 key: window) at, newFep, keep, liLimit, fepLimit;
+ *   o (1 key: opt-out) value, at, reason;          a (1 key: account) facts, at, px;
+ *   m (3 keys: message, day, journeys) js, msgPx, cntPx, day, n, then n stage triples.
+ * Reply: {1, applied, prev, applied, prev, …} (one pair per status operation, in order), or {0} for a seen event.
+ */
+const EVENT_ITEM =
+	new Script(`${LUA_REMEMBER_EVENT}${LUA_RECORD_STATUS}${LUA_STEP_STATUS}${LUA_REPORT_STAGES}${LUA_RECORD_INBOUND}${LUA_SET_OPT_OUT}${LUA_ACCOUNT_PUT}
+local out = {1}
+local transitions = ARGV[1]
+local k = 1
+local i = 2
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'e' then
+    if not rememberEvent(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) then return {0} end
+    k = k + 1
+    i = i + 4
+  elseif op == 's' then
+    local applied, prev = recordStatus(KEYS[k], tonumber(ARGV[i + 1]), ARGV[i + 2], transitions, ARGV[i + 3])
+    out[#out + 1] = applied
+    out[#out + 1] = prev
+    k = k + 1
+    i = i + 4
+  elseif op == 'k' then
+    stepStatus(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+    k = k + 1
+    i = i + 5
+  elseif op == 'm' then
+    local n = tonumber(ARGV[i + 5])
+    reportStages(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], i + 6, i + 5 + 3 * n)
+    k = k + 3
+    i = i + 6 + 3 * n
+  elseif op == 'w' then
+    recordInbound(KEYS[k], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]))
+    k = k + 1
+    i = i + 6
+  elseif op == 'o' then
+    setOptOut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    k = k + 1
+    i = i + 4
+  elseif op == 'a' then
+    accountPut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    k = k + 1
+    i = i + 4
+  else
+    return redis.error_reply('unknown event operation ' .. tostring(op))
+  end
+end
+return out
 `);
 
 /** Claims an open, unexpired wait link (KEYS[1]) at ARGV[1]: returns its fields, or nil when claimed or expired. */
@@ -508,85 +593,74 @@ export class RedisStateStore implements JourneyStateStore {
 	}
 
 	/**
-	 * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
-	 * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script
-	 * still touches one key, so the store keeps working behind proxies that route per key. Unlike SQLite's single
-	 * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would.
+	 * One pipelined round trip whatever the batch size, and one script call per event (EVENT_ITEM): its
+	 * de-duplication and all its writes (status, journey step, report counters, window, opt-out) run atomically, and
+	 * a seen event writes nothing. Redis runs a pipeline's calls in the order sent, so a batch's events apply in order.
+	 * An event's keys are several (as admitSend's already are): single-node Redis, as prune requires.
 	 */
 	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
 		const checked = checkEventBatch(items);
-		const remembered = checked.filter((item) => item.remember);
-		const seen = await this.pipelined(
-			remembered.map(({ remember: r }) => ({
-				script: REMEMBER_EVENT,
-				keys: [this.key('e', r!.phoneNumberId, r!.eventId)],
-				args: [r!.at, r!.at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
-			})),
-		);
-		const repeats = new Set(remembered.filter((_, i) => seen[i] !== 1));
-		const results = checked.map((item) => ({
-			fresh: !repeats.has(item),
-			statuses: [] as StatusRecordResult[],
-		}));
+		const results: EventBatchResult[] = checked.map(() => ({ fresh: true, statuses: [] }));
 		const calls: ScriptCall[] = [];
-		const statusOf: Array<{ result: EventBatchResult; status: StatusName }> = [];
+		const callOf: Array<{ result: EventBatchResult; statuses: StatusName[] }> = [];
 		checked.forEach((item, i) => {
-			if (!results[i].fresh) return;
+			const r = item.remember;
+			if (!r && item.writes.length === 0) return;
+			const keys: string[] = [];
+			const args: Array<string | number> = [TRANSITIONS];
+			const statuses: StatusName[] = [];
+			if (r) {
+				keys.push(this.key('e', r.phoneNumberId, r.eventId));
+				args.push('e', r.at, r.at + EVENT_HORIZON_MS, EVENT_HORIZON_MS);
+			}
 			for (const w of item.writes) {
 				if (w.kind === 'status') {
-					const code = STATUS_NAMES.indexOf(w.status);
-					calls.push({
-						script: RECORD_STATUS,
-						keys: [this.key('s', w.phoneNumberId, w.messageId)],
-						args: [code, w.at, TRANSITIONS, STATUS_RETENTION_MS],
-					});
-					statusOf[calls.length - 1] = { result: results[i], status: w.status };
+					keys.push(this.key('s', w.phoneNumberId, w.messageId));
+					args.push('s', STATUS_NAMES.indexOf(w.status), w.at, STATUS_RETENTION_MS);
+					statuses.push(w.status);
 				} else if (w.kind === 'stepStatus') {
-					calls.push({
-						script: STEP_STATUS,
-						keys: [this.ruleKey('k', w.phoneNumberId, w.stepKey)],
-						args: [
-							stepStatusOutcome(w.status) === 'sent' ? 's' : 'f',
-							w.messageId,
-							w.at,
-							STEP_RETENTION_MS,
-						],
-					});
+					keys.push(this.ruleKey('k', w.phoneNumberId, w.stepKey));
+					args.push(
+						'k',
+						stepStatusOutcome(w.status) === 'sent' ? 's' : 'f',
+						w.messageId,
+						w.at,
+						STEP_RETENTION_MS,
+					);
 				} else if (w.kind === 'account') {
-					calls.push({
-						script: ACCOUNT_PUT,
-						keys: [`${this.keyPrefix}a:${w.subject}`],
-						args: [JSON.stringify(w.facts), w.at, ACCOUNT_FACT_RETENTION_MS],
-					});
+					keys.push(`${this.keyPrefix}a:${w.subject}`);
+					args.push('a', JSON.stringify(w.facts), w.at, ACCOUNT_FACT_RETENTION_MS);
 				} else if (w.kind === 'inbound') {
-					calls.push({
-						script: RECORD_INBOUND,
-						keys: [this.key('w', w.phoneNumberId, w.waId)],
-						args: this.recordInboundArgs(w.at, w.referral),
-					});
+					keys.push(this.key('w', w.phoneNumberId, w.waId));
+					args.push('w', ...this.recordInboundArgs(w.at, w.referral));
 				} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
-					calls.push(this.reportCall(w));
+					const call = this.reportCall(w);
+					keys.push(...call.keys);
+					const [js, msgPx, cntPx, day, ...stages] = call.args;
+					args.push('m', js, msgPx, cntPx, day, stages.length / 3, ...stages);
 				} else {
-					calls.push({
-						script: SET_OPT_OUT,
-						keys: [this.key('o', w.phoneNumberId, w.waId)],
-						args: [w.optedOut ? '1' : '0', w.at, w.reason ?? ''],
-					});
+					keys.push(this.key('o', w.phoneNumberId, w.waId));
+					args.push('o', w.optedOut ? '1' : '0', w.at, w.reason ?? '');
 				}
 			}
+			calls.push({ script: EVENT_ITEM, keys, args });
+			callOf.push({ result: results[i], statuses });
 		});
 		const replies = await this.pipelined(calls);
-		replies.forEach((reply, i) => {
-			const target = statusOf[i];
-			if (!target) return;
-			const [applied, prevCode] = reply as [number, number];
-			target.result.statuses.push(
-				statusOutcome(
-					prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined,
-					target.status,
-					applied === 1,
-				),
-			);
+		replies.forEach((reply, c) => {
+			const { result, statuses } = callOf[c];
+			const out = reply as number[];
+			if (out[0] !== 1) {
+				result.fresh = false;
+				return;
+			}
+			statuses.forEach((status, s) => {
+				const applied = out[1 + 2 * s];
+				const prevCode = out[2 + 2 * s];
+				result.statuses.push(
+					statusOutcome(prevCode >= 0 ? STATUS_NAMES[prevCode] : undefined, status, applied === 1),
+				);
+			});
 		});
 		return results;
 	}

@@ -124,6 +124,73 @@ describe('RedisStateStore specifics', () => {
 		expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'm1' })).toBe('read');
 	});
 
+	it("writes a tracked status event — de-dup, the step, the message's status, the trigger's own record, the report — in one script call, and a batch in one round trip (#18.4)", async () => {
+		const client = new Redis(CONNECTION);
+		const store = new RedisStateStore({ redis: client, keyPrefix: prefix() });
+		const scripts: number[] = [];
+		const pipeline = client.pipeline.bind(client);
+		jest.spyOn(client, 'pipeline').mockImplementation(() => {
+			const p = pipeline();
+			const evalsha = p.evalsha.bind(p);
+			scripts.push(0);
+			p.evalsha = ((...args: Parameters<typeof evalsha>) => {
+				scripts[scripts.length - 1]++;
+				return evalsha(...args);
+			}) as typeof p.evalsha;
+			return p;
+		});
+		try {
+			const t = new Date();
+			const event = (status: 'delivered' | 'read', id = 'wamid.T'): EventBatchItem => ({
+				remember: { phoneNumberId: 'pn', eventId: `status:${id}:${status}` },
+				writes: [
+					{ kind: 'stepStatus', phoneNumberId: 'pn', stepKey: 'k1', messageId: id, status, at: t },
+					{ kind: 'status', phoneNumberId: 'pn', messageId: id, status, at: t },
+					{
+						kind: 'journeyStatus',
+						phoneNumberId: 'pn',
+						messageId: id,
+						status,
+						at: t,
+						journey: 'j',
+						step: 's',
+					},
+					{ kind: 'status', phoneNumberId: 'pn', messageId: `trigger-1|${id}`, status, at: t },
+				],
+			});
+			const first = await store.applyEventBatch([event('read'), event('delivered'), event('read')]);
+			expect(scripts).toEqual([3]);
+			expect(first).toEqual([
+				{
+					fresh: true,
+					statuses: [
+						{ applied: true, regression: false },
+						{ applied: true, regression: false },
+					],
+				},
+				// A late delivered after read: not the latest status, still counted as delivered (below).
+				{
+					fresh: true,
+					statuses: [
+						{ applied: false, previous: 'read', regression: true },
+						{ applied: false, previous: 'read', regression: true },
+					],
+				},
+				{ fresh: false, statuses: [] },
+			]);
+			expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.T' })).toBe('read');
+			const counts = await store.getReportCounts({ phoneNumberId: 'pn', from: t, to: t });
+			expect(Object.fromEntries(counts.map((c) => [c.metric, c.count]))).toEqual({
+				sent: 1,
+				delivered: 1,
+				read: 1,
+			});
+		} finally {
+			await store.close();
+			await client.quit();
+		}
+	});
+
 	it('prunes only its own prefix', async () => {
 		const mine = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
 		const theirs = new RedisStateStore({ redis: admin, keyPrefix: prefix() });
