@@ -96,7 +96,7 @@ export function loadNodeSqlite(
 	return mod as SqliteModule;
 }
 
-const SCHEMA_VERSION = '2';
+const SCHEMA_VERSION = '3';
 
 /** `PRAGMA application_id` of our files ('WJNY'): how a file says it is a journey state store before we write to it. */
 const APPLICATION_ID = 0x574a4e59;
@@ -104,17 +104,16 @@ const APPLICATION_ID = 0x574a4e59;
 const OUR_TABLES = ['meta', 'phones', 'windows', 'events', 'statuses', 'opt_outs', 'send_slots'];
 
 /**
- * Journey report aggregates (new tables, so no schema version change: an older file gets them on open). Journey
- * steps are interned per number; a tracked message keeps its step and the stages already counted (bits, see STAGE);
- * counters are one row per step, UTC day (days since the epoch) and metric.
+ * Journey report aggregates. Journey steps are interned per number; a tracked message keeps its step (`rstep`) and
+ * the stages already counted (`stages`, bits, see STAGE) in its status record, so counting a status touches the row
+ * its status write just touched (no second random row per event); a message recorded at send time has a record
+ * before its first status (status NO_STATUS). Counters are one row per step, UTC day (days since the epoch) and
+ * metric.
  */
 const REPORT_SCHEMA = `
 CREATE TABLE IF NOT EXISTS report_steps (
   id INTEGER PRIMARY KEY, phone INTEGER NOT NULL, journey TEXT NOT NULL, step TEXT NOT NULL,
   UNIQUE (phone, journey, step));
-CREATE TABLE IF NOT EXISTS report_messages (
-  phone INTEGER NOT NULL, id BLOB NOT NULL, step INTEGER NOT NULL, stages INTEGER NOT NULL, at INTEGER NOT NULL,
-  PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_counts (
   step INTEGER NOT NULL, day INTEGER NOT NULL, metric TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (step, day, metric)) WITHOUT ROWID;
@@ -134,7 +133,7 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS statuses (
   phone INTEGER NOT NULL, id BLOB NOT NULL, status INTEGER NOT NULL, at INTEGER NOT NULL, prev INTEGER,
-  seen INTEGER NOT NULL DEFAULT 0,
+  seen INTEGER NOT NULL DEFAULT 0, rstep INTEGER, stages INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS opt_outs (
   phone INTEGER NOT NULL, wa_id TEXT NOT NULL, opted_out INTEGER NOT NULL, at INTEGER NOT NULL, reason TEXT,
@@ -194,6 +193,23 @@ INSERT INTO meta (key, value) SELECT 'legacy_status_ids_until', CAST(coalesce(ma
 UPDATE meta SET value = '2' WHERE key = 'schema';
 `;
 
+/**
+ * Version 2 → 3: a tracked message's report record (journey step, counted stages) moves into its status record.
+ * Version 2 kept it in a table of its own (report_messages, never in a release), merged here when present.
+ */
+const MIGRATE_2_TO_3 = `
+ALTER TABLE statuses ADD COLUMN rstep INTEGER;
+ALTER TABLE statuses ADD COLUMN stages INTEGER NOT NULL DEFAULT 0;
+UPDATE meta SET value = '3' WHERE key = 'schema';
+`;
+const MERGE_REPORT_MESSAGES = `
+INSERT INTO statuses (phone, id, status, at, rstep, stages)
+  SELECT phone, id, -1, at, step, stages FROM report_messages WHERE true
+  ON CONFLICT (phone, id) DO UPDATE SET rstep = excluded.rstep, stages = excluded.stages,
+    at = max(statuses.at, excluded.at);
+DROP TABLE report_messages;
+`;
+
 /** The named parameters a statement's expiry test uses (node:sqlite refuses unknown ones). */
 function pick(
 	bounds: { $now: number; $statusesBefore: number },
@@ -206,6 +222,11 @@ function pick(
 
 /** Status codes are indexes into STATUS_NAMES: sent 0, delivered 1, read 2, played 3, failed 4. */
 const FAILED = STATUS_NAMES.indexOf('failed');
+/** The status of a record written for the report before any status (a send recorded by recordSends). */
+const NO_STATUS = -1;
+/** A stored status code as a name; NO_STATUS (and NULL) is none. */
+const statusName = (code: number | null | undefined): StatusName | undefined =>
+	code === null || code === undefined || code < 0 ? undefined : STATUS_NAMES[code];
 
 /** 16 bytes of SHA-256: fixed-size keys whatever Meta's id length, with negligible collision odds. */
 function idHash(id: string): Buffer {
@@ -266,9 +287,8 @@ const PRUNE_SLICE_ROWS = 5000;
 /** Tables whose expired rows are found by scanning (no index on their time column), with the row's expiry test. */
 const SCANNED_TABLES = [
 	{ table: 'events', key: 'phone, id', expired: 'expires <= $now' },
+	// A message's report record is its status record (REPORT_MESSAGE_RETENTION_MS = STATUS_RETENTION_MS).
 	{ table: 'statuses', key: 'phone, id', expired: 'at <= $statusesBefore' },
-	// A message's report record lives as long as its status (REPORT_MESSAGE_RETENTION_MS = STATUS_RETENTION_MS).
-	{ table: 'report_messages', key: 'phone, id', expired: 'at <= $statusesBefore' },
 ] as const;
 
 export class SqliteStateStore implements JourneyStateStore {
@@ -307,8 +327,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		| 'count'
 		| 'counts'
 		| 'journeys'
-		| 'pruneCounts'
-		| 'pruneMessages',
+		| 'pruneCounts',
 		StatementSync
 	>;
 	/** Report step ids read in this connection; cleared when a transaction rolls back (an id may then be reused). */
@@ -355,6 +374,15 @@ export class SqliteStateStore implements JourneyStateStore {
 					{ value: string } | undefined;
 				// Another connection may have migrated first; the lock makes this check and the migration one step.
 				if (found?.value === '1') this.db.exec(MIGRATE_1_TO_2);
+				if (found?.value === '1' || found?.value === '2') {
+					this.db.exec(MIGRATE_2_TO_3);
+					const dev = this.db
+						.prepare(
+							"SELECT 1 AS yes FROM sqlite_schema WHERE type = 'table' AND name = 'report_messages'",
+						)
+						.get();
+					if (dev) this.db.exec(MERGE_REPORT_MESSAGES);
+				}
 			});
 			const version = this.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
 				{ value: string } | undefined;
@@ -374,7 +402,7 @@ export class SqliteStateStore implements JourneyStateStore {
 
 		const p = (sql: string) => this.db.prepare(sql);
 		const advances = `(statuses.status <> ${FAILED}
-      AND CASE WHEN excluded.status = ${FAILED} THEN statuses.status = 0 ELSE excluded.status > statuses.status END)`;
+      AND CASE WHEN excluded.status = ${FAILED} THEN statuses.status <= 0 ELSE excluded.status > statuses.status END)`;
 		this.stmt = {
 			phoneInsert: p(
 				'INSERT INTO phones (phone_number_id) VALUES (?) ON CONFLICT (phone_number_id) DO NOTHING',
@@ -393,7 +421,8 @@ export class SqliteStateStore implements JourneyStateStore {
         ON CONFLICT (phone, id) DO UPDATE SET expires = excluded.expires WHERE events.expires <= ?
         RETURNING 1 AS fresh`),
 			statusGet: p('SELECT status FROM statuses WHERE phone = ? AND id = ?'),
-			// canAdvanceStatus in SQL: nothing replaces failed; failed replaces only sent; otherwise only a higher code.
+			// canAdvanceStatus in SQL: nothing replaces failed; failed replaces only sent; otherwise only a higher code
+			// (NO_STATUS, -1, is below every code, and failed replaces it too).
 			// A row comes back only when the status was written, with the one it replaced in prev (NULL: first).
 			statusAdvance: p(`INSERT INTO statuses (phone, id, status, at, prev) VALUES (?, ?, ?, ?, NULL)
         ON CONFLICT (phone, id) DO UPDATE SET prev = statuses.status, status = excluded.status, at = excluded.at
@@ -478,10 +507,11 @@ export class SqliteStateStore implements JourneyStateStore {
 				'INSERT INTO report_steps (phone, journey, step) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
 			),
 			stepSelect: p('SELECT id FROM report_steps WHERE phone = ? AND journey = ? AND step = ?'),
-			messageGet: p('SELECT step, stages FROM report_messages WHERE phone = ? AND id = ?'),
+			messageGet: p('SELECT rstep, stages FROM statuses WHERE phone = ? AND id = ?'),
 			messagePut:
-				p(`INSERT INTO report_messages (phone, id, step, stages, at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (phone, id) DO UPDATE SET stages = excluded.stages, at = max(report_messages.at, excluded.at)`),
+				p(`INSERT INTO statuses (phone, id, status, at, rstep, stages) VALUES (?1, ?2, ${NO_STATUS}, ?5, ?3, ?4)
+        ON CONFLICT (phone, id) DO UPDATE SET rstep = excluded.rstep, stages = excluded.stages,
+          at = max(statuses.at, excluded.at)`),
 			count: p(`INSERT INTO report_counts (step, day, metric, n) VALUES (?, ?, ?, ?)
         ON CONFLICT (step, day, metric) DO UPDATE SET n = report_counts.n + excluded.n`),
 			counts: p(`SELECT s.journey, s.step, c.day, c.metric, c.n FROM report_steps s
@@ -489,7 +519,6 @@ export class SqliteStateStore implements JourneyStateStore {
 			journeys: p(`SELECT DISTINCT journey FROM report_steps s WHERE phone = ?
         AND EXISTS (SELECT 1 FROM report_counts c WHERE c.step = s.id) ORDER BY journey`),
 			pruneCounts: p('DELETE FROM report_counts WHERE day < ?'),
-			pruneMessages: p('DELETE FROM report_messages WHERE at <= ?'),
 		};
 		this.waitStmt = {
 			put: p(`INSERT INTO wait_links (phone, message_id, wa_id, execution_id, resume_url, secret, expires_at, spec, sent,
@@ -832,14 +861,9 @@ export class SqliteStateStore implements JourneyStateStore {
 	): StatusRecordResult {
 		const written = this.stmt.statusAdvance.get(phone, id, code, at) as
 			{ prev: number | null } | undefined;
-		if (written)
-			return statusOutcome(
-				written.prev === null ? undefined : STATUS_NAMES[written.prev],
-				status,
-				true,
-			);
+		if (written) return statusOutcome(statusName(written.prev), status, true);
 		const row = this.stmt.statusGet.get(phone, id) as { status: number } | undefined;
-		const previous = row ? STATUS_NAMES[row.status] : undefined;
+		const previous = statusName(row?.status);
 		// Same rule as the SQL above; a mismatch would mean the two drifted apart.
 		if (canAdvanceStatus(previous, status))
 			throw new Error(`status ${status} after ${String(previous)} was not written`);
@@ -855,7 +879,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		if (phone === undefined) return undefined;
 		const row = this.stmt.statusGet.get(phone, idHash(requireId(p.messageId, 'messageId'))) as
 			{ status: number } | undefined;
-		return row ? STATUS_NAMES[row.status] : undefined;
+		return statusName(row?.status);
 	}
 
 	async setOptOut(p: {
@@ -964,7 +988,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			1 << code,
 		) as { prev: number | null; status: number } | undefined;
 		if (!row) return undefined;
-		const previous = row.prev === null ? undefined : STATUS_NAMES[row.prev];
+		const previous = statusName(row.prev);
 		// Advanced when the record now holds this status and did not before (an insert has no previous).
 		return statusOutcome(previous, w.status, row.status === code && row.prev !== code);
 	}
@@ -997,7 +1021,6 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += Number(this.stmt.pruneStatuses.run(t - STATUS_RETENTION_MS).changes);
 			n += Number(this.stmt.pruneSlots.run(t).changes);
 			n += this.pruneRules(t);
-			n += Number(this.report.pruneMessages.run(t - STATUS_RETENTION_MS).changes);
 			n += this.pruneReportCounts(t);
 			n += Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
 			return n;
@@ -1148,11 +1171,12 @@ export class SqliteStateStore implements JourneyStateStore {
 	): void {
 		const id = idHash(messageId);
 		const row = this.report.messageGet.get(phone, id) as
-			{ step: number; stages: number } | undefined;
-		if (!row && !known) return;
-		const step = row?.step ?? this.reportStep(phone, known!.journey, known!.step);
-		const { bits, metrics } = applyReportStages(row?.stages ?? 0, stages);
-		if (row && bits === row.stages) return;
+			{ rstep: number | null; stages: number } | undefined;
+		const tracked = row?.rstep !== null && row?.rstep !== undefined ? row : undefined;
+		if (!tracked && !known) return;
+		const step = tracked?.rstep ?? this.reportStep(phone, known!.journey, known!.step);
+		const { bits, metrics } = applyReportStages(tracked?.stages ?? 0, stages);
+		if (tracked && bits === tracked.stages) return;
 		this.report.messagePut.run(phone, id, step, bits, at);
 		const day = utcDay(at);
 		for (const metric of metrics) this.addCount(step, day, metric, 1);

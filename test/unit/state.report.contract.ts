@@ -101,6 +101,40 @@ export function reportContract(name: string, harness: StateStoreHarness): void {
 			});
 		});
 
+		it('a message recorded at send has no status until Meta reports one; its first status (even failed) is new, not a repeat', async () => {
+			const send = (messageId: string) => ({
+				phoneNumberId: PN,
+				messageId,
+				journey: 'spring-sale',
+				step: 'reminder-1',
+				at: at(0),
+			});
+			await store.recordSends([send('wamid.N1'), send('wamid.N2')]);
+			expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.N1' })).toBeUndefined();
+			const first = (messageId: string, s: StatusName) => ({
+				remember: { phoneNumberId: PN, eventId: `status:${messageId}:${s}`, at: at(1000) },
+				writes: [
+					{ kind: 'status' as const, phoneNumberId: PN, messageId, status: s, at: at(1000) },
+					status(messageId, s, 1000, s === 'failed' ? { errorCode: 131026 } : {}),
+				],
+				seenBy: 0,
+			});
+			const results = await store.applyEventBatch([
+				first('wamid.N1', 'sent'),
+				first('wamid.N2', 'failed'),
+			]);
+			expect(results).toEqual([
+				{ fresh: true, statuses: [{ applied: true, regression: false }] },
+				{ fresh: true, statuses: [{ applied: true, regression: false }] },
+			]);
+			expect(await store.getStatus({ phoneNumberId: PN, messageId: 'wamid.N2' })).toBe('failed');
+			expect(totals(await read())).toEqual({
+				'reminder-1 sent': 2,
+				'reminder-1 failed': 1,
+				'reminder-1 failed:131026': 1,
+			});
+		});
+
 		it('counts a billable message once by pricing category, type and market', async () => {
 			const pricing = { billable: true, category: 'marketing', type: 'regular' };
 			await apply(

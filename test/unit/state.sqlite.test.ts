@@ -200,7 +200,7 @@ describe('SqliteStateStore specifics', () => {
 		await b.close();
 
 		const db = new DatabaseSync(path);
-		expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '2' });
+		expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '3' });
 		expect(
 			db.prepare("SELECT value FROM meta WHERE key = 'legacy_status_ids_until'").get(),
 		).toEqual({ value: String(t + 7 * 86_400_000) });
@@ -220,7 +220,7 @@ describe('SqliteStateStore specifics', () => {
 		]);
 		expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
 		db.close();
-		// And it opens again as an ordinary version 2 file.
+		// And it opens again as an ordinary version 3 file.
 		const c = new SqliteStateStore({ path });
 		expect(await c.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.1' })).toBe('read');
 		await c.close();
@@ -231,11 +231,78 @@ describe('SqliteStateStore specifics', () => {
 		await new SqliteStateStore({ path }).close();
 		const { DatabaseSync } = loadNodeSqlite();
 		const db = new DatabaseSync(path);
-		db.exec("UPDATE meta SET value = '3' WHERE key = 'schema'");
+		db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'");
 		db.close();
 		expect(() => new SqliteStateStore({ path })).toThrow(
-			/schema version 3; this version of the nodes reads 2/,
+			/schema version 4; this version of the nodes reads 3/,
 		);
+	});
+
+	it("upgrades a version 2 file: a tracked message's report record moves into its status record, counted stages kept", async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close();
+		const { DatabaseSync } = loadNodeSqlite();
+		// Back to the version 2 layout, with the report table a development build of version 2 had.
+		const old = new DatabaseSync(path);
+		const h = (id: string) => createHash('sha256').update(id, 'utf8').digest().subarray(0, 16);
+		const t = Date.now() - 3600_000;
+		old.exec(`DROP TABLE statuses;
+      CREATE TABLE statuses (phone INTEGER NOT NULL, id BLOB NOT NULL, status INTEGER NOT NULL, at INTEGER NOT NULL,
+        prev INTEGER, seen INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (phone, id)) WITHOUT ROWID;
+      CREATE TABLE report_messages (phone INTEGER NOT NULL, id BLOB NOT NULL, step INTEGER NOT NULL,
+        stages INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (phone, id)) WITHOUT ROWID;
+      INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');
+      INSERT INTO report_steps (id, phone, journey, step) VALUES (7, 1, 'j', 's');
+      UPDATE meta SET value = '2' WHERE key = 'schema';`);
+		// wamid.D: delivered (sent + delivered counted); wamid.S: recorded at send, no status yet.
+		old.prepare('INSERT INTO statuses VALUES (1, ?, 1, ?, 0, 3)').run(h('wamid.D'), t);
+		old.prepare('INSERT INTO report_messages VALUES (1, ?, 7, 3, ?)').run(h('wamid.D'), t);
+		old.prepare('INSERT INTO report_messages VALUES (1, ?, 7, 1, ?)').run(h('wamid.S'), t);
+		old
+			.prepare("INSERT INTO report_counts VALUES (7, ?, 'sent', 2)")
+			.run(Math.floor(t / 86_400_000));
+		old
+			.prepare("INSERT INTO report_counts VALUES (7, ?, 'delivered', 1)")
+			.run(Math.floor(t / 86_400_000));
+		old.close();
+
+		const store = new SqliteStateStore({ path });
+		const at = new Date(t + 1000);
+		const journeyStatus = (messageId: string, status: 'delivered' | 'read') => ({
+			writes: [
+				{ kind: 'status' as const, phoneNumberId: 'pn', messageId, status, at },
+				{
+					kind: 'journeyStatus' as const,
+					phoneNumberId: 'pn',
+					messageId,
+					status,
+					at,
+					journey: 'j',
+					step: 's',
+				},
+			],
+		});
+		// A repeat of what was counted adds nothing; what was not counted is.
+		await store.applyEventBatch([
+			journeyStatus('wamid.D', 'delivered'),
+			journeyStatus('wamid.S', 'read'),
+		]);
+		expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.D' })).toBe('delivered');
+		expect(await store.getStatus({ phoneNumberId: 'pn', messageId: 'wamid.S' })).toBe('read');
+		const counts = await store.getReportCounts({ phoneNumberId: 'pn', from: at, to: at });
+		expect(Object.fromEntries(counts.map((c) => [c.metric, c.count]))).toEqual({
+			sent: 2,
+			delivered: 2,
+			read: 1,
+		});
+		await store.close();
+		const db = new DatabaseSync(path);
+		expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()).toEqual({ value: '3' });
+		expect(
+			db.prepare("SELECT name FROM sqlite_schema WHERE name = 'report_messages'").get(),
+		).toBeUndefined();
+		expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+		db.close();
 	});
 
 	it('keeps two business numbers apart after a transaction that first stored one of them failed (disk full)', async () => {
