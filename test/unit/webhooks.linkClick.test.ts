@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
+	buildJourneyReport,
 	MemoryStateStore,
 	computeSignature,
 	normalizeWebhook,
@@ -86,6 +87,38 @@ describe('link click webhooks (user_actions)', () => {
 		expect(new Set(events.map((e) => e.eventId)).size).toBe(2);
 		// The action without a timestamp is skipped on its own and reported.
 		expect(problems).toEqual(['1 malformed user actions skipped']);
+	});
+
+	it("name neither the message nor the customer, so a click is not joined to a journey step and the report's clicked stays 0 (nothing guessed)", async () => {
+		// Meta's field list for the click webhook: `tracking_token` is an "Internal Meta token for processing and
+		// tracking", `click_id` "is also appended to the original url when the user visits the url"; there is no wamid,
+		// wa_id or biz_opaque_callback_data
+		// (https://developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/track-click-events).
+		// The send (POST /{phone-number-id}/marketing_messages) answers only contacts[].wa_id and messages[].id, no token
+		// (https://developers.facebook.com/documentation/business-messaging/whatsapp/reference/whatsapp-business-phone-number/marketing-messages-api-for-whatsapp),
+		// and a partner's real capture carries an opaque Meta value (`AI@AQJ…`), not one the sender chose.
+		const [event] = normalizeWebhook(parsed(FIXTURE)) as LinkClickEvent[];
+		for (const key of ['messageId', 'recipientId', 'waId', 'from', 'tracking'])
+			expect(event).not.toHaveProperty(key);
+		arriveWith(FIXTURE);
+		const store = new MemoryStateStore();
+		const at = new Date(1755665204_000 - 60_000);
+		await store.recordSends([
+			{ phoneNumberId: '106540352242922', messageId: 'wamid.SENT', journey: 'j', step: 's', at },
+		]);
+		await receiveWebhook({
+			raw: FIXTURE,
+			signatureHeader: computeSignature(FIXTURE, APP_SECRET),
+			credential: { appSecret: APP_SECRET, phoneNumberId: '106540352242922' },
+			allowUnsigned: false,
+			allPhoneNumbers: false,
+			includeRaw: false,
+			store: async () => store,
+			ingest: receiveIngestOptions({ events: ['link_click'] }),
+		});
+		const period = { from: '2025-08-19', to: '2025-08-21' };
+		const [step] = await buildJourneyReport(store, { phoneNumberId: '106540352242922', period });
+		expect([step.sent, step.clicked]).toEqual([1, 0]);
 	});
 
 	it('reach the trigger when "link_click" is chosen, once however often Meta delivers them', async () => {
