@@ -161,6 +161,7 @@ CREATE TABLE IF NOT EXISTS rule_recipients (
   scope TEXT NOT NULL, wa_id TEXT NOT NULL, at INTEGER NOT NULL,
   PRIMARY KEY (scope, wa_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rule_recipients_at ON rule_recipients (scope, at);
+CREATE TABLE IF NOT EXISTS rule_recipient_counts (scope TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rule_account (subject TEXT PRIMARY KEY, facts TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 `;
 const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
@@ -485,7 +486,14 @@ export class SqliteStateStore implements JourneyStateStore {
 				'DELETE FROM rule_frequency WHERE phone = ? AND wa_id = ? AND category = ? AND token = ?',
 			),
 			recipientGet: p('SELECT at FROM rule_recipients WHERE scope = ? AND wa_id = ?'),
-			recipientCount: p('SELECT count(*) AS n FROM rule_recipients WHERE scope = ? AND at > ?'),
+			recipientCount: p('SELECT count(*) AS n FROM rule_recipients WHERE scope = ?'),
+			// The messaging limit's count, maintained: recipients stored for the scope (expired ones are deleted first).
+			recipientExpire: p('DELETE FROM rule_recipients WHERE scope = ? AND at <= ?'),
+			recipientTally: p('SELECT n FROM rule_recipient_counts WHERE scope = ?'),
+			recipientTallySet: p(`INSERT INTO rule_recipient_counts (scope, n) VALUES (?, ?)
+        ON CONFLICT (scope) DO UPDATE SET n = excluded.n`),
+			recipientTallyAdd: p('UPDATE rule_recipient_counts SET n = n + ? WHERE scope = ?'),
+			recipientTallyClear: p('DELETE FROM rule_recipient_counts'),
 			recipientPut: p(`INSERT INTO rule_recipients (scope, wa_id, at) VALUES (?, ?, ?)
         ON CONFLICT (scope, wa_id) DO UPDATE SET at = excluded.at`),
 			recipientRestore: p(
@@ -558,6 +566,11 @@ export class SqliteStateStore implements JourneyStateStore {
 		| 'recipientPut'
 		| 'recipientRestore'
 		| 'recipientRelease'
+		| 'recipientExpire'
+		| 'recipientTally'
+		| 'recipientTallySet'
+		| 'recipientTallyAdd'
+		| 'recipientTallyClear'
 		| 'accountPut'
 		| 'accountGet'
 		| 'pruneSteps'
@@ -631,14 +644,17 @@ export class SqliteStateStore implements JourneyStateStore {
 			const limit = p.messagingLimit;
 			if (limit && businessInitiated) {
 				const from = now - MESSAGING_LIMIT_PERIOD_MS;
+				const count = this.recipientsWithin(limit.scope, from);
 				const prev = (this.rules.recipientGet.get(limit.scope, waId) as { at: number } | undefined)
 					?.at;
-				const count = (this.rules.recipientCount.get(limit.scope, from) as { n: number }).n;
 				const already = prev !== undefined && prev > from;
 				if (!already && limit.limit !== undefined && count >= limit.limit)
 					return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 				recipientPrevAt = prev ?? 0;
-				if (!p.dryRun) this.rules.recipientPut.run(limit.scope, waId, now);
+				if (!p.dryRun) {
+					this.rules.recipientPut.run(limit.scope, waId, now);
+					if (prev === undefined) this.rules.recipientTallyAdd.run(1, limit.scope);
+				}
 				recipients = already ? count : count + 1;
 			}
 			if (p.dryRun)
@@ -685,7 +701,10 @@ export class SqliteStateStore implements JourneyStateStore {
 			const l = p.messagingLimit;
 			if (l) {
 				if (l.prevAt > 0) this.rules.recipientRestore.run(l.prevAt, l.scope, waId, l.at);
-				else this.rules.recipientRelease.run(l.scope, waId, l.at);
+				else {
+					const gone = Number(this.rules.recipientRelease.run(l.scope, waId, l.at).changes);
+					if (gone > 0) this.rules.recipientTallyAdd.run(-gone, l.scope);
+				}
 			}
 		});
 	}
@@ -720,12 +739,35 @@ export class SqliteStateStore implements JourneyStateStore {
 		return out;
 	}
 
+	/**
+	 * The portfolio's distinct recipients within the messaging-limit period, without counting them: the scope's expired
+	 * rows are deleted (through the (scope, at) index: only those rows are visited) and the stored tally is what is
+	 * left — the cost no longer grows with the recipients of the last 24 h. Redis's admit script does the same
+	 * (ZREMRANGEBYSCORE, then ZCARD). A scope without a tally (prune clears them all) is counted once.
+	 */
+	private recipientsWithin(scope: string, from: number): number {
+		const expired = Number(this.rules.recipientExpire.run(scope, from).changes);
+		const tally = this.rules.recipientTally.get(scope) as { n: number } | undefined;
+		if (!tally) {
+			const n = (this.rules.recipientCount.get(scope) as { n: number }).n;
+			this.rules.recipientTallySet.run(scope, n);
+			return n;
+		}
+		if (expired > 0) this.rules.recipientTallyAdd.run(-expired, scope);
+		return tally.n - expired;
+	}
+
 	private pruneRules(t: number): number {
 		const stepsBefore = t - STEP_RETENTION_MS;
+		const recipients = Number(
+			this.rules.pruneRecipients.run(t - MESSAGING_LIMIT_PERIOD_MS).changes,
+		);
+		// Rows went from scopes whose tallies counted them: each scope is counted afresh on its next admission.
+		if (recipients > 0) this.rules.recipientTallyClear.run();
 		return (
 			Number(this.rules.pruneSteps.run(stepsBefore, stepsBefore).changes) +
 			Number(this.rules.pruneFrequency.run(t - FREQUENCY_RETENTION_MS).changes) +
-			Number(this.rules.pruneRecipients.run(t - MESSAGING_LIMIT_PERIOD_MS).changes) +
+			recipients +
 			Number(this.rules.pruneAccount.run(t - ACCOUNT_FACT_RETENTION_MS).changes)
 		);
 	}

@@ -408,6 +408,46 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				).toEqual({ admitted: false, rule: 'messaging_limit', count: 1, limit: 1 });
 			});
 
+			it('keeps the count right through refused sends (released or restored), expiries and a prune', async () => {
+				const l = { scope: 'portfolio-c', limit: 3 };
+				const admit = (waId: string, t: number) =>
+					store.admitSend(admission({ waId, now: at(t), messagingLimit: l }));
+				const fail = (waId: string, token: string, t: number, prevAt: number) =>
+					store.settleSend({
+						phoneNumberId: PN,
+						waId,
+						token,
+						now: at(t + 1),
+						outcome: 'failed',
+						messagingLimit: { scope: l.scope, at: T + t, prevAt },
+					});
+				const ids = ['491513000001', '491513000002', '491513000003', '491513000004'];
+				expect(await admit(ids[0], 0)).toMatchObject({ recipients: 1 });
+				expect(await admit(ids[1], HOUR)).toMatchObject({ recipients: 2 });
+				// A new recipient refused by Meta is released: it no longer counts.
+				const third = admission({ waId: ids[2], now: at(2 * HOUR), messagingLimit: l });
+				expect(await store.admitSend(third)).toMatchObject({ recipients: 3 });
+				await fail(ids[2], third.token, 2 * HOUR, 0);
+				// A known recipient's refused resend restores its earlier time: still one recipient.
+				const again = admission({ waId: ids[0], now: at(3 * HOUR), messagingLimit: l });
+				expect(await store.admitSend(again)).toMatchObject({ recipients: 2, recipientPrevAt: T });
+				await fail(ids[0], again.token, 3 * HOUR, T);
+				expect(await admit(ids[2], 4 * HOUR)).toMatchObject({ recipients: 3 });
+				expect(await admit(ids[3], 5 * HOUR)).toMatchObject({
+					admitted: false,
+					count: 3,
+					limit: 3,
+				});
+				// ids[0] (restored to 0 h) leaves the period at 24 h; ids[1] at 25 h.
+				expect(await admit(ids[3], 24 * HOUR + 1)).toMatchObject({ recipients: 3 });
+				await store.prune(new Date(T + 25 * HOUR + 1));
+				expect(await admit(ids[0], 25 * HOUR + 2)).toMatchObject({ recipients: 3 });
+				expect(await admit(ids[1], 25 * HOUR + 3)).toMatchObject({
+					admitted: false,
+					count: 3,
+				});
+			});
+
 			it('never admits more new recipients than the limit from concurrent sends', async () => {
 				const list = await handles(3);
 				const results = await Promise.all(
