@@ -8,8 +8,8 @@
  * 30 days, send slots once passed. Opt-outs never expire.
  *
  * Keys: `<prefix><kind>:<encoded phone_number_id>:<id>` with kind w (window), e (event), s (status),
- * o (opt-out), and `<prefix>r:<key>` for send slots. Single-node Redis (or a proxy that sends
- * each one-key script to its node); `prune` scans the prefix and suits a single node only.
+ * o (opt-out), and `<prefix>r:<key>` for send slots. Single-node Redis: a webhook event's script (EVENT_ITEM) and a
+ * send's admission touch several keys at once, and `prune` scans the prefix.
  */
 import { wellFormed } from '../tracking';
 import { createHash } from 'node:crypto';
@@ -382,8 +382,11 @@ local function reportStages(kMsg, kDay, kJourneys, js, msgPx, cntPx, day, first,
     redis.call('PEXPIRE', kDay, cntPx)
     local journey = string.match(js, '^([^|]*)')
     local lastDay = redis.call('HGET', kJourneys, journey)
-    if not lastDay or lastDay < day then redis.call('HSET', kJourneys, journey, day) end
-    redis.call('PEXPIRE', kJourneys, cntPx)
+    -- The list lives as long as its newest day's counters: a late count for an older day leaves its expiry alone.
+    if not lastDay or lastDay < day then
+      redis.call('HSET', kJourneys, journey, day)
+      redis.call('PEXPIRE', kJourneys, cntPx)
+    end
   end
   return n
 end
