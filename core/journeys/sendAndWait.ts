@@ -132,6 +132,48 @@ export function waitMessageFrom(
 }
 
 /**
+ * The spec of a wait whose outputs are fixed in advance (Node-RED: the node's Reply Buttons) for a session message
+ * built per message: a text with no buttons waits on Reply; reply buttons or a list must offer exactly the configured
+ * buttons (by title or id), so each tap has its output. Errors say what to change.
+ */
+export function waitSpecForMessage(spec: WaitSpec, message: SessionMessage): WaitSpec {
+	if (message.type === 'text') {
+		if (spec.buttons.length > 0)
+			throw new Error(
+				`Reply Buttons lists ${spec.buttons.map((b) => `"${b}"`).join(', ')}, but the message is a text without buttons: send reply buttons or a list with them, or empty Reply Buttons to wait for any reply.`,
+			);
+		return { ...spec, kind: 'text' };
+	}
+	const ia = message.type === 'interactive' ? message.interactive : undefined;
+	const choices =
+		ia?.type === 'button'
+			? ia.action.buttons.map((b) => b.reply)
+			: ia?.type === 'list'
+				? ia.action.sections.flatMap((s) => s.rows)
+				: undefined;
+	if (!ia || !choices)
+		throw new Error(
+			`Send and Wait sends reply buttons, a list or a text; this message is of type "${message.type === 'interactive' ? `interactive ${String(ia?.type)}` : message.type}".`,
+		);
+	const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+	const shown = JSON.stringify(choices.map((c) => c.title));
+	const ids = spec.buttons.map((label) => {
+		const choice = choices.find((c) => same(c.title, label)) ?? choices.find((c) => c.id === label);
+		if (!choice)
+			throw new Error(
+				`Reply Buttons: "${label}" is not a ${ia.type === 'list' ? 'row' : 'button'} of this message (it has ${shown}).`,
+			);
+		return choice.id;
+	});
+	const extra = choices.filter((c) => !ids.includes(c.id));
+	if (extra.length > 0)
+		throw new Error(
+			`The message's ${extra.map((c) => `"${c.title}"`).join(', ')} ${extra.length > 1 ? 'have' : 'has'} no output: add ${extra.length > 1 ? 'them' : 'it'} to Reply Buttons.`,
+		);
+	return { ...spec, ids, kind: ia.type === 'list' ? 'list' : 'buttons' };
+}
+
+/**
  * The outputs of a wait, in order. "No Response" comes first because n8n resumes a wait that timed out by running
  * the waiting node as disabled, which passes its input on the first output (n8n-core WorkflowExecute
  * handleWaitingState / handleDisabledNode): the timeout path needs no webhook and survives any restart.

@@ -22,8 +22,10 @@ import {
 	waitOutputIndex,
 	waitOutputNames,
 	waitMessageFrom,
+	waitSpecForMessage,
 	waitSpecFrom,
 	waitSpecSchema,
+	sessionMessageFromFields,
 } from '../../core';
 import type { IngestedEvent, WaitLink } from '../../core';
 
@@ -431,5 +433,48 @@ describe('waitMessageFrom: the interactive or text message a wait sends, and its
 		const old = waitSpecSchema.parse({ buttons: ['Change', 'Cancel'] });
 		expect(matchWaitEvent(onThat, old, BUTTON_REPLY)).toMatchObject({ index: 1 });
 		expect(waitOutputNames(old)).toContain('Other Reply');
+	});
+});
+
+describe('waitSpecForMessage: outputs fixed in advance (Node-RED), the message built per msg', () => {
+	const buttons = sessionMessageFromFields({
+		type: 'buttons',
+		text: 'Keep the date?',
+		buttons: [
+			{ id: 'keep-date', title: 'Keep' },
+			{ id: 'change-date', title: 'Change date' },
+		],
+	});
+
+	it("takes the reply ids of the message's buttons in the node's output order (by title or id)", () => {
+		expect(waitSpecForMessage(waitSpecFrom({ buttons: 'change-date\nkeep' }), buttons)).toEqual({
+			buttons: ['change-date', 'keep'],
+			ids: ['change-date', 'keep-date'],
+			kind: 'buttons',
+		});
+	});
+
+	it('refuses a message whose buttons and the outputs differ, and a text when buttons are listed', () => {
+		expect(() => waitSpecForMessage(waitSpecFrom({ buttons: 'Keep' }), buttons)).toThrow(
+			/"Change date" has no output: add it to Reply Buttons/,
+		);
+		expect(() =>
+			waitSpecForMessage(waitSpecFrom({ buttons: 'Keep\nChange date\nCancel' }), buttons),
+		).toThrow(/"Cancel" is not a button of this message/);
+		const text = sessionMessageFromFields({ type: 'text', text: 'Rate us 1-5' });
+		expect(waitSpecForMessage(waitSpecFrom({ buttons: '' }), text)).toEqual({
+			buttons: [],
+			kind: 'text',
+		});
+		expect(() => waitSpecForMessage(waitSpecFrom({ buttons: 'Keep' }), text)).toThrow(
+			/the message is a text without buttons/,
+		);
+		const image = sessionMessageFromFields({
+			type: 'image',
+			media: { link: 'https://x.example/a.jpg' },
+		});
+		expect(() => waitSpecForMessage(waitSpecFrom({ buttons: '' }), image)).toThrow(
+			/reply buttons, a list or a text; this message is of type "image"/,
+		);
 	});
 });
