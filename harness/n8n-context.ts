@@ -263,6 +263,10 @@ export interface WebhookCall {
 	nodeId?: string;
 	/** n8n's execution mode: 'webhook' for the production URL, 'manual' for "Listen for test event". */
 	mode?: 'webhook' | 'manual';
+	/** The request path, e.g. a waiting execution's /webhook-waiting/<execution>/<node>. */
+	url?: string;
+	/** The node's typeVersion in the workflow (1 by default). */
+	typeVersion?: number;
 	/** Called when the HTTP answer goes out: from the node's own res.send, or, as n8n does, once webhook() returned. */
 	onAnswer?: (status: number, body: unknown) => void;
 }
@@ -315,6 +319,7 @@ export async function callWebhook(
 		body = {};
 	}
 	const req = {
+		...(call.url ? { url: call.url, originalUrl: call.url } : {}),
 		rawBody: call.rawBody,
 		body,
 		header: (name: string) => headers[name.toLowerCase()],
@@ -330,7 +335,10 @@ export async function callWebhook(
 		getNodeParameter: (name: string, fallback?: unknown) =>
 			resolveParam(parameters, name, 0, fallback),
 		getCredentials: async (type: string) => credentials[type],
-		getNode: () => ({ ...fakeNode(node.description.name), id: call.nodeId ?? 'node-1' }),
+		getNode: () => ({
+			...fakeNode(node.description.name, {}, call.typeVersion),
+			id: call.nodeId ?? 'node-1',
+		}),
 		helpers: {
 			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
 			httpRequest: makeHttp([]),

@@ -13,9 +13,15 @@ import {
 	mediaReference,
 	prepareSessionSend,
 	sessionMessageFromFields,
+	waitDeadline,
+	waitOutputIndex,
+	waitOutputNames,
+	waitSpecForMessage,
+	waitSpecFrom,
 	z,
 } from '../core';
 import type {
+	WaitSpec,
 	SendContent,
 	SessionMedia,
 	SessionMediaType,
@@ -23,8 +29,10 @@ import type {
 	SessionMessageFields,
 } from '../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from './types';
+import type { CloudConnection } from './lib/cloud';
 import { MediaUploads, mediaTypeOf, mimeTypeOf } from './lib/media';
 import { deliverySettingsShape, fieldOf, runSendNode } from './lib/send';
+import { NodeWaits } from './lib/waits';
 import type { BuildContext } from './lib/send';
 
 const mediaTypeSchema = z.enum(SESSION_MEDIA_TYPES as [SessionMediaType, ...SessionMediaType[]]);
@@ -33,6 +41,17 @@ const settingsSchema = z.object({
 	...deliverySettingsShape,
 	/** How media is sent when the msg does not say: 'auto' reads it from the file's MIME type or the link's extension. */
 	mediaType: z.union([z.literal('auto'), mediaTypeSchema]).default('auto'),
+	/**
+	 * Send and Wait: hold each sent msg until the customer answers. The message is reply buttons, a list (Reply Buttons
+	 * names their outputs, in order) or a text (no Reply Buttons: any reply, on Reply).
+	 */
+	wait: z.boolean().default(false),
+	waitButtons: z.string().default(''),
+	waitForStatus: z.enum(['none', 'delivered', 'read']).default('none'),
+	waitSeconds: z.coerce
+		.number()
+		.positive('Wait must be a positive number of seconds')
+		.default(86_400),
 });
 type MessageSettings = z.infer<typeof settingsSchema>;
 type MessageDef = NodeDef & Partial<Record<keyof MessageSettings, unknown>>;
@@ -249,10 +268,52 @@ function register(RED: NodeAPI): void {
 					'msg.payload holds no message: send a string (text), a Buffer (a file), or an object with text, media, buttons or list',
 				);
 			}
+			if (ctx.settings.wait) {
+				// Checked before the send: a button without an output would be a tap nothing could follow.
+				specs.set(ctx.msg, waitSpecForMessage(waitSpecOf(ctx.settings), message));
+			}
 			return prepareSessionSend(message, upload);
 		};
 
+		// Send and Wait when ticked: one output per Reply Button plus No Response, Other Reply (Reply), Status, Failed.
+		const waitSpecOf = (s: MessageSettings): WaitSpec =>
+			waitSpecFrom({
+				buttons: s.waitButtons,
+				status: s.waitForStatus === 'none' ? undefined : s.waitForStatus,
+			});
+		/** Each msg's own spec (its reply ids), from build to deliver. */
+		const specs = new WeakMap<NodeMessage, WaitSpec>();
+		let waits: NodeWaits | undefined;
+		const waitsFor = (s: MessageSettings, c: CloudConnection): NodeWaits | undefined => {
+			if (!s.wait) return undefined;
+			waits ??= new NodeWaits(node, waitSpecOf(s), () => c.store());
+			return waits;
+		};
+
 		runSendNode(RED, node, def, {
+			ready: ({ settings: s, cloud: c }) => void waitsFor(s, c),
+			deliver: async ({ settings: s, cloud: c, msg }) => {
+				const w = waitsFor(s, c);
+				if (!w) return 'sent';
+				const spec = specs.get(msg) ?? waitSpecOf(s);
+				specs.delete(msg);
+				const result = msg.payload as { messageId?: unknown; waId?: unknown };
+				if (typeof result.messageId !== 'string' || typeof result.waId !== 'string') {
+					// A dry run sent nothing: nothing to wait for.
+					const out = waitOutputNames(spec).map((): NodeMessage | null => null);
+					out[waitOutputIndex(spec, { kind: 'failed' })] = msg;
+					node.send(out);
+					return 'held';
+				}
+				await w.hold(
+					msg,
+					c.phoneNumberId,
+					waitDeadline({ after: { amount: s.waitSeconds / 60, unit: 'minutes' } }, Date.now()),
+					spec,
+				);
+				return 'held';
+			},
+			close: () => waits?.close(),
 			label: 'WhatsApp Send Message',
 			schema: settingsSchema,
 			recipientHint:

@@ -11,6 +11,7 @@ import {
 	businessInitiatedRecipients,
 	defaultFaults,
 	faultsSchema,
+	type AcceptedMessage,
 	type ConversationWindow,
 	type InboundRecord,
 	type MediaRecord,
@@ -158,16 +159,30 @@ const inboundSchema = z
 		},
 	);
 
-/** The customer taps a quick-reply button of a template message the sandbox accepted (by index or label). */
+/**
+ * The customer taps a quick-reply button of a template message the sandbox accepted, a reply button of an interactive
+ * button message, or picks a row of an interactive list (by index, or by title or id).
+ */
 const tapSchema = z
 	.object({
-		messageId: z.string().min(1, 'messageId (the wamid of the template message) is required'),
+		messageId: z
+			.string()
+			.min(1, 'messageId (the wamid of the template or interactive message) is required'),
 		button: z.union([z.number().int().min(0), z.string().min(1)]),
 		/** The reply's own wamid: give the same id twice to play Meta's retry of one delivery. */
 		id: z.string().optional(),
 		timestamp: timestampSchema.optional(),
 	})
 	.strict();
+
+/** The part of an accepted interactive request a tap reads (the request passed core's schema when it was sent). */
+interface InteractiveRequest {
+	type?: string;
+	action?: {
+		buttons?: Array<{ reply?: { id?: unknown; title?: unknown } }>;
+		sections?: Array<{ rows?: Array<{ id?: unknown; title?: unknown; description?: unknown }> }>;
+	};
+}
 
 const optOutSchema = z
 	.object({
@@ -639,9 +654,15 @@ export class ControlApi {
 		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
 		const { messageId, button, id, timestamp } = parsed.data;
 		const message = this.ctx.state.messages.get(messageId);
+		const interactive = (message?.request as { interactive?: InteractiveRequest } | undefined)
+			?.interactive;
+		if (message && message.type === 'interactive' && interactive)
+			return this.tapInteractive(res, message, interactive, parsed.data);
 		if (!message?.template)
 			return sendJson(res, 404, {
-				error: { message: `No template message ${messageId} was sent through the sandbox.` },
+				error: {
+					message: `No template or interactive button/list message ${messageId} was sent through the sandbox.`,
+				},
 			});
 		const definition = this.ctx.state.templates.find(
 			(t) => t.name === message.template!.name && t.language === message.template!.language,
@@ -681,6 +702,62 @@ export class ControlApi {
 			phoneNumberId: message.phoneNumberId,
 			button: { payload: sentPayload ?? chosen.text, text: chosen.text },
 			context: { id: messageId },
+		});
+	}
+
+	/**
+	 * A tap on a reply button is an inbound `interactive` message with `button_reply {id, title}`, a row picked from a
+	 * list one with `list_reply {id, title, description}`; either carries `context.id` = the interactive message's wamid
+	 * (https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-reply-buttons-messages,
+	 * https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-list-messages).
+	 */
+	private tapInteractive(
+		res: ServerResponse,
+		message: AcceptedMessage,
+		interactive: InteractiveRequest,
+		tap: z.infer<typeof tapSchema>,
+	): void {
+		const choices: Array<{ id: string; title: string; description?: string }> =
+			interactive.type === 'button'
+				? (interactive.action?.buttons ?? []).map((b) => ({
+						id: String(b.reply?.id ?? ''),
+						title: String(b.reply?.title ?? ''),
+					}))
+				: interactive.type === 'list'
+					? (interactive.action?.sections ?? []).flatMap((s) =>
+							(s.rows ?? []).map((r) => ({
+								id: String(r.id ?? ''),
+								title: String(r.title ?? ''),
+								...(r.description ? { description: String(r.description) } : {}),
+							})),
+						)
+					: [];
+		if (choices.length === 0)
+			return badRequest(
+				res,
+				`The interactive ${String(interactive.type)} message ${message.id} has no reply buttons or list rows to tap.`,
+			);
+		const wanted = tap.button;
+		const chosen =
+			typeof wanted === 'number'
+				? choices[wanted]
+				: (choices.find((c) => c.id === wanted) ??
+					choices.find((c) => c.title.toLowerCase() === wanted.toLowerCase()));
+		if (!chosen)
+			return badRequest(
+				res,
+				`The interactive message ${message.id} has no ${interactive.type === 'list' ? 'row' : 'button'} ${JSON.stringify(wanted)}; it has ${JSON.stringify(choices.map((c) => c.title))}.`,
+			);
+		return this.inbound(res, {
+			from: message.waId,
+			...(tap.id ? { id: tap.id } : {}),
+			...(tap.timestamp !== undefined ? { timestamp: tap.timestamp } : {}),
+			phoneNumberId: message.phoneNumberId,
+			interactive:
+				interactive.type === 'list'
+					? { type: 'list_reply', list_reply: chosen }
+					: { type: 'button_reply', button_reply: { id: chosen.id, title: chosen.title } },
+			context: { id: message.id },
 		});
 	}
 

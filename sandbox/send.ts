@@ -57,6 +57,31 @@ function describeZodError(error: Parameters<typeof messageIssuesOf>[0]): string 
 		.join('; ');
 }
 
+/**
+ * An interactive message whose every fault is a value over Meta's limit (a title or id too long, too many buttons,
+ * sections or rows): Meta answers 131009 "Parameter value is not valid" and names the limit, e.g. "Button title length
+ * invalid. Min length: 1, Max length: 20" (https://github.com/Secreto31126/whatsapp-api-js/issues/54 shows the 131009
+ * shape for an interactive message). A missing or mistyped field stays 100 "Invalid parameter".
+ */
+function interactiveLimitError(
+	type: unknown,
+	error: Parameters<typeof messageIssuesOf>[0],
+): string | undefined {
+	if (type !== 'interactive') return undefined;
+	const issues = messageIssuesOf(error);
+	if (!issues.every((i) => /is longer than \d+ characters|at most \d+/.test(i.message)))
+		return undefined;
+	return issues
+		.slice(0, 5)
+		.map((i) => {
+			const max = /(\d+)/.exec(i.message)?.[1];
+			if (/buttons\[\d+\]\.reply\.title$/.test(i.path))
+				return `Button title length invalid. Min length: 1, Max length: ${max}`;
+			return `${i.path}: ${i.message}`;
+		})
+		.join('; ');
+}
+
 export function isWindowOpen(window: ConversationWindow | undefined, now: number): boolean {
 	return window !== undefined && now < window.expiresAt;
 }
@@ -116,6 +141,11 @@ export function handleSend(
 			: messageBody;
 	const parsed = cloudApiMessageRequestSchema.safeParse(envelope);
 	if (!parsed.success) {
+		const overLimit = interactiveLimitError(messageBody.type, parsed.error);
+		if (overLimit)
+			return {
+				answer: graphError(ctx, 131009, 'Parameter value is not valid', { details: overLimit }),
+			};
 		return {
 			answer: graphError(ctx, 100, 'Invalid parameter', {
 				details: describeZodError(parsed.error),

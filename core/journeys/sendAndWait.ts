@@ -12,6 +12,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { IngestedEvent } from '../ingest';
+import { MessageValidationError, SESSION_LIMITS, sessionMessageFromFields } from '../messages';
+import type { SessionMessage, SessionMessageFields } from '../messages';
 import type { WaitLink, WaitLinkStore } from '../state/waitLinks';
 import { STATUS_RANK } from '../webhooks/status';
 
@@ -22,11 +24,23 @@ export type WaitStatus = (typeof WAIT_STATUSES)[number];
 export const MAX_WAIT_BUTTONS = 10;
 export const DEFAULT_WAIT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * What a wait sends: an approved template (any time), or inside the customer service window reply buttons, a list or
+ * a text (session messages: with the window closed Meta accepts them and reports 131047 as a failed status, which
+ * ends the wait on Failed, as any session send does).
+ */
+export const WAIT_MESSAGE_KINDS = ['template', 'buttons', 'list', 'text'] as const;
+export type WaitMessageKind = (typeof WAIT_MESSAGE_KINDS)[number];
+
 export const waitSpecSchema = z.object({
 	/** The labels of the buttons (quick replies, reply buttons or list rows) in output order. */
 	buttons: z
 		.array(z.string().trim().min(1, 'a button label is empty'))
 		.max(MAX_WAIT_BUTTONS, `at most ${MAX_WAIT_BUTTONS} buttons`),
+	/** The reply ids of interactive buttons or list rows, by output (Meta returns them in button_reply / list_reply). */
+	ids: z.array(z.string()).optional(),
+	/** What was sent; absent in links written before interactive waits (a template). */
+	kind: z.enum(WAIT_MESSAGE_KINDS).optional(),
 	/** Resume on this status (or a later one) with the Status output. */
 	status: z.enum(WAIT_STATUSES).optional(),
 });
@@ -63,18 +77,121 @@ export function waitSpecFrom(input: { buttons: string | string[]; status?: strin
 	return parsed.data;
 }
 
+/** A wait's own message (not a template): reply buttons, a list or a text, as the adapters' fields describe it. */
+export type WaitMessageFields = Pick<SessionMessageFields, 'text' | 'listButton'> & {
+	type: Exclude<WaitMessageKind, 'template'>;
+	buttons?: Array<{ id?: string; title?: string }>;
+	rows?: Array<{ id?: string; title?: string; description?: string; section?: string }>;
+};
+
+/**
+ * The message a wait sends and the spec it waits with, from one description: the payload is core's session message
+ * (sessionMessageFromFields, Meta's limits), the outputs are its buttons or rows in the order given, each matched by its
+ * reply id. A button or row without an id gets its title as id, so a tap names it either way.
+ */
+export function waitMessageFrom(
+	fields: WaitMessageFields,
+	status?: string,
+): { message: SessionMessage; spec: WaitSpec } {
+	const choices =
+		(fields.type === 'buttons' ? fields.buttons : fields.type === 'list' ? fields.rows : []) ?? [];
+	const filled = choices.map((c) => {
+		const title = (c.title ?? '').trim();
+		const id = (c.id ?? '').trim();
+		return { ...c, title, id: id || title };
+	});
+	if (fields.type !== 'text' && filled.length === 0)
+		throw new MessageValidationError(
+			[
+				{
+					path: fields.type === 'buttons' ? 'buttons' : 'rows',
+					message:
+						fields.type === 'buttons'
+							? `needs 1 to ${SESSION_LIMITS.replyButtons} buttons, each with a title`
+							: `needs 1 to ${SESSION_LIMITS.listRowsTotal} rows, each with a title`,
+				},
+			],
+			'Send and Wait message',
+		);
+	const message = sessionMessageFromFields(
+		fields.type === 'buttons'
+			? { type: 'buttons', text: fields.text, buttons: filled }
+			: fields.type === 'list'
+				? { type: 'list', text: fields.text, rows: filled, listButton: fields.listButton }
+				: { type: 'text', text: fields.text },
+	);
+	const spec = waitSpecFrom({ buttons: filled.map((c) => c.title), status });
+	return {
+		message,
+		spec: {
+			...spec,
+			kind: fields.type,
+			...(filled.length ? { ids: filled.map((c) => c.id) } : {}),
+		},
+	};
+}
+
+/**
+ * The spec of a wait whose outputs are fixed in advance (Node-RED: the node's Reply Buttons) for a session message
+ * built per message: a text with no buttons waits on Reply; reply buttons or a list must offer exactly the configured
+ * buttons (by title or id), so each tap has its output. Errors say what to change.
+ */
+export function waitSpecForMessage(spec: WaitSpec, message: SessionMessage): WaitSpec {
+	if (message.type === 'text') {
+		if (spec.buttons.length > 0)
+			throw new Error(
+				`Reply Buttons lists ${spec.buttons.map((b) => `"${b}"`).join(', ')}, but the message is a text without buttons: send reply buttons or a list with them, or empty Reply Buttons to wait for any reply.`,
+			);
+		return { ...spec, kind: 'text' };
+	}
+	const ia = message.type === 'interactive' ? message.interactive : undefined;
+	const choices =
+		ia?.type === 'button'
+			? ia.action.buttons.map((b) => b.reply)
+			: ia?.type === 'list'
+				? ia.action.sections.flatMap((s) => s.rows)
+				: undefined;
+	if (!ia || !choices)
+		throw new Error(
+			`Send and Wait sends reply buttons, a list or a text; this message is of type "${message.type === 'interactive' ? `interactive ${String(ia?.type)}` : message.type}".`,
+		);
+	const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+	const shown = JSON.stringify(choices.map((c) => c.title));
+	const ids = spec.buttons.map((label) => {
+		const choice = choices.find((c) => same(c.title, label)) ?? choices.find((c) => c.id === label);
+		if (!choice)
+			throw new Error(
+				`Reply Buttons: "${label}" is not a ${ia.type === 'list' ? 'row' : 'button'} of this message (it has ${shown}).`,
+			);
+		return choice.id;
+	});
+	const extra = choices.filter((c) => !ids.includes(c.id));
+	if (extra.length > 0)
+		throw new Error(
+			`The message's ${extra.map((c) => `"${c.title}"`).join(', ')} ${extra.length > 1 ? 'have' : 'has'} no output: add ${extra.length > 1 ? 'them' : 'it'} to Reply Buttons.`,
+		);
+	return { ...spec, ids, kind: ia.type === 'list' ? 'list' : 'buttons' };
+}
+
 /**
  * The outputs of a wait, in order. "No Response" comes first because n8n resumes a wait that timed out by running
  * the waiting node as disabled, which passes its input on the first output (n8n-core WorkflowExecute
  * handleWaitingState / handleDisabledNode): the timeout path needs no webhook and survives any restart.
  */
-export function waitOutputNames(spec: Pick<WaitSpec, 'buttons' | 'status'>): string[] {
-	return waitOutputLabels(spec.buttons, spec.status);
+export function waitOutputNames(spec: Pick<WaitSpec, 'buttons' | 'status' | 'kind'>): string[] {
+	return waitOutputLabels(spec.buttons, spec.status, spec.kind);
 }
 
-/** waitOutputNames for the n8n outputs expression: self-contained, so its source can be evaluated there. */
-export function waitOutputLabels(buttons: string[], status: string | undefined): string[] {
-	const names = ['No Response'].concat(buttons, ['Other Reply']);
+/**
+ * waitOutputNames for the n8n outputs expression: self-contained, so its source can be evaluated there. A text has no
+ * buttons: any reply is its answer, on "Reply" (the output Other Reply is for the kinds with buttons).
+ */
+export function waitOutputLabels(
+	buttons: string[],
+	status: string | undefined,
+	kind?: string,
+): string[] {
+	const names = ['No Response'].concat(buttons, [kind === 'text' ? 'Reply' : 'Other Reply']);
 	if (status) names.push('Status: ' + status);
 	names.push('Failed');
 	return names;
@@ -109,8 +226,16 @@ export const waitButtonId = (index: number): string => `wj-btn-${index}`;
 const same = (a: string | undefined, b: string): boolean =>
 	a !== undefined && a.trim().toLowerCase() === b.trim().toLowerCase();
 
-/** The button a tap names: by our id, the quick-reply payload, or the label shown. */
+/**
+ * The button a tap names: by the reply id we sent (interactive buttons and list rows), our generated id, the
+ * quick-reply payload, or the label shown.
+ */
 function buttonOf(spec: WaitSpec, event: Extract<IngestedEvent, { kind: 'message' }>) {
+	const replyId = event.interactive?.id;
+	if (replyId !== undefined && spec.ids) {
+		const index = spec.ids.indexOf(replyId);
+		if (index >= 0 && index < spec.buttons.length) return { index, label: spec.buttons[index] };
+	}
 	const candidates = [
 		event.button?.payload,
 		event.button?.text,

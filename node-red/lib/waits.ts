@@ -1,5 +1,6 @@
 /**
- * Send and Wait in Node-RED: the send template node, given Reply Buttons, holds each sent msg until the customer taps
+ * Send and Wait in Node-RED: the send template node given Reply Buttons (or the send message node with Wait for a
+ * response ticked, for reply buttons, a list or a text inside the window) holds each sent msg until the customer taps
  * a button, replies, the message reaches the chosen status or fails, or the time limit passes — the same rules as the
  * n8n operation (core/journeys/sendAndWait.ts). The link (wamid → this node, with the msg as JSON) is in the journey
  * state store; the webhook status node that receives the reply resumes the wait through this process-wide registry,
@@ -66,7 +67,13 @@ export class NodeWaits {
 	}
 
 	/** After a successful send (msg.payload is the send result): link, hold, and arm the No Response timer. */
-	async hold(msg: NodeMessage, phoneNumberId: string, deadline: number): Promise<void> {
+	async hold(
+		msg: NodeMessage,
+		phoneNumberId: string,
+		deadline: number,
+		/** This message's spec (its reply ids, what it is) when it differs from the node's; same outputs. */
+		spec: WaitSpec = this.spec,
+	): Promise<void> {
 		const result = msg.payload as { messageId?: string; waId?: string };
 		const executionId = `${this.node.id}:${randomUUID()}`;
 		await (
@@ -77,7 +84,7 @@ export class NodeWaits {
 				sent: { ...result, messageId: String(result.messageId), waId: String(result.waId) },
 				executionId,
 				resumeUrl: `${SCHEME}${this.node.id}`,
-				spec: this.spec,
+				spec,
 				deadline,
 				held: JSON.stringify(storable(msg)),
 			}),

@@ -77,6 +77,8 @@ export class WhatsAppSendTemplate implements INodeType {
 		properties: [
 			operationProperty,
 			recipientProperty,
+			// Send and Wait: what it sends (template by default) decides which of the template's parameters show.
+			sendAndWait.messageTypeProperty,
 			...sendTemplate.description,
 			...sendSessionMessage.description,
 			...sendAndWait.description,

@@ -39,7 +39,7 @@ export const operationProperty: INodeProperties = {
 			value: 'sendAndWait',
 			action: 'Send a template and wait for the customer to respond',
 			description:
-				'Send a template with quick-reply buttons to one customer and pause until they tap one, reply, the message is read or fails, or time runs out',
+				'Send a template with quick-reply buttons (or, inside the service window, reply buttons, a list or a text) to one customer and pause until they tap one, reply, the message is read or fails, or time runs out',
 		},
 		{
 			name: 'Send Session Message',

@@ -17,6 +17,10 @@ export interface OutputParameters {
 	operation?: string;
 	waitButtons?: string;
 	waitForStatus?: string;
+	/** Send and Wait's message: template (default), buttons, list or text. */
+	waitMessageType?: string;
+	waitReplyButtons?: { button?: Array<{ title?: string }> };
+	waitListRows?: { row?: Array<{ title?: string }> };
 }
 
 /** Self-contained: its source is evaluated by n8n with `$nodeVersion`, `$parameter` and the two core functions. */
@@ -29,9 +33,22 @@ export const configuredOutputs = (
 	const skipped: INodeOutputConfiguration[] =
 		nodeVersion >= 2 ? [{ type: 'main', displayName: 'Skipped by Policy' }] : [];
 	if (parameters.operation === 'sendAndWait') {
+		// The outputs follow the buttons or rows as configured, in order (core's waitMessageFrom keeps that order).
+		const kind = parameters.waitMessageType || 'template';
+		const titles = (choices?: Array<{ title?: string }>): string[] =>
+			parse((choices ?? []).map((c) => String(c?.title ?? '')));
+		const buttons =
+			kind === 'buttons'
+				? titles(parameters.waitReplyButtons?.button)
+				: kind === 'list'
+					? titles(parameters.waitListRows?.row)
+					: kind === 'text'
+						? []
+						: parse(parameters.waitButtons ?? '');
 		const names = labels(
-			parse(parameters.waitButtons ?? ''),
+			buttons,
 			parameters.waitForStatus === 'none' ? undefined : parameters.waitForStatus,
+			kind,
 		);
 		return names
 			.map((displayName): INodeOutputConfiguration => ({ type: 'main', displayName }))

@@ -234,3 +234,106 @@ describe('Send and Wait (whatsapp-send-template with Reply Buttons) in Node-RED'
 		expect(outs[1].messages[0].appointmentId).toBe('A-99');
 	});
 });
+
+/**
+ * `whatsapp-send-message` with "Wait for a response": inside the service window it sends reply buttons, a list or a
+ * text from msg.payload and holds the msg; the sandbox's customer taps a reply button (Meta's `interactive.button_reply`
+ * with `context.id` = our wamid,
+ * https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-reply-buttons-messages)
+ * or writes back, and the webhook status node resumes the wait on that output.
+ */
+describe('Send and Wait (whatsapp-send-message with Wait for a response) in Node-RED', () => {
+	const BUTTON_OUTPUTS = [
+		'No Response',
+		'Keep',
+		'Change date',
+		'Other Reply',
+		'Failed',
+		'skipped by policy',
+	];
+	const TEXT_OUTPUTS = ['No Response', 'Reply', 'Failed', 'skipped by policy'];
+	const messageFlow = (waitButtons: string, outputs: string[]): FlowNode[] => [
+		{
+			id: 'ask',
+			type: 'whatsapp-send-message',
+			server: 'cfg',
+			pairIntervalSeconds: 0,
+			wait: true,
+			waitButtons,
+			waitSeconds: 3600,
+			outputs: outputs.length,
+			wires: outputs.map((_, i) => [`ask${i}`]),
+		},
+		...outputs.map((_, i) => ({ id: `ask${i}`, type: 'helper' })),
+		{
+			id: 'hook',
+			type: 'whatsapp-webhook-status',
+			server: 'cfg',
+			url: PATH,
+			events: ['message', 'status:failed'],
+			wires: [['events']],
+		},
+		{ id: 'events', type: 'helper' },
+	];
+
+	/** Loads the flow, opens the customer's window (its webhook seen first), sends `payload`, returns the wamid. */
+	async function ask(phone: string, waitButtons: string, outputs: string[], payload: unknown) {
+		const RED = await load(flow(sandbox, newStorePath(), messageFlow(waitButtons, outputs)));
+		server.serve(RED);
+		const outs = outputs.map((_, i) => new Collector(`ask${i}`));
+		const events = new Collector('events');
+		await control(sandbox, 'inbound', { from: phone, text: 'Hello' });
+		await events.waitFor(1);
+		helper.getNode('ask').receive({ payload, to: phone, orderId: 'O-9' } as never);
+		for (let i = 0; i < 100; i++) {
+			const sent = (await control(sandbox, `messages?to=${encodeURIComponent(phone)}`)).data;
+			if (sent.length > 0) {
+				await sleep(100);
+				return { outs, events, wamid: String(sent[sent.length - 1].id) };
+			}
+			await sleep(50);
+		}
+		throw new Error(`nothing sent to ${phone}`);
+	}
+
+	it('reply buttons: the customer taps the second → its output, with the reply and the msg', async () => {
+		const phone = '+447911123481';
+		const { outs, wamid } = await ask(phone, 'Keep\nChange date', BUTTON_OUTPUTS, {
+			to: phone,
+			text: 'Your order ships tomorrow. Keep the date?',
+			buttons: [
+				{ id: 'keep-date', title: 'Keep' },
+				{ id: 'change-date', title: 'Change date' },
+			],
+		});
+		await control(sandbox, 'tap', { messageId: wamid, button: 1 });
+		await outs[2].waitFor(1);
+		await sleep(200);
+		expect(outs.flatMap((o, i) => o.messages.map(() => BUTTON_OUTPUTS[i]))).toEqual([
+			'Change date',
+		]);
+		const [msg] = outs[2].messages;
+		expect(msg.orderId).toBe('O-9');
+		expect(msg.payload).toMatchObject({
+			messageId: wamid,
+			type: 'interactive',
+			waitOutcome: 'button',
+			button: { index: 1, label: 'Change date' },
+			reply: { type: 'interactive', interactive: { type: 'button_reply', id: 'change-date' } },
+		});
+	});
+
+	it('a text: any reply from the customer comes out on Reply', async () => {
+		const phone = '+447911123482';
+		const { outs, wamid } = await ask(phone, '', TEXT_OUTPUTS, {
+			to: phone,
+			text: 'How did we do, 1 to 5?',
+		});
+		await control(sandbox, 'inbound', { from: phone, text: '5', context: { id: wamid } });
+		await outs[1].waitFor(1);
+		expect(outs[1].messages[0].payload).toMatchObject({
+			waitOutcome: 'otherReply',
+			reply: { type: 'text', text: '5' },
+		});
+	});
+});

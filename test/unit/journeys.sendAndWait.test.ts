@@ -21,7 +21,11 @@ import {
 	waitDeadline,
 	waitOutputIndex,
 	waitOutputNames,
+	waitMessageFrom,
+	waitSpecForMessage,
 	waitSpecFrom,
+	waitSpecSchema,
+	sessionMessageFromFields,
 } from '../../core';
 import type { IngestedEvent, WaitLink } from '../../core';
 
@@ -222,5 +226,255 @@ describe('resumeWaits', () => {
 		expect(
 			(await down.getWaitLink({ phoneNumberId: PN, messageId: TEMPLATE_WAMID }))?.claimedAt,
 		).toBeUndefined();
+	});
+});
+
+/**
+ * Send and Wait's own messages (inside the service window): reply buttons, a list or a text. Meta's limits, pinned by
+ * core's one payload builder (sessionMessageFromFields):
+ * - reply buttons: at most 3, title ≤ 20 characters, id ≤ 256, body ≤ 1024; header and footer optional
+ *   (https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-reply-buttons-messages,
+ *   https://whatsapp.github.io/WhatsApp-Nodejs-SDK/api-reference/types/ButtonObject);
+ * - lists: "up to 10 sections, with up to 10 rows for all sections combined", button text ≤ 20, row title ≤ 24,
+ *   description ≤ 72, id ≤ 200
+ *   (https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-list-messages,
+ *   https://whatsapp.github.io/WhatsApp-Nodejs-SDK/api-reference/types/RowObject).
+ * The replies are Meta's webhook payloads (fixtures): `interactive.button_reply {id, title}` and
+ * `interactive.list_reply {id, title, description}`, with `context.id` naming the message answered.
+ */
+describe('waitMessageFrom: the interactive or text message a wait sends, and its outputs', () => {
+	const LIST_REPLY = fixture('messages-interactive-list-reply.json')[0] as Extract<
+		IngestedEvent,
+		{ kind: 'message' }
+	>;
+	const answered = (BUTTON_REPLY as Extract<IngestedEvent, { kind: 'message' }>).context!
+		.messageId!;
+	const onThat = link({ messageId: answered, waId: '16505551234' });
+
+	it('reply buttons: Meta\'s interactive "button" payload, one output per button, matched by the reply id', () => {
+		const { message, spec } = waitMessageFrom(
+			{
+				type: 'buttons',
+				text: 'Your order ships tomorrow.',
+				buttons: [
+					{ id: 'change-button', title: 'Change' },
+					{ id: 'cancel-button', title: 'Cancel' },
+				],
+			},
+			'read',
+		);
+		expect(message).toEqual({
+			type: 'interactive',
+			interactive: {
+				type: 'button',
+				body: { text: 'Your order ships tomorrow.' },
+				action: {
+					buttons: [
+						{ type: 'reply', reply: { id: 'change-button', title: 'Change' } },
+						{ type: 'reply', reply: { id: 'cancel-button', title: 'Cancel' } },
+					],
+				},
+			},
+		});
+		expect(waitOutputNames(spec)).toEqual([
+			'No Response',
+			'Change',
+			'Cancel',
+			'Other Reply',
+			'Status: read',
+			'Failed',
+		]);
+		expect(matchWaitEvent(onThat, spec, BUTTON_REPLY)).toEqual({
+			kind: 'button',
+			index: 1,
+			label: 'Cancel',
+		});
+		// The spec is what the link keeps: it reads back as written.
+		expect(waitSpecSchema.parse(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
+	});
+
+	it('matches a tap by id even when the title shown differs (the id is what Meta returns unchanged)', () => {
+		const { spec } = waitMessageFrom({
+			type: 'buttons',
+			text: 'Pick',
+			buttons: [
+				{ id: 'keep', title: 'Keep it' },
+				{ id: 'cancel-button', title: 'Stop it' },
+			],
+		});
+		expect(matchWaitEvent(onThat, spec, BUTTON_REPLY)).toEqual({
+			kind: 'button',
+			index: 1,
+			label: 'Stop it',
+		});
+	});
+
+	it('a button without an id gets its title as id', () => {
+		const { message, spec } = waitMessageFrom({
+			type: 'buttons',
+			text: 'Pick',
+			buttons: [{ title: 'Change' }, { title: 'Cancel' }],
+		});
+		expect(message).toMatchObject({
+			interactive: {
+				action: { buttons: [{ reply: { id: 'Change' } }, { reply: { id: 'Cancel' } }] },
+			},
+		});
+		expect(spec.ids).toEqual(['Change', 'Cancel']);
+	});
+
+	it('refuses what Meta refuses: a 4th button, a title over 20, an id over 256, a body over 1024', () => {
+		const b = (title: string, id?: string) => ({ title, ...(id ? { id } : {}) });
+		expect(() =>
+			waitMessageFrom({ type: 'buttons', text: 'x', buttons: [b('a'), b('b'), b('c'), b('d')] }),
+		).toThrow(/at most 3 buttons/);
+		expect(() =>
+			waitMessageFrom({ type: 'buttons', text: 'x', buttons: [b('a'.repeat(21))] }),
+		).toThrow(/title: is longer than 20 characters/);
+		expect(() =>
+			waitMessageFrom({ type: 'buttons', text: 'x', buttons: [b('a', 'i'.repeat(257))] }),
+		).toThrow(/id: is longer than 256 characters/);
+		expect(
+			waitMessageFrom({ type: 'buttons', text: 'x', buttons: [b('a'.repeat(20), 'i'.repeat(256))] })
+				.spec.buttons,
+		).toEqual(['a'.repeat(20)]);
+		expect(() =>
+			waitMessageFrom({ type: 'buttons', text: 'x'.repeat(1025), buttons: [b('a')] }),
+		).toThrow(/body\.text: is longer than 1024 characters/);
+		expect(() => waitMessageFrom({ type: 'buttons', text: 'x', buttons: [] })).toThrow(
+			/needs 1 to 3 buttons/,
+		);
+	});
+
+	it('a list: one output per row (Meta allows 10 rows in all, so at most 10 outputs), matched by row id', () => {
+		const { message, spec } = waitMessageFrom({
+			type: 'list',
+			text: 'Which shipping?',
+			listButton: 'Shipping options',
+			rows: [
+				{
+					id: 'priority_express',
+					title: 'Priority Mail Express',
+					description: 'Next Day to 2 Days',
+					section: 'Fast',
+				},
+				{ id: 'ground', title: 'Ground', section: 'Cheap' },
+			],
+		});
+		expect(message).toMatchObject({
+			interactive: {
+				type: 'list',
+				action: {
+					button: 'Shipping options',
+					sections: [
+						{
+							title: 'Fast',
+							rows: [{ id: 'priority_express', description: 'Next Day to 2 Days' }],
+						},
+						{ title: 'Cheap', rows: [{ id: 'ground', title: 'Ground' }] },
+					],
+				},
+			},
+		});
+		expect(waitOutputNames(spec)).toEqual([
+			'No Response',
+			'Priority Mail Express',
+			'Ground',
+			'Other Reply',
+			'Failed',
+		]);
+		expect(matchWaitEvent(onThat, spec, LIST_REPLY)).toEqual({
+			kind: 'button',
+			index: 0,
+			label: 'Priority Mail Express',
+		});
+	});
+
+	it('refuses a list Meta refuses: 11 rows, a row title over 24, a description over 72, an id over 200, a button over 20', () => {
+		const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ title: `Row ${i}` }));
+		expect(() => waitMessageFrom({ type: 'list', text: 'x', rows: rows(11) })).toThrow(
+			/at most 10 in total/,
+		);
+		expect(waitMessageFrom({ type: 'list', text: 'x', rows: rows(10) }).spec.buttons).toHaveLength(
+			10,
+		);
+		expect(() =>
+			waitMessageFrom({ type: 'list', text: 'x', rows: [{ title: 'r'.repeat(25) }] }),
+		).toThrow(/title: is longer than 24 characters/);
+		expect(() =>
+			waitMessageFrom({
+				type: 'list',
+				text: 'x',
+				rows: [{ title: 'r', description: 'd'.repeat(73) }],
+			}),
+		).toThrow(/description: is longer than 72 characters/);
+		expect(() =>
+			waitMessageFrom({ type: 'list', text: 'x', rows: [{ title: 'r', id: 'i'.repeat(201) }] }),
+		).toThrow(/id: is longer than 200 characters/);
+		expect(() =>
+			waitMessageFrom({ type: 'list', text: 'x', listButton: 'b'.repeat(21), rows: rows(1) }),
+		).toThrow(/button: is longer than 20 characters/);
+	});
+
+	it('a text: no buttons, any reply is the answer on "Reply"', () => {
+		const { message, spec } = waitMessageFrom({ type: 'text', text: 'How did we do, 1-5?' });
+		expect(message).toEqual({
+			type: 'text',
+			text: { body: 'How did we do, 1-5?', preview_url: false },
+		});
+		expect(waitOutputNames(spec)).toEqual(['No Response', 'Reply', 'Failed']);
+		const text = fixture('messages-text.json')[0] as Extract<IngestedEvent, { kind: 'message' }>;
+		const outcome = matchWaitEvent(link({ waId: text.from }), spec, text);
+		expect(outcome).toEqual({ kind: 'otherReply' });
+		expect(waitOutputIndex(spec, outcome!)).toBe(1);
+	});
+
+	it('links written before interactive waits (no ids, no kind) still read and match by label', () => {
+		const old = waitSpecSchema.parse({ buttons: ['Change', 'Cancel'] });
+		expect(matchWaitEvent(onThat, old, BUTTON_REPLY)).toMatchObject({ index: 1 });
+		expect(waitOutputNames(old)).toContain('Other Reply');
+	});
+});
+
+describe('waitSpecForMessage: outputs fixed in advance (Node-RED), the message built per msg', () => {
+	const buttons = sessionMessageFromFields({
+		type: 'buttons',
+		text: 'Keep the date?',
+		buttons: [
+			{ id: 'keep-date', title: 'Keep' },
+			{ id: 'change-date', title: 'Change date' },
+		],
+	});
+
+	it("takes the reply ids of the message's buttons in the node's output order (by title or id)", () => {
+		expect(waitSpecForMessage(waitSpecFrom({ buttons: 'change-date\nkeep' }), buttons)).toEqual({
+			buttons: ['change-date', 'keep'],
+			ids: ['change-date', 'keep-date'],
+			kind: 'buttons',
+		});
+	});
+
+	it('refuses a message whose buttons and the outputs differ, and a text when buttons are listed', () => {
+		expect(() => waitSpecForMessage(waitSpecFrom({ buttons: 'Keep' }), buttons)).toThrow(
+			/"Change date" has no output: add it to Reply Buttons/,
+		);
+		expect(() =>
+			waitSpecForMessage(waitSpecFrom({ buttons: 'Keep\nChange date\nCancel' }), buttons),
+		).toThrow(/"Cancel" is not a button of this message/);
+		const text = sessionMessageFromFields({ type: 'text', text: 'Rate us 1-5' });
+		expect(waitSpecForMessage(waitSpecFrom({ buttons: '' }), text)).toEqual({
+			buttons: [],
+			kind: 'text',
+		});
+		expect(() => waitSpecForMessage(waitSpecFrom({ buttons: 'Keep' }), text)).toThrow(
+			/the message is a text without buttons/,
+		);
+		const image = sessionMessageFromFields({
+			type: 'image',
+			media: { link: 'https://x.example/a.jpg' },
+		});
+		expect(() => waitSpecForMessage(waitSpecFrom({ buttons: '' }), image)).toThrow(
+			/reply buttons, a list or a text; this message is of type "image"/,
+		);
 	});
 });

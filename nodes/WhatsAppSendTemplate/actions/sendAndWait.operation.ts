@@ -1,5 +1,6 @@
 /**
- * Send and Wait for Response: sends an approved template (quick-reply buttons are the usual case) to one customer,
+ * Send and Wait for Response: sends an approved template (quick-reply buttons are the usual case) or, inside the
+ * customer service window, reply buttons, a list or a text (core's waitMessageFrom) to one customer,
  * links its wamid to this execution's signed resume URL in the journey state store, and puts the execution to wait.
  * The WhatsApp Webhook Status trigger that receives the tap, reply or status resumes it (core resumeWaits); n8n's own
  * timeout resumes it on "No Response". The rules are core's (journeys/sendAndWait.ts); this reads parameters, sends,
@@ -20,6 +21,8 @@ import type {
 
 import {
 	newWaitLink,
+	prepareSessionSend,
+	waitMessageFrom,
 	RESUME_PROOF_HEADER,
 	resumedItem,
 	verifyResumeRequest,
@@ -29,15 +32,150 @@ import {
 	waitSpecFrom,
 	waitSpecSchema,
 } from '../../../core';
-import type { WaitSpec, WaitTimeout } from '../../../core';
+import type { WaitMessageFields, WaitSpec, WaitTimeout } from '../../../core';
 import { getStateStore } from '../../shared/store';
 import { getMetaCredential } from '../../shared/transport';
 import { sendItems } from './send';
 import { templateSender } from './sendTemplate.operation';
 
 const show = { operation: ['sendAndWait'] };
+const showFor = (...kinds: string[]) => ({ show: { ...show, waitMessageType: kinds } });
+
+/** Shown before the template's parameters: what the wait sends. */
+export const messageTypeProperty: INodeProperties = {
+	displayName: 'Message Type',
+	name: 'waitMessageType',
+	type: 'options',
+	noDataExpression: true,
+	default: 'template',
+	displayOptions: { show },
+	options: [
+		{
+			name: 'List',
+			value: 'list',
+			description: 'A list of up to 10 rows, inside the 24-hour service window; one output per row',
+		},
+		{
+			name: 'Reply Buttons',
+			value: 'buttons',
+			description:
+				'Up to 3 reply buttons, inside the 24-hour service window; one output per button',
+		},
+		{
+			name: 'Template',
+			value: 'template',
+			description:
+				'An approved template (quick replies are the usual case); works outside the window',
+		},
+		{
+			name: 'Text',
+			value: 'text',
+			description: 'A text, inside the 24-hour service window; any reply ends the wait on Reply',
+		},
+	],
+	description:
+		'Outside the service window only a template reaches the customer: Meta fails the others with 131047, which ends the wait on Failed',
+};
 
 export const description: INodeProperties[] = [
+	{
+		displayName: 'Text',
+		name: 'waitText',
+		type: 'string',
+		typeOptions: { rows: 4 },
+		default: '',
+		required: true,
+		displayOptions: showFor('buttons', 'list', 'text'),
+		description:
+			'The message (a text up to 4,096 characters; the body above buttons up to 1,024, above a list up to 4,096)',
+	},
+	{
+		displayName: 'Buttons',
+		name: 'waitReplyButtons',
+		type: 'fixedCollection',
+		typeOptions: { multipleValues: true, maxAllowedFields: 3 },
+		default: {},
+		placeholder: 'Add Button',
+		displayOptions: showFor('buttons'),
+		description: 'Up to 3 buttons; each gets its own output, in this order',
+		options: [
+			{
+				name: 'button',
+				displayName: 'Button',
+				values: [
+					{
+						displayName: 'Title',
+						name: 'title',
+						type: 'string',
+						default: '',
+						description: 'Shown on the button and names its output (max 20 characters)',
+					},
+					{
+						displayName: 'ID',
+						name: 'id',
+						type: 'string',
+						default: '',
+						description: 'Returned in the reply webhook (max 256 characters); empty uses the title',
+					},
+				],
+			},
+		],
+	},
+	{
+		displayName: 'List Button Text',
+		name: 'waitListButton',
+		type: 'string',
+		default: 'Choose',
+		displayOptions: showFor('list'),
+		description: 'The button that opens the list (max 20 characters)',
+	},
+	{
+		displayName: 'List Rows',
+		name: 'waitListRows',
+		type: 'fixedCollection',
+		typeOptions: { multipleValues: true },
+		default: {},
+		placeholder: 'Add Row',
+		displayOptions: showFor('list'),
+		description: 'Up to 10 rows in all; each gets its own output, in this order',
+		options: [
+			{
+				name: 'row',
+				displayName: 'Row',
+				values: [
+					{
+						displayName: 'Title',
+						name: 'title',
+						type: 'string',
+						default: '',
+						description: 'Shown in the list and names its output (max 24 characters)',
+					},
+					{
+						displayName: 'ID',
+						name: 'id',
+						type: 'string',
+						default: '',
+						description: 'Returned in the reply webhook (max 200 characters); empty uses the title',
+					},
+					{
+						displayName: 'Description',
+						name: 'description',
+						type: 'string',
+						default: '',
+						description: 'Max 72 characters',
+					},
+					{
+						displayName: 'Section',
+						name: 'section',
+						type: 'string',
+						default: '',
+						description:
+							'Rows with the same section title are grouped (max 24 characters; needed when there are several sections)',
+					},
+				],
+			},
+		],
+	},
 	{
 		displayName: 'Reply Buttons',
 		name: 'waitButtons',
@@ -47,7 +185,7 @@ export const description: INodeProperties[] = [
 		required: true,
 		noDataExpression: true,
 		placeholder: 'Confirm\nReschedule',
-		displayOptions: { show },
+		displayOptions: showFor('template'),
 		description:
 			"The template's quick-reply buttons, one per line, exactly as the template shows them. Each gets its own output, in this order.",
 	},
@@ -117,6 +255,32 @@ function fail(ctx: IExecuteFunctions, message: string): never {
 	throw new NodeOperationError(ctx.getNode(), message);
 }
 
+interface Choice {
+	id?: string;
+	title?: string;
+	description?: string;
+	section?: string;
+}
+
+/** The wait's own message (Reply Buttons, List, Text) as fields for core; undefined for a template. */
+function waitMessageFields(ctx: IExecuteFunctions): WaitMessageFields | undefined {
+	const type = String(ctx.getNodeParameter('waitMessageType', 0, 'template'));
+	if (type !== 'buttons' && type !== 'list' && type !== 'text') return undefined;
+	const text = String(ctx.getNodeParameter('waitText', 0, ''));
+	if (type === 'text') return { type, text };
+	if (type === 'buttons') {
+		const buttons = ctx.getNodeParameter('waitReplyButtons', 0, {}) as { button?: Choice[] };
+		return { type, text, buttons: buttons.button ?? [] };
+	}
+	const rows = ctx.getNodeParameter('waitListRows', 0, {}) as { row?: Choice[] };
+	return {
+		type,
+		text,
+		rows: (rows.row ?? []).map((r) => ({ ...r, section: r.section || undefined })),
+		listButton: String(ctx.getNodeParameter('waitListButton', 0, 'Choose')),
+	};
+}
+
 function timeoutOf(ctx: IExecuteFunctions): WaitTimeout {
 	if (ctx.getNodeParameter('waitLimitType', 0, 'afterTimeInterval') === 'atSpecifiedTime')
 		return { until: String(ctx.getNodeParameter('waitUntil', 0, '')) };
@@ -139,20 +303,26 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 	if (!executionId) fail(this, 'Send and Wait needs a saved execution to resume.');
 	let spec: WaitSpec;
 	let deadline: number;
+	let own: ReturnType<typeof waitMessageFrom> | undefined;
 	try {
-		spec = waitSpecFrom({
-			buttons: String(this.getNodeParameter('waitButtons', 0, '')),
-			status: (() => {
-				const s = String(this.getNodeParameter('waitForStatus', 0, 'none'));
-				return s === 'none' ? undefined : s;
-			})(),
-		});
+		const s = String(this.getNodeParameter('waitForStatus', 0, 'none'));
+		const status = s === 'none' ? undefined : s;
+		const fields = waitMessageFields(this);
+		own = fields ? waitMessageFrom(fields, status) : undefined;
+		spec =
+			own?.spec ??
+			waitSpecFrom({ buttons: String(this.getNodeParameter('waitButtons', 0, '')), status });
 		deadline = waitDeadline(timeoutOf(this), Date.now());
 	} catch (error) {
 		fail(this, (error as Error).message);
 	}
 	const outputs = waitOutputs(this, spec);
-	const [done, skipped] = await sendItems(this, templateSender);
+	const message = own?.message;
+	// A session message goes through the same send as Send Session Message (pacing, rules, tracking, 131047 …).
+	const [done, skipped] = await sendItems(
+		this,
+		message ? () => async () => prepareSessionSend(message) : templateSender,
+	);
 	if (skipped?.length) {
 		// Version 2: a journey rule kept the message back; nothing to wait for, and "Skipped by Policy" says why.
 		outputs[outputs.length - 1] = [{ ...skipped[0], pairedItem: { item: 0 } }];

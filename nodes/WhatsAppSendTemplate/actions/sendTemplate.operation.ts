@@ -14,6 +14,9 @@ import type { TemplateLocator } from '../../shared/templates';
 import { sendItems } from './send';
 import type { ContentBuilder, SendRun } from './send';
 
+/** Send and Wait sends a template only with Message Type "Template" (its default, as before the other kinds). */
+const NOT_TEMPLATE = { waitMessageType: ['buttons', 'list', 'text'] };
+
 export const description: INodeProperties[] = [
 	{
 		displayName: 'Template',
@@ -21,7 +24,7 @@ export const description: INodeProperties[] = [
 		type: 'resourceLocator',
 		default: { mode: 'list', value: '' },
 		required: true,
-		displayOptions: { show: { operation: ['sendTemplate', 'sendAndWait'] } },
+		displayOptions: { show: { operation: ['sendTemplate', 'sendAndWait'] }, hide: NOT_TEMPLATE },
 		description: 'An APPROVED template of the WhatsApp Business Account in the credential',
 		modes: [
 			{
@@ -56,7 +59,7 @@ export const description: INodeProperties[] = [
 		displayName: 'Variables Input',
 		name: 'variablesMode',
 		type: 'options',
-		displayOptions: { show: { operation: ['sendTemplate', 'sendAndWait'] } },
+		displayOptions: { show: { operation: ['sendTemplate', 'sendAndWait'] }, hide: NOT_TEMPLATE },
 		options: [
 			{
 				name: 'Map Each Variable',
@@ -80,6 +83,7 @@ export const description: INodeProperties[] = [
 		required: true,
 		displayOptions: {
 			show: { operation: ['sendTemplate', 'sendAndWait'], variablesMode: ['mapper'] },
+			hide: NOT_TEMPLATE,
 		},
 		typeOptions: {
 			loadOptionsDependsOn: ['template.value', 'options.templateLanguage'],
@@ -101,6 +105,7 @@ export const description: INodeProperties[] = [
 		default: '[]',
 		displayOptions: {
 			show: { operation: ['sendTemplate', 'sendAndWait'], variablesMode: ['json'] },
+			hide: NOT_TEMPLATE,
 		},
 		description:
 			'The "components" array of the Cloud API template object; it is checked against the template before sending',
