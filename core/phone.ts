@@ -212,7 +212,7 @@ export function countryOfWaId(waId: string | undefined): string | undefined {
 const BSUID = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
 
 /** Whether a value is a BSUID (see BSUID above), not a phone number. */
-export function isBsuid(value: unknown): value is string {
+export function isBsuid(value: unknown): boolean {
 	return typeof value === 'string' && BSUID.test(value);
 }
 

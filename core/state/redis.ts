@@ -65,6 +65,12 @@ import {
 	requireRetention,
 	STAGE,
 	utcDay,
+	checkIdentity,
+	IDENTITY_RETENTION_MS,
+	type CheckedIdentityWrite,
+	type IdentityRecord,
+	type IdentityWrite,
+	identityUpdates,
 } from './types';
 import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
@@ -138,6 +144,28 @@ redis.call('SET', KEYS[1], string.format('%.17g', nextFree), 'PX', string.format
 return string.format('%.17g', slot)
 `);
 
+/**
+ * An identity record (key kind u: one customer id, a wa_id or a BSUID; hash p = wa_id, b = BSUID, n = successor,
+ * at = latest write). mergeIdentity (types.ts) in Lua: a field given ('' = not given) replaces the stored one when
+ * ARGV[1] is at least the record's time, else only fills it; the record lives ARGV[5] ms past its latest write.
+ */
+const IDENTITY_PUT = new Script(`
+local at = tonumber(ARGV[1])
+local old = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
+local newer = at >= old
+local fields = {'p', 'b', 'n'}
+for i = 1, 3 do
+  local v = ARGV[i + 1]
+  if v ~= '' and (newer or redis.call('HEXISTS', KEYS[1], fields[i]) == 0) then
+    redis.call('HSET', KEYS[1], fields[i], v)
+  end
+end
+local latest = math.max(old, at)
+redis.call('HSET', KEYS[1], 'at', string.format('%.17g', latest))
+redis.call('PEXPIREAT', KEYS[1], string.format('%d', math.ceil(latest + tonumber(ARGV[5]))))
+return 1
+`);
+
 /** Deletes, among KEYS, the records whose logical expiry is at or before ARGV[1], and windows stored past their limit. */
 const PRUNE = new Script(`
 local now = tonumber(ARGV[1])
@@ -163,6 +191,8 @@ for _, k in ipairs(KEYS) do
     local e = tonumber(redis.call('HGET', k, 'expiresAt') or '0')
     local c = tonumber(redis.call('HGET', k, 'claimedAt') or tostring(e))
     expires = math.min(e, c) + tonumber(ARGV[6])
+  elseif kind == 'u' then
+    expires = tonumber(redis.call('HGET', k, 'at') or '0') + tonumber(ARGV[7])
   end
   if expires and expires <= now then
     n = n + redis.call('DEL', k)
@@ -463,7 +493,42 @@ export class RedisStateStore implements JourneyStateStore {
 	 * to themselves, and wamids (base64, with '=') and event ids (with ':' and '|') are not touched, so an upgrade
 	 * loses no window, status, de-duplication record or opt-out.
 	 */
-	private key(kind: 'w' | 'e' | 's' | 'o', phoneNumberId: string, id: string): string {
+	/** An identity write's script calls, one per record it touches (identityUpdates): pipelined with the batch. */
+	private identityCalls(w: CheckedIdentityWrite): ScriptCall[] {
+		return identityUpdates(w).map((u) => ({
+			script: IDENTITY_PUT,
+			keys: [this.key('u', w.phoneNumberId, u.id)],
+			args: [w.at, u.waId ?? '', u.bsuid ?? '', u.successor ?? '', IDENTITY_RETENTION_MS],
+		}));
+	}
+
+	async linkIdentity(p: Omit<IdentityWrite, 'kind'>): Promise<void> {
+		const w = checkIdentity(
+			p,
+			requireId(p.phoneNumberId, 'phoneNumberId'),
+			requireTime(p.at, 'at'),
+		);
+		await this.pipelined(this.identityCalls(w));
+	}
+
+	async getIdentity(p: { phoneNumberId: string; id: string }): Promise<IdentityRecord | undefined> {
+		const [waId, bsuid, successor, at] = await this.redis.hmget(
+			this.key('u', p.phoneNumberId, requireId(p.id, 'id')),
+			'p',
+			'b',
+			'n',
+			'at',
+		);
+		if (at === null || at === undefined) return undefined;
+		return {
+			...(waId ? { waId } : {}),
+			...(bsuid ? { bsuid } : {}),
+			...(successor ? { successor } : {}),
+			at: Number(at),
+		};
+	}
+
+	private key(kind: 'w' | 'e' | 's' | 'o' | 'u', phoneNumberId: string, id: string): string {
 		return `${this.keyPrefix}${kind}:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${id}`;
 	}
 
@@ -566,6 +631,8 @@ export class RedisStateStore implements JourneyStateStore {
 					});
 				} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
 					calls.push(this.reportCall(w));
+				} else if (w.kind === 'identity') {
+					calls.push(...this.identityCalls(w));
 				} else {
 					calls.push({
 						script: SET_OPT_OUT,
@@ -679,6 +746,7 @@ export class RedisStateStore implements JourneyStateStore {
 						STATUS_RETENTION_MS,
 						windowTimeLimits(t).lastInbound,
 						WAIT_LINK_RETENTION_MS,
+						IDENTITY_RETENTION_MS,
 					]),
 				);
 				removed += Number(
