@@ -204,6 +204,19 @@ const CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
 		action: 'Record the opt-out and stop sending marketing templates to this user.',
 		httpStatus: 400,
 	},
+	// Reported for an authentication template sent to a business-scoped user id (8x8's BSUID release note of 2026-07-21,
+	// https://developer.8x8.com/release-notes/2026-07-21-business-scoped-user-ids-bsuid, and this project's notes on
+	// Meta's BSUID page): one-time codes go to a phone number only.
+	131062: {
+		title: 'Business-scoped user id not allowed for this message',
+		meaning:
+			'Authentication templates (one-time codes) cannot be sent to a business-scoped user id (BSUID); they need the phone number.',
+		category: 'recipient',
+		retry: 'never',
+		action:
+			"Send the authentication template to the customer's phone number, or use another template category for a BSUID.",
+		httpStatus: 400,
+	},
 	130472: {
 		title: "User's number is part of an experiment",
 		meaning: 'The recipient is in a marketing message experiment and did not receive this message.',
@@ -819,3 +832,16 @@ export const JOURNEY_RULE_CODES = {
 	released: 'WJ_RELEASED',
 } as const;
 export type JourneyRuleCode = (typeof JOURNEY_RULE_CODES)[keyof typeof JOURNEY_RULE_CODES];
+
+/**
+ * Our stable codes for sends refused before any request leaves because Meta would refuse them (core/journeys/policy.ts
+ * SendPolicyError): an item's `error.reference`. Decide on these, not on the text.
+ */
+export const SEND_REFUSAL_CODES = {
+	template_not_approved: 'WJ_TEMPLATE_NOT_APPROVED',
+	us_marketing: 'WJ_US_MARKETING',
+	opted_out: 'WJ_OPTED_OUT',
+	/** An AUTHENTICATION template to a BSUID: the Recipient field must hold the phone number (Meta: 131062). */
+	bsuid_authentication: 'WJ_BSUID_AUTHENTICATION',
+} as const;
+export type SendRefusalCode = (typeof SEND_REFUSAL_CODES)[keyof typeof SEND_REFUSAL_CODES];

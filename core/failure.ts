@@ -28,6 +28,7 @@ export function describeFailure(error: unknown): Record<string, unknown> {
 			message: error.message,
 			code: error.metaCode,
 			policy: error.code,
+			reference: error.reference,
 			meaning: error.info.meaning,
 			category: error.info.category,
 			retry: error.info.retry,

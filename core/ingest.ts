@@ -4,7 +4,7 @@
  * (inbound messages open the 24 h window, ad referrals the 72 h free entry point window, opt-outs are recorded).
  * Shared by the n8n trigger and the Node-RED node.
  */
-import { countryOfWaId } from './phone';
+import { countryOfWaId, isBsuid } from './phone';
 import {
 	accountSubject,
 	type AccountFacts,
@@ -75,6 +75,7 @@ export const ALL_EVENT_KINDS: readonly string[] = [
 	'status:played',
 	'message',
 	'user_preference',
+	'user_id_update',
 	'template_status',
 	'template_quality',
 	'template_category',
@@ -145,6 +146,28 @@ export async function ingestWebhookEvents(
 	);
 	if (events.length === 0) return result;
 	const consumerKey = (id: string): string => (options.consumer ? `${options.consumer}|${id}` : id);
+	// Each phone ↔ BSUID pair once per delivery: every status of a message repeats it.
+	const learnt = new Set<string>();
+	const identity = (
+		writes: EventWrite[],
+		phoneNumberId: string,
+		at: Date,
+		pair: { waId?: string; bsuid?: string; previousBsuid?: string },
+	): void => {
+		const waId = pair.waId && !isBsuid(pair.waId) ? pair.waId : undefined;
+		if (!pair.bsuid || !isBsuid(pair.bsuid) || (!waId && !pair.previousBsuid)) return;
+		const id = `${phoneNumberId}|${waId ?? ''}|${pair.bsuid}|${pair.previousBsuid ?? ''}`;
+		if (learnt.has(id)) return;
+		learnt.add(id);
+		writes.push({
+			kind: 'identity',
+			phoneNumberId,
+			bsuid: pair.bsuid,
+			...(waId ? { waId } : {}),
+			...(pair.previousBsuid ? { previousBsuid: pair.previousBsuid } : {}),
+			at,
+		});
+	};
 	const outs: IngestedEvent[] = [];
 	const items: EventBatchItem[] = events.map((event, i) => {
 		const phoneNumberId = scopeOf(event);
@@ -155,6 +178,11 @@ export async function ingestWebhookEvents(
 		if (!at) return { writes };
 		switch (event.kind) {
 			case 'status': {
+				// Statuses carry the customer's number (recipient_id) and BSUID (recipient_user_id): one customer.
+				identity(writes, phoneNumberId, at, {
+					waId: event.recipientId,
+					bsuid: event.recipientUserId,
+				});
 				// Journey rules: a status of a message whose send ended without an answer resolves its step (tracking `k=`).
 				// Written before the status writes: the last write must stay the status record (seenBy below).
 				if (event.tracking?.stepKey)
@@ -186,7 +214,16 @@ export async function ingestWebhookEvents(
 				break;
 			}
 			case 'message': {
-				if (!event.from) break;
+				// The sender's number and BSUID (from + from_user_id, or the contact entry's wa_id + user_id); a changed
+				// number's system message pairs the new number with the new BSUID.
+				identity(writes, phoneNumberId, at, { waId: event.from, bsuid: event.userId });
+				if (event.system?.userId)
+					identity(writes, phoneNumberId, at, {
+						waId: event.system.newWaId ?? event.system.waId,
+						bsuid: event.system.userId,
+					});
+				// A changed id is news about the customer, not a message from them: it opens no window.
+				if (!event.from || event.system?.type === 'user_changed_user_id') break;
 				if (options.recordWindows)
 					writes.push({
 						kind: 'inbound',
@@ -210,7 +247,16 @@ export async function ingestWebhookEvents(
 				}
 				break;
 			}
+			case 'user_id_update':
+				// The old BSUID leads to the new one (and the number, when Meta shares it): the store keeps both.
+				identity(writes, phoneNumberId, at, {
+					waId: event.waId,
+					bsuid: event.userId,
+					previousBsuid: event.previousUserId,
+				});
+				break;
 			case 'user_preference':
+				identity(writes, phoneNumberId, at, { waId: event.waId, bsuid: event.userId });
 				if (options.recordOptOuts) {
 					writes.push({
 						kind: 'optOut',

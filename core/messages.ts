@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { templateObjectSchema, type TemplateObject } from './templates/model';
+import { isBsuid } from './phone';
 
 /** Meta: biz_opaque_callback_data is at most 512 characters. */
 export const BIZ_OPAQUE_CALLBACK_DATA_MAX = 512;
@@ -265,8 +266,10 @@ export type OutboundMessage = TemplateMessage | SessionMessage;
 export type CloudApiMessageRequest = {
 	messaging_product: 'whatsapp';
 	recipient_type: 'individual';
-	/** E.164 with "+". */
-	to: string;
+	/** E.164 with "+"; absent when the message goes to a BSUID (`recipient`). */
+	to?: string;
+	/** The customer's business-scoped user id (BSUID), for a customer known only by it (usernames, 2026). */
+	recipient?: string;
 	biz_opaque_callback_data?: string;
 	context?: { message_id: string };
 } & OutboundMessage;
@@ -449,7 +452,13 @@ const envelopeBaseSchema = z
 	.object({
 		messaging_product: z.literal('whatsapp'),
 		recipient_type: z.literal('individual').optional(),
-		to: z.string().min(1, 'is empty; provide the recipient phone number'),
+		// One of the two: `to` (the phone number) or `recipient` (a business-scoped user id, BSUID). When both are given
+		// Meta delivers to `to`. See isBsuid in core/phone.ts for the sources.
+		to: z.string().min(1, 'is empty; provide the recipient phone number').optional(),
+		recipient: z
+			.string()
+			.min(1, "is empty; provide the customer's business-scoped user id (BSUID)")
+			.optional(),
 		// Meta treats a missing type as "text".
 		type: z.string().optional(),
 		biz_opaque_callback_data: z
@@ -478,6 +487,14 @@ const SESSION_TYPES = new Set([
 
 /** The body of POST /{phone-number-id}/messages for sending a message. Failures are what Meta answers with 100. */
 export const cloudApiMessageRequestSchema = envelopeBaseSchema.superRefine((body, ctx) => {
+	if (body.to === undefined && body.recipient === undefined) {
+		ctx.addIssue({
+			code: z.ZodIssueCode.custom,
+			path: ['to'],
+			message:
+				'is missing: give the customer\'s phone number as "to", or their business-scoped user id (BSUID) as "recipient"',
+		});
+	}
 	const type = body.type ?? 'text';
 	const content = (body as Record<string, unknown>)[type];
 	if (content === undefined) {
@@ -524,18 +541,23 @@ function isTemplateObject(body: OutboundMessage | TemplateObject): body is Templ
 	return !('type' in body) && 'name' in body && 'language' in body;
 }
 
-/** Wrap a message for POST /{phone-number-id}/messages; validates the whole request before it leaves. */
+/**
+ * Wrap a message for POST /{phone-number-id}/messages; validates the whole request before it leaves. `to` is the
+ * customer's E.164 number, or their BSUID, which goes in Meta's `recipient` field instead (and no `to`: Meta prefers
+ * `to` when both are given, so a stale number would win over the id the workflow chose).
+ */
 export function buildEnvelope(
 	to: string,
 	body: OutboundMessage | TemplateObject,
 	extras: EnvelopeExtras = {},
 ): CloudApiMessageRequest {
-	if (!E164.test(to)) {
+	const bsuid = isBsuid(to);
+	if (!bsuid && !E164.test(to)) {
 		throw new MessageValidationError(
 			[
 				{
 					path: 'to',
-					message: `"${to}" is not E.164 (a "+", the country code and the number, e.g. +14155552671); normalise it with normalizePhoneNumber`,
+					message: `"${to}" is neither E.164 (a "+", the country code and the number, e.g. +14155552671) nor a business-scoped user id (e.g. US.13491208655302741918); normalise it with normalizeRecipient`,
 				},
 			],
 			'Request',
@@ -548,7 +570,7 @@ export function buildEnvelope(
 	const request = {
 		messaging_product: 'whatsapp' as const,
 		recipient_type: 'individual' as const,
-		to,
+		...(bsuid ? { recipient: to } : { to }),
 		...message,
 		...(data !== undefined && data !== '' ? { biz_opaque_callback_data: data } : {}),
 		...(extras.replyToMessageId ? { context: { message_id: extras.replyToMessageId } } : {}),

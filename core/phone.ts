@@ -199,3 +199,44 @@ export function countryOfWaId(waId: string | undefined): string | undefined {
 	if (!waId || !/^\+?\d{6,15}$/.test(waId)) return undefined;
 	return parsePhoneNumberFromString(waId.startsWith('+') ? waId : `+${waId}`)?.country;
 }
+
+/**
+ * A business-scoped user id (BSUID), Meta's id for a WhatsApp user within one business portfolio (from 2026, for
+ * customers who adopt a username and may hide their phone number): the user's ISO 3166 alpha-2 country, a period,
+ * and up to 128 letters and digits, e.g. "US.13491208655302741918"; a parent BSUID (linked portfolios) carries
+ * "ENT." after the country ("US.ENT.11815799212886844830"). Sources: Meta's system-messages webhook reference
+ * (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/system/) and
+ * partners' copies of Meta's BSUID guide (learn.microsoft.com "whatsapp-username-support-overview", 8x8 release
+ * note 2026-07-21). Store and send it back exactly as received: it is case-sensitive and never a phone number.
+ */
+const BSUID = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
+
+/** Whether a value is a BSUID (see BSUID above), not a phone number. */
+export function isBsuid(value: unknown): boolean {
+	return typeof value === 'string' && BSUID.test(value);
+}
+
+/** Which of Meta's two ids a recipient was given as: a phone number (sent as `to`) or a BSUID (sent as `recipient`). */
+export type RecipientType = 'phone' | 'bsuid';
+
+/**
+ * A customer a send goes to. For a phone number: E.164 and its wa_id. For a BSUID, both fields hold the BSUID itself
+ * (it is the customer's key in the store, and what outputs show as `recipient`), and `type` says so.
+ */
+export interface NormalizedRecipient extends NormalizedPhoneNumber {
+	type: RecipientType;
+}
+
+/**
+ * A recipient as a workflow holds it: a BSUID (kept exactly, trimmed) or a phone number in any form normalizePhoneNumber
+ * takes. A BSUID carries no phone number, so no country is derived from it (see quiet hours in README).
+ */
+export function normalizeRecipient(
+	input: string,
+	defaultCountry?: string,
+	options: NormalizePhoneOptions = {},
+): NormalizedRecipient {
+	const text = typeof input === 'string' ? input.trim() : String(input).trim();
+	if (isBsuid(text)) return { type: 'bsuid', e164: text, waId: text };
+	return { type: 'phone', ...normalizePhoneNumber(input, defaultCountry, options) };
+}

@@ -69,7 +69,7 @@ function payloadRun(count: number, withRecipientAndTracking: boolean): number {
 			{ type: 'template', template: message },
 			{ bizOpaqueCallbackData: data },
 		);
-		check += envelope.to.length;
+		check += (envelope.to ?? '').length;
 	}
 	const seconds = (nowMs() - started) / 1000;
 	if (check === 0) throw new Error('no envelopes built');

@@ -3,13 +3,15 @@
  * `code` is ours and stable (decide on it, not on the text); `metaCode` is what Meta would have answered, and `info`
  * its reading in the error catalogue (meaning, category, retry advice).
  */
-import { describeMetaError } from '../errors';
-import type { MetaErrorInfo } from '../errors';
+import { SEND_REFUSAL_CODES, describeMetaError } from '../errors';
+import type { MetaErrorInfo, SendRefusalCode } from '../errors';
 
-export type SendPolicyCode = 'template_not_approved' | 'us_marketing' | 'opted_out';
+export type SendPolicyCode = keyof typeof SEND_REFUSAL_CODES;
 
 export class SendPolicyError extends Error {
 	readonly info: MetaErrorInfo;
+	/** Our stable code for this refusal (SEND_REFUSAL_CODES). */
+	readonly reference: SendRefusalCode;
 
 	constructor(
 		readonly code: SendPolicyCode,
@@ -19,5 +21,6 @@ export class SendPolicyError extends Error {
 		super(message);
 		this.name = 'SendPolicyError';
 		this.info = describeMetaError(metaCode);
+		this.reference = SEND_REFUSAL_CODES[code];
 	}
 }

@@ -8,6 +8,7 @@
  */
 import { getCountry } from 'countries-and-timezones';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { isBsuid } from '../phone';
 
 export interface QuietHours {
 	/** Local time the quiet hours begin, "HH:MM" (24 h). */
@@ -57,6 +58,14 @@ export interface CustomerTimeZone {
 /** The customer's time zone: the item's when given, else from the number's country. */
 export function customerTimeZone(e164: string, itemTimeZone?: string): CustomerTimeZone {
 	if (itemTimeZone) return { timeZone: itemTimeZone, assumed: false };
+	// Decision: a BSUID's leading country is where Meta places the account, not a clock; a wrong guess would send at
+	// night, so a customer known only by BSUID needs the item's (or the quiet hours') time zone, like any number
+	// whose country is unknown. Caps, opt-outs and the other rules need no phone and apply as usual.
+	if (isBsuid(e164)) {
+		throw new Error(
+			`No time zone is known for ${e164}: it is a business-scoped user id (a customer known by username), which carries no phone number and so no country. Give the item a time zone (Quiet Hours > Time Zone, or the item's time zone field) for quiet hours.`,
+		);
+	}
 	const country = parsePhoneNumberFromString(e164)?.country;
 	const zones = country ? (getCountry(country)?.timezones ?? []) : [];
 	if (!country || zones.length === 0) {

@@ -5,6 +5,7 @@
 import { describeFailure } from '../failure';
 import { buildEnvelope } from '../messages';
 import type { OutboundMessage } from '../messages';
+import type { RecipientType } from '../phone';
 import type { OutgoingMessage, SendOutcome } from '../send';
 import type { JourneySend, JourneyStateStore, SkippedSendRecord } from '../state';
 import type { TrackingData } from '../tracking';
@@ -19,16 +20,22 @@ export interface SendContent {
 	summary: Record<string, unknown>;
 }
 
-/** The customer, normalised (see normalizePhoneNumber). */
+/**
+ * The customer, normalised (see normalizeRecipient): a phone number (E.164 and wa_id), or a business-scoped user id
+ * (BSUID) in both fields with `type: 'bsuid'`, sent in Meta's `recipient` field. Without `type`, a phone number.
+ */
 export interface Recipient {
 	e164: string;
 	waId: string;
+	type?: RecipientType;
 }
 
 /** One send, ready for sendBatch: the validated request plus what its outputs report. */
 export interface PreparedSend extends OutgoingMessage {
-	/** The recipient in E.164. */
+	/** The recipient in E.164, or their BSUID. */
 	recipient: string;
+	/** Which id the send used: `to` for a phone number, `recipient` for a BSUID. */
+	recipientType: RecipientType;
 	marketingMessagesApi: boolean;
 	summary: Record<string, unknown>;
 	tracking?: TrackingData;
@@ -46,6 +53,7 @@ export function prepareSend(
 		itemIndex,
 		waId: recipient.waId,
 		recipient: recipient.e164,
+		recipientType: recipient.type ?? 'phone',
 		request: buildEnvelope(recipient.e164, content.message, {
 			bizOpaqueCallbackData: tracking.bizOpaqueCallbackData,
 		}),
@@ -67,6 +75,7 @@ export function toSendResult(sent: PreparedSend, outcome: SendOutcome): Record<s
 		return {
 			skipped: true,
 			recipient: sent.recipient,
+			recipientType: sent.recipientType,
 			waId: sent.waId,
 			...sent.summary,
 			tracking: sent.tracking ?? {},
@@ -75,6 +84,7 @@ export function toSendResult(sent: PreparedSend, outcome: SendOutcome): Record<s
 	}
 	if (!outcome.ok) {
 		return toSendFailure(outcome.error, sent.recipient, {
+			recipientType: sent.recipientType,
 			...sent.summary,
 			attempts: outcome.retries.length + 1,
 			...policy,
@@ -86,6 +96,7 @@ export function toSendResult(sent: PreparedSend, outcome: SendOutcome): Record<s
 		messageId: result.messageId,
 		waId: result.waId ?? sent.waId,
 		recipient: sent.recipient,
+		recipientType: sent.recipientType,
 		messageStatus: result.messageStatus,
 		...sent.summary,
 		marketingMessagesApi: sent.marketingMessagesApi,
@@ -101,6 +112,7 @@ export function toDryRunResult(prepared: PreparedSend): Record<string, unknown> 
 	return {
 		dryRun: true,
 		recipient: prepared.recipient,
+		recipientType: prepared.recipientType,
 		waId: prepared.waId,
 		...prepared.summary,
 		request: prepared.request,

@@ -71,6 +71,14 @@ export async function prepareTemplateSend<Item>(
 		);
 	}
 
+	if (template.category === 'AUTHENTICATION' && recipient.type === 'bsuid') {
+		throw new SendPolicyError(
+			'bsuid_authentication',
+			131062,
+			`Not sent: "${template.name}" is an AUTHENTICATION template and the Recipient field holds a business-scoped user id (${recipient.e164}); Meta sends one-time codes to phone numbers only (error 131062). Put the customer's phone number in the Recipient field, or use a UTILITY template for a customer known only by username.`,
+		);
+	}
+
 	const content = await ports.contentFor(template, request.item);
 	let message: TemplateObject;
 	if ('components' in content) {

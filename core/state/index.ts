@@ -10,6 +10,7 @@ import type { JourneyStateStore } from './types';
 
 export * from './types';
 export * from './waitLinks';
+export * from './identity';
 export { MemoryStateStore } from './memory';
 export {
 	SqliteStateStore,

@@ -51,6 +51,13 @@ import {
 	requireRetention,
 	STAGE,
 	utcDay,
+	checkIdentity,
+	IDENTITY_RETENTION_MS,
+	type CheckedIdentityWrite,
+	type IdentityRecord,
+	type IdentityWrite,
+	identityUpdates,
+	mergeIdentity,
 } from './types';
 import { checkWaitLink, type WaitLink, waitLinkPrunable } from './waitLinks';
 
@@ -68,6 +75,8 @@ export class MemoryStateStore implements JourneyStateStore {
 	private readonly statuses = new Map<string, { status: StatusName; at: number }>();
 	private readonly optOuts = new Map<string, { optedOut: boolean; at: number; reason?: string }>();
 	private readonly slots = new Map<string, number>();
+	/** Identities by phone number id + customer id (wa_id or BSUID). */
+	private readonly identities = new Map<string, IdentityRecord>();
 	/** Report: per message (phone:wamid) its journey step and counted stages; counters per phone, step, day, metric. */
 	private readonly reportMessages = new Map<
 		string,
@@ -153,6 +162,26 @@ export class MemoryStateStore implements JourneyStateStore {
 		return statusOutcome(previous, status, applied);
 	}
 
+	async linkIdentity(p: Omit<IdentityWrite, 'kind'>): Promise<void> {
+		this.identity(
+			checkIdentity(p, requireId(p.phoneNumberId, 'phoneNumberId'), requireTime(p.at, 'at')),
+		);
+	}
+
+	async getIdentity(p: { phoneNumberId: string; id: string }): Promise<IdentityRecord | undefined> {
+		const record = this.identities.get(
+			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.id, 'id')),
+		);
+		return record ? { ...record } : undefined;
+	}
+
+	private identity(w: CheckedIdentityWrite): void {
+		for (const u of identityUpdates(w)) {
+			const k = key(w.phoneNumberId, u.id);
+			this.identities.set(k, mergeIdentity(this.identities.get(k), u, w.at));
+		}
+	}
+
 	async getStatus(p: {
 		phoneNumberId: string;
 		messageId: string;
@@ -203,6 +232,7 @@ export class MemoryStateStore implements JourneyStateStore {
 				else if (w.kind === 'stepStatus')
 					this.stepStatus(w.phoneNumberId, w.stepKey, w.messageId, w.status, w.at);
 				else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') this.report(w);
+				else if (w.kind === 'identity') this.identity(w);
 				else this.accountFacts(w.subject, w.facts, w.at);
 			}
 			return { fresh: true, statuses };
@@ -237,6 +267,8 @@ export class MemoryStateStore implements JourneyStateStore {
 		for (const [k, s] of this.statuses)
 			if (s.at + STATUS_RETENTION_MS <= t && this.statuses.delete(k)) n++;
 		for (const [k, next] of this.slots) if (next <= t && this.slots.delete(k)) n++;
+		for (const [k, r] of this.identities)
+			if (r.at + IDENTITY_RETENTION_MS <= t && this.identities.delete(k)) n++;
 		for (const [k, m] of this.reportMessages)
 			if (m.at + REPORT_MESSAGE_RETENTION_MS <= t && this.reportMessages.delete(k)) n++;
 		const lastDay = utcDay(t - this.reportRetentionMs);

@@ -64,6 +64,12 @@ import {
 	requireRetention,
 	STAGE,
 	utcDay,
+	checkIdentity,
+	IDENTITY_RETENTION_MS,
+	type CheckedIdentityWrite,
+	type IdentityRecord,
+	type IdentityWrite,
+	identityUpdates,
 } from './types';
 import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
@@ -157,6 +163,35 @@ redis.call('SET', KEYS[1], string.format('%.17g', nextFree), 'PX', string.format
 return string.format('%.17g', slot)
 `);
 
+/**
+ * An identity record (key kind u: one customer id, a wa_id or a BSUID; hash p = wa_id, b = BSUID, n = successor,
+ * at = latest write). mergeIdentity (types.ts) in Lua: a field given ('' = not given) replaces the stored one when
+ * ARGV[1] is at least the record's time, else only fills it; the record lives ARGV[5] ms past its latest write.
+ */
+const LUA_IDENTITY_PUT = `
+local function identityPut(key, atArg, p, b, n, keepFor)
+  local at = tonumber(atArg)
+  local old = tonumber(redis.call('HGET', key, 'at') or '-1')
+  local newer = at >= old
+  local fields = {'p', 'b', 'n'}
+  local values = {p, b, n}
+  for i = 1, 3 do
+    local v = values[i]
+    if v ~= '' and (newer or redis.call('HEXISTS', key, fields[i]) == 0) then
+      redis.call('HSET', key, fields[i], v)
+    end
+  end
+  local latest = math.max(old, at)
+  redis.call('HSET', key, 'at', string.format('%.17g', latest))
+  redis.call('PEXPIREAT', key, string.format('%d', math.ceil(latest + tonumber(keepFor))))
+  return 1
+end
+`;
+
+const IDENTITY_PUT = new Script(`${LUA_IDENTITY_PUT}
+return identityPut(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+`);
+
 /** Deletes, among KEYS, the records whose logical expiry is at or before ARGV[1], and windows stored past their limit. */
 const PRUNE = new Script(`
 local now = tonumber(ARGV[1])
@@ -182,6 +217,8 @@ for _, k in ipairs(KEYS) do
     local e = tonumber(redis.call('HGET', k, 'expiresAt') or '0')
     local c = tonumber(redis.call('HGET', k, 'claimedAt') or tostring(e))
     expires = math.min(e, c) + tonumber(ARGV[6])
+  elseif kind == 'u' then
+    expires = tonumber(redis.call('HGET', k, 'at') or '0') + tonumber(ARGV[7])
   end
   if expires and expires <= now then
     n = n + redis.call('DEL', k)
@@ -415,11 +452,12 @@ return 1
  *   s (1 key: status) code, at, px — adds applied (1/0) and the previous code (-1: none) to the reply;
  *   k (1 key: step) outcome, messageId, at, px;   w (1 key: window) at, newFep, keep, liLimit, fepLimit;
  *   o (1 key: opt-out) value, at, reason;          a (1 key: account) facts, at, px;
- *   m (3 keys: message, day, journeys) js, msgPx, cntPx, day, n, then n stage triples.
+ *   m (3 keys: message, day, journeys) js, msgPx, cntPx, day, n, then n stage triples;
+ *   u (1 key: identity) at, phone, bsuid, successor, px.
  * Reply: {1, applied, prev, applied, prev, …} (one pair per status operation, in order), or {0} for a seen event.
  */
 const EVENT_ITEM =
-	new Script(`${LUA_REMEMBER_EVENT}${LUA_RECORD_STATUS}${LUA_STEP_STATUS}${LUA_REPORT_STAGES}${LUA_RECORD_INBOUND}${LUA_SET_OPT_OUT}${LUA_ACCOUNT_PUT}
+	new Script(`${LUA_REMEMBER_EVENT}${LUA_RECORD_STATUS}${LUA_STEP_STATUS}${LUA_REPORT_STAGES}${LUA_RECORD_INBOUND}${LUA_SET_OPT_OUT}${LUA_ACCOUNT_PUT}${LUA_IDENTITY_PUT}
 local out = {1}
 local transitions = ARGV[1]
 local k = 1
@@ -457,6 +495,10 @@ while i <= #ARGV do
     accountPut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
     k = k + 1
     i = i + 4
+  elseif op == 'u' then
+    identityPut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+    k = k + 1
+    i = i + 6
   else
     return redis.error_reply('unknown event operation ' .. tostring(op))
   end
@@ -551,7 +593,42 @@ export class RedisStateStore implements JourneyStateStore {
 	 * to themselves, and wamids (base64, with '=') and event ids (with ':' and '|') are not touched, so an upgrade
 	 * loses no window, status, de-duplication record or opt-out.
 	 */
-	private key(kind: 'w' | 'e' | 's' | 'o', phoneNumberId: string, id: string): string {
+	/** An identity write's script calls, one per record it touches (identityUpdates): pipelined with the batch. */
+	private identityCalls(w: CheckedIdentityWrite): ScriptCall[] {
+		return identityUpdates(w).map((u) => ({
+			script: IDENTITY_PUT,
+			keys: [this.key('u', w.phoneNumberId, u.id)],
+			args: [w.at, u.waId ?? '', u.bsuid ?? '', u.successor ?? '', IDENTITY_RETENTION_MS],
+		}));
+	}
+
+	async linkIdentity(p: Omit<IdentityWrite, 'kind'>): Promise<void> {
+		const w = checkIdentity(
+			p,
+			requireId(p.phoneNumberId, 'phoneNumberId'),
+			requireTime(p.at, 'at'),
+		);
+		await this.pipelined(this.identityCalls(w));
+	}
+
+	async getIdentity(p: { phoneNumberId: string; id: string }): Promise<IdentityRecord | undefined> {
+		const [waId, bsuid, successor, at] = await this.redis.hmget(
+			this.key('u', p.phoneNumberId, requireId(p.id, 'id')),
+			'p',
+			'b',
+			'n',
+			'at',
+		);
+		if (at === null || at === undefined) return undefined;
+		return {
+			...(waId ? { waId } : {}),
+			...(bsuid ? { bsuid } : {}),
+			...(successor ? { successor } : {}),
+			at: Number(at),
+		};
+	}
+
+	private key(kind: 'w' | 'e' | 's' | 'o' | 'u', phoneNumberId: string, id: string): string {
 		return `${this.keyPrefix}${kind}:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${id}`;
 	}
 
@@ -641,6 +718,11 @@ export class RedisStateStore implements JourneyStateStore {
 					keys.push(...call.keys);
 					const [js, msgPx, cntPx, day, ...stages] = call.args;
 					args.push('m', js, msgPx, cntPx, day, stages.length / 3, ...stages);
+				} else if (w.kind === 'identity') {
+					for (const call of this.identityCalls(w)) {
+						keys.push(...call.keys);
+						args.push('u', ...call.args);
+					}
 				} else {
 					keys.push(this.key('o', w.phoneNumberId, w.waId));
 					args.push('o', w.optedOut ? '1' : '0', w.at, w.reason ?? '');
@@ -756,6 +838,7 @@ export class RedisStateStore implements JourneyStateStore {
 						STATUS_RETENTION_MS,
 						windowTimeLimits(t).lastInbound,
 						WAIT_LINK_RETENTION_MS,
+						IDENTITY_RETENTION_MS,
 					]),
 				);
 				removed += Number(

@@ -68,6 +68,13 @@ import {
 	requireRetention,
 	STAGE,
 	utcDay,
+	checkIdentity,
+	IDENTITY_RETENTION_MS,
+	type CheckedIdentityWrite,
+	type IdentityRecord,
+	type IdentityWrite,
+	identityUpdates,
+	mergeIdentity,
 } from './types';
 import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
@@ -177,6 +184,17 @@ CREATE TABLE IF NOT EXISTS wait_links (
   created_at INTEGER NOT NULL, claimed_at INTEGER, held TEXT,
   PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS wait_links_customer ON wait_links (phone, wa_id, created_at);
+`;
+
+/**
+ * Identities (phone ↔ BSUID, and a BSUID's successor): a table of their own, created where missing in any schema
+ * version. One row per customer id (a wa_id or a BSUID), as in the other stores.
+ */
+const IDENTITIES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS identities (
+  phone INTEGER NOT NULL, id TEXT NOT NULL, wa_id TEXT, bsuid TEXT, successor TEXT, at INTEGER NOT NULL,
+  PRIMARY KEY (phone, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identities_at ON identities (at);
 `;
 
 /**
@@ -338,6 +356,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		'put' | 'byMessage' | 'byCustomer' | 'claim' | 'release' | 'prune',
 		StatementSync
 	>;
+	private readonly identityStmt: Record<'get' | 'put' | 'prune', StatementSync>;
 	private closed = false;
 	private maintenance?: ReturnType<typeof setInterval>;
 	private pruning = false;
@@ -367,6 +386,7 @@ export class SqliteStateStore implements JourneyStateStore {
 				this.db.exec(SCHEMA);
 				this.db.exec(RULES_SCHEMA);
 				this.db.exec(WAIT_LINKS_SCHEMA);
+				this.db.exec(IDENTITIES_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
@@ -527,6 +547,13 @@ export class SqliteStateStore implements JourneyStateStore {
 			journeys: p(`SELECT DISTINCT journey FROM report_steps s WHERE phone = ?
         AND EXISTS (SELECT 1 FROM report_counts c WHERE c.step = s.id) ORDER BY journey`),
 			pruneCounts: p('DELETE FROM report_counts WHERE day < ?'),
+		};
+		this.identityStmt = {
+			get: p('SELECT wa_id, bsuid, successor, at FROM identities WHERE phone = ? AND id = ?'),
+			put: p(`INSERT INTO identities (phone, id, wa_id, bsuid, successor, at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (phone, id) DO UPDATE SET wa_id = excluded.wa_id, bsuid = excluded.bsuid,
+          successor = excluded.successor, at = excluded.at`),
+			prune: p('DELETE FROM identities WHERE at <= ?'),
 		};
 		this.waitStmt = {
 			put: p(`INSERT INTO wait_links (phone, message_id, wa_id, execution_id, resume_url, secret, expires_at, spec, sent,
@@ -912,6 +939,50 @@ export class SqliteStateStore implements JourneyStateStore {
 		return statusOutcome(previous, status, false);
 	}
 
+	async linkIdentity(p: Omit<IdentityWrite, 'kind'>): Promise<void> {
+		this.open();
+		const w = checkIdentity(
+			p,
+			requireId(p.phoneNumberId, 'phoneNumberId'),
+			requireTime(p.at, 'at'),
+		);
+		this.immediate(() => this.identity(this.phone(w.phoneNumberId, true)!, w));
+	}
+
+	async getIdentity(p: { phoneNumberId: string; id: string }): Promise<IdentityRecord | undefined> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		return phone === undefined ? undefined : this.identityRow(phone, requireId(p.id, 'id'));
+	}
+
+	private identityRow(phone: number, id: string): IdentityRecord | undefined {
+		const row = this.identityStmt.get.get(phone, id) as
+			| { wa_id: string | null; bsuid: string | null; successor: string | null; at: number }
+			| undefined;
+		if (!row) return undefined;
+		return {
+			...(row.wa_id !== null ? { waId: row.wa_id } : {}),
+			...(row.bsuid !== null ? { bsuid: row.bsuid } : {}),
+			...(row.successor !== null ? { successor: row.successor } : {}),
+			at: Number(row.at),
+		};
+	}
+
+	/** Inside a transaction: read, merge (mergeIdentity), write each record the write touches. */
+	private identity(phone: number, w: CheckedIdentityWrite): void {
+		for (const u of identityUpdates(w)) {
+			const r = mergeIdentity(this.identityRow(phone, u.id), u, w.at);
+			this.identityStmt.put.run(
+				phone,
+				u.id,
+				r.waId ?? null,
+				r.bsuid ?? null,
+				r.successor ?? null,
+				r.at,
+			);
+		}
+	}
+
 	async getStatus(p: {
 		phoneNumberId: string;
 		messageId: string;
@@ -1008,6 +1079,8 @@ export class SqliteStateStore implements JourneyStateStore {
 					this.inbound(phone, w.waId, w.at, w.referral);
 				} else if (w.kind === 'journeyStatus' || w.kind === 'journeyReply') {
 					this.reportWrite(phone, w);
+				} else if (w.kind === 'identity') {
+					this.identity(phone, w);
 				} else {
 					this.stmt.optOutPut.run(phone, w.waId, w.optedOut ? 1 : 0, w.at, w.reason ?? null);
 				}
@@ -1065,6 +1138,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += this.pruneRules(t);
 			n += this.pruneReportCounts(t);
 			n += Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
+			n += Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes);
 			return n;
 		});
 	}
@@ -1147,7 +1221,8 @@ export class SqliteStateStore implements JourneyStateStore {
 			Number(this.stmt.pruneSlots.run(t).changes) +
 			this.pruneRules(t) +
 			this.pruneReportCounts(t) +
-			Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
+			Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes) +
+			Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(

@@ -69,8 +69,94 @@ export type EventWrite =
 			at: Date;
 			reason?: string;
 	  }
+	| IdentityWrite
 	| JourneyRuleWrite
 	| JourneyReportWrite;
+
+/**
+ * A customer's ids learnt from a webhook (or given by a workflow): a phone number's wa_id and the business-scoped user
+ * id (BSUID) Meta pairs it with (contacts `wa_id` + `user_id`, statuses `recipient_id` + `recipient_user_id`), and/or
+ * a BSUID that replaced an earlier one (`user_id_update`). Applied to one record per id (see identityUpdates).
+ */
+export interface IdentityWrite {
+	kind: 'identity';
+	phoneNumberId: string;
+	/** The BSUID (current one, after a change). */
+	bsuid: string;
+	/** The phone number's wa_id, when Meta sent it with the BSUID. */
+	waId?: string;
+	/** The BSUID this one replaced (user_id_update, system message user_changed_user_id). */
+	previousBsuid?: string;
+	at: Date;
+}
+
+/**
+ * Identities (phone ↔ BSUID) are kept this long after their last sighting: as long as the step records they join
+ * (STEP_RETENTION_MS), so a once-per-step key found through a BSUID still meets the one found through the number.
+ */
+export const IDENTITY_RETENTION_MS = 400 * DAY_MS;
+
+/**
+ * What the store keeps for one customer id (a wa_id or a BSUID): the other id it is paired with, and for an old BSUID
+ * the one that replaced it. `at` is the latest write; a field is replaced only by a write at least as recent, so a
+ * late webhook cannot undo a newer pairing (it may still fill a field not known yet).
+ */
+export interface IdentityRecord {
+	/** The phone number's wa_id (on a BSUID's record). */
+	waId?: string;
+	/** The BSUID (on a phone number's record). */
+	bsuid?: string;
+	/** The BSUID that replaced this one (on an old BSUID's record). */
+	successor?: string;
+	at: number;
+}
+
+/** One record's change from an identity write: which id, and which of its fields. */
+export interface IdentityUpdate {
+	id: string;
+	waId?: string;
+	bsuid?: string;
+	successor?: string;
+}
+
+/**
+ * The records an identity write touches, each one key (Redis scripts stay single-key): the BSUID's (its number), the
+ * number's (its BSUID), the previous BSUID's (its successor, and its number when known).
+ */
+export function identityUpdates(w: {
+	bsuid: string;
+	waId?: string;
+	previousBsuid?: string;
+}): IdentityUpdate[] {
+	const updates: IdentityUpdate[] = [];
+	if (w.waId) {
+		updates.push({ id: w.bsuid, waId: w.waId });
+		updates.push({ id: w.waId, bsuid: w.bsuid });
+	}
+	if (w.previousBsuid && w.previousBsuid !== w.bsuid)
+		updates.push({ id: w.previousBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
+	return updates;
+}
+
+/** A record after an update at `at` (see IdentityRecord for the rule). Shared by the memory and SQLite stores. */
+export function mergeIdentity(
+	old: IdentityRecord | undefined,
+	u: IdentityUpdate,
+	at: number,
+): IdentityRecord {
+	const newer = !old || at >= old.at;
+	const pick = (mine: string | undefined, theirs: string | undefined) =>
+		theirs !== undefined && (newer || mine === undefined) ? theirs : mine;
+	const waId = pick(old?.waId, u.waId);
+	const bsuid = pick(old?.bsuid, u.bsuid);
+	const successor = pick(old?.successor, u.successor);
+	return {
+		...(waId !== undefined ? { waId } : {}),
+		...(bsuid !== undefined ? { bsuid } : {}),
+		...(successor !== undefined ? { successor } : {}),
+		at: Math.max(old?.at ?? at, at),
+	};
+}
 
 /**
  * Journey-rule writes from webhooks: a status resolves the step its tracking names (`k=`), and account updates
@@ -127,6 +213,13 @@ export interface JourneyStateStore extends JourneyRulesStore, WaitLinkStore {
 	}): Promise<ConversationWindow>;
 	getWindow(p: { phoneNumberId: string; waId: string; now?: Date }): Promise<ConversationWindow>;
 	getStatus(p: { phoneNumberId: string; messageId: string }): Promise<StatusName | undefined>;
+	/**
+	 * Identities: a phone number ↔ BSUID pair (and/or a BSUID change) learnt outside a webhook batch; webhooks write
+	 * the same through applyEventBatch (`kind: 'identity'`). Kept IDENTITY_RETENTION_MS after the last write.
+	 */
+	linkIdentity(p: Omit<IdentityWrite, 'kind'>): Promise<void>;
+	/** What the store knows of one id (a wa_id or a BSUID); resolveCustomer follows it to the customer's one key. */
+	getIdentity(p: { phoneNumberId: string; id: string }): Promise<IdentityRecord | undefined>;
 	/** Marketing opt-out (or opt-in when `optedOut` is false). An older change never overwrites a newer one. */
 	setOptOut(p: {
 		phoneNumberId: string;
@@ -276,7 +369,37 @@ export type CheckedWrite =
 			at: number;
 	  }
 	| { kind: 'account'; subject: string; facts: AccountFacts; at: number }
+	| CheckedIdentityWrite
 	| CheckedReportWrite;
+
+export interface CheckedIdentityWrite {
+	kind: 'identity';
+	phoneNumberId: string;
+	bsuid: string;
+	waId?: string;
+	previousBsuid?: string;
+	at: number;
+}
+
+/** An identity write's arguments checked (linkIdentity and applyEventBatch). */
+export function checkIdentity(
+	w: Omit<IdentityWrite, 'kind'>,
+	phoneNumberId: string,
+	at: number,
+): CheckedIdentityWrite {
+	const optional = (v: unknown, field: string) =>
+		v === undefined || v === '' ? undefined : requireId(v, field);
+	const waId = optional(w.waId, 'waId');
+	const previousBsuid = optional(w.previousBsuid, 'previousBsuid');
+	return {
+		kind: 'identity',
+		phoneNumberId,
+		bsuid: requireId(w.bsuid, 'bsuid'),
+		...(waId ? { waId } : {}),
+		...(previousBsuid ? { previousBsuid } : {}),
+		at,
+	};
+}
 
 export interface CheckedBatchItem {
 	remember?: { phoneNumberId: string; eventId: string; at: number };
@@ -344,6 +467,8 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
 						status: requireStatus(w.status),
 						at,
 					};
+				case 'identity':
+					return checkIdentity(w, phoneNumberId, at);
 				case 'journeyStatus':
 				case 'journeyReply':
 					return checkReportWrite(w, phoneNumberId, at);

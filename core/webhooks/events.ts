@@ -125,7 +125,11 @@ export interface InboundMessage extends BusinessNumber {
 	};
 	contacts?: unknown[];
 	order?: Record<string, unknown>;
-	system?: { type?: string; body?: string; waId?: string; newWaId?: string };
+	/**
+	 * A system message: `user_changed_number` (the new number in `waId`/`newWaId`) or `user_changed_user_id` (the
+	 * customer's business-scoped user id changed: the new one in `userId`; no phone number is included).
+	 */
+	system?: { type?: string; body?: string; waId?: string; newWaId?: string; userId?: string };
 	/** For `unsupported` messages: why Meta could not pass the content on. */
 	errors?: WebhookErrorDetail[];
 	raw?: unknown;
@@ -182,6 +186,27 @@ export interface UserPreferenceUpdate extends BusinessNumber {
 	/** `marketing_messages` today. */
 	category: string;
 	value: 'stop' | 'resume';
+	detail?: string;
+	timestamp: string;
+	timestampUnix: number;
+	raw?: unknown;
+}
+
+/**
+ * A customer's business-scoped user id (BSUID) changed (`user_id_update`; Meta makes a new one when the customer
+ * changes their number). The store learns the change, so the old id still finds the customer.
+ */
+export interface UserIdUpdate extends BusinessNumber {
+	kind: 'user_id_update';
+	/** `user_id_update:<previous>:<current>` */
+	eventId: string;
+	previousUserId: string;
+	userId: string;
+	/** The customer's wa_id, when Meta may share it. */
+	waId?: string;
+	previousParentUserId?: string;
+	parentUserId?: string;
+	profileName?: string;
 	detail?: string;
 	timestamp: string;
 	timestampUnix: number;
@@ -287,6 +312,7 @@ export type WebhookEvent =
 	| TemplateQualityUpdate
 	| TemplateCategoryUpdate
 	| UserPreferenceUpdate
+	| UserIdUpdate
 	| LinkClickEvent
 	| WebhookErrorEvent;
 

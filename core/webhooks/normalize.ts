@@ -18,6 +18,7 @@ import type {
 	TemplateQualityUpdate,
 	TemplateStatusUpdate,
 	UserPreferenceUpdate,
+	UserIdUpdate,
 	WebhookErrorDetail,
 	WebhookErrorEvent,
 	WebhookEvent,
@@ -37,6 +38,8 @@ import {
 	templateQualityUpdateValueSchema,
 	templateStatusUpdateValueSchema,
 	userPreferencesValueSchema,
+	userIdUpdateValueSchema,
+	type UserIdUpdateValue,
 	messagesValueShellSchema,
 	parseStatuses,
 	webhookBodySchema,
@@ -280,6 +283,7 @@ function toInboundMessage(
 				body: m.system.body,
 				waId: m.system.wa_id,
 				newWaId: m.system.new_wa_id,
+				userId: m.system.user_id,
 			}),
 		errors: describeErrors(m.errors),
 		raw: includeRaw ? m : undefined,
@@ -317,7 +321,10 @@ function fromMessages(
 	const contacts = sendersOf(value.contacts);
 	for (const m of value.messages ?? []) {
 		if (!m) continue;
-		const sender = senderOf(m, contacts);
+		// Meta's user_changed_user_id system message names no sender and has no contacts: the customer is the new BSUID.
+		const changed = m.type === 'system' ? m.system?.user_id : undefined;
+		const sender =
+			senderOf(m, contacts) ?? (changed ? { from: changed, userId: changed } : undefined);
 		if (sender) out.push(toInboundMessage(m, sender, ctx, includeRaw));
 		else
 			opts.onInvalid?.({
@@ -415,6 +422,41 @@ function fromUserPreferences(
 	countSkipped(value.user_preferences, 'user_preferences', 'preferences', opts);
 }
 
+function fromUserIdUpdates(
+	value: UserIdUpdateValue,
+	ctx: Context,
+	opts: NormalizeOptions,
+	out: WebhookEvent[],
+): void {
+	const contacts = sendersOf(value.contacts);
+	for (const u of value.user_id_update) {
+		if (!u) continue;
+		const contact = contacts.find(
+			(c) =>
+				(u.wa_id && c.waId === u.wa_id) ||
+				(c.userId !== undefined && c.userId === u.user_id.current),
+		);
+		out.push(
+			compact<UserIdUpdate>({
+				kind: 'user_id_update',
+				eventId: `user_id_update:${u.user_id.previous}:${u.user_id.current}`,
+				previousUserId: u.user_id.previous,
+				userId: u.user_id.current,
+				waId: u.wa_id || contact?.waId || undefined,
+				previousParentUserId: u.parent_user_id?.previous,
+				parentUserId: u.parent_user_id?.current,
+				profileName: contact?.name,
+				detail: u.detail,
+				timestamp: iso(u.timestamp),
+				timestampUnix: u.timestamp,
+				...businessNumber(ctx),
+				raw: opts.includeRaw ? u : undefined,
+			}),
+		);
+	}
+	countSkipped(value.user_id_update, 'user_id_update', 'updates', opts);
+}
+
 function templateRef(
 	v: {
 		message_template_id: string;
@@ -472,11 +514,14 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
 
 			switch (field) {
 				case 'messages':
-				case 'user_preferences': {
+				case 'user_preferences':
+				case 'user_id_update': {
 					const parsed =
 						field === 'messages'
 							? messagesValueShellSchema.safeParse(value)
-							: userPreferencesValueSchema.safeParse(value);
+							: field === 'user_id_update'
+								? userIdUpdateValueSchema.safeParse(value)
+								: userPreferencesValueSchema.safeParse(value);
 					if (!parsed.success) {
 						invalid(parsed.error);
 						break;
@@ -500,7 +545,9 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
 							opts,
 							out,
 						);
-					} else fromUserPreferences(parsed.data as UserPreferencesValue, ctx, opts, out);
+					} else if (field === 'user_id_update')
+						fromUserIdUpdates(parsed.data as UserIdUpdateValue, ctx, opts, out);
+					else fromUserPreferences(parsed.data as UserPreferencesValue, ctx, opts, out);
 					break;
 				}
 				case 'message_template_status_update': {

@@ -286,6 +286,8 @@ export const inboundMessageSchema = z
 					type: optionalString,
 					wa_id: optionalString,
 					new_wa_id: optionalString,
+					// The customer's (new) BSUID: user_changed_number and user_changed_user_id system messages (2026).
+					user_id: optionalString,
 				})
 				.passthrough(),
 		),
@@ -364,6 +366,34 @@ export const userPreferencesValueSchema = z
 	})
 	.passthrough();
 export type UserPreferencesValue = z.infer<typeof userPreferencesValueSchema>;
+
+/**
+ * `field: "user_id_update"` — a customer's business-scoped user id (BSUID) changed (Meta makes a new one when the
+ * customer changes their phone number): `user_id.previous` → `user_id.current`, with the number when it may be shared.
+ * Shape as in Meta's BSUID guide (copied by partners, e.g. https://docs.ycloud.com/reference/webhook-updates-bsuid
+ * and 8x8's "WhatsApp Business-scoped user IDs" page, which forwards Meta's payload untouched).
+ */
+export const userIdUpdateSchema = z
+	.object({
+		wa_id: optionalString,
+		detail: optionalString,
+		user_id: z.object({ previous: z.string().min(1), current: z.string().min(1) }).passthrough(),
+		parent_user_id: lenient(
+			z.object({ previous: optionalString, current: optionalString }).passthrough(),
+		),
+		timestamp: unixSeconds,
+	})
+	.passthrough();
+
+export const userIdUpdateValueSchema = z
+	.object({
+		messaging_product: optionalString,
+		metadata: metadataSchema,
+		contacts: lenient(tolerantArray(contactSchema)),
+		user_id_update: tolerantArray(userIdUpdateSchema),
+	})
+	.passthrough();
+export type UserIdUpdateValue = z.infer<typeof userIdUpdateValueSchema>;
 
 /** `field: "message_template_status_update"` — approved, rejected, paused, disabled, archived... */
 export const templateStatusUpdateValueSchema = z
@@ -498,6 +528,7 @@ export type AccountUpdateValue = z.infer<typeof accountUpdateValueSchema>;
 export const webhookValueSchemas = {
 	messages: messagesValueSchema,
 	user_preferences: userPreferencesValueSchema,
+	user_id_update: userIdUpdateValueSchema,
 	message_template_status_update: templateStatusUpdateValueSchema,
 	message_template_quality_update: templateQualityUpdateValueSchema,
 	template_category_update: templateCategoryUpdateValueSchema,

@@ -11,7 +11,7 @@ import {
 	deliveryOptionsSchema,
 	loadAccountState,
 	createSendGate,
-	normalizePhoneNumber,
+	normalizeRecipient,
 	pacingOf,
 	parseJourneyRules,
 	stepKeyFor,
@@ -382,10 +382,10 @@ export function runSendNode<S extends DeliverySettings>(
 		if ((typeof to !== 'string' && typeof to !== 'number') || String(to).trim() === '') {
 			const where = s.recipientType === 'msg' ? `msg.${s.recipient}` : 'the Recipient field';
 			throw new Error(
-				`Recipient is empty: set ${where} to the customer's WhatsApp number${options.recipientHint ? ` ${options.recipientHint}` : ''}`,
+				`Recipient is empty: set ${where} to the customer's WhatsApp number or business-scoped user id (BSUID)${options.recipientHint ? ` ${options.recipientHint}` : ''}`,
 			);
 		}
-		const recipient = normalizePhoneNumber(String(to), s.defaultCountry || undefined);
+		const recipient = normalizeRecipient(String(to), s.defaultCountry || undefined);
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
 		const { journey, step } = journeyOf(s, msg);
 		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');

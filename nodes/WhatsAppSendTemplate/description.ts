@@ -71,7 +71,7 @@ export const recipientProperty: INodeProperties = {
 	default: '',
 	placeholder: '+1 415 555 2671',
 	description:
-		'The customer\'s number in any common format ("+44 7911 123456", "0049 30 1234567", "whatsapp:+5511…"). Numbers without a country code use the Default Country option.',
+		'The customer\'s number in any common format ("+44 7911 123456", "0049 30 1234567", "whatsapp:+5511…"), or their business-scoped user ID (BSUID, e.g. "US.13491208655302741918") for a customer known only by username. Numbers without a country code use the Default Country option.',
 };
 
 export const optionsProperty: INodeProperties = {

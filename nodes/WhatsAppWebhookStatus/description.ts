@@ -17,6 +17,7 @@ export const EVENT_OPTIONS: Array<{ name: string; value: string }> = [
 	{ name: 'Status: Played (Voice)', value: 'status:played' },
 	{ name: 'Inbound Message', value: 'message' },
 	{ name: 'User Marketing Preference', value: 'user_preference' },
+	{ name: 'User ID Change (BSUID)', value: 'user_id_update' },
 	{ name: 'Template Status Update', value: 'template_status' },
 	{ name: 'Template Quality Update', value: 'template_quality' },
 	{ name: 'Template Category Update', value: 'template_category' },

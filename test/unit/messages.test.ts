@@ -238,7 +238,7 @@ describe('buildEnvelope', () => {
 	it('refuses a recipient that is not E.164 and says how to fix it', () => {
 		const message = buildSessionMessage({ type: 'text', text: { body: 'Hi' } });
 		expect(issuesOf(() => buildEnvelope('14155552671', message))[0]).toMatch(
-			/^to: .*normalizePhoneNumber/,
+			/^to: .*normalizeRecipient/,
 		);
 	});
 });

@@ -8,6 +8,7 @@ import {
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
+import { identityContract } from './state.identity.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
@@ -44,8 +45,50 @@ waitLinkContract('RedisStateStore', {
 		new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
 });
 
+identityContract('RedisStateStore', {
+	create: async () =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
+	connect: async (store: JourneyStateStore) =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
+});
+
 describe('RedisStateStore specifics', () => {
 	const prefix = () => `${RUN_PREFIX}x${++counter}:`;
+
+	it('writes identities (key kind u) in the webhook batch pipeline: no extra round trip', async () => {
+		const client = new Redis(CONNECTION);
+		const store = new RedisStateStore({ redis: client, keyPrefix: prefix() });
+		try {
+			const pipelines = jest.spyOn(client, 'pipeline');
+			const at = new Date();
+			await store.applyEventBatch([
+				{
+					remember: { phoneNumberId: 'pn', eventId: 'wamid.u1', at },
+					writes: [
+						{ kind: 'inbound', phoneNumberId: 'pn', waId: '16505551234', at },
+						{
+							kind: 'identity',
+							phoneNumberId: 'pn',
+							waId: '16505551234',
+							bsuid: 'US.13491208655302741918',
+							at,
+						},
+					],
+				},
+			]);
+			// One pipeline for the whole batch (one script call per event), as without the identity write.
+			expect(pipelines).toHaveBeenCalledTimes(1);
+			const keys = await client.keys(`${store.keyPrefix}u:*`);
+			expect(keys.sort()).toEqual([
+				`${store.keyPrefix}u:pn:16505551234`,
+				`${store.keyPrefix}u:pn:US.13491208655302741918`,
+			]);
+			expect(await client.pttl(keys[0])).toBeGreaterThan(0);
+		} finally {
+			await store.close();
+			await client.quit().catch(() => undefined);
+		}
+	});
 
 	it('sets TTLs so keys go once they cannot matter, and opt-outs never expire', async () => {
 		const p = prefix();

@@ -18,7 +18,7 @@ import {
 	WhatsAppApiError,
 	deliveryOptionsSchema,
 	describeFailure,
-	normalizePhoneNumber,
+	normalizeRecipient,
 	pacingOf,
 	prepareSend,
 	retryPolicyOf,
@@ -159,7 +159,7 @@ export async function sendItems(
 		let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
 		try {
 			const defaultCountry = param<string>('options.defaultCountry', itemIndex, '') || undefined;
-			const normalized = normalizePhoneNumber(recipient, defaultCountry);
+			const normalized = normalizeRecipient(recipient, defaultCountry);
 			recipient = normalized.e164;
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
 			const step = param<string>('options.step', itemIndex, '') || undefined;

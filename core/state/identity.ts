@@ -1,0 +1,88 @@
+/**
+ * One customer, whichever id the workflow holds: a phone number's wa_id or a business-scoped user id (BSUID).
+ *
+ * Decision (the canonical key): the customer's key is their wa_id when the store knows one, else their latest BSUID.
+ * Every record written before BSUIDs existed is keyed by wa_id (windows, opt-outs, step keys, caps, wait links), so
+ * they stay valid without a migration, and a BSUID change (which Meta makes when the number changes) does not move a
+ * number-keyed customer. Webhook writes keep the id Meta sent (the wa_id when it sends one, else the BSUID): the store
+ * never rewrites a key inside a webhook batch, which keeps the Redis batch at one round trip with single-key scripts.
+ * Reads resolve instead: `ids` is every id of the customer, so a window opened under the BSUID (a username customer
+ * writing without a phone number) is found from the number and the other way round (customerWindow), and an opt-out
+ * under either id counts (customerOptedOut).
+ */
+import { isBsuid } from '../phone';
+import { windowFrom, type ConversationWindow, type JourneyStateStore } from './types';
+
+export interface Customer {
+	/** The canonical key: the wa_id when known, else the latest BSUID (see above). */
+	key: string;
+	/** Every id the store knows for this customer, the given one first. */
+	ids: string[];
+	/** The phone number's wa_id, when known. */
+	waId?: string;
+	/** The latest BSUID, when known. */
+	bsuid?: string;
+}
+
+/** How many BSUID changes resolveCustomer follows (each is one store read); more would mean a loop or bad data. */
+const MAX_HOPS = 8;
+
+/** The customer an id belongs to, from the identities the store learnt (webhooks, linkIdentity). */
+export async function resolveCustomer(
+	store: Pick<JourneyStateStore, 'getIdentity'>,
+	phoneNumberId: string,
+	id: string,
+): Promise<Customer> {
+	const ids = [id];
+	const given = isBsuid(id);
+	let waId: string | undefined = given ? undefined : id;
+	let bsuid: string | undefined = given ? id : undefined;
+	let record = await store.getIdentity({ phoneNumberId, id });
+	if (!bsuid && record?.bsuid) {
+		bsuid = record.bsuid;
+		ids.push(bsuid);
+		record = await store.getIdentity({ phoneNumberId, id: bsuid });
+	}
+	for (let hop = 0; hop < MAX_HOPS && record; hop++) {
+		waId ??= record.waId;
+		const next = record.successor;
+		if (!next || ids.includes(next)) break;
+		bsuid = next;
+		ids.push(next);
+		record = await store.getIdentity({ phoneNumberId, id: next });
+	}
+	if (record?.waId) waId ??= record.waId;
+	if (waId && !ids.includes(waId)) ids.push(waId);
+	return {
+		key: waId ?? bsuid ?? id,
+		ids,
+		...(waId ? { waId } : {}),
+		...(bsuid ? { bsuid } : {}),
+	};
+}
+
+/** The customer's service window over all their ids: the latest customer message counts, whichever id it came under. */
+export async function customerWindow(
+	store: Pick<JourneyStateStore, 'getWindow'>,
+	phoneNumberId: string,
+	customer: Customer,
+	now: Date,
+): Promise<ConversationWindow> {
+	const windows = await Promise.all(
+		customer.ids.map((waId) => store.getWindow({ phoneNumberId, waId, now })),
+	);
+	const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : 0);
+	const lastInbound = Math.max(...windows.map((w) => ms(w.lastInboundAt)));
+	const fepUntil = Math.max(...windows.map((w) => ms(w.freeEntryPointClosesAt)));
+	return windowFrom(phoneNumberId, customer.key, lastInbound, fepUntil, now.getTime());
+}
+
+/** Whether the customer stopped marketing messages under any of their ids. */
+export async function customerOptedOut(
+	store: Pick<JourneyStateStore, 'isOptedOut'>,
+	phoneNumberId: string,
+	customer: Customer,
+): Promise<boolean> {
+	for (const waId of customer.ids) if (await store.isOptedOut({ phoneNumberId, waId })) return true;
+	return false;
+}

@@ -1,0 +1,223 @@
+/**
+ * Webhooks of customers known by business-scoped user ids (BSUIDs): what the trigger emits and what the store learns.
+ *
+ * Payloads follow Meta's documented shapes:
+ * - system messages (`user_changed_number` with the new `wa_id` and `user_id`; `user_changed_user_id` with only the
+ *   new `user_id`, no contacts array):
+ *   https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/system/
+ * - `user_id` on contacts, `from_user_id` on messages, `recipient_user_id` on statuses, and the `user_id_update`
+ *   field (`user_id: { previous, current }`, with `wa_id` when it may be shared), as Meta's BSUID guide gives them and
+ *   partners forward them untouched: https://developer.8x8.com/connect/docs/whatsapp-business-scoped-user-ids and
+ *   https://docs.ycloud.com/reference/webhook-updates-bsuid
+ * - a username customer may come with no phone number at all (no `from`, no `wa_id`):
+ *   https://docs.bird.com/api/channels-api/supported-channels/programmable-whatsapp/business-scoped-user-ids
+ */
+import {
+	ALL_EVENT_KINDS,
+	MemoryStateStore,
+	customerWindow,
+	ingestWebhookEvents,
+	normalizeWebhook,
+	resolveCustomer,
+	type IngestOptions,
+} from '../../core';
+
+const PN = '106540352242922';
+const PHONE = '15551234567';
+const OLD = 'US.13491208655302741918';
+const NEW = 'US.24817305912873645029';
+const NOW = Math.floor(Date.now() / 1000);
+
+const metadata = { display_phone_number: '15550000000', phone_number_id: PN };
+const body = (field: string, value: Record<string, unknown>) => ({
+	object: 'whatsapp_business_account',
+	entry: [
+		{
+			id: '102290129340398',
+			changes: [{ field, value: { messaging_product: 'whatsapp', metadata, ...value } }],
+		},
+	],
+});
+
+const options = (): IngestOptions => ({
+	deduplicate: true,
+	lateStatuses: 'flag',
+	recordWindows: true,
+	recordOptOuts: true,
+	stopKeywords: ['stop'],
+	emit: new Set(ALL_EVENT_KINDS),
+});
+
+describe('BSUID webhooks', () => {
+	it('normalises user_id_update into an event naming the old and new id (and the number when shared)', () => {
+		const events = normalizeWebhook(
+			body('user_id_update', {
+				contacts: [{ profile: { name: 'Test User' }, wa_id: PHONE }],
+				user_id_update: [
+					{
+						wa_id: PHONE,
+						detail: 'User id for Test User has been updated.',
+						user_id: { previous: OLD, current: NEW },
+						timestamp: String(NOW),
+					},
+				],
+			}),
+		);
+		expect(events).toEqual([
+			expect.objectContaining({
+				kind: 'user_id_update',
+				eventId: `user_id_update:${OLD}:${NEW}`,
+				previousUserId: OLD,
+				userId: NEW,
+				waId: PHONE,
+				profileName: 'Test User',
+				phoneNumberId: PN,
+				timestampUnix: NOW,
+			}),
+		]);
+	});
+
+	it("emits a user_changed_user_id system message (no sender, no contacts) as the customer's message under the new id", () => {
+		const events = normalizeWebhook(
+			body('messages', {
+				messages: [
+					{
+						id: 'wamid.sys1',
+						timestamp: String(NOW),
+						type: 'system',
+						system: {
+							body: `User Test User changed from ${OLD} to ${NEW}`,
+							user_id: NEW,
+							type: 'user_changed_user_id',
+						},
+					},
+				],
+			}),
+		);
+		expect(events).toEqual([
+			expect.objectContaining({
+				kind: 'message',
+				type: 'system',
+				from: NEW,
+				userId: NEW,
+				system: expect.objectContaining({ type: 'user_changed_user_id', userId: NEW }),
+			}),
+		]);
+	});
+
+	it('learns the pairs in the same batch and keeps one customer across a username, a status and an id change', async () => {
+		const store = new MemoryStateStore();
+		const batches = jest.spyOn(store, 'applyEventBatch');
+		// 1. A customer writes with their number and BSUID.
+		await ingestWebhookEvents(
+			normalizeWebhook(
+				body('messages', {
+					contacts: [
+						{ profile: { name: 'Test User', username: 'testuser' }, wa_id: PHONE, user_id: OLD },
+					],
+					messages: [
+						{
+							from: PHONE,
+							from_user_id: OLD,
+							id: 'wamid.in1',
+							timestamp: String(NOW - 7200),
+							type: 'text',
+							text: { body: 'Hello' },
+						},
+					],
+				}),
+			),
+			store,
+			options(),
+		);
+		expect(batches).toHaveBeenCalledTimes(1);
+		expect(batches.mock.calls[0][0][0].writes.map((w) => w.kind)).toEqual(['identity', 'inbound']);
+		expect(await resolveCustomer(store, PN, OLD)).toMatchObject({ key: PHONE, ids: [OLD, PHONE] });
+
+		// 2. After the username: a message with no phone number at all. The window opens under the BSUID, and the
+		// workflow holding the number finds it.
+		const out = await ingestWebhookEvents(
+			normalizeWebhook(
+				body('messages', {
+					contacts: [{ profile: { name: 'Test User', username: 'testuser' }, user_id: OLD }],
+					messages: [
+						{
+							from_user_id: OLD,
+							id: 'wamid.in2',
+							timestamp: String(NOW),
+							type: 'text',
+							text: { body: 'Still me' },
+						},
+					],
+				}),
+			),
+			store,
+			options(),
+		);
+		expect(out.events).toEqual([expect.objectContaining({ from: OLD, userId: OLD })]);
+		const now = new Date(NOW * 1000 + 60_000);
+		const window = await customerWindow(store, PN, await resolveCustomer(store, PN, PHONE), now);
+		expect(window).toMatchObject({
+			open: true,
+			waId: PHONE,
+			lastInboundAt: new Date(NOW * 1000).toISOString(),
+		});
+
+		// 3. The id changes (user_id_update): the old BSUID, the new one and the number are one customer.
+		const update = await ingestWebhookEvents(
+			normalizeWebhook(
+				body('user_id_update', {
+					user_id_update: [
+						{ wa_id: PHONE, user_id: { previous: OLD, current: NEW }, timestamp: String(NOW) },
+					],
+				}),
+			),
+			store,
+			options(),
+		);
+		expect(update.events.map((e) => e.kind)).toEqual(['user_id_update']);
+		expect(await resolveCustomer(store, PN, OLD)).toEqual({
+			key: PHONE,
+			ids: [OLD, NEW, PHONE],
+			waId: PHONE,
+			bsuid: NEW,
+		});
+		expect(await resolveCustomer(store, PN, NEW)).toMatchObject({ key: PHONE });
+	});
+
+	it('pairs a status recipient_id with recipient_user_id once per delivery, whatever the number of statuses', async () => {
+		const store = new MemoryStateStore();
+		const batches = jest.spyOn(store, 'applyEventBatch');
+		const status = (status: string) => ({
+			id: 'wamid.out1',
+			status,
+			timestamp: String(NOW),
+			recipient_id: PHONE,
+			recipient_user_id: OLD,
+		});
+		await ingestWebhookEvents(
+			normalizeWebhook(body('messages', { statuses: [status('sent'), status('delivered')] })),
+			store,
+			options(),
+		);
+		const writes = batches.mock.calls[0][0].flatMap((item) => item.writes);
+		expect(writes.filter((w) => w.kind === 'identity')).toHaveLength(1);
+		expect(await store.getIdentity({ phoneNumberId: PN, id: PHONE })).toMatchObject({ bsuid: OLD });
+	});
+
+	it('learns nothing from a status of a username customer without a number (nothing to pair)', async () => {
+		const store = new MemoryStateStore();
+		await ingestWebhookEvents(
+			normalizeWebhook(
+				body('messages', {
+					statuses: [
+						{ id: 'wamid.out2', status: 'sent', timestamp: String(NOW), recipient_user_id: OLD },
+					],
+				}),
+			),
+			store,
+			options(),
+		);
+		expect(await store.getIdentity({ phoneNumberId: PN, id: OLD })).toBeUndefined();
+	});
+});

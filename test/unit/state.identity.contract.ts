@@ -1,0 +1,217 @@
+/**
+ * The identities part of the JourneyStateStore contract: phone number ↔ business-scoped user id (BSUID) pairs and BSUID
+ * changes, learnt from webhooks inside the batch write, and one customer resolved from either id (resolveCustomer,
+ * customerWindow, customerOptedOut). Run over every backend by the backend test files, with the same harness.
+ *
+ * Payload facts (which webhook carries which pair) are pinned in test/unit/bsuid.webhooks.test.ts with their sources.
+ */
+import {
+	IDENTITY_RETENTION_MS,
+	customerOptedOut,
+	customerWindow,
+	resolveCustomer,
+	type JourneyStateStore,
+} from '../../core/state';
+import type { StateStoreHarness } from './state.contract';
+
+const T = Date.UTC(2026, 5, 18, 12, 0, 0);
+const HOUR = 3_600_000;
+const PN = '106540352242922';
+const PHONE = '16505551234';
+const OLD = 'US.13491208655302741918';
+const NEW = 'US.24817305912873645029';
+
+export function identityContract(name: string, harness: StateStoreHarness): void {
+	describe(`${name}: identities`, () => {
+		let opened: JourneyStateStore[] = [];
+		const create = async () => {
+			const s = await harness.create();
+			opened.push(s);
+			return s;
+		};
+		const connect = async (s: JourneyStateStore) => {
+			const c = await harness.connect(s);
+			opened.push(c);
+			return c;
+		};
+		afterEach(async () => {
+			for (const s of opened) await s.close();
+			opened = [];
+		});
+
+		it('learns a phone ↔ BSUID pair from a webhook batch and resolves either id to one customer keyed by the number', async () => {
+			const store = await create();
+			const [result] = await store.applyEventBatch([
+				{
+					remember: { phoneNumberId: PN, eventId: 'wamid.in1', at: new Date(T) },
+					writes: [
+						{ kind: 'identity', phoneNumberId: PN, waId: PHONE, bsuid: OLD, at: new Date(T) },
+						{ kind: 'inbound', phoneNumberId: PN, waId: PHONE, at: new Date(T) },
+					],
+				},
+			]);
+			expect(result.fresh).toBe(true);
+			const other = await connect(store);
+			expect(await other.getIdentity({ phoneNumberId: PN, id: OLD })).toEqual({
+				waId: PHONE,
+				at: T,
+			});
+			expect(await other.getIdentity({ phoneNumberId: PN, id: PHONE })).toEqual({
+				bsuid: OLD,
+				at: T,
+			});
+			expect(await resolveCustomer(other, PN, OLD)).toEqual({
+				key: PHONE,
+				ids: [OLD, PHONE],
+				waId: PHONE,
+				bsuid: OLD,
+			});
+			expect(await resolveCustomer(other, PN, PHONE)).toEqual({
+				key: PHONE,
+				ids: [PHONE, OLD],
+				waId: PHONE,
+				bsuid: OLD,
+			});
+			// Another business number's identities are its own.
+			expect(await other.getIdentity({ phoneNumberId: 'other-number', id: OLD })).toBeUndefined();
+		});
+
+		it('keys a customer known only by BSUID by the BSUID, and opens their window for either id once paired', async () => {
+			const store = await create();
+			// A username customer writes without a phone number: the window is recorded under the BSUID.
+			await store.applyEventBatch([
+				{ writes: [{ kind: 'inbound', phoneNumberId: PN, waId: OLD, at: new Date(T) }] },
+			]);
+			const alone = await resolveCustomer(store, PN, OLD);
+			expect(alone).toEqual({ key: OLD, ids: [OLD], bsuid: OLD });
+			expect((await customerWindow(store, PN, alone, new Date(T + HOUR))).open).toBe(true);
+			// Later a status pairs the number with the BSUID: the workflow's number finds the BSUID's window.
+			await store.applyEventBatch([
+				{
+					writes: [
+						{
+							kind: 'identity',
+							phoneNumberId: PN,
+							waId: PHONE,
+							bsuid: OLD,
+							at: new Date(T + HOUR),
+						},
+					],
+				},
+			]);
+			const byPhone = await resolveCustomer(store, PN, PHONE);
+			const window = await customerWindow(store, PN, byPhone, new Date(T + 2 * HOUR));
+			expect(window).toMatchObject({
+				open: true,
+				waId: PHONE,
+				lastInboundAt: new Date(T).toISOString(),
+			});
+			expect(
+				(await store.getWindow({ phoneNumberId: PN, waId: PHONE, now: new Date(T) })).open,
+			).toBe(false);
+		});
+
+		it('follows a BSUID change (user_id_update) from the old id to the new one and the number', async () => {
+			const store = await create();
+			await store.applyEventBatch([
+				{
+					writes: [
+						{ kind: 'identity', phoneNumberId: PN, waId: PHONE, bsuid: OLD, at: new Date(T) },
+						{
+							kind: 'identity',
+							phoneNumberId: PN,
+							waId: PHONE,
+							bsuid: NEW,
+							previousBsuid: OLD,
+							at: new Date(T + HOUR),
+						},
+					],
+				},
+			]);
+			expect(await store.getIdentity({ phoneNumberId: PN, id: OLD })).toEqual({
+				waId: PHONE,
+				successor: NEW,
+				at: T + HOUR,
+			});
+			expect(await resolveCustomer(store, PN, OLD)).toEqual({
+				key: PHONE,
+				ids: [OLD, NEW, PHONE],
+				waId: PHONE,
+				bsuid: NEW,
+			});
+			expect((await resolveCustomer(store, PN, PHONE)).bsuid).toBe(NEW);
+			// A change without a number (user_changed_user_id system message): the old id leads to the new one.
+			const bare = await create();
+			await bare.linkIdentity({
+				phoneNumberId: PN,
+				bsuid: NEW,
+				previousBsuid: OLD,
+				at: new Date(T),
+			});
+			expect(await resolveCustomer(bare, PN, OLD)).toEqual({
+				key: NEW,
+				ids: [OLD, NEW],
+				bsuid: NEW,
+			});
+		});
+
+		it('does not let a late webhook undo a newer pairing, but lets it fill what is unknown', async () => {
+			const store = await create();
+			await store.linkIdentity({
+				phoneNumberId: PN,
+				waId: PHONE,
+				bsuid: NEW,
+				at: new Date(T + HOUR),
+			});
+			await store.linkIdentity({ phoneNumberId: PN, waId: PHONE, bsuid: OLD, at: new Date(T) });
+			expect(await store.getIdentity({ phoneNumberId: PN, id: PHONE })).toEqual({
+				bsuid: NEW,
+				at: T + HOUR,
+			});
+			// The old BSUID's record is new, so it takes the number.
+			expect(await store.getIdentity({ phoneNumberId: PN, id: OLD })).toEqual({
+				waId: PHONE,
+				at: T,
+			});
+		});
+
+		it('counts an opt-out recorded under either id', async () => {
+			const store = await create();
+			await store.linkIdentity({ phoneNumberId: PN, waId: PHONE, bsuid: OLD, at: new Date(T) });
+			await store.applyEventBatch([
+				{
+					writes: [
+						{ kind: 'optOut', phoneNumberId: PN, waId: OLD, optedOut: true, at: new Date(T) },
+					],
+				},
+			]);
+			expect(await store.isOptedOut({ phoneNumberId: PN, waId: PHONE })).toBe(false);
+			expect(await customerOptedOut(store, PN, await resolveCustomer(store, PN, PHONE))).toBe(true);
+		});
+
+		it('refuses an identity write without a BSUID before applying any of the batch', async () => {
+			const store = await create();
+			await expect(
+				store.applyEventBatch([
+					{ writes: [{ kind: 'inbound', phoneNumberId: PN, waId: PHONE, at: new Date(T) }] },
+					{
+						writes: [{ kind: 'identity', phoneNumberId: PN, bsuid: '', at: new Date(T) } as never],
+					},
+				]),
+			).rejects.toThrow(/bsuid/);
+			expect(
+				(await store.getWindow({ phoneNumberId: PN, waId: PHONE, now: new Date(T) })).open,
+			).toBe(false);
+		});
+
+		it('keeps identities IDENTITY_RETENTION_MS after their last sighting, then prunes them', async () => {
+			const store = await create();
+			await store.linkIdentity({ phoneNumberId: PN, waId: PHONE, bsuid: OLD, at: new Date(T) });
+			await store.prune(new Date(T + IDENTITY_RETENTION_MS - HOUR));
+			expect(await store.getIdentity({ phoneNumberId: PN, id: OLD })).toBeDefined();
+			await store.prune(new Date(T + IDENTITY_RETENTION_MS));
+			expect(await store.getIdentity({ phoneNumberId: PN, id: OLD })).toBeUndefined();
+			expect(await store.getIdentity({ phoneNumberId: PN, id: PHONE })).toBeUndefined();
+		});
+	});
+}
