@@ -32,6 +32,11 @@ import {
 	type StepState,
 	stepStatusOutcome,
 	checkEventBatch,
+	checkOutboxClaim,
+	checkOutboxDone,
+	keepsOutboxEntry,
+	type OutboxEntry,
+	OUTBOX_RETENTION_MS,
 	EVENT_HORIZON_MS,
 	type EventBatchItem,
 	type EventBatchResult,
@@ -159,6 +164,13 @@ for _, k in ipairs(KEYS) do
   elseif kind == 's' then
     local v = redis.call('GET', k)
     if v then expires = tonumber(string.match(v, ':(%d+)$')) + statusKeep end
+  elseif kind == 'x' then
+    local keep = tonumber(ARGV[7])
+    local all = redis.call('HGETALL', k)
+    for i = 1, #all, 2 do
+      local t = tonumber(string.match(all[i + 1], '^(%d+)|'))
+      if t + keep <= now then n = n + redis.call('HDEL', k, all[i]) end
+    end
   elseif kind == 'l' and string.sub(k, at + 1, at + 1) == ':' then
     local e = tonumber(redis.call('HGET', k, 'expiresAt') or '0')
     local c = tonumber(redis.call('HGET', k, 'claimedAt') or tostring(e))
@@ -169,6 +181,39 @@ for _, k in ipairs(KEYS) do
   end
 end
 return n
+`);
+
+// ---- Outbox: `<prefix>x:<trigger>` a hash, entry id → `<at>|<entry>` (at: recorded or last claimed, epoch ms). The key
+// lives OUTBOX_RETENTION_MS after its last entry was added; prune removes older entries inside it.
+
+/** KEYS[1] the outbox; ARGV id, value, retention ms. */
+const OUTBOX_ADD = new Script(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`);
+
+/** KEYS[1] the outbox; ARGV olderThan, now, limit. Claims (re-stamps with now) the oldest entries at or before olderThan. */
+const OUTBOX_CLAIM = new Script(`
+local olderThan = tonumber(ARGV[1])
+local limit = tonumber(ARGV[3])
+local all = redis.call('HGETALL', KEYS[1])
+local due = {}
+for i = 1, #all, 2 do
+  local t, entry = string.match(all[i + 1], '^(%d+)|(.*)$')
+  t = tonumber(t)
+  if t <= olderThan then due[#due + 1] = { all[i], t, entry } end
+end
+table.sort(due, function(a, b) return a[2] < b[2] end)
+local out = {}
+for i = 1, math.min(limit, #due) do
+  local d = due[i]
+  redis.call('HSET', KEYS[1], d[1], ARGV[2] .. '|' .. d[3])
+  out[#out + 1] = d[1]
+  out[#out + 1] = tostring(d[2])
+  out[#out + 1] = d[3]
+end
+return out
 `);
 
 // --- Journey rules (issue #14): scripts of their own; key kinds k (step), f (frequency), b (recipients), a (account).
@@ -514,7 +559,8 @@ export class RedisStateStore implements JourneyStateStore {
 	 * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would.
 	 */
 	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
-		const checked = checkEventBatch(items);
+		const now = Date.now();
+		const checked = checkEventBatch(items, now);
 		const remembered = checked.filter((item) => item.remember);
 		const seen = await this.pipelined(
 			remembered.map(({ remember: r }) => ({
@@ -574,6 +620,13 @@ export class RedisStateStore implements JourneyStateStore {
 					});
 				}
 			}
+			// In the same pipeline as the records (a status's regression is not known yet: see below).
+			if (item.outbox)
+				calls.push({
+					script: OUTBOX_ADD,
+					keys: [this.outboxKey(item.outbox.trigger)],
+					args: [item.outbox.id, `${now}|${item.outbox.entry}`, OUTBOX_RETENTION_MS],
+				});
 		});
 		const replies = await this.pipelined(calls);
 		replies.forEach((reply, i) => {
@@ -588,7 +641,45 @@ export class RedisStateStore implements JourneyStateStore {
 				),
 			);
 		});
+		// A late status whose entry was asked `unlessLate` (it is dropped, not emitted) leaves the outbox again: one
+		// more round trip, only for a delivery that holds such a status.
+		const late = checked.filter(
+			(item, i) => item.outbox && results[i].fresh && !keepsOutboxEntry(item, results[i].statuses),
+		);
+		if (late.length > 0) {
+			const pipeline = this.redis.pipeline();
+			for (const item of late) pipeline.hdel(this.outboxKey(item.outbox!.trigger), item.outbox!.id);
+			await pipeline.exec();
+		}
 		return results;
+	}
+
+	private outboxKey(trigger: string): string {
+		return `${this.keyPrefix}x:${encodeURIComponent(trigger)}`;
+	}
+
+	async claimOutbox(p: {
+		trigger: string;
+		olderThan: number;
+		now?: number;
+		limit?: number;
+	}): Promise<OutboxEntry[]> {
+		const { trigger, olderThan, now, limit } = checkOutboxClaim(p);
+		const reply = (await OUTBOX_CLAIM.run(
+			this.redis,
+			[this.outboxKey(trigger)],
+			[Math.floor(olderThan), Math.floor(now), limit],
+		)) as string[];
+		const out: OutboxEntry[] = [];
+		for (let i = 0; i < reply.length; i += 3)
+			out.push({ id: reply[i], at: Number(reply[i + 1]), entry: reply[i + 2] });
+		return out;
+	}
+
+	async outboxDone(p: { trigger: string; ids: string[] }): Promise<number> {
+		const { trigger, ids } = checkOutboxDone(p);
+		if (ids.length === 0) return 0;
+		return this.redis.hdel(this.outboxKey(trigger), ...ids);
 	}
 
 	/** Sends script calls in one pipeline; calls refused with NOSCRIPT (Redis lost its script cache) did nothing, so they are loaded and re-sent in order. */
@@ -679,6 +770,7 @@ export class RedisStateStore implements JourneyStateStore {
 						STATUS_RETENTION_MS,
 						windowTimeLimits(t).lastInbound,
 						WAIT_LINK_RETENTION_MS,
+						OUTBOX_RETENTION_MS,
 					]),
 				);
 				removed += Number(

@@ -1,6 +1,7 @@
 import { createStateStore, MemoryStateStore, type JourneyStateStore } from '../../core/state';
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
+import { outboxContract } from './state.outbox.contract';
 
 /** Memory data lives in the object, so "another connection" is the same object (closing it twice is harmless). */
 stateStoreContract('MemoryStateStore', {
@@ -9,6 +10,11 @@ stateStoreContract('MemoryStateStore', {
 });
 
 waitLinkContract('MemoryStateStore', {
+	create: async () => new MemoryStateStore(),
+	connect: async (store: JourneyStateStore) => store,
+});
+
+outboxContract('MemoryStateStore', {
 	create: async () => new MemoryStateStore(),
 	connect: async (store: JourneyStateStore) => store,
 });

@@ -8,6 +8,7 @@ import {
 } from '../../core/state';
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
+import { outboxContract } from './state.outbox.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
@@ -38,6 +39,13 @@ stateStoreContract('RedisStateStore', {
 });
 
 waitLinkContract('RedisStateStore', {
+	create: async () =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
+	connect: async (store: JourneyStateStore) =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
+});
+
+outboxContract('RedisStateStore', {
 	create: async () =>
 		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
 	connect: async (store: JourneyStateStore) =>
