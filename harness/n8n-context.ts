@@ -331,6 +331,7 @@ export async function callWebhook(
 			resolveParam(parameters, name, 0, fallback),
 		getCredentials: async (type: string) => credentials[type],
 		getNode: () => ({ ...fakeNode(node.description.name), id: call.nodeId ?? 'node-1' }),
+		logger: { debug() {}, info() {}, warn() {}, error() {} },
 		helpers: {
 			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
 			httpRequest: makeHttp([]),
