@@ -34,6 +34,11 @@ export interface IngestOptions {
 	 * workflows fed the same webhooks (or two triggers behind one relay) each see every event once.
 	 */
 	consumer?: string;
+	/**
+	 * Keep every event to be emitted in this trigger's outbox (core/journeys/webhookOutbox.ts), in the same unit of
+	 * work that records it, until the adapter says it was emitted: a crash after the 200 then loses nothing.
+	 */
+	outbox?: { trigger: string };
 }
 
 export type IngestedEvent = WebhookEvent & {
@@ -44,6 +49,11 @@ export type IngestedEvent = WebhookEvent & {
 	optOut?: boolean;
 	/** Set when this event resumed a Send and Wait execution (its id), so a status sink does not act twice. */
 	resumedExecutionId?: string;
+	/**
+	 * Set on an event emitted from the outbox after its first emission did not happen (the process died within the
+	 * batch window). Rarely, it may have been emitted already (a crash just after the emission): `eventId` tells.
+	 */
+	recovered?: boolean;
 };
 
 export interface IngestResult {
@@ -170,6 +180,24 @@ export async function ingestWebhookEvents(
 	};
 	const outs: IngestedEvent[] = [];
 	const items: EventBatchItem[] = events.map((event, i) => {
+		const item = batchItem(event, i);
+		const out = outs[i];
+		// What will be emitted if the store finds it fresh (a late status only if flagged): kept in the outbox too.
+		if (
+			options.outbox &&
+			times[i] &&
+			options.emit.has(emitKey(event)) &&
+			!(event.kind === 'message' && !event.from)
+		)
+			item.outbox = {
+				trigger: options.outbox.trigger,
+				id: event.eventId,
+				entry: JSON.stringify(out),
+				unlessLate: event.kind === 'status' && options.lateStatuses === 'drop',
+			};
+		return item;
+	});
+	function batchItem(event: WebhookEvent, i: number): EventBatchItem {
 		const phoneNumberId = scopeOf(event);
 		const out: IngestedEvent = { ...event };
 		outs.push(out);
@@ -279,7 +307,7 @@ export async function ingestWebhookEvents(
 		return event.kind === 'status'
 			? { remember, writes, seenBy: writes.map((w) => w.kind).lastIndexOf('status') }
 			: { remember, writes };
-	});
+	}
 	const outcomes = await store.applyEventBatch(items);
 	events.forEach((event, i) => {
 		if (!times[i]) {

@@ -339,6 +339,7 @@ export async function callWebhook(
 			...fakeNode(node.description.name, {}, call.typeVersion),
 			id: call.nodeId ?? 'node-1',
 		}),
+		logger: { debug() {}, info() {}, warn() {}, error() {} },
 		helpers: {
 			returnJsonArray: (data: IDataObject[]) => data.map((json) => ({ json })),
 			httpRequest: makeHttp([]),

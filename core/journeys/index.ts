@@ -10,6 +10,7 @@ export * from './templateSend';
 export * from './sessionSend';
 export * from './window';
 export * from './webhookReceive';
+export * from './webhookOutbox';
 export * from './rules';
 export * from './account';
 export * from './report';

@@ -34,6 +34,8 @@ export interface ReceiveSettings {
 	stopKeywords?: string;
 	/** Who is reading: de-duplication and status order are kept per consumer. */
 	consumer?: string;
+	/** Keep the events to emit in the consumer's outbox until emitted (webhookOutbox.ts); needs `consumer`. */
+	outbox?: boolean;
 }
 
 /** The ingest options of a receiver: build once per settings, not per POST where the settings are fixed. */
@@ -47,6 +49,7 @@ export function receiveIngestOptions(settings: ReceiveSettings): IngestOptions {
 		stopKeywords: parseStopKeywords(settings.stopKeywords ?? DEFAULT_STOP_KEYWORDS),
 		emit: new Set(events.length > 0 ? events : ALL_EVENT_KINDS),
 		consumer: settings.consumer,
+		outbox: settings.outbox && settings.consumer ? { trigger: settings.consumer } : undefined,
 	};
 }
 

@@ -18,6 +18,11 @@ import {
 	stepStatusOutcome,
 	stepVerdict,
 	checkEventBatch,
+	checkOutboxClaim,
+	checkOutboxDone,
+	keepsOutboxEntry,
+	type OutboxEntry,
+	OUTBOX_RETENTION_MS,
 	EVENT_HORIZON_MS,
 	type EventBatchItem,
 	type EventBatchResult,
@@ -88,6 +93,8 @@ export class MemoryStateStore implements JourneyStateStore {
 	constructor(options: MemoryStateStoreOptions = {}) {
 		this.reportRetentionMs = requireRetention(options.reportRetentionMs);
 	}
+	/** Outbox: trigger → entry id → entry (Map order is insertion order; claims re-insert, so oldest stay first). */
+	private readonly outbox = new Map<string, Map<string, OutboxEntry>>();
 	private readonly waitLinks = new Map<string, WaitLink>();
 	/** Customer → the wamid of their latest wait. */
 	private readonly waitByCustomer = new Map<string, string>();
@@ -218,7 +225,8 @@ export class MemoryStateStore implements JourneyStateStore {
 
 	/** Runs to completion without awaiting, so no other call interleaves with the batch. */
 	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
-		return checkEventBatch(items).map((item) => {
+		const now = Date.now();
+		return checkEventBatch(items, now).map((item) => {
 			const r = item.remember;
 			if (r && !this.remember(r.phoneNumberId, r.eventId, r.at))
 				return { fresh: false, statuses: [] };
@@ -235,8 +243,45 @@ export class MemoryStateStore implements JourneyStateStore {
 				else if (w.kind === 'identity') this.identity(w);
 				else this.accountFacts(w.subject, w.facts, w.at);
 			}
+			if (keepsOutboxEntry(item, statuses)) {
+				const { trigger, id, entry } = item.outbox!;
+				const entries = this.outbox.get(trigger) ?? new Map<string, OutboxEntry>();
+				this.outbox.set(trigger, entries);
+				entries.delete(id);
+				entries.set(id, { id, entry, at: now });
+			}
 			return { fresh: true, statuses };
 		});
+	}
+
+	async claimOutbox(p: {
+		trigger: string;
+		olderThan: number;
+		now?: number;
+		limit?: number;
+	}): Promise<OutboxEntry[]> {
+		const { trigger, olderThan, now, limit } = checkOutboxClaim(p);
+		const entries = this.outbox.get(trigger);
+		if (!entries) return [];
+		const claimed = [...entries.values()]
+			.filter((e) => e.at <= olderThan)
+			.sort((a, b) => a.at - b.at)
+			.slice(0, limit);
+		for (const e of claimed) {
+			entries.delete(e.id);
+			entries.set(e.id, { ...e, at: now });
+		}
+		return claimed.map((e) => ({ ...e }));
+	}
+
+	async outboxDone(p: { trigger: string; ids: string[] }): Promise<number> {
+		const { trigger, ids } = checkOutboxDone(p);
+		const entries = this.outbox.get(trigger);
+		if (!entries) return 0;
+		let n = 0;
+		for (const id of ids) if (entries.delete(id)) n++;
+		if (entries.size === 0) this.outbox.delete(trigger);
+		return n;
 	}
 
 	async isOptedOut(p: { phoneNumberId: string; waId: string }): Promise<boolean> {
@@ -266,6 +311,10 @@ export class MemoryStateStore implements JourneyStateStore {
 		for (const [k, expires] of this.events) if (expires <= t && this.events.delete(k)) n++;
 		for (const [k, s] of this.statuses)
 			if (s.at + STATUS_RETENTION_MS <= t && this.statuses.delete(k)) n++;
+		for (const [trigger, entries] of this.outbox) {
+			for (const [id, e] of entries) if (e.at + OUTBOX_RETENTION_MS <= t && entries.delete(id)) n++;
+			if (entries.size === 0) this.outbox.delete(trigger);
+		}
 		for (const [k, next] of this.slots) if (next <= t && this.slots.delete(k)) n++;
 		for (const [k, r] of this.identities)
 			if (r.at + IDENTITY_RETENTION_MS <= t && this.identities.delete(k)) n++;

@@ -32,6 +32,11 @@ import {
 	type StepState,
 	stepStatusOutcome,
 	checkEventBatch,
+	checkOutboxClaim,
+	checkOutboxDone,
+	keepsOutboxEntry,
+	type OutboxEntry,
+	OUTBOX_RETENTION_MS,
 	EVENT_HORIZON_MS,
 	type EventBatchItem,
 	type EventBatchResult,
@@ -213,6 +218,13 @@ for _, k in ipairs(KEYS) do
   elseif kind == 's' then
     local v = redis.call('GET', k)
     if v then expires = tonumber(string.match(v, ':(%d+)$')) + statusKeep end
+  elseif kind == 'x' then
+    local keep = tonumber(ARGV[8])
+    local all = redis.call('HGETALL', k)
+    for i = 1, #all, 2 do
+      local t = tonumber(string.match(all[i + 1], '^(%d+)|'))
+      if t + keep <= now then n = n + redis.call('HDEL', k, all[i]) end
+    end
   elseif kind == 'l' and string.sub(k, at + 1, at + 1) == ':' then
     local e = tonumber(redis.call('HGET', k, 'expiresAt') or '0')
     local c = tonumber(redis.call('HGET', k, 'claimedAt') or tostring(e))
@@ -225,6 +237,41 @@ for _, k in ipairs(KEYS) do
   end
 end
 return n
+`);
+
+// ---- Outbox: `<prefix>x:<trigger>` a hash, entry id → `<at>|<entry>` (at: recorded or last claimed, epoch ms). The key
+// lives OUTBOX_RETENTION_MS after its last entry was added; prune removes older entries inside it.
+
+/** KEYS[1] the outbox; ARGV id, value, retention ms. */
+const LUA_OUTBOX_ADD = `
+local function outboxAdd(key, id, value, px)
+  redis.call('HSET', key, id, value)
+  redis.call('PEXPIRE', key, px)
+  return 1
+end
+`;
+
+/** KEYS[1] the outbox; ARGV olderThan, now, limit. Claims (re-stamps with now) the oldest entries at or before olderThan. */
+const OUTBOX_CLAIM = new Script(`
+local olderThan = tonumber(ARGV[1])
+local limit = tonumber(ARGV[3])
+local all = redis.call('HGETALL', KEYS[1])
+local due = {}
+for i = 1, #all, 2 do
+  local t, entry = string.match(all[i + 1], '^(%d+)|(.*)$')
+  t = tonumber(t)
+  if t <= olderThan then due[#due + 1] = { all[i], t, entry } end
+end
+table.sort(due, function(a, b) return a[2] < b[2] end)
+local out = {}
+for i = 1, math.min(limit, #due) do
+  local d = due[i]
+  redis.call('HSET', KEYS[1], d[1], ARGV[2] .. '|' .. d[3])
+  out[#out + 1] = d[1]
+  out[#out + 1] = tostring(d[2])
+  out[#out + 1] = d[3]
+end
+return out
 `);
 
 // --- Journey rules (issue #14): scripts of their own; key kinds k (step), f (frequency), b (recipients), a (account).
@@ -453,11 +500,11 @@ return 1
  *   k (1 key: step) outcome, messageId, at, px;   w (1 key: window) at, newFep, keep, liLimit, fepLimit;
  *   o (1 key: opt-out) value, at, reason;          a (1 key: account) facts, at, px;
  *   m (3 keys: message, day, journeys) js, msgPx, cntPx, day, n, then n stage triples;
- *   u (1 key: identity) at, phone, bsuid, successor, px.
+ *   u (1 key: identity) at, phone, bsuid, successor, px;  x (1 key: the trigger's outbox) id, value, px.
  * Reply: {1, applied, prev, applied, prev, …} (one pair per status operation, in order), or {0} for a seen event.
  */
 const EVENT_ITEM =
-	new Script(`${LUA_REMEMBER_EVENT}${LUA_RECORD_STATUS}${LUA_STEP_STATUS}${LUA_REPORT_STAGES}${LUA_RECORD_INBOUND}${LUA_SET_OPT_OUT}${LUA_ACCOUNT_PUT}${LUA_IDENTITY_PUT}
+	new Script(`${LUA_REMEMBER_EVENT}${LUA_RECORD_STATUS}${LUA_STEP_STATUS}${LUA_REPORT_STAGES}${LUA_RECORD_INBOUND}${LUA_SET_OPT_OUT}${LUA_ACCOUNT_PUT}${LUA_IDENTITY_PUT}${LUA_OUTBOX_ADD}
 local out = {1}
 local transitions = ARGV[1]
 local k = 1
@@ -499,6 +546,10 @@ while i <= #ARGV do
     identityPut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
     k = k + 1
     i = i + 6
+  elseif op == 'x' then
+    outboxAdd(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    k = k + 1
+    i = i + 4
   else
     return redis.error_reply('unknown event operation ' .. tostring(op))
   end
@@ -679,7 +730,8 @@ export class RedisStateStore implements JourneyStateStore {
 	 * An event's keys are several (as admitSend's already are): single-node Redis, as prune requires.
 	 */
 	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
-		const checked = checkEventBatch(items);
+		const now = Date.now();
+		const checked = checkEventBatch(items, now);
 		const results: EventBatchResult[] = checked.map(() => ({ fresh: true, statuses: [] }));
 		const calls: ScriptCall[] = [];
 		const callOf: Array<{ result: EventBatchResult; statuses: StatusName[] }> = [];
@@ -728,6 +780,11 @@ export class RedisStateStore implements JourneyStateStore {
 					args.push('o', w.optedOut ? '1' : '0', w.at, w.reason ?? '');
 				}
 			}
+			// The outbox entry in the same call: written only when the event is new, like its records.
+			if (item.outbox) {
+				keys.push(this.outboxKey(item.outbox.trigger));
+				args.push('x', item.outbox.id, `${now}|${item.outbox.entry}`, OUTBOX_RETENTION_MS);
+			}
 			calls.push({ script: EVENT_ITEM, keys, args });
 			callOf.push({ result: results[i], statuses });
 		});
@@ -747,7 +804,45 @@ export class RedisStateStore implements JourneyStateStore {
 				);
 			});
 		});
+		// A late status whose entry was asked `unlessLate` (it is dropped, not emitted) leaves the outbox again: one
+		// more round trip, only for a delivery that holds such a status.
+		const late = checked.filter(
+			(item, i) => item.outbox && results[i].fresh && !keepsOutboxEntry(item, results[i].statuses),
+		);
+		if (late.length > 0) {
+			const pipeline = this.redis.pipeline();
+			for (const item of late) pipeline.hdel(this.outboxKey(item.outbox!.trigger), item.outbox!.id);
+			await pipeline.exec();
+		}
 		return results;
+	}
+
+	private outboxKey(trigger: string): string {
+		return `${this.keyPrefix}x:${encodeURIComponent(trigger)}`;
+	}
+
+	async claimOutbox(p: {
+		trigger: string;
+		olderThan: number;
+		now?: number;
+		limit?: number;
+	}): Promise<OutboxEntry[]> {
+		const { trigger, olderThan, now, limit } = checkOutboxClaim(p);
+		const reply = (await OUTBOX_CLAIM.run(
+			this.redis,
+			[this.outboxKey(trigger)],
+			[Math.floor(olderThan), Math.floor(now), limit],
+		)) as string[];
+		const out: OutboxEntry[] = [];
+		for (let i = 0; i < reply.length; i += 3)
+			out.push({ id: reply[i], at: Number(reply[i + 1]), entry: reply[i + 2] });
+		return out;
+	}
+
+	async outboxDone(p: { trigger: string; ids: string[] }): Promise<number> {
+		const { trigger, ids } = checkOutboxDone(p);
+		if (ids.length === 0) return 0;
+		return this.redis.hdel(this.outboxKey(trigger), ...ids);
 	}
 
 	/** Sends script calls in one pipeline; calls refused with NOSCRIPT (Redis lost its script cache) did nothing, so they are loaded and re-sent in order. */
@@ -839,6 +934,7 @@ export class RedisStateStore implements JourneyStateStore {
 						windowTimeLimits(t).lastInbound,
 						WAIT_LINK_RETENTION_MS,
 						IDENTITY_RETENTION_MS,
+						OUTBOX_RETENTION_MS,
 					]),
 				);
 				removed += Number(

@@ -35,6 +35,11 @@ import {
 	stepStatusOutcome,
 	stepVerdict,
 	checkEventBatch,
+	checkOutboxClaim,
+	checkOutboxDone,
+	keepsOutboxEntry,
+	type OutboxEntry,
+	OUTBOX_RETENTION_MS,
 	type CheckedWrite,
 	EVENT_HORIZON_MS,
 	type EventBatchItem,
@@ -198,6 +203,17 @@ CREATE INDEX IF NOT EXISTS identities_at ON identities (at);
 `;
 
 /**
+ * Outbox (events acknowledged to Meta, not yet emitted by their trigger): a table of its own, created where missing
+ * in any schema version. `trigger` is the adapter's consumer key; `at` when recorded or last claimed.
+ */
+const OUTBOX_SCHEMA = `
+CREATE TABLE IF NOT EXISTS outbox (
+  trigger TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, entry TEXT NOT NULL,
+  PRIMARY KEY (trigger, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_at ON outbox (trigger, at);
+`;
+
+/**
  * Version 1 → 2, in place and in the same transaction as the version bump: `prev` lets one upsert return the
  * status it replaced; `seen` holds which statuses a record has seen (bit 1 << code); the two indexes only served
  * prune and cost a random page write per event. Version 1 remembered status events as id rows, so those rows are
@@ -357,6 +373,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		StatementSync
 	>;
 	private readonly identityStmt: Record<'get' | 'put' | 'prune', StatementSync>;
+	private readonly outboxStmt: Record<'put' | 'claim' | 'done' | 'prune', StatementSync>;
 	private closed = false;
 	private maintenance?: ReturnType<typeof setInterval>;
 	private pruning = false;
@@ -387,6 +404,7 @@ export class SqliteStateStore implements JourneyStateStore {
 				this.db.exec(RULES_SCHEMA);
 				this.db.exec(WAIT_LINKS_SCHEMA);
 				this.db.exec(IDENTITIES_SCHEMA);
+				this.db.exec(OUTBOX_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
 					.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
@@ -573,6 +591,16 @@ export class SqliteStateStore implements JourneyStateStore {
 			prune: p(
 				'DELETE FROM wait_links WHERE min(expires_at, coalesce(claimed_at, expires_at)) <= ?',
 			),
+		};
+		this.outboxStmt = {
+			put: p(`INSERT INTO outbox (trigger, id, at, entry) VALUES (?, ?, ?, ?)
+        ON CONFLICT (trigger, id) DO UPDATE SET at = excluded.at, entry = excluded.entry`),
+			// One statement: the claimed rows are exactly those this call moved on (RETURNING the entry, and the old
+			// time is not needed: the order is the caller's only use of it).
+			claim: p(`UPDATE outbox SET at = ? WHERE trigger = ? AND id IN (
+          SELECT id FROM outbox WHERE trigger = ? AND at <= ? ORDER BY at LIMIT ?) RETURNING id, entry, at`),
+			done: p('DELETE FROM outbox WHERE trigger = ? AND id = ?'),
+			prune: p('DELETE FROM outbox WHERE at <= ?'),
 		};
 		this.startMaintenance(options.maintenanceIntervalMs ?? 15 * 60_000);
 	}
@@ -1017,10 +1045,48 @@ export class SqliteStateStore implements JourneyStateStore {
 	/** The whole batch in one IMMEDIATE transaction: one lock and one commit (one WAL sync) per webhook delivery. */
 	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
 		this.open();
-		const checked = checkEventBatch(items);
+		const now = Date.now();
+		const checked = checkEventBatch(items, now);
 		if (checked.length === 0) return [];
-		const legacy = this.legacyStatusIdsUntil > Date.now();
-		return this.immediate(() => this.withSummedCounts(() => this.applyChecked(checked, legacy)));
+		const legacy = this.legacyStatusIdsUntil > now;
+		return this.immediate(() =>
+			this.withSummedCounts(() => {
+				const results = this.applyChecked(checked, legacy);
+				// Outbox entries in the same transaction as the records: a 200 answered means they are both there.
+				checked.forEach((item, i) => {
+					if (results[i].fresh && keepsOutboxEntry(item, results[i].statuses)) {
+						const o = item.outbox!;
+						this.outboxStmt.put.run(o.trigger, o.id, now, o.entry);
+					}
+				});
+				return results;
+			}),
+		);
+	}
+
+	async claimOutbox(p: {
+		trigger: string;
+		olderThan: number;
+		now?: number;
+		limit?: number;
+	}): Promise<OutboxEntry[]> {
+		this.open();
+		const { trigger, olderThan, now, limit } = checkOutboxClaim(p);
+		const rows = this.outboxStmt.claim.all(now, trigger, trigger, olderThan, limit) as Array<{
+			id: string;
+			entry: string;
+			at: number;
+		}>;
+		return rows.map((r) => ({ id: r.id, entry: r.entry, at: Number(r.at) }));
+	}
+
+	async outboxDone(p: { trigger: string; ids: string[] }): Promise<number> {
+		this.open();
+		const { trigger, ids } = checkOutboxDone(p);
+		if (ids.length === 0) return 0;
+		return this.immediate(() =>
+			ids.reduce((n, id) => n + Number(this.outboxStmt.done.run(trigger, id).changes), 0),
+		);
 	}
 
 	private applyChecked(
@@ -1139,6 +1205,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += this.pruneReportCounts(t);
 			n += Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
 			n += Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes);
+			n += Number(this.outboxStmt.prune.run(t - OUTBOX_RETENTION_MS).changes);
 			return n;
 		});
 	}
@@ -1222,7 +1289,8 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.pruneRules(t) +
 			this.pruneReportCounts(t) +
 			Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes) +
-			Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes);
+			Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes) +
+			Number(this.outboxStmt.prune.run(t - OUTBOX_RETENTION_MS).changes);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };
 		for (const { table, key, expired } of SCANNED_TABLES) {
 			const next = this.db.prepare(

@@ -185,7 +185,28 @@ export interface EventBatchItem {
 	 * instead of two. The answers are the same: the event is fresh exactly once (for at least EVENT_HORIZON_MS).
 	 */
 	seenBy?: number;
+	/**
+	 * Keep the event in its trigger's outbox (in the same unit of work, only when the item is fresh): `entry` as the
+	 * adapter will emit it, under `id` (its de-duplication id). With `unlessLate`, not when the item's last status
+	 * write is a regression (a late status that is dropped). See OutboxEntry.
+	 */
+	outbox?: { trigger: string; id: string; entry: string; unlessLate?: boolean };
 }
+
+/**
+ * Outbox: events acknowledged to Meta (answered 200) that a trigger has not yet handed to an execution. A trigger
+ * keeps them in the store from the moment they are recorded, removes them once emitted, and after a crash claims
+ * those left behind (older than its batch window) to emit them. Kept at most OUTBOX_RETENTION_MS.
+ */
+export interface OutboxEntry {
+	id: string;
+	entry: string;
+	/** When it was recorded, or last claimed (epoch ms). */
+	at: number;
+}
+
+/** An outbox entry is dropped after Meta's retry period: by then nothing would emit it any more. */
+export const OUTBOX_RETENTION_MS = WEBHOOK_FRESHNESS_MS;
 
 export interface EventBatchResult {
 	/** False when `remember` found the id already seen: none of the item's writes were applied. */
@@ -240,6 +261,19 @@ export interface JourneyStateStore extends JourneyRulesStore, WaitLinkStore {
 	 * would: a repeat later in the batch sees the earlier item, and statuses of one message advance in sequence.
 	 */
 	applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]>;
+	/**
+	 * The trigger's outbox entries recorded (or last claimed) at or before `olderThan`, oldest first, at most `limit`
+	 * (default 1000); each is claimed atomically (its time set to `now`), so no other process claims it again until
+	 * it is older than `olderThan` once more. A claimer that dies before `outboxDone` leaves them to the next one.
+	 */
+	claimOutbox(p: {
+		trigger: string;
+		olderThan: number;
+		now?: number;
+		limit?: number;
+	}): Promise<OutboxEntry[]>;
+	/** The trigger emitted these entries: removes them. Returns how many were there. */
+	outboxDone(p: { trigger: string; ids: string[] }): Promise<number>;
 	/** Deletes what can no longer matter at `now` (opt-outs are kept). Returns how many records went. */
 	prune(now?: Date): Promise<number>;
 
@@ -405,6 +439,35 @@ export interface CheckedBatchItem {
 	remember?: { phoneNumberId: string; eventId: string; at: number };
 	writes: CheckedWrite[];
 	seenBy?: number;
+	outbox?: { trigger: string; id: string; entry: string; unlessLate: boolean };
+}
+
+/** Whether a fresh item's outbox entry is kept: not when it asked `unlessLate` and its last status went back. */
+export function keepsOutboxEntry(item: CheckedBatchItem, statuses: StatusRecordResult[]): boolean {
+	if (!item.outbox) return false;
+	return !(item.outbox.unlessLate && statuses[statuses.length - 1]?.regression);
+}
+
+export function checkOutboxClaim(p: {
+	trigger: string;
+	olderThan: number;
+	now?: number;
+	limit?: number;
+}): { trigger: string; olderThan: number; now: number; limit: number } {
+	const trigger = requireId(p?.trigger, 'trigger');
+	if (typeof p.olderThan !== 'number' || !Number.isFinite(p.olderThan))
+		throw new Error('olderThan must be a time in epoch ms.');
+	const limit = p.limit ?? 1000;
+	if (!Number.isInteger(limit) || limit < 1) throw new Error('limit must be a positive integer.');
+	return { trigger, olderThan: p.olderThan, now: p.now ?? Date.now(), limit };
+}
+
+export function checkOutboxDone(p: { trigger: string; ids: string[] }): {
+	trigger: string;
+	ids: string[];
+} {
+	if (!Array.isArray(p?.ids)) throw new Error('ids must be an array.');
+	return { trigger: requireId(p.trigger, 'trigger'), ids: p.ids.map((id) => requireId(id, 'id')) };
 }
 
 /**
@@ -487,7 +550,19 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
 				`Batch item ${i}: seenBy must name one of its status writes, with remember set.`,
 			);
 		}
-		return seenBy === undefined ? { remember, writes } : { remember, writes, seenBy };
+		const o = item.outbox;
+		const outbox = o
+			? {
+					trigger: requireId(o.trigger, 'outbox.trigger'),
+					id: requireId(o.id, 'outbox.id'),
+					entry: typeof o.entry === 'string' ? o.entry : requireId(undefined, 'outbox.entry'),
+					unlessLate: o.unlessLate === true,
+				}
+			: undefined;
+		const checked: CheckedBatchItem = { remember, writes };
+		if (seenBy !== undefined) checked.seenBy = seenBy;
+		if (outbox) checked.outbox = outbox;
+		return checked;
 	});
 }
 

@@ -11,9 +11,15 @@ import type {
 
 import {
 	acceptsWebhookPosts,
+	claimLeftBehind,
+	computeSignature,
 	DEFAULT_EMITTED_EVENTS,
 	describeFailure,
 	downloadMedia,
+	OUTBOX_DONE_DELAY_MS,
+	OUTBOX_GRACE_MS,
+	OutboxDrainClock,
+	outboxEmitted,
 	receiveIngestOptions,
 	receiveWebhook,
 	RESUME_PROOF_HEADER,
@@ -73,6 +79,54 @@ const batches = new Batcher<IDataObject>();
 
 function batchKey(workflowId: string | undefined, nodeId: string): string {
 	return `${workflowId ?? ''}|${nodeId}`;
+}
+
+/** The trigger's consumer key: its de-duplication, status order and outbox in the store. */
+function consumerOf(ctx: IWebhookFunctions | IHookFunctions): string {
+	return `${ctx.getWorkflow().id ?? ''}:${ctx.getNode().id}`;
+}
+
+/** When this process last looked for events a dead process left in each trigger's outbox. */
+const drainClock = new OutboxDrainClock();
+
+/** An empty delivery (no events): it only gives the trigger a request in which to emit left-behind events. */
+const EMPTY_DELIVERY = '{"object":"whatsapp_business_account","entry":[]}';
+
+/**
+ * n8n lets a webhook node start executions only while it handles a request. So that events left in the outbox by a
+ * process that died are emitted even if Meta sends nothing more, the activation (also at each n8n start) posts one
+ * empty, signed delivery to the trigger's own URL once such entries can be claimed. If n8n cannot reach its own URL,
+ * the next delivery from Meta drains them instead.
+ */
+function pokeAfterActivation(ctx: IHookFunctions, appSecret: string | undefined): void {
+	const url = ctx.getNodeWebhookUrl('default');
+	if (!url || ctx.getMode?.() === 'manual') return;
+	const options = ctx.getNodeParameter('options', {}) as IDataObject;
+	const { windowMs } = batchLimits(options);
+	const helpers = ctx.helpers;
+	const timer = setTimeout(
+		() => {
+			helpers
+				.httpRequest({
+					method: 'POST',
+					url,
+					body: EMPTY_DELIVERY,
+					headers: {
+						'content-type': 'application/json',
+						...(appSecret
+							? { 'x-hub-signature-256': computeSignature(EMPTY_DELIVERY, appSecret) }
+							: {}),
+					},
+					json: false,
+					ignoreHttpStatusErrors: true,
+					timeout: 10_000,
+				})
+				.catch(() => undefined);
+		},
+		windowMs + OUTBOX_DONE_DELAY_MS + OUTBOX_GRACE_MS + 1_000,
+	);
+	// A poke must not keep a stopping n8n alive: the entries wait in the store for the next start.
+	timer.unref();
 }
 
 /** Items as n8n's webhook executions carry them: n8n pairs a trigger's items with themselves, index for index. */
@@ -160,6 +214,7 @@ export class WhatsAppWebhookStatus implements INodeType {
 						'The credential has no App Secret, so webhook signatures cannot be checked: add the app secret, or turn on "Allow Unsigned Requests" for local testing only',
 					);
 				}
+				pokeAfterActivation(this, credential.appSecretValue);
 				if (this.getNodeParameter('registration', 'manual') !== 'automatic') return true;
 				const { client } = await createClient(this);
 				return (await client.getPhoneNumberCallback()) === this.getNodeWebhookUrl('default');
@@ -209,6 +264,10 @@ export class WhatsAppWebhookStatus implements INodeType {
 		}
 
 		const options = this.getNodeParameter('options', {}) as IDataObject;
+		// A test webhook ("Listen for test event") takes one call only: nothing could join its batch, and nothing of it
+		// is kept for the production trigger to emit later.
+		const manual = this.getMode?.() === 'manual';
+		const consumer = consumerOf(this);
 		const outcome = await receiveWebhook({
 			raw: (req as unknown as { rawBody?: Buffer }).rawBody ?? JSON.stringify(req.body ?? {}),
 			signatureHeader: req.header('x-hub-signature-256'),
@@ -225,7 +284,8 @@ export class WhatsAppWebhookStatus implements INodeType {
 				recordWindows: options.recordWindows as boolean | undefined,
 				recordOptOuts: options.recordOptOuts as boolean | undefined,
 				stopKeywords: typeof options.stopKeywords === 'string' ? options.stopKeywords : undefined,
-				consumer: `${this.getWorkflow().id ?? ''}:${this.getNode().id}`,
+				consumer,
+				outbox: !manual,
 			}),
 			resume: resumeBy(this),
 		});
@@ -235,12 +295,29 @@ export class WhatsAppWebhookStatus implements INodeType {
 		}
 		// Nothing was recorded: thrown as before, n8n answers with an error status and Meta delivers again.
 		if (outcome.kind === 'failed') throw outcome.error;
+		const limits = batchLimits(manual ? { batchWindow: 0 } : options);
+		const store = () => getStateStore(this);
+		let events = outcome.events as unknown as IDataObject[];
+		// Events a process that died left in the outbox (acknowledged, never emitted) join this request's emission.
+		if (!manual && drainClock.due(consumer)) {
+			const left = await claimLeftBehind(await store(), consumer, limits.windowMs).catch(
+				(error: unknown) => {
+					this.logger.warn('WhatsApp Webhook Status: could not read the outbox', { error });
+					return [];
+				},
+			);
+			if (left.length > 0) events = [...(left as unknown as IDataObject[]), ...events];
+		}
 		// Acknowledge so Meta stops retrying, but start no execution for nothing.
-		if (outcome.events.length === 0) return { webhookResponse: 'EVENT_RECEIVED' };
+		if (events.length === 0) return { webhookResponse: 'EVENT_RECEIVED' };
 
-		const events = outcome.events as unknown as IDataObject[];
-		// A test webhook ("Listen for test event") takes one call only: nothing could join its batch.
-		const limits = batchLimits(this.getMode?.() === 'manual' ? { batchWindow: 0 } : options);
+		// Handed to n8n: their outbox entries can go (after n8n has saved the execution; webhookOutbox.ts).
+		const handedOver = (emitted: IDataObject[]): void => {
+			if (!manual)
+				outboxEmitted(store, consumer, emitted, (error) =>
+					this.logger.warn('WhatsApp Webhook Status: could not clear the outbox', { error }),
+				);
+		};
 		const placement = batches.add(
 			batchKey(this.getWorkflow().id, this.getNode().id),
 			events,
@@ -248,16 +325,17 @@ export class WhatsAppWebhookStatus implements INodeType {
 		);
 		const attachMedia = options.attachMedia === true;
 		// One execution per POST. n8n answers Meta once the execution has been started.
-		if (placement.role === 'alone' && !attachMedia)
+		if (placement.role === 'alone' && !attachMedia) {
+			handedOver(events);
 			return { webhookResponse: 'EVENT_RECEIVED', workflowData: [toItems(events)] };
+		}
 		if (placement.role === 'joined') return { webhookResponse: 'EVENT_RECEIVED' };
 		// Meta is answered now, not after the window (or the downloads); n8n sends nothing more for a call that says
 		// noWebhookResponse.
 		res.status(200).type('text/plain').send('EVENT_RECEIVED');
 		const emitted = placement.role === 'alone' ? events : await placement.emitted;
-		return {
-			noWebhookResponse: true,
-			workflowData: [attachMedia ? await itemsWithMedia(this, emitted) : toItems(emitted)],
-		};
+		const items = attachMedia ? await itemsWithMedia(this, emitted) : toItems(emitted);
+		handedOver(emitted);
+		return { noWebhookResponse: true, workflowData: [items] };
 	}
 }

@@ -2,6 +2,7 @@ import { createStateStore, MemoryStateStore, type JourneyStateStore } from '../.
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
 import { identityContract } from './state.identity.contract';
+import { outboxContract } from './state.outbox.contract';
 
 /** Memory data lives in the object, so "another connection" is the same object (closing it twice is harmless). */
 stateStoreContract('MemoryStateStore', {
@@ -15,6 +16,11 @@ waitLinkContract('MemoryStateStore', {
 });
 
 identityContract('MemoryStateStore', {
+	create: async () => new MemoryStateStore(),
+	connect: async (store: JourneyStateStore) => store,
+});
+
+outboxContract('MemoryStateStore', {
 	create: async () => new MemoryStateStore(),
 	connect: async (store: JourneyStateStore) => store,
 });

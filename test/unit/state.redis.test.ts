@@ -9,6 +9,7 @@ import {
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
 import { identityContract } from './state.identity.contract';
+import { outboxContract } from './state.outbox.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
@@ -46,6 +47,13 @@ waitLinkContract('RedisStateStore', {
 });
 
 identityContract('RedisStateStore', {
+	create: async () =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
+	connect: async (store: JourneyStateStore) =>
+		new RedisStateStore({ redis: CONNECTION, keyPrefix: (store as RedisStateStore).keyPrefix }),
+});
+
+outboxContract('RedisStateStore', {
 	create: async () =>
 		new RedisStateStore({ redis: CONNECTION, keyPrefix: `${RUN_PREFIX}${++counter}:` }),
 	connect: async (store: JourneyStateStore) =>

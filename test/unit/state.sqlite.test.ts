@@ -12,6 +12,7 @@ import {
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
 import { identityContract } from './state.identity.contract';
+import { outboxContract } from './state.outbox.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
 
 const dirs: string[] = [];
@@ -48,6 +49,17 @@ waitLinkContract('SqliteStateStore', {
 });
 
 identityContract('SqliteStateStore', {
+	create: async () => {
+		const path = tempFile();
+		const store = new SqliteStateStore({ path });
+		paths.set(store, path);
+		return store;
+	},
+	// A second connection to the same file, as a second n8n worker on the machine would open.
+	connect: async (store) => new SqliteStateStore({ path: paths.get(store)! }),
+});
+
+outboxContract('SqliteStateStore', {
 	create: async () => {
 		const path = tempFile();
 		const store = new SqliteStateStore({ path });
@@ -221,10 +233,11 @@ describe('SqliteStateStore specifics', () => {
 				.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
 				.all() as Array<{ name: string }>
 		).map((r) => r.name);
-		// The migration dropped the two version 1 indexes; the journey-rules, wait-link and identities tables come with
-		// their own.
+		// The migration dropped the two version 1 indexes; the journey-rules, wait-link, identities and outbox tables come
+		// with their own.
 		expect(indexes.sort()).toEqual([
 			'identities_at',
+			'outbox_at',
 			'rule_frequency_at',
 			'rule_recipients_at',
 			'rule_steps_claimed_at',
