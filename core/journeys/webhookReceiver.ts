@@ -34,6 +34,9 @@ export interface ReceiverBatch {
 /** Events of many POSTs recorded in one store unit of work, at most this many (one large write would stall answers). */
 const MAX_EVENTS_PER_WRITE = 5000;
 
+/** Batches handed to `emit` whose executions have not finished yet, at most. */
+export const MAX_EMITS_IN_FLIGHT = 2;
+
 export interface WebhookReceiverOptions {
 	/** The exact path served (e.g. today's n8n webhook path `/webhook/<id>/whatsapp`); anything else is 404. */
 	path: string;
@@ -48,8 +51,13 @@ export interface WebhookReceiverOptions {
 	ingest: IngestOptions;
 	resume?: ResumeAttempt;
 	batch: ReceiverBatch;
-	/** Receives each batch of recorded events, in the order they were recorded. */
-	emit: (events: IngestedEvent[]) => void;
+	/**
+	 * Receives each batch of recorded events, in the order they were recorded. May return a promise that settles when
+	 * the batch's execution has finished: at most `MAX_EMITS_IN_FLIGHT` run at once, and while they run new events
+	 * gather into the next batch (up to Max Items), so a host that falls behind gets fewer, larger executions instead
+	 * of a growing pile of them.
+	 */
+	emit: (events: IngestedEvent[]) => void | Promise<unknown>;
 	/** Largest body accepted (413 beyond); Meta's are a few KiB, a full batch of 100 under 1 MiB. */
 	maxBodyBytes?: number;
 	/** For the host's log: never given a secret, a body or a signature. */
@@ -92,6 +100,7 @@ export class WebhookReceiver {
 	private buffer: IngestedEvent[] = [];
 	private timer: NodeJS.Timeout | undefined;
 	private closed = false;
+	private emitsInFlight = 0;
 
 	constructor(private readonly options: WebhookReceiverOptions) {
 		if (!options.path.startsWith('/'))
@@ -117,7 +126,7 @@ export class WebhookReceiver {
 	async close(): Promise<void> {
 		this.closed = true;
 		while (this.writing) await this.writing;
-		this.flush();
+		this.flush(true);
 	}
 
 	private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -186,7 +195,11 @@ export class WebhookReceiver {
 	private record(events: WebhookEvent[]): Promise<void> {
 		return new Promise<void>((resolve, reject) => {
 			this.pending.push({ events, done: (error) => (error ? reject(error) : resolve()) });
-			this.writing ??= this.drain().finally(() => (this.writing = undefined));
+			// Started after this turn's I/O callbacks: every POST whose body completed meanwhile joins the first write
+			// too. (The SQLite store writes synchronously, so without the pause no two POSTs would ever share one.)
+			this.writing ??= new Promise<void>((r) => setImmediate(r))
+				.then(() => this.drain())
+				.finally(() => (this.writing = undefined));
 		});
 	}
 
@@ -235,18 +248,25 @@ export class WebhookReceiver {
 		this.timer ??= setTimeout(() => this.flush(), windowMs);
 	}
 
-	private flush(): void {
+	/** Emits what is buffered, as long as fewer than MAX_EMITS_IN_FLIGHT executions run (`all`: regardless). */
+	private flush(all = false): void {
 		if (this.timer) clearTimeout(this.timer);
 		this.timer = undefined;
 		const { maxItems } = this.options.batch;
-		while (this.buffer.length > 0) {
+		while (this.buffer.length > 0 && (all || this.emitsInFlight < MAX_EMITS_IN_FLIGHT)) {
 			const batch = this.buffer.splice(0, Math.max(1, maxItems));
 			this.counts.emitted += batch.length;
-			try {
-				this.options.emit(batch);
-			} catch (error) {
-				this.options.log?.('WhatsApp webhook receiver: emit failed', error);
-			}
+			this.emitsInFlight++;
+			Promise.resolve()
+				.then(() => this.options.emit(batch))
+				.catch((error: unknown) =>
+					this.options.log?.('WhatsApp webhook receiver: emit failed', error),
+				)
+				.finally(() => {
+					this.emitsInFlight--;
+					// What gathered meanwhile has waited at least as long as that execution ran: emit it now.
+					if (this.buffer.length > 0) this.flush();
+				});
 		}
 	}
 }

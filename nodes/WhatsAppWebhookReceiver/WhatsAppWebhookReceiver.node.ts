@@ -3,6 +3,7 @@ import type {
 	IDataObject,
 	INodeType,
 	INodeTypeDescription,
+	IRun,
 	ITriggerFunctions,
 	ITriggerResponse,
 } from 'n8n-workflow';
@@ -115,13 +116,22 @@ export class WhatsAppWebhookReceiver implements INodeType {
 			throw new NodeOperationError(node, `Path must start with "/"; got "${path}"`);
 
 		// n8n swaps `this.emit` in manual mode ("Test step": its first call ends the test), so it is looked up per batch.
-		const emitItems = (events: IngestedEvent[]): void =>
-			this.emit([
-				events.map((json, item) => ({
-					json: json as unknown as IDataObject,
-					pairedItem: { item },
-				})),
-			]);
+		// The returned promise settles when the execution has finished: the receiver keeps few executions running and
+		// gathers larger batches meanwhile.
+		const emitItems = async (events: IngestedEvent[]): Promise<void> => {
+			const done = this.helpers.createDeferredPromise<IRun>();
+			this.emit(
+				[
+					events.map((json, item) => ({
+						json: json as unknown as IDataObject,
+						pairedItem: { item },
+					})),
+				],
+				undefined,
+				done,
+			);
+			await done.promise;
+		};
 		const receiver = new WebhookReceiver({
 			path,
 			credential: () => read(false),

@@ -122,7 +122,9 @@ async function start(overrides: Partial<WebhookReceiverOptions> = {}): Promise<R
 		store: async () => store,
 		ingest: receiveIngestOptions({ consumer: 'wf:node' }),
 		batch: { windowMs: 50, maxItems: 1000 },
-		emit: (events) => batches.push(events),
+		emit: (events) => {
+			batches.push(events);
+		},
 		...overrides,
 	});
 	// Port 0: the system picks a free one; read it back from a probe listener would race, so listen on a fixed range.
@@ -253,12 +255,14 @@ describe('WebhookReceiver', () => {
 
 	it('records POSTs that arrive during a store write together, in one write, and emits them in one batch', async () => {
 		const store = new GatedStore();
-		const { port, batches } = await start({ store: async () => store });
+		const { port, batches, receiver } = await start({ store: async () => store });
 		store.hold();
 		const first = signedPost(port, statusBody(10));
-		await new Promise((r) => setTimeout(r, 30));
+		while (store.writes.length === 0) await new Promise((r) => setTimeout(r, 5));
 		const rest = Array.from({ length: 20 }, (_, i) => signedPost(port, statusBody(11 + i)));
-		await new Promise((r) => setTimeout(r, 60));
+		// Every POST has arrived (and been checked) while the first write is still under way.
+		while (receiver.counts.posts < 21) await new Promise((r) => setTimeout(r, 5));
+		await new Promise((r) => setTimeout(r, 100));
 		store.release();
 		const answers = await Promise.all([first, ...rest]);
 		expect(answers.every((a) => a.status === 200)).toBe(true);
@@ -308,6 +312,25 @@ describe('WebhookReceiver', () => {
 		const { port, batches } = await start({ batch: { windowMs: 10_000, maxItems: 3 } });
 		for (let i = 0; i < 7; i++) await signedPost(port, statusBody(60 + i));
 		expect(batches.map((b) => b.length)).toEqual([3, 3]);
+	});
+
+	it('keeps at most two executions running and gathers what arrives meanwhile into the next batch', async () => {
+		let finish: () => void = () => undefined;
+		const running = new Promise<void>((r) => (finish = r));
+		const sizes: number[] = [];
+		const { port } = await start({
+			batch: { windowMs: 0, maxItems: 1000 },
+			emit: async (events) => {
+				sizes.push(events.length);
+				await running;
+			},
+		});
+		for (let i = 0; i < 6; i++)
+			expect((await signedPost(port, statusBody(70 + i))).status).toBe(200);
+		expect(sizes).toEqual([1, 1]);
+		finish();
+		await new Promise((r) => setTimeout(r, 50));
+		expect(sizes).toEqual([1, 1, 4]);
 	});
 
 	it('refuses a second receiver on the same port and path', async () => {
