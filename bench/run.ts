@@ -22,6 +22,7 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
 	nodered: () => (require('./scenarios/nodered') as { scenario: Scenario }).scenario,
 	rules: () => (require('./scenarios/rules') as { scenario: Scenario }).scenario,
 	report: () => (require('./scenarios/report') as { scenario: Scenario }).scenario,
+	receiver: () => (require('./scenarios/receiver') as { scenario: Scenario }).scenario,
 };
 
 function isScenario(name: string): name is ScenarioName {

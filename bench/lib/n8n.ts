@@ -54,18 +54,22 @@ export async function startN8n(options: {
 		if (options.credentials.length) await n8n.importCredentials(options.credentials);
 		const activeIds: string[] = [];
 		for (const { active, ...workflow } of options.workflows) {
+			// A workflow started by a trigger of its own (no webhook node) registers no webhook to wait for.
+			const hasWebhook = workflow.nodes.some(
+				(n) => typeof n === 'object' && n !== null && 'webhookId' in n && Boolean(n.webhookId),
+			);
 			// Imported inactive, then published: the 2.x way to activate (the harness checks activeVersionId).
 			const id = await n8n.importWorkflow({ ...workflow, active: false });
 			if (active) {
 				await n8n.publishWorkflow(id);
-				activeIds.push(id);
+				if (hasWebhook) activeIds.push(id);
 			}
 		}
 		options.log('starting n8n');
 		await n8n.start();
 		await waitForWebhooks(n8n, activeIds);
 		options.log(
-			`n8n ready in ${Math.round(n8n.lastStartMs / 1000)} s, webhooks of ${activeIds.length} active workflow(s) registered`,
+			`n8n ready in ${Math.round(n8n.lastStartMs / 1000)} s, webhooks of ${activeIds.length} active webhook workflow(s) registered`,
 		);
 		return { n8n, pid: listeningPid(n8n.port), dispose };
 	} catch (error) {

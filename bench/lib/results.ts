@@ -20,6 +20,7 @@ export const SCENARIOS = [
 	'nodered',
 	'rules',
 	'report',
+	'receiver',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -156,6 +157,8 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 	rules:
 		'G. Journey rules: cost per item (memory, SQLite, Redis) and a campaign with all rules on vs off',
 	report: 'H. Journey reports over a million recorded messages',
+	receiver:
+		"I. Webhooks as Meta sends them: one status per POST into the WhatsApp Webhook Receiver, side by side with n8n's WhatsApp Trigger",
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {

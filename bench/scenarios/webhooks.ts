@@ -111,7 +111,7 @@ async function sendPosts(
 	return { posts, ackS: (nowMs() - t0) / 1000, t0 };
 }
 
-async function finishedExecutions(
+export async function finishedExecutions(
 	n8n: StartedN8n,
 	workflowId: string,
 	afterId: number,
@@ -124,7 +124,7 @@ async function finishedExecutions(
 	return { finished, all, lastStop };
 }
 
-async function executionData(
+export async function executionData(
 	n8n: StartedN8n,
 	workflowId: string,
 	afterId: number,
@@ -138,7 +138,7 @@ async function executionData(
 	);
 }
 
-async function webhookPath(n8n: StartedN8n, workflowId: string): Promise<string> {
+export async function webhookPath(n8n: StartedN8n, workflowId: string): Promise<string> {
 	return psql(
 		n8n.n8n.database.database,
 		`SELECT "webhookPath" FROM webhook_entity WHERE "workflowId" = '${workflowId}' AND method = 'POST' LIMIT 1`,
@@ -149,7 +149,9 @@ async function webhookPath(n8n: StartedN8n, workflowId: string): Promise<string>
  * CPU time (ms) of n8n's main process and of each PostgreSQL backend connected to its database. CPU time, unlike
  * wall time, does not stretch when other work shares the machine, so it says what one POST costs each side.
  */
-async function cpuSnapshot(n8n: StartedN8n): Promise<{ n8nMs: number; pg: Map<number, number> }> {
+export async function cpuSnapshot(
+	n8n: StartedN8n,
+): Promise<{ n8nMs: number; pg: Map<number, number> }> {
 	const pids = await psql(
 		n8n.n8n.database.database,
 		`SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
@@ -159,7 +161,7 @@ async function cpuSnapshot(n8n: StartedN8n): Promise<{ n8nMs: number; pg: Map<nu
 	return { n8nMs: processCpuMs(n8n.pid), pg };
 }
 
-function cpuSince(
+export function cpuSince(
 	before: { n8nMs: number; pg: Map<number, number> },
 	after: { n8nMs: number; pg: Map<number, number> },
 ): { n8nMs: number; pgMs: number } {

@@ -15,3 +15,4 @@ export * from './rules';
 export * from './account';
 export * from './report';
 export * from './sendAndWait';
+export * from './webhookReceiver';

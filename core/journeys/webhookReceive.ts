@@ -5,11 +5,11 @@
  * with the status this returns and emits the events its way.
  */
 import { ALL_EVENT_KINDS, ingestWebhookEvents, parseStopKeywords } from '../ingest';
-import type { IngestedEvent, IngestOptions, LateStatusHandling } from '../ingest';
+import type { IngestedEvent, IngestOptions, IngestResult, LateStatusHandling } from '../ingest';
 import type { JourneyStateStore } from '../state';
 import { normalizeWebhook, parseWebhookBody, verifySignature } from '../webhooks';
 import { resumeWaits, type ResumeAttempt } from './sendAndWait';
-import type { WebhookBody } from '../webhooks';
+import type { WebhookBody, WebhookEvent } from '../webhooks';
 
 /** The events a new receiver emits: every status and inbound messages (not template or account updates). */
 export const DEFAULT_EMITTED_EVENTS: readonly string[] = ALL_EVENT_KINDS.filter(
@@ -118,7 +118,7 @@ export type ReceiveOutcome =
 /** Why a POST must be refused with 401, or undefined when its signature verifies (or unsigned is allowed). */
 function signatureRefusal(
 	credential: ReceiverCredential,
-	request: ReceiveWebhookRequest,
+	request: Pick<ReceiveWebhookRequest, 'raw' | 'signatureHeader' | 'allowUnsigned'>,
 ): string | undefined {
 	if (credential.appSecret)
 		return verifySignature(request.raw, request.signatureHeader, credential.appSecret)
@@ -129,7 +129,20 @@ function signatureRefusal(
 		: 'Signature cannot be verified: no app secret configured';
 }
 
-export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<ReceiveOutcome> {
+/** A POST that passed the checks: its events (of this receiver's number unless all), not yet recorded. */
+export type CheckedWebhookPost =
+	| { kind: 'refused'; status: 400 | 401 | 413; reason: string }
+	| { kind: 'checked'; events: WebhookEvent[]; body: WebhookBody };
+
+/**
+ * Signature, envelope and normalising: everything about one POST that needs no store. Shared by `receiveWebhook`
+ * (one POST, one unit of work) and the receiver of our own (webhookReceiver.ts), which records many POSTs' events
+ * in one unit of work.
+ */
+export async function checkWebhookPost(
+	request: Omit<ReceiveWebhookRequest, 'store' | 'ingest' | 'resume'>,
+	maxBytes?: number,
+): Promise<CheckedWebhookPost> {
 	let credential = request.credential;
 	let refusal = signatureRefusal(credential, request);
 	if (refusal && request.freshCredential) {
@@ -138,12 +151,42 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 	}
 	if (refusal) return { kind: 'refused', status: 401, reason: refusal };
 
-	const parsed = parseWebhookBody(request.raw);
+	const parsed = parseWebhookBody(request.raw, { maxBytes });
 	if (!parsed.ok) return { kind: 'refused', status: parsed.status, reason: parsed.reason };
 	const events = normalizeWebhook(parsed.body, {
 		phoneNumberId: request.allPhoneNumbers ? undefined : credential.phoneNumberId,
 		includeRaw: request.includeRaw,
 	});
+	return { kind: 'checked', events, body: parsed.body };
+}
+
+/**
+ * Records events in one unit of work and resumes the Send and Wait executions they end. Throws when the store fails
+ * (nothing may be acknowledged then). A failing resume does not throw: the events are recorded already, and Meta's
+ * retry would be a duplicate, neither emitted nor resumed; the events are emitted without the mark and the wait ends
+ * on its timeout.
+ */
+export async function recordWebhookEvents(
+	events: WebhookEvent[],
+	store: JourneyStateStore,
+	ingest: IngestOptions,
+	resume?: ResumeAttempt,
+): Promise<IngestResult> {
+	const ingested = await ingestWebhookEvents(events, store, ingest);
+	if (resume && ingested.events.length > 0) {
+		const resumed = await resumeWaits(ingested.events, store, resume).catch(
+			() => new Map<number, string>(),
+		);
+		for (const [index, executionId] of resumed)
+			ingested.events[index].resumedExecutionId = executionId;
+	}
+	return ingested;
+}
+
+export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<ReceiveOutcome> {
+	const checked = await checkWebhookPost(request);
+	if (checked.kind === 'refused') return checked;
+	const { events } = checked;
 	if (events.length === 0)
 		return {
 			kind: 'accepted',
@@ -156,16 +199,7 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 		};
 	try {
 		const store = await request.store();
-		const ingested = await ingestWebhookEvents(events, store, request.ingest);
-		if (request.resume && ingested.events.length > 0) {
-			// Recorded already: a failing resume must not turn into a 500 (Meta's retry would be a duplicate, not
-			// emitted and not resumed). The events are emitted without the mark; the wait ends on its timeout.
-			const resumed = await resumeWaits(ingested.events, store, request.resume).catch(
-				() => new Map<number, string>(),
-			);
-			for (const [index, executionId] of resumed)
-				ingested.events[index].resumedExecutionId = executionId;
-		}
+		const ingested = await recordWebhookEvents(events, store, request.ingest, request.resume);
 		return { kind: 'accepted', received: events.length, ...ingested };
 	} catch (error) {
 		return {
@@ -173,7 +207,7 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 			status: 500,
 			reason: 'The events could not be recorded in the journey state store; deliver again',
 			error,
-			body: parsed.body,
+			body: checked.body,
 		};
 	}
 }

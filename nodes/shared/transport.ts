@@ -5,6 +5,7 @@ import type {
 	IHookFunctions,
 	IHttpRequestOptions,
 	ILoadOptionsFunctions,
+	ITriggerFunctions,
 	IWebhookFunctions,
 } from 'n8n-workflow';
 
@@ -14,7 +15,11 @@ import { CREDENTIAL_NAME, metaConnection, parseCredential } from './credentials'
 import type { MetaCredential } from './credentials';
 
 export type N8nContext =
-	IExecuteFunctions | ILoadOptionsFunctions | IHookFunctions | IWebhookFunctions;
+	| IExecuteFunctions
+	| ILoadOptionsFunctions
+	| IHookFunctions
+	| IWebhookFunctions
+	| ITriggerFunctions;
 
 const PROXY_VARIABLES = [
 	'HTTPS_PROXY',

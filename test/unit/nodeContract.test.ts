@@ -12,12 +12,14 @@ import { WhatsAppJourneyReport } from '../../nodes/WhatsAppJourneyReport/WhatsAp
 import { WhatsAppCheckWindow } from '../../nodes/WhatsAppCheckWindow/WhatsAppCheckWindow.node';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node';
+import { WhatsAppWebhookReceiver } from '../../nodes/WhatsAppWebhookReceiver/WhatsAppWebhookReceiver.node';
 
 const described: Record<string, unknown> = {
 	metaWhatsAppCloudApi: new MetaWhatsAppCloudApi(),
 	whatsAppSendTemplate: new WhatsAppSendTemplate().description,
 	whatsAppCheckWindow: new WhatsAppCheckWindow().description,
 	whatsAppWebhookStatus: new WhatsAppWebhookStatus().description,
+	whatsAppWebhookReceiver: new WhatsAppWebhookReceiver().description,
 	whatsAppJourneyReport: new WhatsAppJourneyReport().description,
 };
 

@@ -1,0 +1,176 @@
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import type {
+	IDataObject,
+	INodeType,
+	INodeTypeDescription,
+	IRun,
+	ITriggerFunctions,
+	ITriggerResponse,
+} from 'n8n-workflow';
+
+import {
+	acceptsWebhookPosts,
+	DEFAULT_EMITTED_EVENTS,
+	listenWebhookReceiver,
+	receiveIngestOptions,
+	RESUME_PROOF_HEADER,
+	WebhookReceiver,
+} from '../../core';
+import type { IngestedEvent, LateStatusHandling, ResumeAttempt } from '../../core';
+import { batchLimits } from '../WhatsAppWebhookStatus/batcher';
+import { getStateStore } from '../shared/store';
+import { RecentReadings } from '../shared/credentials';
+import type { MetaCredential } from '../shared/credentials';
+import { getMetaCredential } from '../shared/transport';
+import {
+	DEFAULT_RECEIVER_HOST,
+	DEFAULT_RECEIVER_PORT,
+	webhookReceiverProperties,
+} from './description';
+
+/**
+ * The same credential reuse as the WhatsApp Webhook Status trigger: one reading per 30 s, a refused signature checked
+ * again with a fresh reading (a rotated app secret applies at once), a reading without an app secret never reused.
+ */
+const credentialReadings = new RecentReadings<MetaCredential>(30_000);
+
+/** Resumes a Send and Wait execution: its signed resume URL, with the wait's proof (core checks both ends). */
+function resumeBy(ctx: ITriggerFunctions): ResumeAttempt {
+	return {
+		post: async (link, body, proof) => {
+			const response = (await ctx.helpers.httpRequest({
+				method: 'POST',
+				url: link.resumeUrl,
+				body,
+				headers: { 'content-type': 'application/json', [RESUME_PROOF_HEADER]: proof },
+				json: false,
+				returnFullResponse: true,
+				ignoreHttpStatusErrors: true,
+				timeout: 10_000,
+			})) as { statusCode?: number };
+			return response.statusCode ?? 0;
+		},
+	};
+}
+
+/**
+ * A trigger (not a webhook node): n8n runs a node's `trigger()` for as long as its workflow is active, which is what a
+ * listener of our own needs. A node type with both `webhook()` and `trigger()` would break "Listen for test event"
+ * (n8n runs `trigger()` before it looks at `webhook()`), so this is a node of its own beside WhatsApp Webhook Status,
+ * whose URL keeps working unchanged.
+ */
+export class WhatsAppWebhookReceiver implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'WhatsApp Webhook Receiver',
+		name: 'whatsAppWebhookReceiver',
+		icon: { light: 'file:whatsapp.svg', dark: 'file:whatsapp.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{"port " + $parameter["port"] + " " + $parameter["path"]}}',
+		description:
+			"Takes Meta's WhatsApp webhooks at full rate on a port of its own (verified, de-duplicated, recorded, then batched into executions), for volumes n8n's webhook handling cannot keep up with",
+		defaults: { name: 'WhatsApp Webhook Receiver' },
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [
+			{ name: 'metaWhatsAppCloudApi', required: true },
+			{
+				// n8n's own Redis credential, so queue-mode users reuse the connection they already configured.
+				// eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
+				name: 'redis',
+				required: true,
+				displayOptions: { show: { stateStore: ['redis'] } },
+			},
+		],
+		properties: webhookReceiverProperties,
+	};
+
+	async trigger(this: ITriggerFunctions): Promise<ITriggerResponse> {
+		const node = this.getNode();
+		const options = this.getNodeParameter('options', {}) as IDataObject;
+		const readingKey = `${this.getWorkflow().id ?? ''}|${node.id}|${node.credentials?.metaWhatsAppCloudApi?.id ?? ''}`;
+		const read = async (fresh: boolean) => {
+			const c = await credentialReadings.get(readingKey, () => getMetaCredential(this), {
+				fresh,
+				keep: (x) => Boolean(x.appSecretValue),
+			});
+			return {
+				appSecret: c.appSecretValue,
+				phoneNumberId: c.phoneNumberId,
+				verifyToken: c.verifyToken,
+			};
+		};
+		const allowUnsigned = options.allowUnsigned === true;
+		if (!acceptsWebhookPosts(await read(true), allowUnsigned))
+			throw new NodeOperationError(
+				node,
+				'The credential has no App Secret, so webhook signatures cannot be checked: add the app secret, or turn on "Allow Unsigned Requests" for local testing only',
+			);
+		const manual = this.getMode() === 'manual';
+		const host = String(
+			this.getNodeParameter('host', DEFAULT_RECEIVER_HOST) || DEFAULT_RECEIVER_HOST,
+		);
+		const port = Number(this.getNodeParameter('port', DEFAULT_RECEIVER_PORT));
+		const path = String(this.getNodeParameter('path', '')).trim();
+		if (!path.startsWith('/'))
+			throw new NodeOperationError(node, `Path must start with "/"; got "${path}"`);
+
+		// n8n swaps `this.emit` in manual mode ("Test step": its first call ends the test), so it is looked up per batch.
+		// The returned promise settles when the execution has finished: the receiver keeps few executions running and
+		// gathers larger batches meanwhile.
+		const emitItems = async (events: IngestedEvent[]): Promise<void> => {
+			const done = this.helpers.createDeferredPromise<IRun>();
+			this.emit(
+				[
+					events.map((json, item) => ({
+						json: json as unknown as IDataObject,
+						pairedItem: { item },
+					})),
+				],
+				undefined,
+				done,
+			);
+			await done.promise;
+		};
+		const receiver = new WebhookReceiver({
+			path,
+			credential: () => read(false),
+			freshCredential: () => read(true),
+			allowUnsigned,
+			allPhoneNumbers: options.allPhoneNumbers === true,
+			includeRaw: options.includeRaw === true,
+			store: () => getStateStore(this),
+			ingest: receiveIngestOptions({
+				events: this.getNodeParameter('events', DEFAULT_EMITTED_EVENTS) as string[],
+				deduplicate: options.deduplicate as boolean | undefined,
+				lateStatuses: options.lateStatuses as LateStatusHandling | undefined,
+				recordWindows: options.recordWindows as boolean | undefined,
+				recordOptOuts: options.recordOptOuts as boolean | undefined,
+				stopKeywords: typeof options.stopKeywords === 'string' ? options.stopKeywords : undefined,
+				consumer: `${this.getWorkflow().id ?? ''}:${node.id}`,
+			}),
+			resume: resumeBy(this),
+			// "Test step" takes one batch: emit the first POST's events at once.
+			batch: (({ windowMs, maxItems }) => ({ windowMs: manual ? 0 : windowMs, maxItems }))(
+				batchLimits(options),
+			),
+			emit: emitItems,
+			// Errors are logged without the request: no body, signature or secret reaches the log.
+			log: (message, error) =>
+				this.logger.error(message, {
+					error: error instanceof Error ? error.message : String(error ?? ''),
+				}),
+		});
+		let stop: () => Promise<void>;
+		try {
+			stop = await listenWebhookReceiver({ host, port }, receiver);
+		} catch (error) {
+			throw new NodeOperationError(node, error instanceof Error ? error.message : String(error));
+		}
+		this.logger.info(`WhatsApp Webhook Receiver listening on http://${host}:${port}${path}`);
+		return {
+			// Deactivation (or shutdown): stop taking POSTs, emit what was acknowledged, close the port.
+			closeFunction: stop,
+		};
+	}
+}
