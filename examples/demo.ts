@@ -4,8 +4,10 @@
  * By default it starts the sandbox, provisions n8n 2.x (cached; the first run downloads it), installs this package the
  * way n8n installs community packages, creates the credential, imports and activates the example journeys, then plays
  * customers through them: some write first (window open → free-form message), some never wrote (closed → template),
- * a US +1 marketing recipient, an opted-out customer, an undeliverable number. It prints a journey report read from
- * n8n's own execution data and exits non-zero if the journeys did not behave. n8n stays up for you to look around
+ * a US +1 marketing recipient, an opted-out customer, an undeliverable number; then an appointment reminder waits for
+ * each of four customers (Send and Wait): one taps Confirm, one Reschedule, one writes back, one never answers and
+ * gets the second reminder. It prints a journey report read from n8n's own execution data and exits non-zero if the
+ * journeys did not behave. n8n stays up for you to look around
  * until Ctrl-C, unless --exit is given (tests use that).
  *
  * With --n8n-url and an API key it runs the same journeys in an n8n you already have (with this package installed),
@@ -61,6 +63,49 @@ export const CUSTOMERS = {
 	eve: { name: 'Eve', phone: '+33 6 12 34 56 78', waId: '33612345678' }, // undeliverable: 131026
 	fay: { name: 'Fay', phone: '+55 11 98765 4321', waId: '5511987654321' }, // logs in: OTP
 } as const;
+
+/**
+ * The template appointment-reminder.json sends: Meta's quick-reply buttons Confirm and Reschedule. The sandbox's default
+ * registry does not have it; the demo adds it as a WABA would have it approved.
+ */
+export const APPOINTMENT_TEMPLATE = {
+	name: 'appointment_reminder',
+	language: 'en_US',
+	status: 'APPROVED',
+	category: 'UTILITY',
+	components: [
+		{
+			type: 'BODY',
+			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
+			example: { body_text: [['Ana']] },
+		},
+		{
+			type: 'BUTTONS',
+			buttons: [
+				{ type: 'QUICK_REPLY', text: 'Confirm' },
+				{ type: 'QUICK_REPLY', text: 'Reschedule' },
+			],
+		},
+	],
+} as const;
+
+/**
+ * The example waits 24 h for an answer; the demo waits this long, so the no-answer branch (second reminder) runs while
+ * you watch. n8n looks for waits that are due about once a minute, so the reminder comes within about a minute more.
+ */
+export const DEMO_APPOINTMENT_WAIT_SECONDS = 30;
+
+/** Who gets an appointment reminder in the demo, and what they do with it. */
+const APPOINTMENT_PLAY = [
+	{ customer: 'ana', does: { tap: 'Confirm' }, outcome: 'confirmed' },
+	{ customer: 'ben', does: { tap: 'Reschedule' }, outcome: 'reschedule' },
+	{ customer: 'cara', does: { text: 'Could we make it 11:00 instead?' }, outcome: 'other-reply' },
+	{ customer: 'fay', does: {}, outcome: 'no-response' },
+] as const satisfies ReadonlyArray<{
+	customer: keyof typeof CUSTOMERS;
+	does: { tap?: string; text?: string };
+	outcome: string;
+}>;
 
 const log = (line: string): void => void process.stderr.write(`demo: ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -153,6 +198,77 @@ async function saveReportChart(url: string): Promise<string | undefined> {
 	return file;
 }
 
+/**
+ * The appointment reminder, one execution per customer (as a campaign's Execute Workflow would start them): once all
+ * four wait, Ana taps Confirm, Ben taps Reschedule, Cara writes back, Fay does nothing; their waits resume on those
+ * branches, Fay's times out into the second reminder.
+ */
+async function playAppointments(
+	host: JourneyHost,
+	sandbox: Sandbox,
+	workflowId: string,
+	url: string,
+): Promise<Report['sent']> {
+	log(
+		`appointment reminders (Send and Wait): Ana taps Confirm, Ben Reschedule, Cara writes back, Fay does not answer (the demo waits ${DEMO_APPOINTMENT_WAIT_SECONDS} s instead of 24 h)`,
+	);
+	const before = new Set((await host.executions()).map((e) => e.id));
+	for (const { customer } of APPOINTMENT_PLAY) {
+		const c = CUSTOMERS[customer];
+		await post(url, { phone: c.phone, name: c.name, appointment: 'tomorrow 10:00' });
+	}
+	// The wait link is stored before the execution shows as waiting, so a tap from then on finds it.
+	const deadline = Date.now() + 120_000;
+	for (;;) {
+		const runs = (await host.executions()).filter(
+			(e) => e.workflowId === workflowId && !before.has(e.id),
+		);
+		if (runs.filter((e) => e.status === 'waiting').length >= APPOINTMENT_PLAY.length) break;
+		if (Date.now() > deadline || runs.some((e) => FINAL.includes(e.status))) {
+			const seen = await Promise.all(
+				runs.map(async (e) => {
+					const data = await host.executionData(e.id).catch(() => undefined);
+					return `${e.id} ${e.status}${data?.resultData.error ? `: ${JSON.stringify(data.resultData.error).slice(0, 300)}` : ''}`;
+				}),
+			);
+			throw new Error(
+				`the appointment reminders should all be waiting for an answer; executions: ${seen.join('; ') || 'none'}`,
+			);
+		}
+		await sleep(300);
+	}
+	// What was sent, as Meta (the sandbox) accepted it: a waiting node's output is not in n8n's execution data, and a
+	// wait that ends on No Response passes the node's input on, not the send's result.
+	const sent = new Map<string, Report['sent'][number]>();
+	for (const { customer } of APPOINTMENT_PLAY) {
+		const c = CUSTOMERS[customer];
+		const accepted = (await sandbox.control(`messages?to=${c.waId}`)) as {
+			data: Array<{ id: string; template?: { name: string }; bizOpaqueCallbackData?: string }>;
+		};
+		const message = accepted.data
+			.filter((m) => m.template?.name === APPOINTMENT_TEMPLATE.name)
+			.at(-1);
+		if (!message) throw new Error(`the sandbox has no appointment reminder to ${c.name}`);
+		const tracking = decodeTracking(message.bizOpaqueCallbackData);
+		sent.set(c.waId, {
+			journey: tracking?.journey ?? '',
+			step: tracking?.step ?? '',
+			recipient: `+${c.waId}`,
+			messageId: message.id,
+		});
+	}
+	for (const { customer, does } of APPOINTMENT_PLAY) {
+		const c = CUSTOMERS[customer];
+		const messageId = sent.get(c.waId)?.messageId;
+		if ('tap' in does && messageId) await sandbox.control('tap', { messageId, button: does.tap });
+		if ('text' in does)
+			await sandbox.control('inbound', { from: c.waId, name: c.name, text: does.text });
+	}
+	// Fay's wait ends on its time limit; n8n checks for due waits about once a minute.
+	await settle(host, sandbox, 2500, 180_000);
+	return [...sent.values()];
+}
+
 /** Where the journeys run: a provisioned n8n (read through its database) or the user's (through its public API). */
 interface JourneyHost {
 	readonly url: string;
@@ -185,7 +301,7 @@ async function settle(
 		}
 		await sleep(300);
 	}
-	throw new Error('the journeys did not settle within 2 minutes');
+	throw new Error(`the journeys did not settle within ${Math.round(timeoutMs / 1000)} s`);
 }
 
 export interface Report {
@@ -213,6 +329,8 @@ export interface Report {
 	}>;
 	/** Where the report's chart (order confirmation's funnel, the webhook's PNG answer) was saved. */
 	chartFile?: string;
+	/** The appointment reminder (Send and Wait): which branch each customer's execution continued on. */
+	appointments: Array<{ recipient: string; outcome: string; waitedSeconds?: number }>;
 }
 
 function safeJsonOf(
@@ -237,6 +355,7 @@ async function buildReport(host: JourneyHost, ids: Record<string, string>): Prom
 		followUps: { retry: 0, fallback: 0 },
 		journeyReport: [],
 		reached: {},
+		appointments: [],
 	};
 	for (const summary of await host.executions()) {
 		const data = await host.executionData(summary.id);
@@ -325,6 +444,38 @@ async function buildReport(host: JourneyHost, ids: Record<string, string>): Prom
 					report.journeyReport.push(item as unknown as Report['journeyReport'][number]);
 				break;
 			}
+			case ids.appointment: {
+				// Which branch the wait resumed on, by the node that ran after it. The reminders themselves are read from the
+				// sandbox (playAppointments): a wait that times out passes the node's input on, not the send's result.
+				const branches: Array<[string, string]> = [
+					['Confirmed', 'confirmed'],
+					['Wants another time', 'reschedule'],
+					['Wrote something else', 'other-reply'],
+					['Not delivered', 'failed'],
+				];
+				let recipient = `+${String(safeJsonOf(data, 'Customer')[0]?.phone ?? '').replace(/\D/g, '')}`;
+				let outcome = summary.status === 'waiting' ? 'waiting' : 'none';
+				let waitedSeconds: number | undefined;
+				for (const [node, name] of branches) {
+					const [item] = safeJsonOf(data, node);
+					if (!item) continue;
+					outcome = name;
+					waitedSeconds = typeof item.waitedSeconds === 'number' ? item.waitedSeconds : undefined;
+				}
+				for (const item of safeJsonOf(data, 'Second reminder')) {
+					outcome = 'no-response';
+					recipient = String(item.recipient);
+					const tracking = item.tracking as { journey?: string; step?: string };
+					report.sent.push({
+						journey: tracking.journey ?? '',
+						step: tracking.step ?? '',
+						recipient: String(item.recipient),
+						messageId: String(item.messageId),
+					});
+				}
+				report.appointments.push({ recipient, outcome, waitedSeconds });
+				break;
+			}
 			case ids.failure: {
 				report.followUps.retry += safeJsonOf(data, 'Retry tomorrow').length;
 				report.followUps.fallback += safeJsonOf(data, 'Fall back to e-mail/SMS').length;
@@ -364,6 +515,11 @@ function printReport(report: Report, n8nUrl: string): void {
 	out.push(
 		`Delivery-failure follow-up: retry later ${report.followUps.retry}, fall back to another channel ${report.followUps.fallback}`,
 	);
+	out.push('', 'Appointment reminder (Send and Wait: which branch each wait resumed on):');
+	for (const a of report.appointments)
+		out.push(
+			`  ${a.recipient.padEnd(18)} ${a.outcome}${a.waitedSeconds === undefined ? '' : ` after ${a.waitedSeconds} s`}`,
+		);
 	out.push('', 'WhatsApp Journey Report node (today, from the state store):');
 	for (const r of report.journeyReport)
 		out.push(
@@ -406,17 +562,45 @@ export function checkReport(report: Report): string[] {
 		)
 	)
 		problems.push('the opted-out customer was not skipped');
-	if (report.sent.some((s) => ['+14155552671', '+34612345678'].includes(s.recipient)))
+	// Their marketing offer is withheld; Cara's appointment reminder (utility) is not marketing and does go out.
+	if (
+		report.sent.some(
+			(s) =>
+				s.journey === 'abandoned-cart' && ['+14155552671', '+34612345678'].includes(s.recipient),
+		)
+	)
 		problems.push('a policy-skipped customer was messaged');
 	if (!report.failures.some((f) => f.recipient === '33612345678' && f.code === '131026'))
 		problems.push("Eve's undeliverable message did not come back as failed 131026");
 	if ((report.statuses['order-confirmation/confirm-session']?.read ?? 0) < 1)
 		problems.push('no read status joined back to order-confirmation/confirm-session');
+	problems.push(...checkAppointments(report));
 	problems.push(...checkJourneyReport(report));
 	if (report.followUps.fallback !== 1 || report.followUps.retry !== 0) {
 		problems.push(
 			`the delivery-failure journey should send Eve's 131026 to the fallback channel (fallback ${report.followUps.fallback}, retry ${report.followUps.retry})`,
 		);
+	}
+	return problems;
+}
+
+/** Each appointment wait resumed on the branch of what its customer did; no answer sent the second reminder. */
+function checkAppointments(report: Report): string[] {
+	const problems: string[] = [];
+	for (const { customer, outcome } of APPOINTMENT_PLAY) {
+		const e164 = `+${CUSTOMERS[customer].waId}`;
+		const got = report.appointments.filter((a) => a.recipient === e164).map((a) => a.outcome);
+		if (got.join() !== outcome)
+			problems.push(
+				`${CUSTOMERS[customer].name}'s appointment reminder should end on ${outcome}, it ended on ${got.join(', ') || 'nothing'}`,
+			);
+		if (!report.sent.some((s) => s.step === 'reminder' && s.recipient === e164))
+			problems.push(`${CUSTOMERS[customer].name} got no appointment reminder`);
+		const second = report.sent.filter((s) => s.step === 'second-reminder' && s.recipient === e164);
+		if (second.length !== (outcome === 'no-response' ? 1 : 0))
+			problems.push(
+				`${CUSTOMERS[customer].name} got ${second.length} second reminder(s), expected ${outcome === 'no-response' ? 1 : 0}`,
+			);
 	}
 	return problems;
 }
@@ -449,7 +633,12 @@ function checkJourneyReport(report: Report): string[] {
 			delivered: report.reached[key]?.length ?? 0,
 			read: seen.read ?? 0,
 			failed,
-			replied: 0,
+			// Replies counted for a step are those whose context is its message: the customers' button taps.
+			replied:
+				key === 'appointments/reminder'
+					? report.appointments.filter((a) => ['confirmed', 'reschedule'].includes(a.outcome))
+							.length
+					: 0,
 		};
 		const got = {
 			sent: r.sent,
@@ -534,7 +723,30 @@ export class DemoResources {
 	}
 }
 
-type Workflows = Record<'order' | 'cart' | 'otp' | 'failure' | 'sink' | 'report', WorkflowJson>;
+type Workflows = Record<
+	'order' | 'cart' | 'otp' | 'failure' | 'sink' | 'report' | 'appointment',
+	WorkflowJson
+>;
+
+/** appointment-reminder.json with its 24 h wait shortened to DEMO_APPOINTMENT_WAIT_SECONDS. */
+function withDemoWait(workflow: WorkflowJson): WorkflowJson {
+	const nodes = (
+		workflow.nodes as Array<{ name: string; parameters: Record<string, unknown> }>
+	).map((node) =>
+		node.name === 'Remind and wait'
+			? {
+					...node,
+					parameters: {
+						...node.parameters,
+						waitLimitType: 'afterTimeInterval',
+						waitAmount: DEMO_APPOINTMENT_WAIT_SECONDS / 60,
+						waitUnit: 'minutes',
+					},
+				}
+			: node,
+	);
+	return { ...workflow, nodes } as WorkflowJson;
+}
 
 function loadWorkflows(): Workflows {
 	return {
@@ -544,6 +756,7 @@ function loadWorkflows(): Workflows {
 		failure: loadExample('delivery-failure.json'),
 		sink: loadExample('status-sink.json'),
 		report: loadExample('journey-report.json'),
+		appointment: withDemoWait(loadExample('appointment-reminder.json')),
 	};
 }
 
@@ -693,6 +906,7 @@ async function existingHost(
 			const lists = await Promise.all([
 				...[...ours].map((id) => api.executions(id)),
 				...[...ours].map((id) => api.executions(id, 'running')),
+				...[...ours].map((id) => api.executions(id, 'waiting')),
 			]);
 			const byId = new Map(lists.flat().map((e) => [e.id, e]));
 			return [...byId.values()].sort((a, b) => Number(a.id) - Number(b.id));
@@ -768,6 +982,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 		await sandbox.control('faults', {
 			recipientFailures: { [CUSTOMERS.eve.waId]: 131026 },
 		});
+		await sandbox.control('templates', APPOINTMENT_TEMPLATE);
 		await sandbox.control('inbound', {
 			from: CUSTOMERS.ana.waId,
 			name: CUSTOMERS.ana.name,
@@ -800,6 +1015,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 		});
 		await settle(host, sandbox);
 
+		const appointmentReminders = await playAppointments(
+			host,
+			sandbox,
+			ids.appointment ?? '',
+			host.webhookUrl(webhookPathOf(workflows.appointment, 'Appointment')),
+		);
+
 		log('asking the WhatsApp Journey Report node how the journeys did');
 		const chartFile = await saveReportChart(
 			host.webhookUrl(webhookPathOf(workflows.report, 'Report requested')),
@@ -808,6 +1030,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
 		const report = await buildReport(host, ids);
 		report.chartFile = chartFile;
+		report.sent.push(...appointmentReminders);
 		return {
 			report,
 			problems: checkReport(report),

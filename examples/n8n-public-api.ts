@@ -167,7 +167,7 @@ export class N8nPublicApi {
 	}
 
 	/** Executions of one workflow, all pages. n8n lists running ones only when asked for `status=running`. */
-	async executions(workflowId: string, status?: 'running'): Promise<PublicExecution[]> {
+	async executions(workflowId: string, status?: 'running' | 'waiting'): Promise<PublicExecution[]> {
 		const all: PublicExecution[] = [];
 		let cursor: string | null | undefined;
 		do {

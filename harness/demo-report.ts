@@ -7,6 +7,7 @@ export interface DemoOutcome {
 		failures: unknown[];
 		journeyReport: Array<{ journey: string; step: string; sent: number; failed: number }>;
 		chartFile?: string;
+		appointments: Array<{ recipient: string; outcome: string }>;
 	};
 	problems: string[];
 }
@@ -15,9 +16,15 @@ export function expectDemoJourneysBehaved({ report, problems }: DemoOutcome): vo
 	expect(problems).toEqual([]);
 	expect(report.routed.open).toEqual(['+447911123456']);
 	expect([...report.routed.closed].sort()).toEqual(['+33612345678', '+49301234567']);
-	// Exactly the five messages the journeys should send, each once.
+	// Exactly the messages the journeys should send, each once: five, and four appointment reminders plus the second
+	// reminder for the customer who did not answer.
 	expect(report.sent.map((s) => `${s.journey}/${s.step} ${s.recipient}`).sort()).toEqual([
 		'abandoned-cart/offer-1 +49301234567',
+		'appointments/reminder +14155552671',
+		'appointments/reminder +447911123456',
+		'appointments/reminder +49301234567',
+		'appointments/reminder +5511987654321',
+		'appointments/second-reminder +5511987654321',
 		'login/otp +5511987654321',
 		'order-confirmation/confirm-session +447911123456',
 		'order-confirmation/confirm-template +33612345678',
@@ -36,9 +43,18 @@ export function expectDemoJourneysBehaved({ report, problems }: DemoOutcome): vo
 			.sort(),
 	).toEqual([
 		'abandoned-cart/offer-1 sent 1 failed 0',
+		'appointments/reminder sent 4 failed 0',
+		'appointments/second-reminder sent 1 failed 0',
 		'login/otp sent 1 failed 0',
 		'order-confirmation/confirm-session sent 1 failed 0',
 		'order-confirmation/confirm-template sent 2 failed 1',
+	]);
+	// Send and Wait: each customer's execution continued on the branch of what they did.
+	expect(report.appointments.map((a) => `${a.recipient} ${a.outcome}`).sort()).toEqual([
+		'+14155552671 other-reply',
+		'+447911123456 confirmed',
+		'+49301234567 reschedule',
+		'+5511987654321 no-response',
 	]);
 	expect(report.chartFile).toMatch(/whatsapp-journey-report\.png$/);
 }

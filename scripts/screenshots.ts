@@ -2,14 +2,18 @@
  * `npm run docs:screenshots`: real screenshots of our nodes in the real n8n editor, for the docs.
  *
  * It starts the Cloud API sandbox, provisions n8n through the end-to-end harness (cached after the first run),
- * installs the packed package the way n8n installs community packages, imports the credential and two example
+ * installs the packed package the way n8n installs community packages, imports the credential and the example
  * workflows, starts n8n and drives its editor with the Debian Chromium (headless, through playwright-core).
  * The template picker and variable mapper therefore show what the sandbox's template registry really returns.
+ * For the Journey Report's output pane it first plays `npm run demo`'s order confirmation (Ben: template, read; Eve:
+ * undeliverable, 131026) through active copies of the order and status-sink journeys, so the report node counts real
+ * sends and statuses from the state store.
  * Output: docs/screenshots/*.png. CI does not run this; run it by hand when the nodes or n8n change.
  *
  * Secrets: the credential holds sandbox-only values, n8n sends password fields to the browser redacted, and each
  * page is checked for the secret strings before it is captured; a hit aborts the run without writing the image.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,6 +26,7 @@ import { N8nInstance, REPO_ROOT, disposeAll } from '../harness';
 import type { WorkflowJson } from '../harness';
 import {
 	VIEWPORT,
+	canvasNode,
 	chooseLocatorMode,
 	closeN8nNode as closeNode,
 	launchBrowser,
@@ -30,6 +35,7 @@ import {
 	requireChromium,
 } from '../harness/browser';
 import type { BrowserSession } from '../harness/browser';
+import { APPOINTMENT_TEMPLATE, CUSTOMERS } from '../examples/demo';
 
 const OUT_DIR = path.join(REPO_ROOT, 'docs', 'screenshots');
 /** The examples reference this credential id; the name is what the editor shows. */
@@ -50,6 +56,9 @@ export interface ScreenshotTarget {
 		readonly statusSink: string;
 		/** The same journey with a sample order pinned on its trigger, so single steps can run in the editor. */
 		readonly orderWithSample: string;
+		readonly appointmentReminder: string;
+		/** journey-report.json with a request pinned on its webhook, so the editor can run it. */
+		readonly journeyReport: string;
 	};
 	readonly credentialId: string;
 	/** Strings that must never be visible in a captured page. */
@@ -90,26 +99,122 @@ function withSampleOrder(order: WorkflowJson): WorkflowJson {
 	};
 }
 
-/** Sandbox + real n8n with our package, the credential and the two example workflows; n8n started. */
+/** journey-report.json with an empty request pinned on its webhook: "Execute workflow" in the editor runs the report. */
+function withSampleRequest(report: WorkflowJson): WorkflowJson {
+	return {
+		...report,
+		id: 'wjDocsReportSample1',
+		pinData: {
+			'Report requested': [
+				{
+					json: {
+						headers: { 'content-type': 'application/json' },
+						params: {},
+						query: {},
+						body: {},
+					},
+				},
+			],
+		},
+	};
+}
+
+/**
+ * A live copy of an example (own id, fresh webhook ids), activated to play the demo's data in; the example workflows
+ * the other shots show stay as a user imports them (inactive).
+ */
+function liveCopy(workflow: WorkflowJson, id: string): WorkflowJson {
+	const nodes = (workflow.nodes as Array<Record<string, unknown>>).map((node) =>
+		node.webhookId ? { ...node, webhookId: randomUUID() } : node,
+	);
+	return { ...workflow, id, name: `${workflow.name} (live)`, nodes } as WorkflowJson;
+}
+
+function webhookIdOf(workflow: WorkflowJson, nodeName: string): string {
+	const node = (workflow.nodes as Array<{ name: string; webhookId?: string }>).find(
+		(n) => n.name === nodeName,
+	);
+	if (!node?.webhookId) throw new Error(`${workflow.name}: no webhook node ${nodeName}`);
+	return node.webhookId;
+}
+
+const LIVE_ORDER_ID = 'wjDocsOrderLive01';
+const LIVE_SINK_ID = 'wjDocsSinkLive001';
+
+/** Sandbox + real n8n with our package, the credential and the example workflows; n8n started, demo data played. */
 export async function startTestBed(): Promise<{
 	target: ScreenshotTarget;
 	sandbox: Sandbox;
 	n8n: N8nInstance;
 }> {
+	log('provisioning n8n (cached after the first run)');
+	const n8n = await N8nInstance.create({ label: 'screenshots' });
+	const liveSink = liveCopy(loadExample('status-sink.json'), LIVE_SINK_ID);
 	log('starting the Cloud API sandbox');
-	const sandbox = await startSandbox();
+	// Meta's callback for the number: the live status sink, which records statuses in the state store for the report.
+	const sandbox = await startSandbox({
+		callbackUrl: n8n.webhookUrl(`${webhookIdOf(liveSink, 'Every status')}/whatsapp`),
+		pairRateMs: 0,
+		statusDelayMs: 200,
+	});
 	try {
-		return { sandbox, ...(await startN8n(sandbox)) };
+		await sandbox.control('templates', APPOINTMENT_TEMPLATE);
+		await sandbox.control('faults', { recipientFailures: { [CUSTOMERS.eve.waId]: 131026 } });
+		const started = await startN8n(sandbox, n8n, liveSink);
+		await playOrders(started.n8n, liveSink);
+		return { sandbox, ...started };
 	} catch (error) {
 		await sandbox.close(); // n8n itself is released by the harness's disposeAll()
 		throw error;
 	}
 }
 
-async function startN8n(sandbox: Sandbox): Promise<{ target: ScreenshotTarget; n8n: N8nInstance }> {
+/** The demo's order confirmation for Ben (window closed: template, read) and Eve (131026), until the statuses are in. */
+async function playOrders(n8n: N8nInstance, liveSink: WorkflowJson): Promise<void> {
+	log("playing the demo's order confirmations (Ben, Eve) for the report");
+	const url = n8n.webhookUrl('order-placed');
+	// n8n reports ready before it registers active workflows' webhooks; until then it answers 404.
+	await n8n.waitForWebhook(`${webhookIdOf(liveSink, 'Every status')}/whatsapp`);
+	for (const c of [CUSTOMERS.ben, CUSTOMERS.eve]) {
+		const answer = await fetch(url, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({
+				phone: c.phone,
+				name: c.name,
+				orderId: `A-${c.waId.slice(-4)}`,
+				deliveryDate: '12 March',
+			}),
+		});
+		if (answer.status !== 200)
+			throw new Error(`the order webhook answered ${answer.status}: ${await answer.text()}`);
+	}
+	// Quiet for 5 s (no new or unfinished executions): the sends and their statuses are recorded.
+	let last = -1;
+	let quietSince = Date.now();
+	const deadline = Date.now() + 120_000;
+	while (Date.now() < deadline) {
+		const runs = await n8n.executions();
+		const busy = runs.some((r) => !['success', 'error', 'crashed', 'canceled'].includes(r.status));
+		if (runs.length !== last || busy) {
+			last = runs.length;
+			quietSince = Date.now();
+		} else if (Date.now() - quietSince > 5_000) {
+			if (!runs.some((r) => r.workflowId === LIVE_SINK_ID))
+				throw new Error('the status sink received no status');
+			return;
+		}
+		await new Promise((resolve) => setTimeout(resolve, 500));
+	}
+	throw new Error('the order journeys did not settle within 2 minutes');
+}
+
+async function startN8n(
+	sandbox: Sandbox,
+	n8n: N8nInstance,
+	liveSink: WorkflowJson,
+): Promise<{ target: ScreenshotTarget; n8n: N8nInstance }> {
 	const { token, appSecret, phoneNumberId, wabaId } = sandbox.config;
-	log('provisioning n8n (cached after the first run)');
-	const n8n = await N8nInstance.create({ label: 'screenshots' });
 	log('installing the package into ~/.n8n/nodes');
 	await n8n.installPackage();
 	await n8n.importCredentials([
@@ -128,11 +233,18 @@ async function startN8n(sandbox: Sandbox): Promise<{ target: ScreenshotTarget; n
 		},
 	]);
 	const order = loadExample('order-confirmation.json');
-	const [orderConfirmation, statusSink, orderWithSample] = await n8n.importWorkflows([
-		order,
-		loadExample('status-sink.json'),
-		withSampleOrder(order),
-	]);
+	const [orderConfirmation, statusSink, orderWithSample, appointmentReminder, journeyReport] =
+		await n8n.importWorkflows([
+			order,
+			loadExample('status-sink.json'),
+			withSampleOrder(order),
+			loadExample('appointment-reminder.json'),
+			withSampleRequest(loadExample('journey-report.json')),
+			liveCopy(order, LIVE_ORDER_ID),
+			liveSink,
+		]);
+	await n8n.publishWorkflow(LIVE_ORDER_ID);
+	await n8n.publishWorkflow(LIVE_SINK_ID);
 	log('starting n8n (a minute or more on a busy machine)');
 	await n8n.start({ timeoutMs: 300_000 });
 	const authCookie = await n8n.ownerCookie();
@@ -145,6 +257,8 @@ async function startN8n(sandbox: Sandbox): Promise<{ target: ScreenshotTarget; n
 				orderConfirmation: orderConfirmation ?? '',
 				statusSink: statusSink ?? '',
 				orderWithSample: orderWithSample ?? '',
+				appointmentReminder: appointmentReminder ?? '',
+				journeyReport: journeyReport ?? '',
 			},
 			credentialId: CREDENTIAL.id,
 			secrets: [token, appSecret, VERIFY_TOKEN],
@@ -308,6 +422,37 @@ function steps(target: ScreenshotTarget): Step[] {
 			},
 		},
 		{
+			files: ['send-and-wait.png'],
+			run: async (page) => {
+				// The appointment reminder as imported: Send and Wait draws an output per reply button between No Response and
+				// Other Reply / Failed, then Skipped by Policy.
+				await openWorkflow(page, target, target.workflows.appointmentReminder, 9);
+				await canvasNode(page, 'Remind and wait')
+					.locator('[data-test-id="canvas-node-output-handle"]')
+					.first()
+					.waitFor({ state: 'visible' })
+					.catch(() => undefined);
+				await capture(page, target, 'send-and-wait.png');
+			},
+		},
+		{
+			files: ['journey-report-output-pane.png'],
+			run: async (page) => {
+				await openWorkflow(page, target, target.workflows.journeyReport, 3);
+				const ndv = await openNode(page, 'Order confirmation chart');
+				// Runs the report (and the node before it) on what the order journeys recorded in the state store.
+				await ndv.locator('[data-test-id="node-execute-button"]').click();
+				const output = ndv.locator('[data-test-id="output-panel"]');
+				await output.locator('[data-test-id="radio-button-binary"]').click();
+				// The chart binary's "View": n8n previews the PNG in the output pane.
+				await output.locator('[data-test-id="ndv-view-binary-data"]').first().click();
+				await output.locator('.binary-data-window img').first().waitFor({ state: 'visible' });
+				await page.waitForTimeout(1_000);
+				await capture(page, target, 'journey-report-output-pane.png');
+				await closeNode(page);
+			},
+		},
+		{
 			files: ['credential.png'],
 			run: async (page) => {
 				await page.goto(`${target.baseUrl}/home/credentials/${target.credentialId}`, {
@@ -377,7 +522,9 @@ async function main(): Promise<void> {
 	try {
 		const bed = await startTestBed();
 		sandbox = bed.sandbox;
-		const shots = await captureScreenshots(bed.target);
+		// `npm run docs:screenshots -- send-and-wait.png …` takes only those shots.
+		const only = process.argv.slice(2).filter((arg) => arg.endsWith('.png'));
+		const shots = await captureScreenshots(bed.target, only.length > 0 ? only : undefined);
 		for (const shot of shots)
 			log(
 				`${shot.ok ? 'ok    ' : 'FAILED'} ${shot.files.join(', ')}${shot.error ? ` — ${shot.error}` : ''}`,

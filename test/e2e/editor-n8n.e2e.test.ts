@@ -5,7 +5,9 @@
  * What a user sees: the Check Conversation Window node's Open / Closed outputs, the Send Template picker listing the
  * WABA's APPROVED templates (and only those), the Variables mapper showing the picked template's variables with
  * Meta's examples, and — when another template is picked — the mapper switching to that template's variables with no
- * value or field of the first one left behind, in the editor and in the saved workflow.
+ * value or field of the first one left behind, in the editor and in the saved workflow. Send and Wait draws one output
+ * per configured reply button between No Response and Other Reply / Failed, then Skipped by Policy, and redraws them when
+ * the buttons change.
  *
  * Fails (never skips) without /usr/bin/chromium; CI installs it (.ci/run).
  */
@@ -31,6 +33,9 @@ const WORKFLOW_ID = 'wjEditorE2E00001';
 /** The same journey as the examples configure it: template typed "By Name", every variable mapped. */
 const BY_NAME_WORKFLOW_ID = 'wjEditorE2E00002';
 const SEND = 'Send template';
+/** Manual trigger → Send and Wait (version 2), as appointment-reminder.json configures it. */
+const WAIT_WORKFLOW_ID = 'wjEditorE2E00003';
+const WAIT = 'Remind and wait';
 const CHECK = 'Window open?';
 
 /** Added to the sandbox at test time, so the picker can only know them by asking the WABA. */
@@ -156,6 +161,68 @@ function byNameWorkflow(): WorkflowJson {
 	return { ...workflow, id: BY_NAME_WORKFLOW_ID, name: 'Editor end-to-end (by name)', nodes };
 }
 
+function sendAndWaitWorkflow(): WorkflowJson {
+	return {
+		id: WAIT_WORKFLOW_ID,
+		name: 'Editor end-to-end (send and wait)',
+		active: false,
+		nodes: [
+			{
+				id: 'e0000000-0000-4000-8000-000000000011',
+				name: 'Start',
+				type: 'n8n-nodes-base.manualTrigger',
+				typeVersion: 1,
+				position: [0, 0],
+				parameters: {},
+			},
+			{
+				id: 'e0000000-0000-4000-8000-000000000012',
+				name: WAIT,
+				type: 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
+				typeVersion: 2,
+				position: [260, 0],
+				parameters: {
+					operation: 'sendAndWait',
+					recipient: '+49 30 1234567',
+					template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
+					variablesMode: 'mapper',
+					variables: { mappingMode: 'defineBelow', value: null },
+					waitButtons: 'Confirm\nReschedule',
+					waitForStatus: 'none',
+					options: {},
+				},
+				credentials: { metaWhatsAppCloudApi: CREDENTIAL },
+			},
+		],
+		connections: { Start: { main: [[{ node: WAIT, type: 'main', index: 0 }]] } },
+	} as WorkflowJson;
+}
+
+/** The output labels a canvas node draws, in output order. */
+async function outputLabels(nodeName: string): Promise<string[]> {
+	return page
+		.locator(`[data-test-id="canvas-node-output-handle"][data-node-name="${nodeName}"]`)
+		.evaluateAll((handles) =>
+			handles
+				.sort((a, b) => Number(a.getAttribute('data-index')) - Number(b.getAttribute('data-index')))
+				.map((h) => h.textContent?.trim() ?? ''),
+		);
+}
+
+/** Polls the canvas until the node draws exactly these output labels (n8n redraws after a parameter change). */
+async function waitForOutputLabels(nodeName: string, expected: string[]): Promise<void> {
+	let last: string[] = [];
+	const deadline = Date.now() + 15_000;
+	while (Date.now() < deadline) {
+		last = await outputLabels(nodeName);
+		if (JSON.stringify(last) === JSON.stringify(expected)) return;
+		await page.waitForTimeout(250);
+	}
+	throw new Error(
+		`"${nodeName}" draws outputs ${JSON.stringify(last)}, expected ${JSON.stringify(expected)}`,
+	);
+}
+
 let sandbox: Sandbox | undefined;
 let n8n: N8nInstance | undefined;
 let browser: BrowserSession | undefined;
@@ -182,7 +249,7 @@ beforeAll(async () => {
 			verifyToken: 'editor-e2e-verify-token',
 		}),
 	]);
-	await n8n.importWorkflows([editorWorkflow(), byNameWorkflow()]);
+	await n8n.importWorkflows([editorWorkflow(), byNameWorkflow(), sendAndWaitWorkflow()]);
 	await n8n.start({ timeoutMs: 300_000 });
 	// One page for the whole file: n8n locks a workflow to the tab that edits it ("Editing in another tab").
 	browser = await launchBrowser({
@@ -460,5 +527,35 @@ describe('n8n editor (real n8n 2.40.7 + Chromium + sandbox)', () => {
 		const body = JSON.stringify(sent?.request);
 		for (const value of ['#B-7', 'Ben', '14 March', 'B-7'])
 			expect(body).toContain(JSON.stringify(value));
+	});
+
+	it('draws Send and Wait outputs from its Reply Buttons (and Skipped by Policy), and redraws them when the buttons change', async () => {
+		await openN8nWorkflow(page, n8n?.baseUrl ?? '', WAIT_WORKFLOW_ID, 2);
+		await waitForOutputLabels(WAIT, [
+			'No Response',
+			'Confirm',
+			'Reschedule',
+			'Other Reply',
+			'Failed',
+			'Skipped by Policy',
+		]);
+		const node = await openN8nNode(page, WAIT);
+		const buttons = node
+			.locator('[data-test-id="parameter-input-waitButtons"]')
+			.locator('textarea')
+			.first();
+		await buttons.click();
+		await buttons.fill('Yes\nNo\nCall me');
+		await buttons.blur();
+		await closeN8nNode(page);
+		await waitForOutputLabels(WAIT, [
+			'No Response',
+			'Yes',
+			'No',
+			'Call me',
+			'Other Reply',
+			'Failed',
+			'Skipped by Policy',
+		]);
 	});
 });
