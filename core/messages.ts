@@ -360,12 +360,23 @@ export interface SessionMessageFields {
 	rows?: Array<{ id?: string; title?: string; description?: string; section?: string }>;
 	/** The label of the button that opens the list. */
 	listButton?: string;
+	/** Optional text header and footer of reply buttons or a list (each at most 60 characters). */
+	header?: string;
+	footer?: string;
 }
 
 /** A media field as typed: digits are an uploaded media id, anything else a link. */
 export function mediaReference(value: string): { id: string } | { link: string } {
 	const v = value.trim();
 	return /^\d+$/.test(v) ? { id: v } : { link: v };
+}
+
+/** The optional text header and footer of an interactive message, only when given. */
+function frame(fields: SessionMessageFields): Record<string, unknown> {
+	return {
+		...(fields.header ? { header: { type: 'text', text: fields.header } } : {}),
+		...(fields.footer ? { footer: { text: fields.footer } } : {}),
+	};
 }
 
 /** Meta's shape for fields, not yet validated (buildSessionMessage names what is wrong with it). */
@@ -380,6 +391,7 @@ function sessionShape(fields: SessionMessageFields): unknown {
 				type: 'interactive',
 				interactive: {
 					type: 'button',
+					...frame(fields),
 					body: { text },
 					action: {
 						buttons: (fields.buttons ?? []).map((b) => ({
@@ -407,6 +419,7 @@ function sessionShape(fields: SessionMessageFields): unknown {
 				type: 'interactive',
 				interactive: {
 					type: 'list',
+					...frame(fields),
 					body: { text },
 					action: {
 						button: fields.listButton || 'Choose',

@@ -78,7 +78,10 @@ export function waitSpecFrom(input: { buttons: string | string[]; status?: strin
 }
 
 /** A wait's own message (not a template): reply buttons, a list or a text, as the adapters' fields describe it. */
-export type WaitMessageFields = Pick<SessionMessageFields, 'text' | 'listButton'> & {
+export type WaitMessageFields = Pick<
+	SessionMessageFields,
+	'text' | 'listButton' | 'header' | 'footer'
+> & {
 	type: Exclude<WaitMessageKind, 'template'>;
 	buttons?: Array<{ id?: string; title?: string }>;
 	rows?: Array<{ id?: string; title?: string; description?: string; section?: string }>;
@@ -115,9 +118,22 @@ export function waitMessageFrom(
 		);
 	const message = sessionMessageFromFields(
 		fields.type === 'buttons'
-			? { type: 'buttons', text: fields.text, buttons: filled }
+			? {
+					type: 'buttons',
+					text: fields.text,
+					buttons: filled,
+					header: fields.header,
+					footer: fields.footer,
+				}
 			: fields.type === 'list'
-				? { type: 'list', text: fields.text, rows: filled, listButton: fields.listButton }
+				? {
+						type: 'list',
+						text: fields.text,
+						rows: filled,
+						listButton: fields.listButton,
+						header: fields.header,
+						footer: fields.footer,
+					}
 				: { type: 'text', text: fields.text },
 	);
 	const spec = waitSpecFrom({ buttons: filled.map((c) => c.title), status });

@@ -52,9 +52,61 @@ export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 	let sandbox: Sandbox;
 	let n8n: N8nInstance;
 	let redis: Redis;
-	const ids = { trigger: newWorkflowId(), wait: newWorkflowId(), shortWait: newWorkflowId() };
+	const ids = {
+		trigger: newWorkflowId(),
+		wait: newWorkflowId(),
+		shortWait: newWorkflowId(),
+		buttons: newWorkflowId(),
+	};
 	const triggerWebhookId = '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 	const OUTPUTS = ['No Response', 'Confirm', 'Reschedule', 'Other Reply', 'Failed'];
+
+	const BUTTON_OUTPUTS = ['No Response', 'Keep', 'Change date', 'Other Reply', 'Failed'];
+
+	/** Inside the window: Message Type "Reply Buttons", two buttons, one output each. */
+	function buttonsWorkflow(): WorkflowJson {
+		const send = waitWorkflow(ids.buttons, 'saw-buttons', {});
+		type Node = { name: string; parameters: Record<string, unknown> };
+		const nodes = send.nodes as Node[];
+		const node = nodes.find((n) => n.name === 'Send and Wait')!;
+		const {
+			template: _t,
+			variablesMode: _v,
+			variables: _vs,
+			waitButtons: _b,
+			...rest
+		} = node.parameters as Record<string, unknown>;
+		node.parameters = {
+			...rest,
+			waitMessageType: 'buttons',
+			waitText: '={{ "Hi " + $json.body.name + ", your order ships tomorrow. Keep the date?" }}',
+			waitReplyButtons: {
+				button: [
+					{ title: 'Keep', id: 'keep-date' },
+					{ title: 'Change date', id: 'change-date' },
+				],
+			},
+		};
+		send.nodes = nodes
+			.filter((n) => !n.name.startsWith('On '))
+			.concat(
+				BUTTON_OUTPUTS.map((name, i) => ({
+					id: `saw-buttons-out${i}`,
+					name: `On ${name}`,
+					type: 'n8n-nodes-base.noOp',
+					typeVersion: 1,
+					position: [600, i * 150] as [number, number],
+					parameters: {},
+				})),
+			);
+		send.connections = {
+			...send.connections,
+			'Send and Wait': {
+				main: BUTTON_OUTPUTS.map((name) => [{ node: `On ${name}`, type: 'main', index: 0 }]),
+			},
+		};
+		return send;
+	}
 
 	function waitWorkflow(id: string, path: string, limit: Record<string, unknown>): WorkflowJson {
 		return {
@@ -72,7 +124,9 @@ export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 					webhookId:
 						path === 'saw'
 							? '11111111-2222-4333-8444-555555555555'
-							: '11111111-2222-4333-8444-666666666666',
+							: path === 'saw-short'
+								? '11111111-2222-4333-8444-666666666666'
+								: '11111111-2222-4333-8444-777777777777',
 					parameters: { httpMethod: 'POST', path, responseMode: 'onReceived', options: {} },
 				},
 				{
@@ -139,6 +193,7 @@ export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 		},
 		waitWorkflow(ids.wait, 'saw', {}),
 		waitWorkflow(ids.shortWait, 'saw-short', { waitAmount: 0.1, waitUnit: 'minutes' }),
+		buttonsWorkflow(),
 	];
 
 	const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -362,6 +417,60 @@ export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 				['wamid.SAW-TAP-1', String(executionId)],
 				['wamid.SAW-TAP-2', undefined],
 			]);
+		}, 180_000);
+
+		it('reply buttons inside the open window: the customer taps the second → the execution continues on that output', async () => {
+			const phone = '+447911123405';
+			// The customer wrote first (the service window opens); its webhook is handled before any wait exists.
+			const beforeInbound = await n8n.lastExecutionId();
+			await sandbox.control('inbound', { from: phone, text: 'Is my order on its way?' });
+			await n8n.waitForExecution({
+				workflowId: ids.trigger,
+				afterId: beforeInbound,
+				timeoutMs: 60_000,
+			});
+			const { executionId, wamid } = await startWait('saw-buttons', ids.buttons, phone);
+			const sent = (await sandbox.control(`messages?to=${encodeURIComponent(phone)}`)) as {
+				data: Array<{ id: string; request: unknown }>;
+			};
+			expect(sent.data.find((m) => m.id === wamid)?.request).toMatchObject({
+				type: 'interactive',
+				interactive: {
+					type: 'button',
+					body: { text: 'Hi Ana, your order ships tomorrow. Keep the date?' },
+					action: {
+						buttons: [
+							{ type: 'reply', reply: { id: 'keep-date', title: 'Keep' } },
+							{ type: 'reply', reply: { id: 'change-date', title: 'Change date' } },
+						],
+					},
+				},
+			});
+			const tappedAt = Date.now();
+			// Meta's reply-button tap: interactive.button_reply {id, title} with context.id = our wamid.
+			await sandbox.control('tap', { messageId: wamid, button: 1 });
+			const execution = await finished(executionId);
+			expect(execution.status).toBe('success');
+			expect(
+				BUTTON_OUTPUTS.filter(
+					(name) => execution.data.resultData.runData[`On ${name}`] !== undefined,
+				),
+			).toEqual(['Change date']);
+			console.log(
+				`send and wait reply buttons (${mode}): tap → resumed execution finished in ${new Date(execution.stoppedAt ?? 0).getTime() - tappedAt} ms`,
+			);
+			const [item] = jsonOf(execution.data, 'Send and Wait', { output: 2 });
+			expect(item).toMatchObject({
+				messageId: wamid,
+				type: 'interactive',
+				waitOutcome: 'button',
+				button: { index: 1, label: 'Change date' },
+				reply: {
+					type: 'interactive',
+					interactive: { type: 'button_reply', id: 'change-date', title: 'Change date' },
+				},
+				waitedSeconds: expect.any(Number),
+			});
 		}, 180_000);
 
 		it('a message that fails (131026) ends the wait on Failed with the error', async () => {

@@ -172,6 +172,7 @@ describe('Send and Wait: reply buttons, a list or a text inside the window', () 
 			recipient: `+${CUSTOMER}`,
 			waitMessageType: 'buttons',
 			waitText: 'Your order ships tomorrow. Keep the date?',
+			waitFooter: 'Reply by tonight',
 			waitReplyButtons: {
 				button: [
 					{ title: 'Keep', id: 'keep-date' },
@@ -211,6 +212,7 @@ describe('Send and Wait: reply buttons, a list or a text inside the window', () 
 			interactive: {
 				type: 'button',
 				body: { text: 'Your order ships tomorrow. Keep the date?' },
+				footer: { text: 'Reply by tonight' },
 				action: {
 					buttons: [
 						{ type: 'reply', reply: { id: 'keep-date', title: 'Keep' } },

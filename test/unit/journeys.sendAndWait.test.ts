@@ -309,6 +309,25 @@ describe('waitMessageFrom: the interactive or text message a wait sends, and its
 		});
 	});
 
+	it('takes an optional text header and footer (each at most 60 characters), as Meta allows', () => {
+		const { message } = waitMessageFrom({
+			type: 'buttons',
+			text: 'Keep the date?',
+			header: 'Delivery',
+			footer: 'Reply by tonight',
+			buttons: [{ title: 'Keep' }],
+		});
+		expect(message).toMatchObject({
+			interactive: {
+				header: { type: 'text', text: 'Delivery' },
+				footer: { text: 'Reply by tonight' },
+			},
+		});
+		expect(() =>
+			waitMessageFrom({ type: 'list', text: 'x', footer: 'f'.repeat(61), rows: [{ title: 'r' }] }),
+		).toThrow(/footer\.text: is longer than 60 characters/);
+	});
+
 	it('a button without an id gets its title as id', () => {
 		const { message, spec } = waitMessageFrom({
 			type: 'buttons',

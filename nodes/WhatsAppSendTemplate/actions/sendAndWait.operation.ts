@@ -90,6 +90,22 @@ export const description: INodeProperties[] = [
 			'The message (a text up to 4,096 characters; the body above buttons up to 1,024, above a list up to 4,096)',
 	},
 	{
+		displayName: 'Header',
+		name: 'waitHeader',
+		type: 'string',
+		default: '',
+		displayOptions: showFor('buttons', 'list'),
+		description: 'Optional text above the message (max 60 characters)',
+	},
+	{
+		displayName: 'Footer',
+		name: 'waitFooter',
+		type: 'string',
+		default: '',
+		displayOptions: showFor('buttons', 'list'),
+		description: 'Optional small text below the message (max 60 characters)',
+	},
+	{
 		displayName: 'Buttons',
 		name: 'waitReplyButtons',
 		type: 'fixedCollection',
@@ -268,14 +284,18 @@ function waitMessageFields(ctx: IExecuteFunctions): WaitMessageFields | undefine
 	if (type !== 'buttons' && type !== 'list' && type !== 'text') return undefined;
 	const text = String(ctx.getNodeParameter('waitText', 0, ''));
 	if (type === 'text') return { type, text };
+	const header = String(ctx.getNodeParameter('waitHeader', 0, '')) || undefined;
+	const footer = String(ctx.getNodeParameter('waitFooter', 0, '')) || undefined;
 	if (type === 'buttons') {
 		const buttons = ctx.getNodeParameter('waitReplyButtons', 0, {}) as { button?: Choice[] };
-		return { type, text, buttons: buttons.button ?? [] };
+		return { type, text, header, footer, buttons: buttons.button ?? [] };
 	}
 	const rows = ctx.getNodeParameter('waitListRows', 0, {}) as { row?: Choice[] };
 	return {
 		type,
 		text,
+		header,
+		footer,
 		rows: (rows.row ?? []).map((r) => ({ ...r, section: r.section || undefined })),
 		listButton: String(ctx.getNodeParameter('waitListButton', 0, 'Choose')),
 	};
