@@ -144,6 +144,7 @@ describe('npm run demo -- --n8n-url (an n8n the user already has)', () => {
 			).split('\n');
 			expect(live.sort()).toEqual([
 				'[demo] WhatsApp journey: abandoned-cart campaign | true',
+				'[demo] WhatsApp journey: appointment reminder (send and wait) | true',
 				'[demo] WhatsApp journey: delivery-failure follow-up | true',
 				'[demo] WhatsApp journey: one-time password | true',
 				'[demo] WhatsApp journey: order confirmation | true',

@@ -1,7 +1,9 @@
 /**
  * The example journeys (examples/*.json) in a real n8n with the packed package, driven exactly as `npm run demo`
  * drives them: customers who wrote first, who never wrote, a US +1 marketing recipient, an opted-out customer,
- * an undeliverable number. The assertions are the demo's own checks plus the figures a reader of the report sees.
+ * an undeliverable number, and appointment reminders (Send and Wait) that are confirmed, rescheduled, answered with
+ * text or not answered (second reminder). The assertions are the demo's own checks plus the figures a reader of the
+ * report sees.
  */
 import { runDemo } from '../../examples/demo';
 import type { DemoResult } from '../../examples/demo';
