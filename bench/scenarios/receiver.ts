@@ -44,7 +44,7 @@ interface Post {
 	signature: string;
 }
 
-interface RunFigures {
+export interface RunFigures {
 	posts: number;
 	distinct: number;
 	ackS: number;
@@ -54,6 +54,8 @@ interface RunFigures {
 	emittedUnique: number;
 	late: number;
 	lost: number;
+	/** POSTs answered 5xx and delivered again (Meta's retries). */
+	retries: number;
 	peakRssMiB: number;
 	n8nCpuMsPerEvent: number;
 	pgCpuMsPerEvent: number;
@@ -78,24 +80,34 @@ function makePosts(count: number, firstEvent: number): Post[] {
 	return posts;
 }
 
-/** POSTs `IN_FLIGHT` at a time, in order; every one must be answered 200. */
-async function sendPosts(url: string, posts: Post[]): Promise<number> {
+/**
+ * POSTs `IN_FLIGHT` at a time, in order, until each is answered 200. A 5xx is delivered again a second later, as Meta
+ * retries (n8n's webhook path answered 503 under load in one run); anything else fails the run.
+ */
+async function sendPosts(url: string, posts: Post[]): Promise<{ t0: number; retries: number }> {
 	let next = 0;
+	let retries = 0;
 	const t0 = nowMs();
 	const worker = async (): Promise<void> => {
 		while (next < posts.length) {
 			const post = posts[next++];
-			const response = await fetch(url, {
-				method: 'POST',
-				headers: { 'content-type': 'application/json', 'x-hub-signature-256': post.signature },
-				body: post.raw,
-			});
-			await response.text();
-			if (!response.ok) throw new Error(`POST answered ${response.status}`);
+			for (let attempt = 0; ; attempt++) {
+				const response = await fetch(url, {
+					method: 'POST',
+					headers: { 'content-type': 'application/json', 'x-hub-signature-256': post.signature },
+					body: post.raw,
+				});
+				await response.text();
+				if (response.ok) break;
+				if (response.status < 500 || attempt >= 20)
+					throw new Error(`POST answered ${response.status}`);
+				retries++;
+				await new Promise((resolve) => setTimeout(resolve, 1000));
+			}
 		}
 	};
 	await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-	return t0;
+	return { t0, retries };
 }
 
 function keyOfOurs(item: Record<string, unknown>): string {
@@ -152,7 +164,7 @@ async function ingest(
 	const afterId = await n8n.n8n.lastExecutionId();
 	const sampler = new RssSampler(n8n.pid).start();
 	const cpu0 = await cpuSnapshot(n8n);
-	const t0 = await sendPosts(url, posts);
+	const { t0, retries } = await sendPosts(url, posts);
 	const ackS = (nowMs() - t0) / 1000;
 	const wallStart = Date.now() - (nowMs() - t0);
 	log(`${posts.length} POSTs acknowledged in ${round(ackS, 1)} s; waiting for the executions`);
@@ -186,6 +198,7 @@ async function ingest(
 		emittedUnique: emittedSet.size,
 		late,
 		lost,
+		retries,
 		peakRssMiB: round(rss.peakMainBytes / MIB),
 		n8nCpuMsPerEvent: round(cpu.n8nMs / posts.length, 2),
 		pgCpuMsPerEvent: round(cpu.pgMs / posts.length, 2),
@@ -242,16 +255,128 @@ async function waitForReceiver(url: string, timeoutMs = 60_000): Promise<void> {
 	}
 }
 
-async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
+const TITLE = 'Webhooks as Meta sends them (one status per POST)';
+
+/** The measures and notes of a run; `builtin` is absent when n8n's side failed (`failure` says how). */
+export function receiverOutput(
+	ours: RunFigures[],
+	builtin: RunFigures | undefined,
+	n8nVersion: string,
+	runs: number,
+	failure?: string,
+): ScenarioOutput {
+	const label = 'n8n WhatsApp Trigger';
+	const of = (runs: RunFigures[], f: (x: RunFigures) => number, digits = 0): number[] =>
+		runs.map((x) => round(f(x), digits));
+	// The built-in trigger's figure beside ours, when its run completed.
+	const vs = (f: (x: RunFigures) => number, digits = 0) =>
+		builtin ? { competitor: { label, runs: of([builtin], f, digits) } } : {};
 	const measures: Measure[] = [];
+	measures.push(
+		measure({
+			id: 'receiver.sustained',
+			label: `Sustained events/s, one status per POST, ${IN_FLIGHT} in flight (ours ${POSTS.toLocaleString('en-US')} POSTs, built-in ${BUILTIN_POSTS.toLocaleString('en-US')}), first POST to last execution finished`,
+			unit: 'events/s',
+			runs: of(ours, (x) => x.posts / x.doneS),
+			target: { op: '>=', value: TARGET_RATE, text: '≥ 2,000 events/s' },
+			...vs((x) => x.posts / x.doneS),
+		}),
+		measure({
+			id: 'receiver.ack',
+			label: 'Events/s acknowledged (all POSTs answered 200)',
+			unit: 'events/s',
+			runs: of(ours, (x) => x.posts / x.ackS),
+			...vs((x) => x.posts / x.ackS),
+		}),
+		measure({
+			id: 'receiver.lost',
+			label: 'Acknowledged distinct events never emitted (lost)',
+			unit: '',
+			better: 'lower',
+			runs: of(ours, (x) => x.lost),
+			target: { op: '==', value: 0, text: '0, every run' },
+			targetEveryRun: true,
+			...vs((x) => x.lost),
+		}),
+		measure({
+			id: 'receiver.twice',
+			label: 'Events emitted more than once (the 10 % repeats)',
+			unit: '',
+			better: 'lower',
+			runs: of(ours, (x) => x.emitted - x.emittedUnique),
+			target: { op: '==', value: 0, text: '0, every run' },
+			targetEveryRun: true,
+			...vs((x) => x.emitted - x.emittedUnique),
+		}),
+		measure({
+			id: 'receiver.late',
+			label:
+				'Late statuses (recorded after a higher status of the same message; emitted flagged, not lost)',
+			unit: '',
+			better: 'none',
+			runs: of(ours, (x) => x.late),
+		}),
+		measure({
+			id: 'receiver.executions',
+			label: 'Executions started',
+			unit: '',
+			better: 'none',
+			runs: of(ours, (x) => x.executions),
+			...vs((x) => x.executions),
+		}),
+		measure({
+			id: 'receiver.cpuN8n',
+			label: "CPU of n8n's main process per event (= per POST)",
+			unit: 'ms',
+			better: 'lower',
+			runs: of(ours, (x) => x.n8nCpuMsPerEvent, 2),
+			...vs((x) => x.n8nCpuMsPerEvent, 2),
+		}),
+		measure({
+			id: 'receiver.cpuPostgres',
+			label: "CPU of n8n's PostgreSQL backends per event",
+			unit: 'ms',
+			better: 'lower',
+			runs: of(ours, (x) => x.pgCpuMsPerEvent, 2),
+			...vs((x) => x.pgCpuMsPerEvent, 2),
+		}),
+		measure({
+			id: 'receiver.rss',
+			label: 'Peak RSS of the n8n main process during the run',
+			unit: 'MiB',
+			better: 'lower',
+			runs: of(ours, (x) => x.peakRssMiB),
+			...vs((x) => x.peakRssMiB),
+		}),
+	);
 	const notes: string[] = [];
-	const details: Record<string, unknown> = {
-		posts: POSTS,
-		builtinPosts: BUILTIN_POSTS,
-		eventsPerPost: 1,
-		inFlight: IN_FLIGHT,
-		repeatShare: 1 / REPEAT_EVERY,
+	notes.push(
+		`Signed POSTs of one status each (sent, delivered, read of consecutive messages), ${IN_FLIGHT} in flight, every ${REPEAT_EVERY}th POST a byte-for-byte repeat of one already acknowledged; ours: ${POSTS.toLocaleString('en-US')} POSTs per run (${runs} runs) into the WhatsApp Webhook Receiver (its own port in the n8n process, default Batch Window 200 ms, Max Items 1,000, embedded SQLite store, Late Statuses "Emit and Flag" so a late status is counted by its flag, apart from loss); n8n's built-in WhatsApp Trigger: ${BUILTIN_POSTS.toLocaleString('en-US')} POSTs, one run only (at ~200 ms of n8n CPU per POST, 30,000 would take about an hour on this machine). Same n8n ${n8nVersion}; emitted events counted from n8n's execution data. The built-in trigger does not de-duplicate: the repeats come out twice there.`,
+		`Median CPU per event in n8n's main process: ${median(ours.map((x) => x.n8nCpuMsPerEvent))} ms with the receiver vs ${builtin ? `${builtin.n8nCpuMsPerEvent} ms` : 'no figure (its run failed)'} through n8n's webhook path (built-in trigger). The machine (2 cores) was shared with other helpers' work during the run; CPU figures move much less with that load than wall-time ones.`,
+	);
+	if (failure)
+		notes.push(
+			`n8n's built-in WhatsApp Trigger run did not complete (${failure}), so it has no figures here; the issue measured it at 3,000 POSTs: ~9 events/s, 204 ms of n8n CPU per POST.`,
+		);
+	return {
+		title: TITLE,
+		measures,
+		notes,
+		details: {
+			posts: POSTS,
+			builtinPosts: BUILTIN_POSTS,
+			eventsPerPost: 1,
+			inFlight: IN_FLIGHT,
+			repeatShare: 1 / REPEAT_EVERY,
+			ours,
+			builtin,
+		},
 	};
+}
+
+async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
+	const output: ScenarioOutput = { title: TITLE, measures: [], notes: [], details: {} };
+	let failure: string | undefined;
 	await buildPackage(ctx.log);
 	const ca = makeThrowawayCa();
 	const sandbox = await startSandboxProcess({
@@ -327,102 +452,25 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		}
 		await settle(2000);
 		const builtinPosts = makePosts(BUILTIN_POSTS, 50 * 9_000_000);
-		const builtin = await ingest(
-			started,
-			'benchRecvBuilt001',
-			theirsUrl,
-			builtinPosts,
-			countBuiltin,
-			ctx.log,
-		);
-		ctx.log(`built-in (one run): ${JSON.stringify(builtin)}`);
-		details.ours = ours;
-		details.builtin = builtin;
-
-		const label = 'n8n WhatsApp Trigger';
-		const theirs = [builtin];
-		const of = (runs: RunFigures[], f: (x: RunFigures) => number, digits = 0): number[] =>
-			runs.map((x) => round(f(x), digits));
-		measures.push(
-			measure({
-				id: 'receiver.sustained',
-				label: `Sustained events/s, one status per POST, ${IN_FLIGHT} in flight (ours ${POSTS.toLocaleString('en-US')} POSTs, built-in ${BUILTIN_POSTS.toLocaleString('en-US')}), first POST to last execution finished`,
-				unit: 'events/s',
-				runs: of(ours, (x) => x.posts / x.doneS),
-				target: { op: '>=', value: TARGET_RATE, text: '≥ 2,000 events/s' },
-				competitor: { label, runs: of(theirs, (x) => x.posts / x.doneS) },
-			}),
-			measure({
-				id: 'receiver.ack',
-				label: 'Events/s acknowledged (all POSTs answered 200)',
-				unit: 'events/s',
-				runs: of(ours, (x) => x.posts / x.ackS),
-				competitor: { label, runs: of(theirs, (x) => x.posts / x.ackS) },
-			}),
-			measure({
-				id: 'receiver.lost',
-				label: 'Acknowledged distinct events never emitted (lost)',
-				unit: '',
-				better: 'lower',
-				runs: of(ours, (x) => x.lost),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
-				competitor: { label, runs: of(theirs, (x) => x.lost) },
-			}),
-			measure({
-				id: 'receiver.twice',
-				label: 'Events emitted more than once (the 10 % repeats)',
-				unit: '',
-				better: 'lower',
-				runs: of(ours, (x) => x.emitted - x.emittedUnique),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
-				competitor: { label, runs: of(theirs, (x) => x.emitted - x.emittedUnique) },
-			}),
-			measure({
-				id: 'receiver.late',
-				label:
-					'Late statuses (recorded after a higher status of the same message; emitted flagged, not lost)',
-				unit: '',
-				better: 'none',
-				runs: of(ours, (x) => x.late),
-			}),
-			measure({
-				id: 'receiver.executions',
-				label: 'Executions started',
-				unit: '',
-				better: 'none',
-				runs: of(ours, (x) => x.executions),
-				competitor: { label, runs: of(theirs, (x) => x.executions) },
-			}),
-			measure({
-				id: 'receiver.cpuN8n',
-				label: "CPU of n8n's main process per event (= per POST)",
-				unit: 'ms',
-				better: 'lower',
-				runs: of(ours, (x) => x.n8nCpuMsPerEvent, 2),
-				competitor: { label, runs: of(theirs, (x) => x.n8nCpuMsPerEvent, 2) },
-			}),
-			measure({
-				id: 'receiver.cpuPostgres',
-				label: "CPU of n8n's PostgreSQL backends per event",
-				unit: 'ms',
-				better: 'lower',
-				runs: of(ours, (x) => x.pgCpuMsPerEvent, 2),
-				competitor: { label, runs: of(theirs, (x) => x.pgCpuMsPerEvent, 2) },
-			}),
-			measure({
-				id: 'receiver.rss',
-				label: 'Peak RSS of the n8n main process during the run',
-				unit: 'MiB',
-				better: 'lower',
-				runs: of(ours, (x) => x.peakRssMiB),
-				competitor: { label, runs: of(theirs, (x) => x.peakRssMiB) },
-			}),
-		);
-		notes.push(
-			`Signed POSTs of one status each (sent, delivered, read of consecutive messages), ${IN_FLIGHT} in flight, every ${REPEAT_EVERY}th POST a byte-for-byte repeat of one already acknowledged; ours: ${POSTS.toLocaleString('en-US')} POSTs per run (${ctx.runs} runs) into the WhatsApp Webhook Receiver (its own port in the n8n process, default Batch Window 200 ms, Max Items 1,000, embedded SQLite store, Late Statuses "Emit and Flag" so a late status is counted by its flag, apart from loss); n8n's built-in WhatsApp Trigger: ${BUILTIN_POSTS.toLocaleString('en-US')} POSTs, one run only (at ~200 ms of n8n CPU per POST, 30,000 would take about an hour on this machine). Same n8n ${started.n8n.installation.version}; emitted events counted from n8n's execution data. The built-in trigger does not de-duplicate: the repeats come out twice there.`,
-			`Median CPU per event in n8n's main process: ${median(ours.map((x) => x.n8nCpuMsPerEvent))} ms with the receiver vs ${builtin.n8nCpuMsPerEvent} ms through n8n's webhook path (built-in trigger). The machine (2 cores) was shared with other helpers' work during the run; CPU figures move much less with that load than wall-time ones.`,
+		let builtin: RunFigures | undefined;
+		try {
+			builtin = await ingest(
+				started,
+				'benchRecvBuilt001',
+				theirsUrl,
+				builtinPosts,
+				countBuiltin,
+				ctx.log,
+			);
+			ctx.log(`built-in (one run): ${JSON.stringify(builtin)}`);
+		} catch (error) {
+			// Our figures stand on their own: a failure on n8n's side is reported, not a reason to discard them.
+			failure = error instanceof Error ? error.message : String(error);
+			ctx.log(`built-in run failed: ${failure}`);
+		}
+		Object.assign(
+			output,
+			receiverOutput(ours, builtin, started.n8n.installation.version, ctx.runs, failure),
 		);
 	} finally {
 		await started?.dispose();
@@ -430,7 +478,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		await sandbox.stop();
 		await ca.remove();
 	}
-	return { title: 'Webhooks as Meta sends them (one status per POST)', measures, notes, details };
+	return output;
 }
 
 export const scenario: Scenario = { name: 'receiver', run };
