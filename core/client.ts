@@ -54,7 +54,17 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 
 const sendResponseSchema = z.object({
 	messaging_product: z.literal('whatsapp').optional(),
-	contacts: z.array(z.object({ input: z.string().optional(), wa_id: z.string() })).optional(),
+	// A send to a business-scoped user id may be answered without the customer's number (Meta withholds it for a
+	// username customer): `wa_id` is optional, the BSUID comes as `user_id`.
+	contacts: z
+		.array(
+			z.object({
+				input: z.string().optional(),
+				wa_id: z.string().optional(),
+				user_id: z.string().optional(),
+			}),
+		)
+		.optional(),
 	messages: z
 		.array(z.object({ id: z.string().min(1), message_status: z.string().optional() }))
 		.min(1, 'the Graph API answered 200 without a message id'),

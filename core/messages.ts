@@ -570,7 +570,7 @@ export function buildEnvelope(
 			[
 				{
 					path: 'to',
-					message: `"${to}" is neither E.164 (a "+", the country code and the number, e.g. +14155552671) nor a business-scoped user id (e.g. US.13491208655302741918); normalise it with normalizeRecipient`,
+					message: `"${to}" is not E.164 (a "+", the country code and the number, e.g. +14155552671) and not a business-scoped user id (e.g. US.13491208655302741918); normalise it with normalizeRecipient`,
 				},
 			],
 			'Request',

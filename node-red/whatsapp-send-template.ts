@@ -7,6 +7,7 @@
 import {
 	extractTemplateVariables,
 	parseTemplateName,
+	isCustomerOptedOut,
 	prepareTemplateSend,
 	waitDeadline,
 	waitOutputIndex,
@@ -141,8 +142,7 @@ function register(RED: NodeAPI): void {
 					typeof override === 'object' && override.components !== undefined
 						? { components: override.components }
 						: { values: await valuesFor(settings, template, msg) },
-				isOptedOut: async (waId) =>
-					(await c.store()).isOptedOut({ phoneNumberId: c.phoneNumberId, waId }),
+				isOptedOut: async (waId) => isCustomerOptedOut(await c.store(), c.phoneNumberId, waId),
 			});
 
 		// Send and Wait when Reply Buttons are set: one output per button plus No Response, Other Reply, Status, Failed.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { isBsuid } from '../core/phone';
 import { templateDefinitionSchema, type TemplateDefinition } from '../core/templates';
 import { normalizePhoneNumber } from '../core/phone';
 import type { SandboxContext } from './context';
@@ -114,9 +115,19 @@ const linkClickSchema = z
 	})
 	.strict();
 
+const bsuidSchema = z
+	.string()
+	.refine(isBsuid, 'is not a business-scoped user id (e.g. US.13491208655302741918)');
+
 const inboundSchema = z
 	.object({
-		from: z.string().min(1, 'from (the customer phone number) is required'),
+		/** The customer's phone number; optional for a customer known only by BSUID (`userId`). */
+		from: z.string().min(1, 'from (the customer phone number) is empty').optional(),
+		/** The customer's business-scoped user id: webhooks carry it as from_user_id / contacts[].user_id. */
+		userId: bsuidSchema.optional(),
+		username: z.string().min(1).optional(),
+		/** A username customer: Meta leaves the number out of the webhooks (needs userId). */
+		hidePhone: z.boolean().default(false),
 		name: z.string().default('Sandbox Customer'),
 		phoneNumberId: z.string().optional(),
 		id: z.string().optional(),
@@ -157,7 +168,25 @@ const inboundSchema = z
 			message:
 				'give exactly one of text, button, interactive, image, video, audio, document or sticker',
 		},
-	);
+	)
+	.refine((b) => b.from !== undefined || b.userId !== undefined, {
+		message: 'from (the customer phone number) or userId (their BSUID) is required',
+	})
+	.refine((b) => !b.hidePhone || b.userId !== undefined, {
+		message:
+			'hidePhone needs userId: a customer without a number in webhooks is known by their BSUID',
+	});
+
+/** A customer's BSUID changes (Meta makes a new one when the number changes): user_id_update + a system message. */
+const userIdChangeSchema = z
+	.object({
+		userId: bsuidSchema,
+		newUserId: bsuidSchema,
+		name: z.string().default('Sandbox Customer'),
+		phoneNumberId: z.string().optional(),
+		timestamp: timestampSchema.optional(),
+	})
+	.strict();
 
 /**
  * The customer taps a quick-reply button of a template message the sandbox accepted, a reply button of an interactive
@@ -415,6 +444,11 @@ export class ControlApi {
 				if (!body.ok) return;
 				return this.tap(res, body.value);
 			}
+			case 'POST /__sandbox/user-id-change': {
+				const body = await readJson();
+				if (!body.ok) return;
+				return this.userIdChange(res, body.value);
+			}
 			case 'POST /__sandbox/opt-out': {
 				const body = await readJson();
 				if (!body.ok) return;
@@ -561,11 +595,28 @@ export class ControlApi {
 		const { state, config, rng } = this.ctx;
 		const now = config.now();
 		const at = input.timestamp ?? now;
-		const waId = waIdOf(input.from);
-		if (!waId) return badRequest(res, 'from must contain the digits of the customer phone number');
+		const phoneWaId = input.from !== undefined ? waIdOf(input.from) : undefined;
+		if (input.from !== undefined && !phoneWaId)
+			return badRequest(res, 'from must contain the digits of the customer phone number');
+		const known = input.userId ? state.users.get(input.userId) : undefined;
+		if (input.userId)
+			state.setUser({
+				bsuid: input.userId,
+				waId: phoneWaId ?? known?.waId,
+				username: input.username ?? known?.username,
+				hidePhone: input.hidePhone,
+			});
+		// The sandbox keys a customer by their number when it knows one (windows, opt-outs), else by the BSUID.
+		const waId = phoneWaId ?? (input.userId ? state.customerOfBsuid(input.userId) : '');
+		const showPhone = !input.hidePhone && waId !== input.userId;
 		const id = input.id ?? this.ctx.newWamid(waId);
 
-		const message: Json = { from: waId, id, timestamp: String(Math.floor(at / 1000)) };
+		const message: Json = {
+			...(showPhone ? { from: waId } : {}),
+			...(input.userId ? { from_user_id: input.userId } : {}),
+			id,
+			timestamp: String(Math.floor(at / 1000)),
+		};
 		const phone = state.phoneNumbers.get(phoneNumberId);
 		if (input.context)
 			message.context = {
@@ -635,11 +686,16 @@ export class ControlApi {
 		state.setWindow(window);
 		state.inbound.set(id, { id, phoneNumberId, from: waId, timestamp: at, message });
 
+		const username = input.username ?? known?.username;
 		const event: WebhookEvent = {
 			kind: 'message',
 			phoneNumberId,
 			message,
-			contact: { profile: { name: input.name }, wa_id: waId },
+			contact: {
+				profile: { name: input.name, ...(username ? { username } : {}) },
+				...(showPhone ? { wa_id: waId } : {}),
+				...(input.userId ? { user_id: input.userId } : {}),
+			},
 		};
 		this.ctx.webhooks.emit(event);
 		sendJson(res, 200, { id, message, window: windowView(window, now) });
@@ -870,5 +926,70 @@ export class ControlApi {
 		};
 		this.ctx.webhooks.emit({ kind: 'value', field: 'user_preferences', value, phoneNumberId });
 		sendJson(res, 200, { wa_id: waId, optedOut: state.optedOut.has(waId) });
+	}
+
+	/**
+	 * Meta's two notices of a changed BSUID: the `user_id_update` field (previous → current, with the number when it may
+	 * be shared) and a `user_changed_user_id` system message (the new id only, no contacts). Shapes: see
+	 * test/unit/bsuid.webhooks.test.ts for the sources.
+	 */
+	private userIdChange(res: ServerResponse, body: unknown): void {
+		const parsed = userIdChangeSchema.safeParse(body);
+		if (!parsed.success) return badRequest(res, zodMessage(parsed.error));
+		const input = parsed.data;
+		const phoneNumberId = this.resolvePhone(res, input.phoneNumberId);
+		if (!phoneNumberId) return;
+		const { state, config } = this.ctx;
+		const user = state.users.get(input.userId);
+		if (!user) return badRequest(res, `userId ${input.userId} is not a customer the sandbox knows`);
+		state.users.delete(input.userId);
+		state.setUser({ ...user, bsuid: input.newUserId });
+		const at = input.timestamp ?? config.now();
+		const phone = state.phoneNumbers.get(phoneNumberId);
+		const metadata = {
+			display_phone_number: phone?.displayPhoneNumber ?? '',
+			phone_number_id: phoneNumberId,
+		};
+		const shownWaId = user.waId && !user.hidePhone ? user.waId : undefined;
+		this.ctx.webhooks.emit({
+			kind: 'value',
+			field: 'user_id_update',
+			phoneNumberId,
+			value: {
+				messaging_product: 'whatsapp',
+				metadata,
+				...(shownWaId ? { contacts: [{ profile: { name: input.name }, wa_id: shownWaId }] } : {}),
+				user_id_update: [
+					{
+						...(shownWaId ? { wa_id: shownWaId } : {}),
+						detail: `User id for ${input.name} has been updated.`,
+						user_id: { previous: input.userId, current: input.newUserId },
+						timestamp: String(Math.floor(at / 1000)),
+					},
+				],
+			},
+		});
+		this.ctx.webhooks.emit({
+			kind: 'value',
+			field: 'messages',
+			phoneNumberId,
+			value: {
+				messaging_product: 'whatsapp',
+				metadata,
+				messages: [
+					{
+						id: this.ctx.newWamid(input.newUserId),
+						timestamp: String(Math.floor(at / 1000)),
+						type: 'system',
+						system: {
+							body: `User ${input.name} changed from ${input.userId} to ${input.newUserId}`,
+							user_id: input.newUserId,
+							type: 'user_changed_user_id',
+						},
+					},
+				],
+			},
+		});
+		sendJson(res, 200, { userId: input.newUserId, previousUserId: input.userId });
 	}
 }

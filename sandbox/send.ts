@@ -3,11 +3,17 @@ import {
 	markAsReadRequestSchema,
 	messageIssuesOf,
 } from '../core/messages';
-import { isUsNumber, normalizePhoneNumber, PhoneNumberError } from '../core/phone';
+import { isBsuid, isUsNumber, normalizePhoneNumber, PhoneNumberError } from '../core/phone';
 import { validateTemplateMessage } from '../core/templates';
 import { describeMetaError } from '../core/errors';
 import { graphError, ok, whatsappError, type ApiAnswer, type SandboxContext } from './context';
-import type { AcceptedMessage, ConversationWindow, MessageFailure, Pricing } from './state';
+import type {
+	AcceptedMessage,
+	ConversationWindow,
+	MessageFailure,
+	Pricing,
+	SandboxUser,
+} from './state';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** A free entry point window lasts 72 h from the business's reply. */
@@ -20,6 +26,23 @@ const TEMPLATE_STAND_IN = { name: 'stand_in', language: { code: 'en_US' } };
 const RECIPIENT_CACHE_MAX = 100_000;
 
 type Recipient = { waId: string; e164?: string; refusal?: string; unreachable?: boolean };
+
+/** The customer record of a sandbox key (a number with a BSUID, or a BSUID), if they have a BSUID. */
+function userOf(ctx: SandboxContext, key: string): SandboxUser | undefined {
+	const bsuid = ctx.state.users.has(key) ? key : ctx.state.bsuidOf.get(key);
+	return bsuid ? ctx.state.users.get(bsuid) : undefined;
+}
+
+/** The send answer's contact: the input, the number unless withheld, the BSUID when the customer has one. */
+function contactOf(ctx: SandboxContext, input: string, key: string): Record<string, string> {
+	const user = userOf(ctx, key);
+	const showNumber = !user || (!user.hidePhone && user.bsuid !== key);
+	return {
+		input,
+		...(showNumber ? { wa_id: key } : {}),
+		...(user ? { user_id: user.bsuid } : {}),
+	};
+}
 
 function recipientOf(cache: Map<string, Recipient>, to: string): Recipient {
 	const cached = cache.get(to);
@@ -153,7 +176,19 @@ export function handleSend(
 		};
 	}
 
-	const to = String(messageBody.to ?? '');
+	// A business-scoped user id goes in `recipient`; when `to` is given too, Meta delivers to `to`.
+	const bsuid =
+		messageBody.to === undefined && typeof messageBody.recipient === 'string'
+			? messageBody.recipient
+			: undefined;
+	if (bsuid !== undefined && !isBsuid(bsuid)) {
+		return {
+			answer: graphError(ctx, 100, 'Invalid parameter', {
+				details: `recipient: "${bsuid}" is not a business-scoped user ID (e.g. US.13491208655302741918).`,
+			}),
+		};
+	}
+	const to = String(messageBody.to ?? bsuid ?? '');
 	const type = typeof messageBody.type === 'string' ? messageBody.type : 'text';
 	const extra = { phoneNumberId, to };
 
@@ -168,7 +203,15 @@ export function handleSend(
 		};
 	}
 
-	const recipient = recipientOf(state.recipientCache, to);
+	// The sandbox, like Meta, knows the person behind a BSUID: their number when it has one (windows, opt-outs).
+	const recipient = bsuid
+		? {
+				waId: state.customerOfBsuid(bsuid),
+				refusal: undefined,
+				unreachable: false,
+				e164: undefined,
+			}
+		: recipientOf(state.recipientCache, to);
 	if (recipient.refusal !== undefined) {
 		return {
 			answer: {
@@ -218,6 +261,18 @@ export function handleSend(
 					...graphError(ctx, 100, 'Invalid parameter', {
 						details: `Template ${name} (${language}) is ${category}: the Marketing Messages API sends MARKETING templates only; use /messages.`,
 					}),
+					...extra,
+				},
+			};
+		}
+		if (bsuid !== undefined && category === 'AUTHENTICATION') {
+			return {
+				answer: {
+					...whatsappError(
+						ctx,
+						131062,
+						'Authentication templates cannot be sent to a business-scoped user ID; send them to the phone number.',
+					),
 					...extra,
 				},
 			};
@@ -339,7 +394,7 @@ export function handleSend(
 		answer: ok(
 			{
 				messaging_product: 'whatsapp',
-				contacts: [{ input: to, wa_id: waId }],
+				contacts: [contactOf(ctx, to, waId)],
 				messages: [{ id, message_status: 'accepted' }],
 			},
 			{ ...extra, messageId: id },
@@ -443,11 +498,14 @@ export function buildStatus(
 	status: 'sent' | 'delivered' | 'read' | 'failed',
 ): Record<string, unknown> {
 	const nowSeconds = Math.floor(ctx.config.now() / 1000);
+	// A customer with a BSUID: Meta adds recipient_user_id, and leaves out recipient_id when it withholds the number.
+	const user = userOf(ctx, message.waId);
 	const out: Record<string, unknown> = {
 		id: message.id,
 		status,
 		timestamp: String(nowSeconds),
-		recipient_id: message.waId,
+		...(user?.hidePhone || user?.bsuid === message.waId ? {} : { recipient_id: message.waId }),
+		...(user ? { recipient_user_id: user.bsuid } : {}),
 	};
 	if (message.bizOpaqueCallbackData !== undefined)
 		out.biz_opaque_callback_data = message.bizOpaqueCallbackData;

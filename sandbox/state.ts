@@ -185,6 +185,15 @@ export function businessInitiatedRecipients(seen: Map<string, number>, now: numb
 	return seen.size;
 }
 
+/** A customer known by a business-scoped user id (see SandboxState.users). */
+export interface SandboxUser {
+	bsuid: string;
+	waId?: string;
+	username?: string;
+	/** Meta omits the number from webhooks (`from`, `wa_id`, `recipient_id`) for this customer. */
+	hidePhone: boolean;
+}
+
 /** Everything the sandbox remembers. In memory only; `reset()` returns it to the start. */
 export class SandboxState {
 	readonly phoneNumbers = new Map<string, SandboxPhoneNumber>();
@@ -198,6 +207,12 @@ export class SandboxState {
 	readonly typingIndicators = new Map<string, InboundRecord>();
 	readonly windows = new Map<string, ConversationWindow>();
 	readonly optedOut = new Set<string>();
+	/**
+	 * Customers with a business-scoped user id (BSUID), by BSUID: their number (when the sandbox knows it) and whether
+	 * Meta withholds it in webhooks (a username customer). `bsuidOf` finds a number's BSUID.
+	 */
+	readonly users = new Map<string, SandboxUser>();
+	readonly bsuidOf = new Map<string, string>();
 	readonly requests: BoundedLog<RequestRecord>;
 	readonly webhooks: BoundedLog<WebhookAttempt>;
 	readonly media = new Map<string, MediaRecord>();
@@ -251,6 +266,8 @@ export class SandboxState {
 		this.typingIndicators.clear();
 		this.windows.clear();
 		this.optedOut.clear();
+		this.users.clear();
+		this.bsuidOf.clear();
 		this.requests.clear();
 		this.webhooks.clear();
 		this.recipientCache.clear();
@@ -318,5 +335,18 @@ export class SandboxState {
 
 	setWindow(window: ConversationWindow): void {
 		this.windows.set(`${window.phoneNumberId}:${window.waId}`, window);
+	}
+
+	/** Records a customer's BSUID (and number); the sandbox keys them by their number when it has one, as Meta knows it. */
+	setUser(user: SandboxUser): void {
+		const old = this.users.get(user.bsuid);
+		if (old?.waId && old.waId !== user.waId) this.bsuidOf.delete(old.waId);
+		this.users.set(user.bsuid, user);
+		if (user.waId) this.bsuidOf.set(user.waId, user.bsuid);
+	}
+
+	/** The sandbox's key of a customer a send names by BSUID: their number when known, else the BSUID. */
+	customerOfBsuid(bsuid: string): string {
+		return this.users.get(bsuid)?.waId ?? bsuid;
 	}
 }

@@ -19,8 +19,11 @@ const OVERRIDABLE_FIELDS = new Set([
 ]);
 
 export interface WhatsAppContact {
-	profile: { name: string };
-	wa_id: string;
+	profile: { name: string; username?: string };
+	/** Absent for a username customer whose number Meta withholds. */
+	wa_id?: string;
+	/** The customer's business-scoped user id (2026). */
+	user_id?: string;
 }
 
 /** One update for the callback: a status or an inbound message of a business number, or a whole `value`. */
@@ -182,7 +185,14 @@ export class WebhookDispatcher {
 				(value.statuses ??= []).push(event.status);
 			} else {
 				const contacts = (value.contacts ??= []);
-				if (!contacts.some((c) => c.wa_id === event.contact.wa_id)) contacts.push(event.contact);
+				if (
+					!contacts.some(
+						(c) =>
+							(c.wa_id !== undefined && c.wa_id === event.contact.wa_id) ||
+							(c.user_id !== undefined && c.user_id === event.contact.user_id),
+					)
+				)
+					contacts.push(event.contact);
 				(value.messages ??= []).push(event.message);
 			}
 		}

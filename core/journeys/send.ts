@@ -7,6 +7,7 @@ import { buildEnvelope } from '../messages';
 import type { OutboundMessage } from '../messages';
 import type { RecipientType } from '../phone';
 import type { OutgoingMessage, SendOutcome } from '../send';
+import { customerOptedOut, resolveCustomer } from '../state';
 import type { JourneySend, JourneyStateStore, SkippedSendRecord } from '../state';
 import type { TrackingData } from '../tracking';
 import type { SendTracking } from './tracking';
@@ -28,6 +29,31 @@ export interface Recipient {
 	e164: string;
 	waId: string;
 	type?: RecipientType;
+}
+
+/**
+ * The customer's one key for the journey rules (step keys, frequency caps, the gate's window): the recipient's wa_id
+ * for a phone number (no store read: a number is its own key, see core/state/identity.ts), and for a BSUID the number
+ * the store paired it with, else the latest BSUID (one read per id followed).
+ */
+export async function customerKeyOf(
+	store: () => Promise<Pick<JourneyStateStore, 'getIdentity'>>,
+	phoneNumberId: string,
+	recipient: Recipient,
+): Promise<string> {
+	if (recipient.type !== 'bsuid') return recipient.waId;
+	return (await resolveCustomer(await store(), phoneNumberId, recipient.waId)).key;
+}
+
+/** Whether the customer stopped marketing messages under any id the store knows for them (the opt-out port). */
+export async function isCustomerOptedOut(
+	store: Pick<JourneyStateStore, 'getIdentity' | 'isOptedOut'>,
+	phoneNumberId: string,
+	waId: string,
+): Promise<boolean> {
+	if (await store.isOptedOut({ phoneNumberId, waId })) return true;
+	const customer = await resolveCustomer(store, phoneNumberId, waId);
+	return customer.ids.length > 1 && customerOptedOut(store, phoneNumberId, customer);
 }
 
 /** One send, ready for sendBatch: the validated request plus what its outputs report. */

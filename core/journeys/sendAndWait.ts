@@ -15,6 +15,8 @@ import type { IngestedEvent } from '../ingest';
 import { MessageValidationError, SESSION_LIMITS, sessionMessageFromFields } from '../messages';
 import type { SessionMessage, SessionMessageFields } from '../messages';
 import type { WaitLink, WaitLinkStore } from '../state/waitLinks';
+import { resolveCustomer } from '../state/identity';
+import type { JourneyStateStore } from '../state/types';
 import { STATUS_RANK } from '../webhooks/status';
 
 export const WAIT_STATUSES = ['delivered', 'read'] as const;
@@ -492,7 +494,7 @@ const RESUME_PAUSE_MS = 250;
  */
 export async function resumeWaits(
 	events: IngestedEvent[],
-	store: WaitLinkStore,
+	store: WaitLinkStore & Partial<Pick<JourneyStateStore, 'getIdentity'>>,
 	attempt: ResumeAttempt,
 	now: () => number = Date.now,
 ): Promise<Map<number, string>> {
@@ -504,7 +506,25 @@ export async function resumeWaits(
 			if (!key) return;
 			const phoneNumberId = (event as { phoneNumberId?: string }).phoneNumberId;
 			if (!phoneNumberId) return;
-			const link = await store.getWaitLink({ phoneNumberId, ...key });
+			let link = await store.getWaitLink({ phoneNumberId, ...key });
+			// A reply without context from the customer's other id (the wait was sent to their BSUID and the reply
+			// names their number, or the other way round): the same customer, so the same wait.
+			let from = key.waId;
+			if (!link && key.waId && store.getIdentity) {
+				const { getIdentity } = store;
+				const customer = await resolveCustomer(
+					{ getIdentity: (p: { phoneNumberId: string; id: string }) => getIdentity.call(store, p) },
+					phoneNumberId,
+					key.waId,
+				);
+				for (const id of customer.ids.slice(1)) {
+					link = await store.getWaitLink({ phoneNumberId, waId: id });
+					if (link) {
+						from = id;
+						break;
+					}
+				}
+			}
 			if (!link || link.claimedAt !== undefined || link.expiresAt <= now()) return;
 			let spec: WaitSpec;
 			try {
@@ -512,7 +532,13 @@ export async function resumeWaits(
 			} catch {
 				return;
 			}
-			const outcome = matchWaitEvent(link, spec, event);
+			const outcome = matchWaitEvent(
+				link,
+				spec,
+				event.kind === 'message' && from !== undefined && from !== key.waId
+					? { ...event, from }
+					: event,
+			);
 			if (!outcome || outcome.kind === 'timeout') return;
 			const claimed = await store.claimWaitLink({
 				phoneNumberId,

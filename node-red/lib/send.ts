@@ -12,6 +12,7 @@ import {
 	loadAccountState,
 	createSendGate,
 	normalizeRecipient,
+	customerKeyOf,
 	pacingOf,
 	parseJourneyRules,
 	stepKeyFor,
@@ -386,6 +387,8 @@ export function runSendNode<S extends DeliverySettings>(
 			);
 		}
 		const recipient = normalizeRecipient(String(to), s.defaultCountry || undefined);
+		// One customer whichever id the message holds: a BSUID the store paired with a number is keyed by the number.
+		const customerKey = await customerKeyOf(() => cloud.store(), cloud.phoneNumberId, recipient);
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
 		const { journey, step } = journeyOf(s, msg);
 		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
@@ -397,7 +400,7 @@ export function runSendNode<S extends DeliverySettings>(
 					journey,
 					step,
 					scope: `${node.z ?? ''}/${node.id}`,
-					waId: recipient.waId,
+					waId: customerKey,
 					occurrenceKey: occurrenceFor({
 						journey,
 						step,
@@ -410,7 +413,7 @@ export function runSendNode<S extends DeliverySettings>(
 		const prepared = {
 			...prepareSend(0, recipient, content, trackingOf(s, msg, stepKey)),
 			gate: {
-				waId: recipient.waId,
+				waId: customerKey,
 				e164: recipient.e164,
 				category,
 				stepKey,

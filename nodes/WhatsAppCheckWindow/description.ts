@@ -32,7 +32,8 @@ export const checkWindowProperties: INodeProperties[] = [
 		required: true,
 		default: '',
 		placeholder: '+44 7911 123456',
-		description: "The customer's WhatsApp number (any common format; wa_id digits work too)",
+		description:
+			"The customer's WhatsApp number (any common format; wa_id digits work too), or their business-scoped user ID (BSUID, e.g. US.13491208655302741918)",
 	},
 	{
 		displayName: 'Window Source',

@@ -119,6 +119,25 @@ describe('whatsapp-send-message in Node-RED', () => {
 		});
 	});
 
+	it("replies to a customer known only by username by their BSUID, in Meta's recipient field", async () => {
+		// A username customer writes: the sandbox, like Meta, leaves their number out of the webhook.
+		const BSUID = 'GB.13491208655302741918';
+		await control(sandbox, 'inbound', {
+			from: '+447911123499',
+			userId: BSUID,
+			username: 'ana.store',
+			hidePhone: true,
+			text: 'Hi, it is me',
+		});
+		const { out } = await loadSend();
+		helper.getNode('send').receive({ payload: { to: BSUID, text: 'Thanks, we are on it.' } });
+		const [msg] = await out.waitFor(1);
+		expect(msg.payload).toMatchObject({ recipient: BSUID, recipientType: 'bsuid', type: 'text' });
+		const [sent] = await sentMessages();
+		expect(sent.request).toMatchObject({ recipient: BSUID, type: 'text' });
+		expect(sent.request).not.toHaveProperty('to');
+	});
+
 	it('sends a string msg.payload as text to the number in msg.to', async () => {
 		const { out } = await loadSend({ recipient: 'to' });
 		helper.getNode('send').receive({ to: CUSTOMER, payload: 'Thanks, we are on it.' });

@@ -72,7 +72,7 @@ describe('BSUID recipients', () => {
 			to: '+14155552671',
 		});
 		expect(() => buildEnvelope('US-1349', { type: 'text', text: { body: 'Hi' } })).toThrow(
-			/neither E\.164 .* nor a business-scoped user id/,
+			/not E\.164 .* not a business-scoped user id/,
 		);
 	});
 

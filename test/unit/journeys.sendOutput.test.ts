@@ -141,6 +141,7 @@ describe('prepareSend and the output of a send', () => {
 			messageId: 'wamid.X',
 			waId: '447911123456',
 			recipient: '+447911123456',
+			recipientType: 'phone',
 			messageStatus: 'accepted',
 			type: 'text',
 			marketingMessagesApi: false,
@@ -171,6 +172,7 @@ describe('prepareSend and the output of a send', () => {
 		expect(toDryRunResult(prepared)).toEqual({
 			dryRun: true,
 			recipient: '+447911123456',
+			recipientType: 'phone',
 			waId: '447911123456',
 			type: 'text',
 			request: prepared.request,

@@ -19,6 +19,7 @@ import {
 	deliveryOptionsSchema,
 	describeFailure,
 	normalizeRecipient,
+	customerKeyOf,
 	pacingOf,
 	prepareSend,
 	retryPolicyOf,
@@ -161,6 +162,8 @@ export async function sendItems(
 			const defaultCountry = param<string>('options.defaultCountry', itemIndex, '') || undefined;
 			const normalized = normalizeRecipient(recipient, defaultCountry);
 			recipient = normalized.e164;
+			// One customer whichever id the item holds: a BSUID the store paired with a number is keyed by the number.
+			const customerKey = await customerKeyOf(run.store, credential.phoneNumberId, normalized);
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
 			const step = param<string>('options.step', itemIndex, '') || undefined;
 			// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
@@ -188,7 +191,7 @@ export async function sendItems(
 				journey,
 				step,
 				scope,
-				waId: normalized.waId,
+				waId: customerKey,
 				occurrenceKey: occurrenceFor({
 					journey,
 					step,
@@ -212,7 +215,7 @@ export async function sendItems(
 			prepared.push({
 				...prepareSend(itemIndex, normalized, content, tracking),
 				gate: {
-					waId: normalized.waId,
+					waId: customerKey,
 					e164: normalized.e164,
 					category,
 					stepKey: rules.oncePerStep ? stepKey : undefined,

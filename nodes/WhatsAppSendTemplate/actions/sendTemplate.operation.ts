@@ -7,7 +7,7 @@ import type {
 	ResourceMapperValue,
 } from 'n8n-workflow';
 
-import { extractTemplateVariables, prepareTemplateSend } from '../../../core';
+import { extractTemplateVariables, isCustomerOptedOut, prepareTemplateSend } from '../../../core';
 import type { TemplateDefinition, TemplateSendPorts } from '../../../core';
 import { findTemplate, templateRefFromLocator } from '../../shared/templates';
 import type { TemplateLocator } from '../../shared/templates';
@@ -189,7 +189,7 @@ export function templateSender(run: SendRun): ContentBuilder {
 			return { values };
 		},
 		isOptedOut: async (waId) =>
-			(await run.store()).isOptedOut({ phoneNumberId: credential.phoneNumberId, waId }),
+			isCustomerOptedOut(await run.store(), credential.phoneNumberId, waId),
 	};
 	return async (itemIndex, recipient) => {
 		const locator = param<TemplateLocator | undefined>('template', itemIndex, undefined, {

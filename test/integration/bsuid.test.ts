@@ -1,0 +1,228 @@
+/**
+ * Customers known by username against the sandbox: the sandbox plays Meta's BSUID behaviour (webhooks without the
+ * number, sends by `recipient`, 131062 for authentication templates, `user_id_update`), and the n8n Send node and the
+ * core webhook path (normalise → store) treat the customer as one person. Meta's sources are cited in
+ * test/unit/bsuid.send.test.ts and test/unit/bsuid.webhooks.test.ts.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+	ALL_EVENT_KINDS,
+	MemoryStateStore,
+	customerWindow,
+	ingestWebhookEvents,
+	normalizeWebhook,
+	resolveCustomer,
+} from '../../core';
+import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
+import { startSandbox } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
+import { runNode } from '../../harness/n8n-context';
+import type { Params } from '../../harness/n8n-context';
+
+const TOKEN = 'sandbox-token-for-tests-123456';
+const APP_SECRET = 'app-secret-for-tests-abcdef';
+const PN = '106540352242922';
+const WABA_ID = '102290129340398';
+const PHONE = '447911123456';
+const BSUID = 'GB.13491208655302741918';
+const NEW_BSUID = 'GB.24817305912873645029';
+
+let sandbox: Sandbox;
+let callback: http.Server;
+const bodies: Array<Record<string, unknown>> = [];
+const node = new WhatsAppSendTemplate();
+
+const credentials = () => ({
+	metaWhatsAppCloudApi: {
+		accessToken: TOKEN,
+		phoneNumberId: PN,
+		wabaId: WABA_ID,
+		appSecret: APP_SECRET,
+		verifyToken: 'verify-me',
+		apiVersion: 'v25.0',
+		baseUrl: sandbox.url,
+	},
+});
+
+beforeAll(async () => {
+	callback = http.createServer((req, res) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (c: Buffer) => chunks.push(c));
+		req.on('end', () => {
+			bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+			res.writeHead(200);
+			res.end();
+		});
+	});
+	await new Promise<void>((r) => callback.listen(0, '127.0.0.1', r));
+	const port = (callback.address() as AddressInfo).port;
+	sandbox = await startSandbox({
+		token: TOKEN,
+		appSecret: APP_SECRET,
+		mps: 0,
+		pairRateMs: 0,
+		statusDelayMs: 5,
+		callbackUrl: `http://127.0.0.1:${port}/hook`,
+	});
+});
+afterAll(async () => {
+	await sandbox.close();
+	await new Promise((r) => callback.close(r));
+});
+beforeEach(async () => {
+	await sandbox.control('reset', {});
+	bodies.length = 0;
+});
+
+/** What the sandbox delivered so far, through the trigger's core path, into `store`. */
+async function ingest(store: MemoryStateStore) {
+	await sandbox.control('idle');
+	const events = bodies.splice(0).flatMap((b) => normalizeWebhook(b));
+	return ingestWebhookEvents(events, store, {
+		deduplicate: true,
+		lateStatuses: 'flag',
+		recordWindows: true,
+		recordOptOuts: true,
+		stopKeywords: ['stop'],
+		emit: new Set(ALL_EVENT_KINDS),
+	});
+}
+
+interface GraphAnswer {
+	error?: { code: number; error_data?: { details?: string } };
+	messages?: Array<{ id: string }>;
+}
+
+const session = (recipient: string): Params => ({
+	operation: 'sendSessionMessage',
+	recipient,
+	messageType: 'text',
+	text: 'Thanks, we are on it',
+	options: { pairIntervalSeconds: 0 },
+	storePath: ':memory:',
+});
+
+describe('a customer known by username, against the sandbox', () => {
+	it('writes without a phone number, and gets a session reply and a template by BSUID', async () => {
+		const store = new MemoryStateStore();
+		// Known before the username: a message with number and BSUID (Meta pairs them).
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hello' });
+		await ingest(store);
+		// After the username: Meta leaves the number out of the webhook.
+		await sandbox.control('inbound', {
+			from: PHONE,
+			userId: BSUID,
+			username: 'ana.store',
+			hidePhone: true,
+			text: 'still me',
+		});
+		await sandbox.control('idle');
+		expect(bodies).toHaveLength(1);
+		expect(JSON.stringify(bodies)).not.toContain(PHONE);
+		const { events } = await ingest(store);
+		expect(events).toEqual([
+			expect.objectContaining({ from: BSUID, userId: BSUID, username: 'ana.store' }),
+		]);
+		// One customer: the window is open whichever id the workflow holds.
+		const customer = await resolveCustomer(store, PN, BSUID);
+		expect(customer).toMatchObject({ key: PHONE, bsuid: BSUID });
+		expect((await customerWindow(store, PN, customer, new Date())).open).toBe(true);
+
+		const reply = await runNode(node, { parameters: session(BSUID), credentials: credentials() });
+		expect(reply.output[0][0].json).toMatchObject({
+			recipient: BSUID,
+			recipientType: 'bsuid',
+			messageId: expect.stringMatching(/^wamid\./),
+		});
+		const template = await runNode(node, {
+			parameters: {
+				operation: 'sendTemplate',
+				recipient: BSUID,
+				template: { __rl: true, mode: 'name', value: 'order_confirmation (en_US)' },
+				variablesMode: 'mapper',
+				variables: {
+					mappingMode: 'defineBelow',
+					value: {
+						header_text_1: '#A-1042',
+						body_1: 'Ana',
+						body_2: '#A-1042',
+						body_3: '12 March',
+						button_0_url: 'A-1042',
+					},
+				},
+				options: { pairIntervalSeconds: 0 },
+				storePath: ':memory:',
+			},
+			credentials: credentials(),
+		});
+		expect(template.output[0][0].json).toMatchObject({ recipientType: 'bsuid' });
+		const { data } = await sandbox.control<{ data: Array<Record<string, unknown>> }>('messages');
+		expect(data.map((m) => (m.request as Record<string, unknown>).recipient)).toEqual([
+			BSUID,
+			BSUID,
+		]);
+		expect(data.every((m) => (m.request as Record<string, unknown>).to === undefined)).toBe(true);
+		expect(data.every((m) => m.failure === undefined)).toBe(true);
+		// Statuses name the customer by BSUID only (recipient_user_id, no recipient_id).
+		await sandbox.control('idle');
+		const statuses = bodies.flatMap((b) => normalizeWebhook(b)).filter((e) => e.kind === 'status');
+		expect(statuses.length).toBeGreaterThan(0);
+		expect(statuses[0]).toMatchObject({ recipientId: BSUID, recipientUserId: BSUID });
+	});
+
+	it('answers as Meta does: 131062 for an authentication template to a BSUID, 100 for a recipient that is not one', async () => {
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hello' });
+		const otp = {
+			messaging_product: 'whatsapp',
+			recipient: BSUID,
+			type: 'template',
+			template: {
+				name: 'login_otp',
+				language: { code: 'en_US' },
+				components: [
+					{ type: 'body', parameters: [{ type: 'text', text: '123456' }] },
+					{
+						type: 'button',
+						sub_type: 'url',
+						index: '0',
+						parameters: [{ type: 'text', text: '123456' }],
+					},
+				],
+			},
+		};
+		const post = (body: unknown) =>
+			fetch(`${sandbox.url}/v25.0/${PN}/messages`, {
+				method: 'POST',
+				headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+				body: JSON.stringify(body),
+			}).then(async (r) => ({ status: r.status, json: (await r.json()) as GraphAnswer }));
+		const refused = await post(otp);
+		expect(refused.status).toBe(400);
+		expect(refused.json.error?.code).toBe(131062);
+		// With `to` as well, Meta delivers to `to`: the same template goes to the number.
+		const both = await post({ ...otp, to: `+${PHONE}` });
+		expect(both.status).toBe(200);
+		const bad = await post({ ...otp, recipient: 'not-a-bsuid' });
+		expect(bad.json.error?.code).toBe(100);
+		expect(bad.json.error?.error_data?.details).toMatch(/recipient/);
+	});
+
+	it('changes the id (user_id_update and the system message), and the old id still finds the customer', async () => {
+		const store = new MemoryStateStore();
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hello' });
+		await ingest(store);
+		await sandbox.control('user-id-change', { userId: BSUID, newUserId: NEW_BSUID });
+		const { events } = await ingest(store);
+		expect(events.map((e) => e.kind).sort()).toEqual(['message', 'user_id_update']);
+		expect(await resolveCustomer(store, PN, BSUID)).toMatchObject({
+			key: PHONE,
+			bsuid: NEW_BSUID,
+		});
+		const reply = await runNode(node, {
+			parameters: session(NEW_BSUID),
+			credentials: credentials(),
+		});
+		expect(reply.output[0][0].json).toMatchObject({ recipient: NEW_BSUID, recipientType: 'bsuid' });
+	});
+});

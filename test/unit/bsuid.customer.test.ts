@@ -1,0 +1,138 @@
+/**
+ * One customer whichever id the workflow holds (core/state/identity.ts): the journey rules' key, opt-outs and Send and
+ * Wait replies resolve a business-scoped user id (BSUID) and the phone number Meta paired it with to the same person.
+ * The pairs come from webhooks (see bsuid.webhooks.test.ts for the payloads and their sources).
+ */
+import {
+	MemoryStateStore,
+	checkWindow,
+	customerKeyOf,
+	isCustomerOptedOut,
+	normalizeRecipient,
+	recordInboundAndCheck,
+	resumeWaits,
+	stepKeyFor,
+	type IngestedEvent,
+	type WaitLink,
+} from '../../core';
+
+const PN = '106540352242922';
+const PHONE = '16505551234';
+const BSUID = 'US.13491208655302741918';
+const NOW = Date.now();
+
+async function paired(): Promise<MemoryStateStore> {
+	const store = new MemoryStateStore();
+	await store.linkIdentity({ phoneNumberId: PN, waId: PHONE, bsuid: BSUID, at: new Date(NOW) });
+	return store;
+}
+
+describe('one customer for the journey rules', () => {
+	it('keys a BSUID the store paired with a number by the number, so step keys and caps meet', async () => {
+		const store = await paired();
+		const byBsuid = await customerKeyOf(async () => store, PN, normalizeRecipient(BSUID));
+		const byPhone = await customerKeyOf(async () => store, PN, normalizeRecipient(`+${PHONE}`));
+		expect(byBsuid).toBe(PHONE);
+		expect(byPhone).toBe(PHONE);
+		const step = (waId: string) =>
+			stepKeyFor({ phoneNumberId: PN, journey: 'welcome', step: '1', scope: 's', waId });
+		expect(step(byBsuid)).toBe(step(byPhone));
+		// Unknown BSUID: its own key.
+		expect(
+			await customerKeyOf(async () => new MemoryStateStore(), PN, normalizeRecipient(BSUID)),
+		).toBe(BSUID);
+	});
+
+	it('does not read the store for a phone number (its own key)', async () => {
+		const open = jest.fn();
+		await expect(customerKeyOf(open, PN, normalizeRecipient(`+${PHONE}`))).resolves.toBe(PHONE);
+		expect(open).not.toHaveBeenCalled();
+	});
+
+	it('counts an opt-out recorded under the other id', async () => {
+		const store = await paired();
+		await store.setOptOut({ phoneNumberId: PN, waId: BSUID, optedOut: true, at: new Date(NOW) });
+		expect(await isCustomerOptedOut(store, PN, PHONE)).toBe(true);
+		expect(await isCustomerOptedOut(store, PN, BSUID)).toBe(true);
+		expect(await isCustomerOptedOut(new MemoryStateStore(), PN, PHONE)).toBe(false);
+	});
+});
+
+describe('the window of a customer known by username', () => {
+	it('is open for the number when the customer wrote under their BSUID only, and says which id was checked', async () => {
+		const store = await paired();
+		await store.recordInbound({ phoneNumberId: PN, waId: BSUID, at: new Date(NOW - 60_000) });
+		const byPhone = await checkWindow({
+			recipient: `+${PHONE}`,
+			phoneNumberId: PN,
+			source: 'store',
+			store: async () => store,
+		});
+		expect(byPhone).toMatchObject({ open: true, waId: PHONE, recipientType: 'phone' });
+		const byBsuid = await checkWindow({
+			recipient: BSUID,
+			phoneNumberId: PN,
+			source: 'store',
+			store: async () => store,
+		});
+		expect(byBsuid).toMatchObject({
+			open: true,
+			recipient: BSUID,
+			recipientType: 'bsuid',
+			waId: PHONE,
+		});
+	});
+
+	it('records an inbound given by BSUID under the customer key, and keeps a lone BSUID as its own key', async () => {
+		const store = new MemoryStateStore();
+		const lone = await recordInboundAndCheck({
+			recipient: BSUID,
+			phoneNumberId: PN,
+			store: async () => store,
+		});
+		expect(lone).toMatchObject({ open: true, waId: BSUID, recipientType: 'bsuid' });
+		expect((await store.getWindow({ phoneNumberId: PN, waId: BSUID })).open).toBe(true);
+	});
+});
+
+describe('Send and Wait for a customer known by two ids', () => {
+	it("resumes a wait sent to the BSUID when the reply (without context) names the customer's number", async () => {
+		const store = await paired();
+		const link: WaitLink = {
+			phoneNumberId: PN,
+			messageId: 'wamid.sent1',
+			waId: BSUID,
+			executionId: '77',
+			resumeUrl: 'http://n8n.local/webhook-waiting/77/node?signature=x',
+			secret: 'ab'.repeat(32),
+			expiresAt: NOW + 3_600_000,
+			spec: JSON.stringify({ buttons: ['Yes'] }),
+			sent: JSON.stringify({ messageId: 'wamid.sent1', recipient: BSUID }),
+			createdAt: NOW,
+		};
+		await store.putWaitLink(link);
+		const reply = {
+			kind: 'message',
+			eventId: 'message:wamid.in9',
+			messageId: 'wamid.in9',
+			from: PHONE,
+			userId: BSUID,
+			type: 'text',
+			text: 'sounds good',
+			timestamp: new Date(NOW).toISOString(),
+			timestampUnix: Math.floor(NOW / 1000),
+			phoneNumberId: PN,
+			displayPhoneNumber: '15550000000',
+			wabaId: '102290129340398',
+		} as IngestedEvent;
+		const posts: string[] = [];
+		const resumed = await resumeWaits([reply], store, {
+			post: async (claimed) => {
+				posts.push(claimed.executionId);
+				return 200;
+			},
+		});
+		expect(resumed.get(0)).toBe('77');
+		expect(posts).toEqual(['77']);
+	});
+});
