@@ -340,6 +340,28 @@ export class MemoryStateStore implements JourneyStateStore {
 	private readonly frequency = new Map<string, Array<{ token: string; at: number }>>();
 	/** scope → waId → last counted business-initiated send (epoch ms). */
 	private readonly recipients = new Map<string, Map<string, number>>();
+	/** scope → every time set in `recipients` with its waId, oldest first: expired ones are found without a scan. */
+	private readonly recipientTimes = new Map<string, TimeHeap>();
+
+	/** Sets a recipient's time in `seen` and remembers it in the scope's heap. */
+	private setRecipient(scope: string, seen: Map<string, number>, waId: string, at: number): void {
+		seen.set(waId, at);
+		let heap = this.recipientTimes.get(scope);
+		if (!heap) this.recipientTimes.set(scope, (heap = new TimeHeap()));
+		heap.push(at, waId);
+	}
+
+	/**
+	 * Deletes the scope's recipients whose time is at or before `from` (each heap entry whose time is still the
+	 * recipient's), then the count is the map's size: the cost follows the expired entries, not the last 24 h.
+	 */
+	private expireRecipients(scope: string, seen: Map<string, number>, from: number): void {
+		const heap = this.recipientTimes.get(scope);
+		while (heap && heap.size > 0 && heap.peekAt() <= from) {
+			const { at, id } = heap.pop();
+			if (seen.get(id) === at) seen.delete(id);
+		}
+	}
 	private readonly account = new Map<string, AccountFactRecord>();
 
 	/** Runs to completion without awaiting: the check and the writes are one unit. */
@@ -376,17 +398,14 @@ export class MemoryStateStore implements JourneyStateStore {
 		if (limit && businessInitiated) {
 			const from = now - MESSAGING_LIMIT_PERIOD_MS;
 			const seen = this.recipients.get(limit.scope) ?? new Map<string, number>();
-			let count = 0;
-			for (const [id, at] of seen) {
-				if (at > from) count++;
-				else seen.delete(id);
-			}
+			this.expireRecipients(limit.scope, seen, from);
+			const count = seen.size;
 			const already = (seen.get(waId) ?? 0) > from;
 			if (!already && limit.limit !== undefined && count >= limit.limit)
 				return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 			recipientPrevAt = seen.get(waId) ?? 0;
 			if (!p.dryRun) {
-				seen.set(waId, now);
+				this.setRecipient(limit.scope, seen, waId, now);
 				this.recipients.set(limit.scope, seen);
 			}
 			recipients = already ? count : count + 1;
@@ -448,7 +467,7 @@ export class MemoryStateStore implements JourneyStateStore {
 		if (limit) {
 			const seen = this.recipients.get(limit.scope);
 			if (seen?.get(waId) === limit.at) {
-				if (limit.prevAt > 0) seen.set(waId, limit.prevAt);
+				if (limit.prevAt > 0) this.setRecipient(limit.scope, seen, waId, limit.prevAt);
 				else seen.delete(waId);
 			}
 		}
@@ -504,7 +523,10 @@ export class MemoryStateStore implements JourneyStateStore {
 		}
 		for (const [scope, seen] of this.recipients) {
 			for (const [id, at] of seen) if (at + MESSAGING_LIMIT_PERIOD_MS <= t && seen.delete(id)) n++;
-			if (seen.size === 0) this.recipients.delete(scope);
+			if (seen.size === 0) {
+				this.recipients.delete(scope);
+				this.recipientTimes.delete(scope);
+			}
 		}
 		for (const [k, r] of this.account)
 			if (r.at + ACCOUNT_FACT_RETENTION_MS <= t && this.account.delete(k)) n++;
@@ -645,5 +667,59 @@ export class MemoryStateStore implements JourneyStateStore {
 
 	async close(): Promise<void> {
 		// Nothing to release; the data goes with the object.
+	}
+}
+
+/** A binary min-heap of (time, id) pairs. */
+class TimeHeap {
+	private readonly ats: number[] = [];
+	private readonly ids: string[] = [];
+
+	get size(): number {
+		return this.ats.length;
+	}
+
+	peekAt(): number {
+		return this.ats[0];
+	}
+
+	push(at: number, id: string): void {
+		let i = this.ats.length;
+		this.ats.push(at);
+		this.ids.push(id);
+		while (i > 0) {
+			const parent = (i - 1) >> 1;
+			if (this.ats[parent] <= at) break;
+			this.move(parent, i);
+			i = parent;
+		}
+		this.ats[i] = at;
+		this.ids[i] = id;
+	}
+
+	pop(): { at: number; id: string } {
+		const top = { at: this.ats[0], id: this.ids[0] };
+		const at = this.ats.pop()!;
+		const id = this.ids.pop()!;
+		const n = this.ats.length;
+		if (n > 0) {
+			let i = 0;
+			for (;;) {
+				const l = 2 * i + 1;
+				if (l >= n) break;
+				const c = l + 1 < n && this.ats[l + 1] < this.ats[l] ? l + 1 : l;
+				if (this.ats[c] >= at) break;
+				this.move(c, i);
+				i = c;
+			}
+			this.ats[i] = at;
+			this.ids[i] = id;
+		}
+		return top;
+	}
+
+	private move(from: number, to: number): void {
+		this.ats[to] = this.ats[from];
+		this.ids[to] = this.ids[from];
 	}
 }
