@@ -20,6 +20,7 @@ export const SCENARIOS = [
 	'nodered',
 	'rules',
 	'report',
+	'queue-campaign',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -156,6 +157,8 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 	rules:
 		'G. Journey rules: cost per item (memory, SQLite, Redis) and a campaign with all rules on vs off',
 	report: 'H. Journey reports over a million recorded messages',
+	'queue-campaign':
+		'I. Large campaign in n8n queue mode: main + 2 workers, 1,000 msg/s, audience read in chunks',
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {
