@@ -11,6 +11,7 @@
  * (sampled every 250 ms; its task-runner child apart), over all runs.
  */
 import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { N8nInstance, type CredentialJson } from '../../harness';
 import {
 	CHUNK_WEBHOOK_PATH,
@@ -267,6 +268,7 @@ export const scenario: Scenario = {
 			const notes = [
 				`${recipients.toLocaleString('en-US')} recipients in chunks of ${CHUNK.toLocaleString('en-US')}, sandbox limit ${MPS} msg/s, 2 workers × --concurrency ${WORKER_CONCURRENCY}. The pacer spaces Redis-shared slots SLOT_WINDOW_MS (1,100 ms) per limit's worth, so the aggregate cannot exceed ${round(MPS / 1.1, 0)} msg/s by design.`,
 				'Peak RSS is each worker process alone (its task-runner child apart), sampled every 250 ms.',
+				`Load average when the runs ended: ${loadavg()[0].toFixed(1)} on ${cpus().length} cores.`,
 				...runs.flatMap((r, i) => r.failures.map((f) => `Run ${i + 1}: ${f}`)),
 			];
 			return {
