@@ -4,6 +4,7 @@
  *
  * Options: `--runs N` measured runs per figure (default 3, at least 3: figures are medians);
  * `--profile` adds one unmeasured CPU-profiled run per scenario and puts its hot path in the results;
+ * `--recipients N` sets the audience of scenarios that take one (queue-campaign: 25000 or 100000);
  * `--report-only` regenerates BENCHMARKS.md from the results files without running anything.
  */
 import { parseArgs } from 'node:util';
@@ -23,6 +24,7 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
 	rules: () => (require('./scenarios/rules') as { scenario: Scenario }).scenario,
 	report: () => (require('./scenarios/report') as { scenario: Scenario }).scenario,
 	receiver: () => (require('./scenarios/receiver') as { scenario: Scenario }).scenario,
+	'queue-campaign': () => (require('./scenarios/queueCampaign') as { scenario: Scenario }).scenario,
 };
 
 function isScenario(name: string): name is ScenarioName {
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
 			runs: { type: 'string' },
 			profile: { type: 'boolean' },
 			'report-only': { type: 'boolean' },
+			recipients: { type: 'string' },
 		},
 		allowPositionals: true,
 	});
@@ -47,6 +50,9 @@ async function main(): Promise<void> {
 		throw new Error(
 			`--runs must be an integer ≥ 3 (figures are medians of runs); got ${values.runs}`,
 		);
+	const recipients = values.recipients === undefined ? undefined : Number(values.recipients);
+	if (recipients !== undefined && (!Number.isInteger(recipients) || recipients < 1))
+		throw new Error(`--recipients must be a whole number ≥ 1; got ${values.recipients}`);
 	for (const name of positionals)
 		if (!isScenario(name))
 			throw new Error(`Unknown scenario "${name}"; choose from ${SCENARIOS.join(', ')}`);
@@ -76,7 +82,12 @@ async function main(): Promise<void> {
 		const log = (message: string): void => console.log(`[bench:${name}] ${message}`);
 		log(`start (${runs} runs; load average ${machine.loadAverage1m})`);
 		try {
-			const output = await scenario.run({ runs, profile: values.profile === true, log });
+			const output = await scenario.run({
+				runs,
+				profile: values.profile === true,
+				recipients,
+				log,
+			});
 			const file = writeResult({
 				scenario: name,
 				command,

@@ -5,6 +5,8 @@ export interface ScenarioContext {
 	runs: number;
 	/** `--profile`: also make one extra, unmeasured, CPU-profiled run and summarise its hot path. */
 	profile: boolean;
+	/** `--recipients N`: the audience size, for scenarios that take one (queue-campaign). */
+	recipients?: number;
 	log(message: string): void;
 }
 

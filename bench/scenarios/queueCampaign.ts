@@ -1,0 +1,287 @@
+/**
+ * Scenario I — a large campaign in real n8n queue mode (main + 2 workers, PostgreSQL, Redis), through the pattern
+ * of examples/large-campaign-*.json: a dispatcher execution plans the audience in chunks of 1,000 and posts each to
+ * the chunk workflow's webhook; every chunk is its own execution on a worker (`n8n worker --concurrency 4`), reads its
+ * recipients from PostgreSQL and sends them with WhatsApp Send Template, the journey state and the pacer's send slots
+ * in Redis. The sandbox (its own process) allows 1,000 msg/s per number and answers 130429 above it.
+ *
+ * `--recipients N` chooses the audience (default 100,000; 25,000 to compare worker memory). Each run is a new
+ * campaign (its own journey name, so once-per-step does not skip anyone), seeded in the instance's database.
+ * Aggregate msg/s = accepted messages over first → last accepted; per-worker peak RSS is the worker process's own
+ * (sampled every 250 ms; its task-runner child apart), over all runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import { N8nInstance, type CredentialJson } from '../../harness';
+import {
+	CHUNK_WEBHOOK_PATH,
+	audienceCredential,
+	audiencePhone,
+	deleteRedisKeys,
+	largeCampaignWorkflows,
+	seedAudience,
+	waitForWebhooksOf,
+} from '../../harness/large-campaign';
+import { onCleanup } from '../lib/cleanup';
+import { PHONE_NUMBER_ID, WABA_ID } from '../lib/fixtures';
+import { MIB, RssSampler } from '../lib/n8n';
+import { measure } from '../lib/results';
+import { startSandboxProcess, type SandboxProcess } from '../lib/sandbox';
+import type { Scenario, ScenarioContext, ScenarioOutput } from '../lib/scenario';
+import { round } from '../lib/stats';
+
+const MPS = 1000;
+const CHUNK = 1000;
+const WORKER_CONCURRENCY = 4;
+const TOKEN = 'bench-queue-token';
+const START_PATH = 'bench-queue-campaign';
+const CREDENTIALS = {
+	metaWhatsAppCloudApi: { id: 'wjBenchQCred0001', name: 'WhatsApp (bench queue)' },
+	redis: { id: 'wjBenchQRedis001', name: 'Redis (bench queue)' },
+	postgres: { id: 'wjBenchQAudience', name: 'Audience (bench queue)' },
+};
+
+interface QueueRun {
+	recipients: number;
+	accepted: number;
+	duplicated: number;
+	missing: number;
+	throttled: number;
+	/** POST to the dispatcher → last message accepted. */
+	wallS: number;
+	/** Accepted messages per second between the first and the last accepted. */
+	aggregateMps: number;
+	/** Executions of the run that did not succeed, with n8n's error. */
+	failures: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const FINAL = new Set(['success', 'error', 'crashed', 'canceled']);
+
+async function runCampaign(
+	n8n: N8nInstance,
+	sandbox: SandboxProcess,
+	workflowIds: { dispatch: string; chunk: string },
+	campaign: string,
+	first: number,
+	count: number,
+	log: (m: string) => void,
+): Promise<QueueRun> {
+	await sandbox.control('reset', {});
+	await sandbox.control('messaging-limit', { tier: 'TIER_UNLIMITED' });
+	await seedAudience(n8n, { campaign, first, count });
+	const wanted = new Set(Array.from({ length: count }, (_, i) => audiencePhone(first + i)));
+	const afterId = await n8n.lastExecutionId();
+	const started = Date.now();
+	const response = await fetch(n8n.webhookUrl(START_PATH), {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ campaign }),
+	});
+	if (!response.ok) throw new Error(`dispatcher webhook answered ${response.status}`);
+	// Done when the dispatcher and every chunk execution have ended. The sandbox's log is read incrementally
+	// (`since`): re-reading 100,000 messages every second would load the sandbox itself.
+	const perRecipient = new Map<string, number>();
+	const times: number[] = [];
+	let lastSeq = 0;
+	const chunks = Math.ceil(count / CHUNK);
+	const deadline = Date.now() + Math.max(10 * 60_000, (count / MPS) * 4000);
+	const failures: string[] = [];
+	for (;;) {
+		await sleep(1000);
+		const { data } = await sandbox.control<{
+			data: Array<{ seq: number; to: string; acceptedAt: number }>;
+		}>(`messages?since=${lastSeq}`);
+		for (const m of data) {
+			lastSeq = Math.max(lastSeq, m.seq);
+			if (!wanted.has(m.to)) continue;
+			perRecipient.set(m.to, (perRecipient.get(m.to) ?? 0) + 1);
+			times.push(m.acceptedAt);
+		}
+		if (data.length > 0) log(`${campaign}: ${perRecipient.size} accepted`);
+		const runs = await n8n.executions({ afterId });
+		const dispatcher = runs.filter((e) => e.workflowId === workflowIds.dispatch);
+		const chunkRuns = runs.filter((e) => e.workflowId === workflowIds.chunk);
+		const over =
+			dispatcher.some((e) => e.status === 'error') ||
+			(dispatcher.length > 0 &&
+				dispatcher.every((e) => FINAL.has(e.status)) &&
+				chunkRuns.length >= chunks &&
+				chunkRuns.every((e) => FINAL.has(e.status)));
+		if (over || Date.now() > deadline) {
+			for (const e of runs.filter((r) => r.status !== 'success').slice(0, 3)) {
+				const error = (await n8n.execution(e.id)).data.resultData.error as
+					{ message?: string } | undefined;
+				failures.push(`execution ${e.id} (${e.workflowId}) ${e.status}: ${error?.message ?? '?'}`);
+			}
+			if (!over) failures.push(`not over after ${Math.round((Date.now() - started) / 1000)} s`);
+			break;
+		}
+	}
+	if (failures.length) log(`${campaign}: ${failures.join('; ')}`);
+	let duplicated = 0;
+	for (const n of perRecipient.values()) duplicated += Math.max(0, n - 1);
+	times.sort((a, b) => a - b);
+	const spanS = times.length > 1 ? (times[times.length - 1] - times[0]) / 1000 : 0;
+	const { data: throttled } = await sandbox.control<{ data: unknown[] }>('requests?code=130429');
+	return {
+		recipients: count,
+		accepted: perRecipient.size,
+		duplicated,
+		missing: count - perRecipient.size,
+		throttled: throttled.length,
+		wallS: round(((times.at(-1) ?? Date.now()) - started) / 1000, 2),
+		aggregateMps: spanS > 0 ? round((times.length - 1) / spanS, 1) : 0,
+		failures,
+	};
+}
+
+export const scenario: Scenario = {
+	name: 'queue-campaign',
+	async run(ctx: ScenarioContext): Promise<ScenarioOutput> {
+		const recipients = ctx.recipients ?? 100_000;
+		const sandbox = await startSandboxProcess({
+			token: TOKEN,
+			mps: MPS,
+			pairRateMs: 0,
+			statusDelayMs: 600_000,
+			phoneNumberId: PHONE_NUMBER_ID,
+			wabaId: WABA_ID,
+		});
+		const n8n = await N8nInstance.create({ label: 'bench-queue', mode: 'queue' });
+		const dispose = onCleanup('n8n bench-queue', () => n8n.dispose());
+		const keyPrefix = `wj-bench-queue-${randomBytes(4).toString('hex')}:`;
+		const samplers: RssSampler[] = [];
+		try {
+			ctx.log(`n8n ${n8n.installation.version} in queue mode: installing the package tarball`);
+			await n8n.installPackage();
+			const whatsapp: CredentialJson = {
+				...CREDENTIALS.metaWhatsAppCloudApi,
+				type: 'metaWhatsAppCloudApi',
+				data: {
+					accessToken: TOKEN,
+					phoneNumberId: PHONE_NUMBER_ID,
+					wabaId: WABA_ID,
+					appSecret: 'bench-queue-secret',
+					verifyToken: 'v',
+					apiVersion: 'v25.0',
+					baseUrl: sandbox.url,
+				},
+			};
+			await n8n.importCredentials([
+				whatsapp,
+				{
+					...CREDENTIALS.redis,
+					type: 'redis',
+					data: { host: '127.0.0.1', port: 6379, database: 0, password: '' },
+				},
+				audienceCredential(n8n, CREDENTIALS.postgres),
+			]);
+			const { dispatch, chunk } = largeCampaignWorkflows({
+				credentials: CREDENTIALS,
+				redisKeyPrefix: keyPrefix,
+				messagesPerSecond: MPS,
+				chunkSize: CHUNK,
+				startPath: START_PATH,
+				chunkWebhookUrl: n8n.webhookUrl(CHUNK_WEBHOOK_PATH),
+			});
+			const ids = await n8n.importWorkflows([dispatch, chunk]);
+			for (const id of ids) await n8n.publishWorkflow(id);
+			await n8n.start();
+			await waitForWebhooksOf(n8n, ids);
+			const workers = [
+				await n8n.startWorker({ concurrency: WORKER_CONCURRENCY }),
+				await n8n.startWorker({ concurrency: WORKER_CONCURRENCY }),
+			];
+			for (const worker of workers) samplers.push(new RssSampler(worker.pid, 250).start());
+			const runs: QueueRun[] = [];
+			for (let r = 0; r < ctx.runs; r++) {
+				const campaign = `bench-${recipients}-${r}-${randomBytes(3).toString('hex')}`;
+				const run = await runCampaign(
+					n8n,
+					sandbox,
+					{ dispatch: ids[0] ?? '', chunk: ids[1] ?? '' },
+					campaign,
+					0,
+					recipients,
+					ctx.log,
+				);
+				ctx.log(`run ${r + 1}: ${JSON.stringify(run)}`);
+				runs.push(run);
+			}
+			const peaks = samplers.map((s) => s.stop());
+			const idealS = recipients / MPS;
+			const k = `${Math.round(recipients / 1000)}k`;
+			const measures = [
+				measure({
+					id: 'aggregate',
+					label: `Aggregate throughput, ${k} recipients, 2 workers`,
+					unit: 'msg/s',
+					runs: runs.map((r) => r.aggregateMps),
+					target: { op: '>=', value: 950, text: '≥ 950 msg/s' },
+				}),
+				measure({
+					id: 'wall',
+					label: `Wall time, dispatcher POST → last accepted (ideal ${idealS} s)`,
+					unit: 's',
+					runs: runs.map((r) => r.wallS),
+					better: 'lower',
+				}),
+				measure({
+					id: 'throttled',
+					label: '130429 answers',
+					unit: '',
+					runs: runs.map((r) => r.throttled),
+					better: 'lower',
+					target: { op: '==', value: 0, text: '0 every run' },
+					targetEveryRun: true,
+				}),
+				measure({
+					id: 'duplicated',
+					label: 'Duplicated messages',
+					unit: '',
+					runs: runs.map((r) => r.duplicated),
+					better: 'lower',
+					target: { op: '==', value: 0, text: '0 every run' },
+					targetEveryRun: true,
+				}),
+				measure({
+					id: 'missing',
+					label: 'Recipients not accepted',
+					unit: '',
+					runs: runs.map((r) => r.missing),
+					better: 'lower',
+					target: { op: '==', value: 0, text: '0 every run' },
+					targetEveryRun: true,
+				}),
+				...peaks.map((p, i) =>
+					measure({
+						id: `worker${i + 1}Rss`,
+						label: `Worker ${i + 1} peak RSS over all runs (${k} recipients)`,
+						unit: 'MiB',
+						runs: [round(p.peakMainBytes / MIB, 0)],
+						better: 'lower',
+					}),
+				),
+			];
+			const notes = [
+				`${recipients.toLocaleString('en-US')} recipients in chunks of ${CHUNK.toLocaleString('en-US')}, sandbox limit ${MPS} msg/s, 2 workers × --concurrency ${WORKER_CONCURRENCY}. The pacer spaces Redis-shared slots SLOT_WINDOW_MS (1,100 ms) per limit's worth, so the aggregate cannot exceed ${round(MPS / 1.1, 0)} msg/s by design.`,
+				'Peak RSS is each worker process alone (its task-runner child apart), sampled every 250 ms.',
+				`Load average when the runs ended: ${loadavg()[0].toFixed(1)} on ${cpus().length} cores.`,
+				...runs.flatMap((r, i) => r.failures.map((f) => `Run ${i + 1}: ${f}`)),
+			];
+			return {
+				title: 'Large campaign in n8n queue mode',
+				measures,
+				notes,
+				details: { runs, peaks },
+			};
+		} finally {
+			for (const s of samplers) s.stop();
+			await dispose();
+			await sandbox.stop();
+			await deleteRedisKeys(keyPrefix);
+		}
+	},
+};
