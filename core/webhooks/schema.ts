@@ -566,6 +566,26 @@ export type WebhookBody = z.infer<typeof webhookBodySchema>;
 /** Meta sends up to 3 MB; the default leaves headroom. */
 export const DEFAULT_MAX_WEBHOOK_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Meta's webhook bodies nest about ten levels deep. A body nested far deeper (possible inside fields we keep as they
+ * came, such as a shared contact card) would overflow the stack of whatever serialises the event later — the outbox,
+ * n8n's execution store — so it is refused like any other malformed body.
+ */
+export const MAX_WEBHOOK_DEPTH = 64;
+
+/** Whether a parsed JSON value nests deeper than `limit` (iterative: a hostile body cannot exhaust the stack here). */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+	const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }];
+	while (stack.length > 0) {
+		const { v, d } = stack.pop()!;
+		if (v === null || typeof v !== 'object') continue;
+		if (d >= limit) return true;
+		for (const child of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>))
+			if (child !== null && typeof child === 'object') stack.push({ v: child, d: d + 1 });
+	}
+	return false;
+}
+
 export type ParsedWebhookBody =
 	{ ok: true; body: WebhookBody } | { ok: false; status: 400 | 413; reason: string };
 
@@ -616,6 +636,12 @@ export function parseWebhookBody(
 	} catch {
 		return { ok: false, status: 400, reason: 'The body is not valid JSON.' };
 	}
+	if (nestsDeeperThan(json, MAX_WEBHOOK_DEPTH))
+		return {
+			ok: false,
+			status: 400,
+			reason: `The body nests deeper than ${MAX_WEBHOOK_DEPTH} levels; Meta's webhooks never do.`,
+		};
 	const parsed = webhookBodySchema.safeParse(json);
 	if (!parsed.success) {
 		const first = parsed.error.issues.slice(0, 3).map(describeIssue).join('; ');

@@ -37,6 +37,25 @@ describe('parseWebhookBody', () => {
 		});
 	});
 
+	it('answers 400 for a body nested deeper than Meta ever nests, even under a field kept as it came', () => {
+		// A shared contact card is kept as Meta sent it; a hostile depth there would overflow the stack of whatever
+		// serialises the event later (the outbox, n8n's execution store). 64 levels is far beyond any Meta payload.
+		const fixture = JSON.parse(readFileSync(join(dir, 'messages-contacts.json'), 'utf8')) as {
+			entry: Array<{ changes: Array<{ value: { messages: Array<{ contacts: unknown[] }> } }> }>;
+		};
+		const card = fixture.entry[0].changes[0].value.messages[0].contacts[0] as Record<
+			string,
+			unknown
+		>;
+		card.future_field = 'DEEP';
+		const at = (levels: number): string =>
+			JSON.stringify(fixture).replace('"DEEP"', `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`);
+		const refused = parseWebhookBody(at(20_000));
+		expect(refused.ok === false && refused.status).toBe(400);
+		expect(refused.ok === false && refused.reason).toMatch(/nests deeper than 64 levels/);
+		expect(parseWebhookBody(at(40)).ok).toBe(true);
+	});
+
 	it('answers 400 for an empty body', () => {
 		const r = parseWebhookBody(Buffer.alloc(0));
 		expect(r.ok === false && r.status).toBe(400);
