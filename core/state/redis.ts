@@ -186,11 +186,11 @@ return n
 // ---- Outbox: `<prefix>x:<trigger>` a hash, entry id → `<at>|<entry>` (at: recorded or last claimed, epoch ms). The key
 // lives OUTBOX_RETENTION_MS after its last entry was added; prune removes older entries inside it.
 
-/** KEYS[1] the outbox; ARGV id, value, retention ms. */
+/** KEYS[1] the outbox; ARGV id, value, retention ms. Keeps an entry already there (the same event, still pending). */
 const OUTBOX_ADD = new Script(`
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+return added
 `);
 
 /** KEYS[1] the outbox; ARGV olderThan, now, limit. Claims (re-stamps with now) the oldest entries at or before olderThan. */
@@ -556,19 +556,31 @@ export class RedisStateStore implements JourneyStateStore {
 	 * Two pipelined round trips whatever the batch size: every `remember` (one-key scripts, in order), then the
 	 * writes of the items that were new (in order; Redis runs a pipeline's commands in the order sent). Each script
 	 * still touches one key, so the store keeps working behind proxies that route per key. Unlike SQLite's single
-	 * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would.
+	 * transaction, a failure between the two leaves the batch's ids remembered, as the one-by-one calls would, and their
+	 * outbox entries with them, so the events are still emitted.
 	 */
 	async applyEventBatch(items: EventBatchItem[]): Promise<EventBatchResult[]> {
 		const now = Date.now();
 		const checked = checkEventBatch(items, now);
 		const remembered = checked.filter((item) => item.remember);
-		const seen = await this.pipelined(
-			remembered.map(({ remember: r }) => ({
+		// Outbox entries go in the first pipeline, with the ids: a process that dies between the two pipelines has
+		// remembered the ids (Meta's retry is a repeat) and must have kept the events to emit. An entry added for an
+		// item that turns out a repeat leaves again below; one already there (the same event, pending) is kept.
+		const boxed = checked.filter((item) => item.outbox);
+		const first = await this.pipelined([
+			...remembered.map(({ remember: r }) => ({
 				script: REMEMBER_EVENT,
 				keys: [this.key('e', r!.phoneNumberId, r!.eventId)],
 				args: [r!.at, r!.at + EVENT_HORIZON_MS, EVENT_HORIZON_MS],
 			})),
-		);
+			...boxed.map(({ outbox: o }) => ({
+				script: OUTBOX_ADD,
+				keys: [this.outboxKey(o!.trigger)],
+				args: [o!.id, `${now}|${o!.entry}`, OUTBOX_RETENTION_MS],
+			})),
+		]);
+		const seen = first.slice(0, remembered.length);
+		const addedHere = new Set(boxed.filter((_, i) => first[remembered.length + i] === 1));
 		const repeats = new Set(remembered.filter((_, i) => seen[i] !== 1));
 		const results = checked.map((item) => ({
 			fresh: !repeats.has(item),
@@ -620,13 +632,6 @@ export class RedisStateStore implements JourneyStateStore {
 					});
 				}
 			}
-			// In the same pipeline as the records (a status's regression is not known yet: see below).
-			if (item.outbox)
-				calls.push({
-					script: OUTBOX_ADD,
-					keys: [this.outboxKey(item.outbox.trigger)],
-					args: [item.outbox.id, `${now}|${item.outbox.entry}`, OUTBOX_RETENTION_MS],
-				});
 		});
 		const replies = await this.pipelined(calls);
 		replies.forEach((reply, i) => {
@@ -641,10 +646,11 @@ export class RedisStateStore implements JourneyStateStore {
 				),
 			);
 		});
-		// A late status whose entry was asked `unlessLate` (it is dropped, not emitted) leaves the outbox again: one
-		// more round trip, only for a delivery that holds such a status.
+		// Entries this call added for a repeat, or for a late status asked `unlessLate` (dropped, not emitted), leave
+		// the outbox again: one more round trip, only for a delivery that holds such an item.
 		const late = checked.filter(
-			(item, i) => item.outbox && results[i].fresh && !keepsOutboxEntry(item, results[i].statuses),
+			(item, i) =>
+				addedHere.has(item) && (!results[i].fresh || !keepsOutboxEntry(item, results[i].statuses)),
 		);
 		if (late.length > 0) {
 			const pipeline = this.redis.pipeline();
