@@ -714,6 +714,14 @@ export class N8nInstance {
 		);
 	}
 
+	/** kill -9 of the main process (and its task runner), as a crash would; the instance can `start()` again. */
+	async killMain(): Promise<void> {
+		const main = this.main;
+		this.main = undefined;
+		this.owner = undefined;
+		await main?.kill();
+	}
+
 	/** Stops the main process and all workers (SIGTERM, then SIGKILL after a grace period). */
 	async stop(): Promise<void> {
 		const processes = [...this.workers.splice(0), ...(this.main ? [this.main] : [])];

@@ -151,6 +151,12 @@ export class ManagedProcess {
 		return this.output;
 	}
 
+	/** kill -9 of the whole group (a crash: nothing is flushed, no shutdown hook runs); resolves when all are gone. */
+	async kill(): Promise<void> {
+		if (!this.exited) killGroup(this.pid, 'SIGKILL');
+		await this.stop(0);
+	}
+
 	/** SIGTERM to the group (n8n shuts down gracefully), SIGKILL after `graceMs`; resolves when all are gone. */
 	async stop(graceMs = 15_000): Promise<void> {
 		if (!this.exited) {

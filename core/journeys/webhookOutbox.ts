@@ -5,27 +5,35 @@
  * unit of work that records it (ingest.ts `outbox`); the adapter removes the entries once it has handed them to an
  * execution, and claims entries left behind by a dead process to emit them.
  *
- * Delivery is at least once at one boundary: entries are removed OUTBOX_DONE_DELAY_MS after the adapter handed them
- * over (n8n persists the execution after the webhook returns, and gives the node no signal when it has), so a crash
- * within that delay emits them again after restart, marked `recovered` with their `eventId`. Removing them earlier
- * would lose them instead if the crash came before n8n saved the execution.
+ * Delivery is at least once at one boundary: entries are removed `doneDelayMs` after the adapter handed them over.
+ * n8n creates and runs the execution after the webhook returns and tells the node neither; an execution a crash cuts
+ * short is marked "crashed" and not run again. So the entries stay long enough for n8n to create and run a typical
+ * execution, and a crash within that delay emits them again after restart, marked `recovered`, with their `eventId`
+ * for a sink to drop the repeat. (Measured in real n8n with a 2 s delay: events handed over 2–10 s before kill -9 were
+ * in a crashed execution or in none: test/e2e/webhook-outbox.e2e.test.ts.)
  */
 import { z } from 'zod';
 import type { IngestedEvent } from '../ingest';
 import type { JourneyStateStore } from '../state';
 
-/** How long after an emission was handed over its entries are removed (n8n saves the execution meanwhile). */
-export const OUTBOX_DONE_DELAY_MS = 2_000;
-/** Beyond the batch window and the done delay: how long a live process may take to emit before others claim. */
-export const OUTBOX_GRACE_MS = 30_000;
-/** A process looks for entries left behind at most this often per trigger (and on its first request). */
-export const OUTBOX_DRAIN_INTERVAL_MS = 10_000;
+/**
+ * The outbox's timing. doneDelayMs: how long after an emission was handed over its entries are removed (n8n creates
+ * and runs the execution meanwhile). graceMs: beyond the batch window and that delay, how long a live process may
+ * take to emit before another claims its entries. drainIntervalMs: how often a process looks for entries left
+ * behind, per trigger (and on its first request). Mutable for tests only.
+ */
+export const OUTBOX_TIMING = { doneDelayMs: 30_000, graceMs: 30_000, drainIntervalMs: 10_000 };
 /** At most this many left-behind events join one request's emission. */
 export const OUTBOX_CLAIM_LIMIT = 1_000;
 
 /** Entries recorded (or last claimed) before this time belong to no live batch: a process died holding them. */
 export function outboxCutoff(now: number, windowMs: number): number {
-	return now - windowMs - OUTBOX_DONE_DELAY_MS - OUTBOX_GRACE_MS;
+	return now - windowMs - OUTBOX_TIMING.doneDelayMs - OUTBOX_TIMING.graceMs;
+}
+
+/** How long after a trigger's activation every entry a dead process left can be claimed. */
+export function outboxRecoveryDelay(windowMs: number): number {
+	return windowMs + OUTBOX_TIMING.doneDelayMs + OUTBOX_TIMING.graceMs + 1_000;
 }
 
 const storedEvent = z.object({ eventId: z.string().min(1), kind: z.string().min(1) }).passthrough();
@@ -68,18 +76,16 @@ export async function claimLeftBehind(
 /** Per process: whether it is time to look for a trigger's left-behind entries (its first request, then each interval). */
 export class OutboxDrainClock {
 	private readonly last = new Map<string, number>();
-	constructor(private readonly intervalMs = OUTBOX_DRAIN_INTERVAL_MS) {}
-
 	due(trigger: string, now = Date.now()): boolean {
 		const last = this.last.get(trigger);
-		if (last !== undefined && now - last < this.intervalMs) return false;
+		if (last !== undefined && now - last < OUTBOX_TIMING.drainIntervalMs) return false;
 		this.last.set(trigger, now);
 		return true;
 	}
 }
 
 /**
- * The events were handed to an execution: their entries go after OUTBOX_DONE_DELAY_MS. A failure to remove them
+ * The events were handed to an execution: their entries go after the done delay. A failure to remove them
  * only means they are emitted again, recovered, after the grace period; it is reported to `onError`, not thrown.
  */
 export function outboxEmitted(
@@ -87,7 +93,7 @@ export function outboxEmitted(
 	trigger: string,
 	events: ReadonlyArray<{ eventId?: unknown }>,
 	onError: (error: unknown) => void = () => undefined,
-	delayMs = OUTBOX_DONE_DELAY_MS,
+	delayMs = OUTBOX_TIMING.doneDelayMs,
 ): void {
 	const ids = [
 		...new Set(

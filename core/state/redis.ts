@@ -242,12 +242,12 @@ return n
 // ---- Outbox: `<prefix>x:<trigger>` a hash, entry id → `<at>|<entry>` (at: recorded or last claimed, epoch ms). The key
 // lives OUTBOX_RETENTION_MS after its last entry was added; prune removes older entries inside it.
 
-/** KEYS[1] the outbox; ARGV id, value, retention ms. */
+/** The outbox's key; id, value, retention ms. Keeps an entry already there (the same event, still pending). */
 const LUA_OUTBOX_ADD = `
 local function outboxAdd(key, id, value, px)
-  redis.call('HSET', key, id, value)
+  local added = redis.call('HSETNX', key, id, value)
   redis.call('PEXPIRE', key, px)
-  return 1
+  return added
 end
 `;
 
@@ -804,7 +804,8 @@ export class RedisStateStore implements JourneyStateStore {
 				);
 			});
 		});
-		// A late status whose entry was asked `unlessLate` (it is dropped, not emitted) leaves the outbox again: one
+		// EVENT_ITEM adds an entry only for a new event (atomically with its de-duplication id, so a crash cannot keep
+		// one without the other). A late status asked `unlessLate` (dropped, not emitted) leaves the outbox again: one
 		// more round trip, only for a delivery that holds such a status.
 		const late = checked.filter(
 			(item, i) => item.outbox && results[i].fresh && !keepsOutboxEntry(item, results[i].statuses),

@@ -16,10 +16,9 @@ import {
 	DEFAULT_EMITTED_EVENTS,
 	describeFailure,
 	downloadMedia,
-	OUTBOX_DONE_DELAY_MS,
-	OUTBOX_GRACE_MS,
 	OutboxDrainClock,
 	outboxEmitted,
+	outboxRecoveryDelay,
 	receiveIngestOptions,
 	receiveWebhook,
 	RESUME_PROOF_HEADER,
@@ -104,27 +103,24 @@ function pokeAfterActivation(ctx: IHookFunctions, appSecret: string | undefined)
 	const options = ctx.getNodeParameter('options', {}) as IDataObject;
 	const { windowMs } = batchLimits(options);
 	const helpers = ctx.helpers;
-	const timer = setTimeout(
-		() => {
-			helpers
-				.httpRequest({
-					method: 'POST',
-					url,
-					body: EMPTY_DELIVERY,
-					headers: {
-						'content-type': 'application/json',
-						...(appSecret
-							? { 'x-hub-signature-256': computeSignature(EMPTY_DELIVERY, appSecret) }
-							: {}),
-					},
-					json: false,
-					ignoreHttpStatusErrors: true,
-					timeout: 10_000,
-				})
-				.catch(() => undefined);
-		},
-		windowMs + OUTBOX_DONE_DELAY_MS + OUTBOX_GRACE_MS + 1_000,
-	);
+	const timer = setTimeout(() => {
+		helpers
+			.httpRequest({
+				method: 'POST',
+				url,
+				body: EMPTY_DELIVERY,
+				headers: {
+					'content-type': 'application/json',
+					...(appSecret
+						? { 'x-hub-signature-256': computeSignature(EMPTY_DELIVERY, appSecret) }
+						: {}),
+				},
+				json: false,
+				ignoreHttpStatusErrors: true,
+				timeout: 10_000,
+			})
+			.catch(() => undefined);
+	}, outboxRecoveryDelay(windowMs));
 	// A poke must not keep a stopping n8n alive: the entries wait in the store for the next start.
 	timer.unref();
 }

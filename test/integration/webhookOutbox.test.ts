@@ -10,13 +10,7 @@ import { join } from 'node:path';
 
 import type { IDataObject, INodeType } from 'n8n-workflow';
 
-import {
-	ALL_EVENT_KINDS,
-	computeSignature,
-	createStateStore,
-	OUTBOX_DONE_DELAY_MS,
-	OUTBOX_GRACE_MS,
-} from '../../core';
+import { ALL_EVENT_KINDS, computeSignature, createStateStore, OUTBOX_TIMING } from '../../core';
 import { callWebhook, hookContext } from '../../harness/n8n-context';
 import type { Credentials, Params, WebhookCall, WebhookResult } from '../../harness/n8n-context';
 
@@ -41,6 +35,8 @@ const credentials: Credentials = {
 
 /** Date.now as every process sees it: the real clock plus `skew` (the time a restart and the grace take). */
 const realNow = Date.now.bind(Date);
+/** The production timing, but a done delay short enough to wait for (each process's copy of core gets it). */
+const TIMING: typeof OUTBOX_TIMING = { ...OUTBOX_TIMING, doneDelayMs: 1_000 };
 let skew = 0;
 beforeEach(() => {
 	skew = 0;
@@ -56,6 +52,8 @@ function newProcess(): INodeType {
 			WhatsAppWebhookStatus: new () => INodeType;
 		};
 		node = new mod.WhatsAppWebhookStatus();
+		const core = require('../../core') as { OUTBOX_TIMING: typeof OUTBOX_TIMING };
+		Object.assign(core.OUTBOX_TIMING, TIMING);
 	});
 	return node;
 }
@@ -132,7 +130,7 @@ function answered(
 const items = (r: WebhookResult): IDataObject[] =>
 	(r.response.workflowData?.[0] ?? []).map((i) => i.json);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const AFTER_GRACE = WINDOW + OUTBOX_DONE_DELAY_MS + OUTBOX_GRACE_MS + 1_000;
+const AFTER_GRACE = WINDOW + TIMING.doneDelayMs + TIMING.graceMs + 1_000;
 
 /** Emits the dead process's batch so the test leaves no timer (its events are recovered already). */
 async function bury(node: INodeType, leader: Promise<WebhookResult>, nodeId = 'node-1') {
@@ -168,7 +166,7 @@ describe('webhook outbox: acknowledged events survive a crash in the batch windo
 		);
 
 		// Removed once handed over: neither this process nor another emits them again.
-		await sleep(OUTBOX_DONE_DELAY_MS + 200);
+		await sleep(TIMING.doneDelayMs + 200);
 		skew += AFTER_GRACE;
 		const other = newProcess();
 		expect(items(await post(other, EMPTY, params(path, { batchWindow: 0 })))).toEqual([]);
@@ -182,7 +180,7 @@ describe('webhook outbox: acknowledged events survive a crash in the batch windo
 		expect(items(live).map((e) => e.messageId)).toEqual(['wamid.B1']);
 		const test = await post(node, statusesBody(['wamid.B2']), params(path), { mode: 'manual' });
 		expect(items(test).map((e) => e.messageId)).toEqual(['wamid.B2']);
-		await sleep(OUTBOX_DONE_DELAY_MS + 200);
+		await sleep(TIMING.doneDelayMs + 200);
 		const store = createStateStore({ backend: 'embedded', path });
 		expect(
 			await store.claimOutbox({ trigger: 'wf-trigger:node-1', olderThan: Date.now() + 1 }),
