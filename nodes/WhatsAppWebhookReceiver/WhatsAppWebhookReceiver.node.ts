@@ -13,12 +13,12 @@ import {
 	DEFAULT_EMITTED_EVENTS,
 	listenWebhookReceiver,
 	receiveIngestOptions,
-	RESUME_PROOF_HEADER,
 	WebhookReceiver,
 } from '../../core';
-import type { IngestedEvent, LateStatusHandling, ResumeAttempt } from '../../core';
+import type { IngestedEvent, LateStatusHandling } from '../../core';
 import { batchLimits } from '../WhatsAppWebhookStatus/batcher';
 import { getStateStore } from '../shared/store';
+import { resumeBy } from '../shared/resume';
 import { RecentReadings } from '../shared/credentials';
 import type { MetaCredential } from '../shared/credentials';
 import { getMetaCredential } from '../shared/transport';
@@ -33,25 +33,6 @@ import {
  * again with a fresh reading (a rotated app secret applies at once), a reading without an app secret never reused.
  */
 const credentialReadings = new RecentReadings<MetaCredential>(30_000);
-
-/** Resumes a Send and Wait execution: its signed resume URL, with the wait's proof (core checks both ends). */
-function resumeBy(ctx: ITriggerFunctions): ResumeAttempt {
-	return {
-		post: async (link, body, proof) => {
-			const response = (await ctx.helpers.httpRequest({
-				method: 'POST',
-				url: link.resumeUrl,
-				body,
-				headers: { 'content-type': 'application/json', [RESUME_PROOF_HEADER]: proof },
-				json: false,
-				returnFullResponse: true,
-				ignoreHttpStatusErrors: true,
-				timeout: 10_000,
-			})) as { statusCode?: number };
-			return response.statusCode ?? 0;
-		},
-	};
-}
 
 /**
  * A trigger (not a webhook node): n8n runs a node's `trigger()` for as long as its workflow is active, which is what a

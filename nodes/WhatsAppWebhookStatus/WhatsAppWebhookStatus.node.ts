@@ -21,11 +21,11 @@ import {
 	outboxRecoveryDelay,
 	receiveIngestOptions,
 	receiveWebhook,
-	RESUME_PROOF_HEADER,
 	verifySubscription,
 } from '../../core';
-import type { LateStatusHandling, ReceiverCredential, ResumeAttempt } from '../../core';
+import type { LateStatusHandling, ReceiverCredential } from '../../core';
 import { getStateStore } from '../shared/store';
+import { resumeBy } from '../shared/resume';
 import { RecentReadings } from '../shared/credentials';
 import type { MetaCredential } from '../shared/credentials';
 import { createClient, getMetaCredential } from '../shared/transport';
@@ -52,25 +52,6 @@ function readCredential(ctx: IWebhookFunctions, fresh: boolean): Promise<MetaCre
 async function readReceiver(ctx: IWebhookFunctions, fresh: boolean): Promise<ReceiverCredential> {
 	const { appSecretValue, phoneNumberId } = await readCredential(ctx, fresh);
 	return { appSecret: appSecretValue, phoneNumberId };
-}
-
-/** Resumes a Send and Wait execution: its signed resume URL, with the wait's proof (core checks both ends). */
-function resumeBy(ctx: IWebhookFunctions): ResumeAttempt {
-	return {
-		post: async (link, body, proof) => {
-			const response = (await ctx.helpers.httpRequest({
-				method: 'POST',
-				url: link.resumeUrl,
-				body,
-				headers: { 'content-type': 'application/json', [RESUME_PROOF_HEADER]: proof },
-				json: false,
-				returnFullResponse: true,
-				ignoreHttpStatusErrors: true,
-				timeout: 10_000,
-			})) as { statusCode?: number };
-			return response.statusCode ?? 0;
-		},
-	};
 }
 
 /** Every trigger node's open batch, keyed by workflow and node. */
