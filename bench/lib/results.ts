@@ -21,6 +21,7 @@ export const SCENARIOS = [
 	'rules',
 	'report',
 	'receiver',
+	'wait',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -159,6 +160,7 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 	report: 'H. Journey reports over a million recorded messages',
 	receiver:
 		"I. Webhooks as Meta sends them: one status per POST into the WhatsApp Webhook Receiver, side by side with n8n's WhatsApp Trigger",
+	wait: 'J. Send and Wait: 1,000 customers waiting',
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {
