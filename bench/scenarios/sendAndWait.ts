@@ -37,6 +37,12 @@ const TAPS_PER_S = Number(process.env.BENCH_WAIT_TAPS_PER_S ?? 200);
 const START_CONCURRENCY = 8;
 const WAITING_TIMEOUT_MS = 15 * 60_000;
 const RESUME_TIMEOUT_MS = Number(process.env.BENCH_WAIT_RESUME_TIMEOUT_MIN ?? 10) * 60_000;
+/**
+ * Meta retries a webhook n8n did not accept (for up to 7 days, less and less often); the sandbox's default (5 attempts
+ * from 200 ms) gives up within 3 s, so the bench lets it try this often, from 500 ms doubling (≈ 4 min in all).
+ */
+const WEBHOOK_ATTEMPTS = Number(process.env.BENCH_WAIT_WEBHOOK_ATTEMPTS ?? 10);
+const WEBHOOK_RETRY_BASE_MS = 500;
 const TOKEN = 'bench-sandbox-token';
 const APP_SECRET = 'bench-wait-app-secret';
 const VERIFY_TOKEN = 'bench-wait-verify';
@@ -174,7 +180,10 @@ async function countByStatus(
 }
 
 const runDataSchema = z.object({
-	resultData: z.object({ runData: z.record(z.string(), z.array(z.unknown())) }),
+	resultData: z.object({
+		runData: z.record(z.string(), z.array(z.unknown())),
+		error: z.object({ message: z.string() }).optional(),
+	}),
 });
 
 interface Finished {
@@ -185,6 +194,7 @@ interface Finished {
 	sendRuns: number;
 	/** The output nodes that ran. */
 	outputs: string[];
+	error?: string;
 }
 
 async function finishedExecutions(started: StartedN8n, ids: number[]): Promise<Finished[]> {
@@ -217,6 +227,9 @@ async function finishedExecutions(started: StartedN8n, ids: number[]): Promise<F
 				stoppedAt: row.stoppedAt ? new Date(row.stoppedAt).getTime() : undefined,
 				sendRuns: runData['Send and Wait']?.length ?? 0,
 				outputs: OUTPUTS.filter((name) => runData[`On ${name}`] !== undefined),
+				...(parsed?.success && parsed.data.resultData.error
+					? { error: parsed.data.resultData.error.message }
+					: {}),
 			});
 		}
 	}
@@ -231,6 +244,12 @@ interface WaitRun {
 	p99Ms: number;
 	maxMs: number;
 	resumed: number;
+	/** Resumed (the output node ran) but n8n ended the execution in error. */
+	failedAfterResume: number;
+	errors: Record<string, number>;
+	/** Webhook POSTs n8n did not answer 2xx, and deliveries the sandbox gave up on after its last attempt. */
+	webhookFailedAttempts: number;
+	webhookGaveUp: number;
 	lost: number;
 	doubled: number;
 	wrongOutput: number;
@@ -350,17 +369,36 @@ async function oneRun(
 	let lost = 0;
 	let doubled = 0;
 	let wrongOutput = 0;
+	let failedAfterResume = 0;
+	const errors: Record<string, number> = {};
 	for (const c of customers) {
 		const f = finished.get(c.executionId);
-		if (!f || f.status === 'waiting' || f.stoppedAt === undefined || f.sendRuns === 0) {
+		// Still waiting, or left "running" (n8n resumed it and never finished it): the customer's answer is lost.
+		if (!f || (f.status !== 'success' && f.status !== 'error') || f.stoppedAt === undefined) {
 			lost++;
 			continue;
 		}
 		if (f.sendRuns > 1 || f.outputs.length > 1) doubled++;
 		if (f.outputs.join() !== BUTTONS[c.button]) wrongOutput++;
+		if (f.status === 'error') {
+			failedAfterResume++;
+			const key = (f.error ?? 'no message').slice(0, 120);
+			errors[key] = (errors[key] ?? 0) + 1;
+			continue;
+		}
 		delays.push(f.stoppedAt - c.tappedAt);
 		lastStop = Math.max(lastStop, f.stoppedAt);
 	}
+	const { data: attempts } = await sandbox.control<{
+		data: Array<{ deliveryId: number; attempt: number; ok: boolean; fields: string[] }>;
+	}>('webhooks');
+	const replyAttempts = attempts.filter((a) => a.fields.includes('messages'));
+	const delivered = new Set(replyAttempts.filter((a) => a.ok).map((a) => a.deliveryId));
+	const gaveUp = new Set(
+		replyAttempts
+			.filter((a) => !a.ok && a.attempt >= WEBHOOK_ATTEMPTS && !delivered.has(a.deliveryId))
+			.map((a) => a.deliveryId),
+	);
 	delays.sort((a, b) => a - b);
 	const resumed = delays.length;
 	return {
@@ -371,6 +409,10 @@ async function oneRun(
 		p99Ms: resumed ? round(percentileSorted(delays, 99)) : NaN,
 		maxMs: resumed ? round(delays[delays.length - 1]) : NaN,
 		resumed,
+		failedAfterResume,
+		errors,
+		webhookFailedAttempts: replyAttempts.filter((a) => !a.ok).length,
+		webhookGaveUp: gaveUp.size,
 		lost,
 		doubled,
 		wrongOutput,
@@ -396,6 +438,8 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		mps: 0,
 		statusDelayMs: 600_000,
 		readRatio: 0,
+		webhookMaxAttempts: WEBHOOK_ATTEMPTS,
+		webhookRetryBaseMs: WEBHOOK_RETRY_BASE_MS,
 	});
 	const redis = new Redis({ host: REDIS_HOST, port: REDIS_PORT });
 	let started: StartedN8n | undefined;
@@ -445,7 +489,10 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 			ctx.log(`run ${r + 1}: ${JSON.stringify(result)}`);
 			results.push(result);
 		}
-		const pick = (key: keyof WaitRun) => results.map((x) => x[key]);
+		type NumericKey = {
+			[K in keyof WaitRun]: WaitRun[K] extends number ? K : never;
+		}[keyof WaitRun];
+		const pick = (key: NumericKey): number[] => results.map((x) => x[key]);
 		const who = `${CUSTOMERS.toLocaleString('en-US')} customers waiting, taps at ${TAPS_PER_S}/s`;
 		const measures: Measure[] = [
 			measure({
@@ -490,6 +537,28 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				target: { op: '==', value: 0, text: '0' },
 			}),
 			measure({
+				id: 'wait.failedAfterResume',
+				label: `${who}: resumed (output node ran) but ended in error by n8n`,
+				unit: 'executions',
+				better: 'lower',
+				runs: pick('failedAfterResume'),
+				target: { op: '==', value: 0, text: '0' },
+			}),
+			measure({
+				id: 'wait.webhookFailedAttempts',
+				label: `${who}: reply webhook POSTs n8n did not answer 2xx (the sandbox retries them, ${WEBHOOK_ATTEMPTS} attempts at most)`,
+				unit: 'POSTs',
+				better: 'lower',
+				runs: pick('webhookFailedAttempts'),
+			}),
+			measure({
+				id: 'wait.webhookGaveUp',
+				label: `${who}: reply webhook deliveries still refused at the last attempt`,
+				unit: 'POSTs',
+				better: 'lower',
+				runs: pick('webhookGaveUp'),
+			}),
+			measure({
 				id: 'wait.doubled',
 				label: `${who}: resumed more than once, or on more than one output`,
 				unit: 'executions',
@@ -529,6 +598,8 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		];
 		const notes = [
 			`Real n8n ${started.n8n.installation.version}, regular mode, PostgreSQL; one execution per customer (Webhook → Send and Wait → one No Operation per output), wait links in Redis on 127.0.0.1; the sandbox in its own process delivers the replies as signed webhooks (batched ≤ 20 ms, as Meta does) to a WhatsApp Webhook Status trigger (Batch Window 0) in another workflow.`,
+			`Resumes/s and delays count executions that finished with success; "lost" = still waiting or left running by n8n ${RESUME_TIMEOUT_MS / 60_000} min after the last tap. Errors of executions n8n ended in error after the resume: ${JSON.stringify(Object.fromEntries(Object.entries(results.at(-1)?.errors ?? {})))}.`,
+			`The sandbox retries a reply webhook n8n did not accept up to ${WEBHOOK_ATTEMPTS} times, from ${WEBHOOK_RETRY_BASE_MS} ms doubling (Meta retries for up to 7 days); n8n's own settings are its defaults (e.g. DB_POSTGRESDB_POOL_SIZE 2).`,
 			`Delay = the resumed execution's stoppedAt (n8n's clock) − the moment the bench asked the sandbox for the tap (same machine): it includes the sandbox's batching, the signed webhook POST, the trigger claiming the wait link and POSTing n8n's signed resume URL, n8n loading the execution from its database and running the rest of the workflow.`,
 			`Set-up (not measured): ${CUSTOMERS.toLocaleString('en-US')} webhook POSTs, ${START_CONCURRENCY} at a time, until all executions were waiting: ${median(pick('setupS'))} s (median); n8n main RSS before it ${median(pick('rssBaselineMiB'))} MiB. Taps took ${median(pick('tapSpanS'))} s to send.`,
 			...(ctx.runs < 3
