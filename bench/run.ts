@@ -25,6 +25,7 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
 	report: () => (require('./scenarios/report') as { scenario: Scenario }).scenario,
 	receiver: () => (require('./scenarios/receiver') as { scenario: Scenario }).scenario,
 	'queue-campaign': () => (require('./scenarios/queueCampaign') as { scenario: Scenario }).scenario,
+	wait: () => (require('./scenarios/sendAndWait') as { scenario: Scenario }).scenario,
 };
 
 function isScenario(name: string): name is ScenarioName {
@@ -57,6 +58,12 @@ async function main(): Promise<void> {
 		if (!isScenario(name))
 			throw new Error(`Unknown scenario "${name}"; choose from ${SCENARIOS.join(', ')}`);
 	const selected = positionals.length > 0 ? (positionals as ScenarioName[]) : [...SCENARIOS];
+	// Figures are medians of at least 3 runs, unless every selected scenario says one run of it is a figure of its own.
+	const minRuns = Math.max(...selected.map((name) => LOADERS[name]().minRuns ?? 3));
+	if (!Number.isInteger(runs) || runs < minRuns)
+		throw new Error(
+			`--runs must be an integer ≥ ${minRuns} (figures are medians of runs); got ${values.runs}`,
+		);
 	// The command as typed: npm sets npm_lifecycle_event to the script name (bench, bench:core, ...).
 	const argv = process.argv.slice(2);
 	const script = process.env.npm_lifecycle_event;

@@ -21,6 +21,7 @@ export const SCENARIOS = [
 	'rules',
 	'report',
 	'receiver',
+	'wait',
 	'queue-campaign',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -162,6 +163,7 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 		"I. Webhooks as Meta sends them: one status per POST into the WhatsApp Webhook Receiver, side by side with n8n's WhatsApp Trigger",
 	'queue-campaign':
 		'K. Large campaign in n8n queue mode: main + 2 workers, 1,000 msg/s, audience read in chunks',
+	wait: 'J. Send and Wait: 1,000 customers waiting',
 };
 
 export function renderBenchmarksMd(results: Partial<Record<ScenarioName, ScenarioResult>>): string {

@@ -20,6 +20,11 @@ export interface ScenarioOutput {
 
 export interface Scenario {
 	name: ScenarioName;
+	/**
+	 * Fewest measured runs it accepts (default 3). A scenario whose one run takes many minutes and measures a whole
+	 * distribution (percentiles over a thousand customers) may accept 1; BENCHMARKS.md shows the runs it had.
+	 */
+	minRuns?: number;
 	run(ctx: ScenarioContext): Promise<ScenarioOutput>;
 }
 
