@@ -29,6 +29,7 @@ const CONTRACT = {
 		'whatsAppSendTemplate',
 		'whatsAppCheckWindow',
 		'whatsAppWebhookStatus',
+		'whatsAppWebhookReceiver',
 		'whatsAppJourneyReport',
 	],
 };
