@@ -10,29 +10,19 @@ import type {
 
 import {
 	acceptsWebhookPosts,
-	DEFAULT_EMITTED_EVENTS,
 	listenWebhookReceiver,
 	receiveIngestOptions,
 	WebhookReceiver,
 } from '../../core';
-import type { IngestedEvent, LateStatusHandling } from '../../core';
+import type { IngestedEvent } from '../../core';
 import { batchLimits } from '../WhatsAppWebhookStatus/batcher';
 import { getStateStore } from '../shared/store';
-import { resumeBy } from '../shared/resume';
-import { RecentReadings } from '../shared/credentials';
-import type { MetaCredential } from '../shared/credentials';
-import { getMetaCredential } from '../shared/transport';
+import { readTriggerCredential, receiveSettingsOf, resumeBy } from '../shared/trigger';
 import {
 	DEFAULT_RECEIVER_HOST,
 	DEFAULT_RECEIVER_PORT,
 	webhookReceiverProperties,
 } from './description';
-
-/**
- * The same credential reuse as the WhatsApp Webhook Status trigger: one reading per 30 s, a refused signature checked
- * again with a fresh reading (a rotated app secret applies at once), a reading without an app secret never reused.
- */
-const credentialReadings = new RecentReadings<MetaCredential>(30_000);
 
 /**
  * A trigger (not a webhook node): n8n runs a node's `trigger()` for as long as its workflow is active, which is what a
@@ -69,12 +59,8 @@ export class WhatsAppWebhookReceiver implements INodeType {
 	async trigger(this: ITriggerFunctions): Promise<ITriggerResponse> {
 		const node = this.getNode();
 		const options = this.getNodeParameter('options', {}) as IDataObject;
-		const readingKey = `${this.getWorkflow().id ?? ''}|${node.id}|${node.credentials?.metaWhatsAppCloudApi?.id ?? ''}`;
 		const read = async (fresh: boolean) => {
-			const c = await credentialReadings.get(readingKey, () => getMetaCredential(this), {
-				fresh,
-				keep: (x) => Boolean(x.appSecretValue),
-			});
+			const c = await readTriggerCredential(this, fresh);
 			return {
 				appSecret: c.appSecretValue,
 				phoneNumberId: c.phoneNumberId,
@@ -121,15 +107,7 @@ export class WhatsAppWebhookReceiver implements INodeType {
 			allPhoneNumbers: options.allPhoneNumbers === true,
 			includeRaw: options.includeRaw === true,
 			store: () => getStateStore(this),
-			ingest: receiveIngestOptions({
-				events: this.getNodeParameter('events', DEFAULT_EMITTED_EVENTS) as string[],
-				deduplicate: options.deduplicate as boolean | undefined,
-				lateStatuses: options.lateStatuses as LateStatusHandling | undefined,
-				recordWindows: options.recordWindows as boolean | undefined,
-				recordOptOuts: options.recordOptOuts as boolean | undefined,
-				stopKeywords: typeof options.stopKeywords === 'string' ? options.stopKeywords : undefined,
-				consumer: `${this.getWorkflow().id ?? ''}:${node.id}`,
-			}),
+			ingest: receiveIngestOptions(receiveSettingsOf(this)),
 			resume: resumeBy(this),
 			// "Test step" takes one batch: emit the first POST's events at once.
 			batch: (({ windowMs, maxItems }) => ({ windowMs: manual ? 0 : windowMs, maxItems }))(

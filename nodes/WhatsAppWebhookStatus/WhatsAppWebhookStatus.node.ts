@@ -13,7 +13,6 @@ import {
 	acceptsWebhookPosts,
 	claimLeftBehind,
 	computeSignature,
-	DEFAULT_EMITTED_EVENTS,
 	describeFailure,
 	downloadMedia,
 	OutboxDrainClock,
@@ -23,34 +22,15 @@ import {
 	receiveWebhook,
 	verifySubscription,
 } from '../../core';
-import type { LateStatusHandling, ReceiverCredential } from '../../core';
+import type { ReceiverCredential } from '../../core';
 import { getStateStore } from '../shared/store';
-import { resumeBy } from '../shared/resume';
-import { RecentReadings } from '../shared/credentials';
-import type { MetaCredential } from '../shared/credentials';
+import { consumerOf, readTriggerCredential, receiveSettingsOf, resumeBy } from '../shared/trigger';
 import { createClient, getMetaCredential } from '../shared/transport';
 import { Batcher, batchLimits } from './batcher';
 import { webhookStatusProperties } from './description';
 
-/**
- * Each trigger node (per workflow) reuses its last credential reading for 30 s; a POST refused with a reading is
- * checked again with a fresh one, so a rotated app secret applies at once. A reading without an app secret (unsigned
- * testing) is never reused, so adding a secret is enforced from the next POST. Other fields (the phone number id
- * filter) apply within this time.
- */
-const credentialReadings = new RecentReadings<MetaCredential>(30_000);
-
-function readCredential(ctx: IWebhookFunctions, fresh: boolean): Promise<MetaCredential> {
-	const node = ctx.getNode();
-	const key = `${ctx.getWorkflow().id ?? ''}|${node.id}|${node.credentials?.metaWhatsAppCloudApi?.id ?? ''}`;
-	return credentialReadings.get(key, () => getMetaCredential(ctx), {
-		fresh,
-		keep: (c) => Boolean(c.appSecretValue),
-	});
-}
-
 async function readReceiver(ctx: IWebhookFunctions, fresh: boolean): Promise<ReceiverCredential> {
-	const { appSecretValue, phoneNumberId } = await readCredential(ctx, fresh);
+	const { appSecretValue, phoneNumberId } = await readTriggerCredential(ctx, fresh);
 	return { appSecret: appSecretValue, phoneNumberId };
 }
 
@@ -59,11 +39,6 @@ const batches = new Batcher<IDataObject>();
 
 function batchKey(workflowId: string | undefined, nodeId: string): string {
 	return `${workflowId ?? ''}|${nodeId}`;
-}
-
-/** The trigger's consumer key: its de-duplication, status order and outbox in the store. */
-function consumerOf(ctx: IWebhookFunctions | IHookFunctions): string {
-	return `${ctx.getWorkflow().id ?? ''}:${ctx.getNode().id}`;
 }
 
 /** When this process last looked for events a dead process left in each trigger's outbox. */
@@ -233,7 +208,7 @@ export class WhatsAppWebhookStatus implements INodeType {
 		if (this.getWebhookName() === 'setup') {
 			const check = verifySubscription(
 				this.getQueryData() as Record<string, unknown>,
-				(await readCredential(this, true)).verifyToken,
+				(await readTriggerCredential(this, true)).verifyToken,
 			);
 			if (check.ok) res.status(200).type('text/plain').send(check.challenge);
 			else res.status(403).type('text/plain').send('Forbidden');
@@ -254,16 +229,7 @@ export class WhatsAppWebhookStatus implements INodeType {
 			allPhoneNumbers: options.allPhoneNumbers === true,
 			includeRaw: options.includeRaw === true,
 			store: () => getStateStore(this),
-			ingest: receiveIngestOptions({
-				events: this.getNodeParameter('events', DEFAULT_EMITTED_EVENTS) as string[],
-				deduplicate: options.deduplicate as boolean | undefined,
-				lateStatuses: options.lateStatuses as LateStatusHandling | undefined,
-				recordWindows: options.recordWindows as boolean | undefined,
-				recordOptOuts: options.recordOptOuts as boolean | undefined,
-				stopKeywords: typeof options.stopKeywords === 'string' ? options.stopKeywords : undefined,
-				consumer,
-				outbox: !manual,
-			}),
+			ingest: receiveIngestOptions({ ...receiveSettingsOf(this), outbox: !manual }),
 			resume: resumeBy(this),
 		});
 		if (outcome.kind === 'refused') {
