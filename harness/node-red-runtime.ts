@@ -108,6 +108,8 @@ export interface NodeRedOptions {
 	/** JavaScript source of an object merged last into settings.js, for settings that are functions (adminAuth). */
 	settingsJs?: string;
 	env?: Record<string, string>;
+	/** The port to listen on (loopback); a free one when absent. Give the same one to start again after a stop/crash. */
+	port?: number;
 	/** Options for the Node.js running Node-RED (e.g. --inspect=127.0.0.1:<port>). */
 	nodeArgs?: string[];
 	startTimeoutMs?: number;
@@ -143,7 +145,7 @@ export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedRunt
 	writeFileSync(join(userDir, 'flows.json'), JSON.stringify(options.flows, null, 2));
 	// credentialSecret: false keeps the credentials file plain JSON, so it can be written here.
 	writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify(options.credentials));
-	const port = await freePort();
+	const port = options.port ?? (await freePort());
 	const settings = {
 		uiHost: '127.0.0.1',
 		uiPort: port,
