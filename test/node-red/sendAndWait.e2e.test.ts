@@ -283,7 +283,11 @@ async function start(): Promise<void> {
 }
 
 /** Hands `payload` to a waiter with msg.ref = ref; returns the wamid once its wait link is in the store. */
-async function send(waiter: Waiter, ref: string, payload: Record<string, unknown>): Promise<string> {
+async function send(
+	waiter: Waiter,
+	ref: string,
+	payload: Record<string, unknown>,
+): Promise<string> {
 	const to = String(payload.to).replace(/\D/g, '');
 	const before = ((await sandbox.control(`messages?to=${to}`)) as { data: unknown[] }).data.length;
 	const response = await fetch(`${nodeRedUrl}/saw/${waiter}`, {
@@ -293,7 +297,9 @@ async function send(waiter: Waiter, ref: string, payload: Record<string, unknown
 	});
 	expect(response.status).toBe(202);
 	const wamid = await until(`the message of ${ref} at the sandbox`, async () => {
-		const { data } = (await sandbox.control(`messages?to=${to}`)) as { data: Array<{ id: string }> };
+		const { data } = (await sandbox.control(`messages?to=${to}`)) as {
+			data: Array<{ id: string }>;
+		};
 		return data.length > before ? data[data.length - 1].id : undefined;
 	});
 	// The node writes the wait link right after the API answers: read it from the store Node-RED uses.
@@ -341,6 +347,57 @@ async function outputOf(ref: string): Promise<Line> {
 	return until(`an output for ${ref}`, () => outputsOf(ref)[0]);
 }
 
+/** The signed delivery (body and signature as the sandbox posted them) that carried the inbound message `id`. */
+async function deliveryOf(id: string): Promise<{ body: string; signature: string }> {
+	return until(`the delivery of ${id}`, async () => {
+		const { data } = (await sandbox.control(`webhooks?url=${encodeURIComponent(hookUrl())}`)) as {
+			data: Array<{ body: string; signature: string; statusCode: number }>;
+		};
+		return data.find((a) => a.statusCode === 200 && a.body.includes(id));
+	});
+}
+
+const hookUrl = (): string => `http://127.0.0.1:${port}${HOOK_PATH}`;
+
+const postHook = (body: string, headers: Record<string, string>): Promise<Response> =>
+	fetch(`${nodeRedUrl}${HOOK_PATH}`, {
+		method: 'POST',
+		headers: { 'Content-Type': 'application/json', ...headers },
+		body,
+	});
+
+/** Meta's webhook of a quick-reply tap (the shape the sandbox delivers), for deliveries the sandbox did not sign. */
+function tapWebhook(wamid: string, waId: string, label: string, id: string): string {
+	return JSON.stringify({
+		object: 'whatsapp_business_account',
+		entry: [
+			{
+				id: '102290129340398',
+				changes: [
+					{
+						field: 'messages',
+						value: {
+							messaging_product: 'whatsapp',
+							metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
+							contacts: [{ profile: { name: 'Sandbox Customer' }, wa_id: waId }],
+							messages: [
+								{
+									from: waId,
+									id,
+									timestamp: String(Math.floor(Date.now() / 1000)),
+									type: 'button',
+									button: { payload: label, text: label },
+									context: { from: '15550783881', id: wamid },
+								},
+							],
+						},
+					},
+				],
+			},
+		],
+	});
+}
+
 beforeAll(async () => {
 	ensureBuilt();
 	port = await freePort();
@@ -350,7 +407,7 @@ beforeAll(async () => {
 		mps: 0,
 		pairRateMs: 0,
 		statusDelayMs: 20,
-		callbackUrl: `http://127.0.0.1:${port}${HOOK_PATH}`,
+		callbackUrl: hookUrl(),
 	});
 	await sandbox.control('templates', APPOINTMENT_TEMPLATE);
 	await sandbox.control('faults', { recipientFailures: { [FAILING_WA_ID]: 131026 } });
@@ -365,7 +422,9 @@ afterAll(async () => {
 
 /** Delays from the tap to the output, reported at the end (the 2 s bound is asserted per case). */
 const delays: Record<string, number> = {};
-afterAll(() => console.log(`Send and Wait in real Node-RED, tap → output (ms): ${JSON.stringify(delays)}`));
+afterAll(() =>
+	console.log(`Send and Wait in real Node-RED, tap → output (ms): ${JSON.stringify(delays)}`),
+);
 
 describe('Send and Wait in a real Node-RED runtime', () => {
 	it('appointment_reminder: the second quick reply → Reschedule within 2 s, with the reply and the msg', async () => {
@@ -379,6 +438,176 @@ describe('Send and Wait in a real Node-RED runtime', () => {
 			waitOutcome: 'button',
 			button: { index: 1, label: 'Reschedule' },
 			reply: { type: 'button', messageId: tapped.id },
+		});
+		expect(out.at - tapped.at).toBeLessThanOrEqual(RESUME_BOUND_MS);
+	});
+
+	it('a duplicate delivery of the tap resumes once; unsigned or wrongly signed deliveries are refused and the wait goes on', async () => {
+		const phone = '+447911200002';
+		const wamid = await send('reminder', 'B-1', appointment(phone));
+		const forged = tapWebhook(wamid, '447911200002', 'Reschedule', 'wamid.FORGED-B1');
+		expect((await postHook(forged, {})).status).toBe(401);
+		expect(
+			(
+				await postHook(forged, {
+					'X-Hub-Signature-256': computeSignature(forged, 'not-the-app-secret'),
+				})
+			).status,
+		).toBe(401);
+		await sleep(500);
+		expect(outputsOf('B-1')).toEqual([]);
+		const link = await waitLink(wamid);
+		expect(link?.messageId).toBe(wamid);
+		expect(link?.claimedAt).toBeUndefined();
+
+		const tapped = await tap(wamid, 0, 'wamid.TAP-B1');
+		const out = await outputOf('B-1');
+		delays.afterForgery = out.at - tapped.at;
+		expect(out).toMatchObject({ node: 'reminder', output: 'Confirm' });
+		expect(out.at - tapped.at).toBeLessThanOrEqual(RESUME_BOUND_MS);
+
+		// Meta retries a delivery it saw no 200 for, and may deliver a message twice (same id): one resume.
+		const delivered = await deliveryOf('wamid.TAP-B1');
+		expect(
+			(await postHook(delivered.body, { 'X-Hub-Signature-256': delivered.signature })).status,
+		).toBe(200);
+		await tap(wamid, 0, 'wamid.TAP-B1');
+		// A second, different tap is a new message: the webhook node emits it, the wait (claimed) does not resume.
+		await tap(wamid, 1, 'wamid.TAP-B1-AGAIN');
+		await until('the second tap at the webhook node', () =>
+			eventsAbout(wamid).some((e) => e.payload.messageId === 'wamid.TAP-B1-AGAIN')
+				? true
+				: undefined,
+		);
+		await sleep(500);
+		expect(outputsOf('B-1').map((l) => l.output)).toEqual(['Confirm']);
+		expect(
+			eventsAbout(wamid).map((e) => [e.payload.messageId, typeof e.payload.resumedExecutionId]),
+		).toEqual([
+			['wamid.TAP-B1', 'string'],
+			['wamid.TAP-B1-AGAIN', 'undefined'],
+		]);
+	});
+
+	it('no answer in time → No Response; a tap after it resumes nothing, and the webhook node still emits it', async () => {
+		const phone = '+447911200003';
+		const sentAt = Date.now();
+		const wamid = await send('shortReminder', 'T-1', appointment(phone));
+		const out = await outputOf('T-1');
+		expect(out).toMatchObject({ node: 'shortReminder', output: 'No Response' });
+		expect(out.payload).toMatchObject({ messageId: wamid, waitOutcome: 'timeout' });
+		expect(out.at - sentAt).toBeGreaterThanOrEqual(WAITERS.shortReminder.waitSeconds * 1000);
+		delays.timeoutAfterSend = out.at - sentAt;
+
+		await tap(wamid, 0, 'wamid.TAP-LATE');
+		const late = await until('the late tap at the webhook node', () => eventsAbout(wamid)[0]);
+		expect(late.payload).toMatchObject({ messageId: 'wamid.TAP-LATE', type: 'button' });
+		expect(late.payload.resumedExecutionId).toBeUndefined();
+		await sleep(500);
+		expect(outputsOf('T-1').map((l) => l.output)).toEqual(['No Response']);
+	});
+
+	it("a message that fails (Meta's 131026) → Failed, with the status and its error", async () => {
+		const wamid = await send('reminder', 'F-1', appointment(`+${FAILING_WA_ID}`));
+		const out = await outputOf('F-1');
+		expect(out).toMatchObject({ node: 'reminder', output: 'Failed' });
+		expect(out.payload).toMatchObject({
+			messageId: wamid,
+			waitOutcome: 'failed',
+			status: { status: 'failed', errors: [expect.objectContaining({ code: 131026 })] },
+		});
+	});
+
+	it('send message, reply buttons: the customer taps the second → its output, with the reply and the msg', async () => {
+		const phone = '+447911200011';
+		await customerWrites(phone);
+		const wamid = await send('buttons', 'M-1', {
+			to: phone,
+			text: 'Your order ships tomorrow. Keep the date?',
+			buttons: [
+				{ id: 'keep-date', title: 'Keep' },
+				{ id: 'change-date', title: 'Change date' },
+			],
+		});
+		const tapped = await tap(wamid, 1);
+		const out = await outputOf('M-1');
+		delays.replyButtons = out.at - tapped.at;
+		expect(out).toMatchObject({ node: 'buttons', output: 'Change date' });
+		expect(out.payload).toMatchObject({
+			messageId: wamid,
+			waitOutcome: 'button',
+			button: { index: 1, label: 'Change date' },
+			reply: { type: 'interactive', interactive: { type: 'button_reply', id: 'change-date' } },
+		});
+		expect(out.at - tapped.at).toBeLessThanOrEqual(RESUME_BOUND_MS);
+	});
+
+	it('send message, a list: the customer picks a row → its output', async () => {
+		const phone = '+447911200012';
+		await customerWrites(phone);
+		const wamid = await send('list', 'L-1', {
+			to: phone,
+			text: 'When should we deliver?',
+			list: {
+				button: 'Pick a slot',
+				sections: [
+					{
+						title: 'Tomorrow',
+						rows: [
+							{ id: 'am', title: 'Morning' },
+							{ id: 'pm', title: 'Afternoon' },
+							{ id: 'eve', title: 'Evening' },
+						],
+					},
+				],
+			},
+		});
+		const tapped = await tap(wamid, 'pm');
+		const out = await outputOf('L-1');
+		delays.listRow = out.at - tapped.at;
+		expect(out).toMatchObject({ node: 'list', output: 'Afternoon' });
+		expect(out.payload).toMatchObject({
+			messageId: wamid,
+			waitOutcome: 'button',
+			reply: { type: 'interactive', interactive: { type: 'list_reply', id: 'pm' } },
+		});
+		expect(out.at - tapped.at).toBeLessThanOrEqual(RESUME_BOUND_MS);
+	});
+
+	it('send message, a text: the customer writes back → Reply', async () => {
+		const phone = '+447911200013';
+		await customerWrites(phone);
+		const wamid = await send('text', 'X-1', { to: phone, text: 'How did we do, 1 to 5?' });
+		const at = Date.now();
+		await sandbox.control('inbound', { from: phone, text: '5', context: { id: wamid } });
+		const out = await outputOf('X-1');
+		delays.textReply = out.at - at;
+		expect(out).toMatchObject({ node: 'text', output: 'Reply' });
+		expect(out.payload).toMatchObject({
+			messageId: wamid,
+			waitOutcome: 'otherReply',
+			reply: { type: 'text', text: '5' },
+		});
+		expect(out.at - at).toBeLessThanOrEqual(RESUME_BOUND_MS);
+	});
+
+	it('Node-RED killed (SIGKILL) while a msg waits and started again on the same store: the tap comes out of the right output with the msg', async () => {
+		const wamid = await send('reminder', 'R-1', appointment('+447911200004'));
+		const killed = nodeRed!;
+		const exited = new Promise((resolve) => killed.process.once('exit', resolve));
+		killed.process.kill('SIGKILL');
+		await exited;
+		await expect(fetch(`${nodeRedUrl}/saw/reminder`)).rejects.toThrow();
+
+		await start();
+		const tapped = await tap(wamid, 1);
+		const out = await outputOf('R-1');
+		delays.afterRestart = out.at - tapped.at;
+		expect(out).toMatchObject({ node: 'reminder', output: 'Reschedule', ref: 'R-1' });
+		expect(out.payload).toMatchObject({
+			messageId: wamid,
+			waitOutcome: 'button',
+			button: { index: 1, label: 'Reschedule' },
 		});
 		expect(out.at - tapped.at).toBeLessThanOrEqual(RESUME_BOUND_MS);
 	});
