@@ -8,8 +8,10 @@
  *   tap without or with a wrong signature are refused (401) and the wait goes on;
  * - no answer in time → No Response, and a tap after it resumes nothing while the webhook node still emits it;
  * - the message fails (131026) → Failed;
- * - Node-RED killed (SIGKILL) while a msg waits and started again on the same user directory and store → the tap
- *   still comes out of the right output with the msg;
+ * - Node-RED killed (SIGKILL) while msgs wait and started again on the same user directory and store → a tap still
+ *   comes out of the right output with the msg, and so does a tap made while it was down once the sandbox (as Meta)
+ *   redelivers it; a wait open at the kill emits no No Response when its time runs out (its timer died with the
+ *   process), and a tap after that resumes nothing;
  * - `whatsapp-send-message` with Wait for a response: reply buttons (tap the second), a list (a row), a text (a reply).
  *
  * Builds first (`npm run build`) when dist/ is missing or older than the sources.
@@ -407,6 +409,9 @@ beforeAll(async () => {
 		mps: 0,
 		pairRateMs: 0,
 		statusDelayMs: 20,
+		// Meta retries a failed delivery for days; here long enough to outlast a Node-RED restart (1 + 2 + … + 64 s).
+		webhookRetryBaseMs: 1000,
+		webhookMaxAttempts: 8,
 		callbackUrl: hookUrl(),
 	});
 	await sandbox.control('templates', APPOINTMENT_TEMPLATE);
@@ -591,13 +596,17 @@ describe('Send and Wait in a real Node-RED runtime', () => {
 		expect(out.at - at).toBeLessThanOrEqual(RESUME_BOUND_MS);
 	});
 
-	it('Node-RED killed (SIGKILL) while a msg waits and started again on the same store: the tap comes out of the right output with the msg', async () => {
+	it('Node-RED killed (SIGKILL) while msgs wait and started again on the same store: taps resume the right outputs with the msg, one made while it was down too once Meta redelivers', async () => {
 		const wamid = await send('reminder', 'R-1', appointment('+447911200004'));
+		const downWamid = await send('reminder', 'R-2', appointment('+447911200005'));
+		const shortWamid = await send('shortReminder', 'T-2', appointment('+447911200006'));
 		const killed = nodeRed!;
 		const exited = new Promise((resolve) => killed.process.once('exit', resolve));
 		killed.process.kill('SIGKILL');
 		await exited;
 		await expect(fetch(`${nodeRedUrl}/saw/reminder`)).rejects.toThrow();
+		// Tapped while Node-RED is down: the delivery fails and the sandbox, as Meta, retries it with backoff.
+		await tap(downWamid, 0, 'wamid.TAP-WHILE-DOWN');
 
 		await start();
 		const tapped = await tap(wamid, 1);
@@ -610,5 +619,26 @@ describe('Send and Wait in a real Node-RED runtime', () => {
 			button: { index: 1, label: 'Reschedule' },
 		});
 		expect(out.at - tapped.at).toBeLessThanOrEqual(RESUME_BOUND_MS);
+
+		const redelivered = await until(
+			'the tap made while down, redelivered',
+			() => outputsOf('R-2')[0],
+			90_000,
+		);
+		expect(redelivered).toMatchObject({ node: 'reminder', output: 'Confirm', ref: 'R-2' });
+		expect(redelivered.payload).toMatchObject({
+			messageId: downWamid,
+			reply: { messageId: 'wamid.TAP-WHILE-DOWN' },
+		});
+
+		// The 2 s wait was open at the kill: its No Response timer died with the process, so when its time runs out
+		// nothing comes out (README, Send and Wait in Node-RED), and a tap after it resumes nothing (the store refuses).
+		const expiresAt = (await waitLink(shortWamid))!.expiresAt;
+		await sleep(Math.max(0, expiresAt - Date.now()) + 1000);
+		await tap(shortWamid, 0, 'wamid.TAP-AFTER-DEADLINE');
+		const late = await until('the late tap at the webhook node', () => eventsAbout(shortWamid)[0]);
+		expect(late.payload.resumedExecutionId).toBeUndefined();
+		await sleep(500);
+		expect(outputsOf('T-2')).toEqual([]);
 	});
 });
