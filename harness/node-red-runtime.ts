@@ -12,10 +12,13 @@ import {
 	mkdirSync,
 	readFileSync,
 	readdirSync,
+	rmSync,
 	statSync,
 	writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..');
@@ -44,8 +47,43 @@ function filesUnder(dir: string, pattern: RegExp): string[] {
 	});
 }
 
+/**
+ * Runs `fn` holding a lock on this checkout's build (a directory created atomically): Jest runs test files in
+ * parallel workers, and two of them building dist/ at once would load each other's half-written files.
+ */
+function withBuildLock(fn: () => void): void {
+	const lock = join(
+		tmpdir(),
+		`wj-build-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}.lock`,
+	);
+	const deadline = Date.now() + 360_000;
+	for (;;) {
+		try {
+			mkdirSync(lock);
+			break;
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+			// A lock left by a killed run: no build takes 5 minutes.
+			const takenAt = statSync(lock, { throwIfNoEntry: false })?.mtimeMs;
+			if (takenAt !== undefined && Date.now() - takenAt > 300_000)
+				rmSync(lock, { recursive: true, force: true });
+			if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${lock}`);
+			Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+		}
+	}
+	try {
+		fn();
+	} finally {
+		rmSync(lock, { recursive: true, force: true });
+	}
+}
+
 /** dist/ as `npm run build` leaves it, rebuilt when a source is newer than what Node-RED will load. */
 export function ensureBuilt(): void {
+	withBuildLock(buildIfStale);
+}
+
+function buildIfStale(): void {
 	const compiled = [
 		join(ROOT, 'dist/core/index.js'),
 		...Object.values(PACKAGE['node-red'].nodes).map((js) => join(ROOT, js)),
