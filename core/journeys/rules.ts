@@ -17,8 +17,10 @@ import {
 	type AccountFactRecord,
 	type AdmissionResult,
 	type JourneyStateStore,
+	MAX_OTHER_IDS,
 	PENDING_LEASE_MS,
 } from '../state/types';
+import type { Customer } from '../state/identity';
 import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
 import { SendPolicyError } from './policy';
 import type { SendContent } from './send';
@@ -135,6 +137,26 @@ export function stepKeyFor(p: {
 	];
 	// 128 bits: collisions are out of reach; 22 URL-safe characters keep the tracking data short.
 	return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 22);
+}
+
+/**
+ * The step's key for the customer's one key, and the same step's key under each of their other ids (resolveCustomer):
+ * a step sent while the customer was known by a BSUID only, or by their number only, keeps its key after the store
+ * learns the pairing (the canonical key moves to the wa_id), so the gate checks every one of them.
+ */
+export function stepKeysFor(
+	p: Omit<Parameters<typeof stepKeyFor>[0], 'waId'>,
+	customer: Pick<Customer, 'key' | 'ids'>,
+): { stepKey: string; otherStepKeys: string[] } {
+	return {
+		stepKey: stepKeyFor({ ...p, waId: customer.key }),
+		otherStepKeys: otherIdsOf(customer).map((waId) => stepKeyFor({ ...p, waId })),
+	};
+}
+
+/** The customer's ids other than their key, at most MAX_OTHER_IDS (the store refuses more). */
+export function otherIdsOf(customer: Pick<Customer, 'key' | 'ids'>): string[] {
+	return customer.ids.filter((id) => id !== customer.key).slice(0, MAX_OTHER_IDS);
 }
 
 /** What the gate knows about the account: from the Graph read on each run and from webhooks (the store). */
@@ -291,6 +313,7 @@ export function createSendGate(p: {
 		const admission = await p.store.admitSend({
 			phoneNumberId: p.phoneNumberId,
 			waId: item.waId,
+			...(item.otherIds?.length ? { otherIds: item.otherIds } : {}),
 			token,
 			now: at,
 			template: item.category !== 'SERVICE',
@@ -302,6 +325,7 @@ export function createSendGate(p: {
 							reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
 							retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
 							leaseMs: PENDING_LEASE_MS,
+							...(item.otherStepKeys?.length ? { otherKeys: item.otherStepKeys } : {}),
 						}
 					: undefined,
 			frequency: capped

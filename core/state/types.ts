@@ -614,7 +614,13 @@ export interface StepRecord {
 /** One send's store work before the request leaves: claim the step, count the customer, count the recipient. */
 export interface SendAdmission {
 	phoneNumberId: string;
+	/** The customer's one key (core/state/identity.ts): claims and counts are written under it. */
 	waId: string;
+	/**
+	 * The customer's other ids (a BSUID and the number it is paired with, see resolveCustomer): their service windows
+	 * and frequency counts are the customer's too, so a pairing learnt after a send cannot split the customer.
+	 */
+	otherIds?: string[];
 	/** Unique per send (a random id): settle and release act only on their own claim. */
 	token: string;
 	now: Date;
@@ -625,6 +631,11 @@ export interface SendAdmission {
 		retryWhenOutcomeUnknown: boolean;
 		/** Default PENDING_LEASE_MS. */
 		leaseMs?: number;
+		/**
+		 * The same step's key under each of the customer's other ids (stepKeysFor): a claim under any of them refuses
+		 * the step too — e.g. one sent to a BSUID before the store learnt the customer's phone number.
+		 */
+		otherKeys?: string[];
 	};
 	/** Counted and capped per customer and category across every journey of this number. */
 	frequency?: { category: string; max: number; periodMs: number };
@@ -718,7 +729,9 @@ export function checkAdmission(p: SendAdmission): {
 	if (p.step) {
 		requireId(p.step.key, 'step.key');
 		requireInterval(p.step.reentryPeriodMs);
+		requireIds(p.step.otherKeys, 'step.otherKeys');
 	}
+	requireIds(p.otherIds, 'otherIds');
 	if (p.frequency) {
 		requireId(p.frequency.category, 'frequency.category');
 		if (!Number.isInteger(p.frequency.max) || p.frequency.max < 1)
@@ -728,6 +741,16 @@ export function checkAdmission(p: SendAdmission): {
 	}
 	if (p.messagingLimit) requireId(p.messagingLimit.scope, 'messagingLimit.scope');
 	return { phone, waId, token, now };
+}
+
+/** A customer has a few ids (a number, a BSUID, BSUIDs it replaced); more is bad data, not a customer. */
+export const MAX_OTHER_IDS = 16;
+
+function requireIds(value: unknown, field: string): void {
+	if (value === undefined) return;
+	if (!Array.isArray(value) || value.length > MAX_OTHER_IDS)
+		throw new Error(`${field} must be an array of at most ${MAX_OTHER_IDS} ids.`);
+	value.forEach((v, i) => requireId(v, `${field}[${i}]`));
 }
 
 /** The step's refusal from the stored record (undefined: admit), the same in every backend (Redis repeats it in Lua). */

@@ -6,12 +6,13 @@
 import {
 	MemoryStateStore,
 	checkWindow,
-	customerKeyOf,
+	customerOf,
 	isCustomerOptedOut,
 	normalizeRecipient,
 	recordInboundAndCheck,
 	resumeWaits,
 	stepKeyFor,
+	stepKeysFor,
 	type IngestedEvent,
 	type WaitLink,
 } from '../../core';
@@ -30,23 +31,38 @@ async function paired(): Promise<MemoryStateStore> {
 describe('one customer for the journey rules', () => {
 	it('keys a BSUID the store paired with a number by the number, so step keys and caps meet', async () => {
 		const store = await paired();
-		const byBsuid = await customerKeyOf(async () => store, PN, normalizeRecipient(BSUID));
-		const byPhone = await customerKeyOf(async () => store, PN, normalizeRecipient(`+${PHONE}`));
-		expect(byBsuid).toBe(PHONE);
-		expect(byPhone).toBe(PHONE);
+		const byBsuid = await customerOf(async () => store, PN, normalizeRecipient(BSUID));
+		const byPhone = await customerOf(async () => store, PN, normalizeRecipient(`+${PHONE}`));
+		expect(byBsuid.key).toBe(PHONE);
+		expect(byPhone.key).toBe(PHONE);
 		const step = (waId: string) =>
 			stepKeyFor({ phoneNumberId: PN, journey: 'welcome', step: '1', scope: 's', waId });
-		expect(step(byBsuid)).toBe(step(byPhone));
+		expect(step(byBsuid.key)).toBe(step(byPhone.key));
 		// Unknown BSUID: its own key.
 		expect(
-			await customerKeyOf(async () => new MemoryStateStore(), PN, normalizeRecipient(BSUID)),
+			(await customerOf(async () => new MemoryStateStore(), PN, normalizeRecipient(BSUID))).key,
 		).toBe(BSUID);
 	});
 
-	it('does not read the store for a phone number (its own key)', async () => {
-		const open = jest.fn();
-		await expect(customerKeyOf(open, PN, normalizeRecipient(`+${PHONE}`))).resolves.toBe(PHONE);
-		expect(open).not.toHaveBeenCalled();
+	it("gives the step's key under every id of the customer, from either id, so a claim made before the pairing is found", async () => {
+		const store = await paired();
+		const p = { phoneNumberId: PN, journey: 'welcome', step: '1', scope: 's' };
+		const underBsuid = stepKeyFor({ ...p, waId: BSUID });
+		const underPhone = stepKeyFor({ ...p, waId: PHONE });
+		for (const id of [BSUID, `+${PHONE}`]) {
+			const customer = await customerOf(async () => store, PN, normalizeRecipient(id));
+			expect(stepKeysFor(p, customer)).toEqual({
+				stepKey: underPhone,
+				otherStepKeys: [underBsuid],
+			});
+		}
+		// A number the store knows no BSUID of: its own key only.
+		const alone = await customerOf(
+			async () => new MemoryStateStore(),
+			PN,
+			normalizeRecipient(`+${PHONE}`),
+		);
+		expect(stepKeysFor(p, alone)).toEqual({ stepKey: underPhone, otherStepKeys: [] });
 	});
 
 	it('counts an opt-out recorded under the other id', async () => {
