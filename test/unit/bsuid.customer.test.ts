@@ -4,7 +4,11 @@
  * The pairs come from webhooks (see bsuid.webhooks.test.ts for the payloads and their sources).
  */
 import {
+	CloudApiClient,
 	MemoryStateStore,
+	SendPacer,
+	sendBatch,
+	type OutgoingMessage,
 	checkWindow,
 	customerOf,
 	isCustomerOptedOut,
@@ -150,5 +154,45 @@ describe('Send and Wait for a customer known by two ids', () => {
 		});
 		expect(resumed.get(0)).toBe('77');
 		expect(posts).toEqual(['77']);
+	});
+});
+
+describe("Meta's per-user pair rate (131056) for a customer under two ids", () => {
+	it('gives a BSUID and the number it is paired with one pair slot: the second send waits the pair interval', async () => {
+		const store = await paired();
+		const reserved: string[] = [];
+		const next = new Map<string, number>();
+		// A slot store that records which pair keys were reserved (pair interval 6 s, no throughput pacing).
+		const pacer = new SendPacer(PN, {
+			messagesPerSecond: 0,
+			pairIntervalMs: 6000,
+			now: () => NOW,
+			sleep: async () => undefined,
+			slots: {
+				reserveSendSlot: async ({ key, intervalMs }) => {
+					reserved.push(key);
+					const at = Math.max(NOW, next.get(key) ?? 0);
+					next.set(key, at + intervalMs);
+					return at;
+				},
+			},
+		});
+		const client = new CloudApiClient(
+			{ phoneNumberId: PN, baseUrl: 'http://graph.test' },
+			async () => ({
+				status: 200,
+				body: { messaging_product: 'whatsapp', messages: [{ id: 'wamid.X' }] },
+			}),
+			{ maxAttempts: 1, retryUncertain: false, timeoutMs: 1000 },
+		);
+		const messages: OutgoingMessage[] = [];
+		for (const [itemIndex, id] of [BSUID, `+${PHONE}`].entries()) {
+			const recipient = normalizeRecipient(id);
+			const customer = await customerOf(async () => store, PN, recipient);
+			messages.push({ itemIndex, waId: recipient.waId, customerKey: customer.key, request: {} });
+		}
+		await sendBatch(messages, { client, pacer, concurrency: 1 });
+		expect(reserved).toEqual([`pair:${PN}:${PHONE}`, `pair:${PN}:${PHONE}`]);
+		expect(next.get(`pair:${PN}:${PHONE}`)).toBe(NOW + 12_000);
 	});
 });
