@@ -87,6 +87,11 @@ export interface IdentityWrite {
 	waId?: string;
 	/** The BSUID this one replaced (user_id_update, system message user_changed_user_id). */
 	previousBsuid?: string;
+	/**
+	 * The customer's parent BSUID ("US.ENT.…", one id across the portfolios Meta linked), sent next to the BSUID for
+	 * enrolled portfolios (contacts `parent_user_id`, statuses `recipient_parent_user_id`). It leads to the BSUID.
+	 */
+	parentBsuid?: string;
 	at: Date;
 }
 
@@ -106,7 +111,10 @@ export interface IdentityRecord {
 	waId?: string;
 	/** The BSUID (on a phone number's record). */
 	bsuid?: string;
-	/** The BSUID that replaced this one (on an old BSUID's record). */
+	/**
+	 * The BSUID this one leads to: the one that replaced it (on an old BSUID's record), or the portfolio's BSUID of the
+	 * same user (on a parent BSUID's record: the customer is keyed by the portfolio BSUID or the number, never the parent).
+	 */
 	successor?: string;
 	at: number;
 }
@@ -127,6 +135,7 @@ export function identityUpdates(w: {
 	bsuid: string;
 	waId?: string;
 	previousBsuid?: string;
+	parentBsuid?: string;
 }): IdentityUpdate[] {
 	const updates: IdentityUpdate[] = [];
 	if (w.waId) {
@@ -135,6 +144,8 @@ export function identityUpdates(w: {
 	}
 	if (w.previousBsuid && w.previousBsuid !== w.bsuid)
 		updates.push({ id: w.previousBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
+	if (w.parentBsuid && w.parentBsuid !== w.bsuid && w.parentBsuid !== w.previousBsuid)
+		updates.push({ id: w.parentBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
 	return updates;
 }
 
@@ -412,6 +423,7 @@ export interface CheckedIdentityWrite {
 	bsuid: string;
 	waId?: string;
 	previousBsuid?: string;
+	parentBsuid?: string;
 	at: number;
 }
 
@@ -425,12 +437,14 @@ export function checkIdentity(
 		v === undefined || v === '' ? undefined : requireId(v, field);
 	const waId = optional(w.waId, 'waId');
 	const previousBsuid = optional(w.previousBsuid, 'previousBsuid');
+	const parentBsuid = optional(w.parentBsuid, 'parentBsuid');
 	return {
 		kind: 'identity',
 		phoneNumberId,
 		bsuid: requireId(w.bsuid, 'bsuid'),
 		...(waId ? { waId } : {}),
 		...(previousBsuid ? { previousBsuid } : {}),
+		...(parentBsuid ? { parentBsuid } : {}),
 		at,
 	};
 }
