@@ -66,7 +66,9 @@ export interface GateTicket {
 
 /** What settle needs of a send's outcome (core/send.ts SendOutcome fits it). */
 export type GateOutcome =
-	{ ok: true; result: { messageId: string } } | { ok: false; error: unknown } | { ok: 'skipped' };
+	| { ok: true; result: { messageId: string; waId?: string; userId?: string } }
+	| { ok: false; error: unknown }
+	| { ok: 'skipped' };
 
 export interface SendGate {
 	admit(

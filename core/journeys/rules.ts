@@ -22,6 +22,7 @@ import {
 } from '../state/types';
 import type { Customer } from '../state/identity';
 import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
+import { isBsuid } from '../phone';
 import { SendPolicyError } from './policy';
 import type { SendContent } from './send';
 import { quietHoursDecision, type QuietHours } from './quietHours';
@@ -395,6 +396,8 @@ export function createSendGate(p: {
 						? { scope: ticket.limitScope, at: a.at, prevAt: a.recipientPrevAt ?? 0 }
 						: undefined,
 			});
+			// Meta's answer to a send by BSUID names the number too when it may share it: one customer from now on.
+			if (outcome.ok === true) await learnPair(p.store, p.phoneNumberId, outcome.result, at);
 			const stepKey = ticket.request.stepKey;
 			if (kind === 'sent')
 				return policyResult('sent', 'Sent: every journey rule allowed it.', {
@@ -416,6 +419,25 @@ export function createSendGate(p: {
 			);
 		},
 	};
+}
+
+/**
+ * The phone ↔ BSUID pair of a send answer (`contacts[].wa_id` + `user_id`, answered for a send by BSUID), learnt as a
+ * webhook would teach it. Best effort: the message is out, a store hiccup here must not turn it into a failure.
+ */
+async function learnPair(
+	store: JourneyStateStore,
+	phoneNumberId: string,
+	result: { waId?: string; userId?: string },
+	at: Date,
+): Promise<void> {
+	const { waId, userId } = result;
+	if (!waId || !userId || isBsuid(waId) || !isBsuid(userId)) return;
+	try {
+		await store.linkIdentity({ phoneNumberId, waId, bsuid: userId, at });
+	} catch {
+		// The next webhook of this customer carries the same pair.
+	}
 }
 
 function refusal(

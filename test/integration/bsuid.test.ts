@@ -318,4 +318,16 @@ describe('one customer for the journey rules whichever id came first (send → p
 		});
 		expect(await accepted()).toHaveLength(1);
 	});
+
+	it("learns the pair from Meta's answer to a send by BSUID (wa_id + user_id), before any webhook", async () => {
+		// The sandbox (as Meta) knows the customer's number; the store has seen no webhook of theirs.
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hi' });
+		bodies.length = 0;
+		const first = await send(BSUID, storePath);
+		expect(first.output[0][0].json).toMatchObject({ waId: PHONE, recipientType: 'bsuid' });
+		expect(await resolveCustomer(store, PN, BSUID)).toMatchObject({ key: PHONE });
+		const again = await send(`+${PHONE}`, storePath);
+		expect(again.output[0][0].json.policy).toMatchObject({ decision: 'already_sent' });
+		expect(await accepted()).toHaveLength(1);
+	});
 });
