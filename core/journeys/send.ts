@@ -45,6 +45,28 @@ export async function customerOf(
 	return resolveCustomer(await store(), phoneNumberId, recipient.waId);
 }
 
+/**
+ * customerOf for a batch: `prefetch` starts every recipient's lookup at once, so the store reads overlap (one Redis
+ * round trip's wait for the whole batch instead of one per item); `get` answers from the same lookup. A failed lookup
+ * is reported by `get` (to the item), never as an unhandled rejection.
+ */
+export function customerResolver(
+	store: () => Promise<Pick<JourneyStateStore, 'getIdentity'>>,
+	phoneNumberId: string,
+): { prefetch(recipient: Recipient): void; get(recipient: Recipient): Promise<Customer> } {
+	const lookups = new Map<string, Promise<Customer>>();
+	const get = (recipient: Recipient): Promise<Customer> => {
+		let lookup = lookups.get(recipient.waId);
+		if (!lookup) {
+			lookup = customerOf(store, phoneNumberId, recipient);
+			lookup.catch(() => undefined);
+			lookups.set(recipient.waId, lookup);
+		}
+		return lookup;
+	};
+	return { prefetch: (recipient) => void get(recipient), get };
+}
+
 /** Whether the customer stopped marketing messages under any id the store knows for them (the opt-out port). */
 export async function isCustomerOptedOut(
 	store: Pick<JourneyStateStore, 'getIdentity' | 'isOptedOut'>,

@@ -20,7 +20,7 @@ import {
 	deliveryOptionsSchema,
 	describeFailure,
 	normalizeRecipient,
-	customerOf,
+	customerResolver,
 	pacingOf,
 	prepareSend,
 	retryPolicyOf,
@@ -157,14 +157,29 @@ export async function sendItems(
 	const decisions = new Array<PolicyResult | undefined>(count);
 	const hinted = new Array<PolicyResult | undefined>(count);
 	const prepared: PreparedSend[] = [];
+	const recipientOf = (itemIndex: number, recipient: string) =>
+		normalizeRecipient(
+			recipient,
+			param<string>('options.defaultCountry', itemIndex, '') || undefined,
+		);
+	// One customer whichever id the item holds (a BSUID the store paired with a number is keyed by the number): every
+	// item's lookup starts here at once, so a campaign waits for the store about once, not once per item.
+	const customers = customerResolver(run.store, credential.phoneNumberId);
+	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
+		try {
+			customers.prefetch(
+				recipientOf(itemIndex, String(param<unknown>('recipient', itemIndex, '') ?? '')),
+			);
+		} catch {
+			// Not a recipient: the item says so below.
+		}
+	}
 	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
 		let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
 		try {
-			const defaultCountry = param<string>('options.defaultCountry', itemIndex, '') || undefined;
-			const normalized = normalizeRecipient(recipient, defaultCountry);
+			const normalized = recipientOf(itemIndex, recipient);
 			recipient = normalized.e164;
-			// One customer whichever id the item holds: a BSUID the store paired with a number is keyed by the number.
-			const customer = await customerOf(run.store, credential.phoneNumberId, normalized);
+			const customer = await customers.get(normalized);
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
 			const step = param<string>('options.step', itemIndex, '') || undefined;
 			// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
