@@ -72,7 +72,10 @@ const sendResponseSchema = z.object({
 
 export interface SendResult {
 	messageId: string;
+	/** The customer's phone number, when Meta shares it (it withholds it for a username customer sent to by BSUID). */
 	waId?: string;
+	/** The customer's BSUID: Meta answers it for a send by BSUID (`recipient`), not for one by phone number. */
+	userId?: string;
 	input?: string;
 	messageStatus: string;
 	attempts: number;
@@ -229,6 +232,7 @@ export class CloudApiClient {
 				return {
 					messageId: message.id,
 					waId: contact?.wa_id,
+					...(contact?.user_id ? { userId: contact.user_id } : {}),
 					input: contact?.input,
 					messageStatus: message.message_status ?? 'accepted',
 					attempts: attempt,

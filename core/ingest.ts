@@ -162,11 +162,16 @@ export async function ingestWebhookEvents(
 		writes: EventWrite[],
 		phoneNumberId: string,
 		at: Date,
-		pair: { waId?: string; bsuid?: string; previousBsuid?: string },
+		pair: { waId?: string; bsuid?: string; previousBsuid?: string; parentBsuid?: string },
 	): void => {
 		const waId = pair.waId && !isBsuid(pair.waId) ? pair.waId : undefined;
-		if (!pair.bsuid || !isBsuid(pair.bsuid) || (!waId && !pair.previousBsuid)) return;
-		const id = `${phoneNumberId}|${waId ?? ''}|${pair.bsuid}|${pair.previousBsuid ?? ''}`;
+		const parentBsuid =
+			pair.parentBsuid && isBsuid(pair.parentBsuid) && pair.parentBsuid !== pair.bsuid
+				? pair.parentBsuid
+				: undefined;
+		if (!pair.bsuid || !isBsuid(pair.bsuid) || (!waId && !pair.previousBsuid && !parentBsuid))
+			return;
+		const id = `${phoneNumberId}|${waId ?? ''}|${pair.bsuid}|${pair.previousBsuid ?? ''}|${parentBsuid ?? ''}`;
 		if (learnt.has(id)) return;
 		learnt.add(id);
 		writes.push({
@@ -175,6 +180,7 @@ export async function ingestWebhookEvents(
 			bsuid: pair.bsuid,
 			...(waId ? { waId } : {}),
 			...(pair.previousBsuid ? { previousBsuid: pair.previousBsuid } : {}),
+			...(parentBsuid ? { parentBsuid } : {}),
 			at,
 		});
 	};
@@ -210,6 +216,7 @@ export async function ingestWebhookEvents(
 				identity(writes, phoneNumberId, at, {
 					waId: event.recipientId,
 					bsuid: event.recipientUserId,
+					parentBsuid: event.recipientParentUserId,
 				});
 				// Journey rules: a status of a message whose send ended without an answer resolves its step (tracking `k=`).
 				// Written before the status writes: the last write must stay the status record (seenBy below).
@@ -244,7 +251,11 @@ export async function ingestWebhookEvents(
 			case 'message': {
 				// The sender's number and BSUID (from + from_user_id, or the contact entry's wa_id + user_id); a changed
 				// number's system message pairs the new number with the new BSUID.
-				identity(writes, phoneNumberId, at, { waId: event.from, bsuid: event.userId });
+				identity(writes, phoneNumberId, at, {
+					waId: event.from,
+					bsuid: event.userId,
+					parentBsuid: event.parentUserId,
+				});
 				if (event.system?.userId)
 					identity(writes, phoneNumberId, at, {
 						waId: event.system.newWaId ?? event.system.waId,
@@ -281,6 +292,7 @@ export async function ingestWebhookEvents(
 					waId: event.waId,
 					bsuid: event.userId,
 					previousBsuid: event.previousUserId,
+					parentBsuid: event.parentUserId,
 				});
 				break;
 			case 'user_preference':

@@ -10,8 +10,13 @@ import type { SendPacer } from './pacing';
 export interface OutgoingMessage {
 	/** Position of the input item; outcomes come back in this order. */
 	itemIndex: number;
-	/** Recipient wa_id (digits), the pair-rate key. */
+	/** Recipient wa_id (digits), or their BSUID. */
 	waId: string;
+	/**
+	 * The customer's one key (resolveCustomer), the pair-rate key: Meta limits messages per user, so a BSUID and the
+	 * number it is paired with share one pair slot. Without it, `waId`.
+	 */
+	customerKey?: string;
 	/** The request body of POST /{phone-number-id}/messages. */
 	request: unknown;
 	marketingMessagesApi?: boolean;
@@ -95,7 +100,7 @@ export async function sendBatch(
 									await admit();
 									if (!pacer) return undefined;
 									try {
-										return await pacer.acquire(message.waId);
+										return await pacer.acquire(message.customerKey ?? message.waId);
 									} catch (error) {
 										leftBefore = false;
 										throw error;

@@ -42,11 +42,16 @@ export interface PolicyResult {
 }
 
 export interface GateRequest {
+	/** The customer's one key (resolveCustomer's `key`): claims and counts are kept under it. */
 	waId: string;
+	/** The customer's other ids the store knows (a BSUID, the number it was paired with): their windows and counts count. */
+	otherIds?: string[];
 	e164: string;
 	category: RuleCategory;
 	/** Absent when once-per-step is off. */
 	stepKey?: string;
+	/** The step's key under each other id (stepKeysFor): a send claimed under any of them is this step too. */
+	otherStepKeys?: string[];
 	itemTimeZone?: string;
 	template?: { name: string; language: string };
 }
@@ -61,7 +66,9 @@ export interface GateTicket {
 
 /** What settle needs of a send's outcome (core/send.ts SendOutcome fits it). */
 export type GateOutcome =
-	{ ok: true; result: { messageId: string } } | { ok: false; error: unknown } | { ok: 'skipped' };
+	| { ok: true; result: { messageId: string; waId?: string; userId?: string } }
+	| { ok: false; error: unknown }
+	| { ok: 'skipped' };
 
 export interface SendGate {
 	admit(

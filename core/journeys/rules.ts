@@ -17,9 +17,12 @@ import {
 	type AccountFactRecord,
 	type AdmissionResult,
 	type JourneyStateStore,
+	MAX_OTHER_IDS,
 	PENDING_LEASE_MS,
 } from '../state/types';
+import type { Customer } from '../state/identity';
 import type { GateRequest, PolicyDecision, PolicyResult, RuleCategory, SendGate } from './gate';
+import { isBsuid } from '../phone';
 import { SendPolicyError } from './policy';
 import type { SendContent } from './send';
 import { quietHoursDecision, type QuietHours } from './quietHours';
@@ -135,6 +138,26 @@ export function stepKeyFor(p: {
 	];
 	// 128 bits: collisions are out of reach; 22 URL-safe characters keep the tracking data short.
 	return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 22);
+}
+
+/**
+ * The step's key for the customer's one key, and the same step's key under each of their other ids (resolveCustomer):
+ * a step sent while the customer was known by a BSUID only, or by their number only, keeps its key after the store
+ * learns the pairing (the canonical key moves to the wa_id), so the gate checks every one of them.
+ */
+export function stepKeysFor(
+	p: Omit<Parameters<typeof stepKeyFor>[0], 'waId'>,
+	customer: Pick<Customer, 'key' | 'ids'>,
+): { stepKey: string; otherStepKeys: string[] } {
+	return {
+		stepKey: stepKeyFor({ ...p, waId: customer.key }),
+		otherStepKeys: otherIdsOf(customer).map((waId) => stepKeyFor({ ...p, waId })),
+	};
+}
+
+/** The customer's ids other than their key, at most MAX_OTHER_IDS (the store refuses more). */
+export function otherIdsOf(customer: Pick<Customer, 'key' | 'ids'>): string[] {
+	return customer.ids.filter((id) => id !== customer.key).slice(0, MAX_OTHER_IDS);
 }
 
 /** What the gate knows about the account: from the Graph read on each run and from webhooks (the store). */
@@ -291,6 +314,7 @@ export function createSendGate(p: {
 		const admission = await p.store.admitSend({
 			phoneNumberId: p.phoneNumberId,
 			waId: item.waId,
+			...(item.otherIds?.length ? { otherIds: item.otherIds } : {}),
 			token,
 			now: at,
 			template: item.category !== 'SERVICE',
@@ -302,6 +326,7 @@ export function createSendGate(p: {
 							reentryPeriodMs: rules.reentryPeriodHours * 3_600_000,
 							retryWhenOutcomeUnknown: rules.retryWhenOutcomeUnknown,
 							leaseMs: PENDING_LEASE_MS,
+							...(item.otherStepKeys?.length ? { otherKeys: item.otherStepKeys } : {}),
 						}
 					: undefined,
 			frequency: capped
@@ -371,6 +396,8 @@ export function createSendGate(p: {
 						? { scope: ticket.limitScope, at: a.at, prevAt: a.recipientPrevAt ?? 0 }
 						: undefined,
 			});
+			// Meta's answer to a send by BSUID names the number too when it may share it: one customer from now on.
+			if (outcome.ok === true) await learnPair(p.store, p.phoneNumberId, outcome.result, at);
 			const stepKey = ticket.request.stepKey;
 			if (kind === 'sent')
 				return policyResult('sent', 'Sent: every journey rule allowed it.', {
@@ -392,6 +419,25 @@ export function createSendGate(p: {
 			);
 		},
 	};
+}
+
+/**
+ * The phone ↔ BSUID pair of a send answer (`contacts[].wa_id` + `user_id`, answered for a send by BSUID), learnt as a
+ * webhook would teach it. Best effort: the message is out, a store hiccup here must not turn it into a failure.
+ */
+async function learnPair(
+	store: JourneyStateStore,
+	phoneNumberId: string,
+	result: { waId?: string; userId?: string },
+	at: Date,
+): Promise<void> {
+	const { waId, userId } = result;
+	if (!waId || !userId || isBsuid(waId) || !isBsuid(userId)) return;
+	try {
+		await store.linkIdentity({ phoneNumberId, waId, bsuid: userId, at });
+	} catch {
+		// The next webhook of this customer carries the same pair.
+	}
 }
 
 function refusal(

@@ -8,7 +8,7 @@ import type { OutboundMessage } from '../messages';
 import type { RecipientType } from '../phone';
 import type { OutgoingMessage, SendOutcome } from '../send';
 import { customerOptedOut, resolveCustomer } from '../state';
-import type { JourneySend, JourneyStateStore, SkippedSendRecord } from '../state';
+import type { Customer, JourneySend, JourneyStateStore, SkippedSendRecord } from '../state';
 import type { TrackingData } from '../tracking';
 import type { SendTracking } from './tracking';
 
@@ -32,17 +32,39 @@ export interface Recipient {
 }
 
 /**
- * The customer's one key for the journey rules (step keys, frequency caps, the gate's window): the recipient's wa_id
- * for a phone number (no store read: a number is its own key, see core/state/identity.ts), and for a BSUID the number
- * the store paired it with, else the latest BSUID (one read per id followed).
+ * The customer for the journey rules, whichever id the recipient is (see core/state/identity.ts): `key` keys step
+ * claims, frequency caps and the pacer's pair rate (the wa_id when the store paired the BSUID with a number, else the
+ * latest BSUID), and `ids` lets the gate check what was recorded under the customer's other ids before the pairing
+ * was learnt. One store read for a number the store knows no BSUID of; one more per id followed.
  */
-export async function customerKeyOf(
+export async function customerOf(
 	store: () => Promise<Pick<JourneyStateStore, 'getIdentity'>>,
 	phoneNumberId: string,
 	recipient: Recipient,
-): Promise<string> {
-	if (recipient.type !== 'bsuid') return recipient.waId;
-	return (await resolveCustomer(await store(), phoneNumberId, recipient.waId)).key;
+): Promise<Customer> {
+	return resolveCustomer(await store(), phoneNumberId, recipient.waId);
+}
+
+/**
+ * customerOf for a batch: `prefetch` starts every recipient's lookup at once, so the store reads overlap (one Redis
+ * round trip's wait for the whole batch instead of one per item); `get` answers from the same lookup. A failed lookup
+ * is reported by `get` (to the item), never as an unhandled rejection.
+ */
+export function customerResolver(
+	store: () => Promise<Pick<JourneyStateStore, 'getIdentity'>>,
+	phoneNumberId: string,
+): { prefetch(recipient: Recipient): void; get(recipient: Recipient): Promise<Customer> } {
+	const lookups = new Map<string, Promise<Customer>>();
+	const get = (recipient: Recipient): Promise<Customer> => {
+		let lookup = lookups.get(recipient.waId);
+		if (!lookup) {
+			lookup = customerOf(store, phoneNumberId, recipient);
+			lookup.catch(() => undefined);
+			lookups.set(recipient.waId, lookup);
+		}
+		return lookup;
+	};
+	return { prefetch: (recipient) => void get(recipient), get };
 }
 
 /** Whether the customer stopped marketing messages under any id the store knows for them (the opt-out port). */

@@ -8,7 +8,9 @@
  * never rewrites a key inside a webhook batch, which keeps the Redis batch at one round trip with single-key scripts.
  * Reads resolve instead: `ids` is every id of the customer, so a window opened under the BSUID (a username customer
  * writing without a phone number) is found from the number and the other way round (customerWindow), and an opt-out
- * under either id counts (customerOptedOut).
+ * under either id counts (customerOptedOut). Step claims and frequency counts made before a pairing was learnt stay
+ * under the id used then; the send gate checks them all (SendAdmission `otherIds`, `step.otherKeys`), so a pairing
+ * learnt at any time never lets a step go out twice or a cap be passed.
  */
 import { isBsuid } from '../phone';
 import { windowFrom, type ConversationWindow, type JourneyStateStore } from './types';

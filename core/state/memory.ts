@@ -369,14 +369,19 @@ export class MemoryStateStore implements JourneyStateStore {
 		const { phone, waId, token, now } = checkAdmission(p);
 		const stepKey = p.step ? key(phone, p.step.key) : undefined;
 		if (p.step && stepKey) {
-			const verdict = stepVerdict(this.steps.get(stepKey), p.step, now);
-			if (verdict) return verdict;
+			for (const k of [p.step.key, ...(p.step.otherKeys ?? [])]) {
+				const verdict = stepVerdict(this.steps.get(key(phone, k)), p.step, now);
+				if (verdict) return verdict;
+			}
 		}
+		const ids = [waId, ...(p.otherIds ?? [])];
 		let frequencyCount: number | undefined;
 		const fKey = p.frequency ? key(phone, `${waId}:${p.frequency.category}`) : undefined;
 		if (p.frequency && fKey) {
 			const from = now - p.frequency.periodMs;
-			const ats = (this.frequency.get(fKey) ?? [])
+			const category = p.frequency.category;
+			const ats = ids
+				.flatMap((id) => this.frequency.get(key(phone, `${id}:${category}`)) ?? [])
 				.map((e) => e.at)
 				.filter((at) => at > from)
 				.sort((a, b) => a - b);
@@ -391,7 +396,7 @@ export class MemoryStateStore implements JourneyStateStore {
 			}
 			frequencyCount = ats.length + 1;
 		}
-		const businessInitiated = p.template && !this.windowOpen(phone, waId, now);
+		const businessInitiated = p.template && !ids.some((id) => this.windowOpen(phone, id, now));
 		let recipients: number | undefined;
 		let recipientPrevAt = 0;
 		const limit = p.messagingLimit;

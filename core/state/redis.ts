@@ -282,7 +282,9 @@ return out
 const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
 
 /**
- * KEYS: step hash, frequency zset, window hash, recipients zset. The step rule repeats stepVerdict (types.ts).
+ * KEYS: step hash, frequency zset, window hash, recipients zset, then ARGV[20] step hashes of the same step under the
+ * customer's other ids, ARGV[21] frequency zsets and as many window hashes of those ids. The step rule repeats
+ * stepVerdict (types.ts) for each step hash; the cap counts every frequency zset; any open window opens the customer's.
  * ARGV[19] = '1' (Dry Run): the same answer, nothing written.
  * Replies: {1, businessInitiated, frequencyCount|-1, recipients|-1, prevAt} admitted; {2, state, at, messageId} step;
  * {3, count, limit, resumeAt} frequency; {4, count, limit} messaging limit.
@@ -292,43 +294,67 @@ local now = tonumber(ARGV[1])
 local token = ARGV[2]
 local template = ARGV[3] == '1'
 local hasStep = ARGV[4] == '1'
-if hasStep then
-  local st = redis.call('HGET', KEYS[1], 'st')
-  if st then
-    st = tonumber(st)
-    local ca = tonumber(redis.call('HGET', KEYS[1], 'ca'))
-    if st == 2 then
-      local sa = tonumber(redis.call('HGET', KEYS[1], 'sa') or ca)
-      local reentry = tonumber(ARGV[5])
-      if not (reentry > 0 and sa + reentry <= now) then
-        return {2, 2, string.format('%.17g', sa), redis.call('HGET', KEYS[1], 'mid') or ''}
-      end
-    else
-      local state = 1
-      if st == 0 and ca + tonumber(ARGV[7]) > now then state = 0 end
-      if not (state == 1 and ARGV[6] == '1') then
-        return {2, state, string.format('%.17g', ca), ''}
-      end
+local otherSteps = tonumber(ARGV[20] or '0')
+local otherIds = tonumber(ARGV[21] or '0')
+local function stepRefusal(key)
+  local st = redis.call('HGET', key, 'st')
+  if not st then return nil end
+  st = tonumber(st)
+  local ca = tonumber(redis.call('HGET', key, 'ca'))
+  if st == 2 then
+    local sa = tonumber(redis.call('HGET', key, 'sa') or ca)
+    local reentry = tonumber(ARGV[5])
+    if not (reentry > 0 and sa + reentry <= now) then
+      return {2, 2, string.format('%.17g', sa), redis.call('HGET', key, 'mid') or ''}
     end
+    return nil
   end
+  local state = 1
+  if st == 0 and ca + tonumber(ARGV[7]) > now then state = 0 end
+  if not (state == 1 and ARGV[6] == '1') then
+    return {2, state, string.format('%.17g', ca), ''}
+  end
+  return nil
+end
+if hasStep then
+  local refused = stepRefusal(KEYS[1])
+  for i = 1, otherSteps do
+    if refused then break end
+    refused = stepRefusal(KEYS[4 + i])
+  end
+  if refused then return refused end
+end
+local freqKeys = {KEYS[2]}
+local windowKeys = {KEYS[3]}
+for i = 1, otherIds do
+  freqKeys[#freqKeys + 1] = KEYS[4 + otherSteps + i]
+  windowKeys[#windowKeys + 1] = KEYS[4 + otherSteps + otherIds + i]
 end
 local hasFreq = ARGV[9] == '1'
 local freqCount = -1
 if hasFreq then
   local max = tonumber(ARGV[10])
   local period = tonumber(ARGV[11])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.17g', now - tonumber(ARGV[12])))
   local from = '(' .. string.format('%.17g', now - period)
-  local count = redis.call('ZCOUNT', KEYS[2], from, '+inf')
+  local ats = {}
+  for _, k in ipairs(freqKeys) do
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - tonumber(ARGV[12])))
+    local scores = redis.call('ZRANGEBYSCORE', k, from, '+inf', 'WITHSCORES')
+    for j = 2, #scores, 2 do ats[#ats + 1] = tonumber(scores[j]) end
+  end
+  local count = #ats
   if count >= max then
-    local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], from, '+inf', 'WITHSCORES', 'LIMIT', count - max, 1)
-    return {3, count, max, string.format('%.17g', tonumber(oldest[2]) + period)}
+    table.sort(ats)
+    return {3, count, max, string.format('%.17g', ats[count - max + 1] + period)}
   end
   freqCount = count + 1
 end
-local li = tonumber(redis.call('HGET', KEYS[3], 'li') or '0')
-if li > tonumber(ARGV[17]) then li = 0 end
-local open = li > 0 and now < li + tonumber(ARGV[16])
+local open = false
+for _, k in ipairs(windowKeys) do
+  local li = tonumber(redis.call('HGET', k, 'li') or '0')
+  if li > tonumber(ARGV[17]) then li = 0 end
+  if li > 0 and now < li + tonumber(ARGV[16]) then open = true end
+end
 local business = template and not open
 local recipients = -1
 local prevAt = 0
@@ -969,6 +995,8 @@ export class RedisStateStore implements JourneyStateStore {
 		const step = p.step;
 		const f = p.frequency;
 		const l = p.messagingLimit;
+		const otherSteps = step ? (step.otherKeys ?? []) : [];
+		const otherIds = p.otherIds ?? [];
 		const reply = (await ADMIT_SEND.run(
 			this.redis,
 			[
@@ -976,6 +1004,9 @@ export class RedisStateStore implements JourneyStateStore {
 				this.ruleKey('f', phone, `${waId}:${f?.category ?? '-'}`),
 				this.key('w', phone, waId),
 				this.recipientsKey(l?.scope ?? '-'),
+				...otherSteps.map((k) => this.ruleKey('k', phone, k)),
+				...otherIds.map((id) => this.ruleKey('f', phone, `${id}:${f?.category ?? '-'}`)),
+				...otherIds.map((id) => this.key('w', phone, id)),
 			],
 			[
 				now,
@@ -997,6 +1028,8 @@ export class RedisStateStore implements JourneyStateStore {
 				windowTimeLimits(now).lastInbound,
 				waId,
 				p.dryRun ? '1' : '0',
+				otherSteps.length,
+				otherIds.length,
 			],
 		)) as Array<number | string>;
 		const n = (i: number) => Number(reply[i]);

@@ -663,17 +663,24 @@ export class SqliteStateStore implements JourneyStateStore {
 		return this.immediate((): AdmissionResult => {
 			const phone = this.phone(phoneNumberId, true)!;
 			if (p.step) {
-				const verdict = stepVerdict(this.stepRow(phone, p.step.key), p.step, now);
-				if (verdict) return verdict;
+				for (const k of [p.step.key, ...(p.step.otherKeys ?? [])]) {
+					const verdict = stepVerdict(this.stepRow(phone, k), p.step, now);
+					if (verdict) return verdict;
+				}
 			}
+			const ids = [waId, ...(p.otherIds ?? [])];
 			let frequencyCount: number | undefined;
 			if (p.frequency) {
 				const f = p.frequency;
-				const ats = (
-					this.rules.frequencyGet.all(phone, waId, f.category, now - f.periodMs) as Array<{
-						at: number;
-					}>
-				).map((r) => r.at);
+				const ats = ids
+					.flatMap(
+						(id) =>
+							this.rules.frequencyGet.all(phone, id, f.category, now - f.periodMs) as Array<{
+								at: number;
+							}>,
+					)
+					.map((r) => r.at)
+					.sort((a, b) => a - b);
 				if (ats.length >= f.max)
 					return {
 						admitted: false,
@@ -684,15 +691,11 @@ export class SqliteStateStore implements JourneyStateStore {
 					};
 				frequencyCount = ats.length + 1;
 			}
-			const w = this.stmt.window.get(phone, waId) as
-				{ last_inbound: number; fep_until: number } | undefined;
-			const open = windowFrom(
-				phoneNumberId,
-				waId,
-				w?.last_inbound ?? 0,
-				w?.fep_until ?? 0,
-				now,
-			).open;
+			const open = ids.some((id) => {
+				const w = this.stmt.window.get(phone, id) as
+					{ last_inbound: number; fep_until: number } | undefined;
+				return windowFrom(phoneNumberId, id, w?.last_inbound ?? 0, w?.fep_until ?? 0, now).open;
+			});
 			const businessInitiated = p.template && !open;
 			let recipients: number | undefined;
 			let recipientPrevAt = 0;

@@ -87,6 +87,11 @@ export interface IdentityWrite {
 	waId?: string;
 	/** The BSUID this one replaced (user_id_update, system message user_changed_user_id). */
 	previousBsuid?: string;
+	/**
+	 * The customer's parent BSUID ("US.ENT.…", one id across the portfolios Meta linked), sent next to the BSUID for
+	 * enrolled portfolios (contacts `parent_user_id`, statuses `recipient_parent_user_id`). It leads to the BSUID.
+	 */
+	parentBsuid?: string;
 	at: Date;
 }
 
@@ -106,7 +111,10 @@ export interface IdentityRecord {
 	waId?: string;
 	/** The BSUID (on a phone number's record). */
 	bsuid?: string;
-	/** The BSUID that replaced this one (on an old BSUID's record). */
+	/**
+	 * The BSUID this one leads to: the one that replaced it (on an old BSUID's record), or the portfolio's BSUID of the
+	 * same user (on a parent BSUID's record: the customer is keyed by the portfolio BSUID or the number, never the parent).
+	 */
 	successor?: string;
 	at: number;
 }
@@ -127,6 +135,7 @@ export function identityUpdates(w: {
 	bsuid: string;
 	waId?: string;
 	previousBsuid?: string;
+	parentBsuid?: string;
 }): IdentityUpdate[] {
 	const updates: IdentityUpdate[] = [];
 	if (w.waId) {
@@ -135,6 +144,8 @@ export function identityUpdates(w: {
 	}
 	if (w.previousBsuid && w.previousBsuid !== w.bsuid)
 		updates.push({ id: w.previousBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
+	if (w.parentBsuid && w.parentBsuid !== w.bsuid && w.parentBsuid !== w.previousBsuid)
+		updates.push({ id: w.parentBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
 	return updates;
 }
 
@@ -412,6 +423,7 @@ export interface CheckedIdentityWrite {
 	bsuid: string;
 	waId?: string;
 	previousBsuid?: string;
+	parentBsuid?: string;
 	at: number;
 }
 
@@ -425,12 +437,14 @@ export function checkIdentity(
 		v === undefined || v === '' ? undefined : requireId(v, field);
 	const waId = optional(w.waId, 'waId');
 	const previousBsuid = optional(w.previousBsuid, 'previousBsuid');
+	const parentBsuid = optional(w.parentBsuid, 'parentBsuid');
 	return {
 		kind: 'identity',
 		phoneNumberId,
 		bsuid: requireId(w.bsuid, 'bsuid'),
 		...(waId ? { waId } : {}),
 		...(previousBsuid ? { previousBsuid } : {}),
+		...(parentBsuid ? { parentBsuid } : {}),
 		at,
 	};
 }
@@ -614,7 +628,13 @@ export interface StepRecord {
 /** One send's store work before the request leaves: claim the step, count the customer, count the recipient. */
 export interface SendAdmission {
 	phoneNumberId: string;
+	/** The customer's one key (core/state/identity.ts): claims and counts are written under it. */
 	waId: string;
+	/**
+	 * The customer's other ids (a BSUID and the number it is paired with, see resolveCustomer): their service windows
+	 * and frequency counts are the customer's too, so a pairing learnt after a send cannot split the customer.
+	 */
+	otherIds?: string[];
 	/** Unique per send (a random id): settle and release act only on their own claim. */
 	token: string;
 	now: Date;
@@ -625,6 +645,11 @@ export interface SendAdmission {
 		retryWhenOutcomeUnknown: boolean;
 		/** Default PENDING_LEASE_MS. */
 		leaseMs?: number;
+		/**
+		 * The same step's key under each of the customer's other ids (stepKeysFor): a claim under any of them refuses
+		 * the step too — e.g. one sent to a BSUID before the store learnt the customer's phone number.
+		 */
+		otherKeys?: string[];
 	};
 	/** Counted and capped per customer and category across every journey of this number. */
 	frequency?: { category: string; max: number; periodMs: number };
@@ -718,7 +743,9 @@ export function checkAdmission(p: SendAdmission): {
 	if (p.step) {
 		requireId(p.step.key, 'step.key');
 		requireInterval(p.step.reentryPeriodMs);
+		requireIds(p.step.otherKeys, 'step.otherKeys');
 	}
+	requireIds(p.otherIds, 'otherIds');
 	if (p.frequency) {
 		requireId(p.frequency.category, 'frequency.category');
 		if (!Number.isInteger(p.frequency.max) || p.frequency.max < 1)
@@ -728,6 +755,16 @@ export function checkAdmission(p: SendAdmission): {
 	}
 	if (p.messagingLimit) requireId(p.messagingLimit.scope, 'messagingLimit.scope');
 	return { phone, waId, token, now };
+}
+
+/** A customer has a few ids (a number, a BSUID, BSUIDs it replaced); more is bad data, not a customer. */
+export const MAX_OTHER_IDS = 16;
+
+function requireIds(value: unknown, field: string): void {
+	if (value === undefined) return;
+	if (!Array.isArray(value) || value.length > MAX_OTHER_IDS)
+		throw new Error(`${field} must be an array of at most ${MAX_OTHER_IDS} ids.`);
+	value.forEach((v, i) => requireId(v, `${field}[${i}]`));
 }
 
 /** The step's refusal from the stored record (undefined: admit), the same in every backend (Redis repeats it in Lua). */

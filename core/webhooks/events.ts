@@ -40,6 +40,8 @@ export interface StatusEvent extends BusinessNumber {
 	recipientId: string;
 	/** The customer's business-scoped user id (BSUID), when Meta sends one. */
 	recipientUserId?: string;
+	/** The customer's parent BSUID ("US.ENT.…"), when the portfolio is enrolled in parent BSUIDs. */
+	recipientParentUserId?: string;
 	timestamp: string;
 	timestampUnix: number;
 	/** Present before v24.0 and, from v24.0, only inside a free entry point window. */
@@ -92,6 +94,8 @@ export interface InboundMessage extends BusinessNumber {
 	from: string;
 	/** The customer's business-scoped user id (BSUID), when Meta sends one. */
 	userId?: string;
+	/** The customer's parent BSUID ("US.ENT.…"), when the portfolio is enrolled in parent BSUIDs. */
+	parentUserId?: string;
 	username?: string;
 	profileName?: string;
 	timestamp: string;

@@ -145,6 +145,7 @@ function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): Status
 		status: s.status,
 		recipientId: s.recipient_id || s.recipient_user_id || '',
 		recipientUserId: s.recipient_user_id || undefined,
+		recipientParentUserId: s.recipient_parent_user_id || undefined,
 		timestamp: iso(s.timestamp),
 		timestampUnix: s.timestamp,
 		...businessNumber(ctx),
@@ -160,6 +161,7 @@ function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): Status
 interface Sender {
 	waId?: string;
 	userId?: string;
+	parentUserId?: string;
 	name?: string;
 	username?: string;
 }
@@ -179,9 +181,17 @@ function senderOf(
 	// `||`, not `??`: an empty string identifies nobody.
 	const waId = m.from || contact?.waId || undefined;
 	const userId = m.from_user_id || contact?.userId || undefined;
+	const parentUserId = m.from_parent_user_id || contact?.parentUserId || undefined;
 	const from = waId || userId;
 	if (!from) return undefined;
-	return { from, waId, userId, name: contact?.name, username: contact?.username };
+	return {
+		from,
+		waId,
+		userId,
+		parentUserId,
+		name: contact?.name,
+		username: contact?.username,
+	};
 }
 
 function toInboundMessage(
@@ -202,6 +212,7 @@ function toInboundMessage(
 		messageId: m.id,
 		from: sender.from,
 		userId: sender.userId,
+		parentUserId: sender.parentUserId,
 		username: sender.username,
 		profileName: sender.name,
 		timestamp: iso(m.timestamp),
@@ -296,6 +307,7 @@ function sendersOf(list: UserPreferencesValue['contacts'] | MessagesValue['conta
 		.map((c) => ({
 			waId: c.wa_id,
 			userId: c.user_id,
+			parentUserId: c.parent_user_id,
 			name: c.profile?.name,
 			username: c.profile?.username,
 		}));

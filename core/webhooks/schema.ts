@@ -65,6 +65,8 @@ export const contactSchema = z
 	.object({
 		wa_id: optionalString,
 		user_id: optionalString,
+		/** The parent BSUID ("US.ENT.…"), for portfolios Meta enrolled in parent BSUIDs. */
+		parent_user_id: optionalString,
 		profile: lenient(z.object({ name: optionalString, username: optionalString }).passthrough()),
 	})
 	.passthrough();
@@ -84,6 +86,8 @@ export const statusSchema = z
 		timestamp: unixSeconds,
 		recipient_id: optionalString,
 		recipient_user_id: optionalString,
+		/** The recipient's parent BSUID, for portfolios enrolled in parent BSUIDs (see test/unit/bsuid.webhooks.test.ts). */
+		recipient_parent_user_id: optionalString,
 		biz_opaque_callback_data: optionalString,
 		conversation: lenient(
 			z
@@ -115,6 +119,7 @@ const FAST_STATUS_KEYS = new Set([
 	'timestamp',
 	'recipient_id',
 	'recipient_user_id',
+	'recipient_parent_user_id',
 	'biz_opaque_callback_data',
 	'pricing',
 ]);
@@ -140,6 +145,7 @@ export function fastStatus(item: unknown): MetaStatus | undefined {
 		timestamp,
 		recipient_id,
 		recipient_user_id,
+		recipient_parent_user_id,
 		biz_opaque_callback_data,
 		pricing,
 	} = item;
@@ -159,6 +165,7 @@ export function fastStatus(item: unknown): MetaStatus | undefined {
 	for (const [key, value] of [
 		['recipient_id', recipient_id],
 		['recipient_user_id', recipient_user_id],
+		['recipient_parent_user_id', recipient_parent_user_id],
 		['biz_opaque_callback_data', biz_opaque_callback_data],
 	] as const) {
 		if (key in item) {
@@ -204,6 +211,7 @@ export const inboundMessageSchema = z
 		id: z.string().min(1),
 		from: optionalString,
 		from_user_id: optionalString,
+		from_parent_user_id: optionalString,
 		timestamp: unixSeconds,
 		type: z.string().min(1).catch('unknown'),
 		text: lenient(z.object({ body: z.string() }).passthrough()),

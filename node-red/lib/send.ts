@@ -12,10 +12,11 @@ import {
 	loadAccountState,
 	createSendGate,
 	normalizeRecipient,
-	customerKeyOf,
+	customerOf,
 	pacingOf,
 	parseJourneyRules,
-	stepKeyFor,
+	stepKeysFor,
+	otherIdsOf,
 	ruleCategoryOf,
 	ruleTemplateOf,
 	occurrenceFor,
@@ -388,35 +389,42 @@ export function runSendNode<S extends DeliverySettings>(
 		}
 		const recipient = normalizeRecipient(String(to), s.defaultCountry || undefined);
 		// One customer whichever id the message holds: a BSUID the store paired with a number is keyed by the number.
-		const customerKey = await customerKeyOf(() => cloud.store(), cloud.phoneNumberId, recipient);
+		const customer = await customerOf(() => cloud.store(), cloud.phoneNumberId, recipient);
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
 		const { journey, step } = journeyOf(s, msg);
 		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
 		const category = ruleCategoryOf(content);
 		// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
-		const stepKey = r.oncePerStep
-			? stepKeyFor({
-					phoneNumberId: cloud.phoneNumberId,
-					journey,
-					step,
-					scope: `${node.z ?? ''}/${node.id}`,
-					waId: customerKey,
-					occurrenceKey: occurrenceFor({
+		// The step under every id of the customer: one sent before a pairing was learnt still counts.
+		const keys = r.oncePerStep
+			? stepKeysFor(
+					{
+						phoneNumberId: cloud.phoneNumberId,
 						journey,
 						step,
-						category,
-						occurrenceKey: occurrence,
-						runOccurrence: msg._msgid,
-					}),
-				})
+						scope: `${node.z ?? ''}/${node.id}`,
+						occurrenceKey: occurrenceFor({
+							journey,
+							step,
+							category,
+							occurrenceKey: occurrence,
+							runOccurrence: msg._msgid,
+						}),
+					},
+					customer,
+				)
 			: undefined;
+		const stepKey = keys?.stepKey;
 		const prepared = {
 			...prepareSend(0, recipient, content, trackingOf(s, msg, stepKey)),
+			customerKey: customer.key,
 			gate: {
-				waId: customerKey,
+				waId: customer.key,
+				otherIds: otherIdsOf(customer),
 				e164: recipient.e164,
 				category,
 				stepKey,
+				otherStepKeys: keys?.otherStepKeys,
 				itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),
 				template: ruleTemplateOf(content),
 			},

@@ -4,11 +4,16 @@
  * core webhook path (normalise → store) treat the customer as one person. Meta's sources are cited in
  * test/unit/bsuid.send.test.ts and test/unit/bsuid.webhooks.test.ts.
  */
+import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
 	ALL_EVENT_KINDS,
 	MemoryStateStore,
+	createStateStore,
+	type JourneyStateStore,
 	customerWindow,
 	ingestWebhookEvents,
 	normalizeWebhook,
@@ -76,7 +81,7 @@ beforeEach(async () => {
 });
 
 /** What the sandbox delivered so far, through the trigger's core path, into `store`. */
-async function ingest(store: MemoryStateStore) {
+async function ingest(store: JourneyStateStore) {
 	await sandbox.control('idle');
 	const events = bodies.splice(0).flatMap((b) => normalizeWebhook(b));
 	return ingestWebhookEvents(events, store, {
@@ -224,5 +229,105 @@ describe('a customer known by username, against the sandbox', () => {
 			credentials: credentials(),
 		});
 		expect(reply.output[0][0].json).toMatchObject({ recipient: NEW_BSUID, recipientType: 'bsuid' });
+	});
+});
+
+describe('one customer for the journey rules whichever id came first (send → pairing → send)', () => {
+	/** A MARKETING journey step through the n8n Send node, on a SQLite store the test's webhook path shares. */
+	const step = (recipient: string, storePath: string, journeyRules: Params = {}): Params => ({
+		operation: 'sendTemplate',
+		recipient,
+		template: { __rl: true, mode: 'name', value: 'spring_catalog (en_US)' },
+		variablesMode: 'mapper',
+		variables: { mappingMode: 'defineBelow', value: { body_1: 'Ana' } },
+		stateStore: 'embedded',
+		storePath,
+		journeyRules,
+		options: { pairIntervalSeconds: 0, journey: 'spring', step: 'catalog' },
+	});
+	const send = (recipient: string, storePath: string, journeyRules?: Params) =>
+		runNode(node, {
+			parameters: step(recipient, storePath, journeyRules),
+			credentials: credentials(),
+			typeVersion: 2,
+		});
+	const accepted = async () =>
+		(await sandbox.control<{ data: Array<Record<string, unknown>> }>('messages')).data;
+	let storePath: string;
+	let store: JourneyStateStore;
+	beforeEach(() => {
+		storePath = join(mkdtempSync(join(tmpdir(), 'wj-bsuid-')), 'store.sqlite');
+		store = createStateStore({ backend: 'embedded', path: storePath });
+	});
+	afterEach(() => store.close());
+
+	it('a step sent to a BSUID before the number was known is already sent for the number once a webhook pairs them', async () => {
+		// A username customer: the business knows them by BSUID only.
+		await sandbox.control('inbound', { userId: BSUID, hidePhone: true, text: 'hi' });
+		await ingest(store);
+		// One marketing message a day (the cap counts sends made under it, whichever journey).
+		const cap = {
+			frequencyCap: { cap: { maxMessages: 1, periodHours: 24, categories: ['MARKETING'] } },
+		};
+		const first = await send(BSUID, storePath, cap);
+		expect(first.output[0][0].json).toMatchObject({
+			recipientType: 'bsuid',
+			policy: { decision: 'sent' },
+		});
+		// Later Meta sends both ids (contacts wa_id + user_id): the store pairs them; the customer's key is the number.
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'my number is fine' });
+		await ingest(store);
+		expect(await resolveCustomer(store, PN, BSUID)).toMatchObject({ key: PHONE });
+
+		const again = await send(`+${PHONE}`, storePath);
+		expect(again.output[0][0].json.policy).toMatchObject({
+			decision: 'already_sent',
+			messageId: first.output[0][0].json.messageId,
+		});
+		// By the BSUID too (now keyed by the number), and a frequency cap counts the BSUID's send.
+		const byBsuid = await send(BSUID, storePath);
+		expect(byBsuid.output[0][0].json.policy).toMatchObject({ decision: 'already_sent' });
+		const capped = await runNode(node, {
+			parameters: {
+				...step(`+${PHONE}`, storePath, cap),
+				options: { pairIntervalSeconds: 0, journey: 'spring', step: 'reminder' },
+			},
+			credentials: credentials(),
+			typeVersion: 2,
+		});
+		expect(capped.output[1][0].json.policy).toMatchObject({
+			decision: 'frequency_capped',
+			count: 1,
+		});
+		expect(await accepted()).toHaveLength(1);
+	});
+
+	it('a step sent to the number before the BSUID was known is already sent for the BSUID once a webhook pairs them', async () => {
+		await sandbox.control('inbound', { from: PHONE, text: 'hi' });
+		await ingest(store);
+		const first = await send(`+${PHONE}`, storePath);
+		expect(first.output[0][0].json.policy).toMatchObject({ decision: 'sent' });
+		// The customer adopts a username: Meta pairs the number with their BSUID, then hides the number.
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hello again' });
+		await ingest(store);
+		const again = await send(BSUID, storePath);
+		expect(again.output[0][0].json).toMatchObject({
+			recipient: BSUID,
+			recipientType: 'bsuid',
+			policy: { decision: 'already_sent', messageId: first.output[0][0].json.messageId },
+		});
+		expect(await accepted()).toHaveLength(1);
+	});
+
+	it("learns the pair from Meta's answer to a send by BSUID (wa_id + user_id), before any webhook", async () => {
+		// The sandbox (as Meta) knows the customer's number; the store has seen no webhook of theirs.
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hi' });
+		bodies.length = 0;
+		const first = await send(BSUID, storePath);
+		expect(first.output[0][0].json).toMatchObject({ waId: PHONE, recipientType: 'bsuid' });
+		expect(await resolveCustomer(store, PN, BSUID)).toMatchObject({ key: PHONE });
+		const again = await send(`+${PHONE}`, storePath);
+		expect(again.output[0][0].json.policy).toMatchObject({ decision: 'already_sent' });
+		expect(await accepted()).toHaveLength(1);
 	});
 });

@@ -4,14 +4,19 @@
  * The pairs come from webhooks (see bsuid.webhooks.test.ts for the payloads and their sources).
  */
 import {
+	CloudApiClient,
 	MemoryStateStore,
+	SendPacer,
+	sendBatch,
+	type OutgoingMessage,
 	checkWindow,
-	customerKeyOf,
+	customerOf,
 	isCustomerOptedOut,
 	normalizeRecipient,
 	recordInboundAndCheck,
 	resumeWaits,
 	stepKeyFor,
+	stepKeysFor,
 	type IngestedEvent,
 	type WaitLink,
 } from '../../core';
@@ -30,23 +35,38 @@ async function paired(): Promise<MemoryStateStore> {
 describe('one customer for the journey rules', () => {
 	it('keys a BSUID the store paired with a number by the number, so step keys and caps meet', async () => {
 		const store = await paired();
-		const byBsuid = await customerKeyOf(async () => store, PN, normalizeRecipient(BSUID));
-		const byPhone = await customerKeyOf(async () => store, PN, normalizeRecipient(`+${PHONE}`));
-		expect(byBsuid).toBe(PHONE);
-		expect(byPhone).toBe(PHONE);
+		const byBsuid = await customerOf(async () => store, PN, normalizeRecipient(BSUID));
+		const byPhone = await customerOf(async () => store, PN, normalizeRecipient(`+${PHONE}`));
+		expect(byBsuid.key).toBe(PHONE);
+		expect(byPhone.key).toBe(PHONE);
 		const step = (waId: string) =>
 			stepKeyFor({ phoneNumberId: PN, journey: 'welcome', step: '1', scope: 's', waId });
-		expect(step(byBsuid)).toBe(step(byPhone));
+		expect(step(byBsuid.key)).toBe(step(byPhone.key));
 		// Unknown BSUID: its own key.
 		expect(
-			await customerKeyOf(async () => new MemoryStateStore(), PN, normalizeRecipient(BSUID)),
+			(await customerOf(async () => new MemoryStateStore(), PN, normalizeRecipient(BSUID))).key,
 		).toBe(BSUID);
 	});
 
-	it('does not read the store for a phone number (its own key)', async () => {
-		const open = jest.fn();
-		await expect(customerKeyOf(open, PN, normalizeRecipient(`+${PHONE}`))).resolves.toBe(PHONE);
-		expect(open).not.toHaveBeenCalled();
+	it("gives the step's key under every id of the customer, from either id, so a claim made before the pairing is found", async () => {
+		const store = await paired();
+		const p = { phoneNumberId: PN, journey: 'welcome', step: '1', scope: 's' };
+		const underBsuid = stepKeyFor({ ...p, waId: BSUID });
+		const underPhone = stepKeyFor({ ...p, waId: PHONE });
+		for (const id of [BSUID, `+${PHONE}`]) {
+			const customer = await customerOf(async () => store, PN, normalizeRecipient(id));
+			expect(stepKeysFor(p, customer)).toEqual({
+				stepKey: underPhone,
+				otherStepKeys: [underBsuid],
+			});
+		}
+		// A number the store knows no BSUID of: its own key only.
+		const alone = await customerOf(
+			async () => new MemoryStateStore(),
+			PN,
+			normalizeRecipient(`+${PHONE}`),
+		);
+		expect(stepKeysFor(p, alone)).toEqual({ stepKey: underPhone, otherStepKeys: [] });
 	});
 
 	it('counts an opt-out recorded under the other id', async () => {
@@ -134,5 +154,45 @@ describe('Send and Wait for a customer known by two ids', () => {
 		});
 		expect(resumed.get(0)).toBe('77');
 		expect(posts).toEqual(['77']);
+	});
+});
+
+describe("Meta's per-user pair rate (131056) for a customer under two ids", () => {
+	it('gives a BSUID and the number it is paired with one pair slot: the second send waits the pair interval', async () => {
+		const store = await paired();
+		const reserved: string[] = [];
+		const next = new Map<string, number>();
+		// A slot store that records which pair keys were reserved (pair interval 6 s, no throughput pacing).
+		const pacer = new SendPacer(PN, {
+			messagesPerSecond: 0,
+			pairIntervalMs: 6000,
+			now: () => NOW,
+			sleep: async () => undefined,
+			slots: {
+				reserveSendSlot: async ({ key, intervalMs }) => {
+					reserved.push(key);
+					const at = Math.max(NOW, next.get(key) ?? 0);
+					next.set(key, at + intervalMs);
+					return at;
+				},
+			},
+		});
+		const client = new CloudApiClient(
+			{ phoneNumberId: PN, baseUrl: 'http://graph.test' },
+			async () => ({
+				status: 200,
+				body: { messaging_product: 'whatsapp', messages: [{ id: 'wamid.X' }] },
+			}),
+			{ maxAttempts: 1, retryUncertain: false, timeoutMs: 1000 },
+		);
+		const messages: OutgoingMessage[] = [];
+		for (const [itemIndex, id] of [BSUID, `+${PHONE}`].entries()) {
+			const recipient = normalizeRecipient(id);
+			const customer = await customerOf(async () => store, PN, recipient);
+			messages.push({ itemIndex, waId: recipient.waId, customerKey: customer.key, request: {} });
+		}
+		await sendBatch(messages, { client, pacer, concurrency: 1 });
+		expect(reserved).toEqual([`pair:${PN}:${PHONE}`, `pair:${PN}:${PHONE}`]);
+		expect(next.get(`pair:${PN}:${PHONE}`)).toBe(NOW + 12_000);
 	});
 });

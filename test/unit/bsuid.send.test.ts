@@ -13,8 +13,18 @@
  *   https://developer.8x8.com/release-notes/2026-07-21-business-scoped-user-ids-bsuid
  * - Authentication templates cannot be sent to a BSUID (131062):
  *   https://developer.8x8.com/release-notes/2026-07-21-business-scoped-user-ids-bsuid
+ *   Meta's own title and message text for 131062 are not public (searched Meta's pages and partners' copies, client
+ *   libraries and their issues): core/errors.ts and the sandbox use our own wording, and code matching goes by the number.
+ * - The send answer's contact for a BSUID recipient is `input` (the id sent), `user_id` (the BSUID) and `wa_id` only
+ *   when Meta shares the number; a send by phone number has no `user_id`: Meta's BSUID page, section "Send message
+ *   response", as quoted by a client library's maintainer in
+ *   https://github.com/gabrieldwight/Whatsapp-Business-Cloud-Api-Net/issues/209 , and whatsapp-api-js's contact type
+ *   (wa_id omitted for a username customer): https://whatsappapijs--pr507-renovate-typescript-vnea1vb3.web.app/types/types.ServerContacts.html
+ * - A parent BSUID ("US.ENT.…") is accepted in `recipient` like a BSUID (enrolled portfolios only):
+ *   https://docs.ycloud.com/reference/webhook-updates-bsuid , https://dualhook.com/docs/contacts-bsuid-parent-user-ids
  */
 import {
+	CloudApiClient,
 	SEND_REFUSAL_CODES,
 	SendPolicyError,
 	buildEnvelope,
@@ -177,5 +187,42 @@ describe('quiet hours for a customer known only by BSUID', () => {
 			timeZone: 'America/Chicago',
 			assumed: false,
 		});
+	});
+});
+
+describe("Meta's answer to a send by BSUID", () => {
+	const answer = (contact: Record<string, string>) => ({
+		status: 200,
+		body: {
+			messaging_product: 'whatsapp',
+			contacts: [contact],
+			messages: [{ id: 'wamid.B1', message_status: 'accepted' }],
+		},
+	});
+	const send = async (contact: Record<string, string>) =>
+		new CloudApiClient({ phoneNumberId: '1', baseUrl: 'http://graph.test' }, async () =>
+			answer(contact),
+		).sendMessage(buildEnvelope(BSUID, { type: 'text', text: { body: 'hi' } }));
+
+	it('reads the BSUID (user_id) and the number only when Meta shares it', async () => {
+		expect(await send({ input: BSUID, user_id: BSUID })).toMatchObject({
+			messageId: 'wamid.B1',
+			input: BSUID,
+			userId: BSUID,
+			waId: undefined,
+		});
+		expect(await send({ input: BSUID, wa_id: '16505551234', user_id: BSUID })).toMatchObject({
+			waId: '16505551234',
+			userId: BSUID,
+		});
+	});
+
+	it('sends a parent BSUID in `recipient` like a BSUID', () => {
+		const parent = 'US.ENT.11815799212886844830';
+		expect(normalizeRecipient(parent)).toEqual({ type: 'bsuid', e164: parent, waId: parent });
+		expect(buildEnvelope(parent, { type: 'text', text: { body: 'hi' } })).toMatchObject({
+			recipient: parent,
+		});
+		expect(buildEnvelope(parent, { type: 'text', text: { body: 'hi' } })).not.toHaveProperty('to');
 	});
 });

@@ -220,4 +220,70 @@ describe('BSUID webhooks', () => {
 		);
 		expect(await store.getIdentity({ phoneNumberId: PN, id: OLD })).toBeUndefined();
 	});
+
+	// Parent BSUIDs ("US.ENT.…", one id for a user across the portfolios Meta linked for an enrolled business): Meta's
+	// BSUID guide as partners copy it lists `parent_user_id` on contacts, `from_parent_user_id` on messages and
+	// `recipient_parent_user_id` on statuses, present only for enrolled portfolios, and a parent is messaged like a
+	// BSUID: https://dualhook.com/docs/contacts-bsuid-parent-user-ids , https://dualhook.com/docs/contacts-bsuid-webhooks ,
+	// https://docs.ycloud.com/reference/webhook-updates-bsuid (`recipient` takes a BSUID or a parent BSUID).
+	// `recipient_logical_id` (a bare number seen in real status payloads in public repositories) has no public Meta
+	// documentation and no BSUID shape: it is passed through untouched and nothing is learnt from it.
+	it('reads parent BSUIDs from statuses and contacts and leads them to the one customer', async () => {
+		const PARENT = 'US.ENT.11815799212886844830';
+		const store = new MemoryStateStore();
+		const status = normalizeWebhook(
+			body('messages', {
+				statuses: [
+					{
+						id: 'wamid.out3',
+						status: 'delivered',
+						timestamp: String(NOW),
+						recipient_user_id: OLD,
+						recipient_parent_user_id: PARENT,
+						recipient_logical_id: '244048631738500',
+					},
+				],
+			}),
+		);
+		expect(status).toEqual([
+			expect.objectContaining({
+				kind: 'status',
+				recipientId: OLD,
+				recipientUserId: OLD,
+				recipientParentUserId: PARENT,
+			}),
+		]);
+		await ingestWebhookEvents(status, store, options());
+		// Known by the parent only so far: the customer's key is the portfolio BSUID.
+		expect(await resolveCustomer(store, PN, PARENT)).toMatchObject({
+			key: OLD,
+			ids: [PARENT, OLD],
+		});
+		expect(await store.getIdentity({ phoneNumberId: PN, id: '244048631738500' })).toBeUndefined();
+
+		const message = normalizeWebhook(
+			body('messages', {
+				contacts: [
+					{ wa_id: PHONE, user_id: OLD, parent_user_id: PARENT, profile: { name: 'Ana' } },
+				],
+				messages: [
+					{
+						from: PHONE,
+						id: 'wamid.in3',
+						timestamp: String(NOW),
+						type: 'text',
+						text: { body: 'hi' },
+					},
+				],
+			}),
+		);
+		expect(message).toEqual([
+			expect.objectContaining({ from: PHONE, userId: OLD, parentUserId: PARENT }),
+		]);
+		await ingestWebhookEvents(message, store, options());
+		expect(await resolveCustomer(store, PN, PARENT)).toMatchObject({
+			key: PHONE,
+			ids: [PARENT, OLD, PHONE],
+		});
+	});
 });

@@ -76,6 +76,46 @@ export function identityContract(name: string, harness: StateStoreHarness): void
 			expect(await other.getIdentity({ phoneNumberId: 'other-number', id: OLD })).toBeUndefined();
 		});
 
+		it('leads a parent BSUID to the portfolio BSUID and the number, in the webhook batch and through linkIdentity', async () => {
+			const PARENT = 'US.ENT.11815799212886844830';
+			const store = await create();
+			await store.applyEventBatch([
+				{
+					writes: [
+						{
+							kind: 'identity',
+							phoneNumberId: PN,
+							bsuid: OLD,
+							parentBsuid: PARENT,
+							at: new Date(T),
+						},
+					],
+				},
+			]);
+			const other = await connect(store);
+			expect(await other.getIdentity({ phoneNumberId: PN, id: PARENT })).toEqual({
+				successor: OLD,
+				at: T,
+			});
+			expect(await resolveCustomer(other, PN, PARENT)).toMatchObject({
+				key: OLD,
+				ids: [PARENT, OLD],
+			});
+			await other.linkIdentity({
+				phoneNumberId: PN,
+				waId: PHONE,
+				bsuid: OLD,
+				parentBsuid: PARENT,
+				at: new Date(T + HOUR),
+			});
+			expect(await resolveCustomer(store, PN, PARENT)).toEqual({
+				key: PHONE,
+				ids: [PARENT, OLD, PHONE],
+				waId: PHONE,
+				bsuid: OLD,
+			});
+		});
+
 		it('keys a customer known only by BSUID by the BSUID, and opens their window for either id once paired', async () => {
 			const store = await create();
 			// A username customer writes without a phone number: the window is recorded under the BSUID.

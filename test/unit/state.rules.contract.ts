@@ -511,5 +511,162 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'old' })).toBeUndefined();
 			});
 		});
+
+		// A customer known by a business-scoped user id (BSUID) first and paired with their number later (or the other
+		// way round) keeps what was recorded under the first id: the gate passes the customer's other ids and the step's
+		// key under each (core/journeys/rules.ts stepKeysFor), and every check covers them in the same atomic unit.
+		describe('one customer under several ids (BSUID and phone number)', () => {
+			const BSUID = 'US.13491208655302741918';
+			const sendUnder = async (s: JourneyStateStore, p: SendAdmission, messageId: string) => {
+				expect(await s.admitSend(p)).toMatchObject({ admitted: true });
+				await s.settleSend({
+					phoneNumberId: PN,
+					waId: p.waId,
+					token: p.token,
+					now: p.now,
+					outcome: 'sent',
+					messageId,
+					stepKey: p.step?.key,
+				});
+			};
+
+			it('refuses a step sent under the other id (either order), claiming nothing, and sends it again after re-entry', async () => {
+				const [a, b] = await handles(2);
+				// Sent while the customer was known by their BSUID only (step key "under-bsuid").
+				await sendUnder(
+					a,
+					admission({ waId: BSUID, now: at(0), step: step('under-bsuid') }),
+					'wamid.B',
+				);
+				// The pairing is known now: the customer's key is the number, the step's key "under-phone".
+				const again = admission({
+					otherIds: [BSUID],
+					now: at(HOUR),
+					step: step('under-phone', { otherKeys: ['under-bsuid'] }),
+				});
+				expect(await b.admitSend(again)).toEqual({
+					admitted: false,
+					rule: 'step',
+					state: 'sent',
+					at: T,
+					messageId: 'wamid.B',
+				});
+				expect(await b.getStep({ phoneNumberId: PN, stepKey: 'under-phone' })).toBeUndefined();
+				// With a re-entry period, the send under the other id starts it.
+				const reentry = { otherKeys: ['under-bsuid'], reentryPeriodMs: DAY };
+				expect(
+					await a.admitSend(admission({ now: at(HOUR), step: step('under-phone', reentry) })),
+				).toMatchObject({ admitted: false, rule: 'step', state: 'sent' });
+				expect(
+					await a.admitSend(admission({ now: at(DAY), step: step('under-phone', reentry) })),
+				).toMatchObject({ admitted: true });
+
+				// The other order: sent to the number, then the BSUID is the key of nothing new (it resolves to the number),
+				// and a claim still pending under the number holds a send keyed by the BSUID.
+				const first = admission({ now: at(0), step: step('p2') });
+				expect(await a.admitSend(first)).toMatchObject({ admitted: true });
+				expect(
+					await b.admitSend(
+						admission({
+							waId: BSUID,
+							otherIds: [WA],
+							now: at(1000),
+							step: step('b2', { otherKeys: ['p2'] }),
+						}),
+					),
+				).toEqual({ admitted: false, rule: 'step', state: 'pending', at: T });
+			});
+
+			it('admits exactly one of concurrent claims of one step made under different ids', async () => {
+				const list = await handles(3);
+				const results = await Promise.all(
+					Array.from({ length: 9 }, (_, i) =>
+						list[i % list.length].admitSend(
+							i % 2 === 0
+								? admission({
+										now: at(i),
+										otherIds: [BSUID],
+										step: step('sp', { otherKeys: ['sb'] }),
+									})
+								: admission({
+										waId: BSUID,
+										otherIds: [WA],
+										now: at(i),
+										step: step('sb', { otherKeys: ['sp'] }),
+									}),
+						),
+					),
+				);
+				expect(results.filter((r) => r.admitted)).toHaveLength(1);
+			});
+
+			it("counts the customer's frequency cap over all their ids, writing new counts under the key", async () => {
+				const cap = { category: 'MARKETING', max: 3, periodMs: 7 * DAY };
+				const [a, b] = await handles(2);
+				await a.admitSend(admission({ waId: BSUID, now: at(0), frequency: cap }));
+				await a.admitSend(admission({ waId: BSUID, now: at(HOUR), frequency: cap }));
+				// Before the pairing, the number alone is a new customer.
+				expect(await b.admitSend(admission({ now: at(2 * HOUR), frequency: cap }))).toMatchObject({
+					admitted: true,
+					frequencyCount: 1,
+				});
+				// After it, one customer: 3 of 3 (two under the BSUID, one under the number).
+				expect(
+					await b.admitSend(admission({ otherIds: [BSUID], now: at(3 * HOUR), frequency: cap })),
+				).toEqual({
+					admitted: false,
+					rule: 'frequency',
+					count: 3,
+					limit: 3,
+					resumeAt: T + 7 * DAY,
+				});
+				// The first BSUID send leaves the period: one place, and concurrent sends under either id take it once.
+				const list = await handles(3);
+				const results = await Promise.all(
+					Array.from({ length: 6 }, (_, i) =>
+						list[i % 3].admitSend(
+							i % 2 === 0
+								? admission({ otherIds: [BSUID], now: at(7 * DAY + i), frequency: cap })
+								: admission({ waId: BSUID, otherIds: [WA], now: at(7 * DAY + i), frequency: cap }),
+						),
+					),
+				);
+				expect(results.filter((r) => r.admitted)).toEqual([
+					expect.objectContaining({ frequencyCount: 3 }),
+				]);
+			});
+
+			it('does not count the customer as business-initiated while a window under another id is open', async () => {
+				await store.recordInbound({
+					phoneNumberId: PN,
+					waId: BSUID,
+					at: at(-HOUR),
+					now: at(-HOUR),
+				});
+				const limit = { scope: 'portfolio-ids', limit: 5 };
+				expect(
+					await store.admitSend(admission({ now: at(0), messagingLimit: limit })),
+				).toMatchObject({
+					admitted: true,
+					businessInitiated: true,
+				});
+				expect(
+					await store.admitSend(
+						admission({ otherIds: [BSUID], now: at(0), messagingLimit: limit }),
+					),
+				).toMatchObject({ admitted: true, businessInitiated: false });
+			});
+
+			it('refuses other ids that are not a list of ids, naming the field', async () => {
+				await expect(store.admitSend(admission({ otherIds: [''], now: at(0) }))).rejects.toThrow(
+					/otherIds\[0\]/,
+				);
+				await expect(
+					store.admitSend(
+						admission({ now: at(0), step: step('k', { otherKeys: Array(17).fill('x') }) }),
+					),
+				).rejects.toThrow(/step\.otherKeys must be an array of at most 16/);
+			});
+		});
 	});
 }

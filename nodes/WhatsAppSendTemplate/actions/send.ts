@@ -11,7 +11,8 @@ import {
 	loadAccountState,
 	createSendGate,
 	policyOfRefusal,
-	stepKeyFor,
+	stepKeysFor,
+	otherIdsOf,
 	ruleCategoryOf,
 	ruleTemplateOf,
 	occurrenceFor,
@@ -19,7 +20,7 @@ import {
 	deliveryOptionsSchema,
 	describeFailure,
 	normalizeRecipient,
-	customerKeyOf,
+	customerResolver,
 	pacingOf,
 	prepareSend,
 	retryPolicyOf,
@@ -156,14 +157,29 @@ export async function sendItems(
 	const decisions = new Array<PolicyResult | undefined>(count);
 	const hinted = new Array<PolicyResult | undefined>(count);
 	const prepared: PreparedSend[] = [];
+	const recipientOf = (itemIndex: number, recipient: string) =>
+		normalizeRecipient(
+			recipient,
+			param<string>('options.defaultCountry', itemIndex, '') || undefined,
+		);
+	// One customer whichever id the item holds (a BSUID the store paired with a number is keyed by the number): every
+	// item's lookup starts here at once, so a campaign waits for the store about once, not once per item.
+	const customers = customerResolver(run.store, credential.phoneNumberId);
+	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
+		try {
+			customers.prefetch(
+				recipientOf(itemIndex, String(param<unknown>('recipient', itemIndex, '') ?? '')),
+			);
+		} catch {
+			// Not a recipient: the item says so below.
+		}
+	}
 	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
 		let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
 		try {
-			const defaultCountry = param<string>('options.defaultCountry', itemIndex, '') || undefined;
-			const normalized = normalizeRecipient(recipient, defaultCountry);
+			const normalized = recipientOf(itemIndex, recipient);
 			recipient = normalized.e164;
-			// One customer whichever id the item holds: a BSUID the store paired with a number is keyed by the number.
-			const customerKey = await customerKeyOf(run.store, credential.phoneNumberId, normalized);
+			const customer = await customers.get(normalized);
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
 			const step = param<string>('options.step', itemIndex, '') || undefined;
 			// Version 2 routes core's refusals (opted out, US marketing) as policy decisions; version 1 kept them errors.
@@ -186,20 +202,23 @@ export async function sendItems(
 			const content = built.content;
 			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
 			const category = ruleCategoryOf(content);
-			const stepKey = stepKeyFor({
-				phoneNumberId: credential.phoneNumberId,
-				journey,
-				step,
-				scope,
-				waId: customerKey,
-				occurrenceKey: occurrenceFor({
+			// The step under every id of the customer: one sent before a pairing was learnt still counts.
+			const { stepKey, otherStepKeys } = stepKeysFor(
+				{
+					phoneNumberId: credential.phoneNumberId,
 					journey,
 					step,
-					category,
-					occurrenceKey,
-					runOccurrence: `${runOccurrence}:${itemIndex}`,
-				}),
-			});
+					scope,
+					occurrenceKey: occurrenceFor({
+						journey,
+						step,
+						category,
+						occurrenceKey,
+						runOccurrence: `${runOccurrence}:${itemIndex}`,
+					}),
+				},
+				customer,
+			);
 			const tracking = trackingFor(
 				{
 					workflowId,
@@ -214,11 +233,14 @@ export async function sendItems(
 			);
 			prepared.push({
 				...prepareSend(itemIndex, normalized, content, tracking),
+				customerKey: customer.key,
 				gate: {
-					waId: customerKey,
+					waId: customer.key,
+					otherIds: otherIdsOf(customer),
 					e164: normalized.e164,
 					category,
 					stepKey: rules.oncePerStep ? stepKey : undefined,
+					otherStepKeys: rules.oncePerStep ? otherStepKeys : undefined,
 					itemTimeZone: timeZone,
 					template: ruleTemplateOf(content),
 				},
