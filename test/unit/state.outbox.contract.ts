@@ -157,7 +157,10 @@ export function outboxContract(name: string, harness: StateStoreHarness): void {
 			const store = await create();
 			const t = now();
 			const [result] = await store.applyEventBatch([
-				{ writes: [], outbox: { trigger: `${TRIGGER}#batches`, id: 'batch-1', entry: '["a","b"]' } },
+				{
+					writes: [],
+					outbox: { trigger: `${TRIGGER}#batches`, id: 'batch-1', entry: '["a","b"]' },
+				},
 			]);
 			expect(result.fresh).toBe(true);
 			const other = await connect(store);
