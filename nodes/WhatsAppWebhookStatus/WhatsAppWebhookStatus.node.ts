@@ -18,13 +18,20 @@ import {
 	OutboxDrainClock,
 	outboxEmitted,
 	outboxRecoveryDelay,
+	OUTBOX_TIMING,
 	receiveIngestOptions,
 	receiveWebhook,
 	verifySubscription,
 } from '../../core';
 import type { ReceiverCredential } from '../../core';
 import { getStateStore } from '../shared/store';
-import { consumerOf, readTriggerCredential, receiveSettingsOf, resumeBy } from '../shared/trigger';
+import {
+	consumerOf,
+	readTriggerCredential,
+	receiveSettingsOf,
+	resumeBy,
+	runsExecutionsElsewhere,
+} from '../shared/trigger';
 import { createClient, getMetaCredential } from '../shared/transport';
 import { Batcher, batchLimits } from './batcher';
 import { webhookStatusProperties } from './description';
@@ -257,8 +264,13 @@ export class WhatsAppWebhookStatus implements INodeType {
 		// Handed to n8n: their outbox entries can go (after n8n has saved the execution; webhookOutbox.ts).
 		const handedOver = (emitted: IDataObject[]): void => {
 			if (!manual)
-				outboxEmitted(store, consumer, emitted, (error) =>
-					this.logger.warn('WhatsApp Webhook Status: could not clear the outbox', { error }),
+				outboxEmitted(
+					store,
+					consumer,
+					emitted,
+					(error) =>
+						this.logger.warn('WhatsApp Webhook Status: could not clear the outbox', { error }),
+					runsExecutionsElsewhere() ? OUTBOX_TIMING.queueDoneDelayMs : OUTBOX_TIMING.doneDelayMs,
 				);
 		};
 		const placement = batches.add(
