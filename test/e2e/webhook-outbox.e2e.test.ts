@@ -177,8 +177,11 @@ async function emitted(): Promise<Emitted> {
 		} catch {
 			continue;
 		}
-		const { items, ran } = triggerItems(data);
+		const { items, ran: saved } = triggerItems(data);
+		// A crashed execution did not run the workflow: n8n's crash recovery may give it artificial trigger output.
+		const ran = saved && summary.status !== 'crashed';
 		for (const item of items) {
+			if (item.json.isArtificialRecoveredEventItem === true) continue;
 			const id = String(item.json.messageId);
 			if (!ran) {
 				inCutShort.add(id);
