@@ -58,7 +58,9 @@ const EMPTY_DELIVERY = '{"object":"whatsapp_business_account","entry":[]}';
  * n8n lets a webhook node start executions only while it handles a request. So that events left in the outbox by a
  * process that died are emitted even if Meta sends nothing more, the activation (also at each n8n start) posts one
  * empty, signed delivery to the trigger's own URL once such entries can be claimed. If n8n cannot reach its own URL,
- * the next delivery from Meta drains them instead.
+ * the next delivery from Meta drains them instead. n8n 2.40 (workflow publication service) calls checkExists at a
+ * start only for webhooks not registered in its database, and a kill -9 leaves the registration there: after a crash
+ * this poke is not sent (e2e: drained by the next delivery in both modes).
  */
 function pokeAfterActivation(ctx: IHookFunctions, appSecret: string | undefined): void {
 	const url = ctx.getNodeWebhookUrl('default');
