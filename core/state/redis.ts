@@ -763,7 +763,8 @@ export class RedisStateStore implements JourneyStateStore {
 		const callOf: Array<{ result: EventBatchResult; statuses: StatusName[] }> = [];
 		checked.forEach((item, i) => {
 			const r = item.remember;
-			if (!r && item.writes.length === 0) return;
+			// An item may be an outbox entry alone (a receiver's hand-over record, webhookOutbox.ts).
+			if (!r && item.writes.length === 0 && !item.outbox) return;
 			const keys: string[] = [];
 			const args: Array<string | number> = [TRANSITIONS];
 			const statuses: StatusName[] = [];

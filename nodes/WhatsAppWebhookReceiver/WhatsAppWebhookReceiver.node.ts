@@ -8,16 +8,25 @@ import type {
 	ITriggerResponse,
 } from 'n8n-workflow';
 
+import { randomUUID } from 'node:crypto';
+
 import {
 	acceptsWebhookPosts,
 	listenWebhookReceiver,
 	receiveIngestOptions,
+	ReceiverOutbox,
 	WebhookReceiver,
 } from '../../core';
 import type { IngestedEvent } from '../../core';
 import { batchLimits } from '../WhatsAppWebhookStatus/batcher';
 import { getStateStore } from '../shared/store';
-import { readTriggerCredential, receiveSettingsOf, resumeBy } from '../shared/trigger';
+import {
+	consumerOf,
+	readTriggerCredential,
+	receiveSettingsOf,
+	resumeBy,
+	runsExecutionsElsewhere,
+} from '../shared/trigger';
 import {
 	DEFAULT_RECEIVER_HOST,
 	DEFAULT_RECEIVER_PORT,
@@ -82,10 +91,36 @@ export class WhatsAppWebhookReceiver implements INodeType {
 		if (!path.startsWith('/'))
 			throw new NodeOperationError(node, `Path must start with "/"; got "${path}"`);
 
+		const limits = batchLimits(options);
+		const store = () => getStateStore(this);
+		// Acknowledged events stay in the trigger's outbox until their execution has finished (core/journeys/
+		// webhookOutbox.ts); a test run ("Test step") keeps nothing.
+		const outbox = manual
+			? undefined
+			: new ReceiverOutbox(
+					store,
+					consumerOf(this),
+					runsExecutionsElsewhere(),
+					() => `whatsapp-journeys:${consumerOf(this)}:${randomUUID()}`,
+				);
+		const warn = (message: string, error: unknown) =>
+			this.logger.warn(message, {
+				error: error instanceof Error ? error.message : String(error ?? ''),
+			});
+
 		// n8n swaps `this.emit` in manual mode ("Test step": its first call ends the test), so it is looked up per batch.
 		// The returned promise settles when the execution has finished: the receiver keeps few executions running and
-		// gathers larger batches meanwhile.
-		const emitItems = async (events: IngestedEvent[]): Promise<void> => {
+		// gathers larger batches meanwhile. Each batch's execution is created under its outbox key: n8n (2.x) refuses a
+		// second execution with the same key, so a batch emitted again after a crash does not run twice.
+		const emitItems = async (events: IngestedEvent[], reuseKey?: string): Promise<void> => {
+			// Without the record (the store failed) the batch still goes out, with no key: its entries stay, so it is
+			// emitted again, recovered, at the next start.
+			const key = outbox
+				? await outbox.handOver(events, reuseKey).catch((error: unknown) => {
+						warn('WhatsApp Webhook Receiver: could not record a hand-over', error);
+						return undefined;
+					})
+				: undefined;
 			const done = this.helpers.createDeferredPromise<IRun>();
 			this.emit(
 				[
@@ -96,8 +131,25 @@ export class WhatsAppWebhookReceiver implements INodeType {
 				],
 				undefined,
 				done,
+				key,
 			);
-			await done.promise;
+			try {
+				await done.promise;
+			} catch (error) {
+				// Not started (or failed to run): the entries stay and the batch is emitted again at the next start.
+				warn(
+					'WhatsApp Webhook Receiver: an execution did not finish; its events stay in the outbox',
+					error,
+				);
+				return;
+			}
+			// Finished, or n8n had this key's execution already: the entries go.
+			if (outbox && key)
+				await outbox
+					.done(key, events)
+					.catch((error: unknown) =>
+						warn('WhatsApp Webhook Receiver: could not clear the outbox', error),
+					);
 		};
 		const receiver = new WebhookReceiver({
 			path,
@@ -107,19 +159,18 @@ export class WhatsAppWebhookReceiver implements INodeType {
 			allPhoneNumbers: options.allPhoneNumbers === true,
 			includeRaw: options.includeRaw === true,
 			store: () => getStateStore(this),
-			ingest: receiveIngestOptions(receiveSettingsOf(this)),
+			ingest: receiveIngestOptions({ ...receiveSettingsOf(this), outbox: !manual }),
 			resume: resumeBy(this),
 			// "Test step" takes one batch: emit the first POST's events at once.
-			batch: (({ windowMs, maxItems }) => ({ windowMs: manual ? 0 : windowMs, maxItems }))(
-				batchLimits(options),
-			),
-			emit: emitItems,
+			batch: { windowMs: manual ? 0 : limits.windowMs, maxItems: limits.maxItems },
+			emit: (events) => emitItems(events),
 			// Errors are logged without the request: no body, signature or secret reaches the log.
 			log: (message, error) =>
 				this.logger.error(message, {
 					error: error instanceof Error ? error.message : String(error ?? ''),
 				}),
 		});
+		const startedAt = Date.now();
 		let stop: () => Promise<void>;
 		try {
 			stop = await listenWebhookReceiver({ host, port }, receiver);
@@ -127,6 +178,21 @@ export class WhatsAppWebhookReceiver implements INodeType {
 			throw new NodeOperationError(node, error instanceof Error ? error.message : String(error));
 		}
 		this.logger.info(`WhatsApp Webhook Receiver listening on http://${host}:${port}${path}`);
+		// What a process that died had acknowledged and not seen finish is emitted now, marked `recovered`: everything
+		// recorded before this start that no batch of this process holds. In the background: activation does not wait.
+		if (outbox)
+			void outbox
+				.leftBehind(startedAt, limits.maxItems)
+				.then(async (batches) => {
+					if (batches.length > 0)
+						this.logger.info(
+							`WhatsApp Webhook Receiver: emitting ${batches.reduce((n, b) => n + b.events.length, 0)} recovered events`,
+						);
+					await Promise.all(batches.map((b) => emitItems(b.events, b.key)));
+				})
+				.catch((error: unknown) =>
+					warn('WhatsApp Webhook Receiver: could not read the outbox', error),
+				);
 		return {
 			// Deactivation (or shutdown): stop taking POSTs, emit what was acknowledged, close the port.
 			closeFunction: stop,

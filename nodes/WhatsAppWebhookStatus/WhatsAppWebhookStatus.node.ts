@@ -18,13 +18,20 @@ import {
 	OutboxDrainClock,
 	outboxEmitted,
 	outboxRecoveryDelay,
+	OUTBOX_TIMING,
 	receiveIngestOptions,
 	receiveWebhook,
 	verifySubscription,
 } from '../../core';
 import type { ReceiverCredential } from '../../core';
 import { getStateStore } from '../shared/store';
-import { consumerOf, readTriggerCredential, receiveSettingsOf, resumeBy } from '../shared/trigger';
+import {
+	consumerOf,
+	readTriggerCredential,
+	receiveSettingsOf,
+	resumeBy,
+	runsExecutionsElsewhere,
+} from '../shared/trigger';
 import { createClient, getMetaCredential } from '../shared/transport';
 import { Batcher, batchLimits } from './batcher';
 import { webhookStatusProperties } from './description';
@@ -51,7 +58,9 @@ const EMPTY_DELIVERY = '{"object":"whatsapp_business_account","entry":[]}';
  * n8n lets a webhook node start executions only while it handles a request. So that events left in the outbox by a
  * process that died are emitted even if Meta sends nothing more, the activation (also at each n8n start) posts one
  * empty, signed delivery to the trigger's own URL once such entries can be claimed. If n8n cannot reach its own URL,
- * the next delivery from Meta drains them instead.
+ * the next delivery from Meta drains them instead. n8n 2.40 (workflow publication service) calls checkExists at a
+ * start only for webhooks not registered in its database, and a kill -9 leaves the registration there: after a crash
+ * this poke is not sent (e2e: drained by the next delivery in both modes).
  */
 function pokeAfterActivation(ctx: IHookFunctions, appSecret: string | undefined): void {
 	const url = ctx.getNodeWebhookUrl('default');
@@ -257,8 +266,13 @@ export class WhatsAppWebhookStatus implements INodeType {
 		// Handed to n8n: their outbox entries can go (after n8n has saved the execution; webhookOutbox.ts).
 		const handedOver = (emitted: IDataObject[]): void => {
 			if (!manual)
-				outboxEmitted(store, consumer, emitted, (error) =>
-					this.logger.warn('WhatsApp Webhook Status: could not clear the outbox', { error }),
+				outboxEmitted(
+					store,
+					consumer,
+					emitted,
+					(error) =>
+						this.logger.warn('WhatsApp Webhook Status: could not clear the outbox', { error }),
+					runsExecutionsElsewhere() ? OUTBOX_TIMING.queueDoneDelayMs : OUTBOX_TIMING.doneDelayMs,
 				);
 		};
 		const placement = batches.add(

@@ -70,3 +70,12 @@ export function resumeBy(ctx: TriggerContext): ResumeAttempt {
 		},
 	};
 }
+
+/**
+ * Whether n8n runs executions in other processes (queue mode: workers take them from Redis), so an execution a trigger
+ * started lives on when the process that started it dies. n8n reads the same setting (EXECUTIONS_MODE) for its own
+ * choice; a node is told nothing of it.
+ */
+export function runsExecutionsElsewhere(): boolean {
+	return process.env.EXECUTIONS_MODE === 'queue';
+}

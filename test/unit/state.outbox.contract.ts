@@ -153,6 +153,28 @@ export function outboxContract(name: string, harness: StateStoreHarness): void {
 			).toEqual([]);
 		});
 
+		it('keeps an item that is only an outbox entry (a receiver records each batch it hands over this way)', async () => {
+			const store = await create();
+			const t = now();
+			const [result] = await store.applyEventBatch([
+				{
+					writes: [],
+					outbox: { trigger: `${TRIGGER}#batches`, id: 'batch-1', entry: '["a","b"]' },
+				},
+			]);
+			expect(result.fresh).toBe(true);
+			const other = await connect(store);
+			const claimed = await other.claimOutbox({
+				trigger: `${TRIGGER}#batches`,
+				olderThan: now() + 1,
+				now: now() + 2,
+			});
+			expect(claimed.map((e) => [e.id, e.entry])).toEqual([['batch-1', '["a","b"]']]);
+			expect(claimed[0].at).toBeGreaterThanOrEqual(t);
+			// Its own namespace: the trigger's event entries are not touched.
+			expect(await other.claimOutbox({ trigger: TRIGGER, olderThan: now() + 1 })).toEqual([]);
+		});
+
 		it('refuses a bad claim before touching anything', async () => {
 			const store = await create();
 			await expect(store.claimOutbox({ trigger: '', olderThan: now() })).rejects.toThrow();
