@@ -179,7 +179,10 @@ export class MemoryStateStore implements JourneyStateStore {
 		const record = this.identities.get(
 			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.id, 'id')),
 		);
-		return record ? { ...record } : undefined;
+		if (!record) return undefined;
+		return record.predecessors
+			? { ...record, predecessors: [...record.predecessors] }
+			: { ...record };
 	}
 
 	private identity(w: CheckedIdentityWrite): void {
