@@ -319,6 +319,32 @@ describe('one customer for the journey rules whichever id came first (send → p
 		expect(await accepted()).toHaveLength(1);
 	});
 
+	it('a step sent to a BSUID that Meta then replaced (user_id_update) is already sent for the new BSUID and the number', async () => {
+		// A username customer known by BSUID only gets the step; then Meta replaces their BSUID, naming no number.
+		await sandbox.control('inbound', { userId: BSUID, hidePhone: true, text: 'hi' });
+		await ingest(store);
+		const first = await send(BSUID, storePath);
+		expect(first.output[0][0].json.policy).toMatchObject({ decision: 'sent' });
+		await sandbox.control('user-id-change', { userId: BSUID, newUserId: NEW_BSUID });
+		await ingest(store);
+		// The workflow now holds the new BSUID: the old one is found through the new one's predecessors.
+		const byNew = await send(NEW_BSUID, storePath);
+		expect(byNew.output[0][0].json.policy).toMatchObject({
+			decision: 'already_sent',
+			messageId: first.output[0][0].json.messageId,
+		});
+		// Later Meta pairs the number with the new BSUID only (the old one was never paired with it).
+		await sandbox.control('inbound', { from: PHONE, userId: NEW_BSUID, text: 'my number' });
+		await ingest(store);
+		expect((await resolveCustomer(store, PN, PHONE)).ids).toEqual([PHONE, NEW_BSUID, BSUID]);
+		const byPhone = await send(`+${PHONE}`, storePath);
+		expect(byPhone.output[0][0].json.policy).toMatchObject({
+			decision: 'already_sent',
+			messageId: first.output[0][0].json.messageId,
+		});
+		expect(await accepted()).toHaveLength(1);
+	});
+
 	it("learns the pair from Meta's answer to a send by BSUID (wa_id + user_id), before any webhook", async () => {
 		// The sandbox (as Meta) knows the customer's number; the store has seen no webhook of theirs.
 		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hi' });
