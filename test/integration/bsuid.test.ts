@@ -213,6 +213,38 @@ describe('a customer known by username, against the sandbox', () => {
 		expect(bad.json.error?.error_data?.details).toMatch(/recipient/);
 	});
 
+	it("pairs the number with the BSUID from a status's contacts when the message went to the number", async () => {
+		// The sandbox (as Meta) knows the customer's BSUID; the store sees none of their messages, only our send's statuses.
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hi' });
+		await sandbox.control('idle');
+		bodies.length = 0;
+		const sent = await runNode(node, {
+			parameters: session(`+${PHONE}`),
+			credentials: credentials(),
+		});
+		expect(sent.output[0][0].json).toMatchObject({ recipientType: 'phone' });
+		await sandbox.control('idle');
+		// Meta's shape: no recipient_user_id for a send to the number; the BSUID is in the value's contacts.
+		const values = bodies.map(
+			(b) =>
+				(b as { entry: Array<{ changes: Array<{ value: Record<string, unknown> }> }> }).entry[0]
+					.changes[0].value,
+		);
+		const statuses = values.flatMap((v) => (v.statuses ?? []) as Array<Record<string, unknown>>);
+		expect(statuses.length).toBeGreaterThan(0);
+		for (const s of statuses) {
+			expect(s).toMatchObject({ recipient_id: PHONE });
+			expect(s).not.toHaveProperty('recipient_user_id');
+		}
+		expect(values[0].contacts).toEqual([expect.objectContaining({ wa_id: PHONE, user_id: BSUID })]);
+		const store = new MemoryStateStore();
+		await ingest(store);
+		expect(await resolveCustomer(store, PN, BSUID)).toMatchObject({
+			key: PHONE,
+			ids: [BSUID, PHONE],
+		});
+	});
+
 	it('changes the id (user_id_update and the system message), and the old id still finds the customer', async () => {
 		const store = new MemoryStateStore();
 		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hello' });
