@@ -385,7 +385,12 @@ if ARGV[13] == '1' and business then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.17g', now - tonumber(ARGV[15])))
   local count = redis.call('ZCARD', KEYS[4])
   local prev = redis.call('ZSCORE', KEYS[4], ARGV[18])
-  if not prev and limit >= 0 and count >= limit then return {4, count, limit} end
+  local counted = false
+  if prev then counted = true end
+  for i = 1, otherIds do
+    if not counted and redis.call('ZSCORE', KEYS[4], ARGV[21 + i]) then counted = true end
+  end
+  if not counted and limit >= 0 and count >= limit then return {4, count, limit} end
   if prev then prevAt = tonumber(prev); recipients = count else recipients = count + 1 end
   if ARGV[19] ~= '1' then
     redis.call('ZADD', KEYS[4], string.format('%.17g', now), ARGV[18])
@@ -1062,6 +1067,7 @@ export class RedisStateStore implements JourneyStateStore {
 				p.dryRun ? '1' : '0',
 				otherSteps.length,
 				otherIds.length,
+				...otherIds,
 			],
 		)) as Array<number | string>;
 		const n = (i: number) => Number(reply[i]);

@@ -717,7 +717,15 @@ export class SqliteStateStore implements JourneyStateStore {
 				const prev = (this.rules.recipientGet.get(limit.scope, waId) as { at: number } | undefined)
 					?.at;
 				const already = prev !== undefined && prev > from;
-				if (!already && limit.limit !== undefined && count >= limit.limit)
+				// Counted under another of the customer's ids (a send before the pairing): one person, no refusal (the
+				// stored count may hold them twice: the safe side).
+				const counted =
+					already ||
+					ids.slice(1).some((id) => {
+						const r = this.rules.recipientGet.get(limit.scope, id) as { at: number } | undefined;
+						return r !== undefined && r.at > from;
+					});
+				if (!counted && limit.limit !== undefined && count >= limit.limit)
 					return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 				recipientPrevAt = prev ?? 0;
 				if (!p.dryRun) {
