@@ -212,7 +212,8 @@ export async function ingestWebhookEvents(
 		if (!at) return { writes };
 		switch (event.kind) {
 			case 'status': {
-				// Statuses carry the customer's number (recipient_id) and BSUID (recipient_user_id): one customer.
+				// Statuses carry the customer's number (recipient_id) and BSUID (recipient_user_id, or the value's contacts
+				// entry for a message sent to the number): one customer.
 				identity(writes, phoneNumberId, at, {
 					waId: event.recipientId,
 					bsuid: event.recipientUserId,

@@ -14,6 +14,7 @@ import type {
 	Pricing,
 	SandboxUser,
 } from './state';
+import type { WhatsAppContact } from './webhooks';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** A free entry point window lasts 72 h from the business's reply. */
@@ -33,14 +34,17 @@ function userOf(ctx: SandboxContext, key: string): SandboxUser | undefined {
 	return bsuid ? ctx.state.users.get(bsuid) : undefined;
 }
 
-/** The send answer's contact: the input, the number unless withheld, the BSUID when the customer has one. */
+/**
+ * The send answer's contact: the input, the number unless withheld, and the BSUID for a send to the BSUID (Meta's
+ * BSUID guide: `user_id` only then, otherwise omitted).
+ */
 function contactOf(ctx: SandboxContext, input: string, key: string): Record<string, string> {
 	const user = userOf(ctx, key);
 	const showNumber = !user || (!user.hidePhone && user.bsuid !== key);
 	return {
 		input,
 		...(showNumber ? { wa_id: key } : {}),
-		...(user ? { user_id: user.bsuid } : {}),
+		...(user && isBsuid(input) ? { user_id: user.bsuid } : {}),
 	};
 }
 
@@ -498,14 +502,15 @@ export function buildStatus(
 	status: 'sent' | 'delivered' | 'read' | 'failed',
 ): Record<string, unknown> {
 	const nowSeconds = Math.floor(ctx.config.now() / 1000);
-	// A customer with a BSUID: Meta adds recipient_user_id, and leaves out recipient_id when it withholds the number.
+	// A customer with a BSUID (Meta's BSUID guide, status messages webhooks): recipient_user_id only for a message sent
+	// to the BSUID, recipient_id left out when Meta withholds the number; both ids in the value's contacts (statusContact).
 	const user = userOf(ctx, message.waId);
 	const out: Record<string, unknown> = {
 		id: message.id,
 		status,
 		timestamp: String(nowSeconds),
 		...(user?.hidePhone || user?.bsuid === message.waId ? {} : { recipient_id: message.waId }),
-		...(user ? { recipient_user_id: user.bsuid } : {}),
+		...(user && isBsuid(message.to) ? { recipient_user_id: user.bsuid } : {}),
 	};
 	if (message.bizOpaqueCallbackData !== undefined)
 		out.biz_opaque_callback_data = message.bizOpaqueCallbackData;
@@ -547,15 +552,39 @@ export function buildStatus(
 	return out;
 }
 
+/**
+ * The recipient's entry in a status value's contacts: Meta sends it for sent, delivered and read (not failed) statuses,
+ * with the BSUID and the number (empty when withheld); a customer without a BSUID gets none here, as before 2026.
+ */
+export function statusContact(
+	ctx: SandboxContext,
+	message: AcceptedMessage,
+	status: 'sent' | 'delivered' | 'read' | 'failed',
+): WhatsAppContact | undefined {
+	const user = userOf(ctx, message.waId);
+	if (!user || status === 'failed') return undefined;
+	const shown = !user.hidePhone && user.bsuid !== message.waId;
+	return {
+		profile: {
+			name: ctx.state.windowFor(message.phoneNumberId, message.waId)?.profileName ?? '',
+			...(user.username && status !== 'sent' ? { username: user.username } : {}),
+		},
+		wa_id: shown ? message.waId : '',
+		user_id: user.bsuid,
+	};
+}
+
 function emitStatus(
 	ctx: SandboxContext,
 	message: AcceptedMessage,
 	status: 'sent' | 'delivered' | 'read' | 'failed',
 ): void {
 	message.statuses.push(status);
+	const contact = statusContact(ctx, message, status);
 	ctx.webhooks.emit({
 		kind: 'status',
 		phoneNumberId: message.phoneNumberId,
 		status: buildStatus(ctx, message, status),
+		...(contact ? { contact } : {}),
 	});
 }

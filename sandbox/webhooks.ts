@@ -28,7 +28,13 @@ export interface WhatsAppContact {
 
 /** One update for the callback: a status or an inbound message of a business number, or a whole `value`. */
 export type WebhookEvent =
-	| { kind: 'status'; phoneNumberId: string; status: Record<string, unknown> }
+	| {
+			kind: 'status';
+			phoneNumberId: string;
+			status: Record<string, unknown>;
+			/** The recipient's entry in the value's contacts (Meta: sent, delivered, read of a customer with a BSUID). */
+			contact?: WhatsAppContact;
+	  }
 	| {
 			kind: 'message';
 			phoneNumberId: string;
@@ -181,20 +187,20 @@ export class WebhookDispatcher {
 				grouped.set(key, value);
 				changes.push({ field: 'messages', value });
 			}
-			if (event.kind === 'status') {
-				(value.statuses ??= []).push(event.status);
-			} else {
+			const contact = event.contact;
+			if (contact) {
 				const contacts = (value.contacts ??= []);
 				if (
 					!contacts.some(
 						(c) =>
-							(c.wa_id !== undefined && c.wa_id === event.contact.wa_id) ||
-							(c.user_id !== undefined && c.user_id === event.contact.user_id),
+							(c.wa_id !== undefined && c.wa_id !== '' && c.wa_id === contact.wa_id) ||
+							(c.user_id !== undefined && c.user_id === contact.user_id),
 					)
 				)
-					contacts.push(event.contact);
-				(value.messages ??= []).push(event.message);
+					contacts.push(contact);
 			}
+			if (event.kind === 'status') (value.statuses ??= []).push(event.status);
+			else (value.messages ??= []).push(event.message);
 		}
 		const entry: Record<string, unknown> = { id: this.config.wabaId, changes };
 		if (hasTemplateEvent) entry.time = Math.floor(this.config.now() / 1000);

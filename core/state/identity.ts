@@ -10,10 +10,17 @@
  * writing without a phone number) is found from the number and the other way round (customerWindow), and an opt-out
  * under either id counts (customerOptedOut). Step claims and frequency counts made before a pairing was learnt stay
  * under the id used then; the send gate checks them all (SendAdmission `otherIds`, `step.otherKeys`), so a pairing
- * learnt at any time never lets a step go out twice or a cap be passed.
+ * learnt at any time never lets a step go out twice or a cap be passed. Identity records point both ways (`successor`,
+ * `predecessors`), so those ids are found whichever id the workflow holds: the number, an old BSUID or the new one.
  */
 import { isBsuid } from '../phone';
-import { windowFrom, type ConversationWindow, type JourneyStateStore } from './types';
+import {
+	MAX_OTHER_IDS,
+	windowFrom,
+	type ConversationWindow,
+	type IdentityRecord,
+	type JourneyStateStore,
+} from './types';
 
 export interface Customer {
 	/** The canonical key: the wa_id when known, else the latest BSUID (see above). */
@@ -29,21 +36,32 @@ export interface Customer {
 /** How many BSUID changes resolveCustomer follows (each is one store read); more would mean a loop or bad data. */
 const MAX_HOPS = 8;
 
-/** The customer an id belongs to, from the identities the store learnt (webhooks, linkIdentity). */
+/**
+ * The customer an id belongs to, from the identities the store learnt (webhooks, linkIdentity). Forward: the id's
+ * paired number or BSUID, then the BSUIDs that replaced it (`successor`). Backward: the ids that lead to any of those
+ * (`predecessors`: BSUIDs they replaced, a parent BSUID), so a step claimed under an old BSUID is found from the number
+ * and the new BSUID too. A customer with no history costs no read beyond the forward ones (records are read once).
+ */
 export async function resolveCustomer(
 	store: Pick<JourneyStateStore, 'getIdentity'>,
 	phoneNumberId: string,
 	id: string,
 ): Promise<Customer> {
+	const records = new Map<string, Promise<IdentityRecord | undefined>>();
+	const read = (x: string) => {
+		let r = records.get(x);
+		if (!r) records.set(x, (r = store.getIdentity({ phoneNumberId, id: x })));
+		return r;
+	};
 	const ids = [id];
 	const given = isBsuid(id);
 	let waId: string | undefined = given ? undefined : id;
 	let bsuid: string | undefined = given ? id : undefined;
-	let record = await store.getIdentity({ phoneNumberId, id });
+	let record = await read(id);
 	if (!bsuid && record?.bsuid) {
 		bsuid = record.bsuid;
 		ids.push(bsuid);
-		record = await store.getIdentity({ phoneNumberId, id: bsuid });
+		record = await read(bsuid);
 	}
 	for (let hop = 0; hop < MAX_HOPS && record; hop++) {
 		waId ??= record.waId;
@@ -51,10 +69,32 @@ export async function resolveCustomer(
 		if (!next || ids.includes(next)) break;
 		bsuid = next;
 		ids.push(next);
-		record = await store.getIdentity({ phoneNumberId, id: next });
+		record = await read(next);
 	}
 	if (record?.waId) waId ??= record.waId;
 	if (waId && !ids.includes(waId)) ids.push(waId);
+	// Backward, a round of reads per generation (all of one round at once); bounded like the gate's otherIds.
+	let round = ids.filter(isBsuid);
+	for (let hop = 0; hop < MAX_HOPS && round.length && ids.length <= MAX_OTHER_IDS; hop++) {
+		const found = await Promise.all(round.map(read));
+		round = [];
+		for (const r of found)
+			for (const p of r?.predecessors ?? [])
+				if (!ids.includes(p) && ids.length <= MAX_OTHER_IDS) {
+					ids.push(p);
+					round.push(p);
+				}
+	}
+	// Known only by BSUIDs so far: an older BSUID's number is this customer's (user_id_update without wa_id).
+	if (!waId)
+		for (const other of ids.slice(1)) {
+			const r = isBsuid(other) ? await records.get(other) : undefined;
+			if (r?.waId && !isBsuid(r.waId)) {
+				waId = r.waId;
+				if (!ids.includes(waId)) ids.push(waId);
+				break;
+			}
+		}
 	return {
 		key: waId ?? bsuid ?? id,
 		ids,

@@ -179,7 +179,10 @@ export class MemoryStateStore implements JourneyStateStore {
 		const record = this.identities.get(
 			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.id, 'id')),
 		);
-		return record ? { ...record } : undefined;
+		if (!record) return undefined;
+		return record.predecessors
+			? { ...record, predecessors: [...record.predecessors] }
+			: { ...record };
 	}
 
 	private identity(w: CheckedIdentityWrite): void {
@@ -406,7 +409,10 @@ export class MemoryStateStore implements JourneyStateStore {
 			this.expireRecipients(limit.scope, seen, from);
 			const count = seen.size;
 			const already = (seen.get(waId) ?? 0) > from;
-			if (!already && limit.limit !== undefined && count >= limit.limit)
+			// Counted under another of the customer's ids (a send before the pairing): one person, no refusal. The entry
+			// under the key is added all the same (the stored count may hold the customer twice: the safe side).
+			const counted = already || ids.some((id) => (seen.get(id) ?? 0) > from);
+			if (!counted && limit.limit !== undefined && count >= limit.limit)
 				return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 			recipientPrevAt = seen.get(waId) ?? 0;
 			if (!p.dryRun) {

@@ -75,6 +75,8 @@ import {
 	type IdentityRecord,
 	type IdentityWrite,
 	identityUpdates,
+	idList,
+	MAX_PREDECESSORS,
 } from './types';
 import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
 
@@ -170,11 +172,13 @@ return string.format('%.17g', slot)
 
 /**
  * An identity record (key kind u: one customer id, a wa_id or a BSUID; hash p = wa_id, b = BSUID, n = successor,
- * at = latest write). mergeIdentity (types.ts) in Lua: a field given ('' = not given) replaces the stored one when
- * ARGV[1] is at least the record's time, else only fills it; the record lives ARGV[5] ms past its latest write.
+ * q = predecessors as a JSON array, at = latest write). mergeIdentity (types.ts) in Lua: a field given ('' = not
+ * given) replaces the stored one when the write's time is at least the record's, else only fills it; predecessors
+ * given (a JSON array) are added to the stored ones whatever the time, the newest MAX_PREDECESSORS kept; the record
+ * lives keepFor ms past its latest write.
  */
 const LUA_IDENTITY_PUT = `
-local function identityPut(key, atArg, p, b, n, keepFor)
+local function identityPut(key, atArg, p, b, n, q, keepFor)
   local at = tonumber(atArg)
   local old = tonumber(redis.call('HGET', key, 'at') or '-1')
   local newer = at >= old
@@ -186,6 +190,24 @@ local function identityPut(key, atArg, p, b, n, keepFor)
       redis.call('HSET', key, fields[i], v)
     end
   end
+  if q ~= '' then
+    local list = {}
+    local stored = redis.call('HGET', key, 'q')
+    if stored then
+      local ok, v = pcall(cjson.decode, stored)
+      if ok and type(v) == 'table' then list = v end
+    end
+    local seen = {}
+    for _, id in ipairs(list) do seen[id] = true end
+    for _, id in ipairs(cjson.decode(q)) do
+      if not seen[id] then
+        list[#list + 1] = id
+        seen[id] = true
+      end
+    end
+    while #list > ${MAX_PREDECESSORS} do table.remove(list, 1) end
+    redis.call('HSET', key, 'q', cjson.encode(list))
+  end
   local latest = math.max(old, at)
   redis.call('HSET', key, 'at', string.format('%.17g', latest))
   redis.call('PEXPIREAT', key, string.format('%d', math.ceil(latest + tonumber(keepFor))))
@@ -194,7 +216,7 @@ end
 `;
 
 const IDENTITY_PUT = new Script(`${LUA_IDENTITY_PUT}
-return identityPut(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return identityPut(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 `);
 
 /** Deletes, among KEYS, the records whose logical expiry is at or before ARGV[1], and windows stored past their limit. */
@@ -363,7 +385,12 @@ if ARGV[13] == '1' and business then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.17g', now - tonumber(ARGV[15])))
   local count = redis.call('ZCARD', KEYS[4])
   local prev = redis.call('ZSCORE', KEYS[4], ARGV[18])
-  if not prev and limit >= 0 and count >= limit then return {4, count, limit} end
+  local counted = false
+  if prev then counted = true end
+  for i = 1, otherIds do
+    if not counted and redis.call('ZSCORE', KEYS[4], ARGV[21 + i]) then counted = true end
+  end
+  if not counted and limit >= 0 and count >= limit then return {4, count, limit} end
   if prev then prevAt = tonumber(prev); recipients = count else recipients = count + 1 end
   if ARGV[19] ~= '1' then
     redis.call('ZADD', KEYS[4], string.format('%.17g', now), ARGV[18])
@@ -526,7 +553,7 @@ return 1
  *   k (1 key: step) outcome, messageId, at, px;   w (1 key: window) at, newFep, keep, liLimit, fepLimit;
  *   o (1 key: opt-out) value, at, reason;          a (1 key: account) facts, at, px;
  *   m (3 keys: message, day, journeys) js, msgPx, cntPx, day, n, then n stage triples;
- *   u (1 key: identity) at, phone, bsuid, successor, px;  x (1 key: the trigger's outbox) id, value, px.
+ *   u (1 key: identity) at, phone, bsuid, successor, predecessors (JSON), px;  x (1 key: the trigger's outbox) id, value, px.
  * Reply: {1, applied, prev, applied, prev, …} (one pair per status operation, in order), or {0} for a seen event.
  */
 const EVENT_ITEM =
@@ -569,9 +596,9 @@ while i <= #ARGV do
     k = k + 1
     i = i + 4
   elseif op == 'u' then
-    identityPut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+    identityPut(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
     k = k + 1
-    i = i + 6
+    i = i + 7
   elseif op == 'x' then
     outboxAdd(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
     k = k + 1
@@ -675,7 +702,14 @@ export class RedisStateStore implements JourneyStateStore {
 		return identityUpdates(w).map((u) => ({
 			script: IDENTITY_PUT,
 			keys: [this.key('u', w.phoneNumberId, u.id)],
-			args: [w.at, u.waId ?? '', u.bsuid ?? '', u.successor ?? '', IDENTITY_RETENTION_MS],
+			args: [
+				w.at,
+				u.waId ?? '',
+				u.bsuid ?? '',
+				u.successor ?? '',
+				u.predecessors?.length ? JSON.stringify(u.predecessors) : '',
+				IDENTITY_RETENTION_MS,
+			],
 		}));
 	}
 
@@ -689,18 +723,21 @@ export class RedisStateStore implements JourneyStateStore {
 	}
 
 	async getIdentity(p: { phoneNumberId: string; id: string }): Promise<IdentityRecord | undefined> {
-		const [waId, bsuid, successor, at] = await this.redis.hmget(
+		const [waId, bsuid, successor, q, at] = await this.redis.hmget(
 			this.key('u', p.phoneNumberId, requireId(p.id, 'id')),
 			'p',
 			'b',
 			'n',
+			'q',
 			'at',
 		);
 		if (at === null || at === undefined) return undefined;
+		const predecessors = q ? idList(q) : [];
 		return {
 			...(waId ? { waId } : {}),
 			...(bsuid ? { bsuid } : {}),
 			...(successor ? { successor } : {}),
+			...(predecessors.length ? { predecessors } : {}),
 			at: Number(at),
 		};
 	}
@@ -1031,6 +1068,7 @@ export class RedisStateStore implements JourneyStateStore {
 				p.dryRun ? '1' : '0',
 				otherSteps.length,
 				otherIds.length,
+				...otherIds,
 			],
 		)) as Array<number | string>;
 		const n = (i: number) => Number(reply[i]);

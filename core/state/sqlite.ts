@@ -79,6 +79,7 @@ import {
 	type IdentityRecord,
 	type IdentityWrite,
 	identityUpdates,
+	idList,
 	mergeIdentity,
 } from './types';
 import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
@@ -192,15 +193,18 @@ CREATE INDEX IF NOT EXISTS wait_links_customer ON wait_links (phone, wa_id, crea
 `;
 
 /**
- * Identities (phone ↔ BSUID, and a BSUID's successor): a table of their own, created where missing in any schema
- * version. One row per customer id (a wa_id or a BSUID), as in the other stores.
+ * Identities (phone ↔ BSUID, and a BSUID's successor and predecessors): a table of their own, created where missing in
+ * any schema version. One row per customer id (a wa_id or a BSUID), as in the other stores. `predecessors` is a JSON
+ * array, added where missing (IDENTITIES_PREDECESSORS) to a table made before it.
  */
 const IDENTITIES_SCHEMA = `
 CREATE TABLE IF NOT EXISTS identities (
   phone INTEGER NOT NULL, id TEXT NOT NULL, wa_id TEXT, bsuid TEXT, successor TEXT, at INTEGER NOT NULL,
+  predecessors TEXT,
   PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS identities_at ON identities (at);
 `;
+const IDENTITIES_PREDECESSORS = 'ALTER TABLE identities ADD COLUMN predecessors TEXT';
 
 /**
  * Outbox (events acknowledged to Meta, not yet emitted by their trigger): a table of its own, created where missing
@@ -404,6 +408,10 @@ export class SqliteStateStore implements JourneyStateStore {
 				this.db.exec(RULES_SCHEMA);
 				this.db.exec(WAIT_LINKS_SCHEMA);
 				this.db.exec(IDENTITIES_SCHEMA);
+				const columns = this.db.prepare('PRAGMA table_info(identities)').all() as Array<{
+					name: string;
+				}>;
+				if (!columns.some((c) => c.name === 'predecessors')) this.db.exec(IDENTITIES_PREDECESSORS);
 				this.db.exec(OUTBOX_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
@@ -567,10 +575,13 @@ export class SqliteStateStore implements JourneyStateStore {
 			pruneCounts: p('DELETE FROM report_counts WHERE day < ?'),
 		};
 		this.identityStmt = {
-			get: p('SELECT wa_id, bsuid, successor, at FROM identities WHERE phone = ? AND id = ?'),
-			put: p(`INSERT INTO identities (phone, id, wa_id, bsuid, successor, at) VALUES (?, ?, ?, ?, ?, ?)
+			get: p(
+				'SELECT wa_id, bsuid, successor, predecessors, at FROM identities WHERE phone = ? AND id = ?',
+			),
+			put: p(`INSERT INTO identities (phone, id, wa_id, bsuid, successor, predecessors, at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (phone, id) DO UPDATE SET wa_id = excluded.wa_id, bsuid = excluded.bsuid,
-          successor = excluded.successor, at = excluded.at`),
+          successor = excluded.successor, predecessors = excluded.predecessors, at = excluded.at`),
 			prune: p('DELETE FROM identities WHERE at <= ?'),
 		};
 		this.waitStmt = {
@@ -706,7 +717,15 @@ export class SqliteStateStore implements JourneyStateStore {
 				const prev = (this.rules.recipientGet.get(limit.scope, waId) as { at: number } | undefined)
 					?.at;
 				const already = prev !== undefined && prev > from;
-				if (!already && limit.limit !== undefined && count >= limit.limit)
+				// Counted under another of the customer's ids (a send before the pairing): one person, no refusal (the
+				// stored count may hold them twice: the safe side).
+				const counted =
+					already ||
+					ids.slice(1).some((id) => {
+						const r = this.rules.recipientGet.get(limit.scope, id) as { at: number } | undefined;
+						return r !== undefined && r.at > from;
+					});
+				if (!counted && limit.limit !== undefined && count >= limit.limit)
 					return { admitted: false, rule: 'messaging_limit', count, limit: limit.limit };
 				recipientPrevAt = prev ?? 0;
 				if (!p.dryRun) {
@@ -988,13 +1007,21 @@ export class SqliteStateStore implements JourneyStateStore {
 
 	private identityRow(phone: number, id: string): IdentityRecord | undefined {
 		const row = this.identityStmt.get.get(phone, id) as
-			| { wa_id: string | null; bsuid: string | null; successor: string | null; at: number }
+			| {
+					wa_id: string | null;
+					bsuid: string | null;
+					successor: string | null;
+					predecessors: string | null;
+					at: number;
+			  }
 			| undefined;
 		if (!row) return undefined;
+		const predecessors = row.predecessors !== null ? idList(row.predecessors) : [];
 		return {
 			...(row.wa_id !== null ? { waId: row.wa_id } : {}),
 			...(row.bsuid !== null ? { bsuid: row.bsuid } : {}),
 			...(row.successor !== null ? { successor: row.successor } : {}),
+			...(predecessors.length ? { predecessors } : {}),
 			at: Number(row.at),
 		};
 	}
@@ -1009,6 +1036,7 @@ export class SqliteStateStore implements JourneyStateStore {
 				r.waId ?? null,
 				r.bsuid ?? null,
 				r.successor ?? null,
+				r.predecessors ? JSON.stringify(r.predecessors) : null,
 				r.at,
 			);
 		}

@@ -116,8 +116,19 @@ export interface IdentityRecord {
 	 * same user (on a parent BSUID's record: the customer is keyed by the portfolio BSUID or the number, never the parent).
 	 */
 	successor?: string;
+	/**
+	 * The ids that lead to this BSUID (the way back from `successor`): the BSUIDs it replaced and the parent BSUID, oldest
+	 * first, at most MAX_PREDECESSORS. A step claimed under one of them is found from the number and the current BSUID.
+	 */
+	predecessors?: string[];
 	at: number;
 }
+
+/**
+ * How many predecessors one record keeps (the newest): a customer's id history is short (a BSUID changes with the
+ * number), and resolveCustomer hands at most MAX_OTHER_IDS ids to the send gate anyway.
+ */
+export const MAX_PREDECESSORS = 16;
 
 /** One record's change from an identity write: which id, and which of its fields. */
 export interface IdentityUpdate {
@@ -125,11 +136,14 @@ export interface IdentityUpdate {
 	waId?: string;
 	bsuid?: string;
 	successor?: string;
+	/** Ids added to the record's predecessors (a set: added whatever the write's time, since each is a fact). */
+	predecessors?: string[];
 }
 
 /**
- * The records an identity write touches, each one key (Redis scripts stay single-key): the BSUID's (its number), the
- * number's (its BSUID), the previous BSUID's (its successor, and its number when known).
+ * The records an identity write touches, each one key (Redis scripts stay single-key): the BSUID's (its number, and
+ * the previous and parent BSUIDs as predecessors), the number's (its BSUID), the previous BSUID's and the parent's
+ * (their successor, and the number when known).
  */
 export function identityUpdates(w: {
 	bsuid: string;
@@ -137,15 +151,22 @@ export function identityUpdates(w: {
 	previousBsuid?: string;
 	parentBsuid?: string;
 }): IdentityUpdate[] {
+	const previous = w.previousBsuid && w.previousBsuid !== w.bsuid ? w.previousBsuid : undefined;
+	const parent =
+		w.parentBsuid && w.parentBsuid !== w.bsuid && w.parentBsuid !== previous
+			? w.parentBsuid
+			: undefined;
+	const predecessors = [previous, parent].filter((id): id is string => id !== undefined);
 	const updates: IdentityUpdate[] = [];
-	if (w.waId) {
-		updates.push({ id: w.bsuid, waId: w.waId });
-		updates.push({ id: w.waId, bsuid: w.bsuid });
-	}
-	if (w.previousBsuid && w.previousBsuid !== w.bsuid)
-		updates.push({ id: w.previousBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
-	if (w.parentBsuid && w.parentBsuid !== w.bsuid && w.parentBsuid !== w.previousBsuid)
-		updates.push({ id: w.parentBsuid, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
+	if (w.waId || predecessors.length)
+		updates.push({
+			id: w.bsuid,
+			...(w.waId ? { waId: w.waId } : {}),
+			...(predecessors.length ? { predecessors } : {}),
+		});
+	if (w.waId) updates.push({ id: w.waId, bsuid: w.bsuid });
+	for (const id of predecessors)
+		updates.push({ id, successor: w.bsuid, ...(w.waId ? { waId: w.waId } : {}) });
 	return updates;
 }
 
@@ -161,12 +182,34 @@ export function mergeIdentity(
 	const waId = pick(old?.waId, u.waId);
 	const bsuid = pick(old?.bsuid, u.bsuid);
 	const successor = pick(old?.successor, u.successor);
+	const predecessors = addPredecessors(old?.predecessors, u.predecessors);
 	return {
 		...(waId !== undefined ? { waId } : {}),
 		...(bsuid !== undefined ? { bsuid } : {}),
 		...(successor !== undefined ? { successor } : {}),
+		...(predecessors.length ? { predecessors } : {}),
 		at: Math.max(old?.at ?? at, at),
 	};
+}
+
+/** A stored predecessors list (a JSON array of ids, in SQLite and Redis); anything else reads as none. */
+export function idList(json: string): string[] {
+	try {
+		const v: unknown = JSON.parse(json);
+		return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : [];
+	} catch {
+		return [];
+	}
+}
+
+/** A record's predecessors with `added` appended (each once), the newest MAX_PREDECESSORS kept. */
+export function addPredecessors(
+	old: readonly string[] | undefined,
+	added: readonly string[] | undefined,
+): string[] {
+	const list = [...(old ?? [])];
+	for (const id of added ?? []) if (!list.includes(id)) list.push(id);
+	return list.slice(-MAX_PREDECESSORS);
 }
 
 /**

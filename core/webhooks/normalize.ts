@@ -118,8 +118,19 @@ function businessNumber(ctx: Context) {
 	};
 }
 
-function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): StatusEvent | undefined {
+function toStatusEvent(
+	s: MetaStatus,
+	ctx: Context,
+	includeRaw: boolean,
+	recipients?: Recipients,
+): StatusEvent | undefined {
 	if (!isStatusName(s.status)) return undefined;
+	// The value's contacts name the recipient with both ids (sent, delivered, read): a status of a message sent to the
+	// number has no recipient_user_id, so the contact entry is where its BSUID comes from.
+	const contact =
+		recipients &&
+		((s.recipient_id ? recipients.byWaId.get(s.recipient_id) : undefined) ??
+			(s.recipient_user_id ? recipients.byUserId.get(s.recipient_user_id) : undefined));
 	const conv = s.conversation;
 	const conversation =
 		conv &&
@@ -144,8 +155,8 @@ function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): Status
 		messageId: s.id,
 		status: s.status,
 		recipientId: s.recipient_id || s.recipient_user_id || '',
-		recipientUserId: s.recipient_user_id || undefined,
-		recipientParentUserId: s.recipient_parent_user_id || undefined,
+		recipientUserId: s.recipient_user_id || contact?.userId || undefined,
+		recipientParentUserId: s.recipient_parent_user_id || contact?.parentUserId || undefined,
 		timestamp: iso(s.timestamp),
 		timestampUnix: s.timestamp,
 		...businessNumber(ctx),
@@ -156,6 +167,23 @@ function toStatusEvent(s: MetaStatus, ctx: Context, includeRaw: boolean): Status
 		bizOpaqueCallbackData: s.biz_opaque_callback_data,
 		raw: includeRaw ? s : undefined,
 	});
+}
+
+/** A status value's contact entries by each id (matched by id only: a lone contact is not guessed to be anyone's). */
+interface Recipients {
+	byWaId: Map<string, Sender>;
+	byUserId: Map<string, Sender>;
+}
+
+function recipientsOf(contacts: Sender[]): Recipients | undefined {
+	if (contacts.length === 0) return undefined;
+	const byWaId = new Map<string, Sender>();
+	const byUserId = new Map<string, Sender>();
+	for (const c of contacts) {
+		if (c.waId) byWaId.set(c.waId, c);
+		if (c.userId) byUserId.set(c.userId, c);
+	}
+	return { byWaId, byUserId };
 }
 
 interface Sender {
@@ -344,9 +372,10 @@ function fromMessages(
 				reason: `message ${m.id} names no sender (no from, no contact); skipped`,
 			});
 	}
+	const recipients = value.statuses?.length ? recipientsOf(contacts) : undefined;
 	for (const s of value.statuses ?? []) {
 		if (!s) continue;
-		const ev = toStatusEvent(s, ctx, includeRaw);
+		const ev = toStatusEvent(s, ctx, includeRaw, recipients);
 		if (ev) out.push(ev);
 		else
 			opts.onInvalid?.({

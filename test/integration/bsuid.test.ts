@@ -213,6 +213,38 @@ describe('a customer known by username, against the sandbox', () => {
 		expect(bad.json.error?.error_data?.details).toMatch(/recipient/);
 	});
 
+	it("pairs the number with the BSUID from a status's contacts when the message went to the number", async () => {
+		// The sandbox (as Meta) knows the customer's BSUID; the store sees none of their messages, only our send's statuses.
+		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hi' });
+		await sandbox.control('idle');
+		bodies.length = 0;
+		const sent = await runNode(node, {
+			parameters: session(`+${PHONE}`),
+			credentials: credentials(),
+		});
+		expect(sent.output[0][0].json).toMatchObject({ recipientType: 'phone' });
+		await sandbox.control('idle');
+		// Meta's shape: no recipient_user_id for a send to the number; the BSUID is in the value's contacts.
+		const values = bodies.map(
+			(b) =>
+				(b as { entry: Array<{ changes: Array<{ value: Record<string, unknown> }> }> }).entry[0]
+					.changes[0].value,
+		);
+		const statuses = values.flatMap((v) => (v.statuses ?? []) as Array<Record<string, unknown>>);
+		expect(statuses.length).toBeGreaterThan(0);
+		for (const s of statuses) {
+			expect(s).toMatchObject({ recipient_id: PHONE });
+			expect(s).not.toHaveProperty('recipient_user_id');
+		}
+		expect(values[0].contacts).toEqual([expect.objectContaining({ wa_id: PHONE, user_id: BSUID })]);
+		const store = new MemoryStateStore();
+		await ingest(store);
+		expect(await resolveCustomer(store, PN, BSUID)).toMatchObject({
+			key: PHONE,
+			ids: [BSUID, PHONE],
+		});
+	});
+
 	it('changes the id (user_id_update and the system message), and the old id still finds the customer', async () => {
 		const store = new MemoryStateStore();
 		await sandbox.control('inbound', { from: PHONE, userId: BSUID, text: 'hello' });
@@ -315,6 +347,32 @@ describe('one customer for the journey rules whichever id came first (send → p
 			recipient: BSUID,
 			recipientType: 'bsuid',
 			policy: { decision: 'already_sent', messageId: first.output[0][0].json.messageId },
+		});
+		expect(await accepted()).toHaveLength(1);
+	});
+
+	it('a step sent to a BSUID that Meta then replaced (user_id_update) is already sent for the new BSUID and the number', async () => {
+		// A username customer known by BSUID only gets the step; then Meta replaces their BSUID, naming no number.
+		await sandbox.control('inbound', { userId: BSUID, hidePhone: true, text: 'hi' });
+		await ingest(store);
+		const first = await send(BSUID, storePath);
+		expect(first.output[0][0].json.policy).toMatchObject({ decision: 'sent' });
+		await sandbox.control('user-id-change', { userId: BSUID, newUserId: NEW_BSUID });
+		await ingest(store);
+		// The workflow now holds the new BSUID: the old one is found through the new one's predecessors.
+		const byNew = await send(NEW_BSUID, storePath);
+		expect(byNew.output[0][0].json.policy).toMatchObject({
+			decision: 'already_sent',
+			messageId: first.output[0][0].json.messageId,
+		});
+		// Later Meta pairs the number with the new BSUID only (the old one was never paired with it).
+		await sandbox.control('inbound', { from: PHONE, userId: NEW_BSUID, text: 'my number' });
+		await ingest(store);
+		expect((await resolveCustomer(store, PN, PHONE)).ids).toEqual([PHONE, NEW_BSUID, BSUID]);
+		const byPhone = await send(`+${PHONE}`, storePath);
+		expect(byPhone.output[0][0].json.policy).toMatchObject({
+			decision: 'already_sent',
+			messageId: first.output[0][0].json.messageId,
 		});
 		expect(await accepted()).toHaveLength(1);
 	});

@@ -69,6 +69,35 @@ describe('one customer for the journey rules', () => {
 		expect(stepKeysFor(p, alone)).toEqual({ stepKey: underPhone, otherStepKeys: [] });
 	});
 
+	it('reads each identity record once: one read for an unknown number, two when paired, one more per older BSUID', async () => {
+		const reads = async (store: MemoryStateStore, id: string) => {
+			const spy = jest.spyOn(store, 'getIdentity');
+			await customerOf(async () => store, PN, normalizeRecipient(id));
+			const n = spy.mock.calls.length;
+			spy.mockRestore();
+			return n;
+		};
+		expect(await reads(new MemoryStateStore(), `+${PHONE}`)).toBe(1);
+		const store = await paired();
+		expect(await reads(store, `+${PHONE}`)).toBe(2);
+		expect(await reads(store, BSUID)).toBe(1);
+		// Meta replaced the BSUID, then paired the number with the new one: the old one is one more read (its record).
+		const NEW = 'US.24817305912873645029';
+		await store.linkIdentity({
+			phoneNumberId: PN,
+			bsuid: NEW,
+			previousBsuid: BSUID,
+			at: new Date(NOW + 1),
+		});
+		await store.linkIdentity({ phoneNumberId: PN, waId: PHONE, bsuid: NEW, at: new Date(NOW + 2) });
+		expect(await reads(store, `+${PHONE}`)).toBe(3);
+		expect((await customerOf(async () => store, PN, normalizeRecipient(`+${PHONE}`))).ids).toEqual([
+			PHONE,
+			NEW,
+			BSUID,
+		]);
+	});
+
 	it('counts an opt-out recorded under the other id', async () => {
 		const store = await paired();
 		await store.setOptOut({ phoneNumberId: PN, waId: BSUID, optedOut: true, at: new Date(NOW) });

@@ -205,6 +205,61 @@ describe('BSUID webhooks', () => {
 		expect(await store.getIdentity({ phoneNumberId: PN, id: PHONE })).toMatchObject({ bsuid: OLD });
 	});
 
+	// Meta's BSUID guide, "Status messages webhooks": the value's `contacts` (sent, delivered and read; omitted for failed)
+	// give the recipient's `wa_id` and `user_id`, while the status's `recipient_user_id` is there only when the message
+	// was sent to the BSUID; the guide's example is a delivered status of a message sent to the number:
+	// https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+	it("pairs a status's number with the BSUID its contacts entry gives (a message sent to the number)", async () => {
+		const store = new MemoryStateStore();
+		const events = normalizeWebhook(
+			body('messages', {
+				contacts: [
+					{
+						profile: { name: 'Pablo M.', username: '@pablomorales', country_code: 'US' },
+						wa_id: PHONE,
+						user_id: OLD,
+					},
+					// Another recipient's entry in the same value is not this status's.
+					{ profile: { name: 'Ana' }, wa_id: '15557654321', user_id: NEW },
+				],
+				statuses: [
+					{
+						id: 'wamid.out4',
+						status: 'delivered',
+						timestamp: String(NOW),
+						recipient_id: PHONE,
+						pricing: {
+							billable: true,
+							pricing_model: 'PMP',
+							type: 'regular',
+							category: 'marketing',
+						},
+					},
+				],
+			}),
+		);
+		expect(events).toEqual([
+			expect.objectContaining({ kind: 'status', recipientId: PHONE, recipientUserId: OLD }),
+		]);
+		await ingestWebhookEvents(events, store, options());
+		expect(await resolveCustomer(store, PN, OLD)).toMatchObject({ key: PHONE, ids: [OLD, PHONE] });
+		// A failed status comes without contacts, and a contact matching neither id is not guessed to be the recipient.
+		const failed = normalizeWebhook(
+			body('messages', {
+				contacts: [{ profile: { name: 'Ana' }, wa_id: '15557654321', user_id: NEW }],
+				statuses: [
+					{
+						id: 'wamid.out5',
+						status: 'failed',
+						timestamp: String(NOW),
+						recipient_id: '15550001111',
+					},
+				],
+			}),
+		);
+		expect(failed[0]).not.toHaveProperty('recipientUserId');
+	});
+
 	it('learns nothing from a status of a username customer without a number (nothing to pair)', async () => {
 		const store = new MemoryStateStore();
 		await ingestWebhookEvents(

@@ -7,6 +7,8 @@
  */
 import {
 	IDENTITY_RETENTION_MS,
+	MAX_OTHER_IDS,
+	MAX_PREDECESSORS,
 	customerOptedOut,
 	customerWindow,
 	resolveCustomer,
@@ -193,6 +195,116 @@ export function identityContract(name: string, harness: StateStoreHarness): void
 				ids: [OLD, NEW],
 				bsuid: NEW,
 			});
+		});
+
+		it('finds a replaced BSUID and a parent BSUID from the number and from the new BSUID (predecessors)', async () => {
+			const PARENT = 'US.ENT.11815799212886844830';
+			const NEWER = 'US.35928416023984756130';
+			const store = await create();
+			await store.applyEventBatch([
+				{
+					writes: [
+						{ kind: 'identity', phoneNumberId: PN, waId: PHONE, bsuid: OLD, at: new Date(T) },
+						// user_changed_user_id: Meta names no number, only the old and the new BSUID.
+						{
+							kind: 'identity',
+							phoneNumberId: PN,
+							bsuid: NEW,
+							previousBsuid: OLD,
+							at: new Date(T + HOUR),
+						},
+					],
+				},
+			]);
+			const other = await connect(store);
+			expect(await other.getIdentity({ phoneNumberId: PN, id: NEW })).toEqual({
+				predecessors: [OLD],
+				at: T + HOUR,
+			});
+			// From the new BSUID: the old one, and the number paired with it.
+			expect(await resolveCustomer(other, PN, NEW)).toEqual({
+				key: PHONE,
+				ids: [NEW, OLD, PHONE],
+				waId: PHONE,
+				bsuid: NEW,
+			});
+			// A later status pairs the number with the new BSUID: the number still finds the old one.
+			await other.linkIdentity({
+				phoneNumberId: PN,
+				waId: PHONE,
+				bsuid: NEW,
+				at: new Date(T + 2 * HOUR),
+			});
+			expect(await resolveCustomer(store, PN, PHONE)).toEqual({
+				key: PHONE,
+				ids: [PHONE, NEW, OLD],
+				waId: PHONE,
+				bsuid: NEW,
+			});
+			// A second change and a parent BSUID learnt after it: every id the customer had, from the number.
+			await store.applyEventBatch([
+				{
+					writes: [
+						{
+							kind: 'identity',
+							phoneNumberId: PN,
+							waId: PHONE,
+							bsuid: NEWER,
+							previousBsuid: NEW,
+							parentBsuid: PARENT,
+							at: new Date(T + 3 * HOUR),
+						},
+					],
+				},
+			]);
+			expect(await other.getIdentity({ phoneNumberId: PN, id: NEWER })).toEqual({
+				waId: PHONE,
+				predecessors: [NEW, PARENT],
+				at: T + 3 * HOUR,
+			});
+			const byPhone = await resolveCustomer(other, PN, PHONE);
+			expect(byPhone).toMatchObject({ key: PHONE, bsuid: NEWER });
+			expect([...byPhone.ids].sort()).toEqual([PHONE, OLD, NEW, NEWER, PARENT].sort());
+			expect([...(await resolveCustomer(other, PN, NEWER)).ids].sort()).toEqual(
+				[PHONE, OLD, NEW, NEWER, PARENT].sort(),
+			);
+		});
+
+		it('keeps the newest MAX_PREDECESSORS predecessors per id, and resolves at most MAX_OTHER_IDS other ids', async () => {
+			const store = await create();
+			const old = (i: number) => `US.${String(1000 + i).padStart(20, '0')}`;
+			// 20 changes that all name the same new BSUID (bad data, or a very long history): each write adds one.
+			for (let i = 0; i < 20; i++)
+				await store.applyEventBatch([
+					{
+						writes: [
+							{
+								kind: 'identity',
+								phoneNumberId: PN,
+								bsuid: NEW,
+								previousBsuid: old(i),
+								at: new Date(T + i),
+							},
+						],
+					},
+				]);
+			const record = await store.getIdentity({ phoneNumberId: PN, id: NEW });
+			expect(record?.predecessors).toHaveLength(MAX_PREDECESSORS);
+			expect(record?.predecessors?.[0]).toBe(old(20 - MAX_PREDECESSORS));
+			expect(record?.predecessors?.at(-1)).toBe(old(19));
+			// A webhook older than the record still adds its fact (a set, not a last-write-wins field).
+			await store.linkIdentity({
+				phoneNumberId: PN,
+				bsuid: NEW,
+				previousBsuid: OLD,
+				at: new Date(T - HOUR),
+			});
+			expect((await store.getIdentity({ phoneNumberId: PN, id: NEW }))?.predecessors?.at(-1)).toBe(
+				OLD,
+			);
+			const customer = await resolveCustomer(store, PN, NEW);
+			expect(customer.ids.length).toBeLessThanOrEqual(MAX_OTHER_IDS + 1);
+			expect(customer.ids).toContain(OLD);
 		});
 
 		it('does not let a late webhook undo a newer pairing, but lets it fill what is unknown', async () => {

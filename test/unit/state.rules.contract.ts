@@ -636,6 +636,34 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				]);
 			});
 
+			it('does not refuse the messaging limit for a customer already counted under another of their ids', async () => {
+				const limit = { scope: 'pb', limit: 1 };
+				const [a, b] = await handles(2);
+				// Counted under the BSUID before the pairing: the one place of the limit.
+				expect(
+					await a.admitSend(admission({ waId: BSUID, now: at(0), messagingLimit: limit })),
+				).toMatchObject({ admitted: true, recipients: 1 });
+				// Before the pairing, the number alone is another recipient: refused.
+				expect(await b.admitSend(admission({ now: at(HOUR), messagingLimit: limit }))).toEqual({
+					admitted: false,
+					rule: 'messaging_limit',
+					count: 1,
+					limit: 1,
+				});
+				// After it, the same person Meta already counted: sent.
+				expect(
+					await b.admitSend(
+						admission({ otherIds: [BSUID], now: at(2 * HOUR), messagingLimit: limit }),
+					),
+				).toMatchObject({ admitted: true, businessInitiated: true });
+				// Someone else is still refused.
+				expect(
+					await a.admitSend(
+						admission({ waId: '15550001111', now: at(3 * HOUR), messagingLimit: limit }),
+					),
+				).toMatchObject({ admitted: false, rule: 'messaging_limit' });
+			});
+
 			it('does not count the customer as business-initiated while a window under another id is open', async () => {
 				await store.recordInbound({
 					phoneNumberId: PN,

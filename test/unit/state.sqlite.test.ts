@@ -253,6 +253,35 @@ describe('SqliteStateStore specifics', () => {
 		await c.close();
 	});
 
+	it('adds the predecessors column to an identities table made before it, keeping its rows', async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close();
+		const { DatabaseSync } = loadNodeSqlite();
+		const old = new DatabaseSync(path);
+		old.exec(`DROP TABLE identities;
+      CREATE TABLE identities (
+        phone INTEGER NOT NULL, id TEXT NOT NULL, wa_id TEXT, bsuid TEXT, successor TEXT, at INTEGER NOT NULL,
+        PRIMARY KEY (phone, id)) WITHOUT ROWID;
+      INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');
+      INSERT INTO identities VALUES (1, '16505551234', NULL, 'US.13491208655302741918', NULL, 5);`);
+		old.close();
+		const store = new SqliteStateStore({ path });
+		expect(await store.getIdentity({ phoneNumberId: 'pn', id: '16505551234' })).toEqual({
+			bsuid: 'US.13491208655302741918',
+			at: 5,
+		});
+		await store.linkIdentity({
+			phoneNumberId: 'pn',
+			bsuid: 'US.24817305912873645029',
+			previousBsuid: 'US.13491208655302741918',
+			at: new Date(10),
+		});
+		expect(await store.getIdentity({ phoneNumberId: 'pn', id: 'US.24817305912873645029' })).toEqual(
+			{ predecessors: ['US.13491208655302741918'], at: 10 },
+		);
+		await store.close();
+	});
+
 	it('refuses a file from a newer version instead of guessing its layout', async () => {
 		const path = tempFile();
 		await new SqliteStateStore({ path }).close();
