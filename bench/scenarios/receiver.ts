@@ -55,6 +55,8 @@ export interface RunFigures {
 	ackS: number;
 	doneS: number;
 	executions: number;
+	/** Executions whose trigger node failed (they emitted nothing). */
+	failedExecutions: number;
 	emitted: number;
 	emittedUnique: number;
 	late: number;
@@ -162,14 +164,24 @@ function countOurs(data: RunExecutionData[]): { keys: string[]; late: number } {
 	return { keys, late };
 }
 
-/** The built-in trigger: one item per POST holding the statuses array as Meta sent it. */
-function countBuiltin(data: RunExecutionData[]): { keys: string[]; late: number } {
+/**
+ * The built-in trigger: one item per POST holding the statuses array as Meta sent it. An execution whose trigger node
+ * failed (at 64 in flight n8n's own PostgreSQL pool timed out in its webhook path: "timeout exceeded when trying to
+ * connect") emitted nothing: its events count as lost unless a retry of the POST emitted them.
+ */
+function countBuiltin(data: RunExecutionData[]): { keys: string[]; late: number; failed: number } {
 	const keys: string[] = [];
-	for (const d of data)
+	let failed = 0;
+	for (const d of data) {
+		if (d.resultData.runData['WhatsApp Trigger']?.[0]?.error) {
+			failed++;
+			continue;
+		}
 		for (const item of jsonOf(d, 'WhatsApp Trigger'))
 			for (const s of (item.statuses as Array<{ id: string; status: string }> | undefined) ?? [])
 				keys.push(`${s.id}|${s.status}`);
-	return { keys, late: 0 };
+	}
+	return { keys, late: 0, failed };
 }
 
 /** Distinct keys as the emitted items name them (wamid|status), from the posted ones (message|status). */
@@ -193,7 +205,7 @@ async function ingest(
 	workflowId: string,
 	url: string,
 	posts: Post[],
-	count: (data: RunExecutionData[]) => { keys: string[]; late: number },
+	count: (data: RunExecutionData[]) => { keys: string[]; late: number; failed?: number },
 	log: (m: string) => void,
 ): Promise<RunFigures> {
 	const afterId = await n8n.n8n.lastExecutionId();
@@ -220,7 +232,7 @@ async function ingest(
 	const rss = sampler.stop();
 	const cpu = cpuSince(cpu0, await cpuSnapshot(n8n));
 	const doneS = Math.max(ackS, (last.lastStop - wallStart) / 1000);
-	const { keys, late } = count(await executionData(n8n, workflowId, afterId));
+	const { keys, late, failed = 0 } = count(await executionData(n8n, workflowId, afterId));
 	const expected = postedKeys(posts);
 	const emittedSet = new Set(keys);
 	let lost = 0;
@@ -231,6 +243,7 @@ async function ingest(
 		ackS: round(ackS, 2),
 		doneS: round(doneS, 2),
 		executions: last.all,
+		failedExecutions: failed,
 		emitted: keys.length,
 		emittedUnique: emittedSet.size,
 		late,
@@ -440,6 +453,14 @@ export function receiverOutput(
 			...vs((x) => x.executions),
 		}),
 		measure({
+			id: 'receiver.failedExecutions',
+			label: 'Executions whose trigger node failed (they emitted nothing)',
+			unit: '',
+			better: 'lower',
+			runs: of(ours, (x) => x.failedExecutions),
+			...vs((x) => x.failedExecutions),
+		}),
+		measure({
 			id: 'receiver.cpuN8n',
 			label: "CPU of n8n's main process per event (= per POST)",
 			unit: 'ms',
@@ -469,6 +490,13 @@ export function receiverOutput(
 		`Signed POSTs of one status each (sent, delivered, read of consecutive messages), ${IN_FLIGHT} in flight, every ${REPEAT_EVERY}th POST a byte-for-byte repeat of one already acknowledged; ours: ${POSTS.toLocaleString('en-US')} POSTs per run (${runs} runs) into the WhatsApp Webhook Receiver (its own port in the n8n process, default Batch Window 200 ms, Max Items 1,000, embedded SQLite store, Late Statuses "Emit and Flag" so a late status is counted by its flag, apart from loss); n8n's built-in WhatsApp Trigger: ${BUILTIN_POSTS.toLocaleString('en-US')} POSTs, one run only (at ~200 ms of n8n CPU per POST, 30,000 would take about an hour on this machine). Same n8n ${n8nVersion}; emitted events counted from n8n's execution data. The built-in trigger does not de-duplicate: the repeats come out twice there.`,
 		`Median CPU per event in n8n's main process: ${median(ours.map((x) => x.n8nCpuMsPerEvent))} ms with the receiver vs ${builtin ? `${builtin.n8nCpuMsPerEvent} ms` : 'no figure (its run failed)'} through n8n's webhook path (built-in trigger). The machine (2 cores) was shared with other helpers' work during the run; CPU figures move much less with that load than wall-time ones.`,
 	);
+	notes.push(
+		`Load generator: this process, node:http with ${IN_FLIGHT} kept-alive sockets, ${median(ours.map((x) => x.clientCpuMsPerEvent))} ms of CPU per POST (median), on the same 2 cores as n8n (until 2026-12-04 it used fetch(), ~0.5 ms per POST: that CPU was taken from n8n, so earlier figures of this scenario are not comparable).`,
+	);
+	if (builtin && builtin.failedExecutions > 0)
+		notes.push(
+			`${builtin.failedExecutions} of the built-in trigger's ${builtin.executions} executions failed in its trigger node ("timeout exceeded when trying to connect": n8n's PostgreSQL pool, DB_POSTGRESDB_POOL_SIZE default 2, gave no connection within its timeout while ${IN_FLIGHT} webhook requests waited); such an execution emitted nothing, and its events count as lost unless a retried POST emitted them.`,
+		);
 	if (failure)
 		notes.push(
 			`n8n's built-in WhatsApp Trigger run did not complete (${failure}), so it has no figures here; the issue measured it at 3,000 POSTs: ~9 events/s, 204 ms of n8n CPU per POST.`,
