@@ -19,6 +19,8 @@ const LOADERS: Record<ScenarioName, () => Scenario> = {
 	window: () => (require('./scenarios/window') as { scenario: Scenario }).scenario,
 	overhead: () => (require('./scenarios/overhead') as { scenario: Scenario }).scenario,
 	campaign: () => (require('./scenarios/campaign') as { scenario: Scenario }).scenario,
+	'campaign-1000': () =>
+		(require('./scenarios/campaign') as { scenario1000: Scenario }).scenario1000,
 	webhooks: () => (require('./scenarios/webhooks') as { scenario: Scenario }).scenario,
 	nodered: () => (require('./scenarios/nodered') as { scenario: Scenario }).scenario,
 	rules: () => (require('./scenarios/rules') as { scenario: Scenario }).scenario,
