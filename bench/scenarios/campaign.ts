@@ -48,6 +48,9 @@ let WITH_BUILTIN = true;
 let IDEAL_S = RECIPIENTS / MPS;
 /** Issue #18: the pacer uses at least 97 % of the limit — the wall time within ideal / 0.97, every run. */
 let WALL_TARGET_S = 25.8;
+/** The node's Concurrency (BENCH_CAMPAIGN_CONCURRENCY; its default 64 otherwise): at 1,000 msg/s, 64 requests in flight
+ * cap the pace at 64 per round trip. */
+let CONCURRENCY: number | undefined;
 function configure(rate1000: boolean): void {
 	RATE_1000 = rate1000;
 	RECIPIENTS = Number(
@@ -58,6 +61,9 @@ function configure(rate1000: boolean): void {
 	MPS = Number(process.env.BENCH_CAMPAIGN_RATE ?? (rate1000 ? 1000 : 80));
 	WITH_BUILTIN = !rate1000 && process.env.BENCH_CAMPAIGN_BUILTIN !== '0';
 	IDEAL_S = RECIPIENTS / MPS;
+	CONCURRENCY = process.env.BENCH_CAMPAIGN_CONCURRENCY
+		? Number(process.env.BENCH_CAMPAIGN_CONCURRENCY)
+		: undefined;
 	WALL_TARGET_S = Math.round((IDEAL_S / 0.97) * 10) / 10;
 }
 const TOKEN = 'bench-sandbox-token';
@@ -262,6 +268,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 					credentialId: 'benchMetaGraph001',
 					messagesPerSecond: MPS,
 					pairIntervalSeconds: 6,
+					concurrency: CONCURRENCY,
 				}),
 				builtinSendWorkflow({
 					id: 'benchCampaignBuilt',
@@ -400,7 +407,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		details.runs = { ours, theirs };
 		notes.push(...explain(ours, theirs));
 		notes.push(
-			`Sandbox limit ${MPS} msg/s, ${RECIPIENTS.toLocaleString('en-US')} recipients (ideal ${IDEAL_S} s)${RATE_1000 || process.env.BENCH_CAMPAIGN_RATE || process.env.BENCH_CAMPAIGN_RECIPIENTS ? ' — set by the campaign-1000 scenario or BENCH_CAMPAIGN_RATE / BENCH_CAMPAIGN_RECIPIENTS' : ''}; load average (1 min) after each of our runs: ${loads.map((l) => l.toFixed(2)).join(' / ')} on a ${cpus().length}-core machine shared with other work.`,
+			`Sandbox limit ${MPS} msg/s, ${RECIPIENTS.toLocaleString('en-US')} recipients (ideal ${IDEAL_S} s), the node's Concurrency ${CONCURRENCY ?? '64 (default)'}${RATE_1000 || process.env.BENCH_CAMPAIGN_RATE || process.env.BENCH_CAMPAIGN_RECIPIENTS ? ' — set by the campaign-1000 scenario or BENCH_CAMPAIGN_RATE / _RECIPIENTS / _CONCURRENCY' : ''}; load average (1 min) after each of our runs: ${loads.map((l) => l.toFixed(2)).join(' / ')} on a ${cpus().length}-core machine shared with other work.`,
 		);
 		if (WITH_BUILTIN)
 			notes.push(
