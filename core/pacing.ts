@@ -8,11 +8,15 @@
  * `LocalSlotStore` by default (shared by every execution in one n8n process) or the Redis state store, so that
  * several n8n workers sending for one number stay under the limit together.
  *
- * In one process the pacer also knows when each request was answered, and that bounds when Meta accepted it: between
- * the request leaving and its answer arriving. So a send may leave as long as fewer than N earlier sends were answered
- * less than a second ago or are still unanswered (the in-flight window): no second at Meta can then hold more than N,
- * whatever the network's jitter, and slots need no safety margin — the pace is N per (1 s + the round trip). Workers
- * sharing a number through Redis cannot see each other's answers, so there slots keep a fixed margin for jitter.
+ * Slots only spread sends out; what keeps every second at Meta within N is the in-flight window (InFlightWindow): a
+ * send may leave only while fewer than N earlier sends are unanswered or were answered less than a second ago. In one
+ * process the window is in memory; where workers share a number through Redis it is a sorted set in Redis
+ * (SharedSendWindow), so the workers together stay within N — and slots need no margin in either case.
+ *
+ * Against a real number: the pace is N per (1 s + the mean round trip to Meta), e.g. 97–99 % of N at 10–30 ms. A
+ * 130429 can still come — Meta counts inbound messages too, another system may send for the number, Meta's window is
+ * not documented beyond "N messages per second" — so each 130429 lowers the pacer's own limit by THROTTLE_STEP for
+ * the number (once per burst of 130429s), and clean answers raise it back step by step (see SendPacer.learn).
  */
 
 export interface SlotReserver {
@@ -20,16 +24,39 @@ export interface SlotReserver {
 	reserveSendSlot(p: { key: string; intervalMs: number; now?: number }): Promise<number>;
 	/** The in-flight window of `key`, where every sender of the number is in this process (see InFlightWindow). */
 	inFlightWindow?(key: string): InFlightWindow;
+	/** The in-flight window of `key` shared by every process that uses this store (see SharedSendWindow). */
+	enterSendWindow?: SharedSendWindow['enterSendWindow'];
+	leaveSendWindow?: SharedSendWindow['leaveSendWindow'];
 }
 
 /**
- * Sends of one number that Meta may still count in its current second. Meta accepts a request after it leaves and
- * before its answer arrives, and no sooner than the network's one-way delay after the first nor later than that delay
- * before the second; taking each way as half the smallest round trip seen (after MIN_RTT_SAMPLES answers; 0 before),
- * a send answered at `r` was accepted before `r − minRtt/2`, and a send leaving at `s` will be accepted after
- * `s + minRtt/2`. So a send may leave while fewer than `limit` earlier sends are unanswered or were answered after
- * `now − windowMs + minRtt`: no `windowMs` at Meta then holds more than `limit`, whatever the round trip's jitter,
- * and the pace is `limit` per (windowMs + the round trip's spread above its minimum).
+ * The in-flight window kept where several processes see it (Redis: key kind `i`, a sorted set of send tokens scored
+ * by the time each stops counting, on the store's clock). An unanswered send is scored `leaseMs` ahead, so a worker
+ * that dies mid-send frees its place after that lease rather than never.
+ */
+export interface SharedSendWindow {
+	/** Enters `token` when fewer than `limit` sends of `key` count; otherwise says when to ask again. */
+	enterSendWindow(p: {
+		key: string;
+		token: string;
+		limit: number;
+		leaseMs: number;
+	}): Promise<{ entered: true } | { entered: false; retryInMs: number }>;
+	/** `token` was answered: it counts `holdMs` more, then leaves. */
+	leaveSendWindow(p: { key: string; token: string; holdMs: number }): Promise<void>;
+}
+
+/**
+ * Sends of one number that Meta may still count in its current second. Meta counts a request at some moment after
+ * it leaves and before its answer arrives; nothing narrower is knowable from here. So a send answered at `r` stops
+ * counting at `r + holdMs` (1 s plus CLOCK_GUARD_MS), and a send may leave while fewer than `limit` earlier sends are
+ * unanswered or still counting: a send leaving at `s ≥ r + holdMs` is counted after `s`, more than a second after the
+ * earlier one was — whatever the network, the server's queue or either event loop did. The price is the round trip:
+ * the pace is `limit` per (1 s + the mean round trip), about 1 % at 10 ms.
+ *
+ * (An earlier version credited the smallest round trip seen, assuming each way takes at least half of it. Request and
+ * answer legs do not reach their minimum together — the server's queue delays one, the caller's event loop the
+ * other — so the credit overstated what is safe by a few ms, and bench D still saw one or two 130429s per 2,000.)
  */
 export class InFlightWindow {
 	private pending = 0;
@@ -37,10 +64,8 @@ export class InFlightWindow {
 	private readonly until: number[] = [];
 	private head = 0;
 	private wakers: Array<() => void> = [];
-	private minRtt = Infinity;
-	private samples = 0;
 
-	constructor(private readonly windowMs = 1000) {}
+	constructor(private readonly holdMs = 1000 + CLOCK_GUARD_MS) {}
 
 	/** How many sends count at `now`. */
 	count(now: number): number {
@@ -50,11 +75,6 @@ export class InFlightWindow {
 			this.head = 0;
 		}
 		return this.pending + this.until.length - this.head;
-	}
-
-	/** The round-trip time credited to every answer (0 until MIN_RTT_SAMPLES answers have been seen). */
-	get rttCredit(): number {
-		return this.samples >= MIN_RTT_SAMPLES ? this.minRtt : 0;
 	}
 
 	async enter(
@@ -73,19 +93,12 @@ export class InFlightWindow {
 			else await new Promise<void>((resolve) => this.wakers.push(resolve));
 		}
 		this.pending++;
-		const left = now();
 		let done = false;
 		return () => {
 			if (done) return;
 			done = true;
 			this.pending--;
-			const at = now();
-			// The credit of an answer is fixed when it arrives: a later, smaller round trip only makes later answers
-			// count longer, never earlier ones shorter.
-			const credit = this.rttCredit;
-			this.minRtt = Math.min(this.minRtt, at - left);
-			this.samples++;
-			const leaves = at + this.windowMs - Math.min(credit, this.windowMs);
+			const leaves = now() + this.holdMs;
 			// Answers arrive nearly in order; keeping the array sorted keeps `count` O(1).
 			let i = this.until.length;
 			while (i > this.head && this.until[i - 1] > leaves) i--;
@@ -97,8 +110,11 @@ export class InFlightWindow {
 	}
 }
 
-/** Answers seen before the smallest round trip is trusted as the network's (the first ones include TLS set-up). */
-export const MIN_RTT_SAMPLES = 16;
+/**
+ * Clocks here and at Meta tick in whole milliseconds: a gap of 1,000 ms on one can read 999 ms on the other. An
+ * answered send counts this much longer than a second so that rounding never puts limit + 1 into Meta's second.
+ */
+export const CLOCK_GUARD_MS = 2;
 
 /** In-process GCRA slot store. Single-threaded JS makes the read-modify-write atomic. */
 export class LocalSlotStore implements SlotReserver {
@@ -156,9 +172,11 @@ export const sleep = (ms: number): Promise<void> =>
 	});
 
 /**
- * How late a sender may wake after its slot and still send. A busy event loop (or a stalled worker) wakes many
- * senders at once; if they all sent, their messages would reach Meta as a burst above the limit. A sender that wakes
- * later than this gives its slot up and reserves a new one.
+ * How late a sender may wake after its slot and still send, where no in-flight window bounds each second (a slot
+ * store without one). A busy event loop wakes many senders at once; without a window their messages would reach Meta
+ * as a burst above the limit, so a sender that wakes later than this gives its slot up and reserves a new one. With a
+ * window a late sender keeps its slot: the window already keeps every second within the limit, and giving slots up
+ * under load was what made a cold n8n's first campaign slow.
  */
 export const LATE_TOLERANCE_MS = 25;
 /**
@@ -167,22 +185,27 @@ export const LATE_TOLERANCE_MS = 25;
  */
 export const TRANSPORT_JITTER_MS = 75;
 /**
- * Where senders share a number across processes (Redis), slots are spaced (1000 + LATE_TOLERANCE_MS +
- * TRANSPORT_JITTER_MS) / mps apart — about 9 % under the limit — so that even late or jittered requests never put more
- * than mps messages into any one-second window at Meta. In one process the in-flight window gives that guarantee and
- * slots are 1000 / mps apart.
+ * Where no in-flight window bounds each second (a slot store with neither window), slots are spaced (1000 +
+ * LATE_TOLERANCE_MS + TRANSPORT_JITTER_MS) / mps apart — about 9 % under the limit — so that late or jittered
+ * requests never put more than mps messages into any one-second window at Meta.
  */
 export const SLOT_WINDOW_MS = 1000 + LATE_TOLERANCE_MS + TRANSPORT_JITTER_MS;
-/** Slot spacing where the in-flight window bounds every second (one process): exactly the limit. */
+/** Slot spacing where an in-flight window bounds every second (in process or in Redis): exactly the limit. */
 export const LOCAL_SLOT_WINDOW_MS = 1000;
 /**
- * A 130429 means Meta counted more than we thought it would (its window is not ours, or another sender uses the
- * number): each one widens the spacing by this share, up to MAX_THROTTLE_MARGIN, and a clean stretch narrows it again.
+ * Learning from 130429. The window keeps every second within the limit as this pacer counts it; a 130429 says Meta
+ * counted more (inbound messages, another sender on the number, a window unlike ours). Each 130429 lowers the
+ * number's limit by this share (limit / (1 + margin), slots spaced by 1 + margin), up to MAX_THROTTLE_MARGIN — but
+ * 130429s answering sends that left before the last lowering are the same excess and lower nothing more.
  */
 export const THROTTLE_STEP = 0.02;
 export const MAX_THROTTLE_MARGIN = 0.2;
-/** Sends answered without a 130429 before the margin narrows by one step. */
-export const THROTTLE_RECOVERY_SENDS = 1000;
+/** Answers without a 130429 after which the margin narrows by one step (at 80 msg/s about 6 s, at 1,000 about 0.5 s). */
+export const THROTTLE_RECOVERY_SENDS = 500;
+/** How long an unanswered send may hold its place in a shared window (longer than any request's timeout). */
+export const SHARED_WINDOW_LEASE_MS = 120_000;
+/** How often a sender blocked by unanswered sends of other workers asks the shared window again. */
+export const SHARED_WINDOW_POLL_MS = 5;
 
 /** Called when a send's answer (or error) arrives; `throttled` when Meta answered 130429. */
 export type SendRelease = (answer?: { throttled?: boolean }) => void;
@@ -190,8 +213,13 @@ export type SendRelease = (answer?: { throttled?: boolean }) => void;
 interface ThrottleState {
 	margin: number;
 	clean: number;
+	/** When the margin last widened (pacer clock): 130429s for sends that left before it are the same excess. */
+	widenedAt: number;
 }
 const throttleStates = new WeakMap<SlotReserver, Map<string, ThrottleState>>();
+
+let tokenCounter = 0;
+const tokenPrefix = `${process.pid.toString(36)}.${Math.random().toString(36).slice(2, 10)}`;
 
 /**
  * Paces sends for one business phone number. `const done = await pacer.acquire(waId)` returns when a message to
@@ -202,7 +230,9 @@ export class SendPacer {
 	private readonly sleepFn: (ms: number) => Promise<void>;
 	private readonly now: () => number;
 	private readonly window?: InFlightWindow;
+	private readonly shared?: SharedSendWindow;
 	private readonly throttle: ThrottleState;
+	private readonly key: string;
 
 	constructor(
 		private readonly phoneNumberId: string,
@@ -216,36 +246,46 @@ export class SendPacer {
 		this.slots = options.slots ?? processSlotStore();
 		this.sleepFn = options.sleep ?? sleep;
 		this.now = options.now ?? Date.now;
-		const key = `tput:${phoneNumberId}`;
-		if (options.messagesPerSecond > 0) this.window = this.slots.inFlightWindow?.(key);
+		this.key = `tput:${phoneNumberId}`;
+		if (options.messagesPerSecond > 0) {
+			this.window = this.slots.inFlightWindow?.(this.key);
+			const { enterSendWindow, leaveSendWindow } = this.slots;
+			if (!this.window && enterSendWindow && leaveSendWindow)
+				this.shared = {
+					enterSendWindow: enterSendWindow.bind(this.slots),
+					leaveSendWindow: leaveSendWindow.bind(this.slots),
+				};
+		}
 		// Every pacer of the number on this slot store learns from the same 130429s.
 		let states = throttleStates.get(this.slots);
 		if (!states) throttleStates.set(this.slots, (states = new Map()));
-		let state = states.get(key);
-		if (!state) states.set(key, (state = { margin: 0, clean: 0 }));
+		let state = states.get(this.key);
+		if (!state) states.set(this.key, (state = { margin: 0, clean: 0, widenedAt: -Infinity }));
 		this.throttle = state;
 	}
 
 	/** Milliseconds between two throughput slots now (0 without throughput pacing). */
 	get intervalMs(): number {
 		if (this.options.messagesPerSecond === 0) return 0;
-		const base = this.window ? LOCAL_SLOT_WINDOW_MS : SLOT_WINDOW_MS;
+		const base = this.window || this.shared ? LOCAL_SLOT_WINDOW_MS : SLOT_WINDOW_MS;
 		return (base * (1 + this.throttle.margin)) / this.options.messagesPerSecond;
+	}
+
+	/** How many sends may count in one second now: the limit, lowered by what 130429s taught. */
+	get windowLimit(): number {
+		return Math.max(1, Math.floor(this.options.messagesPerSecond / (1 + this.throttle.margin)));
 	}
 
 	async acquire(waId: string): Promise<SendRelease> {
 		let pairAt: number | undefined;
+		const bounded = this.window !== undefined || this.shared !== undefined;
 		// Bounded: under a pathological stall we still send rather than spin for ever (the client retries a 130429).
 		for (let attempt = 0; attempt < 20; attempt++) {
 			const now = this.now();
 			const interval = this.intervalMs;
 			let at =
 				interval > 0
-					? await this.slots.reserveSendSlot({
-							key: `tput:${this.phoneNumberId}`,
-							intervalMs: interval,
-							now,
-						})
+					? await this.slots.reserveSendSlot({ key: this.key, intervalMs: interval, now })
 					: now;
 			if (this.options.pairIntervalMs > 0) {
 				// Reserved once per message: a sender that woke late needs a new throughput slot, not a new pair slot —
@@ -261,23 +301,55 @@ export class SendPacer {
 			}
 			const wait = at - this.now();
 			if (wait > 0) await this.sleepFn(wait);
-			if (this.now() - at <= LATE_TOLERANCE_MS) break;
+			if (bounded || this.now() - at <= LATE_TOLERANCE_MS) break;
 		}
-		const limit = Math.floor(this.options.messagesPerSecond / (1 + this.throttle.margin));
 		const leave = this.window
-			? await this.window.enter(Math.max(1, limit), this.now, this.sleepFn)
-			: undefined;
+			? await this.window.enter(this.windowLimit, this.now, this.sleepFn)
+			: this.shared
+				? await this.enterShared()
+				: undefined;
+		const left = this.now();
 		return (answer) => {
 			leave?.();
-			this.learn(answer?.throttled === true);
+			this.learn(answer?.throttled === true, left);
 		};
 	}
 
-	private learn(throttled: boolean): void {
+	private async enterShared(): Promise<() => void> {
+		const shared = this.shared!;
+		const token = `${tokenPrefix}.${(tokenCounter++).toString(36)}`;
+		for (;;) {
+			const verdict = await shared.enterSendWindow({
+				key: this.key,
+				token,
+				limit: this.windowLimit,
+				leaseMs: SHARED_WINDOW_LEASE_MS,
+			});
+			if (verdict.entered) break;
+			await this.sleepFn(verdict.retryInMs > 0 ? verdict.retryInMs : SHARED_WINDOW_POLL_MS);
+		}
+		let done = false;
+		return () => {
+			if (done) return;
+			done = true;
+			// Not awaited: the answer is known; a lost release only keeps the place until its lease ends.
+			shared
+				.leaveSendWindow({ key: this.key, token, holdMs: 1000 + CLOCK_GUARD_MS })
+				.catch(() => undefined);
+		};
+	}
+
+	/**
+	 * What a send's answer teaches: a 130429 for a send that left after the last widening widens the margin by
+	 * THROTTLE_STEP (capped); THROTTLE_RECOVERY_SENDS answers in a row without one narrow it by a step.
+	 */
+	private learn(throttled: boolean, left: number): void {
 		const t = this.throttle;
 		if (throttled) {
-			t.margin = Math.min(MAX_THROTTLE_MARGIN, t.margin + THROTTLE_STEP);
 			t.clean = 0;
+			if (left < t.widenedAt) return;
+			t.margin = Math.min(MAX_THROTTLE_MARGIN, t.margin + THROTTLE_STEP);
+			t.widenedAt = this.now();
 		} else if (t.margin > 0 && ++t.clean >= THROTTLE_RECOVERY_SENDS) {
 			t.margin = Math.max(0, t.margin - THROTTLE_STEP);
 			t.clean = 0;

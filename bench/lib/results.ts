@@ -16,6 +16,7 @@ export const SCENARIOS = [
 	'window',
 	'overhead',
 	'campaign',
+	'campaign-1000',
 	'webhooks',
 	'nodered',
 	'rules',
@@ -154,6 +155,8 @@ const SCENARIO_ORDER_TEXT: Record<ScenarioName, string> = {
 	overhead: 'C. Unthrottled overhead: 10,000 template sends in one execution',
 	campaign:
 		"D. Throttled campaign: 2,000 recipients at 80 msg/s, side by side with n8n's WhatsApp node",
+	'campaign-1000':
+		'D2. Throttled campaign at 1,000 msg/s: the same ratio as D, our node only (recipients in the notes)',
 	webhooks: "E. Webhook ingestion: 30,000 status events, side by side with n8n's WhatsApp Trigger",
 	nodered: 'F. Node-RED 5 runtime: campaign, unthrottled sends, webhook ingestion',
 	rules:

@@ -60,6 +60,8 @@ export function oursSendWorkflow(opts: {
 	credentialId: string;
 	messagesPerSecond: number;
 	pairIntervalSeconds: number;
+	/** The node's Concurrency option (its default, 64, when not given). */
+	concurrency?: number;
 }): WorkflowJson {
 	const send = node(
 		'WhatsApp Send Template',
@@ -80,6 +82,7 @@ export function oursSendWorkflow(opts: {
 			options: {
 				messagesPerSecond: opts.messagesPerSecond,
 				pairIntervalSeconds: opts.pairIntervalSeconds,
+				...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
 			},
 		},
 		{

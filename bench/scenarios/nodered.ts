@@ -18,7 +18,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { computeSignature, LATE_TOLERANCE_MS, SLOT_WINDOW_MS } from '../../core';
+import { computeSignature } from '../../core';
 import {
 	startNodeRed,
 	freePort,
@@ -777,12 +777,12 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		const med = (xs: number[]): number => round(median(xs), 2);
 		notes.push(
 			`Node-RED ${NODE_RED_VERSION} on Node ${process.version}, started from node_modules with the built package installed in a fresh user directory (harness/node-red-runtime.ts, as the runtime end-to-end test does); flows: http in → split → WhatsApp Send Template → join → http response (failures through a Catch node into the join), and WhatsApp Webhook Status → a function node counting emitted events by eventId. Sandboxes in their own processes on 127.0.0.1; the Node-RED process was started with --inspect (idle unless profiling).`,
-			`Campaign, medians: ${med(campaign.map((x) => x.firstSendS))} s from the POST to the first accepted message, then ${med(campaign.map((x) => x.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s (the pacer spaces slots ${SLOT_WINDOW_MS}/80 ms apart, ≈ ${round((80 * 1000) / SLOT_WINDOW_MS, 1)} msg/s, to stay under Meta's window with late or jittered requests); ${med(campaign.map((x) => x.throttled))} sends per run were answered 130429.`,
+			`Campaign, medians: ${med(campaign.map((x) => x.firstSendS))} s from the POST to the first accepted message, then ${med(campaign.map((x) => x.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s (the pacer's in-flight window sends 80 per 1 s + the round trip, so no second at Meta holds more than 80); ${med(campaign.map((x) => x.throttled))} sends per run were answered 130429.`,
 		);
 		const gaps = campaign.filter((x) => x.maxGapS > 1);
 		if (gaps.length > 0) {
 			notes.push(
-				`Campaign: in ${gaps.length} of ${campaign.length} runs the sandbox saw a pause of more than 1 s between two messages (longest ${round(Math.max(...gaps.map((x) => x.maxGapS)), 2)} s); senders that wake more than ${LATE_TOLERANCE_MS} ms after their slot take a new throughput slot (and keep their pair slot), so a pause this long means the process was starved of CPU.`,
+				`Campaign: in ${gaps.length} of ${campaign.length} runs the sandbox saw a pause of more than 1 s between two messages (longest ${round(Math.max(...gaps.map((x) => x.maxGapS)), 2)} s); a sender woken late still goes (the in-flight window bounds each second), so a pause this long means the process was starved of CPU.`,
 			);
 		}
 		notes.push(

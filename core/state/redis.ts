@@ -171,6 +171,40 @@ return string.format('%.17g', slot)
 `);
 
 /**
+ * The shared in-flight window of one number (key kind i: a sorted set of send tokens scored by the time, on Redis's
+ * own clock, at which each stops counting; see SharedSendWindow in core/pacing.ts). Redis's clock at both ends makes
+ * workers' clock skew irrelevant, and both ends err late: a token enters before its request leaves and is released
+ * after its answer arrived. ENTER: drop what stopped counting; enter when fewer than ARGV[2] count (scored lease
+ * ARGV[3] ms ahead, i.e. unanswered), else answer how long until enough leave (-1: unanswered sends block, ask again).
+ */
+const SEND_WINDOW_ENTER = new Script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local n = redis.call('ZCARD', KEYS[1])
+if n < limit then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], lease + 2000)
+  return -2
+end
+local blocking = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
+local leaves = tonumber(blocking[2])
+-- Answered tokens leave within a hold (about 1 s); a later score is an unanswered send's lease.
+if leaves > now + 5000 then return -1 end
+return math.max(1, leaves - now)
+`);
+/** LEAVE: the token was answered at Redis's now: it counts ARGV[2] ms more (only if still there: a lapsed lease stays out). */
+const SEND_WINDOW_LEAVE = new Script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local hold = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', now + hold, ARGV[1])
+return 1
+`);
+
+/**
  * An identity record (key kind u: one customer id, a wa_id or a BSUID; hash p = wa_id, b = BSUID, n = successor,
  * q = predecessors as a JSON array, at = latest write). mergeIdentity (types.ts) in Lua: a field given ('' = not
  * given) replaces the stored one when the write's time is at least the record's, else only fills it; predecessors
@@ -970,6 +1004,35 @@ export class RedisStateStore implements JourneyStateStore {
 		const interval = requireInterval(p.intervalMs);
 		const now = p.now ?? Date.now();
 		return Number(await RESERVE_SLOT.run(this.redis, [key], [now, interval]));
+	}
+
+	/** Key kind i: the in-flight window shared by every worker sending for a number (core/pacing.ts). */
+	async enterSendWindow(p: {
+		key: string;
+		token: string;
+		limit: number;
+		leaseMs: number;
+	}): Promise<{ entered: true } | { entered: false; retryInMs: number }> {
+		const key = `${this.keyPrefix}i:${requireId(p.key, 'key')}`;
+		if (!Number.isInteger(p.limit) || p.limit < 1)
+			throw new RangeError(`limit must be a whole number of sends, at least 1; got ${p.limit}`);
+		if (!Number.isInteger(p.leaseMs) || p.leaseMs < 5000)
+			throw new RangeError(`leaseMs must be whole milliseconds, at least 5000; got ${p.leaseMs}`);
+		const answer = Number(
+			await SEND_WINDOW_ENTER.run(
+				this.redis,
+				[key],
+				[requireId(p.token, 'token'), p.limit, p.leaseMs],
+			),
+		);
+		return answer === -2 ? { entered: true } : { entered: false, retryInMs: answer };
+	}
+
+	async leaveSendWindow(p: { key: string; token: string; holdMs: number }): Promise<void> {
+		const key = `${this.keyPrefix}i:${requireId(p.key, 'key')}`;
+		if (!Number.isInteger(p.holdMs) || p.holdMs < 1000 || p.holdMs > 4000)
+			throw new RangeError(`holdMs must be whole milliseconds from 1000 to 4000; got ${p.holdMs}`);
+		await SEND_WINDOW_LEAVE.run(this.redis, [key], [requireId(p.token, 'token'), p.holdMs]);
 	}
 
 	/**
