@@ -12,6 +12,7 @@ import {
 	acceptsWebhookPosts,
 	listenWebhookReceiver,
 	receiveIngestOptions,
+	resumeDispatcher,
 	WebhookReceiver,
 } from '../../core';
 import type { IngestedEvent } from '../../core';
@@ -127,6 +128,15 @@ export class WhatsAppWebhookReceiver implements INodeType {
 			throw new NodeOperationError(node, error instanceof Error ? error.message : String(error));
 		}
 		this.logger.info(`WhatsApp Webhook Receiver listening on http://${host}:${port}${path}`);
+		// Resumes of Send and Wait claimed by a process that stopped before delivering them are delivered from here.
+		if (!manual)
+			void getStateStore(this)
+				.then((store) => resumeDispatcher(store, resumeBy(this)))
+				.catch((error: unknown) =>
+					this.logger.warn('WhatsApp Webhook Receiver: could not look for pending resumes', {
+						error: error instanceof Error ? error.message : String(error),
+					}),
+				);
 		return {
 			// Deactivation (or shutdown): stop taking POSTs, emit what was acknowledged, close the port.
 			closeFunction: stop,

@@ -20,12 +20,12 @@ import type {
 } from 'n8n-workflow';
 
 import {
+	acceptResumeRequest,
 	newWaitLink,
 	prepareSessionSend,
 	waitMessageFrom,
 	RESUME_PROOF_HEADER,
 	resumedItem,
-	verifyResumeRequest,
 	waitDeadline,
 	waitOutputIndex,
 	waitOutputNames,
@@ -393,7 +393,8 @@ export async function webhook(this: IWebhookFunctions): Promise<IWebhookResponse
 	const req = this.getRequestObject();
 	const res = this.getResponseObject();
 	const raw = (req as unknown as { rawBody?: Buffer }).rawBody;
-	const check = await verifyResumeRequest(
+	// Ends the wait in the store before resuming: a repeated delivery of this resume is refused (410).
+	const check = await acceptResumeRequest(
 		raw ? raw.toString('utf8') : JSON.stringify(req.body ?? {}),
 		req.header(RESUME_PROOF_HEADER),
 		executionIdOf(this),
