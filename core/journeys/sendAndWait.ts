@@ -4,9 +4,9 @@
  * (n8n) or message (Node-RED), and route; the rules are here once.
  *
  * The proof: each wait has a random secret kept in the journey state store next to its link. The receiver that claims
- * the link signs the resume request with it (HMAC-SHA256 over the exact body); the waiting node reads the link again
- * and refuses (403) any request whose proof does not verify, whose link is not claimed, or that names another
- * execution. n8n 2.x already signs the resume URL itself; this closes the remaining gap (anyone who learns the URL,
+ * the link stores the resume request with the claim, and the resume dispatcher signs it with the secret (HMAC-SHA256
+ * over the exact body); the waiting node reads the link again and refuses (403) any request whose proof does not
+ * verify, whose link is not claimed, or that names another execution, and (410) one whose wait has ended already. n8n 2.x already signs the resume URL itself; this closes the remaining gap (anyone who learns the URL,
  * e.g. from execution data, could resume it with a made-up answer).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
