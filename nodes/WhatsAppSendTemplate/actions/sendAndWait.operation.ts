@@ -2,7 +2,8 @@
  * Send and Wait for Response: sends an approved template (quick-reply buttons are the usual case) or, inside the
  * customer service window, reply buttons, a list or a text (core's waitMessageFrom) to one customer,
  * links its wamid to this execution's signed resume URL in the journey state store, and puts the execution to wait.
- * The WhatsApp Webhook Status trigger that receives the tap, reply or status resumes it (core resumeWaits); n8n's own
+ * The webhook trigger that receives the tap, reply or status claims it (core resumeWaits) and its resume dispatcher
+ * POSTs the resume here, where it is taken once (core acceptResumeRequest); n8n's own
  * timeout resumes it on "No Response". The rules are core's (journeys/sendAndWait.ts); this reads parameters, sends,
  * and routes.
  *
