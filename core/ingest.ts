@@ -47,7 +47,10 @@ export type IngestedEvent = WebhookEvent & {
 	previousStatus?: string;
 	/** Set on an inbound message whose text is a stop keyword. */
 	optOut?: boolean;
-	/** Set when this event resumed a Send and Wait execution (its id), so a status sink does not act twice. */
+	/**
+	 * Set when this event resumes a Send and Wait execution (its id; claimed, delivered by the resume dispatcher), so a
+	 * status sink does not act twice.
+	 */
 	resumedExecutionId?: string;
 	/**
 	 * Set on an event emitted from the outbox after its first emission did not happen (the process died within the

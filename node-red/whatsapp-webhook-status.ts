@@ -16,6 +16,7 @@ import {
 	emitKey,
 	receiveIngestOptions,
 	receiveWebhook,
+	resumeDispatcher,
 	verifySubscription,
 	z,
 } from '../core';
@@ -243,6 +244,11 @@ function register(RED: NodeAPI): void {
 		RED.httpNode.get(s.url, challenge);
 		RED.httpNode.post(s.url, readBody, receive);
 		pathsInUse.set(s.url, node.id);
+		// Resumes claimed by a process that stopped before delivering them are delivered from here (after their lease).
+		void c
+			.store()
+			.then((store) => resumeDispatcher(store, resumeInProcess))
+			.catch(() => undefined);
 
 		let signalClosed = (): void => undefined;
 		const closing = new Promise<void>((resolve) => (signalClosed = resolve));

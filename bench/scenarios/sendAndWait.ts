@@ -4,8 +4,13 @@
  * n8n resumes an execution once, so each customer has an execution of their own (README, "Several customers"): a
  * Webhook → WhatsApp Send Template (Send and Wait, template `appointment_reminder` with the quick replies Confirm /
  * Reschedule, time limit 24 h, wait links in Redis) → one No Operation node per output. A second workflow holds the
- * WhatsApp Webhook Status trigger, where the sandbox (in its own process) delivers the customers' replies as signed
- * webhooks (the app's callback set with `POST /<WABA>/subscribed_apps` override_callback_uri, verified as Meta does).
+ * trigger where the sandbox (in its own process) delivers the customers' replies as signed webhooks (the app's callback
+ * set with `POST /<WABA>/subscribed_apps` override_callback_uri, verified as Meta does): by default the WhatsApp Webhook
+ * Receiver on a port of its own (the path README recommends at load), BENCH_WAIT_TRIGGER=status for the WhatsApp
+ * Webhook Status trigger on n8n's webhook path. The trigger claims each wait and its resume dispatcher delivers the
+ * resumes, a few at a time (core/journeys/resumeDispatcher.ts). n8n runs with DB_POSTGRESDB_POOL_SIZE
+ * BENCH_WAIT_DB_POOL (default 10; n8n's default 2 made resumed executions fail with "timeout exceeded when trying to
+ * connect" in earlier runs).
  *
  * 1. Start BENCH_WAIT_CUSTOMERS (default 1,000) executions, one webhook POST per customer, and wait until every one
  *    is `waiting` (n8n puts waits over 65 s into its database).
@@ -21,7 +26,8 @@
  */
 import Redis from 'ioredis';
 import { z } from 'zod';
-import { psqlJson } from '../../harness';
+import { DEFAULT_RESUME_CONCURRENCY } from '../../core';
+import { freePort, psqlJson } from '../../harness';
 import { parseStoredExecutionData } from '../../harness/run-data';
 import { PHONE_NUMBER_ID, recipientE164, recipientWaId, WABA_ID } from '../lib/fixtures';
 import { buildPackage, MIB, n8nLogTail, RssSampler, startN8n, type StartedN8n } from '../lib/n8n';
@@ -43,6 +49,10 @@ const RESUME_TIMEOUT_MS = Number(process.env.BENCH_WAIT_RESUME_TIMEOUT_MIN ?? 10
  */
 const WEBHOOK_ATTEMPTS = Number(process.env.BENCH_WAIT_WEBHOOK_ATTEMPTS ?? 10);
 const WEBHOOK_RETRY_BASE_MS = 500;
+/** Which trigger receives the replies: our Receiver (own port) or WhatsApp Webhook Status (n8n's webhook path). */
+const TRIGGER = process.env.BENCH_WAIT_TRIGGER === 'status' ? 'status' : 'receiver';
+const DB_POOL = Number(process.env.BENCH_WAIT_DB_POOL ?? 10);
+const RECEIVER_PATH = '/bench-wait/whatsapp';
 const TOKEN = 'bench-sandbox-token';
 const APP_SECRET = 'bench-wait-app-secret';
 const VERIFY_TOKEN = 'bench-wait-verify';
@@ -78,7 +88,7 @@ const APPOINTMENT_TEMPLATE = {
 	],
 };
 
-function workflows(keyPrefix: string): WorkflowJson[] {
+function workflows(keyPrefix: string, receiverPort: number): WorkflowJson[] {
 	const creds = {
 		metaWhatsAppCloudApi: { id: CREDENTIAL_ID, name: 'WhatsApp (bench wait)' },
 		redis: { id: REDIS_CREDENTIAL_ID, name: 'Redis (bench wait)' },
@@ -92,16 +102,33 @@ function workflows(keyPrefix: string): WorkflowJson[] {
 			settings: { executionOrder: 'v1' },
 			connections: {},
 			nodes: [
-				{
-					id: 'bench-wait-trigger',
-					name: 'Replies',
-					type: 'n8n-nodes-whatsapp-journeys.whatsAppWebhookStatus',
-					typeVersion: 1,
-					position: [0, 0],
-					webhookId: TRIGGER_WEBHOOK_ID,
-					credentials: creds,
-					parameters: { registration: 'manual', options: { batchWindow: 0 }, ...store },
-				},
+				TRIGGER === 'receiver'
+					? {
+							id: 'bench-wait-trigger',
+							name: 'Replies',
+							type: 'n8n-nodes-whatsapp-journeys.whatsAppWebhookReceiver',
+							typeVersion: 1,
+							position: [0, 0],
+							credentials: creds,
+							// Default batching (200 ms, 1,000 items): replies come out in few executions.
+							parameters: {
+								path: RECEIVER_PATH,
+								host: '127.0.0.1',
+								port: receiverPort,
+								options: {},
+								...store,
+							},
+						}
+					: {
+							id: 'bench-wait-trigger',
+							name: 'Replies',
+							type: 'n8n-nodes-whatsapp-journeys.whatsAppWebhookStatus',
+							typeVersion: 1,
+							position: [0, 0],
+							webhookId: TRIGGER_WEBHOOK_ID,
+							credentials: creds,
+							parameters: { registration: 'manual', options: { batchWindow: 0 }, ...store },
+						},
 			],
 		},
 		{
@@ -163,6 +190,23 @@ function workflows(keyPrefix: string): WorkflowJson[] {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The Receiver listens once n8n has activated its workflow: wait for its challenge answer. */
+async function waitForListener(url: string, timeoutMs = 60_000): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		try {
+			const r = await fetch(
+				`${url}?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1`,
+			);
+			if (r.status === 200) return;
+		} catch {
+			// not listening yet
+		}
+		if (Date.now() > deadline) throw new Error(`the receiver at ${url} did not answer`);
+		await sleep(250);
+	}
+}
 
 async function countByStatus(
 	started: StartedN8n,
@@ -446,9 +490,14 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 	let started: StartedN8n | undefined;
 	try {
 		await sandbox.control('templates', APPOINTMENT_TEMPLATE);
+		// The sandbox starts at Meta's 2K tier, and the send node's messaging-limit guard (on by default in v2) would
+		// refuse run 3's customers by policy (3,000 unique in 24 h); a number with 1,000 waits at once is on a higher tier.
+		await sandbox.control('messaging-limit', { tier: 'TIER_100K' });
+		const receiverPort = await freePort();
 		started = await startN8n({
 			label: 'bench-wait',
 			log: ctx.log,
+			env: { DB_POSTGRESDB_POOL_SIZE: String(DB_POOL) },
 			credentials: [
 				{
 					id: CREDENTIAL_ID,
@@ -471,10 +520,14 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 					data: { host: REDIS_HOST, port: REDIS_PORT, database: 0, password: '' },
 				},
 			],
-			workflows: workflows(keyPrefix),
+			workflows: workflows(keyPrefix, receiverPort),
 		});
 		// The app's callback: the trigger's URL, verified with a GET challenge as Meta does.
-		const callback = started.n8n.webhookUrl(`${TRIGGER_WEBHOOK_ID}/whatsapp`);
+		const callback =
+			TRIGGER === 'receiver'
+				? `http://127.0.0.1:${receiverPort}${RECEIVER_PATH}`
+				: started.n8n.webhookUrl(`${TRIGGER_WEBHOOK_ID}/whatsapp`);
+		if (TRIGGER === 'receiver') await waitForListener(callback);
 		const subscribed = await fetch(`${sandbox.url}/v25.0/${WABA_ID}/subscribed_apps`, {
 			method: 'POST',
 			headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
@@ -598,10 +651,10 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 			}),
 		];
 		const notes = [
-			`Real n8n ${started.n8n.installation.version}, regular mode, PostgreSQL; one execution per customer (Webhook → Send and Wait → one No Operation per output), wait links in Redis on 127.0.0.1; the sandbox in its own process delivers the replies as signed webhooks (batched ≤ 20 ms, as Meta does) to a WhatsApp Webhook Status trigger (Batch Window 0) in another workflow.`,
+			`Real n8n ${started.n8n.installation.version}, regular mode, PostgreSQL (DB_POSTGRESDB_POOL_SIZE ${DB_POOL}; n8n's default is 2); one execution per customer (Webhook → Send and Wait → one No Operation per output), wait links in Redis on 127.0.0.1; the sandbox in its own process delivers the replies as signed webhooks (batched ≤ 20 ms, as Meta does) to ${TRIGGER === 'receiver' ? 'the WhatsApp Webhook Receiver (its own port in the n8n process, default Batch Window 200 ms)' : 'a WhatsApp Webhook Status trigger (Batch Window 0)'} in another workflow. The trigger only claims each wait (stored with its resume) and answers; its resume dispatcher POSTs the resumes to n8n ${DEFAULT_RESUME_CONCURRENCY} at a time, retrying 409 / 5xx until the wait expires.`,
 			`Resumes/s and delays count executions that finished with success; "lost" = still waiting or left running by n8n ${RESUME_TIMEOUT_MS / 60_000} min after the last tap. Errors of executions n8n ended in error after the resume: ${JSON.stringify(Object.fromEntries(Object.entries(results.at(-1)?.errors ?? {})))}.`,
-			`The sandbox retries a reply webhook n8n did not accept up to ${WEBHOOK_ATTEMPTS} times, from ${WEBHOOK_RETRY_BASE_MS} ms doubling (Meta retries for up to 7 days); n8n's own settings are its defaults (e.g. DB_POSTGRESDB_POOL_SIZE 2).`,
-			`Delay = the resumed execution's stoppedAt (n8n's clock) − the moment the bench asked the sandbox for the tap (same machine): it includes the sandbox's batching, the signed webhook POST, the trigger claiming the wait link and POSTing n8n's signed resume URL, n8n loading the execution from its database and running the rest of the workflow.`,
+			`The sandbox retries a reply webhook n8n did not accept up to ${WEBHOOK_ATTEMPTS} times, from ${WEBHOOK_RETRY_BASE_MS} ms doubling (Meta retries for up to 7 days); n8n's other settings are its defaults.`,
+			`Delay = the resumed execution's stoppedAt (n8n's clock) − the moment the bench asked the sandbox for the tap (same machine): it includes the sandbox's batching, the signed webhook POST, the trigger claiming the wait link, its dispatcher POSTing n8n's signed resume URL, n8n loading the execution from its database and running the rest of the workflow.`,
 			`Set-up (not measured): ${CUSTOMERS.toLocaleString('en-US')} webhook POSTs, ${START_CONCURRENCY} at a time, until all executions were waiting: ${median(pick('setupS'))} s (median); n8n main RSS before it ${median(pick('rssBaselineMiB'))} MiB. Taps took ${median(pick('tapSpanS'))} s to send.`,
 			...(ctx.runs < 3
 				? [

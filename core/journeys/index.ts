@@ -15,4 +15,5 @@ export * from './rules';
 export * from './account';
 export * from './report';
 export * from './sendAndWait';
+export * from './resumeDispatcher';
 export * from './webhookReceiver';

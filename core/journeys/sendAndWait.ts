@@ -4,9 +4,9 @@
  * (n8n) or message (Node-RED), and route; the rules are here once.
  *
  * The proof: each wait has a random secret kept in the journey state store next to its link. The receiver that claims
- * the link signs the resume request with it (HMAC-SHA256 over the exact body); the waiting node reads the link again
- * and refuses (403) any request whose proof does not verify, whose link is not claimed, or that names another
- * execution. n8n 2.x already signs the resume URL itself; this closes the remaining gap (anyone who learns the URL,
+ * the link stores the resume request with the claim, and the resume dispatcher signs it with the secret (HMAC-SHA256
+ * over the exact body); the waiting node reads the link again and refuses (403) any request whose proof does not
+ * verify, whose link is not claimed, or that names another execution, and (410) one whose wait has ended already. n8n 2.x already signs the resume URL itself; this closes the remaining gap (anyone who learns the URL,
  * e.g. from execution data, could resume it with a made-up answer).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -18,6 +18,10 @@ import type { WaitLink, WaitLinkStore } from '../state/waitLinks';
 import { resolveCustomer } from '../state/identity';
 import type { JourneyStateStore } from '../state/types';
 import { STATUS_RANK } from '../webhooks/status';
+import { ResumeDispatcher, resumeDispatcher } from './resumeDispatcher';
+import type { ResumeAttempt } from './resumeDispatcher';
+
+export type { ResumeAttempt } from './resumeDispatcher';
 
 export const WAIT_STATUSES = ['delivered', 'read'] as const;
 export type WaitStatus = (typeof WAIT_STATUSES)[number];
@@ -379,7 +383,7 @@ export const resumeBodySchema = z.object({
 });
 export type ResumeBody = z.infer<typeof resumeBodySchema>;
 
-function proofOf(secret: string, body: string): string {
+export function resumeProof(secret: string, body: string): string {
 	return createHmac('sha256', Buffer.from(secret, 'hex')).update(body).digest('hex');
 }
 
@@ -400,11 +404,12 @@ export function buildResumeRequest(
 		resumedAt: new Date(now).toISOString(),
 	};
 	const text = JSON.stringify(body);
-	return { body: text, proof: proofOf(link.secret, text) };
+	return { body: text, proof: resumeProof(link.secret, text) };
 }
 
 export type ResumeCheck =
-	{ ok: true; body: ResumeBody; link: WaitLink } | { ok: false; status: 400 | 403; reason: string };
+	| { ok: true; body: ResumeBody; link: WaitLink }
+	| { ok: false; status: 400 | 403 | 410; reason: string };
 
 /**
  * The waiting node's check of a resume request: the exact body bytes, the proof header, and the execution it is
@@ -431,10 +436,31 @@ export async function verifyResumeRequest(
 		messageId: body.messageId,
 	});
 	if (!link || link.executionId !== executionId || link.claimedAt === undefined) return refused;
-	const expected = Buffer.from(proofOf(link.secret, raw));
+	const expected = Buffer.from(resumeProof(link.secret, raw));
 	const given = Buffer.from(proof);
 	if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refused;
+	if (link.endedAt !== undefined) return { ok: false, status: 410, reason: 'Resumed already' };
 	return { ok: true, body, link };
+}
+
+/**
+ * The waiting node's acceptance of a resume request: verified as above, then the wait is ended in the store, once. A
+ * second delivery of the same resume (a dispatcher that died before it could confirm, or two that raced) gets 410 and
+ * resumes nothing; so does a stale one reaching the same node waiting again on a later message.
+ */
+export async function acceptResumeRequest(
+	raw: string,
+	proof: string | undefined,
+	executionId: string,
+	store: WaitLinkStore,
+): Promise<ResumeCheck> {
+	const check = await verifyResumeRequest(raw, proof, executionId, store);
+	if (!check.ok) return check;
+	const ended = await store.endWaitLink({
+		phoneNumberId: check.link.phoneNumberId,
+		messageId: check.link.messageId,
+	});
+	return ended ? check : { ok: false, status: 410, reason: 'Resumed already' };
 }
 
 /** The item a resumed wait emits: the send result, the outcome and the reply or status, and how long it waited. */
@@ -476,30 +502,20 @@ export function resumedItem(link: WaitLink, body: ResumeBody): Record<string, un
 	};
 }
 
-export interface ResumeAttempt {
-	/** POST the body to the link's resume URL; the HTTP status (0 when it could not be sent). */
-	post(link: WaitLink, body: string, proof: string): Promise<number>;
-	/** Pause between attempts (the execution may still be saving itself as waiting: n8n answers 409 then). */
-	sleep?(ms: number): Promise<void>;
-}
-
-/** How many times (and how far apart) a resume is tried before the claim is given back. */
-const RESUME_ATTEMPTS = 20;
-const RESUME_PAUSE_MS = 250;
-
 /**
- * For a receiver, after ingest: each event that ends a wait claims its link (once, whoever else sees it) and resumes
- * the waiting execution. Returns, per event index, the execution it resumed. A resume that cannot be delivered gives
- * the claim back so Meta's next retry (or another event) can try again.
+ * For a receiver, after ingest: each event that ends a wait claims its link (once, whoever else sees it) and stores the
+ * resume to deliver with the claim; the dispatcher (resumeDispatcher.ts) delivers it after the receiver has answered.
+ * Returns, per event index, the execution the event resumes (claimed now; delivered however long the host takes).
  */
 export async function resumeWaits(
 	events: IngestedEvent[],
 	store: WaitLinkStore & Partial<Pick<JourneyStateStore, 'getIdentity'>>,
-	attempt: ResumeAttempt,
+	dispatch: ResumeAttempt | ResumeDispatcher,
 	now: () => number = Date.now,
 ): Promise<Map<number, string>> {
-	const resumed = new Map<number, string>();
-	const sleep = attempt.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+	const claimed = new Map<number, string>();
+	const dispatcher =
+		dispatch instanceof ResumeDispatcher ? dispatch : resumeDispatcher(store, dispatch);
 	await Promise.all(
 		events.map(async (event, index) => {
 			const key = waitCandidates(event);
@@ -525,7 +541,8 @@ export async function resumeWaits(
 					}
 				}
 			}
-			if (!link || link.claimedAt !== undefined || link.expiresAt <= now()) return;
+			if (!link || link.claimedAt !== undefined || link.endedAt !== undefined) return;
+			if (link.expiresAt <= now()) return;
 			let spec: WaitSpec;
 			try {
 				spec = waitSpecSchema.parse(JSON.parse(link.spec));
@@ -540,25 +557,20 @@ export async function resumeWaits(
 					: event,
 			);
 			if (!outcome || outcome.kind === 'timeout') return;
-			const claimed = await store.claimWaitLink({
+			const at = now();
+			const { body } = buildResumeRequest(link, outcome, event, at);
+			const won = await store.claimWaitLink({
 				phoneNumberId,
 				messageId: link.messageId,
-				now: now(),
+				now: at,
+				resume: body,
+				leaseUntil: at + dispatcher.leaseMs,
 			});
-			if (!claimed) return;
-			const { body, proof } = buildResumeRequest(claimed, outcome, event, now());
-			for (let i = 0; i < RESUME_ATTEMPTS; i++) {
-				const status = await attempt.post(claimed, body, proof).catch(() => 0);
-				if (status >= 200 && status < 300) {
-					resumed.set(index, claimed.executionId);
-					return;
-				}
-				// 409: still running (saving itself as waiting); 0/5xx: n8n restarting. Anything else will not change.
-				if (status !== 409 && status !== 0 && status < 500) break;
-				await sleep(RESUME_PAUSE_MS);
-			}
-			await store.releaseWaitLink({ phoneNumberId, messageId: claimed.messageId });
+			// Another receiver claimed it first, or it was put again (a new wait) since it was read.
+			if (!won || won.executionId !== link.executionId) return;
+			claimed.set(index, won.executionId);
+			dispatcher.enqueue(won);
 		}),
 	);
-	return resumed;
+	return claimed;
 }

@@ -89,7 +89,7 @@ export interface ReceiveWebhookRequest {
 	ingest: IngestOptions;
 	/**
 	 * How this receiver resumes a Send and Wait (n8n: POST to the execution's resume URL). With it, each emitted event
-	 * that ends a wait resumes it once and is marked with `resumedExecutionId`.
+	 * that ends a wait claims it once, is marked with `resumedExecutionId`, and the resume is delivered after the answer.
 	 */
 	resume?: ResumeAttempt;
 }
@@ -161,10 +161,10 @@ export async function checkWebhookPost(
 }
 
 /**
- * Records events in one unit of work and resumes the Send and Wait executions they end. Throws when the store fails
- * (nothing may be acknowledged then). A failing resume does not throw: the events are recorded already, and Meta's
- * retry would be a duplicate, neither emitted nor resumed; the events are emitted without the mark and the wait ends
- * on its timeout.
+ * Records events in one unit of work and claims the Send and Wait executions they end: the claim stores the resume,
+ * which the process's resume dispatcher delivers after this returns (resumeDispatcher.ts), so the answer to Meta never
+ * waits for the host. Throws when the store fails (nothing may be acknowledged then). A claim that fails does not
+ * throw: the events are recorded already; they are emitted without the mark and the wait ends on its timeout.
  */
 export async function recordWebhookEvents(
 	events: WebhookEvent[],

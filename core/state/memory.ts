@@ -64,7 +64,7 @@ import {
 	identityUpdates,
 	mergeIdentity,
 } from './types';
-import { checkWaitLink, type WaitLink, waitLinkPrunable } from './waitLinks';
+import { checkWaitLink, type WaitLink, waitLinkPrunable, type WaitResumeClaim } from './waitLinks';
 
 export interface MemoryStateStoreOptions {
 	/** How long report counters are kept after their day. Default 90 days. */
@@ -639,8 +639,9 @@ export class MemoryStateStore implements JourneyStateStore {
 	// --- Wait links (Send and Wait for Response) ---
 
 	async putWaitLink(link: WaitLink): Promise<void> {
-		const l = checkWaitLink(link);
-		this.waitLinks.set(key(l.phoneNumberId, l.messageId), { ...l });
+		// A link put again is open again, as in the other backends.
+		const { claimedAt: _c, resume: _r, leaseUntil: _l, endedAt: _e, ...l } = checkWaitLink(link);
+		this.waitLinks.set(key(l.phoneNumberId, l.messageId), l);
 		this.waitByCustomer.set(key(l.phoneNumberId, l.waId), l.messageId);
 	}
 
@@ -656,24 +657,75 @@ export class MemoryStateStore implements JourneyStateStore {
 		return link ? { ...link } : undefined;
 	}
 
-	async claimWaitLink(p: {
-		phoneNumberId: string;
-		messageId: string;
-		now?: number;
-	}): Promise<WaitLink | undefined> {
+	async claimWaitLink(
+		p: { phoneNumberId: string; messageId: string; now?: number } & Partial<WaitResumeClaim>,
+	): Promise<WaitLink | undefined> {
 		const k = key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId'));
 		const link = this.waitLinks.get(k);
 		const now = p.now ?? Date.now();
-		if (!link || link.claimedAt !== undefined || link.expiresAt <= now) return undefined;
+		if (!link || link.claimedAt !== undefined || link.endedAt !== undefined) return undefined;
+		if (link.expiresAt <= now) return undefined;
 		link.claimedAt = now;
+		if (p.resume !== undefined) {
+			link.resume = p.resume;
+			link.leaseUntil = p.leaseUntil ?? now;
+		}
 		return { ...link };
+	}
+
+	async leaseWaitResumes(p: {
+		now: number;
+		leaseUntil: number;
+		limit: number;
+	}): Promise<WaitLink[]> {
+		const out: WaitLink[] = [];
+		for (const link of this.waitLinks.values()) {
+			if (out.length >= p.limit) break;
+			if (link.resume === undefined || link.endedAt !== undefined) continue;
+			if (link.claimedAt === undefined || link.expiresAt <= p.now) continue;
+			if ((link.leaseUntil ?? 0) > p.now) continue;
+			link.leaseUntil = p.leaseUntil;
+			out.push({ ...link });
+		}
+		return out;
+	}
+
+	async renewWaitResume(p: {
+		phoneNumberId: string;
+		messageId: string;
+		leaseUntil: number;
+	}): Promise<boolean> {
+		const link = this.waitLinks.get(
+			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId')),
+		);
+		if (!link || link.resume === undefined || link.endedAt !== undefined) return false;
+		link.leaseUntil = p.leaseUntil;
+		return true;
+	}
+
+	async endWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<boolean> {
+		const link = this.waitLinks.get(
+			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId')),
+		);
+		if (!link || link.endedAt !== undefined) return false;
+		link.endedAt = p.now ?? Date.now();
+		return true;
 	}
 
 	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
 		const link = this.waitLinks.get(
 			key(requireId(p.phoneNumberId, 'phoneNumberId'), requireId(p.messageId, 'messageId')),
 		);
-		if (link) delete link.claimedAt;
+		if (link) {
+			delete link.claimedAt;
+			delete link.resume;
+			delete link.leaseUntil;
+			delete link.endedAt;
+		}
 	}
 
 	async close(): Promise<void> {

@@ -78,7 +78,19 @@ import {
 	idList,
 	MAX_PREDECESSORS,
 } from './types';
-import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
+import {
+	checkWaitLink,
+	WAIT_LINK_RETENTION_MS,
+	type WaitLink,
+	type WaitResumeClaim,
+} from './waitLinks';
+
+/** A flat HGETALL reply as an object. */
+function fieldsOf(reply: string[]): Record<string, string> {
+	const h: Record<string, string> = {};
+	for (let i = 0; i + 1 < reply.length; i += 2) h[reply[i]] = reply[i + 1];
+	return h;
+}
 
 /** A Lua script run by hash, loaded on first NOSCRIPT. */
 class Script {
@@ -644,13 +656,68 @@ end
 return out
 `);
 
-/** Claims an open, unexpired wait link (KEYS[1]) at ARGV[1]: returns its fields, or nil when claimed or expired. */
+/**
+ * Claims an open, unexpired wait link (KEYS[1]) at ARGV[1]: returns its fields, or nil when claimed, ended or expired.
+ * With ARGV[2] = '1' the resume to deliver (ARGV[3]) is stored with the claim, leased until ARGV[4], and indexed in the
+ * pending resumes (KEYS[2], member ARGV[5]).
+ */
 const CLAIM_WAIT_LINK = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 if redis.call('HEXISTS', KEYS[1], 'claimedAt') == 1 then return nil end
+if redis.call('HEXISTS', KEYS[1], 'endedAt') == 1 then return nil end
 if tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) <= tonumber(ARGV[1]) then return nil end
 redis.call('HSET', KEYS[1], 'claimedAt', ARGV[1])
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], 'resume', ARGV[3], 'leaseUntil', ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+end
 return redis.call('HGETALL', KEYS[1])
+`);
+
+/**
+ * Leases up to ARGV[3] pending resumes of KEYS[1] (members `<phone>:<wamid>`, scored by lease end) whose lease ended
+ * by ARGV[1], until ARGV[2]; link keys are ARGV[4] .. member. Members whose link is gone, ended or expired leave the
+ * index. Returns member, fields, member, fields …
+ */
+const LEASE_WAIT_RESUMES = new Script(`
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[3])
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit + 100)
+for _, member in ipairs(due) do
+  if #out >= limit * 2 then break end
+  local k = ARGV[4] .. member
+  local e = tonumber(redis.call('HGET', k, 'expiresAt') or '0')
+  if e <= now or redis.call('HEXISTS', k, 'endedAt') == 1 or redis.call('HEXISTS', k, 'resume') == 0 then
+    redis.call('ZREM', KEYS[1], member)
+  else
+    redis.call('HSET', k, 'leaseUntil', ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[2], member)
+    table.insert(out, member)
+    table.insert(out, redis.call('HGETALL', k))
+  end
+end
+return out
+`);
+
+/** Extends the lease of the pending resume of KEYS[1] (index KEYS[2], member ARGV[2]) to ARGV[1]; 0 when ended. */
+const RENEW_WAIT_RESUME = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'endedAt') == 1
+  or redis.call('HEXISTS', KEYS[1], 'resume') == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'leaseUntil', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`);
+
+/** Ends the wait of KEYS[1] at ARGV[1] (index KEYS[2], member ARGV[2]): 1 for the call that ended it. */
+const END_WAIT_LINK = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'endedAt', ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
 `);
 
 interface ScriptCall {
@@ -1351,7 +1418,17 @@ export class RedisStateStore implements JourneyStateStore {
 		return out;
 	}
 
-	// --- Wait links (Send and Wait for Response): `l:<phone>:<wamid>` hashes, `lc:<phone>:<wa_id>` → latest wamid ---
+	// --- Wait links (Send and Wait for Response): `l:<phone>:<wamid>` hashes, `lc:<phone>:<wa_id>` → latest wamid,
+	// `lr` one sorted set of the pending resumes (member `<phone>:<wamid>`, scored by the end of their lease) ---
+
+	private waitResumesKey(): string {
+		return `${this.keyPrefix}lr`;
+	}
+
+	/** The link's member in `lr`: the part of its key after `l:`. */
+	private waitMember(phoneNumberId: string, messageId: string): string {
+		return `${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${messageId}`;
+	}
 
 	private waitKey(phoneNumberId: string, messageId: string): string {
 		return `${this.keyPrefix}l:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${messageId}`;
@@ -1368,6 +1445,7 @@ export class RedisStateStore implements JourneyStateStore {
 		await this.redis
 			.multi()
 			.del(key)
+			.zrem(this.waitResumesKey(), this.waitMember(l.phoneNumberId, l.messageId))
 			.hset(key, {
 				waId: l.waId,
 				executionId: l.executionId,
@@ -1400,6 +1478,9 @@ export class RedisStateStore implements JourneyStateStore {
 		};
 		if (h.claimedAt !== undefined) link.claimedAt = Number(h.claimedAt);
 		if (h.held !== undefined) link.held = h.held;
+		if (h.resume !== undefined) link.resume = h.resume;
+		if (h.leaseUntil !== undefined) link.leaseUntil = Number(h.leaseUntil);
+		if (h.endedAt !== undefined) link.endedAt = Number(h.endedAt);
 		return link;
 	}
 
@@ -1419,28 +1500,93 @@ export class RedisStateStore implements JourneyStateStore {
 		return this.waitLinkOf(p.phoneNumberId, messageId, h);
 	}
 
-	async claimWaitLink(p: {
-		phoneNumberId: string;
-		messageId: string;
-		now?: number;
-	}): Promise<WaitLink | undefined> {
+	async claimWaitLink(
+		p: { phoneNumberId: string; messageId: string; now?: number } & Partial<WaitResumeClaim>,
+	): Promise<WaitLink | undefined> {
 		const messageId = requireId(p.messageId, 'messageId');
+		const now = p.now ?? Date.now();
 		const reply = (await CLAIM_WAIT_LINK.run(
 			this.redis,
-			[this.waitKey(p.phoneNumberId, messageId)],
-			[p.now ?? Date.now()],
+			[this.waitKey(p.phoneNumberId, messageId), this.waitResumesKey()],
+			[
+				now,
+				p.resume !== undefined ? '1' : '0',
+				p.resume ?? '',
+				p.leaseUntil ?? now,
+				this.waitMember(p.phoneNumberId, messageId),
+			],
 		)) as string[] | null;
 		if (!reply) return undefined;
-		const h: Record<string, string> = {};
-		for (let i = 0; i + 1 < reply.length; i += 2) h[reply[i]] = reply[i + 1];
-		return this.waitLinkOf(p.phoneNumberId, messageId, h);
+		return this.waitLinkOf(p.phoneNumberId, messageId, fieldsOf(reply));
 	}
 
 	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
-		await this.redis.hdel(
-			this.waitKey(p.phoneNumberId, requireId(p.messageId, 'messageId')),
-			'claimedAt',
+		const messageId = requireId(p.messageId, 'messageId');
+		await this.redis
+			.multi()
+			.hdel(
+				this.waitKey(p.phoneNumberId, messageId),
+				'claimedAt',
+				'resume',
+				'leaseUntil',
+				'endedAt',
+			)
+			.zrem(this.waitResumesKey(), this.waitMember(p.phoneNumberId, messageId))
+			.exec();
+	}
+
+	async leaseWaitResumes(p: {
+		now: number;
+		leaseUntil: number;
+		limit: number;
+	}): Promise<WaitLink[]> {
+		if (p.limit <= 0) return [];
+		const reply = (await LEASE_WAIT_RESUMES.run(
+			this.redis,
+			[this.waitResumesKey()],
+			[p.now, p.leaseUntil, p.limit, `${this.keyPrefix}l:`],
+		)) as Array<string | string[]>;
+		const out: WaitLink[] = [];
+		for (let i = 0; i + 1 < reply.length; i += 2) {
+			const member = String(reply[i]);
+			const cut = member.indexOf(':');
+			const phoneNumberId = decodeURIComponent(member.slice(0, cut));
+			const link = this.waitLinkOf(
+				phoneNumberId,
+				member.slice(cut + 1),
+				fieldsOf(reply[i + 1] as string[]),
+			);
+			if (link) out.push(link);
+		}
+		return out;
+	}
+
+	async renewWaitResume(p: {
+		phoneNumberId: string;
+		messageId: string;
+		leaseUntil: number;
+	}): Promise<boolean> {
+		const messageId = requireId(p.messageId, 'messageId');
+		const reply = await RENEW_WAIT_RESUME.run(
+			this.redis,
+			[this.waitKey(p.phoneNumberId, messageId), this.waitResumesKey()],
+			[p.leaseUntil, this.waitMember(p.phoneNumberId, messageId)],
 		);
+		return Number(reply) === 1;
+	}
+
+	async endWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<boolean> {
+		const messageId = requireId(p.messageId, 'messageId');
+		const reply = await END_WAIT_LINK.run(
+			this.redis,
+			[this.waitKey(p.phoneNumberId, messageId), this.waitResumesKey()],
+			[p.now ?? Date.now(), this.waitMember(p.phoneNumberId, messageId)],
+		);
+		return Number(reply) === 1;
 	}
 
 	private escapedPrefix(): string {

@@ -82,7 +82,16 @@ import {
 	idList,
 	mergeIdentity,
 } from './types';
-import { checkWaitLink, WAIT_LINK_RETENTION_MS, type WaitLink } from './waitLinks';
+import {
+	checkWaitLink,
+	WAIT_LINK_RETENTION_MS,
+	type WaitLink,
+	type WaitResumeClaim,
+} from './waitLinks';
+
+/** A wait link with its pending resume (if any): `wait_resumes` is its own table, created where missing. */
+const WAIT_LINK_SELECT = `SELECT l.*, r.body AS resume, r.lease_until, r.ended_at FROM wait_links l
+  LEFT JOIN wait_resumes r ON r.phone = l.phone AND r.message_id = l.message_id`;
 
 type SqliteModule = typeof import('node:sqlite');
 
@@ -181,7 +190,8 @@ const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
 
 /**
  * Wait links (Send and Wait): their own table, created where missing in any schema version (adding a table changes
- * nothing an older reader uses). `wa_id` finds a customer's latest wait for a reply without context.
+ * nothing an older reader uses). `wa_id` finds a customer's latest wait for a reply without context. `wait_resumes`
+ * (also created where missing) holds a claim's resume until it is delivered, its lease, and when the wait ended.
  */
 const WAIT_LINKS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS wait_links (
@@ -190,6 +200,10 @@ CREATE TABLE IF NOT EXISTS wait_links (
   created_at INTEGER NOT NULL, claimed_at INTEGER, held TEXT,
   PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS wait_links_customer ON wait_links (phone, wa_id, created_at);
+CREATE TABLE IF NOT EXISTS wait_resumes (
+  phone INTEGER NOT NULL, message_id TEXT NOT NULL, body TEXT, lease_until INTEGER, ended_at INTEGER,
+  PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS wait_resumes_due ON wait_resumes (lease_until) WHERE ended_at IS NULL AND body IS NOT NULL;
 `;
 
 /**
@@ -284,6 +298,9 @@ interface WaitLinkRow {
 	created_at: number;
 	claimed_at: number | null;
 	held: string | null;
+	resume?: string | null;
+	lease_until?: number | null;
+	ended_at?: number | null;
 }
 
 function waitLinkOf(phoneNumberId: string, r: WaitLinkRow): WaitLink {
@@ -301,6 +318,9 @@ function waitLinkOf(phoneNumberId: string, r: WaitLinkRow): WaitLink {
 	};
 	if (r.claimed_at !== null) link.claimedAt = Number(r.claimed_at);
 	if (r.held !== null) link.held = r.held;
+	if (r.resume != null) link.resume = r.resume;
+	if (r.lease_until != null) link.leaseUntil = Number(r.lease_until);
+	if (r.ended_at != null) link.endedAt = Number(r.ended_at);
 	return link;
 }
 
@@ -373,7 +393,18 @@ export class SqliteStateStore implements JourneyStateStore {
 	private readonly reportStepIds = new Map<string, number>();
 	private readonly reportRetentionMs: number;
 	private readonly waitStmt: Record<
-		'put' | 'byMessage' | 'byCustomer' | 'claim' | 'release' | 'prune',
+		| 'put'
+		| 'byMessage'
+		| 'byCustomer'
+		| 'claim'
+		| 'release'
+		| 'prune'
+		| 'reopen'
+		| 'pending'
+		| 'lease'
+		| 'renew'
+		| 'end'
+		| 'pruneResumes',
 		StatementSync
 	>;
 	private readonly identityStmt: Record<'get' | 'put' | 'prune', StatementSync>;
@@ -591,14 +622,35 @@ export class SqliteStateStore implements JourneyStateStore {
           resume_url = excluded.resume_url, secret = excluded.secret, expires_at = excluded.expires_at,
           spec = excluded.spec, sent = excluded.sent, created_at = excluded.created_at, claimed_at = NULL,
           held = excluded.held`),
-			byMessage: p('SELECT * FROM wait_links WHERE phone = ? AND message_id = ?'),
+			byMessage: p(`${WAIT_LINK_SELECT} WHERE l.phone = ? AND l.message_id = ?`),
 			byCustomer: p(
-				'SELECT * FROM wait_links WHERE phone = ? AND wa_id = ? ORDER BY created_at DESC LIMIT 1',
+				`${WAIT_LINK_SELECT} WHERE l.phone = ? AND l.wa_id = ? ORDER BY l.created_at DESC LIMIT 1`,
 			),
 			// One statement: only an open, unexpired link is claimed, and RETURNING says whether this call claimed it.
 			claim: p(`UPDATE wait_links SET claimed_at = ? WHERE phone = ? AND message_id = ?
-        AND claimed_at IS NULL AND expires_at > ? RETURNING *`),
+        AND claimed_at IS NULL AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM wait_resumes r
+          WHERE r.phone = wait_links.phone AND r.message_id = wait_links.message_id AND r.ended_at IS NOT NULL)
+        RETURNING *`),
 			release: p('UPDATE wait_links SET claimed_at = NULL WHERE phone = ? AND message_id = ?'),
+			// A link put again (or released) has no resume pending and has not ended.
+			reopen: p('DELETE FROM wait_resumes WHERE phone = ? AND message_id = ?'),
+			pending:
+				p(`INSERT INTO wait_resumes (phone, message_id, body, lease_until, ended_at) VALUES (?, ?, ?, ?, NULL)
+        ON CONFLICT (phone, message_id) DO UPDATE SET body = excluded.body, lease_until = excluded.lease_until`),
+			lease: p(`SELECT l.*, r.body AS resume, r.lease_until, r.ended_at, ph.phone_number_id
+        FROM wait_resumes r JOIN wait_links l ON l.phone = r.phone AND l.message_id = r.message_id
+        JOIN phones ph ON ph.id = r.phone
+        WHERE r.ended_at IS NULL AND r.body IS NOT NULL AND r.lease_until <= ? AND l.expires_at > ?
+          AND l.claimed_at IS NOT NULL
+        ORDER BY r.lease_until LIMIT ?`),
+			renew: p(`UPDATE wait_resumes SET lease_until = ? WHERE phone = ? AND message_id = ?
+        AND ended_at IS NULL AND body IS NOT NULL`),
+			// Only the first call ends it (WHERE on the upsert); a link that does not exist ends nothing.
+			end: p(`INSERT INTO wait_resumes (phone, message_id, body, lease_until, ended_at)
+        SELECT phone, message_id, NULL, NULL, ? FROM wait_links WHERE phone = ? AND message_id = ?
+        ON CONFLICT (phone, message_id) DO UPDATE SET ended_at = excluded.ended_at WHERE wait_resumes.ended_at IS NULL`),
+			pruneResumes: p(`DELETE FROM wait_resumes WHERE NOT EXISTS (SELECT 1 FROM wait_links l
+        WHERE l.phone = wait_resumes.phone AND l.message_id = wait_resumes.message_id)`),
 			prune: p(
 				'DELETE FROM wait_links WHERE min(expires_at, coalesce(claimed_at, expires_at)) <= ?',
 			),
@@ -1235,6 +1287,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			n += this.pruneRules(t);
 			n += this.pruneReportCounts(t);
 			n += Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes);
+			n += Number(this.waitStmt.pruneResumes.run().changes);
 			n += Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes);
 			n += Number(this.outboxStmt.prune.run(t - OUTBOX_RETENTION_MS).changes);
 			return n;
@@ -1246,8 +1299,16 @@ export class SqliteStateStore implements JourneyStateStore {
 	async putWaitLink(link: WaitLink): Promise<void> {
 		this.open();
 		const l = checkWaitLink(link);
+		this.immediate(() => {
+			const phone = this.phone(l.phoneNumberId, true)!;
+			this.waitStmt.reopen.run(phone, l.messageId);
+			this.putLinkRow(phone, l);
+		});
+	}
+
+	private putLinkRow(phone: number, l: WaitLink): void {
 		this.waitStmt.put.run(
-			this.phone(l.phoneNumberId, true)!,
+			phone,
 			l.messageId,
 			l.waId,
 			l.executionId,
@@ -1277,24 +1338,88 @@ export class SqliteStateStore implements JourneyStateStore {
 		return row ? waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow) : undefined;
 	}
 
-	async claimWaitLink(p: {
-		phoneNumberId: string;
-		messageId: string;
-		now?: number;
-	}): Promise<WaitLink | undefined> {
+	async claimWaitLink(
+		p: { phoneNumberId: string; messageId: string; now?: number } & Partial<WaitResumeClaim>,
+	): Promise<WaitLink | undefined> {
 		this.open();
 		const phoneNumberId = requireId(p.phoneNumberId, 'phoneNumberId');
+		const messageId = requireId(p.messageId, 'messageId');
 		const phone = this.phone(phoneNumberId, false);
 		if (phone === undefined) return undefined;
 		const now = p.now ?? Date.now();
-		const row = this.waitStmt.claim.get(now, phone, requireId(p.messageId, 'messageId'), now);
-		return row ? waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow) : undefined;
+		// The claim and its pending resume commit together: a claim is never without what it must deliver.
+		return this.immediate(() => {
+			const row = this.waitStmt.claim.get(now, phone, messageId, now);
+			if (!row) return undefined;
+			const link = waitLinkOf(phoneNumberId, row as unknown as WaitLinkRow);
+			if (p.resume !== undefined) {
+				const leaseUntil = p.leaseUntil ?? now;
+				this.waitStmt.pending.run(phone, messageId, p.resume, leaseUntil);
+				link.resume = p.resume;
+				link.leaseUntil = leaseUntil;
+			}
+			return link;
+		});
 	}
 
 	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
 		this.open();
 		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
-		if (phone !== undefined) this.waitStmt.release.run(phone, requireId(p.messageId, 'messageId'));
+		if (phone === undefined) return;
+		const messageId = requireId(p.messageId, 'messageId');
+		this.immediate(() => {
+			this.waitStmt.release.run(phone, messageId);
+			this.waitStmt.reopen.run(phone, messageId);
+		});
+	}
+
+	async leaseWaitResumes(p: {
+		now: number;
+		leaseUntil: number;
+		limit: number;
+	}): Promise<WaitLink[]> {
+		this.open();
+		return this.immediate(() => {
+			const rows = this.waitStmt.lease.all(p.now, p.now, Math.max(0, p.limit)) as unknown as Array<
+				WaitLinkRow & { phone: number; phone_number_id: string }
+			>;
+			return rows.map((r) => {
+				this.waitStmt.renew.run(p.leaseUntil, r.phone, r.message_id);
+				return { ...waitLinkOf(r.phone_number_id, r), leaseUntil: p.leaseUntil };
+			});
+		});
+	}
+
+	async renewWaitResume(p: {
+		phoneNumberId: string;
+		messageId: string;
+		leaseUntil: number;
+	}): Promise<boolean> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone === undefined) return false;
+		const { changes } = this.waitStmt.renew.run(
+			p.leaseUntil,
+			phone,
+			requireId(p.messageId, 'messageId'),
+		);
+		return Number(changes) > 0;
+	}
+
+	async endWaitLink(p: {
+		phoneNumberId: string;
+		messageId: string;
+		now?: number;
+	}): Promise<boolean> {
+		this.open();
+		const phone = this.phone(requireId(p.phoneNumberId, 'phoneNumberId'), false);
+		if (phone === undefined) return false;
+		const { changes } = this.waitStmt.end.run(
+			p.now ?? Date.now(),
+			phone,
+			requireId(p.messageId, 'messageId'),
+		);
+		return Number(changes) > 0;
 	}
 
 	private pruneWindows(t: number): number {
@@ -1320,6 +1445,7 @@ export class SqliteStateStore implements JourneyStateStore {
 			this.pruneRules(t) +
 			this.pruneReportCounts(t) +
 			Number(this.waitStmt.prune.run(t - WAIT_LINK_RETENTION_MS).changes) +
+			Number(this.waitStmt.pruneResumes.run().changes) +
 			Number(this.identityStmt.prune.run(t - IDENTITY_RETENTION_MS).changes) +
 			Number(this.outboxStmt.prune.run(t - OUTBOX_RETENTION_MS).changes);
 		const bounds = { $now: t, $statusesBefore: t - STATUS_RETENTION_MS };

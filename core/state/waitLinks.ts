@@ -31,6 +31,18 @@ export interface WaitLink {
 	createdAt: number;
 	/** Epoch ms of the claim; absent while the wait is open. */
 	claimedAt?: number;
+	/** The resume request body (JSON) the claim is to deliver, stored with the claim (the proof is made from `secret`). */
+	resume?: string;
+	/** Until when (epoch ms) a dispatcher holds the pending resume; after it any receiver of the store may take it. */
+	leaseUntil?: number;
+	/** Epoch ms the wait ended: its resume was taken by the waiting node, or it was given up; nothing resumes it again. */
+	endedAt?: number;
+}
+
+/** A claim's resume to deliver: its body, and the claimer's lease on delivering it. */
+export interface WaitResumeClaim {
+	resume: string;
+	leaseUntil: number;
 }
 
 export interface WaitLinkStore {
@@ -42,12 +54,34 @@ export interface WaitLinkStore {
 		messageId?: string;
 		waId?: string;
 	}): Promise<WaitLink | undefined>;
-	/** Atomically marks an open, unexpired link claimed and returns it; undefined when claimed already or expired. */
-	claimWaitLink(p: {
+	/**
+	 * Atomically marks an open, unexpired link claimed and returns it; undefined when claimed already or expired. With
+	 * `resume`, the resume to deliver is stored with the claim (pending until `endWaitLink`), leased to the claimer.
+	 */
+	claimWaitLink(
+		p: {
+			phoneNumberId: string;
+			messageId: string;
+			now?: number;
+		} & Partial<WaitResumeClaim>,
+	): Promise<WaitLink | undefined>;
+	/**
+	 * Takes up to `limit` pending resumes whose lease has run out (a claimer that died, or gave them up for a while) and
+	 * whose link has not expired, leasing them until `leaseUntil`; one caller gets each.
+	 */
+	leaseWaitResumes(p: { now: number; leaseUntil: number; limit: number }): Promise<WaitLink[]>;
+	/** Extends the lease on a pending resume; false when the wait has ended (nothing more to deliver). */
+	renewWaitResume(p: {
 		phoneNumberId: string;
 		messageId: string;
-		now?: number;
-	}): Promise<WaitLink | undefined>;
+		leaseUntil: number;
+	}): Promise<boolean>;
+	/**
+	 * Ends a wait, claimed or not: true for the one call that ended it. The waiting node calls it before it resumes
+	 * (a second delivery of the same resume is then refused), a dispatcher when a resume is refused for good, and
+	 * Node-RED's timeout before it emits No Response.
+	 */
+	endWaitLink(p: { phoneNumberId: string; messageId: string; now?: number }): Promise<boolean>;
 	/** Opens a claimed link again (the resume request could not be delivered), so a later webhook can resume it. */
 	releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void>;
 }

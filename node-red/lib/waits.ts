@@ -3,19 +3,21 @@
  * response ticked, for reply buttons, a list or a text inside the window) holds each sent msg until the customer taps
  * a button, replies, the message reaches the chosen status or fails, or the time limit passes — the same rules as the
  * n8n operation (core/journeys/sendAndWait.ts). The link (wamid → this node, with the msg as JSON) is in the journey
- * state store; the webhook status node that receives the reply resumes the wait through this process-wide registry,
- * with the same proof n8n's resume request carries.
+ * state store; the webhook status node that receives the reply claims the wait, and the process's resume dispatcher
+ * (core resumeDispatcher.ts, a few at a time, retried) delivers it through this process-wide registry, with the same
+ * proof n8n's resume request carries. A wait ends once in the store, so a repeated delivery emits nothing.
  *
  * Restart: the msg is kept in the store with its link, so a reply after Node-RED restarts (same node id) still comes
- * out of the right output. The No Response timer lives in memory: after a restart a wait whose time runs out emits
+ * out of the right output, and a resume claimed but not delivered before the restart is delivered once the node is
+ * started again (the dispatcher retries until the wait expires). The No Response timer lives in memory: after a restart a wait whose time runs out emits
  * nothing (a reply after its time resumes nothing either, the store refuses the claim).
  */
 import { randomUUID } from 'node:crypto';
 
 import {
+	acceptResumeRequest,
 	newWaitLink,
 	resumedItem,
-	verifyResumeRequest,
 	waitOutputIndex,
 	waitOutputNames,
 	waitSpecSchema,
@@ -35,7 +37,8 @@ export const resumeInProcess: ResumeAttempt = {
 	post: async (link, body, proof) => {
 		if (!link.resumeUrl.startsWith(SCHEME)) return 404;
 		const resume = resumers.get(link.resumeUrl.slice(SCHEME.length));
-		return resume ? resume(body, proof, link.executionId) : 404;
+		// Not started yet (a deploy or restart under way): the dispatcher tries again until the wait expires.
+		return resume ? resume(body, proof, link.executionId) : 503;
 	},
 };
 
@@ -110,15 +113,18 @@ export class NodeWaits {
 		this.timers.set(executionId, timer);
 	}
 
-	/** Past its deadline no reply can claim the link (the store refuses); one claimed just before has resumed it. */
+	/**
+	 * Past its deadline no reply can claim the link (the store refuses). The wait ends once: a resume delivered just
+	 * before has ended it (nothing to emit); otherwise this ends it, and a resume still on its way is refused.
+	 */
 	private async timeOut(msg: NodeMessage, phoneNumberId: string): Promise<void> {
 		const messageId = String((msg.payload as { messageId?: string }).messageId);
-		const link = await (
+		const ended = await (
 			await this.store()
 		)
-			.getWaitLink({ phoneNumberId, messageId })
-			.catch(() => undefined);
-		if (link?.claimedAt !== undefined) return;
+			.endWaitLink({ phoneNumberId, messageId })
+			.catch(() => true);
+		if (!ended) return;
 		msg.payload = { ...(msg.payload as object), waitOutcome: 'timeout' };
 		this.emit(waitOutputIndex(this.spec, { kind: 'timeout' }), msg);
 	}
@@ -130,7 +136,7 @@ export class NodeWaits {
 	}
 
 	private async resume(raw: string, proof: string, executionId: string): Promise<number> {
-		const check = await verifyResumeRequest(raw, proof, executionId, await this.store());
+		const check = await acceptResumeRequest(raw, proof, executionId, await this.store());
 		if (!check.ok) return check.status;
 		const timer = this.timers.get(executionId);
 		if (timer) clearTimeout(timer);

@@ -15,6 +15,7 @@ import {
 	listenWebhookReceiver,
 	receiveIngestOptions,
 	ReceiverOutbox,
+	resumeDispatcher,
 	WebhookReceiver,
 } from '../../core';
 import type { IngestedEvent } from '../../core';
@@ -192,6 +193,13 @@ export class WhatsAppWebhookReceiver implements INodeType {
 				})
 				.catch((error: unknown) =>
 					warn('WhatsApp Webhook Receiver: could not read the outbox', error),
+				);
+		// Resumes of Send and Wait claimed by a process that stopped before delivering them are delivered from here.
+		if (!manual)
+			void store()
+				.then((opened) => resumeDispatcher(opened, resumeBy(this)))
+				.catch((error: unknown) =>
+					warn('WhatsApp Webhook Receiver: could not look for pending resumes', error),
 				);
 		return {
 			// Deactivation (or shutdown): stop taking POSTs, emit what was acknowledged, close the port.

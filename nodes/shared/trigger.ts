@@ -65,8 +65,12 @@ export function resumeBy(ctx: TriggerContext): ResumeAttempt {
 				returnFullResponse: true,
 				ignoreHttpStatusErrors: true,
 				timeout: 10_000,
-			})) as { statusCode?: number };
-			return response.statusCode ?? 0;
+			})) as { statusCode?: number; body?: unknown };
+			const status = response.statusCode ?? 0;
+			// n8n 2.x answers 409 both while the execution is still saving itself as waiting ("is running already",
+			// worth retrying) and for one that ended in an error ("has finished with error", final: waiting-webhooks.ts).
+			if (status === 409 && /finished/i.test(String(response.body ?? ''))) return 410;
+			return status;
 		},
 	};
 }

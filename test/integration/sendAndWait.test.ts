@@ -4,7 +4,7 @@
  * the execution to wait until), its outputs, and the refusals that name what to do (several items, bad buttons).
  * The resume itself runs in real n8n: test/e2e/sendAndWait.suite.ts.
  */
-import { normalizeWebhook, RESUME_PROOF_HEADER, resumeWaits } from '../../core';
+import { normalizeWebhook, RESUME_PROOF_HEADER, ResumeDispatcher, resumeWaits } from '../../core';
 import type { IngestedEvent } from '../../core';
 import { outputsExpression, outputsFor } from '../../nodes/WhatsAppSendTemplate/outputs';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
@@ -237,7 +237,7 @@ describe('Send and Wait: reply buttons, a list or a text inside the window', () 
 		await waitFor(() => receiver.changes('messages').length > 0, 5000, 'the tap webhook');
 		const events = receiver.received.flatMap((w) => normalizeWebhook(w.body) as IngestedEvent[]);
 		let routed: unknown[][] | undefined;
-		const resumed = await resumeWaits(events, store, {
+		const dispatcher = new ResumeDispatcher(store, {
 			post: async (l, body, proof) => {
 				const answer = await callWebhook(node, parameters, credentials(live), {
 					webhookName: 'default',
@@ -250,7 +250,10 @@ describe('Send and Wait: reply buttons, a list or a text inside the window', () 
 				return answer.status;
 			},
 		});
+		const resumed = await resumeWaits(events, store, dispatcher);
 		expect([...resumed.values()]).toEqual(['5001']);
+		await dispatcher.idle();
+		expect(dispatcher.counts.delivered).toBe(1);
 		expect(routed!.map((o) => o.length)).toEqual([0, 0, 1, 0, 0, 0]);
 		const item = routed![2][0] as { json: Record<string, unknown>; pairedItem: unknown };
 		expect(item.pairedItem).toEqual({ item: 0 });

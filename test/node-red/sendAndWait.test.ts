@@ -3,13 +3,13 @@
  * the msg; the sandbox's customer taps a quick reply (Meta's `type: "button"` payload with `context.id` = the
  * template's wamid, delivered as a signed webhook) to `whatsapp-webhook-status`, which resumes the wait:
  * - the second button → its output, once, however often the tap is delivered; the webhook event says it resumed;
- * - a resume without the wait's proof is refused (403) and the wait goes on;
+ * - a resume without the wait's proof is refused (403) and the wait goes on; the same resume twice emits once (410);
  * - a message that fails (131026) → Failed; no answer in time → No Response, and a later tap resumes nothing;
  * - Node-RED redeployed (the node restarted) while waiting: the tap still comes out of the right output, with the msg.
  */
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
-import { createStateStore } from '../../core';
+import { createStateStore, resumeProof } from '../../core';
 import { resumeInProcess } from '../../node-red/lib/waits';
 import {
 	APP_SECRET,
@@ -194,6 +194,26 @@ describe('Send and Wait (whatsapp-send-template with Reply Buttons) in Node-RED'
 		expect(taken(outs)).toEqual([]);
 		await tap(phone, wamid, 'Confirm');
 		await outs[1].waitFor(1);
+		expect(taken(outs)).toEqual(['Confirm']);
+	});
+
+	it('the same resume delivered again (a dispatcher that lost its lease) emits nothing: 410', async () => {
+		const storePath = newStorePath();
+		const { outs } = await loadFlow(storePath);
+		const phone = '+447911123403';
+		const wamid = await sendTo(phone);
+		await tap(phone, wamid, 'Confirm');
+		await outs[1].waitFor(1);
+		const store = createStateStore({ backend: 'embedded', path: storePath });
+		const link = await store.getWaitLink({ phoneNumberId: PHONE_NUMBER_ID, messageId: wamid });
+		await store.close();
+		// What the receiver stored with its claim, signed as the dispatcher signs it.
+		expect(link?.resume).toBeDefined();
+		expect(link?.endedAt).toBeDefined();
+		expect(
+			await resumeInProcess.post(link!, link!.resume!, resumeProof(link!.secret, link!.resume!)),
+		).toBe(410);
+		await sleep(200);
 		expect(taken(outs)).toEqual(['Confirm']);
 	});
 

@@ -1,6 +1,7 @@
 /**
  * Send and Wait's rules: the outputs a wait has, which webhook event ends it on which output, the timeout, and the
- * resume proof (refused when forged), plus resumeWaits as a receiver runs it (once per wait, late replies ignored).
+ * resume proof (refused when forged, or delivered twice), plus resumeWaits as a receiver runs it (once per wait, late
+ * replies ignored).
  *
  * The replies are Meta's payloads as kept in test/fixtures/webhooks: a template quick-reply tap arrives as
  * `type: "button"` with `button.payload` / `button.text` and `context.id` = the template message's wamid; a reply
@@ -12,10 +13,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
+	acceptResumeRequest,
 	buildResumeRequest,
 	matchWaitEvent,
 	MemoryStateStore,
 	normalizeWebhook,
+	ResumeDispatcher,
 	resumeWaits,
 	verifyResumeRequest,
 	waitDeadline,
@@ -188,44 +191,73 @@ describe('resumeWaits', () => {
 		const now = Date.now();
 		await store.putWaitLink(link({ expiresAt: now + 60_000, createdAt: now }));
 		const posts: string[] = [];
-		const attempt = {
+		const dispatcher = new ResumeDispatcher(store, {
 			post: async (_l: WaitLink, body: string) => {
 				posts.push(body);
 				return 200;
 			},
-		};
-		const first = await resumeWaits([QUICK_REPLY, QUICK_REPLY], store, attempt);
-		const again = await resumeWaits([QUICK_REPLY], store, attempt);
+		});
+		const first = await resumeWaits([QUICK_REPLY, QUICK_REPLY], store, dispatcher);
+		const again = await resumeWaits([QUICK_REPLY], store, dispatcher);
+		await dispatcher.idle();
 		expect(posts).toHaveLength(1);
 		expect([...first.values()]).toEqual(['77']);
 		expect(again.size).toBe(0);
 
 		const late = new MemoryStateStore();
 		await late.putWaitLink(link({ expiresAt: now - 1 }));
-		expect((await resumeWaits([QUICK_REPLY], late, attempt)).size).toBe(0);
+		expect((await resumeWaits([QUICK_REPLY], late, dispatcher)).size).toBe(0);
+		await dispatcher.idle();
 		expect(posts).toHaveLength(1);
 	});
 
-	it('retries while the execution is still saving itself (409), and gives the claim back when it cannot deliver', async () => {
+	it('returns once the claim and its resume are stored, without waiting for the host to take it', async () => {
 		const store = new MemoryStateStore();
 		await store.putWaitLink(link({ expiresAt: Date.now() + 60_000 }));
-		const answers = [409, 409, 200];
-		const resumed = await resumeWaits([QUICK_REPLY], store, {
-			post: async () => answers.shift() ?? 500,
-			sleep: async () => undefined,
+		let answer: (status: number) => void = () => undefined;
+		const dispatcher = new ResumeDispatcher(store, {
+			post: () => new Promise<number>((resolve) => (answer = resolve)),
 		});
-		expect(resumed.get(0)).toBe('77');
-
-		const down = new MemoryStateStore();
-		await down.putWaitLink(link({ expiresAt: Date.now() + 60_000 }));
-		const none = await resumeWaits([QUICK_REPLY], down, {
-			post: async () => 0,
-			sleep: async () => undefined,
-		});
-		expect(none.size).toBe(0);
+		const claimed = await resumeWaits([QUICK_REPLY], store, dispatcher);
+		expect(claimed.get(0)).toBe('77');
+		const stored = await store.getWaitLink({ phoneNumberId: PN, messageId: TEMPLATE_WAMID });
+		expect(stored?.claimedAt).toBeDefined();
+		expect(stored?.endedAt).toBeUndefined();
+		// What is stored is what is delivered: the body, signed with the wait's secret.
+		const body = JSON.parse(stored!.resume!) as { executionId: string; outcome: unknown };
+		expect(body).toMatchObject({ executionId: '77', outcome: { kind: 'button', index: 1 } });
+		answer(200);
+		await dispatcher.idle();
 		expect(
-			(await down.getWaitLink({ phoneNumberId: PN, messageId: TEMPLATE_WAMID }))?.claimedAt,
-		).toBeUndefined();
+			(await store.getWaitLink({ phoneNumberId: PN, messageId: TEMPLATE_WAMID }))?.endedAt,
+		).toBeDefined();
+	});
+});
+
+describe('acceptResumeRequest', () => {
+	it('takes a resume once: a second delivery of the same request is refused with 410', async () => {
+		const store = new MemoryStateStore();
+		await store.putWaitLink(link());
+		const claimed = await store.claimWaitLink({
+			phoneNumberId: PN,
+			messageId: TEMPLATE_WAMID,
+			now: T + 1,
+		});
+		const { body, proof } = buildResumeRequest(
+			claimed!,
+			{ kind: 'otherReply' },
+			QUICK_REPLY,
+			T + 2,
+		);
+		expect(await acceptResumeRequest(body, proof, '77', store)).toMatchObject({ ok: true });
+		expect(await acceptResumeRequest(body, proof, '77', store)).toMatchObject({
+			ok: false,
+			status: 410,
+		});
+		// A forged one is still refused as forged.
+		expect(await acceptResumeRequest(body, 'ab'.repeat(32), '77', store)).toMatchObject({
+			status: 403,
+		});
 	});
 });
 

@@ -117,6 +117,103 @@ export function waitLinkContract(name: string, harness: StateStoreHarness): void
 			expect(await store.claimWaitLink({ ...key, now: T + 2 })).toMatchObject({ claimedAt: T + 2 });
 		});
 
+		it('a claim stores its resume, leased to the claimer; after the lease one other receiver takes it', async () => {
+			const store = await create();
+			const other = await connect(store);
+			const l = link();
+			await store.putWaitLink(l);
+			const key = { phoneNumberId: l.phoneNumberId, messageId: l.messageId };
+			const claimed = await store.claimWaitLink({
+				...key,
+				now: T + 1,
+				resume: '{"v":1}',
+				leaseUntil: T + 60_000,
+			});
+			expect(claimed).toMatchObject({
+				resume: '{"v":1}',
+				leaseUntil: T + 60_000,
+				claimedAt: T + 1,
+			});
+			expect(await other.getWaitLink(key)).toMatchObject({ resume: '{"v":1}' });
+			// Held by the claimer: nothing to take before its lease ends.
+			expect(
+				await other.leaseWaitResumes({ now: T + 59_999, leaseUntil: T + 120_000, limit: 10 }),
+			).toEqual([]);
+			// The claimer died: after the lease, exactly one of the racing receivers takes it.
+			const taken = await Promise.all(
+				[store, other, store, other].map((s) =>
+					s.leaseWaitResumes({ now: T + 60_000, leaseUntil: T + 120_000, limit: 10 }),
+				),
+			);
+			const all = taken.flat();
+			expect(all).toHaveLength(1);
+			expect(all[0]).toMatchObject({
+				...key,
+				executionId: '42',
+				secret: l.secret,
+				resume: '{"v":1}',
+				leaseUntil: T + 120_000,
+			});
+		});
+
+		it('a pending resume stops being leased once the wait ends or expires', async () => {
+			const store = await create();
+			const a = link({ messageId: 'wamid.a' });
+			const b = link({ messageId: 'wamid.b', expiresAt: T + 10_000 });
+			for (const l of [a, b]) {
+				await store.putWaitLink(l);
+				await store.claimWaitLink({
+					phoneNumberId: l.phoneNumberId,
+					messageId: l.messageId,
+					now: T + 1,
+					resume: '{}',
+					leaseUntil: T + 2,
+				});
+			}
+			const keyA = { phoneNumberId: a.phoneNumberId, messageId: a.messageId };
+			expect(await store.endWaitLink({ ...keyA, now: T + 3 })).toBe(true);
+			expect(await store.getWaitLink(keyA)).toMatchObject({ endedAt: T + 3 });
+			// b expired at T + 10 s: nothing will deliver it now (n8n has run its No Response).
+			expect(
+				await store.leaseWaitResumes({ now: T + 10_000, leaseUntil: T + 70_000, limit: 10 }),
+			).toEqual([]);
+			expect(await store.renewWaitResume({ ...keyA, leaseUntil: T + 99 })).toBe(false);
+		});
+
+		it('renews a lease while the resume is pending', async () => {
+			const store = await create();
+			const l = link();
+			await store.putWaitLink(l);
+			const key = { phoneNumberId: l.phoneNumberId, messageId: l.messageId };
+			await store.claimWaitLink({ ...key, now: T + 1, resume: '{}', leaseUntil: T + 10 });
+			expect(await store.renewWaitResume({ ...key, leaseUntil: T + 5_000 })).toBe(true);
+			expect(
+				await store.leaseWaitResumes({ now: T + 4_999, leaseUntil: T + 9_000, limit: 10 }),
+			).toEqual([]);
+			expect(
+				await store.leaseWaitResumes({ now: T + 5_000, leaseUntil: T + 9_000, limit: 10 }),
+			).toHaveLength(1);
+		});
+
+		it('ends a wait once, claimed or not; an ended wait cannot be claimed', async () => {
+			const store = await create();
+			const other = await connect(store);
+			const l = link();
+			await store.putWaitLink(l);
+			const key = { phoneNumberId: l.phoneNumberId, messageId: l.messageId };
+			const ends = await Promise.all(
+				[store, other, store, other].map((s) => s.endWaitLink({ ...key, now: T + 7 })),
+			);
+			expect(ends.filter(Boolean)).toHaveLength(1);
+			expect(await other.claimWaitLink({ ...key, now: T + 8 })).toBeUndefined();
+			expect(
+				await store.endWaitLink({ phoneNumberId: l.phoneNumberId, messageId: 'wamid.unknown' }),
+			).toBe(false);
+			// Put again (a new wait on the same wamid): open again.
+			await store.putWaitLink(l);
+			expect(await store.getWaitLink(key)).toEqual(l);
+		});
+
 		it('prune keeps a link for a day after its end, then drops it', async () => {
 			const store = await create();
 			const l = link({ expiresAt: Date.now() - 2 * DAY, createdAt: Date.now() - 3 * DAY });

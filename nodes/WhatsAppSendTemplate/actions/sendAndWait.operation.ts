@@ -2,7 +2,8 @@
  * Send and Wait for Response: sends an approved template (quick-reply buttons are the usual case) or, inside the
  * customer service window, reply buttons, a list or a text (core's waitMessageFrom) to one customer,
  * links its wamid to this execution's signed resume URL in the journey state store, and puts the execution to wait.
- * The WhatsApp Webhook Status trigger that receives the tap, reply or status resumes it (core resumeWaits); n8n's own
+ * The webhook trigger that receives the tap, reply or status claims it (core resumeWaits) and its resume dispatcher
+ * POSTs the resume here, where it is taken once (core acceptResumeRequest); n8n's own
  * timeout resumes it on "No Response". The rules are core's (journeys/sendAndWait.ts); this reads parameters, sends,
  * and routes.
  *
@@ -20,12 +21,12 @@ import type {
 } from 'n8n-workflow';
 
 import {
+	acceptResumeRequest,
 	newWaitLink,
 	prepareSessionSend,
 	waitMessageFrom,
 	RESUME_PROOF_HEADER,
 	resumedItem,
-	verifyResumeRequest,
 	waitDeadline,
 	waitOutputIndex,
 	waitOutputNames,
@@ -393,7 +394,8 @@ export async function webhook(this: IWebhookFunctions): Promise<IWebhookResponse
 	const req = this.getRequestObject();
 	const res = this.getResponseObject();
 	const raw = (req as unknown as { rawBody?: Buffer }).rawBody;
-	const check = await verifyResumeRequest(
+	// Ends the wait in the store before resuming: a repeated delivery of this resume is refused (410).
+	const check = await acceptResumeRequest(
 		raw ? raw.toString('utf8') : JSON.stringify(req.body ?? {}),
 		req.header(RESUME_PROOF_HEADER),
 		executionIdOf(this),
