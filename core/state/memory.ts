@@ -64,7 +64,14 @@ import {
 	identityUpdates,
 	mergeIdentity,
 } from './types';
-import { checkWaitLink, type WaitLink, waitLinkPrunable, type WaitResumeClaim } from './waitLinks';
+import {
+	checkOpenWaitLinksQuery,
+	checkWaitLink,
+	type WaitLink,
+	type WaitLinkCursor,
+	waitLinkPrunable,
+	type WaitResumeClaim,
+} from './waitLinks';
 
 export interface MemoryStateStoreOptions {
 	/** How long report counters are kept after their day. Default 90 days. */
@@ -726,6 +733,29 @@ export class MemoryStateStore implements JourneyStateStore {
 			delete link.leaseUntil;
 			delete link.endedAt;
 		}
+	}
+
+	async listOpenWaitLinks(p: {
+		resumeUrl: string;
+		limit: number;
+		after?: WaitLinkCursor;
+	}): Promise<WaitLink[]> {
+		const q = checkOpenWaitLinksQuery(p);
+		// Order: expiresAt, then phone number and wamid (the cursor's order); a scan is fine in one process's memory.
+		const order = (a: WaitLinkCursor, b: WaitLinkCursor): number =>
+			a.expiresAt - b.expiresAt ||
+			(a.phoneNumberId < b.phoneNumberId ? -1 : a.phoneNumberId > b.phoneNumberId ? 1 : 0) ||
+			(a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+		const open = [...this.waitLinks.values()].filter(
+			(l) =>
+				l.resumeUrl === q.resumeUrl &&
+				l.endedAt === undefined &&
+				(q.after === undefined || order(l, q.after) > 0),
+		);
+		return open
+			.sort(order)
+			.slice(0, q.limit)
+			.map((l) => ({ ...l }));
 	}
 
 	async close(): Promise<void> {

@@ -79,9 +79,11 @@ import {
 	MAX_PREDECESSORS,
 } from './types';
 import {
+	checkOpenWaitLinksQuery,
 	checkWaitLink,
 	WAIT_LINK_RETENTION_MS,
 	type WaitLink,
+	type WaitLinkCursor,
 	type WaitResumeClaim,
 } from './waitLinks';
 
@@ -299,6 +301,9 @@ for _, k in ipairs(KEYS) do
     expires = math.min(e, c) + tonumber(ARGV[6])
   elseif kind == 'u' then
     expires = tonumber(redis.call('HGET', k, 'at') or '0') + tonumber(ARGV[7])
+  elseif kind == 'n' and string.sub(k, at + 1, at + 1) == ':' then
+    -- A resume URL's open waits (scored by expiresAt): entries whose link is past its retention go with it.
+    n = n + redis.call('ZREMRANGEBYSCORE', k, '-inf', now - tonumber(ARGV[6]))
   end
   if expires and expires <= now then
     n = n + redis.call('DEL', k)
@@ -712,12 +717,86 @@ redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 return 1
 `);
 
-/** Ends the wait of KEYS[1] at ARGV[1] (index KEYS[2], member ARGV[2]): 1 for the call that ended it. */
+/**
+ * Ends the wait of KEYS[1] at ARGV[1] (index KEYS[2], member ARGV[2]): 1 for the call that ended it. It leaves its
+ * resume URL's open waits (ARGV[3] .. sha1 of the URL).
+ */
 const END_WAIT_LINK = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HSETNX', KEYS[1], 'endedAt', ARGV[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+local url = redis.call('HGET', KEYS[1], 'resumeUrl')
+if url then redis.call('ZREM', ARGV[3] .. redis.sha1hex(url), ARGV[2]) end
 return 1
+`);
+
+/**
+ * Puts a wait link (KEYS[1], fields ARGV[6..]) open, for ARGV[1] ms: out of the pending resumes (KEYS[2]), the
+ * customer's latest (KEYS[3] → wamid ARGV[3]), and in its resume URL's open waits (KEYS[4], scored by expiresAt
+ * ARGV[4]; the key lives as long as its longest link). A link put again under another URL leaves the old URL's set
+ * (ARGV[5] .. sha1 of it). Member ARGV[2].
+ */
+const PUT_WAIT_LINK = new Script(`
+local old = redis.call('HGET', KEYS[1], 'resumeUrl')
+if old then redis.call('ZREM', ARGV[5] .. redis.sha1hex(old), ARGV[2]) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
+if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[4], ARGV[1]) end
+return 1
+`);
+
+/** Opens the link KEYS[1] again (pending resumes KEYS[2], member ARGV[1]; open waits ARGV[2] .. sha1 of its URL). */
+const RELEASE_WAIT_LINK = new Script(`
+redis.call('HDEL', KEYS[1], 'claimedAt', 'resume', 'leaseUntil', 'endedAt')
+redis.call('ZREM', KEYS[2], ARGV[1])
+local url = redis.call('HGET', KEYS[1], 'resumeUrl')
+if url then redis.call('ZADD', ARGV[2] .. redis.sha1hex(url), redis.call('HGET', KEYS[1], 'expiresAt'), ARGV[1]) end
+return 1
+`);
+
+/**
+ * Up to ARGV[3] open waits of the resume URL ARGV[5] (KEYS[1], members `<phone>:<wamid>` scored by expiresAt) after
+ * the cursor (score ARGV[1] or '-inf', member ARGV[2]), in (score, member) order; link keys are ARGV[4] .. member.
+ * Members whose link is gone, ended or now under another URL leave the set. Returns member, fields, member, fields …
+ */
+const LIST_OPEN_WAIT_LINKS = new Script(`
+local limit = tonumber(ARGV[3])
+local afterScore = tonumber(ARGV[1])
+-- The set orders equal scores by bytes (memcmp); Lua's < on strings follows the server's locale.
+local function bytesAfter(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local out = {}
+local offset = 0
+while #out < limit * 2 do
+  local batch = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', offset, 200)
+  if #batch == 0 then break end
+  local removed = 0
+  for i = 1, #batch, 2 do
+    if #out >= limit * 2 then break end
+    local member = batch[i]
+    if afterScore == nil or tonumber(batch[i + 1]) > afterScore or bytesAfter(member, ARGV[2]) then
+      local k = ARGV[4] .. member
+      if redis.call('HGET', k, 'resumeUrl') == ARGV[5] and redis.call('HEXISTS', k, 'endedAt') == 0 then
+        table.insert(out, member)
+        table.insert(out, redis.call('HGETALL', k))
+      else
+        redis.call('ZREM', KEYS[1], member)
+        removed = removed + 1
+      end
+    end
+  end
+  offset = offset + #batch / 2 - removed
+end
+return out
 `);
 
 interface ScriptCall {
@@ -1419,7 +1498,8 @@ export class RedisStateStore implements JourneyStateStore {
 	}
 
 	// --- Wait links (Send and Wait for Response): `l:<phone>:<wamid>` hashes, `lc:<phone>:<wa_id>` → latest wamid,
-	// `lr` one sorted set of the pending resumes (member `<phone>:<wamid>`, scored by the end of their lease) ---
+	// `lr` one sorted set of the pending resumes (member `<phone>:<wamid>`, scored by the end of their lease),
+	// `n:<sha1 of resume URL>` a sorted set per resume URL of its open waits (same members, scored by expiresAt) ---
 
 	private waitResumesKey(): string {
 		return `${this.keyPrefix}lr`;
@@ -1438,28 +1518,46 @@ export class RedisStateStore implements JourneyStateStore {
 		return `${this.keyPrefix}lc:${encodeURIComponent(requireId(phoneNumberId, 'phoneNumberId'))}:${waId}`;
 	}
 
+	/** Key kind n: a resume URL's open waits, named by the URL's SHA-1 (the scripts find it from a link's URL). */
+	private waitOpenPrefix(): string {
+		return `${this.keyPrefix}n:`;
+	}
+
+	private waitOpenKey(resumeUrl: string): string {
+		return `${this.waitOpenPrefix()}${createHash('sha1').update(resumeUrl).digest('hex')}`;
+	}
+
 	async putWaitLink(link: WaitLink): Promise<void> {
 		const l = checkWaitLink(link);
-		const key = this.waitKey(l.phoneNumberId, l.messageId);
 		const ttl = Math.max(1000, Math.ceil(l.expiresAt + WAIT_LINK_RETENTION_MS - Date.now()));
-		await this.redis
-			.multi()
-			.del(key)
-			.zrem(this.waitResumesKey(), this.waitMember(l.phoneNumberId, l.messageId))
-			.hset(key, {
-				waId: l.waId,
-				executionId: l.executionId,
-				resumeUrl: l.resumeUrl,
-				secret: l.secret,
-				expiresAt: String(l.expiresAt),
-				spec: l.spec,
-				sent: l.sent,
-				createdAt: String(l.createdAt),
-				...(l.held !== undefined ? { held: l.held } : {}),
-			})
-			.pexpire(key, ttl)
-			.set(this.waitCustomerKey(l.phoneNumberId, l.waId), l.messageId, 'PX', ttl)
-			.exec();
+		const fields: Record<string, string> = {
+			waId: l.waId,
+			executionId: l.executionId,
+			resumeUrl: l.resumeUrl,
+			secret: l.secret,
+			expiresAt: String(l.expiresAt),
+			spec: l.spec,
+			sent: l.sent,
+			createdAt: String(l.createdAt),
+			...(l.held !== undefined ? { held: l.held } : {}),
+		};
+		await PUT_WAIT_LINK.run(
+			this.redis,
+			[
+				this.waitKey(l.phoneNumberId, l.messageId),
+				this.waitResumesKey(),
+				this.waitCustomerKey(l.phoneNumberId, l.waId),
+				this.waitOpenKey(l.resumeUrl),
+			],
+			[
+				ttl,
+				this.waitMember(l.phoneNumberId, l.messageId),
+				l.messageId,
+				l.expiresAt,
+				this.waitOpenPrefix(),
+				...Object.entries(fields).flat(),
+			],
+		);
 	}
 
 	private waitLinkOf(phoneNumberId: string, messageId: string, h: Record<string, string>) {
@@ -1522,17 +1620,11 @@ export class RedisStateStore implements JourneyStateStore {
 
 	async releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void> {
 		const messageId = requireId(p.messageId, 'messageId');
-		await this.redis
-			.multi()
-			.hdel(
-				this.waitKey(p.phoneNumberId, messageId),
-				'claimedAt',
-				'resume',
-				'leaseUntil',
-				'endedAt',
-			)
-			.zrem(this.waitResumesKey(), this.waitMember(p.phoneNumberId, messageId))
-			.exec();
+		await RELEASE_WAIT_LINK.run(
+			this.redis,
+			[this.waitKey(p.phoneNumberId, messageId), this.waitResumesKey()],
+			[this.waitMember(p.phoneNumberId, messageId), this.waitOpenPrefix()],
+		);
 	}
 
 	async leaseWaitResumes(p: {
@@ -1584,9 +1676,41 @@ export class RedisStateStore implements JourneyStateStore {
 		const reply = await END_WAIT_LINK.run(
 			this.redis,
 			[this.waitKey(p.phoneNumberId, messageId), this.waitResumesKey()],
-			[p.now ?? Date.now(), this.waitMember(p.phoneNumberId, messageId)],
+			[p.now ?? Date.now(), this.waitMember(p.phoneNumberId, messageId), this.waitOpenPrefix()],
 		);
 		return Number(reply) === 1;
+	}
+
+	async listOpenWaitLinks(p: {
+		resumeUrl: string;
+		limit: number;
+		after?: WaitLinkCursor;
+	}): Promise<WaitLink[]> {
+		const q = checkOpenWaitLinksQuery(p);
+		if (q.limit === 0) return [];
+		const reply = (await LIST_OPEN_WAIT_LINKS.run(
+			this.redis,
+			[this.waitOpenKey(q.resumeUrl)],
+			[
+				q.after ? q.after.expiresAt : '-inf',
+				q.after ? this.waitMember(q.after.phoneNumberId, q.after.messageId) : '',
+				q.limit,
+				`${this.keyPrefix}l:`,
+				q.resumeUrl,
+			],
+		)) as Array<string | string[]>;
+		const out: WaitLink[] = [];
+		for (let i = 0; i + 1 < reply.length; i += 2) {
+			const member = String(reply[i]);
+			const cut = member.indexOf(':');
+			const link = this.waitLinkOf(
+				decodeURIComponent(member.slice(0, cut)),
+				member.slice(cut + 1),
+				fieldsOf(reply[i + 1] as string[]),
+			);
+			if (link) out.push(link);
+		}
+		return out;
 	}
 
 	private escapedPrefix(): string {

@@ -83,9 +83,11 @@ import {
 	mergeIdentity,
 } from './types';
 import {
+	checkOpenWaitLinksQuery,
 	checkWaitLink,
 	WAIT_LINK_RETENTION_MS,
 	type WaitLink,
+	type WaitLinkCursor,
 	type WaitResumeClaim,
 } from './waitLinks';
 
@@ -192,6 +194,7 @@ const STEP_STATES: StepState[] = ['pending', 'unknown', 'sent'];
  * Wait links (Send and Wait): their own table, created where missing in any schema version (adding a table changes
  * nothing an older reader uses). `wa_id` finds a customer's latest wait for a reply without context. `wait_resumes`
  * (also created where missing) holds a claim's resume until it is delivered, its lease, and when the wait ended.
+ * `wait_links_resume` (created where missing) pages through the waits of one resume URL (a Node-RED node at start).
  */
 const WAIT_LINKS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS wait_links (
@@ -204,6 +207,7 @@ CREATE TABLE IF NOT EXISTS wait_resumes (
   phone INTEGER NOT NULL, message_id TEXT NOT NULL, body TEXT, lease_until INTEGER, ended_at INTEGER,
   PRIMARY KEY (phone, message_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS wait_resumes_due ON wait_resumes (lease_until) WHERE ended_at IS NULL AND body IS NOT NULL;
+CREATE INDEX IF NOT EXISTS wait_links_resume ON wait_links (resume_url, expires_at, phone, message_id);
 `;
 
 /**
@@ -404,6 +408,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		| 'lease'
 		| 'renew'
 		| 'end'
+		| 'open'
 		| 'pruneResumes',
 		StatementSync
 	>;
@@ -649,6 +654,12 @@ export class SqliteStateStore implements JourneyStateStore {
 			end: p(`INSERT INTO wait_resumes (phone, message_id, body, lease_until, ended_at)
         SELECT phone, message_id, NULL, NULL, ? FROM wait_links WHERE phone = ? AND message_id = ?
         ON CONFLICT (phone, message_id) DO UPDATE SET ended_at = excluded.ended_at WHERE wait_resumes.ended_at IS NULL`),
+			// Keyset paging in the index's order (expires_at, phone, message_id): an ended wait leaves no gap.
+			open: p(`SELECT l.*, r.body AS resume, r.lease_until, r.ended_at, ph.phone_number_id
+        FROM wait_links l LEFT JOIN wait_resumes r ON r.phone = l.phone AND r.message_id = l.message_id
+        JOIN phones ph ON ph.id = l.phone
+        WHERE l.resume_url = ? AND (l.expires_at, l.phone, l.message_id) > (?, ?, ?) AND r.ended_at IS NULL
+        ORDER BY l.expires_at, l.phone, l.message_id LIMIT ?`),
 			pruneResumes: p(`DELETE FROM wait_resumes WHERE NOT EXISTS (SELECT 1 FROM wait_links l
         WHERE l.phone = wait_resumes.phone AND l.message_id = wait_resumes.message_id)`),
 			prune: p(
@@ -1420,6 +1431,23 @@ export class SqliteStateStore implements JourneyStateStore {
 			requireId(p.messageId, 'messageId'),
 		);
 		return Number(changes) > 0;
+	}
+
+	async listOpenWaitLinks(p: {
+		resumeUrl: string;
+		limit: number;
+		after?: WaitLinkCursor;
+	}): Promise<WaitLink[]> {
+		this.open();
+		const q = checkOpenWaitLinksQuery(p);
+		// Phone ids are never deleted, so the cursor's number is found again; -1 sorts before every id.
+		const after = q.after
+			? [q.after.expiresAt, this.phone(q.after.phoneNumberId, false) ?? -1, q.after.messageId]
+			: [Number.MIN_SAFE_INTEGER, -1, ''];
+		const rows = this.waitStmt.open.all(q.resumeUrl, ...after, q.limit) as unknown as Array<
+			WaitLinkRow & { phone_number_id: string }
+		>;
+		return rows.map((r) => waitLinkOf(r.phone_number_id, r));
 	}
 
 	private pruneWindows(t: number): number {

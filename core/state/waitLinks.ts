@@ -84,6 +84,45 @@ export interface WaitLinkStore {
 	endWaitLink(p: { phoneNumberId: string; messageId: string; now?: number }): Promise<boolean>;
 	/** Opens a claimed link again (the resume request could not be delivered), so a later webhook can resume it. */
 	releaseWaitLink(p: { phoneNumberId: string; messageId: string }): Promise<void>;
+	/**
+	 * The waits of `resumeUrl` not ended yet (claimed or not, past their expiry or not, until pruned), earliest
+	 * `expiresAt` first, at most `limit`. Page on with `after` = the last link of the previous page; a wait ended
+	 * between pages does not shift the next one. A Node-RED node lists its own at start to re-arm No Response timers.
+	 */
+	listOpenWaitLinks(p: {
+		resumeUrl: string;
+		limit: number;
+		after?: WaitLinkCursor;
+	}): Promise<WaitLink[]>;
+}
+
+/** Where a page of `listOpenWaitLinks` ended: the last link it returned. */
+export type WaitLinkCursor = Pick<WaitLink, 'phoneNumberId' | 'messageId' | 'expiresAt'>;
+
+/** The longest page `listOpenWaitLinks` returns, whatever `limit` asks. */
+export const OPEN_WAIT_LINKS_PAGE_MAX = 1000;
+
+/** `listOpenWaitLinks`' arguments, checked: errors name the field. */
+export function checkOpenWaitLinksQuery(p: {
+	resumeUrl: string;
+	limit: number;
+	after?: WaitLinkCursor;
+}): { resumeUrl: string; limit: number; after?: WaitLinkCursor } {
+	if (typeof p?.resumeUrl !== 'string' || p.resumeUrl.length === 0)
+		throw new Error('resumeUrl is required (a non-empty string).');
+	if (!Number.isInteger(p.limit) || p.limit < 0)
+		throw new Error('limit must be a whole number, 0 or more.');
+	const a = p.after;
+	if (
+		a !== undefined &&
+		(typeof a.phoneNumberId !== 'string' ||
+			typeof a.messageId !== 'string' ||
+			!Number.isFinite(a.expiresAt))
+	)
+		throw new Error(
+			'after must be the last link of the previous page (phoneNumberId, messageId, expiresAt).',
+		);
+	return { resumeUrl: p.resumeUrl, limit: Math.min(p.limit, OPEN_WAIT_LINKS_PAGE_MAX), after: a };
 }
 
 export function checkWaitLink(link: WaitLink): WaitLink {

@@ -9,8 +9,11 @@
  *
  * Restart: the msg is kept in the store with its link, so a reply after Node-RED restarts (same node id) still comes
  * out of the right output, and a resume claimed but not delivered before the restart is delivered once the node is
- * started again (the dispatcher retries until the wait expires). The No Response timer lives in memory: after a restart a wait whose time runs out emits
- * nothing (a reply after its time resumes nothing either, the store refuses the claim).
+ * started again (the dispatcher retries until the wait expires). The No Response timer lives in memory, so a node
+ * that starts lists its waits still open in the store and arms their timers again from the stored deadline and msg:
+ * one whose time ran out while Node-RED was down emits No Response at once. The wait ends once in the store either
+ * way: a resume delivered first leaves the timer nothing to emit, and of several Node-RED processes sharing a Redis
+ * store (each re-arming the same node) only one emits. A wait pruned from the store (a day past its end) is gone.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -22,7 +25,7 @@ import {
 	waitOutputNames,
 	waitSpecSchema,
 } from '../../core';
-import type { JourneyStateStore, ResumeAttempt, WaitSpec } from '../../core';
+import type { JourneyStateStore, ResumeAttempt, WaitLink, WaitSpec } from '../../core';
 import type { NodeInstance, NodeMessage } from '../types';
 
 const SCHEME = 'node-red:';
@@ -45,6 +48,12 @@ export const resumeInProcess: ResumeAttempt = {
 /** setTimeout's longest delay (about 24.8 days); a longer limit is re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Open waits read from the store per page at start. */
+const REARM_PAGE = 200;
+
+/** After a store that could not be read at start (Redis not up yet), the next try. */
+const REARM_RETRY_MS = 30_000;
+
 /** msg without what cannot be stored (functions, sockets of an HTTP In): JSON round trip. */
 function storable(msg: NodeMessage): NodeMessage {
 	return JSON.parse(
@@ -56,6 +65,8 @@ function storable(msg: NodeMessage): NodeMessage {
 
 export class NodeWaits {
 	private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+	private closed = false;
+	private retry?: ReturnType<typeof setTimeout>;
 
 	constructor(
 		private readonly node: NodeInstance,
@@ -63,6 +74,51 @@ export class NodeWaits {
 		private readonly store: () => Promise<JourneyStateStore>,
 	) {
 		resumers.set(node.id, (raw, proof, executionId) => this.resume(raw, proof, executionId));
+		void this.rearm();
+	}
+
+	/**
+	 * Arms the No Response timers of this node's waits still open in the store (held before a restart or redeploy),
+	 * page by page; a deadline already passed fires at once. A wait armed here and resumed meanwhile ends once.
+	 */
+	private async rearm(): Promise<void> {
+		try {
+			const store = await this.store();
+			let after: WaitLink | undefined;
+			do {
+				const page: WaitLink[] = await store.listOpenWaitLinks({
+					resumeUrl: `${SCHEME}${this.node.id}`,
+					limit: REARM_PAGE,
+					after,
+				});
+				if (this.closed) return;
+				for (const link of page) {
+					if (link.held === undefined || this.timers.has(link.executionId)) continue;
+					let msg: NodeMessage;
+					try {
+						msg = JSON.parse(link.held) as NodeMessage;
+					} catch {
+						this.node.warn(
+							`The msg held for ${link.messageId} is not JSON: its wait cannot time out.`,
+						);
+						continue;
+					}
+					this.arm(link.executionId, msg, link.expiresAt, {
+						phoneNumberId: link.phoneNumberId,
+						messageId: link.messageId,
+					});
+				}
+				after = page.length === REARM_PAGE ? page[page.length - 1] : undefined;
+			} while (after);
+		} catch (error) {
+			if (this.closed) return;
+			this.node.warn(
+				`Could not read this node's open waits from the state store to arm their No Response timers again: ${
+					error instanceof Error ? error.message : String(error)
+				}. Trying again in ${REARM_RETRY_MS / 1000} s.`,
+			);
+			this.retry = setTimeout(() => void this.rearm(), REARM_RETRY_MS);
+		}
 	}
 
 	get outputs(): number {
@@ -92,21 +148,26 @@ export class NodeWaits {
 				held: JSON.stringify(storable(msg)),
 			}),
 		);
-		this.arm(executionId, msg, deadline, phoneNumberId);
+		this.arm(executionId, msg, deadline, {
+			phoneNumberId,
+			messageId: String(result.messageId),
+		});
 	}
 
 	private arm(
 		executionId: string,
 		msg: NodeMessage,
 		deadline: number,
-		phoneNumberId: string,
+		key: { phoneNumberId: string; messageId: string },
 	): void {
+		// One timer per wait: a link sent during the start's listing may be armed by both.
+		clearTimeout(this.timers.get(executionId));
 		const delay = deadline - Date.now();
 		const timer = setTimeout(
 			() => {
 				this.timers.delete(executionId);
-				if (Date.now() < deadline) return this.arm(executionId, msg, deadline, phoneNumberId);
-				void this.timeOut(msg, phoneNumberId);
+				if (Date.now() < deadline) return this.arm(executionId, msg, deadline, key);
+				void this.timeOut(msg, key);
 			},
 			Math.min(Math.max(0, delay), MAX_TIMER_MS),
 		);
@@ -117,13 +178,12 @@ export class NodeWaits {
 	 * Past its deadline no reply can claim the link (the store refuses). The wait ends once: a resume delivered just
 	 * before has ended it (nothing to emit); otherwise this ends it, and a resume still on its way is refused.
 	 */
-	private async timeOut(msg: NodeMessage, phoneNumberId: string): Promise<void> {
-		const messageId = String((msg.payload as { messageId?: string }).messageId);
-		const ended = await (
-			await this.store()
-		)
-			.endWaitLink({ phoneNumberId, messageId })
-			.catch(() => true);
+	private async timeOut(
+		msg: NodeMessage,
+		key: { phoneNumberId: string; messageId: string },
+	): Promise<void> {
+		if (this.closed) return; // left open: the node's next start arms it again
+		const ended = await (await this.store()).endWaitLink(key).catch(() => true);
 		if (!ended) return;
 		msg.payload = { ...(msg.payload as object), waitOutcome: 'timeout' };
 		this.emit(waitOutputIndex(this.spec, { kind: 'timeout' }), msg);
@@ -150,6 +210,8 @@ export class NodeWaits {
 
 	/** Node closed (redeploy, stop): timers go; links and held msgs stay in the store for the node's next start. */
 	close(): void {
+		this.closed = true;
+		if (this.retry) clearTimeout(this.retry);
 		for (const timer of this.timers.values()) clearTimeout(timer);
 		this.timers.clear();
 		if (resumers.get(this.node.id)) resumers.delete(this.node.id);

@@ -10,8 +10,9 @@
  * - the message fails (131026) → Failed;
  * - Node-RED killed (SIGKILL) while msgs wait and started again on the same user directory and store → a tap still
  *   comes out of the right output with the msg, and so does a tap made while it was down once the sandbox (as Meta)
- *   redelivers it; a wait open at the kill emits no No Response when its time runs out (its timer died with the
- *   process), and a tap after that resumes nothing;
+ *   redelivers it; a wait open at the kill emits No Response once when its time runs out (the restarted node arms
+ *   its timer again from the store; at once if the time ran out while Node-RED was down), and a tap after that
+ *   resumes nothing;
  * - `whatsapp-send-message` with Wait for a response: reply buttons (tap the second), a list (a row), a text (a reply).
  *
  * Builds first (`npm run build`) when dist/ is missing or older than the sources.
@@ -609,6 +610,7 @@ describe('Send and Wait in a real Node-RED runtime', () => {
 		await tap(downWamid, 0, 'wamid.TAP-WHILE-DOWN');
 
 		await start();
+		const startedAt = Date.now();
 		const tapped = await tap(wamid, 1);
 		const out = await outputOf('R-1');
 		delays.afterRestart = out.at - tapped.at;
@@ -631,14 +633,20 @@ describe('Send and Wait in a real Node-RED runtime', () => {
 			reply: { messageId: 'wamid.TAP-WHILE-DOWN' },
 		});
 
-		// The 2 s wait was open at the kill: its No Response timer died with the process, so when its time runs out
-		// nothing comes out (README, Send and Wait in Node-RED), and a tap after it resumes nothing (the store refuses).
+		// The 2 s wait was open at the kill: its timer died with the process, and the restarted node armed it again
+		// from the store (README, Send and Wait in Node-RED): No Response once, not before its time, at once when its
+		// time ran out while Node-RED was down. A tap after it resumes nothing (the store refuses).
 		const expiresAt = (await waitLink(shortWamid))!.expiresAt;
-		await sleep(Math.max(0, expiresAt - Date.now()) + 1000);
+		const timedOut = await outputOf('T-2');
+		expect(timedOut).toMatchObject({ node: 'shortReminder', output: 'No Response', ref: 'T-2' });
+		expect(timedOut.payload).toMatchObject({ messageId: shortWamid, waitOutcome: 'timeout' });
+		expect(timedOut.at).toBeGreaterThanOrEqual(expiresAt);
+		expect(timedOut.at - Math.max(expiresAt, startedAt)).toBeLessThanOrEqual(RESUME_BOUND_MS);
+		delays.timeoutAfterRestart = timedOut.at - Math.max(expiresAt, startedAt);
 		await tap(shortWamid, 0, 'wamid.TAP-AFTER-DEADLINE');
 		const late = await until('the late tap at the webhook node', () => eventsAbout(shortWamid)[0]);
 		expect(late.payload.resumedExecutionId).toBeUndefined();
 		await sleep(500);
-		expect(outputsOf('T-2')).toEqual([]);
+		expect(outputsOf('T-2').map((l) => l.output)).toEqual(['No Response']);
 	});
 });

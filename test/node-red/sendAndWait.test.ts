@@ -5,7 +5,9 @@
  * - the second button → its output, once, however often the tap is delivered; the webhook event says it resumed;
  * - a resume without the wait's proof is refused (403) and the wait goes on; the same resume twice emits once (410);
  * - a message that fails (131026) → Failed; no answer in time → No Response, and a later tap resumes nothing;
- * - Node-RED redeployed (the node restarted) while waiting: the tap still comes out of the right output, with the msg.
+ * - Node-RED redeployed (the node restarted) while waiting: the tap still comes out of the right output, with the msg;
+ *   no tap: No Response at the deadline after the restart (at once if it passed while the node was down), once; a
+ *   wait resumed before the restart emits nothing after it.
  */
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
@@ -252,6 +254,59 @@ describe('Send and Wait (whatsapp-send-template with Reply Buttons) in Node-RED'
 		await outs[1].waitFor(1);
 		expect(taken(outs)).toEqual(['Confirm']);
 		expect(outs[1].messages[0].appointmentId).toBe('A-99');
+	});
+
+	it('redeployed while waiting, no tap: No Response at the deadline after the restart, once, with the msg', async () => {
+		const storePath = newStorePath();
+		await loadFlow(storePath, 3);
+		const phone = '+447911123405';
+		const sentAt = Date.now();
+		const wamid = await sendTo(phone, { appointmentId: 'A-55' });
+		await helper.unload();
+		const { outs } = await loadFlow(storePath, 3);
+		// Not before its time: the restart does not end the wait early.
+		await sleep(Math.max(0, sentAt + 2_300 - Date.now()));
+		expect(taken(outs)).toEqual([]);
+		await outs[0].waitFor(1, 3_000);
+		expect(Date.now() - sentAt).toBeGreaterThanOrEqual(3_000);
+		expect(outs[0].messages[0].appointmentId).toBe('A-55');
+		expect(outs[0].messages[0].payload).toMatchObject({ waitOutcome: 'timeout', messageId: wamid });
+		await sleep(500);
+		expect(taken(outs)).toEqual(['No Response']);
+	});
+
+	it('the deadline passed while Node-RED was down: No Response right after the start; a later tap resumes nothing', async () => {
+		const storePath = newStorePath();
+		await loadFlow(storePath, 1);
+		const phone = '+447911123406';
+		const wamid = await sendTo(phone, { appointmentId: 'A-56' });
+		await helper.unload();
+		await sleep(1_200);
+		const startedAt = Date.now();
+		const { outs, events } = await loadFlow(storePath, 1);
+		await outs[0].waitFor(1, 2_000);
+		expect(Date.now() - startedAt).toBeLessThan(1_500);
+		expect(outs[0].messages[0]).toMatchObject({
+			appointmentId: 'A-56',
+			payload: { waitOutcome: 'timeout', messageId: wamid },
+		});
+		await tap(phone, wamid, 'Confirm', 'wamid.NR-AFTER-DOWN');
+		await events.waitFor(1);
+		await sleep(300);
+		expect(taken(outs)).toEqual(['No Response']);
+	});
+
+	it('a wait resumed before the restart emits nothing after it, not even at its deadline', async () => {
+		const storePath = newStorePath();
+		const first = await loadFlow(storePath, 2);
+		const phone = '+447911123407';
+		const wamid = await sendTo(phone);
+		await tap(phone, wamid, 'Reschedule');
+		await first.outs[2].waitFor(1);
+		await helper.unload();
+		const { outs } = await loadFlow(storePath, 2);
+		await sleep(2_500);
+		expect(taken(outs)).toEqual([]);
 	});
 });
 

@@ -243,6 +243,7 @@ describe('SqliteStateStore specifics', () => {
 			'rule_steps_claimed_at',
 			'send_slots_next_free',
 			'wait_links_customer',
+			'wait_links_resume',
 			'wait_resumes_due',
 			'windows_last_inbound',
 		]);

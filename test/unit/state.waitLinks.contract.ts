@@ -227,6 +227,159 @@ export function waitLinkContract(name: string, harness: StateStoreHarness): void
 			expect(await store.getWaitLink({ ...k, messageId: kept.messageId })).toBeDefined();
 		});
 
+		describe('open waits of a resume URL (a Node-RED node re-arms its timers at start)', () => {
+			const NODE = 'node-red:3f9a1c2b.node';
+			const ids = (links: WaitLink[]) => links.map((l) => l.messageId);
+			/** Every page of `limit`, each from the last link of the one before. */
+			const allPages = async (store: JourneyStateStore, limit: number) => {
+				const pages: WaitLink[][] = [];
+				let page = await store.listOpenWaitLinks({ resumeUrl: NODE, limit });
+				while (page.length > 0) {
+					pages.push(page);
+					page = await store.listOpenWaitLinks({ resumeUrl: NODE, limit, after: page.at(-1) });
+				}
+				return pages;
+			};
+
+			it('lists the waits not ended, claimed or not, expired or not, earliest deadline first, with what is held', async () => {
+				const store = await create();
+				const other = await connect(store);
+				const held = '{"payload":{"to":"+16505551234"},"_msgid":"m1"}';
+				await store.putWaitLink(
+					link({ messageId: 'wamid.late', resumeUrl: NODE, expiresAt: T + 3 * DAY, held }),
+				);
+				await store.putWaitLink(
+					link({ messageId: 'wamid.expired', resumeUrl: NODE, expiresAt: T - 1000 }),
+				);
+				await store.putWaitLink(
+					link({ messageId: 'wamid.claimed', resumeUrl: NODE, expiresAt: T + DAY }),
+				);
+				await store.putWaitLink(
+					link({ messageId: 'wamid.ended', resumeUrl: NODE, expiresAt: T + 2 * DAY }),
+				);
+				await store.putWaitLink(link({ messageId: 'wamid.n8n', expiresAt: T + 2 * DAY }));
+				await store.putWaitLink(
+					link({ messageId: 'wamid.other', resumeUrl: `${NODE}2`, expiresAt: T + 2 * DAY }),
+				);
+				const phoneNumberId = link().phoneNumberId;
+				await store.claimWaitLink({ phoneNumberId, messageId: 'wamid.claimed', now: T });
+				await store.endWaitLink({ phoneNumberId, messageId: 'wamid.ended', now: T });
+				const open = await other.listOpenWaitLinks({ resumeUrl: NODE, limit: 10 });
+				expect(ids(open)).toEqual(['wamid.expired', 'wamid.claimed', 'wamid.late']);
+				expect(open[2]).toEqual(
+					link({ messageId: 'wamid.late', resumeUrl: NODE, expiresAt: T + 3 * DAY, held }),
+				);
+				expect(open[1]).toMatchObject({ claimedAt: T });
+				expect(await other.listOpenWaitLinks({ resumeUrl: 'node-red:none', limit: 10 })).toEqual(
+					[],
+				);
+				expect(await other.listOpenWaitLinks({ resumeUrl: NODE, limit: 0 })).toEqual([]);
+			});
+
+			it('pages through every open wait once, equal deadlines included, even as waits end between pages', async () => {
+				const store = await create();
+				const phoneNumberId = link().phoneNumberId;
+				const put: string[] = [];
+				for (let i = 0; i < 7; i++) {
+					const messageId = `wamid.p${i}`;
+					put.push(messageId);
+					// Three share one deadline: the cursor must not lose or repeat any of them.
+					await store.putWaitLink(
+						link({ messageId, resumeUrl: NODE, expiresAt: T + (i < 3 ? 0 : i) * 1000 }),
+					);
+				}
+				await store.putWaitLink(
+					link({
+						phoneNumberId: 'another-number',
+						messageId: 'wamid.p0',
+						resumeUrl: NODE,
+						expiresAt: T,
+					}),
+				);
+				const pages = await allPages(store, 2);
+				expect(pages.map((p) => p.length)).toEqual([2, 2, 2, 2]);
+				const seen = pages.flat().map((l) => `${l.phoneNumberId}/${l.messageId}`);
+				expect(new Set(seen).size).toBe(8);
+				expect(seen).toEqual(
+					expect.arrayContaining([
+						...put.map((m) => `${phoneNumberId}/${m}`),
+						'another-number/wamid.p0',
+					]),
+				);
+				const deadlines = pages.flat().map((l) => l.expiresAt);
+				expect(deadlines).toEqual([...deadlines].sort((a, b) => a - b));
+
+				// A node ending each page's expired waits as it goes (its own page's last one included) misses none.
+				const ended: string[] = [];
+				let page = await store.listOpenWaitLinks({ resumeUrl: NODE, limit: 3 });
+				while (page.length > 0) {
+					for (const l of page) {
+						expect(
+							await store.endWaitLink({ phoneNumberId: l.phoneNumberId, messageId: l.messageId }),
+						).toBe(true);
+						ended.push(`${l.phoneNumberId}/${l.messageId}`);
+					}
+					page = await store.listOpenWaitLinks({ resumeUrl: NODE, limit: 3, after: page.at(-1) });
+				}
+				expect(ended.sort()).toEqual([...seen].sort());
+				expect(await store.listOpenWaitLinks({ resumeUrl: NODE, limit: 10 })).toEqual([]);
+			});
+
+			it('follows a link put again under another URL, and a released wait', async () => {
+				const store = await create();
+				const l = link({ resumeUrl: NODE });
+				const key = { phoneNumberId: l.phoneNumberId, messageId: l.messageId };
+				await store.putWaitLink(l);
+				await store.putWaitLink({ ...l, resumeUrl: `${NODE}2` });
+				expect(await store.listOpenWaitLinks({ resumeUrl: NODE, limit: 10 })).toEqual([]);
+				expect(ids(await store.listOpenWaitLinks({ resumeUrl: `${NODE}2`, limit: 10 }))).toEqual([
+					l.messageId,
+				]);
+				await store.endWaitLink({ ...key, now: T + 1 });
+				expect(await store.listOpenWaitLinks({ resumeUrl: `${NODE}2`, limit: 10 })).toEqual([]);
+				await store.releaseWaitLink(key);
+				expect(ids(await store.listOpenWaitLinks({ resumeUrl: `${NODE}2`, limit: 10 }))).toEqual([
+					l.messageId,
+				]);
+				// Put again after it ended: open again.
+				await store.endWaitLink({ ...key, now: T + 2 });
+				await store.putWaitLink(l);
+				expect(ids(await store.listOpenWaitLinks({ resumeUrl: NODE, limit: 10 }))).toEqual([
+					l.messageId,
+				]);
+			});
+
+			it('prune drops a wait a day past its end from the list too', async () => {
+				const store = await create();
+				const now = Date.now();
+				await store.putWaitLink(
+					link({
+						messageId: 'wamid.gone',
+						resumeUrl: NODE,
+						expiresAt: now - 2 * DAY,
+						createdAt: now - 3 * DAY,
+					}),
+				);
+				await store.putWaitLink(
+					link({ messageId: 'wamid.kept', resumeUrl: NODE, expiresAt: now - 1000 }),
+				);
+				await store.prune(new Date(now));
+				expect(ids(await store.listOpenWaitLinks({ resumeUrl: NODE, limit: 10 }))).toEqual([
+					'wamid.kept',
+				]);
+			});
+
+			it('refuses a query without its resume URL or with a bad limit, naming the field', async () => {
+				const store = await create();
+				await expect(store.listOpenWaitLinks({ resumeUrl: '', limit: 1 })).rejects.toThrow(
+					/resumeUrl/,
+				);
+				await expect(store.listOpenWaitLinks({ resumeUrl: NODE, limit: -1 })).rejects.toThrow(
+					/limit/,
+				);
+			});
+		});
+
 		it('refuses a link without its fields, naming the field', async () => {
 			const store = await create();
 			await expect(store.putWaitLink(link({ executionId: '' }))).rejects.toThrow(/executionId/);
