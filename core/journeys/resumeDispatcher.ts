@@ -11,8 +11,18 @@
  * A second delivery is harmless: the waiting node ends the wait in the store before it resumes (acceptResumeRequest),
  * so a repeated resume is refused (410), and n8n answers a finished execution without running it again.
  */
+import { createHmac } from 'node:crypto';
+
 import type { WaitLink, WaitLinkStore } from '../state/waitLinks';
-import { resumeProof } from './sendAndWait';
+
+/**
+ * The proof a resume request carries: HMAC-SHA256 of the exact body with the wait's secret. Here rather than in
+ * sendAndWait.ts (which re-exports it) so the dispatcher, which signs each stored resume as it delivers it, and the
+ * protocol module do not import each other.
+ */
+export function resumeProof(secret: string, body: string): string {
+	return createHmac('sha256', Buffer.from(secret, 'hex')).update(body).digest('hex');
+}
 
 export interface ResumeAttempt {
 	/** POST the body to the link's resume URL; the HTTP status (0 when it could not be sent). */

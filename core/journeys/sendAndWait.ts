@@ -9,7 +9,7 @@
  * verify, whose link is not claimed, or that names another execution, and (410) one whose wait has ended already. n8n 2.x already signs the resume URL itself; this closes the remaining gap (anyone who learns the URL,
  * e.g. from execution data, could resume it with a made-up answer).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { IngestedEvent } from '../ingest';
 import { MessageValidationError, SESSION_LIMITS, sessionMessageFromFields } from '../messages';
@@ -18,10 +18,11 @@ import type { WaitLink, WaitLinkStore } from '../state/waitLinks';
 import { resolveCustomer } from '../state/identity';
 import type { JourneyStateStore } from '../state/types';
 import { STATUS_RANK } from '../webhooks/status';
-import { ResumeDispatcher, resumeDispatcher } from './resumeDispatcher';
+import { ResumeDispatcher, resumeDispatcher, resumeProof } from './resumeDispatcher';
 import type { ResumeAttempt } from './resumeDispatcher';
 
 export type { ResumeAttempt } from './resumeDispatcher';
+export { resumeProof } from './resumeDispatcher';
 
 export const WAIT_STATUSES = ['delivered', 'read'] as const;
 export type WaitStatus = (typeof WAIT_STATUSES)[number];
@@ -382,10 +383,6 @@ export const resumeBodySchema = z.object({
 	resumedAt: z.string(),
 });
 export type ResumeBody = z.infer<typeof resumeBodySchema>;
-
-export function resumeProof(secret: string, body: string): string {
-	return createHmac('sha256', Buffer.from(secret, 'hex')).update(body).digest('hex');
-}
 
 /** The body and proof header a receiver sends to resume the wait of a claimed link. */
 export function buildResumeRequest(
