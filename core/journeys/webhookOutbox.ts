@@ -57,12 +57,20 @@ export async function claimLeftBehind(
 	windowMs: number,
 	now = Date.now(),
 ): Promise<IngestedEvent[]> {
-	const entries = await store.claimOutbox({
-		trigger,
-		olderThan: outboxCutoff(now, windowMs),
-		now,
-		limit: OUTBOX_CLAIM_LIMIT,
-	});
+	return (await claimPage(store, trigger, outboxCutoff(now, windowMs), now)).events;
+}
+
+/**
+ * One claim of up to OUTBOX_CLAIM_LIMIT entries recorded before `olderThan`, as recovered events. An entry that is not
+ * an event any more (written by another version) is removed rather than claimed again for ever.
+ */
+async function claimPage(
+	store: JourneyStateStore,
+	trigger: string,
+	olderThan: number,
+	now: number,
+): Promise<{ claimed: number; events: IngestedEvent[] }> {
+	const entries = await store.claimOutbox({ trigger, olderThan, now, limit: OUTBOX_CLAIM_LIMIT });
 	const events: IngestedEvent[] = [];
 	const unreadable: string[] = [];
 	for (const entry of entries) {
@@ -78,7 +86,7 @@ export async function claimLeftBehind(
 		else unreadable.push(entry.id);
 	}
 	if (unreadable.length > 0) await store.outboxDone({ trigger, ids: unreadable });
-	return events;
+	return { claimed: entries.length, events };
 }
 
 /** Per process: whether it is time to look for a trigger's left-behind entries (its first request, then each interval). */
@@ -263,22 +271,9 @@ async function claimBefore(
 ): Promise<IngestedEvent[]> {
 	const out: IngestedEvent[] = [];
 	for (;;) {
-		const entries = await store.claimOutbox({ trigger, olderThan, now, limit: OUTBOX_CLAIM_LIMIT });
-		const unreadable: string[] = [];
-		for (const entry of entries) {
-			let json: unknown;
-			try {
-				json = JSON.parse(entry.entry);
-			} catch {
-				json = undefined;
-			}
-			const parsed = storedEvent.safeParse(json);
-			if (parsed.success)
-				out.push({ ...(parsed.data as unknown as IngestedEvent), recovered: true });
-			else unreadable.push(entry.id);
-		}
-		if (unreadable.length > 0) await store.outboxDone({ trigger, ids: unreadable });
+		const page = await claimPage(store, trigger, olderThan, now);
+		out.push(...page.events);
 		// Claimed entries are re-stamped with `now`, after `olderThan`: the next claim gets the next ones.
-		if (entries.length < OUTBOX_CLAIM_LIMIT || now <= olderThan) return out;
+		if (page.claimed < OUTBOX_CLAIM_LIMIT || now <= olderThan) return out;
 	}
 }
