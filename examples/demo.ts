@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { decodeTracking } from '../core';
 import { startSandbox } from '../sandbox';
 import type { Sandbox } from '../sandbox';
+import { APPOINTMENT_TEMPLATE } from '../sandbox/fixtures/appointmentReminder';
 import {
 	N8nInstance,
 	disposeAll,
@@ -62,31 +63,6 @@ export const CUSTOMERS = {
 	dan: { name: 'Dan', phone: '+34 612 345 678', waId: '34612345678' }, // stopped marketing messages
 	eve: { name: 'Eve', phone: '+33 6 12 34 56 78', waId: '33612345678' }, // undeliverable: 131026
 	fay: { name: 'Fay', phone: '+55 11 98765 4321', waId: '5511987654321' }, // logs in: OTP
-} as const;
-
-/**
- * The template appointment-reminder.json sends: Meta's quick-reply buttons Confirm and Reschedule. The sandbox's default
- * registry does not have it; the demo adds it as a WABA would have it approved.
- */
-export const APPOINTMENT_TEMPLATE = {
-	name: 'appointment_reminder',
-	language: 'en_US',
-	status: 'APPROVED',
-	category: 'UTILITY',
-	components: [
-		{
-			type: 'BODY',
-			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
-			example: { body_text: [['Ana']] },
-		},
-		{
-			type: 'BUTTONS',
-			buttons: [
-				{ type: 'QUICK_REPLY', text: 'Confirm' },
-				{ type: 'QUICK_REPLY', text: 'Reschedule' },
-			],
-		},
-	],
 } as const;
 
 /**

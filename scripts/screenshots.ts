@@ -35,7 +35,8 @@ import {
 	requireChromium,
 } from '../harness/browser';
 import type { BrowserSession } from '../harness/browser';
-import { APPOINTMENT_TEMPLATE, CUSTOMERS } from '../examples/demo';
+import { CUSTOMERS } from '../examples/demo';
+import { APPOINTMENT_TEMPLATE } from '../sandbox/fixtures/appointmentReminder';
 
 const OUT_DIR = path.join(REPO_ROOT, 'docs', 'screenshots');
 /** The examples reference this credential id; the name is what the editor shows. */

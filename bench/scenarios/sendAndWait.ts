@@ -37,6 +37,7 @@ import { startSandboxProcess, type SandboxMessage } from '../lib/sandbox';
 import type { Scenario, ScenarioContext, ScenarioOutput } from '../lib/scenario';
 import { median, percentileSorted, round } from '../lib/stats';
 import type { WorkflowJson } from '../../harness';
+import { APPOINTMENT_TEMPLATE } from '../../sandbox/fixtures/appointmentReminder';
 
 const CUSTOMERS = Number(process.env.BENCH_WAIT_CUSTOMERS ?? 1_000);
 const TAPS_PER_S = Number(process.env.BENCH_WAIT_TAPS_PER_S ?? 200);
@@ -65,28 +66,6 @@ const SEND_WEBHOOK_ID = '5b1e7c2a-8d3f-4e6a-9b0c-1d2e3f4a5b6d';
 const PATH = 'bench-wait';
 const BUTTONS = ['Confirm', 'Reschedule'] as const;
 const OUTPUTS = ['No Response', ...BUTTONS, 'Other Reply', 'Failed'];
-
-/** Two quick replies, as in the e2e suite and examples/appointment-reminder.json (no fixture template has two). */
-const APPOINTMENT_TEMPLATE = {
-	name: 'appointment_reminder',
-	language: 'en_US',
-	status: 'APPROVED',
-	category: 'UTILITY',
-	components: [
-		{
-			type: 'BODY',
-			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
-			example: { body_text: [['Ana']] },
-		},
-		{
-			type: 'BUTTONS',
-			buttons: [
-				{ type: 'QUICK_REPLY', text: 'Confirm' },
-				{ type: 'QUICK_REPLY', text: 'Reschedule' },
-			],
-		},
-	],
-};
 
 function workflows(keyPrefix: string, receiverPort: number): WorkflowJson[] {
 	const creds = {

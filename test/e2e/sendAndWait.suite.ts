@@ -18,6 +18,7 @@ import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { N8nInstance, disposeAll, jsonOf, newWorkflowId, sandboxCredential } from '../../harness';
 import type { StoredExecutionWithData, WorkflowJson } from '../../harness';
+import { APPOINTMENT_TEMPLATE } from '../../sandbox/fixtures/appointmentReminder';
 
 const APP_SECRET = 'saw-app-secret';
 const TOKEN = 'saw-access-token';
@@ -25,27 +26,6 @@ const CREDENTIAL = { id: 'wjSawCred0000001', name: 'WhatsApp (send and wait e2e)
 const REDIS_CREDENTIAL = { id: 'wjSawRedis000001', name: 'Redis (send and wait e2e)' };
 const creds = { metaWhatsAppCloudApi: CREDENTIAL, redis: REDIS_CREDENTIAL };
 const FAILING_WA_ID = '447911000131';
-
-const APPOINTMENT_TEMPLATE = {
-	name: 'appointment_reminder',
-	language: 'en_US',
-	status: 'APPROVED',
-	category: 'UTILITY',
-	components: [
-		{
-			type: 'BODY',
-			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
-			example: { body_text: [['Ana']] },
-		},
-		{
-			type: 'BUTTONS',
-			buttons: [
-				{ type: 'QUICK_REPLY', text: 'Confirm' },
-				{ type: 'QUICK_REPLY', text: 'Reschedule' },
-			],
-		},
-	],
-};
 
 export function sendAndWaitSuite(mode: 'regular' | 'queue'): void {
 	const keyPrefix = `wj-saw-${mode}-${process.pid}-${Date.now()}:`;

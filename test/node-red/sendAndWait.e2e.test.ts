@@ -27,6 +27,7 @@ import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { ensureBuilt, freePort, sleep, startNodeRed, until } from '../../harness/node-red-runtime';
 import type { FlowNode, NodeRedRuntime } from '../../harness/node-red-runtime';
+import { APPOINTMENT_TEMPLATE } from '../../sandbox/fixtures/appointmentReminder';
 
 const TOKEN = 'sandbox-token-for-node-red-send-and-wait';
 const APP_SECRET = 'app-secret-for-node-red-send-and-wait';
@@ -38,27 +39,6 @@ const HOOK_PATH = '/whatsapp/webhook';
 const FAILING_WA_ID = '447911000131';
 /** The bound: the flow continues on the tapped output within 2 s of the webhook. */
 const RESUME_BOUND_MS = 2000;
-
-const APPOINTMENT_TEMPLATE = {
-	name: 'appointment_reminder',
-	language: 'en_US',
-	status: 'APPROVED',
-	category: 'UTILITY',
-	components: [
-		{
-			type: 'BODY',
-			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
-			example: { body_text: [['Ana']] },
-		},
-		{
-			type: 'BUTTONS',
-			buttons: [
-				{ type: 'QUICK_REPLY', text: 'Confirm' },
-				{ type: 'QUICK_REPLY', text: 'Reschedule' },
-			],
-		},
-	],
-};
 
 /** The waiting nodes of the flow: their node, what they wait for, and their outputs in order. */
 const WAITERS = {

@@ -27,30 +27,11 @@ import {
 	sleep,
 } from './harness';
 import type { FlowNode } from './harness';
+import { APPOINTMENT_TEMPLATE } from '../../sandbox/fixtures/appointmentReminder';
 
 const PATH = '/whatsapp-saw';
 const OUTPUTS = ['No Response', 'Confirm', 'Reschedule', 'Other Reply', 'Failed'];
 const FAILING_WA_ID = '447911000131';
-const APPOINTMENT_TEMPLATE = {
-	name: 'appointment_reminder',
-	language: 'en_US',
-	status: 'APPROVED',
-	category: 'UTILITY',
-	components: [
-		{
-			type: 'BODY',
-			text: 'Hi {{1}}, your appointment is tomorrow at 10:00. Can you make it?',
-			example: { body_text: [['Ana']] },
-		},
-		{
-			type: 'BUTTONS',
-			buttons: [
-				{ type: 'QUICK_REPLY', text: 'Confirm' },
-				{ type: 'QUICK_REPLY', text: 'Reschedule' },
-			],
-		},
-	],
-};
 
 let sandbox: Sandbox;
 const server = new NodeHttpServer();
