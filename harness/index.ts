@@ -17,6 +17,7 @@ export { installTarball, packAndInstall, packProject, type InstalledPackage } fr
 export { N8N_VERSION, PACKAGE_NAME, REPO_ROOT } from './paths';
 export { freePort } from './ports';
 export { provisionN8n, type N8nInstallation } from './provision';
+export { deleteRedisKeys } from './redis';
 export {
 	extractRunJson,
 	itemsOf,

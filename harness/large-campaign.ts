@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { psql } from './database';
 import type { CredentialJson, N8nInstance, WorkflowJson } from './n8n-instance';
 import { REPO_ROOT } from './paths';
-import { runCommand } from './process';
 
 export const LARGE_CAMPAIGN_FILES = {
 	dispatch: 'large-campaign-dispatch.json',
@@ -187,17 +186,4 @@ export async function waitForWebhooksOf(
 			);
 		await new Promise((resolve) => setTimeout(resolve, 250));
 	}
-}
-
-/** Deletes this run's journey-state keys (its own prefix) from the local Redis. */
-export async function deleteRedisKeys(keyPrefix: string): Promise<void> {
-	if (!/^[A-Za-z0-9:_-]+$/.test(keyPrefix)) throw new Error(`unexpected key prefix ${keyPrefix}`);
-	await runCommand(
-		'sh',
-		[
-			'-c',
-			`redis-cli -h 127.0.0.1 --scan --pattern '${keyPrefix}*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL > /dev/null`,
-		],
-		{ timeoutMs: 60_000 },
-	).catch(() => undefined);
 }

@@ -17,7 +17,6 @@ import {
 	CHUNK_WEBHOOK_PATH,
 	audienceCredential,
 	audiencePhone,
-	deleteRedisKeys,
 	largeCampaignWorkflows,
 	seedAudience,
 	waitForWebhooksOf,
@@ -29,6 +28,7 @@ import { measure } from '../lib/results';
 import { startSandboxProcess, type SandboxProcess } from '../lib/sandbox';
 import type { Scenario, ScenarioContext, ScenarioOutput } from '../lib/scenario';
 import { round } from '../lib/stats';
+import { deleteRedisKeys } from '../../harness/redis';
 
 const MPS = 1000;
 const CHUNK = 1000;

@@ -22,12 +22,12 @@ import {
 	CHUNK_WEBHOOK_PATH,
 	audienceCredential,
 	audiencePhone,
-	deleteRedisKeys,
 	largeCampaignWorkflows,
 	seedAudience,
 	waitForWebhooksOf,
 } from '../../harness/large-campaign';
 import { killGroup } from '../../harness/process';
+import { deleteRedisKeys } from '../../harness/redis';
 
 const TOKEN = 'queue-campaign-token';
 const APP_SECRET = 'queue-campaign-secret';

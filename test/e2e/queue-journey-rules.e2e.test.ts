@@ -13,7 +13,8 @@ import {
 	sandboxCredential,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
-import { killGroup, runCommand } from '../../harness/process';
+import { killGroup } from '../../harness/process';
+import { deleteRedisKeys } from '../../harness/redis';
 
 const TOKEN = 'queue-rules-token';
 const APP_SECRET = 'queue-rules-secret';
@@ -132,14 +133,7 @@ beforeAll(async () => {
 afterAll(async () => {
 	await disposeAll();
 	await sandbox?.close();
-	await runCommand(
-		'sh',
-		[
-			'-c',
-			`redis-cli -h 127.0.0.1 --scan --pattern '${keyPrefix}*' | xargs -r redis-cli -h 127.0.0.1 DEL`,
-		],
-		{ timeoutMs: 20_000 },
-	).catch(() => undefined);
+	await deleteRedisKeys(keyPrefix);
 }, 120_000);
 
 describe('journey rules in n8n queue mode', () => {

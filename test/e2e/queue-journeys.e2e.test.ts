@@ -19,7 +19,7 @@ import {
 	statusWebhookBody,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
-import { runCommand } from '../../harness/process';
+import { deleteRedisKeys } from '../../harness/redis';
 
 const APP_SECRET = 'queue-app-secret';
 const TOKEN = 'queue-access-token';
@@ -179,14 +179,7 @@ beforeAll(async () => {
 afterAll(async () => {
 	await disposeAll();
 	await sandbox?.close();
-	await runCommand(
-		'sh',
-		[
-			'-c',
-			`redis-cli -h 127.0.0.1 --scan --pattern '${keyPrefix}*' | xargs -r redis-cli -h 127.0.0.1 DEL`,
-		],
-		{ timeoutMs: 20_000 },
-	).catch(() => undefined);
+	await deleteRedisKeys(keyPrefix);
 }, 120_000);
 
 describe('journeys in n8n queue mode with the Redis store', () => {

@@ -25,7 +25,7 @@ import {
 	statusWebhookBody,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
-import { runCommand } from '../../harness/process';
+import { deleteRedisKeys } from '../../harness/redis';
 
 const APP_SECRET = 'e2e-receiver-outbox-secret';
 const CREDENTIAL = { id: 'wjE2eRecvOutbox1', name: 'WhatsApp (e2e receiver outbox)' };
@@ -133,15 +133,7 @@ export function receiverOutboxSuite(MODE: ExecutionsMode): void {
 	afterAll(async () => {
 		await disposeAll();
 		await sandbox?.close();
-		if (MODE === 'queue')
-			await runCommand(
-				'sh',
-				[
-					'-c',
-					`redis-cli -h 127.0.0.1 --scan --pattern '${keyPrefix}*' | xargs -r redis-cli -h 127.0.0.1 DEL`,
-				],
-				{ timeoutMs: 20_000 },
-			).catch(() => undefined);
+		if (MODE === 'queue') await deleteRedisKeys(keyPrefix);
 	}, 120_000);
 
 	const messageId = (n: number): string => `wamid.RECVOUTBOX${String(n).padStart(5, '0')}`;

@@ -22,7 +22,7 @@ import {
 	statusWebhookBody,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
-import { runCommand } from '../../harness/process';
+import { deleteRedisKeys } from '../../harness/redis';
 
 const APP_SECRET = 'e2e-outbox-app-secret';
 const CREDENTIAL = { id: 'wjE2eOutboxCred01', name: 'WhatsApp (e2e outbox)' };
@@ -105,15 +105,7 @@ beforeAll(async () => {
 afterAll(async () => {
 	await disposeAll();
 	await sandbox?.close();
-	if (MODE === 'queue')
-		await runCommand(
-			'sh',
-			[
-				'-c',
-				`redis-cli -h 127.0.0.1 --scan --pattern '${keyPrefix}*' | xargs -r redis-cli -h 127.0.0.1 DEL`,
-			],
-			{ timeoutMs: 20_000 },
-		).catch(() => undefined);
+	if (MODE === 'queue') await deleteRedisKeys(keyPrefix);
 }, 120_000);
 
 const messageId = (n: number): string => `wamid.OUTBOX${String(n).padStart(5, '0')}`;
