@@ -5,7 +5,8 @@
  * registers the webhook route (subscription challenge), an order is POSTed to the flow, the sandbox delivers the
  * signed statuses to Node-RED, and the events file the flow writes is read back. Also: 401 on a bad signature,
  * de-duplication of a redelivery, 422 with what to fix for a bad order, the window routing after a customer writes, and a
- * free-form reply with buttons (send message node) refused while the window is closed and sent once the customer writes;
+ * free-form reply with buttons (send message node) refused while the window is closed and sent once the customer writes,
+and a reply to a customer known only by username, sent by their BSUID in Meta's `recipient` field;
  * and a webhook node deployed with "Registration: automatic" that registers itself with the sandbox, gets the statuses
  * there, and unregisters when a deploy removes it. And a customer's photo downloaded as a Buffer by the inbound message
  * node (served back over HTTP with Meta's MIME type and SHA-256), their message marked read with the typing indicator,
@@ -407,6 +408,34 @@ describe('the package in a real Node-RED runtime', () => {
 			},
 		});
 	});
+	it("replies to a customer known only by username through the example flow, by their BSUID in Meta's recipient field", async () => {
+		// A username customer writes: like Meta (BSUID guide, "When phone numbers are omitted"), the sandbox leaves their
+		// number out of the webhook, so the flow only ever learns the BSUID — and its window opens under it.
+		const BSUID = 'PT.13491208655302741977';
+		await sandbox.control('inbound', {
+			from: '+351912345699',
+			userId: BSUID,
+			username: 'rita.store',
+			hidePhone: true,
+			text: 'Is my order ready?',
+		});
+		await until('the username customer’s message in the events file', () =>
+			events().some((e) => e.kind === 'message' && e.from === BSUID) ? true : undefined,
+		);
+		const sent = await postJson('/customers/reply', {
+			phone: BSUID,
+			text: 'Yes, ready for pickup.',
+		});
+		expect(sent.status).toBe(200);
+		expect(sent.body).toMatchObject({ recipient: BSUID, recipientType: 'bsuid', type: 'text' });
+		const { data } = (await sandbox.control('messages')) as {
+			data: Array<{ id: string; request: Record<string, unknown> }>;
+		};
+		const request = data.find((m) => m.id === sent.body.messageId)?.request;
+		expect(request).toMatchObject({ recipient: BSUID, type: 'text' });
+		expect(request).not.toHaveProperty('to');
+	});
+
 	it('registers a webhook node deployed with "Registration: automatic", receives the statuses Meta sends there, and unregisters it when deleted', async () => {
 		const hookUrl = `${nodeRedUrl}/whatsapp/auto`;
 		const autoFile = join(userDir, 'events', 'auto.jsonl');
