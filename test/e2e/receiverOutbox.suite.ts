@@ -17,15 +17,13 @@ import {
 	N8nInstance,
 	disposeAll,
 	freePort,
-	itemsOf,
 	newWorkflowId,
 	type ExecutionsMode,
 	sandboxCredential,
-	signedWebhookHeaders,
-	statusWebhookBody,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
 import { deleteRedisKeys } from '../../harness/redis';
+import { emittedEvents, postDeliveredStatus, type Emitted } from '../../harness/webhook-storm';
 
 const APP_SECRET = 'e2e-receiver-outbox-secret';
 const CREDENTIAL = { id: 'wjE2eRecvOutbox1', name: 'WhatsApp (e2e receiver outbox)' };
@@ -138,74 +136,9 @@ export function receiverOutboxSuite(MODE: ExecutionsMode): void {
 
 	const messageId = (n: number): string => `wamid.RECVOUTBOX${String(n).padStart(5, '0')}`;
 
-	/** One signed POST of one delivered status; resolves with the HTTP status, or 0 when the connection failed. */
-	async function postStatus(n: number): Promise<number> {
-		const body = statusWebhookBody(sandbox.config, [
-			{ messageId: messageId(n), status: 'delivered', recipientId: '447911000001' },
-		]);
-		try {
-			const answer = await fetch(url, {
-				method: 'POST',
-				headers: signedWebhookHeaders(body, APP_SECRET),
-				body,
-				signal: AbortSignal.timeout(30_000),
-			});
-			await answer.text();
-			return answer.status;
-		} catch {
-			return 0;
-		}
-	}
-
-	interface Emitted {
-		/** messageId → times emitted into an execution whose trigger output was saved, and how many were recovered. */
-		counts: Map<string, { times: number; recovered: number }>;
-		/** messageIds found as the input of an execution the crash cut short (n8n marks it crashed). */
-		inCutShort: Set<string>;
-		statuses: Record<string, number>;
-	}
-
-	async function emitted(): Promise<Emitted> {
-		const counts = new Map<string, { times: number; recovered: number }>();
-		const inCutShort = new Set<string>();
-		const statuses: Record<string, number> = {};
-		for (const summary of await n8n.executions({ workflowId })) {
-			statuses[summary.status] = (statuses[summary.status] ?? 0) + 1;
-			let data: Record<string, unknown>;
-			try {
-				data = (await n8n.execution(summary.id)).data as unknown as Record<string, unknown>;
-			} catch {
-				continue;
-			}
-			let items: Array<{ json: Record<string, unknown> }>;
-			// A crashed execution did not run the workflow: n8n's crash recovery may give it artificial trigger output
-			// ({ isArtificialRecoveredEventItem: true }), which is no emission of ours.
-			let ran = summary.status !== 'crashed';
-			try {
-				items = itemsOf(data as Parameters<typeof itemsOf>[0], NODE);
-			} catch {
-				ran = false;
-				const stack = (
-					data.executionData as
-						{ nodeExecutionStack?: Array<{ data?: { main?: unknown[][] } }> } | undefined
-				)?.nodeExecutionStack;
-				items = (stack?.[0]?.data?.main?.[0] ?? []) as Array<{ json: Record<string, unknown> }>;
-			}
-			for (const item of items) {
-				if (item.json.isArtificialRecoveredEventItem === true) continue;
-				const id = String(item.json.messageId);
-				if (!ran) {
-					inCutShort.add(id);
-					continue;
-				}
-				const c = counts.get(id) ?? { times: 0, recovered: 0 };
-				c.times++;
-				if (item.json.recovered === true) c.recovered++;
-				counts.set(id, c);
-			}
-		}
-		return { counts, inCutShort, statuses };
-	}
+	const postStatus = (n: number): Promise<number> =>
+		postDeliveredStatus(url, sandbox, APP_SECRET, messageId(n));
+	const emitted = (): Promise<Emitted> => emittedEvents(n8n, workflowId, NODE);
 
 	describe(`WhatsApp Webhook Receiver outbox in real n8n (${MODE} mode)`, () => {
 		it(

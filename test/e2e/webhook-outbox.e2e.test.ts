@@ -14,15 +14,18 @@ import type { Sandbox } from '../../sandbox';
 import {
 	N8nInstance,
 	disposeAll,
-	itemsOf,
 	newWorkflowId,
 	type ExecutionsMode,
 	sandboxCredential,
-	signedWebhookHeaders,
-	statusWebhookBody,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
 import { deleteRedisKeys } from '../../harness/redis';
+import {
+	emittedEvents,
+	inLanes,
+	postDeliveredStatus,
+	type Emitted,
+} from '../../harness/webhook-storm';
 
 const APP_SECRET = 'e2e-outbox-app-secret';
 const CREDENTIAL = { id: 'wjE2eOutboxCred01', name: 'WhatsApp (e2e outbox)' };
@@ -110,96 +113,9 @@ afterAll(async () => {
 
 const messageId = (n: number): string => `wamid.OUTBOX${String(n).padStart(5, '0')}`;
 
-/** One signed POST of one delivered status; resolves with the HTTP status, or 0 when the connection failed. */
-async function postStatus(n: number): Promise<number> {
-	const body = statusWebhookBody(sandbox.config, [
-		{ messageId: messageId(n), status: 'delivered', recipientId: '447911000001' },
-	]);
-	try {
-		const answer = await fetch(n8n.webhookUrl(`${webhookId}/whatsapp`), {
-			method: 'POST',
-			headers: signedWebhookHeaders(body, APP_SECRET),
-			body,
-			signal: AbortSignal.timeout(30_000),
-		});
-		await answer.text();
-		return answer.status;
-	} catch {
-		return 0;
-	}
-}
-
-interface Emitted {
-	/** messageId → times emitted into an execution whose trigger output was saved, and how many were recovered. */
-	counts: Map<string, { times: number; recovered: number }>;
-	/** messageIds only found as the input of an execution the crash cut short (n8n marks it crashed). */
-	inCutShort: Set<string>;
-	statuses: Record<string, number>;
-}
-
-/** The trigger's items of one stored execution: its output, or (cut short by the crash) its queued input. */
-function triggerItems(data: Record<string, unknown>): {
-	items: Array<{ json: Record<string, unknown> }>;
-	ran: boolean;
-} {
-	try {
-		return {
-			items: itemsOf(data as Parameters<typeof itemsOf>[0], 'WhatsApp Webhook Status'),
-			ran: true,
-		};
-	} catch {
-		const stack = (
-			data.executionData as
-				{ nodeExecutionStack?: Array<{ data?: { main?: unknown[][] } }> } | undefined
-		)?.nodeExecutionStack;
-		const items = (stack?.[0]?.data?.main?.[0] ?? []) as Array<{ json: Record<string, unknown> }>;
-		return { items, ran: false };
-	}
-}
-
-async function emitted(): Promise<Emitted> {
-	const counts = new Map<string, { times: number; recovered: number }>();
-	const inCutShort = new Set<string>();
-	const statuses: Record<string, number> = {};
-	for (const summary of await n8n.executions({ workflowId })) {
-		statuses[summary.status] = (statuses[summary.status] ?? 0) + 1;
-		let data: Record<string, unknown>;
-		try {
-			data = (await n8n.execution(summary.id)).data as unknown as Record<string, unknown>;
-		} catch {
-			continue;
-		}
-		const { items, ran: saved } = triggerItems(data);
-		// A crashed execution did not run the workflow: n8n's crash recovery may give it artificial trigger output.
-		const ran = saved && summary.status !== 'crashed';
-		for (const item of items) {
-			if (item.json.isArtificialRecoveredEventItem === true) continue;
-			const id = String(item.json.messageId);
-			if (!ran) {
-				inCutShort.add(id);
-				continue;
-			}
-			const c = counts.get(id) ?? { times: 0, recovered: 0 };
-			c.times++;
-			if (item.json.recovered === true) c.recovered++;
-			counts.set(id, c);
-		}
-	}
-	return { counts, inCutShort, statuses };
-}
-
-async function inLanes<T>(
-	list: readonly T[],
-	lanes: number,
-	each: (x: T) => Promise<void>,
-): Promise<void> {
-	let next = 0;
-	await Promise.all(
-		Array.from({ length: lanes }, async () => {
-			while (next < list.length) await each(list[next++]);
-		}),
-	);
-}
+const postStatus = (n: number): Promise<number> =>
+	postDeliveredStatus(n8n.webhookUrl(`${webhookId}/whatsapp`), sandbox, APP_SECRET, messageId(n));
+const emitted = (): Promise<Emitted> => emittedEvents(n8n, workflowId, 'WhatsApp Webhook Status');
 
 describe(`webhook outbox in real n8n (${MODE} mode)`, () => {
 	it(
