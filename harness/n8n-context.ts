@@ -70,8 +70,10 @@ function makeHttp(log: HttpLogEntry[]) {
 		let body: string | FormData | undefined;
 		if (options.body instanceof FormData) body = options.body;
 		else if (options.body !== undefined) {
-			headers['Content-Type'] = 'application/json';
-			body = JSON.stringify(options.body);
+			if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+				headers['Content-Type'] = 'application/json';
+			// As n8n's httpRequest: a string body goes out as it is (a resume's signed body must not be re-encoded).
+			body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
 		}
 		const url = buildUrl(options.url, options.qs as Record<string, string> | undefined);
 		const entry: HttpLogEntry = { method: options.method ?? 'GET', url, headers };

@@ -31,6 +31,7 @@ import {
 	receiveSettingsOf,
 	resumeBy,
 	runsExecutionsElsewhere,
+	startResumeDispatcher,
 } from '../shared/trigger';
 import { createClient, getMetaCredential } from '../shared/transport';
 import { Batcher, batchLimits } from './batcher';
@@ -176,6 +177,10 @@ export class WhatsAppWebhookStatus implements INodeType {
 					);
 				}
 				pokeAfterActivation(this, credential.appSecretValue);
+				// Resumes a stopped process claimed but never delivered go out now, not at the first webhook.
+				startResumeDispatcher(this, (message, error) =>
+					this.logger.warn(`WhatsApp Webhook Status: ${message}`, { error }),
+				);
 				if (this.getNodeParameter('registration', 'manual') !== 'automatic') return true;
 				const { client } = await createClient(this);
 				return (await client.getPhoneNumberCallback()) === this.getNodeWebhookUrl('default');

@@ -3,12 +3,18 @@
  * its own) read from n8n the same way: their credential, their consumer key, their receive settings, and how they
  * resume a Send and Wait.
  */
-import type { IDataObject, ITriggerFunctions, IWebhookFunctions } from 'n8n-workflow';
+import type {
+	IDataObject,
+	IHookFunctions,
+	ITriggerFunctions,
+	IWebhookFunctions,
+} from 'n8n-workflow';
 
-import { DEFAULT_EMITTED_EVENTS, RESUME_PROOF_HEADER } from '../../core';
+import { DEFAULT_EMITTED_EVENTS, RESUME_PROOF_HEADER, resumeDispatcher } from '../../core';
 import type { LateStatusHandling, ReceiveSettings, ResumeAttempt } from '../../core';
 import { RecentReadings } from './credentials';
 import type { MetaCredential } from './credentials';
+import { getStateStore } from './store';
 import { getMetaCredential } from './transport';
 
 type TriggerContext = IWebhookFunctions | ITriggerFunctions;
@@ -53,7 +59,7 @@ export function receiveSettingsOf(ctx: TriggerContext): ReceiveSettings {
 }
 
 /** Resumes a Send and Wait execution: POSTs to its signed resume URL with the wait's proof (core checks both ends). */
-export function resumeBy(ctx: TriggerContext): ResumeAttempt {
+export function resumeBy(ctx: TriggerContext | IHookFunctions): ResumeAttempt {
 	return {
 		post: async (link, body, proof) => {
 			const response = (await ctx.helpers.httpRequest({
@@ -73,6 +79,20 @@ export function resumeBy(ctx: TriggerContext): ResumeAttempt {
 			return status;
 		},
 	};
+}
+
+/**
+ * Starts the process's resume dispatcher on the trigger's store at once (activation, or the trigger's start), so that
+ * resumes a stopped process had claimed but not delivered go out without waiting for the next webhook from Meta.
+ */
+export function startResumeDispatcher(
+	ctx: TriggerContext | IHookFunctions,
+	warn: (message: string, error: unknown) => void,
+): void {
+	if (ctx.getMode?.() === 'manual') return;
+	void getStateStore(ctx)
+		.then((store) => resumeDispatcher(store, resumeBy(ctx)))
+		.catch((error: unknown) => warn('could not look for pending resumes', error));
 }
 
 /**

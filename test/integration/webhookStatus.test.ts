@@ -18,16 +18,20 @@ import {
 	encodeTracking,
 	normalizeWebhook,
 	parseWebhookBody,
+	RESUME_PROOF_HEADER,
+	resumeDispatcher,
 } from '../../core';
 import type { JourneyStateStore, StatusName } from '../../core';
 import { WhatsAppCheckWindow } from '../../nodes/WhatsAppCheckWindow/WhatsAppCheckWindow.node';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { WhatsAppWebhookStatus } from '../../nodes/WhatsAppWebhookStatus/WhatsAppWebhookStatus.node';
+import { getStateStore } from '../../nodes/shared/store';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
 import { createRng } from '../../sandbox/rng';
 import { callWebhook, hookContext, runNode } from '../../harness/n8n-context';
 import type { Credentials, Params, WebhookCall, WebhookResult } from '../../harness/n8n-context';
+import { waitFor } from '../sandbox/helpers';
 import { arriveWith } from '../webhookClock';
 
 const TOKEN = 'sandbox-token-for-webhook-tests-1';
@@ -473,6 +477,64 @@ describe('signed POSTs', () => {
 			url,
 		);
 		await expect(trigger.webhookMethods.default.checkExists.call(signed)).resolves.toBe(true);
+	});
+
+	it('delivers at activation the Send and Wait resumes a stopped process had claimed, before any webhook arrives', async () => {
+		// A waiting execution's resume URL, as n8n serves it: records what reaches it.
+		const reached: Array<{ url?: string; proof?: string | string[]; body: string }> = [];
+		const waiting = http.createServer((req, res) => {
+			let body = '';
+			req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+			req.on('end', () => {
+				reached.push({ url: req.url, proof: req.headers[RESUME_PROOF_HEADER], body });
+				res.end('resumed');
+			});
+		});
+		await new Promise<void>((ok) => waiting.listen(0, '127.0.0.1', ok));
+		const resumeUrl = `http://127.0.0.1:${(waiting.address() as AddressInfo).port}/webhook-waiting/4242/node?signature=s`;
+		const params = {
+			registration: 'manual',
+			stateStore: 'embedded',
+			storePath: newStorePath(),
+			options: {},
+		};
+		const activation = hookContext(trigger, params, credentials(), `${relay.url}/hook`);
+		const store = await getStateStore(activation);
+		const now = Date.now();
+		await store.putWaitLink({
+			phoneNumberId: PHONE_NUMBER_ID,
+			messageId: 'wamid.waiting4242',
+			waId: '447911000042',
+			executionId: '4242',
+			resumeUrl,
+			secret: 'cd'.repeat(32),
+			expiresAt: now + 3_600_000,
+			spec: JSON.stringify({ buttons: ['Yes', 'No'] }),
+			sent: JSON.stringify({ messageId: 'wamid.waiting4242' }),
+			createdAt: now,
+		});
+		// The customer's tap was claimed by a process that stopped before it delivered the resume (its lease ran out).
+		const claimed = await store.claimWaitLink({
+			phoneNumberId: PHONE_NUMBER_ID,
+			messageId: 'wamid.waiting4242',
+			resume: '{"button":"Yes"}',
+			leaseUntil: now - 1,
+		});
+		expect(claimed?.executionId).toBe('4242');
+		try {
+			await expect(trigger.webhookMethods.default.checkExists.call(activation)).resolves.toBe(true);
+			await waitFor(() => reached.length > 0, 5_000, 'the resume POST');
+			expect(reached).toEqual([
+				{
+					url: '/webhook-waiting/4242/node?signature=s',
+					proof: expect.any(String),
+					body: '{"button":"Yes"}',
+				},
+			]);
+		} finally {
+			resumeDispatcher(store, { post: async () => 503 }).stop();
+			await new Promise((ok) => waiting.close(ok));
+		}
 	});
 
 	it('answers 400 to malformed JSON even when it is signed, and starts no execution', async () => {
