@@ -183,6 +183,76 @@ describe('WhatsApp Send Template against the sandbox', () => {
 		expect((await control('messages')).data).toHaveLength(2);
 	});
 
+	it('sends the first message while later items are still being prepared, with outputs in item order', async () => {
+		// Each item's phone is read once to check every recipient, then again as the item is prepared; the second reads
+		// are made slow (as n8n's expression evaluation is on a big campaign) and timed.
+		const count = 60;
+		let lastPreparedAt = 0;
+		const items = Array.from({ length: count }, (_, i) => {
+			const phone = `+4479111236${String(i).padStart(2, '0')}`;
+			let reads = 0;
+			return {
+				json: Object.defineProperty({}, 'phone', {
+					enumerable: true,
+					get() {
+						if (++reads === 2) {
+							const until = Date.now() + 3;
+							while (Date.now() < until);
+							if (i === count - 1) lastPreparedAt = Date.now();
+						}
+						return phone;
+					},
+				}),
+			};
+		});
+		const { output } = await runNode(node, {
+			parameters: orderTemplate('={{ $json.phone }}'),
+			credentials: credentials(),
+			items,
+		});
+		const { data } = await control('messages');
+		expect(data).toHaveLength(count);
+		const firstAccepted = Math.min(...data.map((m) => Number(m.acceptedAt)));
+		expect(firstAccepted).toBeLessThan(lastPreparedAt);
+		expect(output[0].map((o) => o.pairedItem)).toEqual(items.map((_, item) => ({ item })));
+		expect(output[0].every((o) => typeof o.json.messageId === 'string')).toBe(true);
+	});
+
+	it('without Continue on Fail, an invalid recipient anywhere stops the run before any message is sent', async () => {
+		const recipients = ['+447911123456', '+447911123457', 'not a number', '+447911123458'];
+		await expect(
+			runNode(node, {
+				parameters: (i) => orderTemplate(recipients[i]),
+				credentials: credentials(),
+				items: recipients.map(() => ({ json: {} })),
+			}),
+		).rejects.toThrow(/not a number|phone number/i);
+		expect((await control('messages')).data).toHaveLength(0);
+	});
+
+	it('without Continue on Fail, an item that cannot be built stops the run there: no later item is sent', async () => {
+		const recipients = Array.from(
+			{ length: 8 },
+			(_, i) => `+4479111237${String(i).padStart(2, '0')}`,
+		);
+		const params = (i: number): Params => {
+			const p = orderTemplate(recipients[i]);
+			// Item 4 misses a variable its template needs.
+			if (i === 4) delete (p.variables as { value: Record<string, unknown> }).value.body_2;
+			return p;
+		};
+		await expect(
+			runNode(node, {
+				parameters: params,
+				credentials: credentials(),
+				items: recipients.map(() => ({ json: {} })),
+			}),
+		).rejects.toThrow(/order_confirmation[\s\S]*(2|body_2)/i);
+		const sent = (await control('messages')).data.map((m) => m.to);
+		expect(recipients.slice(0, 4)).toEqual(expect.arrayContaining(sent as string[]));
+		expect(sent).toEqual(expect.not.arrayContaining(recipients.slice(4)));
+	});
+
 	it('stops MARKETING templates to US numbers before sending (Meta would withhold them with 131049)', async () => {
 		const params: Params = {
 			operation: 'sendTemplate',
