@@ -184,37 +184,39 @@ describe('WhatsApp Send Template against the sandbox', () => {
 	});
 
 	it('sends the first message while later items are still being prepared, with outputs in item order', async () => {
-		// Each item's phone is read once to check every recipient, then again as the item is prepared; the second reads
-		// are made slow (as n8n's expression evaluation is on a big campaign) and timed.
+		// Each item's journey field is made slow to read (as n8n's expression evaluation is on a big campaign), and the
+		// last item's read is timed: it is read as that item is prepared.
 		const count = 60;
+		const recipients = Array.from(
+			{ length: count },
+			(_, i) => `+4479111236${String(i).padStart(2, '0')}`,
+		);
 		let lastPreparedAt = 0;
-		const items = Array.from({ length: count }, (_, i) => {
-			const phone = `+4479111236${String(i).padStart(2, '0')}`;
-			let reads = 0;
-			return {
-				json: Object.defineProperty({}, 'phone', {
-					enumerable: true,
-					get() {
-						if (++reads === 2) {
-							const until = Date.now() + 3;
-							while (Date.now() < until);
-							if (i === count - 1) lastPreparedAt = Date.now();
-						}
-						return phone;
-					},
-				}),
-			};
-		});
+		const items = recipients.map((phone, i) => ({
+			json: Object.defineProperty({ phone }, 'journey', {
+				enumerable: true,
+				get() {
+					const until = Date.now() + 3;
+					while (Date.now() < until);
+					if (i === count - 1) lastPreparedAt = Date.now();
+					return '';
+				},
+			}),
+		}));
 		const { output } = await runNode(node, {
-			parameters: orderTemplate('={{ $json.phone }}'),
+			parameters: orderTemplate('={{ $json.phone }}', {
+				options: { pairIntervalSeconds: 0, journey: '={{ $json.journey }}' },
+			}),
 			credentials: credentials(),
 			items,
 		});
 		const { data } = await control('messages');
 		expect(data).toHaveLength(count);
+		expect(lastPreparedAt).toBeGreaterThan(0);
 		const firstAccepted = Math.min(...data.map((m) => Number(m.acceptedAt)));
 		expect(firstAccepted).toBeLessThan(lastPreparedAt);
-		expect(output[0].map((o) => o.pairedItem)).toEqual(items.map((_, item) => ({ item })));
+		expect(output[0].map((o) => o.pairedItem)).toEqual(recipients.map((_, item) => ({ item })));
+		expect(output[0].map((o) => o.json.recipient)).toEqual(recipients);
 		expect(output[0].every((o) => typeof o.json.messageId === 'string')).toBe(true);
 	});
 

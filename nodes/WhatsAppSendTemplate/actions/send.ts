@@ -56,6 +56,8 @@ import { holdUntilAllowed, policyHints } from './policy';
 
 /** How long item preparation runs before it lets queued sends and their answers through. */
 const YIELD_EVERY_MS = 4;
+/** How many items ahead of preparation the customers' store lookups are started. */
+const CUSTOMER_LOOKAHEAD = 256;
 
 /** Delivery options shape the whole run, so they are read once (item 0) and validated once. */
 function readDeliveryOptions(ctx: IExecuteFunctions): DeliveryOptions {
@@ -167,24 +169,41 @@ export async function sendItems(
 			recipient,
 			param<string>('options.defaultCountry', itemIndex, '') || undefined,
 		);
-	// One customer whichever id the item holds (a BSUID the store paired with a number is keyed by the number): every
-	// item's lookup starts here at once, so a campaign waits for the store about once, not once per item.
-	const customers = customerResolver(run.store, credential.phoneNumberId);
-	let badRecipient = false;
-	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
-		try {
-			customers.prefetch(
-				recipientOf(itemIndex, String(param<unknown>('recipient', itemIndex, '') ?? '')),
-			);
-		} catch {
-			// Not a recipient: the item says so below.
-			badRecipient = true;
+	/** Each item's recipient as typed and normalised (or why it is not one), worked out once. */
+	const recipients = new Array<{ typed: string; normalized?: Recipient; error?: unknown }>(count);
+	const recipientAt = (itemIndex: number) => {
+		let entry = recipients[itemIndex];
+		if (!entry) {
+			const typed = String(param<unknown>('recipient', itemIndex, '') ?? '');
+			try {
+				entry = { typed, normalized: recipientOf(itemIndex, typed) };
+			} catch (error) {
+				entry = { typed, error };
+			}
+			recipients[itemIndex] = entry;
 		}
-	}
+		return entry;
+	};
+	// Without Continue on Fail, every recipient is checked before anything is sent.
+	let badRecipient = false;
+	if (!continueOnFail)
+		for (let itemIndex = 0; itemIndex < count && !badRecipient; itemIndex++)
+			badRecipient = recipientAt(itemIndex).error !== undefined;
+	// One customer whichever id the item holds (a BSUID the store paired with a number is keyed by the number). Lookups
+	// run CUSTOMER_LOOKAHEAD items ahead of preparation, so a Redis store's reads overlap (a campaign waits for the
+	// store about once per that many items, not once per item) and the first send does not wait for every item's.
+	const customers = customerResolver(run.store, credential.phoneNumberId);
+	let lookedUp = 0;
+	const lookUpTo = (end: number) => {
+		for (; lookedUp < Math.min(end, count); lookedUp++) {
+			const normalized = recipientAt(lookedUp).normalized;
+			if (normalized) customers.prefetch(normalized);
+		}
+	};
 
 	// Sending starts with the first prepared item while the rest are prepared (a campaign's first message no longer
 	// waits for every item's parameters and store reads). Without Continue on Fail a bad item must stop the run: an
-	// invalid recipient, known from the pass above, stops it before anything is sent (everything is prepared first, as
+	// invalid recipient, known from the check above, stops it before anything is sent (everything is prepared first, as
 	// it always was); any other bad item stops it where it is met — the sends already started finish, nothing more is
 	// sent, and the error names the item. A dry run sends nothing and prepares everything first.
 	const pipelined = !options.dryRun && (continueOnFail || !badRecipient);
@@ -250,9 +269,12 @@ export async function sendItems(
 			await yieldToEventLoop();
 			yieldedAt = performance.now();
 		}
-		let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
+		lookUpTo(itemIndex + CUSTOMER_LOOKAHEAD);
+		const typed = recipientAt(itemIndex);
+		let recipient = typed.typed;
 		try {
-			const normalized = recipientOf(itemIndex, recipient);
+			if (typed.error !== undefined) throw typed.error;
+			const normalized = typed.normalized!;
 			recipient = normalized.e164;
 			const customer = await customers.get(normalized);
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
