@@ -3,7 +3,7 @@
  * messages/s per business number (130429 above it), the same template (order_confirmation, en_US) and values.
  *
  * - Ours: WhatsApp Send Template with its defaults for throughput (80 msg/s). Every recipient must be accepted
- *   exactly once and the wall time be within 15 % of the ideal 2,000 / 80 = 25 s.
+ *   exactly once, with no 130429, and the wall time be within ideal / 0.97 (2,000 / 80 = 25 s: 25.8 s; issue #18).
  * - n8n's built-in WhatsApp Business Cloud node, Send Template, "On Error: Continue" so it attempts every item.
  *
  * Both reach the sandbox as https://graph.facebook.com (the built-in node's base URL is fixed to it; ours uses its
@@ -437,7 +437,7 @@ function explain(ours: CampaignRun[], theirs: CampaignRun[]): string[] {
 			errors.set(message, (errors.get(message) ?? 0) + n);
 	const top = [...errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
 	const lines = [
-		`Ours, medians: ${med(ours.map((r) => r.firstSendS))} s from the POST to the first accepted message (the node prepares every item before it sends the first), then ${med(ours.map((r) => r.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s; ${med(ours.map((r) => r.throttled))} sends per run were answered 130429 and retried (never duplicated).`,
+		`Ours, medians: ${med(ours.map((r) => r.firstSendS))} s from the POST to the first accepted message (n8n's webhook and Split Out, then the node checks every recipient and prepares the first item; later items are prepared while it sends), then ${med(ours.map((r) => r.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s; ${med(ours.map((r) => r.throttled))} sends per run were answered 130429 and retried (never duplicated).`,
 	];
 	if (theirs.length === 0) return lines;
 	return [
