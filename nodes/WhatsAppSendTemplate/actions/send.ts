@@ -342,15 +342,14 @@ export async function sendItems(
 					template: ruleTemplateOf(content),
 				},
 			};
-			prepared.push(send);
-			if (pipelined) {
-				if (!sending) {
-					const queue = new SendQueue<PreparedSend>();
-					sending = { queue, outcomes: (await batchFor())(queue) };
-					yieldedAt = -Infinity;
-				}
-				sending.queue.push(send);
+			if (pipelined && !sending) {
+				// Before the item counts as prepared: a store or pacer that cannot start fails this item, not a later one.
+				const queue = new SendQueue<PreparedSend>();
+				sending = { queue, outcomes: (await batchFor())(queue) };
+				yieldedAt = -Infinity;
 			}
+			prepared.push(send);
+			sending?.queue.push(send);
 		} catch (error) {
 			if (!continueOnFail) {
 				await stopSending();
