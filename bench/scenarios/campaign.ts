@@ -34,6 +34,8 @@ import { settle, type Scenario, type ScenarioContext, type ScenarioOutput } from
 import { nowMs, round } from '../lib/stats';
 import { builtinSendWorkflow, oursSendWorkflow } from '../lib/workflows';
 import { SUPPORTED_API_VERSIONS } from '../../sandbox';
+import { freePort } from '../../harness';
+import { profileRemote } from '../lib/remote-profiler';
 
 /**
  * The sandbox limit and audience: 80 msg/s and 2,000 by default; BENCH_CAMPAIGN_RATE / BENCH_CAMPAIGN_RECIPIENTS
@@ -242,10 +244,15 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 			);
 		ctx.log(`https://${GRAPH_HOST} answers as the sandbox, with the throwaway certificate`);
 
+		// With --profile, the inspector lets the bench profile one extra run of n8n's main process (lib/remote-profiler.ts).
+		const inspectPort = ctx.profile ? await freePort() : undefined;
 		started = await startN8n({
 			label: 'bench-campaign',
 			log: ctx.log,
-			env: { NODE_EXTRA_CA_CERTS: ca.caFile },
+			env: {
+				NODE_EXTRA_CA_CERTS: ca.caFile,
+				...(inspectPort ? { NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort}` } : {}),
+			},
 			credentials: [
 				{
 					id: 'benchMetaGraph001',
@@ -404,6 +411,21 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				competitor: competitor('wallS'),
 			}),
 		);
+		if (inspectPort) {
+			ctx.log(`profiling n8n during one extra, unmeasured run of ${RECIPIENTS} recipients`);
+			await settle(2000);
+			const { value, summary } = await profileRemote(
+				inspectPort,
+				RATE_1000 ? 'campaign-1000-n8n' : 'campaign-n8n',
+				() => campaign(started!, sandbox, 'bench-campaign-ours', 900_000, RECIPIENTS),
+			);
+			ctx.log(`profiled run: ${JSON.stringify({ ...value, answer: undefined })}`);
+			for (const line of summary.self.slice(0, 25))
+				ctx.log(`self ${line.selfPct}% total ${line.totalPct}% ${line.fn}`);
+			for (const line of summary.inclusive.slice(0, 40))
+				ctx.log(`inclusive ${line.totalPct}% ${line.fn}`);
+			details.hotPathN8n = summary;
+		}
 		details.runs = { ours, theirs };
 		notes.push(...explain(ours, theirs));
 		notes.push(
