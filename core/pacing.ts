@@ -64,6 +64,15 @@ export class InFlightWindow {
 	private readonly until: number[] = [];
 	private head = 0;
 	private wakers: Array<() => void> = [];
+	/** Senders waiting for a place, in arrival order; only the first of them watches the window (see admitWaiting). */
+	private readonly waiting: Array<{
+		limit: number;
+		enter: () => void;
+		fail: (error: unknown) => void;
+		now: () => number;
+		sleep: (ms: number) => Promise<void>;
+	}> = [];
+	private admitting = false;
 
 	constructor(private readonly holdMs = 1000 + CLOCK_GUARD_MS) {}
 
@@ -77,22 +86,23 @@ export class InFlightWindow {
 		return this.pending + this.until.length - this.head;
 	}
 
+	/** Senders waiting for a place now. */
+	get queued(): number {
+		return this.waiting.length;
+	}
+
 	async enter(
 		limit: number,
 		now: () => number,
 		sleep: (ms: number) => Promise<void>,
 	): Promise<() => void> {
-		for (;;) {
-			const t = now();
-			const counted = this.count(t);
-			if (counted < limit) break;
-			// Answered sends leave the window at known times; unanswered ones only when their answer comes.
-			const answered = this.until.length - this.head;
-			const excess = counted - limit; // this many must leave before the caller fits
-			if (excess < answered) await sleep(Math.max(1, this.until[this.head + excess] - t));
-			else await new Promise<void>((resolve) => this.wakers.push(resolve));
+		if (this.waiting.length === 0 && this.count(now()) < limit) this.pending++;
+		else {
+			await new Promise<void>((enter, fail) => {
+				this.waiting.push({ limit, enter, fail, now, sleep });
+				if (!this.admitting) void this.admitWaiting();
+			});
 		}
-		this.pending++;
 		let done = false;
 		return () => {
 			if (done) return;
@@ -107,6 +117,42 @@ export class InFlightWindow {
 			this.wakers = [];
 			for (const wake of wakers) wake();
 		};
+	}
+
+	/**
+	 * Lets waiting senders in, first come first served, each as soon as a place frees. One loop watches the window for
+	 * all of them: at 1,000 msg/s a hundred senders each watching it would all wake for every place that frees (a
+	 * hundred timers per send), CPU taken from the sends themselves.
+	 */
+	private async admitWaiting(): Promise<void> {
+		this.admitting = true;
+		try {
+			while (this.waiting.length > 0) {
+				// The first waiter's clock and sleep: each caller's own (tests pass fake ones, Node-RED cuts its sleeps short).
+				const first = this.waiting[0];
+				const t = first.now();
+				const counted = this.count(t);
+				if (counted < first.limit) {
+					this.waiting.shift();
+					this.pending++;
+					first.enter();
+					continue;
+				}
+				// Answered sends leave the window at known times; unanswered ones only when their answer comes.
+				const answered = this.until.length - this.head;
+				const excess = counted - first.limit; // this many must leave before the first waiter fits
+				try {
+					if (excess < answered) await first.sleep(Math.max(1, this.until[this.head + excess] - t));
+					else await new Promise<void>((resolve) => this.wakers.push(resolve));
+				} catch (error) {
+					// A sleep that throws (a cancelled wait) fails its own caller, not those behind it.
+					if (this.waiting[0] === first) this.waiting.shift();
+					first.fail(error);
+				}
+			}
+		} finally {
+			this.admitting = false;
+		}
 	}
 }
 

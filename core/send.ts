@@ -59,6 +59,55 @@ export interface SendBatchOptions {
 	gate?: SendGate;
 }
 
+/**
+ * Messages handed to a running sendBatch as they are prepared, so a campaign's first message leaves while later items
+ * are still being prepared (n8n evaluates each item's parameters, the store reads each customer). Taken in the order
+ * pushed. `close()` says no more will come; `abandon()` also drops those not yet taken (a run that stops: they are
+ * never requested and get no outcome).
+ */
+export class SendQueue<M extends OutgoingMessage = OutgoingMessage> {
+	private readonly waiting: M[] = [];
+	private head = 0;
+	private closed = false;
+	private takers: Array<(message: M | undefined) => void> = [];
+
+	push(message: M): void {
+		if (this.closed) throw new Error('SendQueue: push after close');
+		const taker = this.takers.shift();
+		if (taker) taker(message);
+		else this.waiting.push(message);
+	}
+
+	close(): void {
+		this.closed = true;
+		for (const taker of this.takers.splice(0)) taker(undefined);
+	}
+
+	abandon(): void {
+		this.waiting.length = this.head = 0;
+		this.close();
+	}
+
+	/** The next message, waiting for one to be pushed; undefined once closed and drained. */
+	take(): M | undefined | Promise<M | undefined> {
+		if (this.head < this.waiting.length) {
+			const message = this.waiting[this.head++];
+			if (this.head > 1024) {
+				this.waiting.splice(0, this.head);
+				this.head = 0;
+			}
+			return message;
+		}
+		if (this.closed) return undefined;
+		return new Promise((resolve) => this.takers.push(resolve));
+	}
+}
+
+/** Lets timers and I/O run (a pacer's sleep, an answer) between steps of synchronous work. */
+export function yieldToEventLoop(): Promise<void> {
+	return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Thrown out of the client's first attempt when the gate refuses: the request never leaves. */
 class GateRefusal extends Error {
 	constructor(readonly policy: PolicyResult) {
@@ -66,17 +115,29 @@ class GateRefusal extends Error {
 	}
 }
 
-export async function sendBatch(
-	messages: OutgoingMessage[],
+/**
+ * Sends `messages` — an array, or a SendQueue filled while the batch runs — and returns their outcomes in the order
+ * the messages were given (taken, for a queue).
+ */
+export async function sendBatch<M extends OutgoingMessage>(
+	messages: readonly M[] | SendQueue<M>,
 	options: SendBatchOptions,
 ): Promise<SendOutcome[]> {
-	const outcomes = new Array<SendOutcome>(messages.length);
-	const concurrency = Math.max(1, Math.min(options.concurrency ?? 64, messages.length));
-	let next = 0;
+	const queue = messages instanceof SendQueue ? messages : undefined;
+	const list = queue ? undefined : (messages as readonly M[]);
+	const outcomes: SendOutcome[] = list ? new Array<SendOutcome>(list.length) : [];
+	const concurrency = Math.max(1, Math.min(options.concurrency ?? 64, list?.length ?? Infinity));
+	let taken = 0;
 	const worker = async (): Promise<void> => {
-		while (next < messages.length) {
-			const position = next++;
-			const message = messages[position];
+		for (;;) {
+			let message: M | undefined;
+			if (list) message = list[taken];
+			else {
+				const next = queue!.take();
+				message = next instanceof Promise ? await next : next;
+			}
+			if (!message) return;
+			const position = taken++;
 			const retries: RetryNote[] = [];
 			let outcome: SendOutcome;
 			const gate = message.gate ? options.gate : undefined;

@@ -99,7 +99,7 @@ async function waitForWebhooks(
 			if (count > 0) break;
 			if (Date.now() > deadline)
 				throw new Error(
-					`n8n did not register the webhooks of workflow ${id} within ${timeoutMs} ms`,
+					`n8n did not register the webhooks of workflow ${id} within ${timeoutMs} ms\n--- n8n log ---\n${n8n.mainLogs.split('\n').slice(-40).join('\n')}`,
 				);
 			await new Promise((resolve) => setTimeout(resolve, 250));
 		}

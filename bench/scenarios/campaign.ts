@@ -3,7 +3,7 @@
  * messages/s per business number (130429 above it), the same template (order_confirmation, en_US) and values.
  *
  * - Ours: WhatsApp Send Template with its defaults for throughput (80 msg/s). Every recipient must be accepted
- *   exactly once and the wall time be within 15 % of the ideal 2,000 / 80 = 25 s.
+ *   exactly once, with no 130429, and the wall time be within ideal / 0.97 (2,000 / 80 = 25 s: 25.8 s; issue #18).
  * - n8n's built-in WhatsApp Business Cloud node, Send Template, "On Error: Continue" so it attempts every item.
  *
  * Both reach the sandbox as https://graph.facebook.com (the built-in node's base URL is fixed to it; ours uses its
@@ -34,6 +34,8 @@ import { settle, type Scenario, type ScenarioContext, type ScenarioOutput } from
 import { nowMs, round } from '../lib/stats';
 import { builtinSendWorkflow, oursSendWorkflow } from '../lib/workflows';
 import { SUPPORTED_API_VERSIONS } from '../../sandbox';
+import { freePort } from '../../harness';
+import { profileRemote } from '../lib/remote-profiler';
 
 /**
  * The sandbox limit and audience: 80 msg/s and 2,000 by default; BENCH_CAMPAIGN_RATE / BENCH_CAMPAIGN_RECIPIENTS
@@ -242,10 +244,15 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 			);
 		ctx.log(`https://${GRAPH_HOST} answers as the sandbox, with the throwaway certificate`);
 
+		// With --profile, the inspector lets the bench profile one extra run of n8n's main process (lib/remote-profiler.ts).
+		const inspectPort = ctx.profile ? await freePort() : undefined;
 		started = await startN8n({
 			label: 'bench-campaign',
 			log: ctx.log,
-			env: { NODE_EXTRA_CA_CERTS: ca.caFile },
+			env: {
+				NODE_EXTRA_CA_CERTS: ca.caFile,
+				...(inspectPort ? { NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort}` } : {}),
+			},
 			credentials: [
 				{
 					id: 'benchMetaGraph001',
@@ -404,6 +411,21 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				competitor: competitor('wallS'),
 			}),
 		);
+		if (inspectPort) {
+			ctx.log(`profiling n8n during one extra, unmeasured run of ${RECIPIENTS} recipients`);
+			await settle(2000);
+			const { value, summary } = await profileRemote(
+				inspectPort,
+				RATE_1000 ? 'campaign-1000-n8n' : 'campaign-n8n',
+				() => campaign(started!, sandbox, 'bench-campaign-ours', 900_000, RECIPIENTS),
+			);
+			ctx.log(`profiled run: ${JSON.stringify({ ...value, answer: undefined })}`);
+			for (const line of summary.self.slice(0, 25))
+				ctx.log(`self ${line.selfPct}% total ${line.totalPct}% ${line.fn}`);
+			for (const line of summary.inclusive.slice(0, 40))
+				ctx.log(`inclusive ${line.totalPct}% ${line.fn}`);
+			details.hotPathN8n = summary;
+		}
 		details.runs = { ours, theirs };
 		notes.push(...explain(ours, theirs));
 		notes.push(
@@ -437,7 +459,7 @@ function explain(ours: CampaignRun[], theirs: CampaignRun[]): string[] {
 			errors.set(message, (errors.get(message) ?? 0) + n);
 	const top = [...errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
 	const lines = [
-		`Ours, medians: ${med(ours.map((r) => r.firstSendS))} s from the POST to the first accepted message (the node prepares every item before it sends the first), then ${med(ours.map((r) => r.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s; ${med(ours.map((r) => r.throttled))} sends per run were answered 130429 and retried (never duplicated).`,
+		`Ours, medians: ${med(ours.map((r) => r.firstSendS))} s from the POST to the first accepted message (n8n's webhook and Split Out, then the node checks every recipient and prepares the first item; later items are prepared while it sends), then ${med(ours.map((r) => r.sendSpanS))} s of sending for an ideal ${round((RECIPIENTS - 1) / MPS, 2)} s; ${med(ours.map((r) => r.throttled))} sends per run were answered 130429 and retried (never duplicated).`,
 	];
 	if (theirs.length === 0) return lines;
 	return [

@@ -183,6 +183,78 @@ describe('WhatsApp Send Template against the sandbox', () => {
 		expect((await control('messages')).data).toHaveLength(2);
 	});
 
+	it('sends the first message while later items are still being prepared, with outputs in item order', async () => {
+		// Each item's journey field is made slow to read (as n8n's expression evaluation is on a big campaign), and the
+		// last item's read is timed: it is read as that item is prepared.
+		const count = 60;
+		const recipients = Array.from(
+			{ length: count },
+			(_, i) => `+4479111236${String(i).padStart(2, '0')}`,
+		);
+		let lastPreparedAt = 0;
+		const items = recipients.map((phone, i) => ({
+			json: Object.defineProperty({ phone }, 'journey', {
+				enumerable: true,
+				get() {
+					const until = Date.now() + 3;
+					while (Date.now() < until);
+					if (i === count - 1) lastPreparedAt = Date.now();
+					return '';
+				},
+			}),
+		}));
+		const { output } = await runNode(node, {
+			parameters: orderTemplate('={{ $json.phone }}', {
+				options: { pairIntervalSeconds: 0, journey: '={{ $json.journey }}' },
+			}),
+			credentials: credentials(),
+			items,
+		});
+		const { data } = await control('messages');
+		expect(data).toHaveLength(count);
+		expect(lastPreparedAt).toBeGreaterThan(0);
+		const firstAccepted = Math.min(...data.map((m) => Number(m.acceptedAt)));
+		expect(firstAccepted).toBeLessThan(lastPreparedAt);
+		expect(output[0].map((o) => o.pairedItem)).toEqual(recipients.map((_, item) => ({ item })));
+		expect(output[0].map((o) => o.json.recipient)).toEqual(recipients);
+		expect(output[0].every((o) => typeof o.json.messageId === 'string')).toBe(true);
+	});
+
+	it('without Continue on Fail, an invalid recipient anywhere stops the run before any message is sent', async () => {
+		const recipients = ['+447911123456', '+447911123457', 'not a number', '+447911123458'];
+		await expect(
+			runNode(node, {
+				parameters: (i) => orderTemplate(recipients[i]),
+				credentials: credentials(),
+				items: recipients.map(() => ({ json: {} })),
+			}),
+		).rejects.toThrow(/not a number|phone number/i);
+		expect((await control('messages')).data).toHaveLength(0);
+	});
+
+	it('without Continue on Fail, an item that cannot be built stops the run there: no later item is sent', async () => {
+		const recipients = Array.from(
+			{ length: 8 },
+			(_, i) => `+4479111237${String(i).padStart(2, '0')}`,
+		);
+		const params = (i: number): Params => {
+			const p = orderTemplate(recipients[i]);
+			// Item 4 misses a variable its template needs.
+			if (i === 4) delete (p.variables as { value: Record<string, unknown> }).value.body_2;
+			return p;
+		};
+		await expect(
+			runNode(node, {
+				parameters: params,
+				credentials: credentials(),
+				items: recipients.map(() => ({ json: {} })),
+			}),
+		).rejects.toThrow(/order_confirmation[\s\S]*(2|body_2)/i);
+		const sent = (await control('messages')).data.map((m) => m.to);
+		expect(recipients.slice(0, 4)).toEqual(expect.arrayContaining(sent as string[]));
+		expect(sent).toEqual(expect.not.arrayContaining(recipients.slice(4)));
+	});
+
 	it('stops MARKETING templates to US numbers before sending (Meta would withhold them with 131049)', async () => {
 		const params: Params = {
 			operation: 'sendTemplate',

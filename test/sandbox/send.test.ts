@@ -1,5 +1,9 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { AcceptedMessage, Sandbox } from '../../sandbox';
 import {
+	VERSION,
+	api,
 	CUSTOMER,
 	CUSTOMER_WA_ID,
 	CallbackReceiver,
@@ -36,6 +40,32 @@ describe('sandbox sends: acceptance and template validation', () => {
 	});
 	afterAll(() => sandbox.close());
 	beforeEach(() => sandbox.reset());
+
+	it('answers a request handed to it by a front in the same process (handle) as on its own listener', async () => {
+		// The benchmarks' https://graph.facebook.com terminates TLS and hands each request to the sandbox this way.
+		const front = http.createServer((req, res) => {
+			req.headers.host = `127.0.0.1:${sandbox.port}`;
+			sandbox.handle(req, res);
+		});
+		await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+		try {
+			const { port } = front.address() as AddressInfo;
+			const res = await api(
+				sandbox,
+				'POST',
+				`http://127.0.0.1:${port}/${VERSION}/${sandbox.config.phoneNumberId}/messages`,
+				orderUpdate(CUSTOMER),
+			);
+			expect(res.status).toBe(200);
+			expect(acceptedOf(res).contacts[0]).toEqual({ input: CUSTOMER, wa_id: CUSTOMER_WA_ID });
+			expect(
+				bodyAs<{ data: unknown[] }>(await control(sandbox, 'GET', 'messages')).data,
+			).toHaveLength(1);
+		} finally {
+			front.close();
+			front.closeAllConnections();
+		}
+	});
 
 	it('accepts a valid template send with Meta success shape and records the request body', async () => {
 		const body = orderUpdate(CUSTOMER);

@@ -248,6 +248,71 @@ describe('SendPacer in one process (in-flight window)', () => {
 		expect(window.count(clock)).toBe(1);
 	});
 
+	it('lets waiting senders in first come first served, one sleep per place that frees, never above the limit', async () => {
+		// 60 senders for a 5-per-second window with random round trips: each place that frees wakes one watcher, not all
+		// of them (at 1,000 msg/s, a hundred waiters woken per send took the CPU the sends needed).
+		let clock = 0;
+		const timers: Array<{ at: number; fire: () => void }> = [];
+		let sleeps = 0;
+		const sleep = (ms: number) =>
+			new Promise<void>((resolve) => {
+				sleeps++;
+				timers.push({ at: clock + Math.max(0, ms), fire: resolve });
+			});
+		const window = new InFlightWindow();
+		let seed = 11;
+		const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+		const order: number[] = [];
+		let inWindowMax = 0;
+		const senders = Array.from({ length: 60 }, async (_, i) => {
+			const done = await window.enter(5, () => clock, sleep);
+			order.push(i);
+			inWindowMax = Math.max(inWindowMax, window.count(clock));
+			await sleep(random() * 80);
+			done();
+		});
+		let finished = false;
+		void Promise.all(senders).then(() => (finished = true));
+		while (!finished) {
+			await new Promise((r) => setImmediate(r));
+			if (finished) break;
+			timers.sort((x, y) => x.at - y.at);
+			const next = timers.shift();
+			if (next) {
+				clock = Math.max(clock, next.at);
+				next.fire();
+			}
+		}
+		expect(order).toEqual(Array.from({ length: 60 }, (_, i) => i));
+		expect(inWindowMax).toBeLessThanOrEqual(5);
+		// 60 round trips, plus one window sleep per sender that had to wait (55): no sleep per waiter per place.
+		expect(sleeps).toBeLessThanOrEqual(60 + 55);
+		// 60 sends at 5 per (1 s + round trip) take about 12 s.
+		expect(clock).toBeGreaterThanOrEqual(11 * 1000);
+		expect(clock).toBeLessThan(11 * 1080 + 1000);
+	});
+
+	it('a cancelled wait fails only its own sender', async () => {
+		let clock = 0;
+		const window = new InFlightWindow();
+		const noSleep = async () => undefined;
+		const answered = await window.enter(1, () => clock, noSleep);
+		answered(); // at 0: it counts until 1,002
+		const cancelled = window.enter(
+			1,
+			() => clock,
+			() => Promise.reject(new Error('stopped')),
+		);
+		const next = window.enter(
+			1,
+			() => clock,
+			async (ms) => void (clock += ms),
+		);
+		await expect(cancelled).rejects.toThrow('stopped');
+		await next;
+		expect(clock).toBe(1000 + CLOCK_GUARD_MS);
+	});
+
 	it('lets a sender woken late by a busy event loop keep its slot: the window, not the slot, bounds each second', async () => {
 		let clock = 1_000;
 		let late = 50;

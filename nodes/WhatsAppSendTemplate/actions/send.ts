@@ -8,6 +8,8 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } f
 import {
 	MediaUploads,
 	SendPacer,
+	SendQueue,
+	yieldToEventLoop,
 	loadAccountState,
 	createSendGate,
 	policyOfRefusal,
@@ -45,12 +47,17 @@ import type {
 import { getStateStore } from '../../shared/store';
 import { createClient } from '../../shared/transport';
 import type { MetaCredential } from '../../shared/credentials';
-import { itemParameterReader } from '../../shared/parameters';
+import { containsExpression, itemParameterReader } from '../../shared/parameters';
 import type { ParameterReader } from '../../shared/parameters';
 import { phoneNumberHints, phoneNumberInfo } from '../../shared/senderInfo';
 import { itemRuleInputs, readJourneyRules } from '../journeyRules';
 import { routeItems } from '../outputs';
 import { holdUntilAllowed, policyHints } from './policy';
+
+/** How long item preparation runs before it lets queued sends and their answers through. */
+const YIELD_EVERY_MS = 4;
+/** How many items ahead of preparation the customers' store lookups are started. */
+const CUSTOMER_LOOKAHEAD = 256;
 
 /** Delivery options shape the whole run, so they are read once (item 0) and validated once. */
 function readDeliveryOptions(ctx: IExecuteFunctions): DeliveryOptions {
@@ -162,22 +169,112 @@ export async function sendItems(
 			recipient,
 			param<string>('options.defaultCountry', itemIndex, '') || undefined,
 		);
-	// One customer whichever id the item holds (a BSUID the store paired with a number is keyed by the number): every
-	// item's lookup starts here at once, so a campaign waits for the store about once, not once per item.
-	const customers = customerResolver(run.store, credential.phoneNumberId);
-	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
-		try {
-			customers.prefetch(
-				recipientOf(itemIndex, String(param<unknown>('recipient', itemIndex, '') ?? '')),
-			);
-		} catch {
-			// Not a recipient: the item says so below.
+	/** Each item's recipient as typed and normalised (or why it is not one), worked out once. */
+	const recipients = new Array<{ typed: string; normalized?: Recipient; error?: unknown }>(count);
+	const recipientAt = (itemIndex: number) => {
+		let entry = recipients[itemIndex];
+		if (!entry) {
+			const typed = String(param<unknown>('recipient', itemIndex, '') ?? '');
+			try {
+				entry = { typed, normalized: recipientOf(itemIndex, typed) };
+			} catch (error) {
+				entry = { typed, error };
+			}
+			recipients[itemIndex] = entry;
 		}
-	}
+		return entry;
+	};
+	// Without Continue on Fail, every recipient is checked before anything is sent.
+	let badRecipient = false;
+	if (!continueOnFail)
+		for (let itemIndex = 0; itemIndex < count && !badRecipient; itemIndex++)
+			badRecipient = recipientAt(itemIndex).error !== undefined;
+	// One customer whichever id the item holds (a BSUID the store paired with a number is keyed by the number). Lookups
+	// run CUSTOMER_LOOKAHEAD items ahead of preparation, so a Redis store's reads overlap (a campaign waits for the
+	// store about once per that many items, not once per item) and the first send does not wait for every item's.
+	const customers = customerResolver(run.store, credential.phoneNumberId);
+	let lookedUp = 0;
+	const lookUpTo = (end: number) => {
+		for (; lookedUp < Math.min(end, count); lookedUp++) {
+			const normalized = recipientAt(lookedUp).normalized;
+			if (normalized) customers.prefetch(normalized);
+		}
+	};
+
+	// Sending starts with the first prepared item while the rest are prepared (a campaign's first message no longer
+	// waits for every item's parameters and store reads). Without Continue on Fail a bad item must stop the run: an
+	// invalid recipient, known from the check above, stops it before anything is sent (everything is prepared first, as
+	// it always was); any other bad item stops it where it is met — the sends already started finish, nothing more is
+	// sent, and the error names the item. A dry run sends nothing and prepares everything first.
+	const pipelined = !options.dryRun && (continueOnFail || !badRecipient);
+	let gate: ReturnType<typeof createSendGate> | undefined;
+	let sending: { queue: SendQueue<PreparedSend>; outcomes: Promise<SendOutcome[]> } | undefined;
+	let preparedAll!: () => void;
+	const preparation = new Promise<void>((resolve) => (preparedAll = resolve));
+	// The gate reads the paused/disabled state of the batch's templates once, at its first send; a template chosen per
+	// item (an expression) is only known once every item is prepared, so that first read waits for them.
+	const templatePerItem =
+		containsExpression(node.parameters.template) ||
+		containsExpression((node.parameters.options as IDataObject | undefined)?.templateLanguage);
+	const gateFor = async () =>
+		(gate ??= createSendGate({
+			store: await run.store(),
+			phoneNumberId: credential.phoneNumberId,
+			rules,
+			account: async () => {
+				if (templatePerItem) await preparation;
+				return loadAccountState({
+					client,
+					store: await run.store(),
+					phoneNumberId: credential.phoneNumberId,
+					wabaId: credential.wabaId,
+					cacheKey: `${credential.baseUrl}|${credential.phoneNumberId}|${credential.wabaId ?? ''}`,
+					templates: templatesOf(prepared),
+				});
+			},
+		}));
+	let batch:
+		| ((messages: readonly PreparedSend[] | SendQueue<PreparedSend>) => Promise<SendOutcome[]>)
+		| undefined;
+	const batchFor = async () => {
+		if (batch) return batch;
+		const sendGate = await gateFor();
+		const pacing = pacingOf(options);
+		let pacer: SendPacer | undefined;
+		if (pacing) {
+			const backend = ctx.getNodeParameter('stateStore', 0, 'embedded') as 'embedded' | 'redis';
+			const slots = await sendSlots(backend, run.store);
+			pacer = new SendPacer(credential.phoneNumberId, { ...pacing, slots });
+		}
+		return (batch = (messages) =>
+			sendBatch(messages, {
+				client,
+				pacer,
+				concurrency: options.concurrency,
+				gate: sendGate,
+			}));
+	};
+	/** Stops a pipelined run at a bad item: what was started finishes and is recorded, nothing more is sent. */
+	const stopSending = async (): Promise<void> => {
+		if (!sending) return;
+		sending.queue.abandon();
+		preparedAll();
+		await recordJourneySends(credential.phoneNumberId, prepared, await sending.outcomes, run.store);
+	};
+	let yieldedAt = 0;
 	for (let itemIndex = 0; itemIndex < count; itemIndex++) {
-		let recipient = String(param<unknown>('recipient', itemIndex, '') ?? '');
+		// Preparing rarely waits on I/O once the store has answered: now and then, and right after the first send is
+		// queued, it lets the sends, the pacer's timers and the answers through.
+		if (sending && performance.now() - yieldedAt > YIELD_EVERY_MS) {
+			await yieldToEventLoop();
+			yieldedAt = performance.now();
+		}
+		lookUpTo(itemIndex + CUSTOMER_LOOKAHEAD);
+		const typed = recipientAt(itemIndex);
+		let recipient = typed.typed;
 		try {
-			const normalized = recipientOf(itemIndex, recipient);
+			if (typed.error !== undefined) throw typed.error;
+			const normalized = typed.normalized!;
 			recipient = normalized.e164;
 			const customer = await customers.get(normalized);
 			const journey = param<string>('options.journey', itemIndex, '') || undefined;
@@ -231,7 +328,7 @@ export async function sendItems(
 				},
 				'Tracking Data Override',
 			);
-			prepared.push({
+			const send: PreparedSend = {
 				...prepareSend(itemIndex, normalized, content, tracking),
 				customerKey: customer.key,
 				gate: {
@@ -244,9 +341,20 @@ export async function sendItems(
 					itemTimeZone: timeZone,
 					template: ruleTemplateOf(content),
 				},
-			});
+			};
+			if (pipelined && !sending) {
+				// Before the item counts as prepared: a store or pacer that cannot start fails this item, not a later one.
+				const queue = new SendQueue<PreparedSend>();
+				sending = { queue, outcomes: (await batchFor())(queue) };
+				yieldedAt = -Infinity;
+			}
+			prepared.push(send);
+			sending?.queue.push(send);
 		} catch (error) {
-			if (!continueOnFail) throw toNodeError(ctx, error as Error, itemIndex);
+			if (!continueOnFail) {
+				await stopSending();
+				throw toNodeError(ctx, error as Error, itemIndex);
+			}
 			// Failed items carry only `error` at the top level: that is how n8n recognises them for the error output,
 			// where it merges them with the input item (so the customer's own fields stay next to the reason).
 			items[itemIndex] = {
@@ -255,26 +363,15 @@ export async function sendItems(
 			};
 		}
 	}
+	sending?.queue.close();
+	preparedAll();
 
 	if (prepared.length > 0) {
-		const gate = createSendGate({
-			store: await run.store(),
-			phoneNumberId: credential.phoneNumberId,
-			rules,
-			account: async () =>
-				loadAccountState({
-					client,
-					store: await run.store(),
-					phoneNumberId: credential.phoneNumberId,
-					wabaId: credential.wabaId,
-					cacheKey: `${credential.baseUrl}|${credential.phoneNumberId}|${credential.wabaId ?? ''}`,
-					templates: templatesOf(prepared),
-				}),
-		});
 		if (options.dryRun) {
+			const sendGate = await gateFor();
 			// The decisions each item would get, without sending and without writing the store.
 			for (const p of prepared) {
-				const verdict = await gate.preview(p.gate!);
+				const verdict = await sendGate.preview(p.gate!);
 				decisions[p.itemIndex] = verdict;
 				hinted[p.itemIndex] = verdict;
 				items[p.itemIndex] = {
@@ -283,19 +380,11 @@ export async function sendItems(
 				};
 			}
 		} else {
-			const pacing = pacingOf(options);
-			let pacer: SendPacer | undefined;
-			if (pacing) {
-				const backend = ctx.getNodeParameter('stateStore', 0, 'embedded') as 'embedded' | 'redis';
-				const slots = await sendSlots(backend, run.store);
-				pacer = new SendPacer(credential.phoneNumberId, { ...pacing, slots });
-			}
-			const batch = (messages: PreparedSend[]) =>
-				sendBatch(messages, { client, pacer, concurrency: options.concurrency, gate });
-			let outcomes = await batch(prepared);
+			const send = await batchFor();
+			let outcomes = sending ? await sending.outcomes : await send(prepared);
 			// Quiet hours "Hold": the execution waits for the earliest allowed time, then sends what is due (see policy.ts).
 			if (rules.quietHours?.whenOutside === 'hold')
-				outcomes = await holdUntilAllowed(ctx, prepared, outcomes, batch);
+				outcomes = await holdUntilAllowed(ctx, prepared, outcomes, send);
 			await recordJourneySends(credential.phoneNumberId, prepared, outcomes, run.store);
 			const firstFailure = outcomes.find(
 				(o): o is Extract<SendOutcome, { ok: false }> => o.ok === false,
