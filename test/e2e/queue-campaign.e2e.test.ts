@@ -79,10 +79,10 @@ const total = (counts: Map<string, number>): number =>
 	[...counts.values()].reduce((a, b) => a + b, 0);
 
 /**
- * Waits until the sandbox has no status or webhook delivery pending (retries included), then counts the status
- * deliveries that never got a 2xx: those statuses never reached the trigger.
+ * Waits until the sandbox has no status or webhook delivery pending (retries included), then counts the deliveries
+ * that never got a 2xx (those statuses never reached the trigger) and the attempts refused on the way.
  */
-async function statusesSettled(): Promise<number> {
+async function statusesSettled(): Promise<{ undelivered: number; refusedAttempts: number }> {
 	for (;;) {
 		const { idle } = (await sandbox.control('idle?timeoutMs=60000')) as { idle: boolean };
 		if (idle) break;
@@ -91,7 +91,11 @@ async function statusesSettled(): Promise<number> {
 		data: Array<{ deliveryId: number; ok: boolean }>;
 	};
 	const delivered = new Set(data.filter((d) => d.ok).map((d) => d.deliveryId));
-	return new Set(data.filter((d) => !delivered.has(d.deliveryId)).map((d) => d.deliveryId)).size;
+	return {
+		undelivered: new Set(data.filter((d) => !delivered.has(d.deliveryId)).map((d) => d.deliveryId))
+			.size,
+		refusedAttempts: data.filter((d) => !d.ok).length,
+	};
 }
 
 /** Step claims not resolved as sent in this run's Redis (kind k): pending with no request out, pending after one left, unknown. */
@@ -299,7 +303,8 @@ describe('a large campaign in n8n queue mode (dispatcher + chunk executions on 2
 			expect(total(afterKill)).toBeLessThan(AUDIENCE);
 			expect(total(afterKill)).toBe(afterKill.size);
 			// Every status of an accepted message reached the trigger (none given up on).
-			expect(await statusesSettled()).toBe(0);
+			const statuses = await statusesSettled();
+			expect(statuses.undelivered).toBe(0);
 			// The claims of the dead worker's sends that never reached Meta: past both leases, nobody is still sending them.
 			const wait = killedAt + Math.max(PENDING_LEASE_MS, UNSENT_CLAIM_LEASE_MS) + 1000 - Date.now();
 			if (wait > 0) await sleep(wait);
@@ -312,7 +317,7 @@ describe('a large campaign in n8n queue mode (dispatcher + chunk executions on 2
 			await startCampaign('qc-crash');
 			const afterRerun = await waitForRun(secondRun, AUDIENCE, AUDIENCE);
 			console.log(
-				`queue campaign: ${total(afterKill)} accepted before the kill was noticed, ${AUDIENCE - afterKill.size} left for the re-run; the dead worker's open claims: ${claims.unsent} with no request out (taken over), ${claims.leftPending} whose request left without a status (resent after the lease), ${claims.unknown} unknown`,
+				`queue campaign: ${total(afterKill)} accepted before the kill was noticed, ${AUDIENCE - afterKill.size} left for the re-run; the dead worker's open claims: ${claims.unsent} with no request out (taken over), ${claims.leftPending} whose request left without a status (resent after the lease), ${claims.unknown} unknown; ${statuses.refusedAttempts} status deliveries refused and retried`,
 			);
 			const twice = [...afterRerun].filter(([, n]) => n > 1).map(([phone]) => phone);
 			expect(twice).toEqual([]);
