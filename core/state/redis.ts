@@ -881,6 +881,9 @@ export class RedisStateStore implements JourneyStateStore {
 				tls: c.tls ? {} : undefined,
 				// Fail a call quickly rather than queueing it forever while Redis is down.
 				maxRetriesPerRequest: 2,
+				// Calls made in the same tick go out in one write (a campaign's many concurrent sends each make several):
+				// fewer system calls for the worker and Redis alike; order on the connection is kept.
+				enableAutoPipelining: true,
 			};
 			this.redis = new Redis(connection);
 			// Without a listener ioredis reports every failed reconnect as an "unhandled error event" on the console; the
