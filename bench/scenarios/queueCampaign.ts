@@ -173,7 +173,13 @@ export const scenario: Scenario = {
 			phoneNumberId: PHONE_NUMBER_ID,
 			wabaId: WABA_ID,
 		});
-		const n8n = await N8nInstance.create({ label: 'bench-queue', mode: 'queue' });
+		// BENCH_QUEUE_CPU_PROF=<dir>: every n8n process writes a V8 CPU profile there when it ends (bench/profile-summary.ts).
+		const profileDir = process.env.BENCH_QUEUE_CPU_PROF;
+		const n8n = await N8nInstance.create({
+			label: 'bench-queue',
+			mode: 'queue',
+			...(profileDir ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } } : {}),
+		});
 		const dispose = onCleanup('n8n bench-queue', () => n8n.dispose());
 		const keyPrefix = `wj-bench-queue-${randomBytes(4).toString('hex')}:`;
 		const samplers: RssSampler[] = [];
