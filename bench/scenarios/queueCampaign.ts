@@ -54,6 +54,8 @@ interface QueueRun {
 	wallS: number;
 	/** Accepted messages per second between the first and the last accepted. */
 	aggregateMps: number;
+	/** The median of the per-second accepted counts, ramp (first 2 s) and tail (last 2 s) apart: the steady pace. */
+	steadyMps: number;
 	/** Executions of the run that did not succeed, with n8n's error. */
 	failures: string[];
 	/** CPU milliseconds per accepted message, by process, over the run. */
@@ -62,6 +64,20 @@ interface QueueRun {
 
 /** The processes whose CPU time a run accounts for. */
 type CpuGroups = Record<string, () => number[]>;
+
+function steadyRate(sorted: number[]): number {
+	if (sorted.length === 0) return 0;
+	const perSecond = new Map<number, number>();
+	for (const t of sorted) {
+		const s = Math.floor((t - sorted[0]) / 1000);
+		perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
+	}
+	const last = Math.floor((sorted[sorted.length - 1] - sorted[0]) / 1000);
+	const middle: number[] = [];
+	for (let s = 2; s <= last - 2; s++) middle.push(perSecond.get(s) ?? 0);
+	middle.sort((a, b) => a - b);
+	return middle.length > 0 ? middle[Math.floor(middle.length / 2)] : 0;
+}
 
 function cpuNow(groups: CpuGroups): Record<string, number> {
 	return Object.fromEntries(
@@ -150,6 +166,7 @@ async function runCampaign(
 		throttled: throttled.length,
 		wallS: round(((times.at(-1) ?? Date.now()) - started) / 1000, 2),
 		aggregateMps: spanS > 0 ? round((times.length - 1) / spanS, 1) : 0,
+		steadyMps: steadyRate(times),
 		failures,
 		cpuMsPerMessage: Object.fromEntries(
 			Object.keys(cpu).map((name) => [
@@ -278,6 +295,12 @@ export const scenario: Scenario = {
 						unit: 'msg/s',
 						runs: runs.map((r) => r.aggregateMps),
 						...(main ? { target: { op: '>=' as const, value: 950, text: '≥ 950 msg/s' } } : {}),
+					}),
+					measure({
+						id: `steady${suffix}`,
+						label: `Steady pace, ${k}: median accepted per second, first and last 2 s apart`,
+						unit: 'msg/s',
+						runs: runs.map((r) => r.steadyMps),
 					}),
 					measure({
 						id: `wall${suffix}`,
