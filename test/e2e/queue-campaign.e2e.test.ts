@@ -317,7 +317,7 @@ describe('a large campaign in n8n queue mode (dispatcher + chunk executions on 2
 			await startCampaign('qc-crash');
 			const afterRerun = await waitForRun(secondRun, AUDIENCE, AUDIENCE);
 			console.log(
-				`queue campaign: ${total(afterKill)} accepted before the kill was noticed, ${AUDIENCE - afterKill.size} left for the re-run; the dead worker's open claims: ${claims.unsent} with no request out (taken over), ${claims.leftPending} whose request left without a status (resent after the lease), ${claims.unknown} unknown; ${statuses.refusedAttempts} status deliveries refused and retried`,
+				`queue campaign: ${total(afterKill)} accepted before the kill was noticed, ${AUDIENCE - afterKill.size} left for the re-run; the dead worker's open claims: ${claims.unsent} with no request out (taken over), ${claims.leftPending} whose request left without a status (resent after the lease), ${claims.unknown} unknown; ${statuses.refusedAttempts} status delivery attempts failed and were retried`,
 			);
 			const twice = [...afterRerun].filter(([, n]) => n > 1).map(([phone]) => phone);
 			expect(twice).toEqual([]);
