@@ -56,6 +56,8 @@ interface QueueRun {
 	aggregateMps: number;
 	/** The median of the per-second accepted counts, ramp (first 2 s) and tail (last 2 s) apart: the steady pace. */
 	steadyMps: number;
+	/** Messages accepted in each second from the first accepted: where the pace dips (e.g. between waves of chunks). */
+	perSecond: number[];
 	/** Executions of the run that did not succeed, with n8n's error. */
 	failures: string[];
 	/** CPU milliseconds per accepted message, by process, over the run. */
@@ -65,17 +67,19 @@ interface QueueRun {
 /** The processes whose CPU time a run accounts for. */
 type CpuGroups = Record<string, () => number[]>;
 
+function perSecondCounts(sorted: number[]): number[] {
+	if (sorted.length === 0) return [];
+	const counts = new Array<number>(
+		Math.floor((sorted[sorted.length - 1] - sorted[0]) / 1000) + 1,
+	).fill(0);
+	for (const t of sorted) counts[Math.floor((t - sorted[0]) / 1000)]++;
+	return counts;
+}
+
 function steadyRate(sorted: number[]): number {
-	if (sorted.length === 0) return 0;
-	const perSecond = new Map<number, number>();
-	for (const t of sorted) {
-		const s = Math.floor((t - sorted[0]) / 1000);
-		perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
-	}
-	const last = Math.floor((sorted[sorted.length - 1] - sorted[0]) / 1000);
-	const middle: number[] = [];
-	for (let s = 2; s <= last - 2; s++) middle.push(perSecond.get(s) ?? 0);
-	middle.sort((a, b) => a - b);
+	const middle = perSecondCounts(sorted)
+		.slice(2, -2)
+		.sort((a, b) => a - b);
 	return middle.length > 0 ? middle[Math.floor(middle.length / 2)] : 0;
 }
 
@@ -167,6 +171,7 @@ async function runCampaign(
 		wallS: round(((times.at(-1) ?? Date.now()) - started) / 1000, 2),
 		aggregateMps: spanS > 0 ? round((times.length - 1) / spanS, 1) : 0,
 		steadyMps: steadyRate(times),
+		perSecond: perSecondCounts(times),
 		failures,
 		cpuMsPerMessage: Object.fromEntries(
 			Object.keys(cpu).map((name) => [
