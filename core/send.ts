@@ -151,6 +151,8 @@ export async function sendBatch<M extends OutgoingMessage>(
 			const pacer = options.pacer;
 			/** False when the send stopped while waiting for its pacer slot (a closing Node-RED node): it never left. */
 			let leftBefore = true;
+			/** Why the request may not leave after all: its step claim became another run's while it waited. */
+			let fenced: PolicyResult | undefined;
 			try {
 				const result = await options.client.sendMessage(message.request, {
 					marketingMessagesApi: message.marketingMessagesApi,
@@ -159,13 +161,22 @@ export async function sendBatch<M extends OutgoingMessage>(
 							? async () => {
 									// Judged before the pacer slot: a refused send (a re-run's already-sent customers) costs no slot.
 									await admit();
-									if (!pacer) return undefined;
+									let release: Awaited<ReturnType<SendPacer['acquire']>> | undefined;
 									try {
-										return await pacer.acquire(message.customerKey ?? message.waId);
+										if (pacer) release = await pacer.acquire(message.customerKey ?? message.waId);
+										// Stamped after the slot, right before the request: a claim without it provably sent nothing.
+										fenced = gate && ticket ? await gate.leaving(ticket) : undefined;
 									} catch (error) {
+										release?.();
 										leftBefore = false;
 										throw error;
 									}
+									if (fenced) {
+										release?.();
+										leftBefore = false;
+										throw new GateRefusal(fenced);
+									}
+									return release;
 								}
 							: undefined,
 					onRetry: (error, attempt) =>
@@ -183,7 +194,15 @@ export async function sendBatch<M extends OutgoingMessage>(
 								retries,
 							};
 			}
-			if (gate && ticket && outcome.ok !== 'skipped') {
+			if (gate && ticket && fenced) {
+				// Its counts go back (a sure "not sent"); the step is the other run's, so settle leaves it alone.
+				await gate
+					.settle(ticket, {
+						ok: false,
+						error: new WhatsAppApiError({ message: fenced.reason, acceptedUnknown: false }),
+					})
+					.catch(() => undefined);
+			} else if (gate && ticket && outcome.ok !== 'skipped') {
 				// A send that never left is a sure failure: its claim and counts go back instead of staying "unknown".
 				const settled =
 					outcome.ok === false && !leftBefore

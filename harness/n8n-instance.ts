@@ -214,6 +214,11 @@ export class N8nInstance {
 		return this.main !== undefined && !this.main.hasExited;
 	}
 
+	/** The main process's pid while it runs (a benchmark reads its CPU time). */
+	get mainPid(): number | undefined {
+		return this.main?.pid;
+	}
+
 	/** Output of the main process so far (for diagnosing a failed test). */
 	get mainLogs(): string {
 		return this.main?.logs ?? '';

@@ -149,6 +149,36 @@ function descendants(pid: number): number[] {
 }
 
 /** Samples the RSS of a process (and, separately, of it with its children, e.g. n8n's task runner) every `everyMs`. */
+/** CPU seconds (user + system) used so far by these processes and their descendants, as /proc/<pid>/stat says. */
+export function cpuSeconds(pids: readonly number[]): number {
+	let ticks = 0;
+	for (const pid of pids.flatMap(descendants)) {
+		try {
+			const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+			// Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+			const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+			ticks += Number(fields[11]) + Number(fields[12]);
+		} catch {
+			// Gone.
+		}
+	}
+	return ticks / 100;
+}
+
+/** Pids of the processes whose command name is `comm` (e.g. every `postgres` backend, `redis-server`). */
+export function pidsNamed(comm: string): number[] {
+	const out: number[] = [];
+	for (const entry of readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
+		} catch {
+			// Gone.
+		}
+	}
+	return out;
+}
+
 export class RssSampler {
 	peakMain = 0;
 	peakTree = 0;

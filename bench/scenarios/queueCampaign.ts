@@ -5,10 +5,13 @@
  * recipients from PostgreSQL and sends them with WhatsApp Send Template, the journey state and the pacer's send slots
  * in Redis. The sandbox (its own process) allows 1,000 msg/s per number and answers 130429 above it.
  *
- * `--recipients N` chooses the audience (default 100,000; 25,000 to compare worker memory). Each run is a new
- * campaign (its own journey name, so once-per-step does not skip anyone), seeded in the instance's database.
- * Aggregate msg/s = accepted messages over first → last accepted; per-worker peak RSS is the worker process's own
- * (sampled every 250 ms; its task-runner child apart), over all runs.
+ * By default it sends 25,000 and then 100,000 recipients, each size with 2 workers started afresh, so each worker's
+ * peak RSS at one size can be set against the other's (it must not grow with the audience); `--recipients N` runs
+ * one size. Each run is a new campaign (its own journey name, so once-per-step does not skip anyone), seeded in the
+ * instance's database. Aggregate msg/s = accepted messages over first → last accepted; per-worker peak RSS is the
+ * worker process's own (sampled every 250 ms; its task-runner child apart), over all runs of the size. CPU seconds
+ * per message of each process (workers with their task runners, main, sandbox, Redis, PostgreSQL — every backend on
+ * the machine) show where a shared machine's two cores go.
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
@@ -23,7 +26,7 @@ import {
 } from '../../harness/large-campaign';
 import { onCleanup } from '../lib/cleanup';
 import { PHONE_NUMBER_ID, WABA_ID } from '../lib/fixtures';
-import { MIB, RssSampler } from '../lib/n8n';
+import { MIB, RssSampler, cpuSeconds, pidsNamed } from '../lib/n8n';
 import { measure } from '../lib/results';
 import { startSandboxProcess, type SandboxProcess } from '../lib/sandbox';
 import type { Scenario, ScenarioContext, ScenarioOutput } from '../lib/scenario';
@@ -51,8 +54,39 @@ interface QueueRun {
 	wallS: number;
 	/** Accepted messages per second between the first and the last accepted. */
 	aggregateMps: number;
+	/** The median of the per-second accepted counts, ramp (first 2 s) and tail (last 2 s) apart: the steady pace. */
+	steadyMps: number;
+	/** Messages accepted in each second from the first accepted: where the pace dips (e.g. between waves of chunks). */
+	perSecond: number[];
 	/** Executions of the run that did not succeed, with n8n's error. */
 	failures: string[];
+	/** CPU milliseconds per accepted message, by process, over the run. */
+	cpuMsPerMessage: Record<string, number>;
+}
+
+/** The processes whose CPU time a run accounts for. */
+type CpuGroups = Record<string, () => number[]>;
+
+function perSecondCounts(sorted: number[]): number[] {
+	if (sorted.length === 0) return [];
+	const counts = new Array<number>(
+		Math.floor((sorted[sorted.length - 1] - sorted[0]) / 1000) + 1,
+	).fill(0);
+	for (const t of sorted) counts[Math.floor((t - sorted[0]) / 1000)]++;
+	return counts;
+}
+
+function steadyRate(sorted: number[]): number {
+	const middle = perSecondCounts(sorted)
+		.slice(2, -2)
+		.sort((a, b) => a - b);
+	return middle.length > 0 ? middle[Math.floor(middle.length / 2)] : 0;
+}
+
+function cpuNow(groups: CpuGroups): Record<string, number> {
+	return Object.fromEntries(
+		Object.entries(groups).map(([name, pids]) => [name, cpuSeconds(pids())]),
+	);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -67,12 +101,14 @@ async function runCampaign(
 	first: number,
 	count: number,
 	log: (m: string) => void,
+	cpu: CpuGroups,
 ): Promise<QueueRun> {
 	await sandbox.control('reset', {});
 	await sandbox.control('messaging-limit', { tier: 'TIER_UNLIMITED' });
 	await seedAudience(n8n, { campaign, first, count });
 	const wanted = new Set(Array.from({ length: count }, (_, i) => audiencePhone(first + i)));
 	const afterId = await n8n.lastExecutionId();
+	const cpuBefore = cpuNow(cpu);
 	const started = Date.now();
 	const response = await fetch(n8n.webhookUrl(START_PATH), {
 		method: 'POST',
@@ -119,6 +155,7 @@ async function runCampaign(
 			break;
 		}
 	}
+	const cpuAfter = cpuNow(cpu);
 	if (failures.length) log(`${campaign}: ${failures.join('; ')}`);
 	let duplicated = 0;
 	for (const n of perRecipient.values()) duplicated += Math.max(0, n - 1);
@@ -133,7 +170,15 @@ async function runCampaign(
 		throttled: throttled.length,
 		wallS: round(((times.at(-1) ?? Date.now()) - started) / 1000, 2),
 		aggregateMps: spanS > 0 ? round((times.length - 1) / spanS, 1) : 0,
+		steadyMps: steadyRate(times),
+		perSecond: perSecondCounts(times),
 		failures,
+		cpuMsPerMessage: Object.fromEntries(
+			Object.keys(cpu).map((name) => [
+				name,
+				round(((cpuAfter[name] - cpuBefore[name]) * 1000) / Math.max(1, times.length), 3),
+			]),
+		),
 	};
 }
 
@@ -142,7 +187,6 @@ export const scenario: Scenario = {
 	// One run of 25,000 (or 100,000) recipients is minutes of a shared machine: a figure of its own, load noted.
 	minRuns: 1,
 	async run(ctx: ScenarioContext): Promise<ScenarioOutput> {
-		const recipients = ctx.recipients ?? 100_000;
 		const sandbox = await startSandboxProcess({
 			token: TOKEN,
 			mps: MPS,
@@ -151,7 +195,13 @@ export const scenario: Scenario = {
 			phoneNumberId: PHONE_NUMBER_ID,
 			wabaId: WABA_ID,
 		});
-		const n8n = await N8nInstance.create({ label: 'bench-queue', mode: 'queue' });
+		// BENCH_QUEUE_CPU_PROF=<dir>: every n8n process writes a V8 CPU profile there when it ends (bench/profile-summary.ts).
+		const profileDir = process.env.BENCH_QUEUE_CPU_PROF;
+		const n8n = await N8nInstance.create({
+			label: 'bench-queue',
+			mode: 'queue',
+			...(profileDir ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } } : {}),
+		});
 		const dispose = onCleanup('n8n bench-queue', () => n8n.dispose());
 		const keyPrefix = `wj-bench-queue-${randomBytes(4).toString('hex')}:`;
 		const samplers: RssSampler[] = [];
@@ -192,92 +242,137 @@ export const scenario: Scenario = {
 			for (const id of ids) await n8n.publishWorkflow(id);
 			await n8n.start();
 			await waitForWebhooksOf(n8n, ids);
-			const workers = [
-				await n8n.startWorker({ concurrency: WORKER_CONCURRENCY }),
-				await n8n.startWorker({ concurrency: WORKER_CONCURRENCY }),
-			];
-			for (const worker of workers) samplers.push(new RssSampler(worker.pid, 250).start());
-			const runs: QueueRun[] = [];
-			for (let r = 0; r < ctx.runs; r++) {
-				const campaign = `bench-${recipients}-${r}-${randomBytes(3).toString('hex')}`;
-				const run = await runCampaign(
-					n8n,
-					sandbox,
-					{ dispatch: ids[0] ?? '', chunk: ids[1] ?? '' },
-					campaign,
-					0,
-					recipients,
-					ctx.log,
-				);
-				ctx.log(`run ${r + 1}: ${JSON.stringify(run)}`);
-				runs.push(run);
+			const sizes = ctx.recipients ? [ctx.recipients] : [25_000, 100_000];
+			const bySize: Array<{
+				recipients: number;
+				runs: QueueRun[];
+				peaks: ReturnType<RssSampler['stop']>[];
+			}> = [];
+			let workers: Array<Awaited<ReturnType<N8nInstance['startWorker']>>> = [];
+			let first = 0;
+			for (const recipients of sizes) {
+				// Fresh workers per size: each size's peak RSS is its own.
+				for (const worker of workers) await worker.stop();
+				workers = [
+					await n8n.startWorker({ concurrency: WORKER_CONCURRENCY }),
+					await n8n.startWorker({ concurrency: WORKER_CONCURRENCY }),
+				];
+				const sizeSamplers = workers.map((worker) => new RssSampler(worker.pid, 250).start());
+				samplers.push(...sizeSamplers);
+				const mainPid = n8n.mainPid;
+				const cpu: CpuGroups = {
+					workers: () => workers.map((w) => w.pid),
+					main: () => (mainPid ? [mainPid] : []),
+					sandbox: () => [sandbox.pid],
+					redis: () => pidsNamed('redis-server'),
+					postgres: () => pidsNamed('postgres'),
+				};
+				const runs: QueueRun[] = [];
+				for (let r = 0; r < ctx.runs; r++) {
+					const campaign = `bench-${recipients}-${r}-${randomBytes(3).toString('hex')}`;
+					const run = await runCampaign(
+						n8n,
+						sandbox,
+						{ dispatch: ids[0] ?? '', chunk: ids[1] ?? '' },
+						campaign,
+						first,
+						recipients,
+						ctx.log,
+						cpu,
+					);
+					// Each campaign its own numbers, so no pair-rate slot of an earlier campaign delays this one.
+					first += recipients;
+					ctx.log(`run ${r + 1}: ${JSON.stringify(run)}`);
+					runs.push(run);
+				}
+				bySize.push({ recipients, runs, peaks: sizeSamplers.map((sampler) => sampler.stop()) });
 			}
-			const peaks = samplers.map((s) => s.stop());
-			const idealS = recipients / MPS;
-			const k = `${Math.round(recipients / 1000)}k`;
-			const measures = [
-				measure({
-					id: 'aggregate',
-					label: `Aggregate throughput, ${k} recipients, 2 workers`,
-					unit: 'msg/s',
-					runs: runs.map((r) => r.aggregateMps),
-					target: { op: '>=', value: 950, text: '≥ 950 msg/s' },
-				}),
-				measure({
-					id: 'wall',
-					label: `Wall time, dispatcher POST → last accepted (ideal ${idealS} s)`,
-					unit: 's',
-					runs: runs.map((r) => r.wallS),
-					better: 'lower',
-				}),
-				measure({
-					id: 'throttled',
-					label: '130429 answers',
-					unit: '',
-					runs: runs.map((r) => r.throttled),
-					better: 'lower',
-					target: { op: '==', value: 0, text: '0 every run' },
-					targetEveryRun: true,
-				}),
-				measure({
-					id: 'duplicated',
-					label: 'Duplicated messages',
-					unit: '',
-					runs: runs.map((r) => r.duplicated),
-					better: 'lower',
-					target: { op: '==', value: 0, text: '0 every run' },
-					targetEveryRun: true,
-				}),
-				measure({
-					id: 'missing',
-					label: 'Recipients not accepted',
-					unit: '',
-					runs: runs.map((r) => r.missing),
-					better: 'lower',
-					target: { op: '==', value: 0, text: '0 every run' },
-					targetEveryRun: true,
-				}),
-				...peaks.map((p, i) =>
+			const kOf = (n: number) => `${Math.round(n / 1000)}k`;
+			const largest = bySize[bySize.length - 1];
+			const measures = bySize.flatMap(({ recipients, runs, peaks }) => {
+				const k = kOf(recipients);
+				const main = recipients === largest.recipients;
+				const suffix = main ? '' : `-${k}`;
+				return [
 					measure({
-						id: `worker${i + 1}Rss`,
-						label: `Worker ${i + 1} peak RSS over all runs (${k} recipients)`,
-						unit: 'MiB',
-						runs: [round(p.peakMainBytes / MIB, 0)],
+						id: `aggregate${suffix}`,
+						label: `Aggregate throughput, ${k} recipients, 2 workers`,
+						unit: 'msg/s',
+						runs: runs.map((r) => r.aggregateMps),
+						...(main ? { target: { op: '>=' as const, value: 950, text: '≥ 950 msg/s' } } : {}),
+					}),
+					measure({
+						id: `steady${suffix}`,
+						label: `Steady pace, ${k}: median accepted per second, first and last 2 s apart`,
+						unit: 'msg/s',
+						runs: runs.map((r) => r.steadyMps),
+					}),
+					measure({
+						id: `wall${suffix}`,
+						label: `Wall time, ${k}: dispatcher POST → last accepted (ideal ${recipients / MPS} s)`,
+						unit: 's',
+						runs: runs.map((r) => r.wallS),
 						better: 'lower',
 					}),
-				),
-			];
+					measure({
+						id: `throttled${suffix}`,
+						label: `130429 answers, ${k}`,
+						unit: '',
+						runs: runs.map((r) => r.throttled),
+						better: 'lower',
+						target: { op: '==', value: 0, text: '0 every run' },
+						targetEveryRun: true,
+					}),
+					measure({
+						id: `duplicated${suffix}`,
+						label: `Duplicated messages, ${k}`,
+						unit: '',
+						runs: runs.map((r) => r.duplicated),
+						better: 'lower',
+						target: { op: '==', value: 0, text: '0 every run' },
+						targetEveryRun: true,
+					}),
+					measure({
+						id: `missing${suffix}`,
+						label: `Recipients not accepted, ${k}`,
+						unit: '',
+						runs: runs.map((r) => r.missing),
+						better: 'lower',
+						target: { op: '==', value: 0, text: '0 every run' },
+						targetEveryRun: true,
+					}),
+					...peaks.map((p, i) =>
+						measure({
+							id: `worker${i + 1}Rss${suffix}`,
+							label: `Worker ${i + 1} peak RSS, ${k} recipients`,
+							unit: 'MiB',
+							runs: [round(p.peakMainBytes / MIB, 0)],
+							better: 'lower',
+						}),
+					),
+				];
+			});
+			const cpuNote = (runs: QueueRun[]): string =>
+				Object.keys(runs[0]?.cpuMsPerMessage ?? {})
+					.map((name) => `${name} ${runs.map((r) => r.cpuMsPerMessage[name]).join(' / ')}`)
+					.join(', ');
 			const notes = [
-				`${recipients.toLocaleString('en-US')} recipients in chunks of ${CHUNK.toLocaleString('en-US')}, sandbox limit ${MPS} msg/s, 2 workers × --concurrency ${WORKER_CONCURRENCY}. The workers share the number's slots and in-flight window through Redis: the aggregate can reach the limit minus the round trip.`,
+				`${sizes.map((n) => n.toLocaleString('en-US')).join(' then ')} recipients in chunks of ${CHUNK.toLocaleString('en-US')}, sandbox limit ${MPS} msg/s, 2 workers × --concurrency ${WORKER_CONCURRENCY} (started afresh for each size). The workers share the number's slots and in-flight window through Redis: the aggregate can reach the limit minus the round trip.`,
 				'Peak RSS is each worker process alone (its task-runner child apart), sampled every 250 ms.',
+				...bySize.map(
+					({ recipients, runs }) =>
+						`CPU ms per accepted message, ${kOf(recipients)} (per run): ${cpuNote(runs)} — PostgreSQL counts every backend on the machine.`,
+				),
 				`Load average when the runs ended: ${loadavg()[0].toFixed(1)} on ${cpus().length} cores.`,
-				...runs.flatMap((r, i) => r.failures.map((f) => `Run ${i + 1}: ${f}`)),
+				...bySize.flatMap(({ recipients, runs }) =>
+					runs.flatMap((r, i) => r.failures.map((f) => `${kOf(recipients)} run ${i + 1}: ${f}`)),
+				),
 			];
 			return {
 				title: 'Large campaign in n8n queue mode',
 				measures,
 				notes,
-				details: { runs, peaks },
+				details: { bySize },
 			};
 		} finally {
 			for (const s of samplers) s.stop();

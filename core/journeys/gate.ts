@@ -62,6 +62,8 @@ export interface GateTicket {
 	admission: Extract<AdmissionResult, { admitted: true }>;
 	frequencyCategory?: string;
 	limitScope?: string;
+	/** The step key this send claimed (once per step on): each request marks it as leaving. */
+	claimedStep?: string;
 }
 
 /** What settle needs of a send's outcome (core/send.ts SendOutcome fits it). */
@@ -74,6 +76,11 @@ export interface SendGate {
 	admit(
 		item: GateRequest,
 	): Promise<{ admitted: true; ticket: GateTicket } | { admitted: false; policy: PolicyResult }>;
+	/**
+	 * Right before each request of an admitted send leaves (after its pacer slot): undefined when it may leave; else
+	 * why not — its claim is no longer its own (another run took over a claim that had sent nothing), so it must not.
+	 */
+	leaving(ticket: GateTicket): Promise<PolicyResult | undefined>;
 	settle(ticket: GateTicket, outcome: GateOutcome): Promise<PolicyResult>;
 	/** Dry Run: what admit would decide now, without claiming or counting anything (`dry_run` when it would send). */
 	preview(item: GateRequest): Promise<PolicyResult>;

@@ -6,6 +6,9 @@
  * sharing the store sees the same claims and counts. After the request, `settle` records the wamid (sent),
  * releases the claim and the counts (a refusal proves nothing left) or leaves the step unknown (the request may have
  * been accepted: timeout, crash) — a status webhook carrying the step key (`k=` in the tracking) resolves it later.
+ * Between the two, `leaving` stamps each request on the claim as it leaves (after the pacer slot): a claim with no
+ * request out is provably unsent, so a re-run takes it over once its sender is surely gone (UNSENT_CLAIM_LEASE_MS),
+ * and the old sender, fenced by the token, can no longer send it.
  */
 import { createHash, randomUUID } from 'node:crypto';
 
@@ -348,6 +351,7 @@ export function createSendGate(p: {
 					admission,
 					frequencyCategory: capped ? item.category : undefined,
 					limitScope: limit?.scope,
+					claimedStep: rules.oncePerStep ? item.stepKey : undefined,
 				},
 			};
 		}
@@ -367,6 +371,22 @@ export function createSendGate(p: {
 					stepKey: item.stepKey,
 					count: verdict.ticket.admission.frequencyCount,
 				},
+			);
+		},
+
+		async leaving(ticket) {
+			if (!ticket.claimedStep) return undefined;
+			const own = await p.store.markSendLeaving({
+				phoneNumberId: p.phoneNumberId,
+				token: ticket.token,
+				stepKey: ticket.claimedStep,
+				now: now(),
+			});
+			if (own) return undefined;
+			return policyResult(
+				'in_progress',
+				'This send waited so long for its turn that another run took the step over (or resolved it): not sent, so it is not sent twice.',
+				{ rule: 'once_per_step', stepKey: ticket.claimedStep },
 			);
 		},
 

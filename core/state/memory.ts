@@ -12,6 +12,7 @@ import {
 	FREQUENCY_RETENTION_MS,
 	MESSAGING_LIMIT_PERIOD_MS,
 	type SendAdmission,
+	type SendLeaving,
 	type SendSettlement,
 	STEP_RETENTION_MS,
 	type StepRecord,
@@ -456,6 +457,16 @@ export class MemoryStateStore implements JourneyStateStore {
 	private windowOpen(phone: string, waId: string, now: number): boolean {
 		const w = this.windows.get(key(phone, waId));
 		return windowFrom(phone, waId, w?.lastInbound ?? 0, w?.fepUntil ?? 0, now).open;
+	}
+
+	async markSendLeaving(p: SendLeaving): Promise<boolean> {
+		const k = key(requireId(p?.phoneNumberId, 'phoneNumberId'), requireId(p.stepKey, 'stepKey'));
+		const token = requireId(p.token, 'token');
+		const now = requireTime(p.now, 'now');
+		const record = this.steps.get(k);
+		if (!record || record.token !== token || record.state !== 'pending') return false;
+		this.steps.set(k, { ...record, leftAt: now });
+		return true;
 	}
 
 	async settleSend(p: SendSettlement): Promise<void> {

@@ -28,6 +28,7 @@ import {
 	FREQUENCY_RETENTION_MS,
 	MESSAGING_LIMIT_PERIOD_MS,
 	type SendAdmission,
+	type SendLeaving,
 	type SendSettlement,
 	STEP_RETENTION_MS,
 	type StepRecord,
@@ -174,7 +175,7 @@ ${REPORT_SCHEMA}`;
 const RULES_SCHEMA = `
 CREATE TABLE IF NOT EXISTS rule_steps (
   phone INTEGER NOT NULL, step_key TEXT NOT NULL, state INTEGER NOT NULL, token TEXT NOT NULL,
-  claimed_at INTEGER NOT NULL, message_id TEXT, sent_at INTEGER,
+  claimed_at INTEGER NOT NULL, message_id TEXT, sent_at INTEGER, left_at INTEGER,
   PRIMARY KEY (phone, step_key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rule_steps_claimed_at ON rule_steps (claimed_at);
 CREATE TABLE IF NOT EXISTS rule_frequency (
@@ -223,6 +224,8 @@ CREATE TABLE IF NOT EXISTS identities (
 CREATE INDEX IF NOT EXISTS identities_at ON identities (at);
 `;
 const IDENTITIES_PREDECESSORS = 'ALTER TABLE identities ADD COLUMN predecessors TEXT';
+/** rule_steps.left_at (markSendLeaving), added where missing to a table made before it. */
+const RULE_STEPS_LEFT_AT = 'ALTER TABLE rule_steps ADD COLUMN left_at INTEGER';
 
 /**
  * Outbox (events acknowledged to Meta, not yet emitted by their trigger): a table of its own, created where missing
@@ -448,6 +451,10 @@ export class SqliteStateStore implements JourneyStateStore {
 					name: string;
 				}>;
 				if (!columns.some((c) => c.name === 'predecessors')) this.db.exec(IDENTITIES_PREDECESSORS);
+				const stepColumns = this.db.prepare('PRAGMA table_info(rule_steps)').all() as Array<{
+					name: string;
+				}>;
+				if (!stepColumns.some((c) => c.name === 'left_at')) this.db.exec(RULE_STEPS_LEFT_AT);
 				this.db.exec(OUTBOX_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
@@ -543,13 +550,16 @@ export class SqliteStateStore implements JourneyStateStore {
 		};
 		this.rules = {
 			stepGet: p(
-				'SELECT state, token, claimed_at, message_id, sent_at FROM rule_steps WHERE phone = ? AND step_key = ?',
+				'SELECT state, token, claimed_at, message_id, sent_at, left_at FROM rule_steps WHERE phone = ? AND step_key = ?',
 			),
 			stepClaim:
 				p(`INSERT INTO rule_steps (phone, step_key, state, token, claimed_at, message_id, sent_at)
         VALUES (?, ?, 0, ?, ?, NULL, NULL)
         ON CONFLICT (phone, step_key) DO UPDATE SET state = 0, token = excluded.token,
-          claimed_at = excluded.claimed_at, message_id = NULL, sent_at = NULL`),
+          claimed_at = excluded.claimed_at, message_id = NULL, sent_at = NULL, left_at = NULL`),
+			stepLeaving: p(
+				'UPDATE rule_steps SET left_at = ? WHERE phone = ? AND step_key = ? AND state = 0 AND token = ?',
+			),
 			stepSent: p(`UPDATE rule_steps SET state = 2, message_id = ?, sent_at = ?
         WHERE phone = ? AND step_key = ? AND state <> 2 AND (token = ? OR ? IS NULL)`),
 			stepUnknown: p(
@@ -686,6 +696,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		| 'stepClaim'
 		| 'stepSent'
 		| 'stepUnknown'
+		| 'stepLeaving'
 		| 'stepRelease'
 		| 'frequencyGet'
 		| 'frequencyAdd'
@@ -717,6 +728,7 @@ export class SqliteStateStore implements JourneyStateStore {
 					claimed_at: number;
 					message_id: string | null;
 					sent_at: number | null;
+					left_at: number | null;
 			  }
 			| undefined;
 		if (!row) return undefined;
@@ -727,6 +739,7 @@ export class SqliteStateStore implements JourneyStateStore {
 		};
 		if (row.message_id !== null) record.messageId = row.message_id;
 		if (row.sent_at !== null) record.sentAt = row.sent_at;
+		if (row.left_at !== null) record.leftAt = row.left_at;
 		return record;
 	}
 
@@ -817,6 +830,17 @@ export class SqliteStateStore implements JourneyStateStore {
 				at: now,
 			};
 		});
+	}
+
+	async markSendLeaving(p: SendLeaving): Promise<boolean> {
+		this.open();
+		const phoneNumberId = requireId(p?.phoneNumberId, 'phoneNumberId');
+		const stepKey = requireId(p.stepKey, 'stepKey');
+		const token = requireId(p.token, 'token');
+		const now = requireTime(p.now, 'now');
+		const phone = this.phone(phoneNumberId, false);
+		if (phone === undefined) return false;
+		return Number(this.rules.stepLeaving.run(now, phone, stepKey, token).changes) > 0;
 	}
 
 	async settleSend(p: SendSettlement): Promise<void> {

@@ -644,10 +644,17 @@ export function statusOutcome(
 /** A step record is kept this long after its last change: "once per step" holds for at least this long. */
 export const STEP_RETENTION_MS = 400 * DAY_MS;
 /**
- * How long a claimed ('pending') step may take to settle before it is read as outcome unknown: longer than the
- * client's whole retry budget (6 attempts, 30 s timeout each, backoff), so a live send is never mistaken for a dead one.
+ * How long a claimed ('pending') step whose request left may stay unsettled before it is read as outcome unknown,
+ * counted from its latest attempt (every attempt renews `leftAt`): longer than one attempt (30 s client timeout)
+ * plus recording its answer, so a live send is never mistaken for a dead one.
  */
-export const PENDING_LEASE_MS = 5 * 60 * 1000;
+export const PENDING_LEASE_MS = 90 * 1000;
+/**
+ * How long a claim whose request never left (no `leftAt`: its send was still waiting for a pacer slot) may stay before
+ * another run takes it over. Such a claim provably sent nothing, and cannot send late: its sender's markSendLeaving
+ * fails once the claim is another's. So a sender that died while waiting costs a re-run this long, never a duplicate.
+ */
+export const UNSENT_CLAIM_LEASE_MS = 30 * 1000;
 /** Frequency-cap records are kept this long: the longest period a cap may have (31 days). */
 export const FREQUENCY_RETENTION_MS = 31 * DAY_MS;
 /** Meta's messaging limit counts unique business-initiated recipients in a rolling 24 h. */
@@ -663,6 +670,8 @@ export interface StepRecord {
 	token: string;
 	/** When the current claim was made (epoch ms). */
 	claimedAt: number;
+	/** When its latest request left (epoch ms; markSendLeaving). Absent: none of its requests left. */
+	leftAt?: number;
 	messageId?: string;
 	/** When the message was accepted (epoch ms). */
 	sentAt?: number;
@@ -688,6 +697,8 @@ export interface SendAdmission {
 		retryWhenOutcomeUnknown: boolean;
 		/** Default PENDING_LEASE_MS. */
 		leaseMs?: number;
+		/** Default UNSENT_CLAIM_LEASE_MS. */
+		unsentLeaseMs?: number;
 		/**
 		 * The same step's key under each of the customer's other ids (stepKeysFor): a claim under any of them refuses
 		 * the step too — e.g. one sent to a BSUID before the store learnt the customer's phone number.
@@ -732,6 +743,14 @@ export type AdmissionResult =
 	| { admitted: false; rule: 'frequency'; count: number; limit: number; resumeAt?: number }
 	| { admitted: false; rule: 'messaging_limit'; count: number; limit: number };
 
+/** A request of an admitted send about to leave (JourneyRulesStore.markSendLeaving). */
+export interface SendLeaving {
+	phoneNumberId: string;
+	token: string;
+	stepKey: string;
+	now: Date;
+}
+
 /** What became of an admitted send. 'failed' means Meta refused it for sure: its claim and counts are released. */
 export interface SendSettlement {
 	phoneNumberId: string;
@@ -767,6 +786,12 @@ export const accountSubject = {
 export interface JourneyRulesStore {
 	/** Claims the step, checks and counts the caps, all or nothing. */
 	admitSend(p: SendAdmission): Promise<AdmissionResult>;
+	/**
+	 * Right before each request of an admitted send leaves: stamps `leftAt` on its own claim and says whether the claim
+	 * is still its own (pending, same token). False: another run took the step over (UNSENT_CLAIM_LEASE_MS) or it was
+	 * resolved; the request must not leave. A send without a step claim always may.
+	 */
+	markSendLeaving(p: SendLeaving): Promise<boolean>;
 	/** Records what became of an admitted send (only its own claim; a step already resolved as sent stays sent). */
 	settleSend(p: SendSettlement): Promise<void>;
 	getStep(p: { phoneNumberId: string; stepKey: string }): Promise<StepRecord | undefined>;
@@ -829,9 +854,16 @@ export function stepVerdict(
 		if (record.messageId) refused.messageId = record.messageId;
 		return refused;
 	}
+	if (record.state === 'pending' && record.leftAt === undefined) {
+		// No request of this claim left: once its sender is surely gone, nothing was sent and a new claim takes over.
+		if (record.claimedAt + (step.unsentLeaseMs ?? UNSENT_CLAIM_LEASE_MS) <= now) return undefined;
+		return { admitted: false, rule: 'step', state: 'pending', at: record.claimedAt };
+	}
 	const lease = step.leaseMs ?? PENDING_LEASE_MS;
 	const state: StepState =
-		record.state === 'pending' && record.claimedAt + lease > now ? 'pending' : 'unknown';
+		record.state === 'pending' && (record.leftAt ?? record.claimedAt) + lease > now
+			? 'pending'
+			: 'unknown';
 	if (state === 'unknown' && step.retryWhenOutcomeUnknown) return undefined;
 	return { admitted: false, rule: 'step', state, at: record.claimedAt };
 }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { INodeProperties } from 'n8n-workflow';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
 import { CHUNK_WEBHOOK_PATH, LARGE_CAMPAIGN_FILES } from '../../harness/large-campaign';
+import { jsonFieldPath } from '../../nodes/shared/parameters';
 
 interface Node {
 	name: string;
@@ -63,6 +64,27 @@ describe('large-campaign example', () => {
 		// Only the chunk's place travels; the chunk reads its own recipients.
 		expect(String(node(dispatch, 'Start chunk').parameters.jsonBody)).not.toMatch(/phone/);
 		expect(String(node(chunk, 'Read chunk').parameters.query)).toMatch(/LIMIT \$2 OFFSET \$3/);
+	});
+
+	it('gives the send node no per-item expression but `{{ $json.field }}`, which it reads without n8n evaluating it', () => {
+		// n8n 2.40 evaluates every other expression in an isolated VM, per item: in bench K's worker profile the old
+		// mapper and journey expressions took about 35 % of each worker's profile at 1,000 msg/s.
+		const send = chunk.nodes.find(
+			(n) => n.type === 'n8n-nodes-whatsapp-journeys.whatsAppSendTemplate',
+		);
+		const expressions: string[] = [];
+		const walk = (value: unknown): void => {
+			if (typeof value === 'string' && value.startsWith('=')) expressions.push(value);
+			else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+		};
+		walk(send?.parameters);
+		expect(expressions.length).toBeGreaterThan(0);
+		for (const expression of expressions) expect(jsonFieldPath(expression)).toBeDefined();
+		// The query names its columns after the template's variables: the node maps them automatically.
+		expect(send?.parameters.variables).toMatchObject({ mappingMode: 'autoMapInputData' });
+		expect(String(node(chunk, 'Read chunk').parameters.query)).toMatch(
+			/AS header_text_store_name.*AS body_first_name.*AS body_end_date.*AS body_points/,
+		);
 	});
 
 	it('sends with the Redis store, a journey and a step, and only options the node has', () => {

@@ -19,6 +19,7 @@ import {
 	sendBatch,
 	stepKeyFor,
 	TransportError,
+	UNSENT_CLAIM_LEASE_MS,
 	type HttpResponse,
 	type OutgoingMessage,
 	type SendPacer,
@@ -300,6 +301,43 @@ describe('sendBatch with a send gate', () => {
 		expect(slots).toBe(4);
 		await sendBatch(messages(), { client: api.client, gate: gate(), pacer });
 		expect(slots).toBe(4);
+	});
+
+	it('a run that died waiting for its pacer slots sent nothing: a re-run 30 s later sends everyone, and the old run, were it only slow, sends no one', async () => {
+		const store = new MemoryStateStore();
+		const api = meta((to) => ok(`wamid.${to}`));
+		let clock = Date.UTC(2026, 5, 1, 10);
+		const now = () => new Date(clock);
+		// The first run claims its 4 steps, then its slots never come (the worker is frozen or gone).
+		const waiting: Array<() => void> = [];
+		const frozen = {
+			acquire: () => new Promise<void>((resolve) => waiting.push(resolve)),
+		} as unknown as SendPacer;
+		const stalled = sendBatch(messages(), {
+			client: api.client,
+			gate: createSendGate({ store, phoneNumberId: PN, rules: rules(), now }),
+			pacer: frozen,
+			concurrency: 4,
+		});
+		while (waiting.length < 4) await new Promise((resolve) => setImmediate(resolve));
+		const early = await sendBatch(messages(), {
+			client: api.client,
+			gate: createSendGate({ store, phoneNumberId: PN, rules: rules(), now }),
+		});
+		expect(early[0].policy).toMatchObject({ decision: 'in_progress' });
+		clock += UNSENT_CLAIM_LEASE_MS;
+		const rerun = await sendBatch(messages(), {
+			client: api.client,
+			gate: createSendGate({ store, phoneNumberId: PN, rules: rules(), now }),
+		});
+		expect(rerun.map((o) => o.policy?.decision)).toEqual(['sent', 'sent', 'sent', 'sent']);
+		// The old run wakes: its claim is the re-run's, so its request may not leave.
+		for (const resolve of waiting) resolve();
+		const late = await stalled;
+		expect(late.map((o) => [o.ok, o.policy?.decision])).toEqual(
+			customers.map(() => ['skipped', 'in_progress']),
+		);
+		expect(api.received.sort()).toEqual([...customers].sort());
 	});
 
 	it('a send that timed out after leaving is outcome_unknown and not resent by a re-run', async () => {

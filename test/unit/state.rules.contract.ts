@@ -8,6 +8,7 @@ import {
 	FREQUENCY_RETENTION_MS,
 	type JourneyStateStore,
 	PENDING_LEASE_MS,
+	UNSENT_CLAIM_LEASE_MS,
 	type SendAdmission,
 	STEP_RETENTION_MS,
 } from '../../core/state';
@@ -111,14 +112,20 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				expect(results.filter((r) => r.admitted)).toHaveLength(1);
 			});
 
-			it('reads a claim past its lease, or settled unknown, as outcome unknown; resends it only when asked to', async () => {
+			it('reads a claim whose request left and stayed unanswered past its lease, or settled unknown, as outcome unknown; resends it only when asked to', async () => {
 				const first = admission({ now: at(0), step: step('k') });
 				await store.admitSend(first);
+				const leaving = { phoneNumberId: PN, token: first.token, stepKey: 'k' };
+				expect(await store.markSendLeaving({ ...leaving, now: at(100) })).toBe(true);
+				// The lease runs from the latest attempt: a retry's request renews it.
+				expect(await store.markSendLeaving({ ...leaving, now: at(20_000) })).toBe(true);
 				expect(
-					await store.admitSend(admission({ now: at(PENDING_LEASE_MS - 1), step: step('k') })),
-				).toMatchObject({ admitted: false, state: 'pending' });
+					await store.admitSend(
+						admission({ now: at(20_000 + PENDING_LEASE_MS - 1), step: step('k') }),
+					),
+				).toMatchObject({ admitted: false, state: 'pending', at: T });
 				expect(
-					await store.admitSend(admission({ now: at(PENDING_LEASE_MS), step: step('k') })),
+					await store.admitSend(admission({ now: at(20_000 + PENDING_LEASE_MS), step: step('k') })),
 				).toMatchObject({ admitted: false, state: 'unknown', at: T });
 
 				const second = admission({ now: at(0), step: step('k2') });
@@ -152,6 +159,70 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 					state: 'pending',
 					token: retry.token,
 				});
+			});
+
+			it('lets a re-run take over a claim that sent nothing once its sender is surely gone, and fences the old sender out', async () => {
+				const [a, b] = await handles(2);
+				const dead = admission({ now: at(0), step: step('u') });
+				expect(await a.admitSend(dead)).toMatchObject({ admitted: true });
+				// Its send was still waiting for a pacer slot: no request left. Until the lease ends it may be alive.
+				expect(
+					await b.admitSend(admission({ now: at(UNSENT_CLAIM_LEASE_MS - 1), step: step('u') })),
+				).toEqual({ admitted: false, rule: 'step', state: 'pending', at: T });
+				// Provably unsent: taken over whatever "Retry When Outcome Unknown" says.
+				const rerun = admission({ now: at(UNSENT_CLAIM_LEASE_MS), step: step('u') });
+				expect(await b.admitSend(rerun)).toMatchObject({ admitted: true });
+				// The old sender, had it only been slow, may not send now; the new one may.
+				expect(
+					await a.markSendLeaving({
+						phoneNumberId: PN,
+						token: dead.token,
+						stepKey: 'u',
+						now: at(UNSENT_CLAIM_LEASE_MS + 1),
+					}),
+				).toBe(false);
+				expect(
+					await b.markSendLeaving({
+						phoneNumberId: PN,
+						token: rerun.token,
+						stepKey: 'u',
+						now: at(UNSENT_CLAIM_LEASE_MS + 2),
+					}),
+				).toBe(true);
+				expect(await a.getStep({ phoneNumberId: PN, stepKey: 'u' })).toMatchObject({
+					state: 'pending',
+					token: rerun.token,
+					leftAt: T + UNSENT_CLAIM_LEASE_MS + 2,
+				});
+				// Once its request left, the claim is the sender's until the pending lease, as any other.
+				expect(
+					await a.admitSend(
+						admission({
+							now: at(UNSENT_CLAIM_LEASE_MS + 2 + PENDING_LEASE_MS - 1),
+							step: step('u'),
+						}),
+					),
+				).toMatchObject({ admitted: false, state: 'pending' });
+				// A sent step is never marked leaving again.
+				const sent = admission({ now: at(0), step: step('s') });
+				await a.admitSend(sent);
+				await a.settleSend({
+					phoneNumberId: PN,
+					waId: WA,
+					token: sent.token,
+					now: at(1),
+					outcome: 'sent',
+					messageId: 'wamid.S',
+					stepKey: 's',
+				});
+				expect(
+					await b.markSendLeaving({
+						phoneNumberId: PN,
+						token: sent.token,
+						stepKey: 's',
+						now: at(2),
+					}),
+				).toBe(false);
 			});
 
 			it('resolves an unknown step from its status webhook: sent with the wamid, or released when it failed', async () => {

@@ -284,6 +284,45 @@ describe('SqliteStateStore specifics', () => {
 		await store.close();
 	});
 
+	it('adds left_at to a rule_steps table made before it: an old claim keeps once per step, a new one is stamped', async () => {
+		const path = tempFile();
+		await new SqliteStateStore({ path }).close();
+		const { DatabaseSync } = loadNodeSqlite();
+		const old = new DatabaseSync(path);
+		old.exec(`DROP TABLE rule_steps;
+      CREATE TABLE rule_steps (
+        phone INTEGER NOT NULL, step_key TEXT NOT NULL, state INTEGER NOT NULL, token TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL, message_id TEXT, sent_at INTEGER,
+        PRIMARY KEY (phone, step_key)) WITHOUT ROWID;
+      INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');
+      INSERT INTO rule_steps VALUES (1, 'sent-step', 2, 'tok-old', 5, 'wamid.OLD', 6);`);
+		old.close();
+		const store = new SqliteStateStore({ path });
+		const step = (key: string) => ({ key, reentryPeriodMs: 0, retryWhenOutcomeUnknown: false });
+		const base = { phoneNumberId: 'pn', waId: '16505551234', template: true, now: new Date(10) };
+		expect(await store.admitSend({ ...base, token: 't1', step: step('sent-step') })).toMatchObject({
+			admitted: false,
+			state: 'sent',
+			messageId: 'wamid.OLD',
+		});
+		expect(await store.admitSend({ ...base, token: 't2', step: step('new-step') })).toMatchObject({
+			admitted: true,
+		});
+		expect(
+			await store.markSendLeaving({
+				phoneNumberId: 'pn',
+				token: 't2',
+				stepKey: 'new-step',
+				now: new Date(11),
+			}),
+		).toBe(true);
+		expect(await store.getStep({ phoneNumberId: 'pn', stepKey: 'new-step' })).toMatchObject({
+			state: 'pending',
+			leftAt: 11,
+		});
+		await store.close();
+	});
+
 	it('refuses a file from a newer version instead of guessing its layout', async () => {
 		const path = tempFile();
 		await new SqliteStateStore({ path }).close();
