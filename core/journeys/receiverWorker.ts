@@ -238,7 +238,12 @@ function startWorker(entry: { file: string; execArgv?: string[] }): RunningWorke
 		);
 	worker.on('message', (message: FromWorker) => {
 		const hosted = self.receivers.get(message.id);
-		if (!hosted) return;
+		if (!hosted) {
+			// A stopped receiver's call (a resume retried later by the worker's dispatcher) fails rather than hangs.
+			if (message.type === 'call')
+				void reply(message.call, Promise.reject(new Error('This receiver has stopped')));
+			return;
+		}
 		switch (message.type) {
 			case 'added':
 				hosted.added?.resolve();

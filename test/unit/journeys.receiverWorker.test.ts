@@ -9,8 +9,18 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { computeSignature, receiverWorkerEntry, startReceiverWorker } from '../../core';
-import type { IngestedEvent, ReceiverWorkerConfig, ReceiverWorkerHooks } from '../../core';
+import {
+	computeSignature,
+	receiverWorkerEntry,
+	sharedStateStore,
+	startReceiverWorker,
+} from '../../core';
+import type {
+	IngestedEvent,
+	ReceiverWorkerConfig,
+	ReceiverWorkerHooks,
+	WaitLink,
+} from '../../core';
 
 const APP_SECRET = 'app-secret-for-worker-tests';
 const ROTATED_SECRET = 'rotated-app-secret-for-worker-tests';
@@ -255,6 +265,41 @@ describe('the receiver in a worker thread', () => {
 		// The first still serves after the refusal.
 		expect((await signedPost(a.port, statusBody(31))).status).toBe(200);
 		await until(() => a.batches.flat().length === 1);
+	});
+
+	it("ends a Send and Wait from the worker: the claim is made there, the resume is posted by the host's thread", async () => {
+		const storePath = join(dir, 'store.sqlite');
+		const link: WaitLink = {
+			phoneNumberId: PHONE_NUMBER_ID,
+			messageId: 'wamid.WORKER00000050',
+			waId: '4915100000001',
+			executionId: '42',
+			resumeUrl: 'http://localhost:5678/webhook-waiting/42/node-1?signature=abc',
+			secret: 'ab'.repeat(32),
+			expiresAt: Date.now() + 3_600_000,
+			spec: JSON.stringify({ buttons: ['Confirm'], status: 'delivered' }),
+			sent: JSON.stringify({ messageId: 'wamid.WORKER00000050' }),
+			createdAt: Date.now(),
+		};
+		// Written by the host's own connection to the file, as Send and Wait does in an execution.
+		await (await sharedStateStore({ backend: 'embedded', path: storePath })).putWaitLink(link);
+		const posts: Array<{ executionId: string; body: string; proof: string }> = [];
+		const r = await start(
+			{ resume: true },
+			{
+				resume: {
+					post: async (l, body, proof) => {
+						posts.push({ executionId: l.executionId, body, proof });
+						return 200;
+					},
+				},
+			},
+		);
+		expect((await signedPost(r.port, statusBody(50))).status).toBe(200);
+		await until(() => posts.length === 1 && r.batches.length === 1);
+		expect(posts[0].executionId).toBe('42');
+		expect(posts[0].proof).toMatch(/^[0-9a-f]{64}$/);
+		expect(r.batches[0][0].resumedExecutionId).toBe('42');
 	});
 
 	it('answers 500 when the store cannot be written, and its log holds no secret, signature or body', async () => {
