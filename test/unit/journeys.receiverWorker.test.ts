@@ -118,10 +118,25 @@ interface Started {
 	stop: () => Promise<void>;
 }
 
+/** On a random port (another on this machine may hold it: then another), or on `port`. */
 async function start(
 	config: Partial<ReceiverWorkerConfig> = {},
 	hooks: Partial<ReceiverWorkerHooks> = {},
-	port = 20000 + Math.floor(Math.random() * 20000),
+	port?: number,
+): Promise<Started> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await startOn(config, hooks, port ?? 20000 + Math.floor(Math.random() * 20000));
+		} catch (error) {
+			if (port !== undefined || attempt > 5 || !/EADDRINUSE/.test(String(error))) throw error;
+		}
+	}
+}
+
+async function startOn(
+	config: Partial<ReceiverWorkerConfig>,
+	hooks: Partial<ReceiverWorkerHooks>,
+	port: number,
 ): Promise<Started> {
 	const batches: IngestedEvent[][] = [];
 	const logs: string[] = [];
