@@ -11,6 +11,7 @@ import {
 	type EventBatchItem,
 	type EventWrite,
 	type JourneyStateStore,
+	type WaitLink,
 } from './state';
 import { webhookEventTime, type WebhookEvent, type WebhookEventKind } from './webhooks';
 
@@ -39,6 +40,11 @@ export interface IngestOptions {
 	 * work that records it, until the adapter says it was emitted: a crash after the 200 then loses nothing.
 	 */
 	outbox?: { trigger: string };
+	/**
+	 * Read each status's Send and Wait link with its writes where the store can (EventBatchItem.peekWait): the
+	 * result's `waitLinks` then hold them, so the wait check needs no second round trip.
+	 */
+	peekWaits?: boolean;
 }
 
 export type IngestedEvent = WebhookEvent & {
@@ -67,6 +73,11 @@ export interface IngestResult {
 	withoutSender: number;
 	/** Events older than Meta's retry period (webhooks/freshness.ts): replays, acknowledged but neither recorded nor emitted. */
 	stale: number;
+	/**
+	 * With `peekWaits`: the wait link of each of `events` (same index) as the store read it with the writes, null for
+	 * none; undefined where the store did not read it (then it is read separately).
+	 */
+	waitLinks?: Array<WaitLink | null | undefined>;
 }
 
 export function parseStopKeywords(text: string): string[] {
@@ -150,6 +161,7 @@ export async function ingestWebhookEvents(
 		withoutSender: 0,
 		stale: 0,
 	};
+	if (options.peekWaits) result.waitLinks = [];
 	const now = Date.now();
 	// Each event's time as written (never after its arrival); undefined for a stale one, which gets no store work.
 	const times = events.map((e) =>
@@ -316,12 +328,16 @@ export async function ingestWebhookEvents(
 				writes.push(...accountWrites(event, at));
 				break;
 		}
-		if (!options.deduplicate) return { writes };
+		const peekWait =
+			options.peekWaits && event.kind === 'status'
+				? { phoneNumberId, messageId: event.messageId }
+				: undefined;
+		if (!options.deduplicate) return peekWait ? { writes, peekWait } : { writes };
 		const remember = { phoneNumberId, eventId: consumerKey(event.eventId), at: new Date(now) };
 		// A status event's id is its message and status, and the last write is that consumer's record of the message:
 		// the store may keep "seen" there instead of writing an id record too (one random row per event, not two).
 		return event.kind === 'status'
-			? { remember, writes, seenBy: writes.map((w) => w.kind).lastIndexOf('status') }
+			? { remember, writes, seenBy: writes.map((w) => w.kind).lastIndexOf('status'), peekWait }
 			: { remember, writes };
 	}
 	const outcomes = await store.applyEventBatch(items);
@@ -352,7 +368,10 @@ export async function ingestWebhookEvents(
 				out.previousStatus = status.previous;
 			}
 		}
-		if (options.emit.has(emitKey(event))) result.events.push(out);
+		if (options.emit.has(emitKey(event))) {
+			result.events.push(out);
+			result.waitLinks?.push(outcome.waitLink);
+		}
 	});
 	return result;
 }

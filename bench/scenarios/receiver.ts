@@ -1,7 +1,8 @@
 /**
  * Scenario I — webhooks as Meta sends them: ONE status per signed POST, 64 POSTs in flight, 10 % of the POSTs
  * repeats of POSTs already acknowledged (Meta's retries, byte for byte), into a real n8n: our WhatsApp Webhook
- * Receiver (a listener of its own inside the n8n process) and, in the same n8n, n8n's built-in WhatsApp Trigger.
+ * Receiver (a listener of its own in a worker thread of the n8n process) and, in the same n8n, n8n's built-in
+ * WhatsApp Trigger.
  *
  * Ours takes 30,000 POSTs per run (27,000 distinct statuses: sent, delivered, read of 9,000 messages, posted in that
  * order but 64 at a time, so a delivered can be recorded after its read). The receiver runs with Late Statuses =
@@ -10,8 +11,9 @@
  * about an hour: it gets BENCH_BUILTIN_POSTS (default 3,000) of the same kind of POSTs, one run.
  *
  * Sustained events/s = events posted / (first POST → last execution finished, from n8n's database); lost = distinct
- * events acknowledged but never emitted; duplicates = emitted more than once. CPU of n8n's main process per event and
- * its peak RSS from /proc.
+ * events acknowledged but never emitted; duplicates = emitted more than once. CPU of n8n's main process per event (all
+ * its threads: the receiver's worker thread included) and its peak RSS from /proc. `--profile` samples n8n's main
+ * thread only: the receiver's own per-POST work runs in its worker thread and is not in that profile.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';

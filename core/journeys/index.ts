@@ -17,3 +17,4 @@ export * from './report';
 export * from './sendAndWait';
 export * from './resumeDispatcher';
 export * from './webhookReceiver';
+export * from './receiverWorker';

@@ -509,6 +509,8 @@ export async function resumeWaits(
 	store: WaitLinkStore & Partial<Pick<JourneyStateStore, 'getIdentity'>>,
 	dispatch: ResumeAttempt | ResumeDispatcher,
 	now: () => number = Date.now,
+	/** Links the store read with the events' writes (IngestResult.waitLinks): not read again. */
+	known?: ReadonlyArray<WaitLink | null | undefined>,
 ): Promise<Map<number, string>> {
 	const claimed = new Map<number, string>();
 	const dispatcher =
@@ -519,7 +521,11 @@ export async function resumeWaits(
 			if (!key) return;
 			const phoneNumberId = (event as { phoneNumberId?: string }).phoneNumberId;
 			if (!phoneNumberId) return;
-			let link = await store.getWaitLink({ phoneNumberId, ...key });
+			const peeked = key.messageId !== undefined ? known?.[index] : undefined;
+			let link =
+				peeked !== undefined
+					? (peeked ?? undefined)
+					: await store.getWaitLink({ phoneNumberId, ...key });
 			// A reply without context from the customer's other id (the wait was sent to their BSUID and the reply
 			// names their number, or the other way round): the same customer, so the same wait.
 			let from = key.waId;

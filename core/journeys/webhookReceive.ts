@@ -172,11 +172,20 @@ export async function recordWebhookEvents(
 	ingest: IngestOptions,
 	resume?: ResumeAttempt,
 ): Promise<IngestResult> {
-	const ingested = await ingestWebhookEvents(events, store, ingest);
+	// The wait check reads each status's link with its writes where the store can (Redis: one round trip).
+	const ingested = await ingestWebhookEvents(
+		events,
+		store,
+		resume ? { ...ingest, peekWaits: true } : ingest,
+	);
 	if (resume && ingested.events.length > 0) {
-		const resumed = await resumeWaits(ingested.events, store, resume).catch(
-			() => new Map<number, string>(),
-		);
+		const resumed = await resumeWaits(
+			ingested.events,
+			store,
+			resume,
+			Date.now,
+			ingested.waitLinks,
+		).catch(() => new Map<number, string>());
 		for (const [index, executionId] of resumed)
 			ingested.events[index].resumedExecutionId = executionId;
 	}
@@ -199,7 +208,12 @@ export async function receiveWebhook(request: ReceiveWebhookRequest): Promise<Re
 		};
 	try {
 		const store = await request.store();
-		const ingested = await recordWebhookEvents(events, store, request.ingest, request.resume);
+		const { waitLinks, ...ingested } = await recordWebhookEvents(
+			events,
+			store,
+			request.ingest,
+			request.resume,
+		);
 		return { kind: 'accepted', received: events.length, ...ingested };
 	} catch (error) {
 		return {

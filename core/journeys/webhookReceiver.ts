@@ -272,7 +272,11 @@ export class WebhookReceiver {
 }
 
 function answer(res: ServerResponse, status: number, text: string): void {
-	res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+	// With its length known the answer is one write (status line, headers and body), not a chunked one of three.
+	res.writeHead(status, {
+		'content-type': 'text/plain; charset=utf-8',
+		'content-length': Buffer.byteLength(text),
+	});
 	res.end(text);
 }
 

@@ -36,7 +36,6 @@ import {
 	checkEventBatch,
 	checkOutboxClaim,
 	checkOutboxDone,
-	keepsOutboxEntry,
 	type OutboxEntry,
 	OUTBOX_RETENTION_MS,
 	EVENT_HORIZON_MS,
@@ -624,8 +623,12 @@ return 1
  *   k (1 key: step) outcome, messageId, at, px;   w (1 key: window) at, newFep, keep, liLimit, fepLimit;
  *   o (1 key: opt-out) value, at, reason;          a (1 key: account) facts, at, px;
  *   m (3 keys: message, day, journeys) js, msgPx, cntPx, day, n, then n stage triples;
- *   u (1 key: identity) at, phone, bsuid, successor, predecessors (JSON), px;  x (1 key: the trigger's outbox) id, value, px.
- * Reply: {1, applied, prev, applied, prev, …} (one pair per status operation, in order), or {0} for a seen event.
+ *   u (1 key: identity) at, phone, bsuid, successor, predecessors (JSON), px;
+ *   x (1 key: the trigger's outbox) id, value, px, unlessLate — with unlessLate '1', nothing when the last status
+ *     operation went back (a late status that is dropped: keepsOutboxEntry);
+ *   l (1 key: a wait link) — its fields (HGETALL) end the reply: the Send and Wait check in the same round trip.
+ * Reply: {1, applied, prev, applied, prev, …[, link fields]} (one pair per status operation, in order), or {0} for a
+ * seen event.
  */
 const EVENT_ITEM =
 	new Script(`${LUA_REMEMBER_EVENT}${LUA_RECORD_STATUS}${LUA_STEP_STATUS}${LUA_REPORT_STAGES}${LUA_RECORD_INBOUND}${LUA_SET_OPT_OUT}${LUA_ACCOUNT_PUT}${LUA_IDENTITY_PUT}${LUA_OUTBOX_ADD}
@@ -633,6 +636,7 @@ local out = {1}
 local transitions = ARGV[1]
 local k = 1
 local i = 2
+local late = false
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'e' then
@@ -640,9 +644,11 @@ while i <= #ARGV do
     k = k + 1
     i = i + 4
   elseif op == 's' then
-    local applied, prev = recordStatus(KEYS[k], tonumber(ARGV[i + 1]), ARGV[i + 2], transitions, ARGV[i + 3])
+    local code = tonumber(ARGV[i + 1])
+    local applied, prev = recordStatus(KEYS[k], code, ARGV[i + 2], transitions, ARGV[i + 3])
     out[#out + 1] = applied
     out[#out + 1] = prev
+    late = applied ~= 1 and prev ~= code
     k = k + 1
     i = i + 4
   elseif op == 'k' then
@@ -671,9 +677,13 @@ while i <= #ARGV do
     k = k + 1
     i = i + 7
   elseif op == 'x' then
-    outboxAdd(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    if not (late and ARGV[i + 4] == '1') then outboxAdd(KEYS[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
     k = k + 1
-    i = i + 4
+    i = i + 5
+  elseif op == 'l' then
+    out[#out + 1] = redis.call('HGETALL', KEYS[k])
+    k = k + 1
+    i = i + 1
   else
     return redis.error_reply('unknown event operation ' .. tostring(op))
   end
@@ -1000,7 +1010,11 @@ export class RedisStateStore implements JourneyStateStore {
 		const checked = checkEventBatch(items, now);
 		const results: EventBatchResult[] = checked.map(() => ({ fresh: true, statuses: [] }));
 		const calls: ScriptCall[] = [];
-		const callOf: Array<{ result: EventBatchResult; statuses: StatusName[] }> = [];
+		const callOf: Array<{
+			result: EventBatchResult;
+			statuses: StatusName[];
+			wait?: { phoneNumberId: string; messageId: string };
+		}> = [];
 		checked.forEach((item, i) => {
 			const r = item.remember;
 			// An item may be an outbox entry alone (a receiver's hand-over record, webhookOutbox.ts).
@@ -1050,18 +1064,36 @@ export class RedisStateStore implements JourneyStateStore {
 			// The outbox entry in the same call: written only when the event is new, like its records.
 			if (item.outbox) {
 				keys.push(this.outboxKey(item.outbox.trigger));
-				args.push('x', item.outbox.id, `${now}|${item.outbox.entry}`, OUTBOX_RETENTION_MS);
+				args.push(
+					'x',
+					item.outbox.id,
+					`${now}|${item.outbox.entry}`,
+					OUTBOX_RETENTION_MS,
+					item.outbox.unlessLate ? '1' : '0',
+				);
+			}
+			// Last: its reply (the link's fields) ends the call's reply.
+			const wait = item.peekWait;
+			if (wait) {
+				keys.push(this.waitKey(wait.phoneNumberId, wait.messageId));
+				args.push('l');
 			}
 			calls.push({ script: EVENT_ITEM, keys, args });
-			callOf.push({ result: results[i], statuses });
+			callOf.push({ result: results[i], statuses, wait });
 		});
 		const replies = await this.pipelined(calls);
 		replies.forEach((reply, c) => {
-			const { result, statuses } = callOf[c];
+			const { result, statuses, wait } = callOf[c];
 			const out = reply as number[];
 			if (out[0] !== 1) {
 				result.fresh = false;
 				return;
+			}
+			if (wait) {
+				const flat = (reply as unknown[])[out.length - 1] as string[];
+				const h: Record<string, string> = {};
+				for (let f = 0; f + 1 < flat.length; f += 2) h[flat[f]] = flat[f + 1];
+				result.waitLink = this.waitLinkOf(wait.phoneNumberId, wait.messageId, h) ?? null;
 			}
 			statuses.forEach((status, s) => {
 				const applied = out[1 + 2 * s];
@@ -1072,16 +1104,7 @@ export class RedisStateStore implements JourneyStateStore {
 			});
 		});
 		// EVENT_ITEM adds an entry only for a new event (atomically with its de-duplication id, so a crash cannot keep
-		// one without the other). A late status asked `unlessLate` (dropped, not emitted) leaves the outbox again: one
-		// more round trip, only for a delivery that holds such a status.
-		const late = checked.filter(
-			(item, i) => item.outbox && results[i].fresh && !keepsOutboxEntry(item, results[i].statuses),
-		);
-		if (late.length > 0) {
-			const pipeline = this.redis.pipeline();
-			for (const item of late) pipeline.hdel(this.outboxKey(item.outbox!.trigger), item.outbox!.id);
-			await pipeline.exec();
-		}
+		// one without the other), and not for a late status asked `unlessLate` (dropped, not emitted): no second trip.
 		return results;
 	}
 

@@ -10,7 +10,7 @@ import { wellFormed } from '../tracking';
 import { MAX_CLOCK_SKEW_MS } from '../time';
 import { WEBHOOK_FRESHNESS_MS } from '../webhooks/freshness';
 import { isStatusName, STATUS_NAMES, type StatusName } from '../webhooks/status';
-import type { WaitLinkStore } from './waitLinks';
+import type { WaitLink, WaitLinkStore } from './waitLinks';
 
 export type { StatusName };
 
@@ -245,6 +245,12 @@ export interface EventBatchItem {
 	 * write is a regression (a late status that is dropped). See OutboxEntry.
 	 */
 	outbox?: { trigger: string; id: string; entry: string; unlessLate?: boolean };
+	/**
+	 * Also read the Send and Wait link of this message (a status event that may end a wait), when the item is fresh:
+	 * a store that can (Redis: in the item's own script call) answers it as `waitLink`, so a status costs one round
+	 * trip, not one for its writes and one for the wait check. Others leave `waitLink` out and it is read after.
+	 */
+	peekWait?: { phoneNumberId: string; messageId: string };
 }
 
 /**
@@ -267,6 +273,8 @@ export interface EventBatchResult {
 	fresh: boolean;
 	/** The outcome of each of the item's status writes, in order (empty when not fresh). */
 	statuses: StatusRecordResult[];
+	/** The wait link `peekWait` asked for (null: none), when the store read it with the writes. */
+	waitLink?: WaitLink | null;
 }
 
 /**
@@ -497,6 +505,7 @@ export interface CheckedBatchItem {
 	writes: CheckedWrite[];
 	seenBy?: number;
 	outbox?: { trigger: string; id: string; entry: string; unlessLate: boolean };
+	peekWait?: { phoneNumberId: string; messageId: string };
 }
 
 /** Whether a fresh item's outbox entry is kept: not when it asked `unlessLate` and its last status went back. */
@@ -619,6 +628,11 @@ export function checkEventBatch(items: EventBatchItem[], now = Date.now()): Chec
 		const checked: CheckedBatchItem = { remember, writes };
 		if (seenBy !== undefined) checked.seenBy = seenBy;
 		if (outbox) checked.outbox = outbox;
+		if (item.peekWait)
+			checked.peekWait = {
+				phoneNumberId: requireId(item.peekWait.phoneNumberId, 'peekWait.phoneNumberId'),
+				messageId: requireId(item.peekWait.messageId, 'peekWait.messageId'),
+			};
 		return checked;
 	});
 }

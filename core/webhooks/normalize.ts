@@ -42,7 +42,8 @@ import {
 	type UserIdUpdateValue,
 	messagesValueShellSchema,
 	parseStatuses,
-	webhookBodySchema,
+	fastMessagesShell,
+	parseEnvelope,
 } from './schema';
 import { isStatusName } from './status';
 
@@ -530,7 +531,7 @@ function templateEventSuffix(
  * then statuses, then errors). Accepts the result of `parseWebhookBody` or any parsed JSON.
  */
 export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): WebhookEvent[] {
-	const envelope = webhookBodySchema.safeParse(body);
+	const envelope = parseEnvelope(body);
 	if (!envelope.success) {
 		opts.onInvalid?.({ field: 'body', reason: 'not a WhatsApp Business Account webhook body' });
 		return [];
@@ -557,8 +558,10 @@ export function normalizeWebhook(body: unknown, opts: NormalizeOptions = {}): We
 				case 'messages':
 				case 'user_preferences':
 				case 'user_id_update': {
-					const parsed =
-						field === 'messages'
+					const fastShell = field === 'messages' ? fastMessagesShell(value) : undefined;
+					const parsed = fastShell
+						? { success: true as const, data: fastShell }
+						: field === 'messages'
 							? messagesValueShellSchema.safeParse(value)
 							: field === 'user_id_update'
 								? userIdUpdateValueSchema.safeParse(value)

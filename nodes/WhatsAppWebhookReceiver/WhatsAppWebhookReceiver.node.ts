@@ -12,15 +12,14 @@ import { randomUUID } from 'node:crypto';
 
 import {
 	acceptsWebhookPosts,
-	listenWebhookReceiver,
-	receiveIngestOptions,
 	ReceiverOutbox,
+	receiverWorkerEntry,
 	resumeDispatcher,
-	WebhookReceiver,
+	startReceiverWorker,
 } from '../../core';
 import type { IngestedEvent } from '../../core';
 import { batchLimits } from '../WhatsAppWebhookStatus/batcher';
-import { getStateStore } from '../shared/store';
+import { getStateStore, stateStoreSettings } from '../shared/store';
 import {
 	consumerOf,
 	readTriggerCredential,
@@ -152,29 +151,34 @@ export class WhatsAppWebhookReceiver implements INodeType {
 						warn('WhatsApp Webhook Receiver: could not clear the outbox', error),
 					);
 		};
-		const receiver = new WebhookReceiver({
-			path,
-			credential: () => read(false),
-			freshCredential: () => read(true),
-			allowUnsigned,
-			allPhoneNumbers: options.allPhoneNumbers === true,
-			includeRaw: options.includeRaw === true,
-			store: () => getStateStore(this),
-			ingest: receiveIngestOptions({ ...receiveSettingsOf(this), outbox: !manual }),
-			resume: resumeBy(this),
-			// "Test step" takes one batch: emit the first POST's events at once.
-			batch: { windowMs: manual ? 0 : limits.windowMs, maxItems: limits.maxItems },
-			emit: (events) => emitItems(events),
-			// Errors are logged without the request: no body, signature or secret reaches the log.
-			log: (message, error) =>
-				this.logger.error(message, {
-					error: error instanceof Error ? error.message : String(error ?? ''),
-				}),
-		});
 		const startedAt = Date.now();
 		let stop: () => Promise<void>;
 		try {
-			stop = await listenWebhookReceiver({ host, port }, receiver);
+			// The listener, the checks and the store writes run in a worker thread; this thread only emits batches.
+			stop = await startReceiverWorker(
+				receiverWorkerEntry(__dirname, 'receiverWorker'),
+				{
+					address: { host, port },
+					path,
+					credential: await read(false),
+					allowUnsigned,
+					allPhoneNumbers: options.allPhoneNumbers === true,
+					includeRaw: options.includeRaw === true,
+					store: await stateStoreSettings(this),
+					settings: { ...receiveSettingsOf(this), outbox: !manual },
+					resume: true,
+					// "Test step" takes one batch: emit the first POST's events at once.
+					batch: { windowMs: manual ? 0 : limits.windowMs, maxItems: limits.maxItems },
+				},
+				{
+					emit: (events) => emitItems(events),
+					credential: () => read(true),
+					resume: resumeBy(this),
+					// Messages and error messages only: no body, signature or secret reaches the log.
+					log: (message, error) => this.logger.error(message, { error: error ?? '' }),
+					failed: (error) => this.emitError(error),
+				},
+			);
 		} catch (error) {
 			throw new NodeOperationError(node, error instanceof Error ? error.message : String(error));
 		}

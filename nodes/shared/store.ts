@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workflow';
 
 import { sharedStateStore, storeFilePath, z } from '../../core';
-import type { JourneyStateStore } from '../../core';
+import type { JourneyStateStore, StoreSettings } from '../../core';
 import { RecentReadings } from './credentials';
 import type { N8nContext } from './transport';
 
@@ -74,6 +74,11 @@ const redisReadings = new RecentReadings<ICredentialDataDecryptedObject>(30_000)
 
 /** One store per configuration per process, reused by every execution (connections are not per item). */
 export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<JourneyStateStore> {
+	return sharedStateStore(await stateStoreSettings(ctx, itemIndex));
+}
+
+/** The node's store settings as plain data (the receiver's worker thread opens its own connection with them). */
+export async function stateStoreSettings(ctx: N8nContext, itemIndex = 0): Promise<StoreSettings> {
 	const getParam = (name: string, fallback: string): string => {
 		const value = (
 			ctx as { getNodeParameter(n: string, i: number, d: string): unknown }
@@ -95,7 +100,7 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
 		}
 		const c = parsed.data;
 		// Shared by settings that match in everything, password and TLS included (see storeSettingsKey).
-		return sharedStateStore({
+		return {
 			backend: 'redis',
 			redis: {
 				host: c.host,
@@ -106,9 +111,9 @@ export async function getStateStore(ctx: N8nContext, itemIndex = 0): Promise<Jou
 				tls: c.ssl === true,
 			},
 			keyPrefix: getParam('redisKeyPrefix', 'wj:'),
-		});
+		};
 	}
 	// A user-given path follows n8n's file-access rules (N8N_RESTRICT_FILE_ACCESS_TO and friends).
 	const path = storeFilePath(getParam('storePath', ''), defaultStorePath());
-	return sharedStateStore({ backend: 'embedded', path });
+	return { backend: 'embedded', path };
 }

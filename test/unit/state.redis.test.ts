@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
+import { ingestWebhookEvents } from '../../core/ingest';
+import { receiveIngestOptions } from '../../core/journeys';
 import {
 	createStateStore,
 	RedisStateStore,
 	type EventBatchItem,
 	type JourneyStateStore,
+	type WaitLink,
 } from '../../core/state';
+import { normalizeWebhook } from '../../core/webhooks';
 import { stateStoreContract } from './state.contract';
 import { waitLinkContract } from './state.waitLinks.contract';
 import { identityContract } from './state.identity.contract';
@@ -92,6 +96,95 @@ describe('RedisStateStore specifics', () => {
 				`${store.keyPrefix}u:pn:US.13491208655302741918`,
 			]);
 			expect(await client.pttl(keys[0])).toBeGreaterThan(0);
+		} finally {
+			await store.close();
+			await client.quit().catch(() => undefined);
+		}
+	});
+
+	/** Status events of one message as the receiver ingests them (normalised from Meta's webhook body). */
+	function statusEvents(messageId: string, statuses: Array<[string, number]>) {
+		return normalizeWebhook({
+			object: 'whatsapp_business_account',
+			entry: [
+				{
+					id: '102290129340398',
+					changes: [
+						{
+							field: 'messages',
+							value: {
+								metadata: { display_phone_number: '15550783881', phone_number_id: 'pn' },
+								statuses: statuses.map(([status, timestamp]) => ({
+									id: messageId,
+									status,
+									timestamp: String(timestamp),
+									recipient_id: '16505551234',
+								})),
+							},
+						},
+					],
+				},
+			],
+		});
+	}
+
+	it('records a status event, its outbox entry and its Send and Wait check in one round trip (issue #18.4)', async () => {
+		const client = new Redis(CONNECTION);
+		const store = new RedisStateStore({ redis: client, keyPrefix: prefix() });
+		try {
+			const now = Math.floor(Date.now() / 1000);
+			const link: WaitLink = {
+				phoneNumberId: 'pn',
+				messageId: 'wamid.waiting',
+				waId: '16505551234',
+				executionId: '42',
+				resumeUrl: 'http://localhost:5678/webhook-waiting/42/node-1?signature=abc',
+				secret: 'aa'.repeat(32),
+				expiresAt: Date.now() + 3_600_000,
+				spec: JSON.stringify({ buttons: ['Confirm'] }),
+				sent: JSON.stringify({ messageId: 'wamid.waiting' }),
+				createdAt: Date.now(),
+			};
+			await store.putWaitLink(link);
+			const options = {
+				...receiveIngestOptions({ consumer: 'wf:node', outbox: true }),
+				peekWaits: true,
+			};
+			// Loads the scripts into Redis first (a fresh Redis answers NOSCRIPT once: a second pipeline).
+			await ingestWebhookEvents(statusEvents('wamid.warm', [['sent', now]]), store, options);
+			const pipelines = jest.spyOn(client, 'pipeline');
+			const reads = [jest.spyOn(client, 'hgetall'), jest.spyOn(client, 'get')];
+			const result = await ingestWebhookEvents(
+				[
+					...statusEvents('wamid.waiting', [['delivered', now]]),
+					...statusEvents('wamid.other', [['sent', now]]),
+				],
+				store,
+				options,
+			);
+			expect(pipelines).toHaveBeenCalledTimes(1);
+			for (const read of reads) expect(read).not.toHaveBeenCalled();
+			expect(result.waitLinks).toEqual([await store.getWaitLink(link), null]);
+
+			// A late status that is dropped leaves no outbox entry, in the same single round trip.
+			await ingestWebhookEvents(statusEvents('wamid.late', [['read', now]]), store, options);
+			pipelines.mockClear();
+			const hdel = jest.spyOn(client, 'hdel');
+			const late = await ingestWebhookEvents(
+				statusEvents('wamid.late', [['delivered', now - 1]]),
+				store,
+				options,
+			);
+			expect(late.lateDropped).toBe(1);
+			expect(pipelines).toHaveBeenCalledTimes(1);
+			expect(hdel).not.toHaveBeenCalled();
+			const entries = await store.claimOutbox({ trigger: 'wf:node', olderThan: Date.now() });
+			expect(entries.map((e) => e.id).sort()).toEqual([
+				'status:wamid.late:read',
+				'status:wamid.other:sent',
+				'status:wamid.waiting:delivered',
+				'status:wamid.warm:sent',
+			]);
 		} finally {
 			await store.close();
 			await client.quit().catch(() => undefined);

@@ -1,11 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+	fastEnvelope,
+	fastMessagesShell,
 	fastStatus,
+	messagesValueShellSchema,
 	messagesValueSchema,
 	normalizeWebhook,
 	parseWebhookBody,
 	statusSchema,
+	webhookBodySchema,
 } from '../../core/webhooks';
 
 const dir = join(__dirname, '../fixtures/webhooks');
@@ -406,5 +410,116 @@ describe('fastStatus (the written-out statusSchema for plain statuses)', () => {
 			});
 			expect(events.map((e) => e.kind)).toEqual(['error']);
 		}
+	});
+});
+
+describe('fastEnvelope and fastMessagesShell (the written-out envelope and statuses-only value)', () => {
+	const value = {
+		messaging_product: 'whatsapp',
+		metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
+		statuses: [{ id: 'wamid.1', status: 'sent', timestamp: '1750000000' }],
+	};
+	const body = {
+		object: 'whatsapp_business_account',
+		entry: [{ id: '102290129340398', changes: [{ value, field: 'messages' }] }],
+	};
+	/** Each variant either takes the fast path and equals the schema's output exactly (keys and order), or not. */
+	function same(fast: unknown, bySchema: () => unknown, path: 'fast' | 'schema'): void {
+		expect(fast === undefined ? 'schema' : 'fast').toBe(path);
+		if (fast !== undefined) expect(JSON.stringify(fast)).toBe(JSON.stringify(bySchema()));
+	}
+
+	it.each(readdirSync(dir).filter((f) => f.endsWith('.json')))(
+		'reads the fixture %s as the schemas do',
+		(file) => {
+			const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
+			const fast = fastEnvelope(json);
+			if (fast === undefined) return expect(webhookBodySchema.safeParse(json).success).toBe(false);
+			expect(JSON.stringify(fast)).toBe(JSON.stringify(webhookBodySchema.parse(json)));
+			for (const entry of fast.entry)
+				for (const change of entry.changes) {
+					if (change.field !== 'messages') continue;
+					const shell = fastMessagesShell(change.value);
+					if (shell !== undefined)
+						expect(JSON.stringify(shell)).toBe(
+							JSON.stringify(messagesValueShellSchema.parse(change.value)),
+						);
+				}
+		},
+	);
+
+	const envelopes: Array<[string, unknown, 'fast' | 'schema']> = [
+		['one status as Meta sends it', body, 'fast'],
+		[
+			'an entry time and unknown keys at every level',
+			{
+				...body,
+				x: 1,
+				entry: [
+					{
+						time: 1750000000,
+						...body.entry[0],
+						y: 2,
+						changes: [{ field: 'messages', value, z: 3 }],
+					},
+				],
+			},
+			'fast',
+		],
+		['a number id (template webhooks)', { ...body, entry: [{ ...body.entry[0], id: 42 }] }, 'fast'],
+		['a string entry time', { ...body, entry: [{ ...body.entry[0], time: '1750000000' }] }, 'fast'],
+		[
+			'a change without a value',
+			{ ...body, entry: [{ id: '1', changes: [{ field: 'messages' }] }] },
+			'fast',
+		],
+		[
+			'an entry time that is not a time',
+			{ ...body, entry: [{ ...body.entry[0], time: 'soon' }] },
+			'schema',
+		],
+		['another object', { ...body, object: 'page' }, 'schema'],
+		['an empty id', { ...body, entry: [{ ...body.entry[0], id: '' }] }, 'schema'],
+		['changes that are not an array', { ...body, entry: [{ id: '1', changes: {} }] }, 'schema'],
+		[
+			'an empty field',
+			{ ...body, entry: [{ id: '1', changes: [{ field: '', value }] }] },
+			'schema',
+		],
+		[
+			'a __proto__ key',
+			JSON.parse('{"object":"whatsapp_business_account","entry":[],"__proto__":{"polluted":1}}'),
+			'fast',
+		],
+		['an array', [body], 'schema'],
+	];
+	it.each(envelopes)('envelope: %s', (_name, input, path) => {
+		same(fastEnvelope(input), () => webhookBodySchema.parse(input), path);
+		if (path === 'schema')
+			expect(parseWebhookBody(JSON.stringify(input)).ok).toBe(
+				webhookBodySchema.safeParse(input).success,
+			);
+	});
+
+	const values: Array<[string, unknown, 'fast' | 'schema']> = [
+		['statuses only', value, 'fast'],
+		[
+			'no messaging_product, unknown keys',
+			{ statuses: [], metadata: { ...value.metadata, extra: 1 }, other: 2 },
+			'fast',
+		],
+		['no statuses', { metadata: value.metadata }, 'fast'],
+		['with contacts and messages', { ...value, contacts: [], messages: [] }, 'schema'],
+		['with errors', { ...value, errors: [] }, 'schema'],
+		['a number messaging_product', { ...value, messaging_product: 1 }, 'schema'],
+		['no display number', { ...value, metadata: { phone_number_id: '1' } }, 'schema'],
+		[
+			'an empty phone number id',
+			{ ...value, metadata: { display_phone_number: '1', phone_number_id: '' } },
+			'schema',
+		],
+	];
+	it.each(values)('messages value: %s', (_name, input, path) => {
+		same(fastMessagesShell(input), () => messagesValueShellSchema.parse(input), path);
 	});
 });
