@@ -14,7 +14,6 @@ import {
 	acceptsWebhookPosts,
 	ReceiverOutbox,
 	receiverWorkerEntry,
-	resumeDispatcher,
 	startReceiverWorker,
 } from '../../core';
 import type { IngestedEvent } from '../../core';
@@ -26,6 +25,7 @@ import {
 	receiveSettingsOf,
 	resumeBy,
 	runsExecutionsElsewhere,
+	startResumeDispatcher,
 } from '../shared/trigger';
 import {
 	DEFAULT_RECEIVER_HOST,
@@ -199,12 +199,9 @@ export class WhatsAppWebhookReceiver implements INodeType {
 					warn('WhatsApp Webhook Receiver: could not read the outbox', error),
 				);
 		// Resumes of Send and Wait claimed by a process that stopped before delivering them are delivered from here.
-		if (!manual)
-			void store()
-				.then((opened) => resumeDispatcher(opened, resumeBy(this)))
-				.catch((error: unknown) =>
-					warn('WhatsApp Webhook Receiver: could not look for pending resumes', error),
-				);
+		startResumeDispatcher(this, (message, error) =>
+			warn(`WhatsApp Webhook Receiver: ${message}`, error),
+		);
 		return {
 			// Deactivation (or shutdown): stop taking POSTs, emit what was acknowledged, close the port.
 			closeFunction: stop,
