@@ -139,7 +139,15 @@ export function audienceCredential(
 }
 
 /** Recipient number `i` of the audiences (UK mobiles +447911000000…), E.164. */
-export const audiencePhone = (i: number): string => `+447911${String(i).padStart(6, '0')}`;
+/**
+ * Recipient i's number: German mobiles +49 151 and 8 digits, a range that libphonenumber (and so the node) takes as
+ * valid for every i below 100 million. (+44 7911 and 6 digits, used before, is valid only below 300,000: the third
+ * 100,000-recipient run of bench K went past it.) seedAudience writes the same numbers in SQL.
+ */
+const AUDIENCE_PREFIX = '+49151';
+const AUDIENCE_DIGITS = 8;
+export const audiencePhone = (i: number): string =>
+	`${AUDIENCE_PREFIX}${String(i).padStart(AUDIENCE_DIGITS, '0')}`;
 
 /**
  * Creates the example's `campaign_audience` table (if missing) and adds `count` recipients numbered from `first` to
@@ -156,7 +164,7 @@ export async function seedAudience(
 		`CREATE TABLE IF NOT EXISTS campaign_audience (id bigserial PRIMARY KEY, campaign text NOT NULL, phone text NOT NULL, first_name text, points text);
 		 CREATE INDEX IF NOT EXISTS campaign_audience_campaign ON campaign_audience (campaign, id);
 		 INSERT INTO campaign_audience (campaign, phone, first_name, points)
-		   SELECT '${p.campaign}', '+447911' || lpad(g::text, 6, '0'), 'Ana', (g % 2000)::text
+		   SELECT '${p.campaign}', '${AUDIENCE_PREFIX}' || lpad(g::text, ${AUDIENCE_DIGITS}, '0'), 'Ana', (g % 2000)::text
 		   FROM generate_series(${Math.trunc(p.first)}, ${Math.trunc(last)}) g ORDER BY g;`,
 	);
 }
