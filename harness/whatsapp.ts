@@ -48,14 +48,16 @@ export interface StatusUpdate {
 	readonly status: 'sent' | 'delivered' | 'read' | 'failed';
 	/** wa_id of the customer (digits, no +). */
 	readonly recipientId: string;
+	/** When it happened, Unix seconds as Meta writes them (default: now). */
+	readonly timestamp?: number;
 }
 
 /** Body of a `messages` webhook carrying status updates, exactly as Meta posts it for the sandbox's number. */
 export function statusWebhookBody(
-	config: Sandbox['config'],
+	config: Pick<Sandbox['config'], 'wabaId' | 'displayPhoneNumber' | 'phoneNumberId'>,
 	statuses: readonly StatusUpdate[],
 ): string {
-	const timestamp = String(Math.floor(Date.now() / 1000));
+	const now = Math.floor(Date.now() / 1000);
 	return JSON.stringify({
 		object: 'whatsapp_business_account',
 		entry: [
@@ -73,7 +75,7 @@ export function statusWebhookBody(
 							statuses: statuses.map((s) => ({
 								id: s.messageId,
 								status: s.status,
-								timestamp,
+								timestamp: String(s.timestamp ?? now),
 								recipient_id: s.recipientId,
 							})),
 						},

@@ -20,6 +20,7 @@ import type {
 	JourneyStateStore,
 	WebhookReceiverOptions,
 } from '../../core';
+import { statusWebhookBody, type StatusUpdate } from '../../harness/whatsapp';
 
 const APP_SECRET = 'app-secret-for-receiver-tests';
 const VERIFY_TOKEN = 'verify-token-for-receiver-tests';
@@ -27,36 +28,26 @@ const PHONE_NUMBER_ID = '106540352242922';
 const PATH = '/webhook/3f1e0c6a-0000-4000-8000-000000000001/whatsapp';
 
 /** One status per POST, as Meta mostly sends them. */
+/** The number these tests' webhooks are for. */
+const NUMBER = {
+	wabaId: '102290129340398',
+	displayPhoneNumber: '15550783881',
+	phoneNumberId: PHONE_NUMBER_ID,
+};
+
 function statusBody(
 	message: number,
-	status = 'delivered',
-	at = Math.floor(Date.now() / 1000),
+	status: StatusUpdate['status'] = 'delivered',
+	at?: number,
 ): string {
-	return JSON.stringify({
-		object: 'whatsapp_business_account',
-		entry: [
-			{
-				id: '102290129340398',
-				changes: [
-					{
-						field: 'messages',
-						value: {
-							messaging_product: 'whatsapp',
-							metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
-							statuses: [
-								{
-									id: `wamid.RECEIVER${String(message).padStart(8, '0')}`,
-									status,
-									timestamp: String(at),
-									recipient_id: '4915100000001',
-								},
-							],
-						},
-					},
-				],
-			},
-		],
-	});
+	return statusWebhookBody(NUMBER, [
+		{
+			messageId: `wamid.RECEIVER${String(message).padStart(8, '0')}`,
+			status,
+			recipientId: '4915100000001',
+			timestamp: at,
+		},
+	]);
 }
 
 interface Answer {

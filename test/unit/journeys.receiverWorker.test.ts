@@ -21,6 +21,7 @@ import type {
 	ReceiverWorkerHooks,
 	WaitLink,
 } from '../../core';
+import { statusWebhookBody, type StatusUpdate } from '../../harness/whatsapp';
 
 const APP_SECRET = 'app-secret-for-worker-tests';
 const ROTATED_SECRET = 'rotated-app-secret-for-worker-tests';
@@ -35,32 +36,21 @@ const ENTRY = receiverWorkerEntry(
 // The worker compiles core with ts-node on its first start.
 jest.setTimeout(60_000);
 
-function statusBody(message: number, status = 'delivered'): string {
-	return JSON.stringify({
-		object: 'whatsapp_business_account',
-		entry: [
-			{
-				id: '102290129340398',
-				changes: [
-					{
-						field: 'messages',
-						value: {
-							messaging_product: 'whatsapp',
-							metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
-							statuses: [
-								{
-									id: `wamid.WORKER${String(message).padStart(8, '0')}`,
-									status,
-									timestamp: String(Math.floor(Date.now() / 1000)),
-									recipient_id: '4915100000001',
-								},
-							],
-						},
-					},
-				],
-			},
-		],
-	});
+/** The number these tests' webhooks are for. */
+const NUMBER = {
+	wabaId: '102290129340398',
+	displayPhoneNumber: '15550783881',
+	phoneNumberId: PHONE_NUMBER_ID,
+};
+
+function statusBody(message: number, status: StatusUpdate['status'] = 'delivered'): string {
+	return statusWebhookBody(NUMBER, [
+		{
+			messageId: `wamid.WORKER${String(message).padStart(8, '0')}`,
+			status,
+			recipientId: '4915100000001',
+		},
+	]);
 }
 
 /** The status event's message id (every event these tests post is one). */

@@ -15,6 +15,7 @@ import { waitLinkContract } from './state.waitLinks.contract';
 import { identityContract } from './state.identity.contract';
 import { outboxContract } from './state.outbox.contract';
 import { recordStatus, rememberEvent } from './state.helpers';
+import { statusWebhookBody, type StatusUpdate } from '../../harness/whatsapp';
 
 const CONNECTION = { host: '127.0.0.1', port: 6379 };
 /** One prefix per test run (and per store within it), removed afterwards. */
@@ -103,29 +104,17 @@ describe('RedisStateStore specifics', () => {
 	});
 
 	/** Status events of one message as the receiver ingests them (normalised from Meta's webhook body). */
-	function statusEvents(messageId: string, statuses: Array<[string, number]>) {
-		return normalizeWebhook({
-			object: 'whatsapp_business_account',
-			entry: [
-				{
-					id: '102290129340398',
-					changes: [
-						{
-							field: 'messages',
-							value: {
-								metadata: { display_phone_number: '15550783881', phone_number_id: 'pn' },
-								statuses: statuses.map(([status, timestamp]) => ({
-									id: messageId,
-									status,
-									timestamp: String(timestamp),
-									recipient_id: '16505551234',
-								})),
-							},
-						},
-					],
-				},
-			],
-		});
+	function statusEvents(messageId: string, statuses: Array<[StatusUpdate['status'], number]>) {
+		const body = statusWebhookBody(
+			{ wabaId: '102290129340398', displayPhoneNumber: '15550783881', phoneNumberId: 'pn' },
+			statuses.map(([status, timestamp]) => ({
+				messageId,
+				status,
+				timestamp,
+				recipientId: '16505551234',
+			})),
+		);
+		return normalizeWebhook(JSON.parse(body) as unknown);
 	}
 
 	it('records a status event, its outbox entry and its Send and Wait check in one round trip (issue #18.4)', async () => {
