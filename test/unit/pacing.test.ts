@@ -13,6 +13,39 @@ import {
 import { CloudApiClient, sendBatch } from '../../core';
 import type { HttpResponse, SlotReserver, Transport } from '../../core';
 
+/**
+ * A fake clock for many concurrent senders: their sleeps wait until the test moves the clock, which it does to the
+ * earliest pending wake-up each time the promise queue has drained, so timing follows the code, not the machine.
+ */
+class FakeClock {
+	private at = 0;
+	private readonly timers: Array<{ at: number; fire: () => void }> = [];
+	readonly now = (): number => this.at;
+	readonly sleep = (ms: number): Promise<void> =>
+		new Promise<void>((resolve) =>
+			this.timers.push({ at: this.at + Math.max(0, ms), fire: resolve }),
+		);
+	/** Fires the sleeps in time order until `work` settles (at most 100,000 steps). */
+	async runUntil<T>(work: Promise<T>): Promise<T> {
+		let finished = false;
+		void work.then(
+			() => (finished = true),
+			() => (finished = true),
+		);
+		for (let guard = 0; !finished && guard < 100_000; guard++) {
+			await new Promise((r) => setImmediate(r));
+			if (finished) break;
+			this.timers.sort((x, y) => x.at - y.at);
+			const next = this.timers.shift();
+			if (next) {
+				this.at = Math.max(this.at, next.at);
+				next.fire();
+			}
+		}
+		return work;
+	}
+}
+
 /** A slot store shared with other processes (as Redis is): slots only, no in-flight window. */
 function sharedSlots(): SlotReserver {
 	const local = new LocalSlotStore();
@@ -184,15 +217,13 @@ describe('SendPacer in one process (in-flight window)', () => {
 		// Meta counts a request at some moment between its leaving and its answer; nothing says where. Simulate random
 		// round trips (0–160 ms, with 300 ms spikes) and a random counting point anywhere in each, at 25 msg/s for 75
 		// sends, on a fake clock; the busiest second at "Meta" must hold at most 25.
-		let clock = 0;
-		const timers: Array<{ at: number; fire: () => void }> = [];
-		const sleep = (ms: number) =>
-			new Promise<void>((resolve) => timers.push({ at: clock + Math.max(0, ms), fire: resolve }));
+		const fake = new FakeClock();
+		const sleep = fake.sleep;
 		const pacer = new SendPacer('jitter', {
 			messagesPerSecond: 25,
 			pairIntervalMs: 0,
 			slots: new LocalSlotStore(),
-			now: () => clock,
+			now: fake.now,
 			sleep,
 		});
 		let seed = 7;
@@ -201,26 +232,14 @@ describe('SendPacer in one process (in-flight window)', () => {
 		const all = Promise.all(
 			Array.from({ length: 75 }, async (_, i) => {
 				const done = await pacer.acquire(String(i));
-				const left = clock;
+				const left = fake.now();
 				const latency = i % 17 === 0 ? 300 : random() * 160;
 				await sleep(latency);
-				counted.push(left + random() * (clock - left));
+				counted.push(left + random() * (fake.now() - left));
 				done();
 			}),
 		);
-		let finished = false;
-		void all.then(() => (finished = true));
-		for (let guard = 0; !finished && guard < 100_000; guard++) {
-			await new Promise((r) => setImmediate(r));
-			if (finished) break;
-			timers.sort((x, y) => x.at - y.at);
-			const next = timers.shift();
-			if (next) {
-				clock = Math.max(clock, next.at);
-				next.fire();
-			}
-		}
-		await all;
+		await fake.runUntil(all);
 		expect(counted).toHaveLength(75);
 		counted.sort((x, y) => x - y);
 		const busiest = Math.max(
@@ -229,7 +248,7 @@ describe('SendPacer in one process (in-flight window)', () => {
 		expect(busiest).toBeLessThanOrEqual(25);
 		// And the window costs only the round trips: 75 sends at 25/s take 2 s plus about three of them (~100 ms on
 		// average, 300 ms spikes), not a second more.
-		expect(clock).toBeLessThan(3500);
+		expect(fake.now()).toBeLessThan(3500);
 	});
 
 	it('counts an answered send for a second plus the clock guard after its answer, however fast the round trip', async () => {
@@ -251,45 +270,33 @@ describe('SendPacer in one process (in-flight window)', () => {
 	it('lets waiting senders in first come first served, one sleep per place that frees, never above the limit', async () => {
 		// 60 senders for a 5-per-second window with random round trips: each place that frees wakes one watcher, not all
 		// of them (at 1,000 msg/s, a hundred waiters woken per send took the CPU the sends needed).
-		let clock = 0;
-		const timers: Array<{ at: number; fire: () => void }> = [];
+		const fake = new FakeClock();
+		const clock = fake.now;
 		let sleeps = 0;
-		const sleep = (ms: number) =>
-			new Promise<void>((resolve) => {
-				sleeps++;
-				timers.push({ at: clock + Math.max(0, ms), fire: resolve });
-			});
+		const sleep = (ms: number) => {
+			sleeps++;
+			return fake.sleep(ms);
+		};
 		const window = new InFlightWindow();
 		let seed = 11;
 		const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 		const order: number[] = [];
 		let inWindowMax = 0;
 		const senders = Array.from({ length: 60 }, async (_, i) => {
-			const done = await window.enter(5, () => clock, sleep);
+			const done = await window.enter(5, clock, sleep);
 			order.push(i);
-			inWindowMax = Math.max(inWindowMax, window.count(clock));
+			inWindowMax = Math.max(inWindowMax, window.count(clock()));
 			await sleep(random() * 80);
 			done();
 		});
-		let finished = false;
-		void Promise.all(senders).then(() => (finished = true));
-		while (!finished) {
-			await new Promise((r) => setImmediate(r));
-			if (finished) break;
-			timers.sort((x, y) => x.at - y.at);
-			const next = timers.shift();
-			if (next) {
-				clock = Math.max(clock, next.at);
-				next.fire();
-			}
-		}
+		await fake.runUntil(Promise.all(senders));
 		expect(order).toEqual(Array.from({ length: 60 }, (_, i) => i));
 		expect(inWindowMax).toBeLessThanOrEqual(5);
 		// 60 round trips, plus one window sleep per sender that had to wait (55): no sleep per waiter per place.
 		expect(sleeps).toBeLessThanOrEqual(60 + 55);
 		// 60 sends at 5 per (1 s + round trip) take about 12 s.
-		expect(clock).toBeGreaterThanOrEqual(11 * 1000);
-		expect(clock).toBeLessThan(11 * 1080 + 1000);
+		expect(clock()).toBeGreaterThanOrEqual(11 * 1000);
+		expect(clock()).toBeLessThan(11 * 1080 + 1000);
 	});
 
 	it('a cancelled wait fails only its own sender', async () => {
