@@ -4,7 +4,6 @@
  * replays older than Meta's retry period, the body limit, concurrent POSTs recorded in one store write, 200 only
  * once that write succeeded, and batches emitted after the window.
  */
-import { request as httpRequest } from 'node:http';
 
 import {
 	computeSignature,
@@ -21,6 +20,7 @@ import type {
 	WebhookReceiverOptions,
 } from '../../core';
 import { statusWebhookBody, type StatusUpdate } from '../../harness/whatsapp';
+import { loopbackRequest, type Answer } from '../loopback';
 
 const APP_SECRET = 'app-secret-for-receiver-tests';
 const VERIFY_TOKEN = 'verify-token-for-receiver-tests';
@@ -50,39 +50,8 @@ function statusBody(
 	]);
 }
 
-interface Answer {
-	status: number;
-	text: string;
-}
-
-function send(
-	port: number,
-	method: string,
-	path: string,
-	body?: string | Buffer,
-	headers: Record<string, string> = {},
-): Promise<Answer> {
-	return new Promise((resolve, reject) => {
-		const req = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-			const chunks: Buffer[] = [];
-			res.on('data', (c: Buffer) => chunks.push(c));
-			res.on('end', () =>
-				resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-			);
-		});
-		req.on('error', (error: NodeJS.ErrnoException) =>
-			// A 413 closes the connection while a large body is still being written.
-			error.code === 'EPIPE' || error.code === 'ECONNRESET'
-				? resolve({ status: -1, text: error.code })
-				: reject(error),
-		);
-		if (body !== undefined) req.end(body);
-		else req.end();
-	});
-}
-
 function signedPost(port: number, body: string, path = PATH): Promise<Answer> {
-	return send(port, 'POST', path, body, {
+	return loopbackRequest(port, 'POST', path, body, {
 		'content-type': 'application/json',
 		'x-hub-signature-256': computeSignature(body, APP_SECRET),
 	});
@@ -163,13 +132,13 @@ class GatedStore extends MemoryStateStore {
 describe('WebhookReceiver', () => {
 	it("answers Meta's subscription handshake with the challenge, and 403 to a wrong verify token", async () => {
 		const { port } = await start();
-		const ok = await send(
+		const ok = await loopbackRequest(
 			port,
 			'GET',
 			`${PATH}?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1158201444`,
 		);
 		expect(ok).toEqual({ status: 200, text: '1158201444' });
-		const wrong = await send(
+		const wrong = await loopbackRequest(
 			port,
 			'GET',
 			`${PATH}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1158201444`,
@@ -199,13 +168,15 @@ describe('WebhookReceiver', () => {
 		const store = new GatedStore();
 		const { port, batches } = await start({ store: async () => store });
 		const body = statusBody(2);
-		const unsigned = await send(port, 'POST', PATH, body, { 'content-type': 'application/json' });
-		const forged = await send(port, 'POST', PATH, body, {
+		const unsigned = await loopbackRequest(port, 'POST', PATH, body, {
+			'content-type': 'application/json',
+		});
+		const forged = await loopbackRequest(port, 'POST', PATH, body, {
 			'content-type': 'application/json',
 			'x-hub-signature-256': computeSignature(body, 'not-the-app-secret'),
 		});
 		// Signed for other bytes: the signature covers the exact body.
-		const tampered = await send(port, 'POST', PATH, body.replace('delivered', 'read'), {
+		const tampered = await loopbackRequest(port, 'POST', PATH, body.replace('delivered', 'read'), {
 			'content-type': 'application/json',
 			'x-hub-signature-256': computeSignature(body, APP_SECRET),
 		});

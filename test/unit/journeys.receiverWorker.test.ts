@@ -5,7 +5,6 @@
  * (X-Hub-Signature-256 on the raw bytes, https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,6 +21,7 @@ import type {
 	WaitLink,
 } from '../../core';
 import { statusWebhookBody, type StatusUpdate } from '../../harness/whatsapp';
+import { loopbackRequest } from '../loopback';
 
 const APP_SECRET = 'app-secret-for-worker-tests';
 const ROTATED_SECRET = 'rotated-app-secret-for-worker-tests';
@@ -58,34 +58,11 @@ function messageIdOf(event: IngestedEvent): string | undefined {
 	return event.kind === 'status' ? event.messageId : undefined;
 }
 
-function send(
-	port: number,
-	method: string,
-	body?: string,
-	headers: Record<string, string> = {},
-	path = PATH,
-): Promise<{ status: number; text: string }> {
-	return new Promise((resolve, reject) => {
-		const req = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-			const chunks: Buffer[] = [];
-			res.on('data', (c: Buffer) => chunks.push(c));
-			res.on('end', () =>
-				resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-			);
-		});
-		req.on('error', reject);
-		req.end(body);
-	});
-}
-
 function signedPost(port: number, body: string, secret = APP_SECRET, path = PATH) {
-	return send(
-		port,
-		'POST',
-		body,
-		{ 'content-type': 'application/json', 'x-hub-signature-256': computeSignature(body, secret) },
-		path,
-	);
+	return loopbackRequest(port, 'POST', path, body, {
+		'content-type': 'application/json',
+		'x-hub-signature-256': computeSignature(body, secret),
+	});
 }
 
 let dir: string;
@@ -177,11 +154,9 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
 describe('the receiver in a worker thread', () => {
 	it("answers Meta's handshake, records a signed POST and hands its event to the host's thread as a batch", async () => {
 		const r = await start();
-		const handshake = await send(
+		const handshake = await loopbackRequest(
 			r.port,
 			'GET',
-			undefined,
-			{},
 			`${PATH}?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=4711`,
 		);
 		expect(handshake).toEqual({ status: 200, text: '4711' });
