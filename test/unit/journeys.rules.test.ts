@@ -4,7 +4,6 @@
  * Local times come from Intl (the runtime's IANA database), so each expectation is the wall clock people see.
  */
 import {
-	CloudApiClient,
 	createSendGate,
 	customerTimeZone,
 	DEFAULT_JOURNEY_RULES,
@@ -23,8 +22,8 @@ import {
 	type HttpResponse,
 	type OutgoingMessage,
 	type SendPacer,
-	type Transport,
 } from '../../core';
+import { SCRIPTED_PHONE_NUMBER_ID, scriptedMeta } from '../scriptedMeta';
 
 const night = { start: '21:00', end: '08:00' };
 const decide = (iso: string, e164: string, q = night, itemTimeZone?: string) =>
@@ -207,33 +206,11 @@ describe('stepKeyFor', () => {
 
 // --- The gate inside sendBatch, against a scripted Cloud API --------------------------------------------------
 
-const PN = '106540352242922';
+const PN = SCRIPTED_PHONE_NUMBER_ID;
 const ok = (id: string): HttpResponse => ({
 	status: 200,
 	body: { messaging_product: 'whatsapp', messages: [{ id, message_status: 'accepted' }] },
 });
-
-/** Answers per recipient: a function of the `to` field; records every request that reached "Meta". */
-function meta(answer: (to: string, n: number) => HttpResponse | Error) {
-	const received: string[] = [];
-	const transport: Transport = async (request) => {
-		const to = (request.json as { to: string }).to;
-		received.push(to);
-		const a = answer(to, received.filter((t) => t === to).length);
-		if (a instanceof Error) throw a;
-		return a;
-	};
-	const client = new CloudApiClient(
-		{ phoneNumberId: PN, baseUrl: 'http://graph.test' },
-		transport,
-		{
-			maxAttempts: 1,
-			retryUncertain: false,
-			timeoutMs: 1000,
-		},
-	);
-	return { client, received };
-}
 
 const customers = ['+4915112340001', '+4915112340002', '+4915112340003', '+4915112340004'];
 function messages(
@@ -265,7 +242,7 @@ const rules = (extra: Partial<JourneyRules> = {}): JourneyRules => ({
 describe('sendBatch with a send gate', () => {
 	it('Retry On Fail: the re-run sends only the customer Meta refused; the others are already_sent', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to, n) =>
+		const api = scriptedMeta((to, n) =>
 			to === customers[1] && n === 1
 				? { status: 400, body: metaErrorBody(131026, 'undeliverable') }
 				: ok(`wamid.${to}.${n}`),
@@ -289,7 +266,7 @@ describe('sendBatch with a send gate', () => {
 
 	it('a re-run costs no pacer slot for customers already sent', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to) => ok(`wamid.${to}`));
+		const api = scriptedMeta((to) => ok(`wamid.${to}`));
 		const gate = () => createSendGate({ store, phoneNumberId: PN, rules: rules() });
 		let slots = 0;
 		const pacer = {
@@ -305,7 +282,7 @@ describe('sendBatch with a send gate', () => {
 
 	it('a run that died waiting for its pacer slots sent nothing: a re-run 30 s later sends everyone, and the old run, were it only slow, sends no one', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to) => ok(`wamid.${to}`));
+		const api = scriptedMeta((to) => ok(`wamid.${to}`));
 		let clock = Date.UTC(2026, 5, 1, 10);
 		const now = () => new Date(clock);
 		// The first run claims its 4 steps, then its slots never come (the worker is frozen or gone).
@@ -342,7 +319,7 @@ describe('sendBatch with a send gate', () => {
 
 	it('a send that timed out after leaving is outcome_unknown and not resent by a re-run', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to) =>
+		const api = scriptedMeta((to) =>
 			to === customers[2] ? new TransportError('socket hang up', true) : ok(`wamid.${to}`),
 		);
 		const gate = () => createSendGate({ store, phoneNumberId: PN, rules: rules() });
@@ -359,7 +336,7 @@ describe('sendBatch with a send gate', () => {
 		expect(api.received.filter((t) => t === customers[2])).toHaveLength(1);
 		// With "Retry When Outcome Unknown" the customer is sent again.
 		const third = await sendBatch(messages(), {
-			client: meta((to) => ok(`wamid.${to}`)).client,
+			client: scriptedMeta((to) => ok(`wamid.${to}`)).client,
 			gate: createSendGate({
 				store,
 				phoneNumberId: PN,
@@ -371,7 +348,7 @@ describe('sendBatch with a send gate', () => {
 
 	it('caps MARKETING per customer across steps, leaving UTILITY alone', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to) => ok(`wamid.${to}.${Math.random()}`));
+		const api = scriptedMeta((to) => ok(`wamid.${to}.${Math.random()}`));
 		const capped = rules({
 			frequencyCap: { maxMessages: 1, periodHours: 168, categories: ['MARKETING'] },
 		});
@@ -394,7 +371,7 @@ describe('sendBatch with a send gate', () => {
 
 	it('stops before the messaging limit, and holds MARKETING when the number is flagged or the template paused', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to) => ok(`wamid.${to}`));
+		const api = scriptedMeta((to) => ok(`wamid.${to}`));
 		const limited = await sendBatch(messages(), {
 			client: api.client,
 			concurrency: 1,
@@ -459,13 +436,13 @@ describe('sendBatch with a send gate', () => {
 			count: 1,
 		});
 		expect(await gate.preview(first.gate!)).toMatchObject({ decision: 'dry_run' });
-		await sendBatch([first], { client: meta((to) => ok(`wamid.${to}`)).client, gate });
+		await sendBatch([first], { client: scriptedMeta((to) => ok(`wamid.${to}`)).client, gate });
 		expect(await gate.preview(first.gate!)).toMatchObject({ decision: 'already_sent' });
 	});
 
 	it('holds items in quiet hours with resumeAt, and refuses an item whose time zone cannot be known', async () => {
 		const store = new MemoryStateStore();
-		const api = meta((to) => ok(`wamid.${to}`));
+		const api = scriptedMeta((to) => ok(`wamid.${to}`));
 		const gate = createSendGate({
 			store,
 			phoneNumberId: PN,

@@ -2,32 +2,16 @@
  * sendBatch fed by a SendQueue: the n8n node queues each item as soon as it is prepared, so a campaign's first
  * message leaves while later items are still being prepared.
  */
-import { CloudApiClient, SendQueue, sendBatch, yieldToEventLoop } from '../../core';
-import type { HttpResponse, OutgoingMessage, Transport } from '../../core';
+import { SendQueue, sendBatch, yieldToEventLoop } from '../../core';
+import type { OutgoingMessage } from '../../core';
+import { scriptedMeta } from '../scriptedMeta';
 
-const PN = '106540352242922';
-
-function meta() {
-	const received: string[] = [];
-	const transport: Transport = async (request): Promise<HttpResponse> => {
-		const to = (request.json as { to: string }).to;
-		received.push(to);
-		return {
-			status: 200,
-			body: { messaging_product: 'whatsapp', messages: [{ id: `wamid.${to}` }] },
-		};
-	};
-	const client = new CloudApiClient(
-		{ phoneNumberId: PN, baseUrl: 'http://graph.test' },
-		transport,
-		{
-			maxAttempts: 1,
-			retryUncertain: false,
-			timeoutMs: 1000,
-		},
-	);
-	return { client, received };
-}
+/** "Meta" accepting every send, each as wamid.<recipient>. */
+const meta = () =>
+	scriptedMeta((to) => ({
+		status: 200,
+		body: { messaging_product: 'whatsapp', messages: [{ id: `wamid.${to}` }] },
+	}));
 
 const message = (itemIndex: number): OutgoingMessage => ({
 	itemIndex,
