@@ -152,8 +152,9 @@ export class N8nPublicApi {
 	/**
 	 * Deletes a workflow, waiting (up to `waitMs`) while n8n cannot yet: n8n 2.x answers 409 while a deactivation is
 	 * still removing webhooks and triggers, and now and then 500 for a workflow activated and deactivated moments
-	 * before (seen in 1 of 20 create → activate → deactivate → delete rounds against n8n 2.40.7; its delete runs in a
-	 * transaction that the activation's own late writes can still fail). A 404 after such a retry means the earlier
+	 * before (1 of 20 create → activate → deactivate → delete rounds against n8n 2.40.7: its publication outbox still
+	 * writes `workflow_published_version` rows after answering, and its log shows those writes and the delete colliding
+	 * on the foreign key). With this retry, 60 of 60 such rounds deleted cleanly. A 404 after a retry means the earlier
 	 * attempt removed it after all.
 	 */
 	async deleteWorkflow(id: string, { waitMs = 60_000, pauseMs = 500 } = {}): Promise<void> {

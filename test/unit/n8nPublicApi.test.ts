@@ -31,7 +31,8 @@ beforeEach(() => {
 	deletes = 0;
 });
 
-const api = () => new N8nPublicApi(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'k');
+const api = () =>
+	new N8nPublicApi(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'k');
 
 describe('N8nPublicApi.deleteWorkflow', () => {
 	it('asks again after a 409 (still unpublishing) and a 500, until n8n deletes it', async () => {
