@@ -405,13 +405,22 @@ function fromMessages(
 	countSkipped(value.user_actions, 'messages', 'user actions', opts);
 }
 
+/**
+ * One click id is one tap; a landing page view of the same tap is another event. A click without an id is known by
+ * its number, action, time and tracking token.
+ */
+function linkClickEventId(a: MetaUserAction, ctx: Context): string {
+	const data = a.marketing_messages_link_click_data;
+	if (data?.click_id) return `link_click:${a.action_type}:${data.click_id}`;
+	return `link_click:${digest([ctx.phoneNumberId, a.action_type, a.timestamp, data?.tracking_token])}`;
+}
+
 function toLinkClick(a: MetaUserAction, ctx: Context, includeRaw: boolean): LinkClickEvent {
 	const data = a.marketing_messages_link_click_data;
 	const clickId = data?.click_id;
 	return compact<LinkClickEvent>({
 		kind: 'link_click',
-		// One click id is one tap; a landing page view of the same tap is another event.
-		eventId: `link_click:${clickId ? `${a.action_type}:${clickId}` : digest([ctx.phoneNumberId, a.action_type, a.timestamp, data?.tracking_token])}`,
+		eventId: linkClickEventId(a, ctx),
 		...businessNumber(ctx),
 		actionType: a.action_type,
 		clickComponent: data?.click_component?.toLowerCase(),
