@@ -117,6 +117,26 @@ export function largeCampaignWorkflows(setup: LargeCampaignSetup): {
 	return { dispatch, chunk };
 }
 
+/**
+ * The chunks the dispatcher starts for `recipients`: its own *Plan chunks* code, run here on the counts, so tests can
+ * check the plan and a run knows when every chunk has ended.
+ */
+export function planChunks(
+	recipients: number,
+	chunkSize: number,
+): Array<{ offset: number; limit: number; chunk: number }> {
+	const plan = nodeOf(loadExample(LARGE_CAMPAIGN_FILES.dispatch), 'Plan chunks').parameters
+		.jsCode as string;
+	const settings = { first: () => ({ json: { campaign: 'plan', chunkSize } }) };
+	const input = { first: () => ({ json: { recipients } }) };
+	// eslint-disable-next-line @typescript-eslint/no-implied-eval -- the example's own code, from the repository
+	const run = new Function('$', '$input', plan) as (
+		node: (name: string) => typeof settings,
+		items: typeof input,
+	) => Array<{ json: { offset: number; limit: number; chunk: number } }>;
+	return run(() => settings, input).map(({ json }) => json);
+}
+
 /** An n8n `postgres` credential for the instance's own database, where the audience table is seeded. */
 export function audienceCredential(
 	n8n: N8nInstance,
@@ -138,7 +158,6 @@ export function audienceCredential(
 	};
 }
 
-/** Recipient number `i` of the audiences (UK mobiles +447911000000…), E.164. */
 /**
  * Recipient i's number: German mobiles +49 151 and 8 digits, a range that libphonenumber (and so the node) takes as
  * valid for every i below 100 million. (+44 7911 and 6 digits, used before, is valid only below 300,000: the third

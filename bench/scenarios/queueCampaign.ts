@@ -21,6 +21,7 @@ import {
 	audienceCredential,
 	audiencePhone,
 	largeCampaignWorkflows,
+	planChunks,
 	seedAudience,
 	waitForWebhooksOf,
 } from '../../harness/large-campaign';
@@ -121,7 +122,7 @@ async function runCampaign(
 	const perRecipient = new Map<string, number>();
 	const times: number[] = [];
 	let lastSeq = 0;
-	const chunks = Math.ceil(count / CHUNK);
+	const chunks = planChunks(count, CHUNK).length;
 	const deadline = Date.now() + Math.max(10 * 60_000, (count / MPS) * 4000);
 	const failures: string[] = [];
 	for (;;) {

@@ -26,6 +26,7 @@ import {
 	audienceCredential,
 	audiencePhone,
 	largeCampaignWorkflows,
+	planChunks,
 	seedAudience,
 	waitForWebhooksOf,
 } from '../../harness/large-campaign';
@@ -167,7 +168,7 @@ async function waitForRun(
 		if (
 			dispatcher.length > 0 &&
 			dispatcher.every((e) => FINAL.has(e.status)) &&
-			chunks.length >= count / CHUNK &&
+			chunks.length >= planChunks(count, CHUNK).length &&
 			chunks.every((e) => FINAL.has(e.status))
 		)
 			return acceptedCounts(first, count);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { INodeProperties } from 'n8n-workflow';
 import { WhatsAppSendTemplate } from '../../nodes/WhatsAppSendTemplate/WhatsAppSendTemplate.node';
-import { CHUNK_WEBHOOK_PATH, LARGE_CAMPAIGN_FILES } from '../../harness/large-campaign';
+import { CHUNK_WEBHOOK_PATH, LARGE_CAMPAIGN_FILES, planChunks } from '../../harness/large-campaign';
 import { jsonFieldPath } from '../../nodes/shared/parameters';
 
 interface Node {
@@ -64,6 +64,33 @@ describe('large-campaign example', () => {
 		// Only the chunk's place travels; the chunk reads its own recipients.
 		expect(String(node(dispatch, 'Start chunk').parameters.jsonBody)).not.toMatch(/phone/);
 		expect(String(node(chunk, 'Read chunk').parameters.query)).toMatch(/LIMIT \$2 OFFSET \$3/);
+	});
+
+	it.each([1, 999, 5000, 25_000, 100_000, 100_003])(
+		'plans %i recipients as chunks that cover each one once, in order',
+		(recipients) => {
+			const plan = planChunks(recipients, 1000);
+			let next = 0;
+			for (const [i, c] of plan.entries()) {
+				expect(c).toMatchObject({ offset: next, chunk: i + 1 });
+				expect(c.limit).toBeGreaterThan(0);
+				next += c.limit;
+			}
+			expect(next).toBe(recipients);
+		},
+	);
+
+	it('varies chunk sizes so that chunks started together do not end together (bench K lost 1 s per wave of equal chunks)', () => {
+		const sizes = planChunks(100_000, 1000).map((c) => c.limit);
+		// Memory per worker stays bounded by the chunk size: no chunk over 1½ of it, none under ½ (but the last).
+		expect(Math.max(...sizes)).toBeLessThanOrEqual(1500);
+		expect(Math.min(...sizes.slice(0, -1))).toBeGreaterThanOrEqual(500);
+		// Every run of 16 chunks in a row (two waves of 2 workers × --concurrency 4) holds 16 different sizes.
+		for (let i = 0; i + 16 <= sizes.length - 1; i++)
+			expect(new Set(sizes.slice(i, i + 16)).size).toBe(16);
+		// And the plan averages the chunk size: about 100 chunks for 100,000 recipients.
+		expect(sizes.length).toBeGreaterThanOrEqual(98);
+		expect(sizes.length).toBeLessThanOrEqual(102);
 	});
 
 	it('gives the send node no per-item expression but `{{ $json.field }}`, which it reads without n8n evaluating it', () => {
