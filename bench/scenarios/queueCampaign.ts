@@ -358,7 +358,7 @@ export const scenario: Scenario = {
 					.map((name) => `${name} ${runs.map((r) => r.cpuMsPerMessage[name]).join(' / ')}`)
 					.join(', ');
 			const notes = [
-				`${sizes.map((n) => n.toLocaleString('en-US')).join(' then ')} recipients in chunks of ${CHUNK.toLocaleString('en-US')}, sandbox limit ${MPS} msg/s, 2 workers × --concurrency ${WORKER_CONCURRENCY} (started afresh for each size). The workers share the number's slots and in-flight window through Redis: the aggregate can reach the limit minus the round trip.`,
+				`${sizes.map((n) => n.toLocaleString('en-US')).join(' then ')} recipients in chunks of ${CHUNK.toLocaleString('en-US')} on average (the example plans sizes between ½ and 1½ of it, so chunks do not end together), sandbox limit ${MPS} msg/s, 2 workers × --concurrency ${WORKER_CONCURRENCY} (started afresh for each size). The workers share the number's slots and in-flight window through Redis: the aggregate can reach the limit minus the round trip.`,
 				'Peak RSS is each worker process alone (its task-runner child apart), sampled every 250 ms.',
 				...bySize.map(
 					({ recipients, runs }) =>
