@@ -13,6 +13,7 @@ export * from './webhookReceive';
 export * from './webhookOutbox';
 export * from './rules';
 export * from './account';
+export * from './journeySend';
 export * from './report';
 export * from './sendAndWait';
 export * from './resumeDispatcher';

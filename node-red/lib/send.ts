@@ -9,25 +9,18 @@ import {
 	SendPacer,
 	deliveryOptionNumber,
 	deliveryOptionsSchema,
-	loadAccountState,
-	createSendGate,
+	createJourneySendGate,
 	normalizeRecipient,
 	customerOf,
 	pacingOf,
 	parseJourneyRules,
-	stepKeysFor,
-	otherIdsOf,
-	ruleCategoryOf,
-	ruleTemplateOf,
-	occurrenceFor,
 	isSkippedDecision,
-	prepareSend,
+	prepareJourneySend,
 	retryPolicyOf,
 	sendBatch,
 	toDryRunResult,
 	toSendResult,
 	recordJourneySends,
-	trackingFor,
 	z,
 } from '../../core';
 import type {
@@ -38,7 +31,6 @@ import type {
 	PolicyResult,
 	SendRelease,
 	SendContent,
-	SendTracking,
 } from '../../core';
 import type { NodeAPI, NodeDef, NodeInstance, NodeMessage } from '../types';
 import { blank } from './cloud';
@@ -298,33 +290,23 @@ export function runSendNode<S extends DeliverySettings>(
 		return pacer;
 	};
 
-	/** The node's journey and step, with msg.tracking's fields (or its own callback data) on top. */
-	const trackingOf = (s: S, msg: NodeMessage, stepKey?: string): SendTracking => {
-		const override = fieldOf(trackingOverrideSchema, msg.tracking, 'msg.tracking');
-		if (typeof override === 'string')
-			return trackingFor({ callbackData: override }, 'msg.tracking');
-		// The flow stands for n8n's workflow, the message id for its execution: the join key back from statuses.
-		return trackingFor(
-			{
-				workflowId: node.z || undefined,
-				executionId: msg._msgid || undefined,
-				journey: override?.journey ?? (s.journey || undefined),
-				step: override?.step ?? (s.step || undefined),
-				custom: override?.custom,
-				// Lets a status webhook resolve a send whose outcome was unknown (crash after the request left).
-				stepKey,
-			},
-			'msg.tracking',
-		);
-	};
-
-	/** The journey step of a msg: msg.tracking's journey and step over the node's. */
-	const journeyOf = (s: S, msg: NodeMessage): { journey?: string; step?: string } => {
+	/**
+	 * The journey step of a msg and its tracking: msg.tracking's journey, step and custom over the node's, or, as a
+	 * string, its own callback data (which replaces the tracking). The flow stands for n8n's workflow, the message id
+	 * for its execution: the join key back from statuses.
+	 */
+	const journeyOf = (s: S, msg: NodeMessage) => {
 		const override = fieldOf(trackingOverrideSchema, msg.tracking, 'msg.tracking');
 		const fields = typeof override === 'object' ? override : undefined;
 		return {
 			journey: fields?.journey ?? (s.journey || undefined),
 			step: fields?.step ?? (s.step || undefined),
+			tracking: {
+				workflowId: node.z || undefined,
+				executionId: msg._msgid || undefined,
+				custom: fields?.custom,
+				callbackData: typeof override === 'string' ? override : undefined,
+			},
 		};
 	};
 
@@ -343,23 +325,16 @@ export function runSendNode<S extends DeliverySettings>(
 		api: CloudApiClient,
 		r: JourneyRules,
 		template: { name: string; language: string } | undefined,
-	) => {
-		const store = await c.store();
-		return createSendGate({
-			store,
+	) =>
+		createJourneySendGate({
+			store: await c.store(),
+			client: api,
 			phoneNumberId: c.phoneNumberId,
+			wabaId: c.settings.wabaId,
+			baseUrl: c.settings.baseUrl,
 			rules: r,
-			account: () =>
-				loadAccountState({
-					client: api,
-					store,
-					phoneNumberId: c.phoneNumberId,
-					wabaId: c.settings.wabaId || undefined,
-					cacheKey: `${c.settings.baseUrl ?? ''}|${c.phoneNumberId}|${c.settings.wabaId ?? ''}`,
-					templates: template ? [template] : [],
-				}),
+			templates: template ? [template] : [],
 		});
-	};
 
 	/** Quiet hours "hold": the msg stays in this node until resumeAt (lost on redeploy or restart: see the help). */
 	const holdUntil = async (resumeAt: string): Promise<void> => {
@@ -391,44 +366,24 @@ export function runSendNode<S extends DeliverySettings>(
 		// One customer whichever id the message holds: a BSUID the store paired with a number is keyed by the number.
 		const customer = await customerOf(() => cloud.store(), cloud.phoneNumberId, recipient);
 		const content = await options.build({ settings: s, cloud, client, msg, recipient });
-		const { journey, step } = journeyOf(s, msg);
-		const occurrence = fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey');
-		const category = ruleCategoryOf(content);
-		// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
-		// The step under every id of the customer: one sent before a pairing was learnt still counts.
-		const keys = r.oncePerStep
-			? stepKeysFor(
-					{
-						phoneNumberId: cloud.phoneNumberId,
-						journey,
-						step,
-						scope: `${node.z ?? ''}/${node.id}`,
-						occurrenceKey: occurrenceFor({
-							journey,
-							step,
-							category,
-							occurrenceKey: occurrence,
-							runOccurrence: msg._msgid,
-						}),
-					},
-					customer,
-				)
-			: undefined;
-		const stepKey = keys?.stepKey;
-		const prepared = {
-			...prepareSend(0, recipient, content, trackingOf(s, msg, stepKey)),
-			customerKey: customer.key,
-			gate: {
-				waId: customer.key,
-				otherIds: otherIdsOf(customer),
-				e164: recipient.e164,
-				category,
-				stepKey,
-				otherStepKeys: keys?.otherStepKeys,
-				itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),
-				template: ruleTemplateOf(content),
-			},
-		};
+		const { journey, step, tracking } = journeyOf(s, msg);
+		const prepared = prepareJourneySend({
+			itemIndex: 0,
+			recipient,
+			customer,
+			content,
+			phoneNumberId: cloud.phoneNumberId,
+			journey,
+			step,
+			// Without journey and step, the step is this node for this msg (the msg id plays n8n's execution).
+			scope: `${node.z ?? ''}/${node.id}`,
+			occurrenceKey: fieldOf(occurrenceSchema, msg.occurrenceKey, 'msg.occurrenceKey'),
+			runOccurrence: msg._msgid,
+			itemTimeZone: fieldOf(timeZoneSchema, msg.timeZone, 'msg.timeZone'),
+			oncePerStep: r.oncePerStep,
+			tracking,
+			callbackDataField: 'msg.tracking',
+		});
 		const gate = await gateFor(cloud, client, r, prepared.gate.template);
 		if (s.dryRun) {
 			const policy = await gate.preview(prepared.gate);

@@ -10,21 +10,15 @@ import {
 	SendPacer,
 	SendQueue,
 	yieldToEventLoop,
-	loadAccountState,
-	createSendGate,
+	createJourneySendGate,
 	policyOfRefusal,
-	stepKeysFor,
-	otherIdsOf,
-	ruleCategoryOf,
-	ruleTemplateOf,
-	occurrenceFor,
+	prepareJourneySend,
 	WhatsAppApiError,
 	deliveryOptionsSchema,
 	describeFailure,
 	normalizeRecipient,
 	customerResolver,
 	pacingOf,
-	prepareSend,
 	retryPolicyOf,
 	sendBatch,
 	sendSlots,
@@ -32,7 +26,6 @@ import {
 	toSendFailure,
 	toSendResult,
 	recordJourneySends,
-	trackingFor,
 } from '../../../core';
 import type {
 	CloudApiClient,
@@ -42,6 +35,7 @@ import type {
 	PreparedSend,
 	Recipient,
 	SendContent,
+	SendGate,
 	SendOutcome,
 } from '../../../core';
 import { getStateStore } from '../../shared/store';
@@ -207,7 +201,7 @@ export async function sendItems(
 	// it always was); any other bad item stops it where it is met — the sends already started finish, nothing more is
 	// sent, and the error names the item. A dry run sends nothing and prepares everything first.
 	const pipelined = !options.dryRun && (continueOnFail || !badRecipient);
-	let gate: ReturnType<typeof createSendGate> | undefined;
+	let gate: SendGate | undefined;
 	let sending: { queue: SendQueue<PreparedSend>; outcomes: Promise<SendOutcome[]> } | undefined;
 	let preparedAll!: () => void;
 	const preparation = new Promise<void>((resolve) => (preparedAll = resolve));
@@ -217,20 +211,16 @@ export async function sendItems(
 		containsExpression(node.parameters.template) ||
 		containsExpression((node.parameters.options as IDataObject | undefined)?.templateLanguage);
 	const gateFor = async () =>
-		(gate ??= createSendGate({
+		(gate ??= createJourneySendGate({
 			store: await run.store(),
+			client,
 			phoneNumberId: credential.phoneNumberId,
+			wabaId: credential.wabaId,
+			baseUrl: credential.baseUrl,
 			rules,
-			account: async () => {
+			templates: async () => {
 				if (templatePerItem) await preparation;
-				return loadAccountState({
-					client,
-					store: await run.store(),
-					phoneNumberId: credential.phoneNumberId,
-					wabaId: credential.wabaId,
-					cacheKey: `${credential.baseUrl}|${credential.phoneNumberId}|${credential.wabaId ?? ''}`,
-					templates: templatesOf(prepared),
-				});
+				return templatesOf(prepared);
 			},
 		}));
 	let batch:
@@ -296,52 +286,27 @@ export async function sendItems(
 				};
 				continue;
 			}
-			const content = built.content;
 			const { occurrenceKey, timeZone } = itemRuleInputs(param, itemIndex);
-			const category = ruleCategoryOf(content);
-			// The step under every id of the customer: one sent before a pairing was learnt still counts.
-			const { stepKey, otherStepKeys } = stepKeysFor(
-				{
-					phoneNumberId: credential.phoneNumberId,
-					journey,
-					step,
-					scope,
-					occurrenceKey: occurrenceFor({
-						journey,
-						step,
-						category,
-						occurrenceKey,
-						runOccurrence: `${runOccurrence}:${itemIndex}`,
-					}),
-				},
+			const send = prepareJourneySend({
+				itemIndex,
+				recipient: normalized,
 				customer,
-			);
-			const tracking = trackingFor(
-				{
+				content: built.content,
+				phoneNumberId: credential.phoneNumberId,
+				journey,
+				step,
+				scope,
+				occurrenceKey,
+				runOccurrence: `${runOccurrence}:${itemIndex}`,
+				itemTimeZone: timeZone,
+				oncePerStep: rules.oncePerStep,
+				tracking: {
 					workflowId,
 					executionId,
-					journey,
-					step,
-					// Lets the status webhook resolve a send whose outcome was unknown (crash after the request left).
-					stepKey: rules.oncePerStep ? stepKey : undefined,
 					callbackData: param<string>('options.bizOpaqueCallbackData', itemIndex, '') || undefined,
 				},
-				'Tracking Data Override',
-			);
-			const send: PreparedSend = {
-				...prepareSend(itemIndex, normalized, content, tracking),
-				customerKey: customer.key,
-				gate: {
-					waId: customer.key,
-					otherIds: otherIdsOf(customer),
-					e164: normalized.e164,
-					category,
-					stepKey: rules.oncePerStep ? stepKey : undefined,
-					otherStepKeys: rules.oncePerStep ? otherStepKeys : undefined,
-					itemTimeZone: timeZone,
-					template: ruleTemplateOf(content),
-				},
-			};
+				callbackDataField: 'Tracking Data Override',
+			});
 			if (pipelined && !sending) {
 				// Before the item counts as prepared: a store or pacer that cannot start fails this item, not a later one.
 				const queue = new SendQueue<PreparedSend>();
