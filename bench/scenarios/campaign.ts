@@ -53,6 +53,8 @@ let WALL_TARGET_S = 25.8;
 /** The node's Concurrency (BENCH_CAMPAIGN_CONCURRENCY; its default 64 otherwise): at 1,000 msg/s, 64 requests in flight
  * cap the pace at 64 per round trip. */
 let CONCURRENCY: number | undefined;
+/** n8n's EXECUTIONS_DATA_SAVE_ON_SUCCESS for the run (n8n's default, 'all', when unset): what saving costs at the end. */
+let SAVE_ON_SUCCESS: 'all' | 'none' | undefined;
 function configure(rate1000: boolean): void {
 	RATE_1000 = rate1000;
 	RECIPIENTS = Number(
@@ -67,6 +69,10 @@ function configure(rate1000: boolean): void {
 		? Number(process.env.BENCH_CAMPAIGN_CONCURRENCY)
 		: undefined;
 	WALL_TARGET_S = Math.round((IDEAL_S / 0.97) * 10) / 10;
+	const save = process.env.BENCH_CAMPAIGN_SAVE_ON_SUCCESS;
+	if (save !== undefined && save !== 'all' && save !== 'none')
+		throw new Error(`BENCH_CAMPAIGN_SAVE_ON_SUCCESS must be "all" or "none", got "${save}"`);
+	SAVE_ON_SUCCESS = save;
 }
 const TOKEN = 'bench-sandbox-token';
 
@@ -251,6 +257,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 			log: ctx.log,
 			env: {
 				NODE_EXTRA_CA_CERTS: ca.caFile,
+				...(SAVE_ON_SUCCESS ? { EXECUTIONS_DATA_SAVE_ON_SUCCESS: SAVE_ON_SUCCESS } : {}),
 				...(inspectPort ? { NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort}` } : {}),
 			},
 			credentials: [
@@ -429,7 +436,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		details.runs = { ours, theirs };
 		notes.push(...explain(ours, theirs));
 		notes.push(
-			`Sandbox limit ${MPS} msg/s, ${RECIPIENTS.toLocaleString('en-US')} recipients (ideal ${IDEAL_S} s), the node's Concurrency ${CONCURRENCY ?? '64 (default)'}${RATE_1000 || process.env.BENCH_CAMPAIGN_RATE || process.env.BENCH_CAMPAIGN_RECIPIENTS ? ' — set by the campaign-1000 scenario or BENCH_CAMPAIGN_RATE / _RECIPIENTS / _CONCURRENCY' : ''}; load average (1 min) after each of our runs: ${loads.map((l) => l.toFixed(2)).join(' / ')} on a ${cpus().length}-core machine shared with other work.`,
+			`Sandbox limit ${MPS} msg/s, ${RECIPIENTS.toLocaleString('en-US')} recipients (ideal ${IDEAL_S} s), the node's Concurrency ${CONCURRENCY ?? '64 (default)'}${RATE_1000 || process.env.BENCH_CAMPAIGN_RATE || process.env.BENCH_CAMPAIGN_RECIPIENTS ? ' — set by the campaign-1000 scenario or BENCH_CAMPAIGN_RATE / _RECIPIENTS / _CONCURRENCY' : ''}; n8n saves successful executions' data: ${SAVE_ON_SUCCESS === 'none' ? 'no (EXECUTIONS_DATA_SAVE_ON_SUCCESS=none, set by BENCH_CAMPAIGN_SAVE_ON_SUCCESS)' : "yes (n8n's default)"}; load average (1 min) after each of our runs: ${loads.map((l) => l.toFixed(2)).join(' / ')} on a ${cpus().length}-core machine shared with other work.`,
 		);
 		if (WITH_BUILTIN)
 			notes.push(
