@@ -1,6 +1,6 @@
 /**
- * Scenario I — a large campaign in real n8n queue mode (main + 2 workers, PostgreSQL, Redis), through the pattern
- * of examples/large-campaign-*.json: a dispatcher execution plans the audience in chunks of 1,000 and posts each to
+ * Scenario K — a large campaign in real n8n queue mode (main + 2 workers, PostgreSQL, Redis), through the pattern
+ * of examples/large-campaign-*.json: a dispatcher execution plans the audience in chunks of 1,000 on average and posts each to
  * the chunk workflow's webhook; every chunk is its own execution on a worker (`n8n worker --concurrency 4`), reads its
  * recipients from PostgreSQL and sends them with WhatsApp Send Template, the journey state and the pacer's send slots
  * in Redis. The sandbox (its own process) allows 1,000 msg/s per number and answers 130429 above it.
