@@ -214,7 +214,7 @@ CREATE INDEX IF NOT EXISTS wait_links_resume ON wait_links (resume_url, expires_
 /**
  * Identities (phone ↔ BSUID, and a BSUID's successor and predecessors): a table of their own, created where missing in
  * any schema version. One row per customer id (a wa_id or a BSUID), as in the other stores. `predecessors` is a JSON
- * array, added where missing (IDENTITIES_PREDECESSORS) to a table made before it.
+ * array, added where missing (COLUMNS_ADDED_LATER) to a table made before it.
  */
 const IDENTITIES_SCHEMA = `
 CREATE TABLE IF NOT EXISTS identities (
@@ -223,9 +223,14 @@ CREATE TABLE IF NOT EXISTS identities (
   PRIMARY KEY (phone, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS identities_at ON identities (at);
 `;
-const IDENTITIES_PREDECESSORS = 'ALTER TABLE identities ADD COLUMN predecessors TEXT';
-/** rule_steps.left_at (markSendLeaving), added where missing to a table made before it. */
-const RULE_STEPS_LEFT_AT = 'ALTER TABLE rule_steps ADD COLUMN left_at INTEGER';
+/**
+ * Columns that came after their table was first shipped, within the same schema version: each is added where missing
+ * to a table made before it. identities.predecessors (earlier BSUIDs), rule_steps.left_at (markSendLeaving).
+ */
+const COLUMNS_ADDED_LATER = [
+	{ table: 'identities', column: 'predecessors', type: 'TEXT' },
+	{ table: 'rule_steps', column: 'left_at', type: 'INTEGER' },
+] as const;
 
 /**
  * Outbox (events acknowledged to Meta, not yet emitted by their trigger): a table of its own, created where missing
@@ -447,14 +452,13 @@ export class SqliteStateStore implements JourneyStateStore {
 				this.db.exec(RULES_SCHEMA);
 				this.db.exec(WAIT_LINKS_SCHEMA);
 				this.db.exec(IDENTITIES_SCHEMA);
-				const columns = this.db.prepare('PRAGMA table_info(identities)').all() as Array<{
-					name: string;
-				}>;
-				if (!columns.some((c) => c.name === 'predecessors')) this.db.exec(IDENTITIES_PREDECESSORS);
-				const stepColumns = this.db.prepare('PRAGMA table_info(rule_steps)').all() as Array<{
-					name: string;
-				}>;
-				if (!stepColumns.some((c) => c.name === 'left_at')) this.db.exec(RULE_STEPS_LEFT_AT);
+				for (const { table, column, type } of COLUMNS_ADDED_LATER) {
+					const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{
+						name: string;
+					}>;
+					if (!columns.some((c) => c.name === column))
+						this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+				}
 				this.db.exec(OUTBOX_SCHEMA);
 				this.db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
 				this.db
