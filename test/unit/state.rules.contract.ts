@@ -52,6 +52,14 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 			...p,
 		});
 
+		/** The leaving stamp a sender writes on its claim of `stepKey` right before a request leaves. */
+		const leaving = (claim: SendAdmission, stepKey: string, now: Date) => ({
+			phoneNumberId: PN,
+			token: claim.token,
+			stepKey,
+			now,
+		});
+
 		beforeEach(async () => {
 			store = await harness.create();
 			opened = [store];
@@ -115,10 +123,9 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 			it('reads a claim whose request left and stayed unanswered past its lease, or settled unknown, as outcome unknown; resends it only when asked to', async () => {
 				const first = admission({ now: at(0), step: step('k') });
 				await store.admitSend(first);
-				const leaving = { phoneNumberId: PN, token: first.token, stepKey: 'k' };
-				expect(await store.markSendLeaving({ ...leaving, now: at(100) })).toBe(true);
+				expect(await store.markSendLeaving(leaving(first, 'k', at(100)))).toBe(true);
 				// The lease runs from the latest attempt: a retry's request renews it.
-				expect(await store.markSendLeaving({ ...leaving, now: at(20_000) })).toBe(true);
+				expect(await store.markSendLeaving(leaving(first, 'k', at(20_000)))).toBe(true);
 				expect(
 					await store.admitSend(
 						admission({ now: at(20_000 + PENDING_LEASE_MS - 1), step: step('k') }),
@@ -173,22 +180,12 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				const rerun = admission({ now: at(UNSENT_CLAIM_LEASE_MS), step: step('u') });
 				expect(await b.admitSend(rerun)).toMatchObject({ admitted: true });
 				// The old sender, had it only been slow, may not send now; the new one may.
-				expect(
-					await a.markSendLeaving({
-						phoneNumberId: PN,
-						token: dead.token,
-						stepKey: 'u',
-						now: at(UNSENT_CLAIM_LEASE_MS + 1),
-					}),
-				).toBe(false);
-				expect(
-					await b.markSendLeaving({
-						phoneNumberId: PN,
-						token: rerun.token,
-						stepKey: 'u',
-						now: at(UNSENT_CLAIM_LEASE_MS + 2),
-					}),
-				).toBe(true);
+				expect(await a.markSendLeaving(leaving(dead, 'u', at(UNSENT_CLAIM_LEASE_MS + 1)))).toBe(
+					false,
+				);
+				expect(await b.markSendLeaving(leaving(rerun, 'u', at(UNSENT_CLAIM_LEASE_MS + 2)))).toBe(
+					true,
+				);
 				expect(await a.getStep({ phoneNumberId: PN, stepKey: 'u' })).toMatchObject({
 					state: 'pending',
 					token: rerun.token,
@@ -215,14 +212,7 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 					messageId: 'wamid.S',
 					stepKey: 's',
 				});
-				expect(
-					await b.markSendLeaving({
-						phoneNumberId: PN,
-						token: sent.token,
-						stepKey: 's',
-						now: at(2),
-					}),
-				).toBe(false);
+				expect(await b.markSendLeaving(leaving(sent, 's', at(2)))).toBe(false);
 			});
 
 			it('resolves an unknown step from its status webhook: sent with the wamid, or released when it failed', async () => {

@@ -21,6 +21,16 @@ function tempFile(): string {
 	dirs.push(dir);
 	return join(dir, 'journeys.sqlite');
 }
+/** A store file as this version creates it, then changed by raw SQL (a table as an older build made it, a newer version). */
+async function storeFileChangedBy(sql: string): Promise<string> {
+	const path = tempFile();
+	await new SqliteStateStore({ path }).close();
+	const { DatabaseSync } = loadNodeSqlite();
+	const db = new DatabaseSync(path);
+	db.exec(sql);
+	db.close();
+	return path;
+}
 afterAll(() => {
 	for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -256,17 +266,12 @@ describe('SqliteStateStore specifics', () => {
 	});
 
 	it('adds the predecessors column to an identities table made before it, keeping its rows', async () => {
-		const path = tempFile();
-		await new SqliteStateStore({ path }).close();
-		const { DatabaseSync } = loadNodeSqlite();
-		const old = new DatabaseSync(path);
-		old.exec(`DROP TABLE identities;
+		const path = await storeFileChangedBy(`DROP TABLE identities;
       CREATE TABLE identities (
         phone INTEGER NOT NULL, id TEXT NOT NULL, wa_id TEXT, bsuid TEXT, successor TEXT, at INTEGER NOT NULL,
         PRIMARY KEY (phone, id)) WITHOUT ROWID;
       INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');
       INSERT INTO identities VALUES (1, '16505551234', NULL, 'US.13491208655302741918', NULL, 5);`);
-		old.close();
 		const store = new SqliteStateStore({ path });
 		expect(await store.getIdentity({ phoneNumberId: 'pn', id: '16505551234' })).toEqual({
 			bsuid: 'US.13491208655302741918',
@@ -285,18 +290,13 @@ describe('SqliteStateStore specifics', () => {
 	});
 
 	it('adds left_at to a rule_steps table made before it: an old claim keeps once per step, a new one is stamped', async () => {
-		const path = tempFile();
-		await new SqliteStateStore({ path }).close();
-		const { DatabaseSync } = loadNodeSqlite();
-		const old = new DatabaseSync(path);
-		old.exec(`DROP TABLE rule_steps;
+		const path = await storeFileChangedBy(`DROP TABLE rule_steps;
       CREATE TABLE rule_steps (
         phone INTEGER NOT NULL, step_key TEXT NOT NULL, state INTEGER NOT NULL, token TEXT NOT NULL,
         claimed_at INTEGER NOT NULL, message_id TEXT, sent_at INTEGER,
         PRIMARY KEY (phone, step_key)) WITHOUT ROWID;
       INSERT INTO phones (id, phone_number_id) VALUES (1, 'pn');
       INSERT INTO rule_steps VALUES (1, 'sent-step', 2, 'tok-old', 5, 'wamid.OLD', 6);`);
-		old.close();
 		const store = new SqliteStateStore({ path });
 		const step = (key: string) => ({ key, reentryPeriodMs: 0, retryWhenOutcomeUnknown: false });
 		const base = { phoneNumberId: 'pn', waId: '16505551234', template: true, now: new Date(10) };
@@ -324,12 +324,7 @@ describe('SqliteStateStore specifics', () => {
 	});
 
 	it('refuses a file from a newer version instead of guessing its layout', async () => {
-		const path = tempFile();
-		await new SqliteStateStore({ path }).close();
-		const { DatabaseSync } = loadNodeSqlite();
-		const db = new DatabaseSync(path);
-		db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'");
-		db.close();
+		const path = await storeFileChangedBy("UPDATE meta SET value = '4' WHERE key = 'schema'");
 		expect(() => new SqliteStateStore({ path })).toThrow(
 			/schema version 4; this version of the nodes reads 3/,
 		);
