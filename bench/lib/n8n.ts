@@ -4,9 +4,10 @@
  * Adds what benchmarks need on top: the build, the main process id, and RSS sampling from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { N8nInstance, psql, type CredentialJson, type WorkflowJson } from '../../harness';
 import { onCleanup } from './cleanup';
+import { descendants } from './cpu';
 import { REPO_ROOT } from './results';
 
 /** `npm run build`: the package n8n installs is the built tarball, so the bench measures the current sources. */
@@ -124,61 +125,7 @@ function statusField(pid: number, field: string): number {
 	}
 }
 
-function children(pid: number): number[] {
-	const out: number[] = [];
-	try {
-		for (const task of readdirSync(`/proc/${pid}/task`)) {
-			const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-			if (text) out.push(...text.split(/\s+/).map(Number));
-		}
-	} catch {
-		// Gone.
-	}
-	return out;
-}
-
-function descendants(pid: number): number[] {
-	const all: number[] = [];
-	const queue = [pid];
-	while (queue.length) {
-		const p = queue.shift()!;
-		all.push(p);
-		queue.push(...children(p));
-	}
-	return all;
-}
-
 /** Samples the RSS of a process (and, separately, of it with its children, e.g. n8n's task runner) every `everyMs`. */
-/** CPU seconds (user + system) used so far by these processes and their descendants, as /proc/<pid>/stat says. */
-export function cpuSeconds(pids: readonly number[]): number {
-	let ticks = 0;
-	for (const pid of pids.flatMap(descendants)) {
-		try {
-			const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-			// Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-			const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-			ticks += Number(fields[11]) + Number(fields[12]);
-		} catch {
-			// Gone.
-		}
-	}
-	return ticks / 100;
-}
-
-/** Pids of the processes whose command name is `comm` (e.g. every `postgres` backend, `redis-server`). */
-export function pidsNamed(comm: string): number[] {
-	const out: number[] = [];
-	for (const entry of readdirSync('/proc')) {
-		if (!/^\d+$/.test(entry)) continue;
-		try {
-			if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
-		} catch {
-			// Gone.
-		}
-	}
-	return out;
-}
-
 export class RssSampler {
 	peakMain = 0;
 	peakTree = 0;

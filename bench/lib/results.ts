@@ -77,6 +77,14 @@ function meets(value: number, target: Target): boolean {
 	}
 }
 
+/** A count every run must equal, not only the median (exactly-once counts hold in each run): spread into measure(). */
+export function exactlyEveryRun(
+	value: number,
+	text: string,
+): { target: Target; targetEveryRun: true } {
+	return { target: { op: '==', value, text }, targetEveryRun: true };
+}
+
 /** Builds a measure from its runs: median, target check and ratio against the competitor's median. */
 export function measure(m: {
 	id: string;

@@ -23,7 +23,7 @@ import {
 } from '../lib/graph-route';
 import { jsonOf } from '../../harness';
 import { buildPackage, n8nLogTail, startN8n, type StartedN8n } from '../lib/n8n';
-import { measure, type Measure } from '../lib/results';
+import { exactlyEveryRun, measure, type Measure } from '../lib/results';
 import {
 	acceptedMessages,
 	sandboxRequests,
@@ -349,12 +349,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				label: `Recipients accepted (of ${RECIPIENTS.toLocaleString('en-US')})`,
 				unit: '',
 				runs: field(ours, 'accepted'),
-				target: {
-					op: '==',
-					value: RECIPIENTS,
-					text: `all ${RECIPIENTS.toLocaleString('en-US')}, every run`,
-				},
-				targetEveryRun: true,
+				...exactlyEveryRun(RECIPIENTS, `all ${RECIPIENTS.toLocaleString('en-US')}, every run`),
 				competitor: competitor('accepted'),
 			}),
 			measure({
@@ -363,8 +358,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: field(ours, 'duplicated'),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
+				...exactlyEveryRun(0, '0, every run'),
 				competitor: competitor('duplicated'),
 			}),
 			measure({
@@ -373,8 +367,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: field(ours, 'failed'),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
+				...exactlyEveryRun(0, '0, every run'),
 				competitor: competitor('failed'),
 			}),
 			measure({
@@ -383,8 +376,7 @@ async function runConfigured(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: field(ours, 'throttled'),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
+				...exactlyEveryRun(0, '0, every run'),
 				competitor: competitor('throttled'),
 			}),
 			measure({

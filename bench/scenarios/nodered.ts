@@ -38,7 +38,7 @@ import {
 import { buildPackage, MIB, RssSampler } from '../lib/n8n';
 import type { ProfileSummary } from '../lib/profiler';
 import { profileRemote } from '../lib/remote-profiler';
-import { formatNumber, measure, REPO_ROOT, type Measure } from '../lib/results';
+import { exactlyEveryRun, formatNumber, measure, REPO_ROOT, type Measure } from '../lib/results';
 import {
 	acceptedMessages,
 	sandboxRequests,
@@ -639,17 +639,13 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 
 		const of = <T>(runs: T[], f: (x: T) => number, digits = 0): number[] =>
 			runs.map((x) => round(f(x), digits));
-		const every = (value: number, text: string) => ({
-			target: { op: '==' as const, value, text },
-			targetEveryRun: true,
-		});
 		measures.push(
 			measure({
 				id: 'nodered.campaign.accepted',
 				label: `Campaign: recipients accepted (of ${RECIPIENTS.toLocaleString('en-US')})`,
 				unit: '',
 				runs: of(campaign, (x) => x.accepted),
-				...every(RECIPIENTS, `all ${RECIPIENTS.toLocaleString('en-US')}, every run`),
+				...exactlyEveryRun(RECIPIENTS, `all ${RECIPIENTS.toLocaleString('en-US')}, every run`),
 			}),
 			measure({
 				id: 'nodered.campaign.duplicated',
@@ -657,7 +653,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: of(campaign, (x) => x.duplicated),
-				...every(0, '0, every run'),
+				...exactlyEveryRun(0, '0, every run'),
 			}),
 			measure({
 				id: 'nodered.campaign.failed',
@@ -665,7 +661,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: of(campaign, (x) => x.failed),
-				...every(0, '0, every run'),
+				...exactlyEveryRun(0, '0, every run'),
 			}),
 			measure({
 				id: 'nodered.campaign.throttled',
@@ -747,7 +743,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: of(hooks, (x) => unique - x.emittedUnique),
-				...every(0, '0, every run'),
+				...exactlyEveryRun(0, '0, every run'),
 			}),
 			measure({
 				id: 'nodered.webhooks.twice',
@@ -755,7 +751,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: of(hooks, (x) => x.emitted - x.emittedUnique),
-				...every(0, '0, every run'),
+				...exactlyEveryRun(0, '0, every run'),
 			}),
 			measure({
 				id: 'nodered.webhooks.cpu',

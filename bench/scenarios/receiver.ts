@@ -31,7 +31,7 @@ import {
 import { buildPackage, n8nLogTail, RssSampler, MIB, startN8n, type StartedN8n } from '../lib/n8n';
 import type { ProfileSummary } from '../lib/profiler';
 import { profileRemote } from '../lib/remote-profiler';
-import { measure, type Measure } from '../lib/results';
+import { exactlyEveryRun, measure, type Measure } from '../lib/results';
 import { startSandboxProcess } from '../lib/sandbox';
 import { settle, type Scenario, type ScenarioContext, type ScenarioOutput } from '../lib/scenario';
 import { median, nowMs, round, seededRandom } from '../lib/stats';
@@ -424,8 +424,7 @@ export function receiverOutput(
 			unit: '',
 			better: 'lower',
 			runs: of(ours, (x) => x.lost),
-			target: { op: '==', value: 0, text: '0, every run' },
-			targetEveryRun: true,
+			...exactlyEveryRun(0, '0, every run'),
 			...vs((x) => x.lost),
 		}),
 		measure({
@@ -434,8 +433,7 @@ export function receiverOutput(
 			unit: '',
 			better: 'lower',
 			runs: of(ours, (x) => x.emitted - x.emittedUnique),
-			target: { op: '==', value: 0, text: '0, every run' },
-			targetEveryRun: true,
+			...exactlyEveryRun(0, '0, every run'),
 			...vs((x) => x.emitted - x.emittedUnique),
 		}),
 		measure({

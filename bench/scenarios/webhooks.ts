@@ -31,7 +31,7 @@ import { processCpuMs } from '../lib/cpu';
 import { buildPackage, n8nLogTail, RssSampler, MIB, startN8n, type StartedN8n } from '../lib/n8n';
 import type { ProfileSummary } from '../lib/profiler';
 import { profileRemote } from '../lib/remote-profiler';
-import { measure, type Measure } from '../lib/results';
+import { exactlyEveryRun, measure, type Measure } from '../lib/results';
 import { startSandboxProcess } from '../lib/sandbox';
 import { settle, type Scenario, type ScenarioContext, type ScenarioOutput } from '../lib/scenario';
 import { median, nowMs, round, seededRandom } from '../lib/stats';
@@ -432,8 +432,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: of(ours, (x) => uniqueExpected - x.emittedUnique),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
+				...exactlyEveryRun(0, '0, every run'),
 				competitor: { label: builtin, runs: of(theirs, (x) => uniqueExpected - x.emittedUnique) },
 			}),
 			measure({
@@ -442,8 +441,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				unit: '',
 				better: 'lower',
 				runs: of(ours, (x) => x.emitted - x.emittedUnique),
-				target: { op: '==', value: 0, text: '0, every run' },
-				targetEveryRun: true,
+				...exactlyEveryRun(0, '0, every run'),
 				competitor: { label: builtin, runs: of(theirs, (x) => x.emitted - x.emittedUnique) },
 			}),
 			measure({
