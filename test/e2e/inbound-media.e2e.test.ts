@@ -20,17 +20,13 @@ import {
 	sandboxCredential,
 } from '../../harness';
 import type { WorkflowJson } from '../../harness';
+import { ONE_PIXEL_PNG as PNG } from '../fixtures/media';
 
 const APP_SECRET = 'e2e-media-app-secret';
 const TOKEN = 'e2e-media-access-token';
 const VERIFY_TOKEN = 'e2e-media-verify-token';
 const CREDENTIAL = { id: 'wjE2eMediaCred01', name: 'WhatsApp (e2e media sandbox)' };
 const CUSTOMER = '447911123456';
-/** A real 1×1 PNG. */
-const PNG = Buffer.from(
-	'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-	'base64',
-);
 const PNG_SHA256 = createHash('sha256').update(PNG).digest('hex');
 
 let sandbox: Sandbox;

@@ -22,17 +22,13 @@ import { callWebhook, runNode } from '../../harness/n8n-context';
 import type { Credentials } from '../../harness/n8n-context';
 import { startSandbox } from '../../sandbox';
 import type { Sandbox } from '../../sandbox';
+import { ONE_PIXEL_PNG as PNG } from '../fixtures/media';
 
 const TOKEN = 'sandbox-token-for-media-tests-1';
 const APP_SECRET = 'app-secret-for-media-tests-xyz';
 const PHONE_NUMBER_ID = '106540352242922';
 const WABA_ID = '102290129340398';
 const CUSTOMER = '447911123456';
-/** A real (1×1) PNG, so the bytes are an image whatever reads them. */
-const PNG = Buffer.from(
-	'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-	'base64',
-);
 const PDF = Buffer.from('%PDF-1.4\n% invoice A-1042\n%%EOF\n');
 
 let sandbox: Sandbox;

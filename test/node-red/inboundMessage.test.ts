@@ -20,13 +20,10 @@ import {
 	load,
 	newStorePath,
 } from './harness';
+import { ONE_PIXEL_PNG as PNG } from '../fixtures/media';
 
 const PATH = '/wa/media-hook';
 const CUSTOMER = '+447911123456';
-const PNG = Buffer.from(
-	'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-	'base64',
-);
 
 let sandbox: Sandbox;
 const server = new NodeHttpServer();

@@ -30,6 +30,7 @@ import {
 	until,
 } from '../../harness/node-red-runtime';
 import type { FlowNode, NodeRedRuntime } from '../../harness/node-red-runtime';
+import { ONE_PIXEL_PNG } from '../fixtures/media';
 
 const TOKEN = 'sandbox-token-for-node-red-runtime';
 const APP_SECRET = 'app-secret-for-node-red-runtime';
@@ -324,13 +325,9 @@ describe('the package in a real Node-RED runtime', () => {
 	});
 
 	it("downloads a customer's photo as a Buffer, marks the message read with typing, and passes Meta's 100 for an unknown media id", async () => {
-		const png = Buffer.from(
-			'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-			'base64',
-		);
 		const sent = (await sandbox.control('inbound', {
 			from: '+33 6 12 34 56 78',
-			image: { data: png.toString('base64'), mime_type: 'image/png' },
+			image: { data: ONE_PIXEL_PNG.toString('base64'), mime_type: 'image/png' },
 		})) as { id: string; message: { image: { id: string; sha256: string } } };
 
 		const file = await fetch(`${nodeRedUrl}/customers/media`, {
@@ -341,7 +338,7 @@ describe('the package in a real Node-RED runtime', () => {
 		expect(file.status).toBe(200);
 		expect(file.headers.get('content-type')).toMatch(/^image\/png/);
 		expect(file.headers.get('x-whatsapp-sha256')).toBe(sent.message.image.sha256);
-		expect(Buffer.from(await file.arrayBuffer()).equals(png)).toBe(true);
+		expect(Buffer.from(await file.arrayBuffer()).equals(ONE_PIXEL_PNG)).toBe(true);
 
 		const read = await postJson('/customers/read', { messageId: sent.id });
 		expect(read).toMatchObject({
