@@ -10,6 +10,7 @@ import {
 	PENDING_LEASE_MS,
 	UNSENT_CLAIM_LEASE_MS,
 	type SendAdmission,
+	type SendSettlement,
 	STEP_RETENTION_MS,
 } from '../../core/state';
 import type { StateStoreHarness } from './state.contract';
@@ -52,6 +53,12 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 			...p,
 		});
 
+		/** What a sender records of its claim's send for the customer WA (outcome, message id, step…). */
+		const settlement = (
+			claim: { token: string },
+			now: Date,
+			rest: Omit<SendSettlement, 'phoneNumberId' | 'waId' | 'token' | 'now'>,
+		): SendSettlement => ({ phoneNumberId: PN, waId: WA, token: claim.token, now, ...rest });
 		/** The leaving stamp a sender writes on its claim of `stepKey` right before a request leaves. */
 		const leaving = (claim: SendAdmission, stepKey: string, now: Date) => ({
 			phoneNumberId: PN,
@@ -80,15 +87,13 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 					state: 'pending',
 					at: T,
 				});
-				await a.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: first.token,
-					now: at(2000),
-					outcome: 'sent',
-					messageId: 'wamid.A',
-					stepKey: 'k1',
-				});
+				await a.settleSend(
+					settlement(first, at(2000), {
+						outcome: 'sent',
+						messageId: 'wamid.A',
+						stepKey: 'k1',
+					}),
+				);
 				expect(await b.admitSend(admission({ now: at(DAY), step: step('k1') }))).toEqual({
 					admitted: false,
 					rule: 'step',
@@ -137,14 +142,12 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 
 				const second = admission({ now: at(0), step: step('k2') });
 				await store.admitSend(second);
-				await store.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: second.token,
-					now: at(1000),
-					outcome: 'unknown',
-					stepKey: 'k2',
-				});
+				await store.settleSend(
+					settlement(second, at(1000), {
+						outcome: 'unknown',
+						stepKey: 'k2',
+					}),
+				);
 				expect(await store.admitSend(admission({ now: at(2000), step: step('k2') }))).toMatchObject(
 					{ admitted: false, state: 'unknown' },
 				);
@@ -154,14 +157,12 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				});
 				expect(await store.admitSend(retry)).toMatchObject({ admitted: true });
 				// The retry owns the claim now: the old attempt's late settlement cannot overwrite it.
-				await store.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: second.token,
-					now: at(4000),
-					outcome: 'failed',
-					stepKey: 'k2',
-				});
+				await store.settleSend(
+					settlement(second, at(4000), {
+						outcome: 'failed',
+						stepKey: 'k2',
+					}),
+				);
 				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'k2' })).toMatchObject({
 					state: 'pending',
 					token: retry.token,
@@ -203,15 +204,13 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				// A sent step is never marked leaving again.
 				const sent = admission({ now: at(0), step: step('s') });
 				await a.admitSend(sent);
-				await a.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: sent.token,
-					now: at(1),
-					outcome: 'sent',
-					messageId: 'wamid.S',
-					stepKey: 's',
-				});
+				await a.settleSend(
+					settlement(sent, at(1), {
+						outcome: 'sent',
+						messageId: 'wamid.S',
+						stepKey: 's',
+					}),
+				);
 				expect(await b.markSendLeaving(leaving(sent, 's', at(2)))).toBe(false);
 			});
 
@@ -224,14 +223,12 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 					[a, 'ks'],
 					[b, 'kf'],
 				] as const)
-					await store.settleSend({
-						phoneNumberId: PN,
-						waId: WA,
-						token: p.token,
-						now: at(1000),
-						outcome: 'unknown',
-						stepKey: key,
-					});
+					await store.settleSend(
+						settlement(p, at(1000), {
+							outcome: 'unknown',
+							stepKey: key,
+						}),
+					);
 				await store.applyEventBatch([
 					{
 						writes: [
@@ -278,15 +275,13 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 			it('sends a step again after its re-entry period, not before', async () => {
 				const first = admission({ now: at(0), step: step('r', { reentryPeriodMs: DAY }) });
 				await store.admitSend(first);
-				await store.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: first.token,
-					now: at(0),
-					outcome: 'sent',
-					messageId: 'wamid.R',
-					stepKey: 'r',
-				});
+				await store.settleSend(
+					settlement(first, at(0), {
+						outcome: 'sent',
+						messageId: 'wamid.R',
+						stepKey: 'r',
+					}),
+				);
 				expect(
 					await store.admitSend(
 						admission({ now: at(DAY - 1), step: step('r', { reentryPeriodMs: DAY }) }),
@@ -308,16 +303,14 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 				});
 				const ok = await store.admitSend(p);
 				expect(ok).toMatchObject({ admitted: true, businessInitiated: true, recipients: 1 });
-				await store.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: p.token,
-					now: at(1000),
-					outcome: 'failed',
-					stepKey: 'f',
-					frequency: { category: 'MARKETING' },
-					messagingLimit: { scope: 'portfolio', at: T, prevAt: 0 },
-				});
+				await store.settleSend(
+					settlement(p, at(1000), {
+						outcome: 'failed',
+						stepKey: 'f',
+						frequency: { category: 'MARKETING' },
+						messagingLimit: { scope: 'portfolio', at: T, prevAt: 0 },
+					}),
+				);
 				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'f' })).toBeUndefined();
 				// Neither the cap (1) nor the limit (1) counts the refused send.
 				expect(
@@ -557,15 +550,13 @@ export function journeyRulesContract(name: string, harness: StateStoreHarness): 
 					messagingLimit: { scope: 'pr' },
 				});
 				await store.admitSend(p);
-				await store.settleSend({
-					phoneNumberId: PN,
-					waId: WA,
-					token: p.token,
-					now: at(0),
-					outcome: 'sent',
-					messageId: 'wamid.O',
-					stepKey: 'old',
-				});
+				await store.settleSend(
+					settlement(p, at(0), {
+						outcome: 'sent',
+						messageId: 'wamid.O',
+						stepKey: 'old',
+					}),
+				);
 				await store.prune(at(FREQUENCY_RETENTION_MS));
 				expect(await store.getStep({ phoneNumberId: PN, stepKey: 'old' })).toBeDefined();
 				await store.prune(at(STEP_RETENTION_MS));
